@@ -1,0 +1,23 @@
+import type { Logger } from 'pino';
+import type { Job, ProbeKind, ProbeResult } from '../shared/schemas.js';
+
+/** What a probe needs from a job: no fleet envelope, so the CLI can run a probe without NATS. */
+export type ProbeJob = Pick<Job, 'target' | 'durationS' | 'mode' | 'expectations'> & {
+  /** watch mode: emit an interval report every intervalS seconds. */
+  intervalS?: number;
+};
+
+export interface ProbeContext {
+  /** Aborted when the job is cancelled or its deadline passes; the probe returns what it has. */
+  signal: AbortSignal;
+  logger: Logger;
+  /** watch mode: called with each interval report; the promise of run() resolves with the summary. */
+  onInterval?: (result: ProbeResult) => void;
+}
+
+/** One seam per probe kind: measure and return plain data. Probes never touch NATS. */
+export interface Prober {
+  readonly kind: ProbeKind;
+  run(job: ProbeJob, ctx: ProbeContext): Promise<ProbeResult>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,156 @@
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { SubjectToken } from './ids.js';
+
+/**
+ * Configuration: defaults <- file (YAML or JSON, path in LIVEPROBE_CONFIG or --config) <- env vars <- CLI
+ * flags. Objects are strict so a misspelt key is an error that names it, not a silently ignored setting.
+ */
+const port = z.coerce.number().int().min(0).max(65535);
+const positiveInt = z.coerce.number().int().positive();
+
+export const ConfigSchema = z.strictObject({
+  nats: z
+    .strictObject({
+      url: z.string().min(1).default('nats://127.0.0.1:4222'),
+      user: z.string().optional(),
+      pass: z.string().optional(),
+      token: z.string().optional(),
+      credsFile: z.string().optional(),
+      prefix: SubjectToken.default('liveprobe'),
+      resultsMaxAgeH: z.coerce.number().positive().default(72),
+    })
+    .prefault({}),
+  agent: z
+    .strictObject({
+      id: SubjectToken.optional(),
+      region: SubjectToken.default('local'),
+      labels: z.record(z.string(), z.string()).default({}),
+      capacity: z
+        .strictObject({ browser: positiveInt.default(2), stream: positiveInt.default(100) })
+        .prefault({}),
+      heartbeatS: z.coerce.number().positive().default(5),
+    })
+    .prefault({}),
+  controller: z
+    .strictObject({
+      host: z.string().default('127.0.0.1'),
+      port: port.default(8080),
+    })
+    .prefault({}),
+  browser: z
+    .strictObject({
+      chromium: z.string().optional(),
+      extraArgs: z.array(z.string()).default([]),
+    })
+    .prefault({}),
+  log: z
+    .strictObject({
+      level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+    })
+    .prefault({}),
+});
+export type Config = z.infer<typeof ConfigSchema>;
+
+/** Env var -> config key. This table is the documentation of the env vars (README lists the same). */
+export const ENV_KEYS: Record<string, string> = {
+  NATS_URL: 'nats.url',
+  NATS_USER: 'nats.user',
+  NATS_PASS: 'nats.pass',
+  NATS_TOKEN: 'nats.token',
+  NATS_CREDS: 'nats.credsFile',
+  LIVEPROBE_PREFIX: 'nats.prefix',
+  LIVEPROBE_RESULTS_MAX_AGE_H: 'nats.resultsMaxAgeH',
+  LIVEPROBE_AGENT_ID: 'agent.id',
+  LIVEPROBE_REGION: 'agent.region',
+  LIVEPROBE_CAPACITY_BROWSER: 'agent.capacity.browser',
+  LIVEPROBE_CAPACITY_STREAM: 'agent.capacity.stream',
+  LIVEPROBE_HEARTBEAT_S: 'agent.heartbeatS',
+  LIVEPROBE_HOST: 'controller.host',
+  LIVEPROBE_PORT: 'controller.port',
+  LIVEPROBE_CHROMIUM: 'browser.chromium',
+  LIVEPROBE_LOG_LEVEL: 'log.level',
+};
+
+export class ConfigError extends Error {
+  constructor(
+    message: string,
+    readonly issues: string[],
+  ) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+type Tree = Record<string, unknown>;
+
+function setPath(tree: Tree, path: string, value: unknown): void {
+  const keys = path.split('.');
+  let node = tree;
+  for (const key of keys.slice(0, -1)) {
+    const next = node[key];
+    if (typeof next !== 'object' || next === null) node[key] = {};
+    node = node[key] as Tree;
+  }
+  node[keys[keys.length - 1] as string] = value;
+}
+
+export interface LoadConfigOptions {
+  file?: string;
+  env?: NodeJS.ProcessEnv;
+  /** Already-parsed overrides from CLI flags, as dotted keys ('controller.port'). */
+  overrides?: Record<string, unknown>;
+}
+
+export function loadConfig(opts: LoadConfigOptions = {}): Config {
+  const env = opts.env ?? process.env;
+  const file = opts.file ?? env.LIVEPROBE_CONFIG;
+  let tree: Tree = {};
+  if (file) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new ConfigError(`config file ${file}: ${(err as Error).message}`, []);
+    }
+    let parsed: unknown;
+    try {
+      parsed = parseYaml(text);
+    } catch (err) {
+      throw new ConfigError(`config file ${file}: not valid YAML/JSON: ${(err as Error).message}`, []);
+    }
+    if (parsed != null && (typeof parsed !== 'object' || Array.isArray(parsed))) {
+      throw new ConfigError(`config file ${file}: expected a mapping at the top level`, []);
+    }
+    tree = (parsed as Tree | null) ?? {};
+  }
+  const origin = new Map<string, string>();
+  for (const [envName, key] of Object.entries(ENV_KEYS)) {
+    const value = env[envName];
+    if (value !== undefined && value !== '') {
+      setPath(tree, key, value);
+      origin.set(key, `env ${envName}`);
+    }
+  }
+  for (const [key, value] of Object.entries(opts.overrides ?? {})) {
+    if (value !== undefined) {
+      setPath(tree, key, value);
+      origin.set(key, 'command line');
+    }
+  }
+  const result = ConfigSchema.safeParse(tree);
+  if (result.success) return result.data;
+  const issues = result.error.issues.map((issue) => {
+    const keys = issue.code === 'unrecognized_keys' ? issue.keys : [undefined];
+    return keys
+      .map((extra) => {
+        const key = [...issue.path, ...(extra ? [extra] : [])].join('.') || '(root)';
+        const from = origin.get(key) ?? (file ? `file ${file}` : 'defaults');
+        const what = issue.code === 'unrecognized_keys' ? 'unknown key' : issue.message;
+        return `${key}: ${what} (from ${from})`;
+      })
+      .join('; ');
+  });
+  throw new ConfigError(`invalid configuration: ${issues.join('; ')}`, issues);
+}

@@ -1,0 +1,68 @@
+import { z } from 'zod';
+
+/**
+ * The one vocabulary of numbers (../shared/design/METRICS.md). Every name is optional: a probe omits what
+ * it did not measure and never fills it with 0.
+ */
+const ms = z.number().finite();
+const nonNeg = z.number().finite().nonnegative();
+const count = z.number().int().nonnegative();
+
+export const MetricsShape = {
+  startup_ms: nonNeg,
+  manifest_ms: nonNeg,
+  first_segment_ms: nonNeg,
+  segments_total: count,
+  segment_ttfb_p50_ms: nonNeg,
+  segment_ttfb_p95_ms: nonNeg,
+  segment_download_p50_ms: nonNeg,
+  segment_download_p95_ms: nonNeg,
+  segment_throughput_p50_kbps: nonNeg,
+  segment_availability_delay_p50_ms: ms,
+  // Latencies may be negative when the agent clock is off; keep the raw value, the offset travels with it.
+  g2g_p50_ms: ms,
+  g2g_p95_ms: ms,
+  g2g_max_ms: ms,
+  pdt_latency_p50_ms: ms,
+  pdt_latency_p95_ms: ms,
+  dash_latency_p50_ms: ms,
+  stall_count: count,
+  stall_ms: nonNeg,
+  rebuffer_ratio: z.number().min(0).max(1),
+  dropped_frames: count,
+  total_frames: count,
+  bitrate_switches: count,
+  frozen_ms: nonNeg,
+  black_ms: nonNeg,
+  errors_http: count,
+  errors_network: count,
+  errors_player: count,
+  errors_conformance: count,
+  clock_offset_ms: ms,
+} as const;
+
+export const Metrics = z.object(MetricsShape).partial();
+export type Metrics = z.infer<typeof Metrics>;
+export type MetricName = keyof typeof MetricsShape;
+export const METRIC_NAMES = Object.keys(MetricsShape) as MetricName[];
+
+export const FINDING_CODES = [
+  'playlist-stale',
+  'mseq-regression',
+  'playlist-content-changed',
+  'segment-continuity',
+  'discontinuity-sequence',
+  'extinf-over-target',
+  'target-duration-changed',
+  'window-too-short',
+  'pdt-drift',
+  'variant-mseq-drift',
+  'http-status',
+  'last-modified-stale',
+  'endlist-in-live',
+  'mpd-stale',
+  'publish-time-regression',
+  'dash-availability',
+] as const;
+export const FindingCode = z.enum(FINDING_CODES);
+export type FindingCode = z.infer<typeof FindingCode>;

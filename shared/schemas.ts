@@ -1,0 +1,171 @@
+import { z } from 'zod';
+import { IsoTime, SubjectToken } from './ids.js';
+import { FindingCode, Metrics } from './metrics.js';
+
+export const Protocol = z.enum(['hls', 'dash']);
+export type Protocol = z.infer<typeof Protocol>;
+
+export const ProbeKind = z.enum(['browser', 'stream']);
+export type ProbeKind = z.infer<typeof ProbeKind>;
+
+export const ProbeMode = z.enum(['check', 'watch']);
+export type ProbeMode = z.infer<typeof ProbeMode>;
+
+/** Where a probe stands: stream verdicts (ok/degraded/failed) vs our own failure (probe-error), which never pages. */
+export const Outcome = z.enum(['ok', 'degraded', 'failed', 'probe-error']);
+export type Outcome = z.infer<typeof Outcome>;
+
+export const LatencyMethod = z.enum(['stamp', 'pdt', 'dash']);
+export type LatencyMethod = z.infer<typeof LatencyMethod>;
+
+const HttpUrl = z.url({ protocol: /^https?$/ });
+
+export const Expectations = z
+  .object({
+    startup_ms: z.number().positive(),
+    g2g_ms: z.number().positive(),
+    rebuffer_ratio: z.number().min(0).max(1),
+  })
+  .partial();
+
+export const Target = z.object({
+  id: SubjectToken,
+  name: z.string().max(200).optional(),
+  url: HttpUrl,
+  protocol: Protocol,
+  labels: z.record(z.string(), z.string()).default({}),
+  expectations: Expectations.default({}),
+});
+export type Target = z.infer<typeof Target>;
+
+/** What a job carries about its target: enough to probe it without a lookup. */
+export const TargetRef = Target.pick({ id: true, url: true, protocol: true });
+export type TargetRef = z.infer<typeof TargetRef>;
+
+export const Job = z.object({
+  id: z.string().min(1).max(128),
+  sweepId: z.string().max(128).optional(),
+  target: TargetRef,
+  region: SubjectToken,
+  probe: ProbeKind,
+  mode: ProbeMode.default('check'),
+  durationS: z.number().positive().max(3600),
+  createdAt: IsoTime,
+  /** After this the job is worthless (a sweep result nobody waits for): agents drop it as expired. */
+  deadline: IsoTime.optional(),
+  expectations: Expectations.default({}),
+});
+export type Job = z.infer<typeof Job>;
+
+export const StartupBreakdown = z
+  .object({
+    manifest_ms: z.number().nonnegative(),
+    media_playlist_ms: z.number().nonnegative(),
+    first_segment_ttfb_ms: z.number().nonnegative(),
+    first_segment_ms: z.number().nonnegative(),
+    first_buffered_ms: z.number().nonnegative(),
+    first_frame_ms: z.number().nonnegative(),
+  })
+  .partial();
+export type StartupBreakdown = z.infer<typeof StartupBreakdown>;
+
+export const SegmentTiming = z.object({
+  /** Wall-clock time the request started (epoch ms). */
+  at: z.number(),
+  rendition: z.string().max(100).optional(),
+  sn: z.number().int().optional(),
+  url: z.string().max(2048),
+  bytes: z.number().int().nonnegative(),
+  ttfb_ms: z.number().nonnegative(),
+  download_ms: z.number().nonnegative(),
+});
+export type SegmentTiming = z.infer<typeof SegmentTiming>;
+
+export const ErrorCategory = z.enum(['http', 'network', 'player', 'conformance']);
+export type ErrorCategory = z.infer<typeof ErrorCategory>;
+
+export const ProbeErrorEntry = z.object({
+  at: z.number(),
+  category: ErrorCategory,
+  type: z.string().max(200),
+  details: z.string().max(1000),
+  fatal: z.boolean().default(false),
+  status: z.number().int().optional(),
+  /** Query strings are redacted before a URL leaves the probe (signed URLs carry credentials). */
+  url: z.string().max(2048).optional(),
+});
+export type ProbeErrorEntry = z.infer<typeof ProbeErrorEntry>;
+
+export const Finding = z.object({
+  code: FindingCode,
+  severity: z.enum(['info', 'warning', 'critical']),
+  variant: z.string().max(2048),
+  at: z.number(),
+  count: z.number().int().positive().default(1),
+  evidence: z.string().max(4000),
+});
+export type Finding = z.infer<typeof Finding>;
+
+/** Bounds keep one pathological stream from producing a multi-megabyte report. */
+export const MAX_SEGMENTS_IN_REPORT = 300;
+export const MAX_ERRORS_IN_REPORT = 100;
+
+export const Report = z.object({
+  id: z.string().min(1).max(200),
+  jobId: z.string().min(1).max(128),
+  /** 0 for a check's one report; watches number their interval reports. */
+  seq: z.number().int().nonnegative(),
+  sweepId: z.string().max(128).optional(),
+  target: TargetRef,
+  region: SubjectToken,
+  agentId: SubjectToken,
+  probe: ProbeKind,
+  mode: ProbeMode,
+  startedAt: IsoTime,
+  endedAt: IsoTime,
+  outcome: Outcome,
+  reasons: z.array(z.string().max(500)).max(50),
+  latency_method: LatencyMethod.optional(),
+  metrics: Metrics,
+  startup: StartupBreakdown.optional(),
+  segments: z.array(SegmentTiming).max(MAX_SEGMENTS_IN_REPORT).default([]),
+  errors: z.array(ProbeErrorEntry).max(MAX_ERRORS_IN_REPORT).default([]),
+  findings: z.array(Finding).max(200).default([]),
+  version: z.string().max(50),
+});
+export type Report = z.infer<typeof Report>;
+
+/** What a probe returns: a report minus the fleet's envelope (the agent adds job, region and agent). */
+export const ProbeResult = Report.omit({
+  id: true,
+  jobId: true,
+  seq: true,
+  sweepId: true,
+  region: true,
+  agentId: true,
+  version: true,
+});
+export type ProbeResult = z.infer<typeof ProbeResult>;
+
+export const Heartbeat = z.object({
+  agentId: SubjectToken,
+  region: SubjectToken,
+  labels: z.record(z.string(), z.string()).default({}),
+  version: z.string().max(50),
+  startedAt: IsoTime,
+  at: IsoTime,
+  capacity: z.record(ProbeKind, z.number().int().nonnegative()),
+  running: z.record(ProbeKind, z.number().int().nonnegative()),
+  jobs: z.array(z.string()).max(1000),
+  clockOffsetMs: z.number().optional(),
+  browser: z
+    .object({
+      healthy: z.boolean(),
+      pid: z.number().int().optional(),
+      sessions: z.number().int().nonnegative(),
+    })
+    .optional(),
+  /** Set when the agent is shutting down: it no longer pulls. */
+  draining: z.boolean().default(false),
+});
+export type Heartbeat = z.infer<typeof Heartbeat>;

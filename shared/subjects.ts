@@ -1,0 +1,38 @@
+/**
+ * Every NATS subject, stream and consumer name in one place. A prefix lets several installations share one
+ * NATS account (`liveprobe` -> subjects `liveprobe.*`, streams `LIVEPROBE_*`).
+ */
+export interface Names {
+  prefix: string;
+  jobsStream: string;
+  resultsStream: string;
+  jobs(region: string): string;
+  jobsAll: string;
+  jobsConsumer(region: string): string;
+  results(region: string, targetId: string): string;
+  resultsAll: string;
+  heartbeat(region: string, agentId: string): string;
+  heartbeatAll: string;
+  control(agentId: string): string;
+  time: string;
+  ingestConsumer: string;
+}
+
+export function names(prefix = 'liveprobe'): Names {
+  const up = prefix.toUpperCase().replace(/[^A-Z0-9]/g, '_');
+  return {
+    prefix,
+    jobsStream: `${up}_JOBS`,
+    resultsStream: `${up}_RESULTS`,
+    jobs: (region) => `${prefix}.jobs.${region}`,
+    jobsAll: `${prefix}.jobs.>`,
+    jobsConsumer: (region) => `jobs-${region}`,
+    results: (region, targetId) => `${prefix}.results.${region}.${targetId}`,
+    resultsAll: `${prefix}.results.>`,
+    heartbeat: (region, agentId) => `${prefix}.agents.${region}.${agentId}`,
+    heartbeatAll: `${prefix}.agents.>`,
+    control: (agentId) => `${prefix}.control.${agentId}`,
+    time: `${prefix}.time`,
+    ingestConsumer: 'controller-ingest',
+  };
+}
