@@ -1,0 +1,34 @@
+import { z } from 'zod';
+import { ApiError } from '../../../shared/api.js';
+import { SubjectToken } from '../../../shared/ids.js';
+import { Target } from '../../../shared/schemas.js';
+import type { App, Services } from '../server.js';
+
+const IdParams = z.object({ id: SubjectToken });
+
+export const targetRoutes = (s: Services) => async (app: App) => {
+  app.get('/v1/targets', { schema: { response: { 200: z.array(Target) } } }, async () => s.targets.list());
+  app.get(
+    '/v1/targets/:id',
+    { schema: { params: IdParams, response: { 200: Target, 404: ApiError } } },
+    async (req, reply) =>
+      s.targets.get(req.params.id) ??
+      reply.code(404).send({ error: 'not-found', message: `no target ${req.params.id}` }),
+  );
+  app.put(
+    '/v1/targets/:id',
+    { schema: { params: IdParams, body: Target.omit({ id: true }), response: { 200: Target } } },
+    async (req) => s.targets.put({ ...req.body, id: req.params.id }),
+  );
+  app.post('/v1/targets', { schema: { body: Target, response: { 201: Target } } }, async (req, reply) =>
+    reply.code(201).send(await s.targets.put(req.body)),
+  );
+  app.delete(
+    '/v1/targets/:id',
+    { schema: { params: IdParams, response: { 204: z.null(), 404: ApiError } } },
+    async (req, reply) =>
+      (await s.targets.delete(req.params.id))
+        ? reply.code(204).send(null)
+        : reply.code(404).send({ error: 'not-found', message: `no target ${req.params.id}` }),
+  );
+};

@@ -1,0 +1,58 @@
+import { AckPolicy, DeliverPolicy, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import { nanos } from '@nats-io/transport-node';
+import type { ResultsQuery } from '../shared/api.js';
+import { Report } from '../shared/schemas.js';
+import type { Names } from '../shared/subjects.js';
+import { decodeJson } from '../shared/transport.js';
+
+export interface ResultsPage {
+  reports: Report[];
+  /** Pass as `cursor` to get the next page; absent when there is nothing more. */
+  next?: number;
+}
+
+/**
+ * Reads report history straight from the results stream (the source of truth, not a controller cache):
+ * an ephemeral consumer filtered by region/target from `since`, fetching exactly what is pending.
+ */
+export class ResultsReader {
+  constructor(
+    private readonly js: JetStreamClient,
+    private readonly jsm: JetStreamManager,
+    private readonly names: Names,
+  ) {}
+
+  async query(q: ResultsQuery): Promise<ResultsPage> {
+    const since = q.since ?? new Date(Date.now() - 3600_000).toISOString();
+    const info = await this.jsm.consumers.add(this.names.resultsStream, {
+      filter_subject: this.names.results(q.region ?? '*', q.target ?? '*'),
+      ...(q.cursor
+        ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: q.cursor }
+        : { deliver_policy: DeliverPolicy.StartTime, opt_start_time: since }),
+      ack_policy: AckPolicy.None,
+      inactive_threshold: nanos(30_000),
+    });
+    try {
+      const want = Math.min(q.limit, info.num_pending);
+      const reports: Report[] = [];
+      let lastSeq = 0;
+      if (want > 0) {
+        const consumer = await this.js.consumers.get(this.names.resultsStream, info.name);
+        const batch = await consumer.fetch({ max_messages: want, expires: 5000 });
+        for await (const m of batch) {
+          lastSeq = m.seq;
+          try {
+            const parsed = Report.safeParse(decodeJson(m.data));
+            if (parsed.success) reports.push(parsed.data);
+          } catch {
+            // skip what is not a report; ingest counted it already
+          }
+          if (reports.length >= want || m.info.pending === 0) break;
+        }
+      }
+      return { reports, next: info.num_pending > want ? lastSeq + 1 : undefined };
+    } finally {
+      await this.jsm.consumers.delete(this.names.resultsStream, info.name).catch(() => undefined);
+    }
+  }
+}

@@ -1,0 +1,89 @@
+import {
+  AckPolicy,
+  DeliverPolicy,
+  JetStreamApiError,
+  type JetStreamManager,
+  RetentionPolicy,
+  StorageType,
+} from '@nats-io/jetstream';
+import { nanos } from '@nats-io/transport-node';
+import type { Logger } from '../../shared/log.js';
+import type { Names } from '../../shared/subjects.js';
+
+export interface TopologyOptions {
+  jsm: JetStreamManager;
+  names: Names;
+  logger: Logger;
+  resultsMaxAgeH: number;
+  /** How long JetStream remembers a Nats-Msg-Id: retries inside it are deduplicated. */
+  dedupWindowS?: number;
+  /** Ack wait of the job consumers; agents call working() well inside it. */
+  jobAckWaitS?: number;
+}
+
+const isNotFound = (err: unknown) => err instanceof JetStreamApiError && err.status === 404;
+
+/**
+ * The controller owns the JetStream topology (streams and consumers), so agents need only the narrow
+ * permissions to pull their region's jobs and publish their region's reports.
+ */
+export class Topology {
+  private readonly regions = new Set<string>();
+  constructor(private readonly opts: TopologyOptions) {}
+
+  async ensureStreams(): Promise<void> {
+    const { jsm, names } = this.opts;
+    const dedup = nanos((this.opts.dedupWindowS ?? 600) * 1000);
+    await this.upsertStream({
+      name: names.jobsStream,
+      subjects: [names.jobsAll],
+      retention: RetentionPolicy.Workqueue,
+      storage: StorageType.File,
+      duplicate_window: dedup,
+      max_age: nanos(24 * 3600 * 1000),
+    });
+    await this.upsertStream({
+      name: names.resultsStream,
+      subjects: [names.resultsAll],
+      retention: RetentionPolicy.Limits,
+      storage: StorageType.File,
+      duplicate_window: dedup,
+      max_age: nanos(this.opts.resultsMaxAgeH * 3600 * 1000),
+    });
+    await jsm.consumers.add(names.resultsStream, {
+      durable_name: names.ingestConsumer,
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+      ack_wait: nanos(30_000),
+      max_ack_pending: 10_000,
+    });
+  }
+
+  private async upsertStream(
+    cfg: Parameters<JetStreamManager['streams']['add']>[0] & { name: string },
+  ): Promise<void> {
+    try {
+      await this.opts.jsm.streams.info(cfg.name);
+      await this.opts.jsm.streams.update(cfg.name, cfg);
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+      await this.opts.jsm.streams.add(cfg);
+      this.opts.logger.info({ stream: cfg.name }, 'created stream');
+    }
+  }
+
+  /** One durable pull consumer per region, shared by that region's agents (a work queue). */
+  async ensureRegion(region: string): Promise<void> {
+    if (this.regions.has(region)) return;
+    const { jsm, names } = this.opts;
+    await jsm.consumers.add(names.jobsStream, {
+      durable_name: names.jobsConsumer(region),
+      filter_subject: names.jobs(region),
+      ack_policy: AckPolicy.Explicit,
+      ack_wait: nanos((this.opts.jobAckWaitS ?? 30) * 1000),
+      max_deliver: 5,
+    });
+    this.regions.add(region);
+    this.opts.logger.info({ region }, 'job consumer ready');
+  }
+}

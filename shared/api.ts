@@ -1,0 +1,69 @@
+import { z } from 'zod';
+import { IsoTime, SubjectToken } from './ids.js';
+import { ProbeKind, Protocol, Report, TargetRef } from './schemas.js';
+
+/** Request and response shapes of the controller's HTTP API, shared with clients (CLI, tests, dashboards). */
+
+export const AdHocTarget = z.object({
+  id: SubjectToken.optional(),
+  url: TargetRef.shape.url,
+  protocol: Protocol,
+});
+
+export const SweepRequest = z.object({
+  targets: z
+    .array(z.union([SubjectToken, AdHocTarget]))
+    .min(1)
+    .max(1000),
+  regions: z.array(SubjectToken).min(1).max(100),
+  probe: ProbeKind.default('browser'),
+  durationS: z.number().positive().max(3600).default(30),
+});
+export type SweepRequest = z.infer<typeof SweepRequest>;
+
+export const SweepState = z.enum(['queued', 'running', 'done']);
+
+export const RegionProgress = z.object({
+  expected: z.number().int(),
+  received: z.number().int(),
+  ok: z.number().int(),
+  degraded: z.number().int(),
+  failed: z.number().int(),
+  probeError: z.number().int(),
+  /** Jobs with no report by the sweep's deadline (no agent in the region, or it never finished). */
+  missing: z.number().int(),
+});
+export type RegionProgress = z.infer<typeof RegionProgress>;
+
+export const Sweep = z.object({
+  id: z.string(),
+  state: SweepState,
+  createdAt: IsoTime,
+  deadline: IsoTime,
+  finishedAt: IsoTime.optional(),
+  probe: ProbeKind,
+  durationS: z.number(),
+  targets: z.array(TargetRef),
+  regions: z.array(z.string()),
+  expected: z.number().int(),
+  received: z.number().int(),
+  perRegion: z.record(z.string(), RegionProgress),
+  reports: z.array(Report),
+});
+export type Sweep = z.infer<typeof Sweep>;
+
+export const ResultsQuery = z.object({
+  target: SubjectToken.optional(),
+  region: SubjectToken.optional(),
+  since: IsoTime.optional(),
+  /** Continue a previous page: the `next` value it returned (a results-stream sequence). */
+  cursor: z.coerce.number().int().positive().optional(),
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+});
+export type ResultsQuery = z.infer<typeof ResultsQuery>;
+
+export const ApiError = z.object({
+  error: z.string(),
+  message: z.string(),
+  issues: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+});
