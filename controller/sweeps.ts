@@ -1,6 +1,7 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { JetStreamClient } from '@nats-io/jetstream';
 import type { RegionProgress, Sweep, SweepRequest } from '../shared/api.js';
+import { adHocTargetId } from '../shared/ids.js';
 import type { Logger } from '../shared/log.js';
 import type { Job, Report, TargetRef } from '../shared/schemas.js';
 import type { Names } from '../shared/subjects.js';
@@ -38,10 +39,6 @@ const emptyProgress = (): RegionProgress => ({
   missing: 0,
 });
 
-/** Ad hoc targets get a stable id from their URL so repeated sweeps of one URL aggregate together. */
-export function adHocId(url: string): string {
-  return `adhoc-${createHash('sha256').update(url).digest('hex').slice(0, 10)}`;
-}
 
 /** A sweep = one job per target x region on the regions' work queues, tracked until every report is in. */
 export class SweepService {
@@ -58,7 +55,7 @@ export class SweepService {
         if (found) refs.push({ id: found.id, url: found.url, protocol: found.protocol });
         else unknown.push(t);
       } else {
-        refs.push({ id: t.id ?? adHocId(t.url), url: t.url, protocol: t.protocol });
+        refs.push({ id: t.id ?? adHocTargetId(t.url), url: t.url, protocol: t.protocol });
       }
     }
     if (unknown.length) throw new UnknownTargetError(unknown);

@@ -12,3 +12,16 @@ export const SubjectToken = z
   );
 
 export const IsoTime = z.iso.datetime({ offset: true });
+
+/** Ad hoc targets (a bare URL) get a stable id from the URL, so repeated probes of one URL group together. */
+export function adHocTargetId(url: string): string {
+  // FNV-1a, 32 bit x2: no crypto import so this stays usable anywhere; collisions only merge ad hoc series.
+  let h1 = 0x811c9dc5;
+  let h2 = 0x01000193;
+  for (let i = 0; i < url.length; i++) {
+    const c = url.charCodeAt(i);
+    h1 = Math.imul(h1 ^ c, 0x01000193) >>> 0;
+    h2 = Math.imul(h2 ^ c, 0x811c9dc5) >>> 0;
+  }
+  return `adhoc-${h1.toString(16).padStart(8, '0')}${h2.toString(16).padStart(8, '0').slice(0, 4)}`;
+}

@@ -1,23 +1,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type NatsChild, startNatsServer, stopChild } from '../../cli/children.js';
 
-export { stopChild as stopProcess };
+import { freeLoopbackPort } from '../../cli/ports.js';
 
-/** A free TCP port on loopback (the OS picks it; we release it and hand the number on). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+export { freeLoopbackPort as freePort, stopChild as stopProcess };
 
 export function tempDir(prefix: string): { path: string; remove(): void } {
   const path = mkdtempSync(join(tmpdir(), `${prefix}-`));
@@ -26,7 +14,7 @@ export function tempDir(prefix: string): { path: string; remove(): void } {
 
 /** A real nats-server with JetStream on a free loopback port and its own store directory. */
 export async function startNats(opts: { storeDir?: string; port?: number } = {}): Promise<NatsChild> {
-  const port = opts.port ?? (await freePort());
+  const port = opts.port ?? (await freeLoopbackPort());
   const store = opts.storeDir ? undefined : tempDir('nats');
   const server = await startNatsServer({ port, storeDir: opts.storeDir ?? (store as { path: string }).path });
   return {
