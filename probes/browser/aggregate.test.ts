@@ -1,0 +1,218 @@
+import { describe, expect, it } from 'vitest';
+import { errorCategory, initialCarry, PeriodAccumulator, renditionName } from './aggregate.js';
+import type { DrainResult, HarnessEvent, HarnessSnapshot } from './events.js';
+
+const WALL = 1_700_000_000_000;
+
+function snap(now: number, total = 0, dropped = 0): HarnessSnapshot {
+  return { now, dropped, total, currentTime: 0, stalled: false, level: 0, decodeAttempts: 0, decodeOk: 0 };
+}
+const drain = (events: HarnessEvent[], s: HarnessSnapshot): DrainResult => ({ events, snapshot: s });
+
+const seg = (
+  t: number,
+  sn: number,
+  start: number,
+  first: number,
+  end: number,
+  bytes = 100_000,
+): HarnessEvent => ({
+  type: 'segment',
+  t,
+  sn,
+  level: 0,
+  kind: 'main',
+  url: `http://cdn.example/seg${sn}.ts?token=secret`,
+  bytes,
+  start,
+  first,
+  end,
+});
+
+const startup: HarnessEvent[] = [
+  { type: 'start', t: 0, wall: WALL, hlsVersion: '1.7.4', nativeHls: 'maybe' },
+  { type: 'manifest', t: 40, levels: [{ height: 360, bitrate: 800_000 }] },
+  { type: 'media-playlist', t: 45 },
+  { type: 'switch', t: 46, level: 0 },
+  seg(150, 1, 100, 120, 150),
+  { type: 'buffered', t: 300, sn: 1, level: 0 },
+  { type: 'first-frame', t: 480, mediaTime: 2 },
+] as HarnessEvent[];
+
+describe('PeriodAccumulator', () => {
+  it('startup parts share the loadSource origin and never exceed startup_ms', () => {
+    const a = new PeriodAccumulator(initialCarry());
+    a.add(drain(startup, snap(500, 1)));
+    const d = a.finish();
+    expect(d.startup).toEqual({
+      manifest_ms: 40,
+      media_playlist_ms: 45,
+      first_segment_ttfb_ms: 120,
+      first_segment_ms: 150,
+      first_buffered_ms: 300,
+      first_frame_ms: 480,
+    });
+    expect(d.metrics.startup_ms).toBe(480);
+    expect(d.metrics.manifest_ms).toBe(40);
+    expect(d.metrics.first_segment_ms).toBe(150);
+    for (const v of Object.values(d.startup ?? {})) expect(v).toBeLessThanOrEqual(480);
+    expect(d.played).toBe(true);
+    // The initial LEVEL_SWITCHED is startup, not a switch.
+    expect(d.metrics.bitrate_switches).toBe(0);
+  });
+
+  it('segment timings: ttfb, download, throughput, redacted URL, wall-clock start', () => {
+    const a = new PeriodAccumulator(initialCarry());
+    a.add(
+      drain(
+        [...startup, seg(2100, 2, 2000, 2010, 2100, 200_000), seg(4050, 3, 4000, 4030, 4050)],
+        snap(4100),
+      ),
+    );
+    const d = a.finish();
+    expect(d.metrics.segments_total).toBe(3);
+    // ttfb: 20, 10, 30 -> p50 20; download: 50, 100, 50 -> p50 50
+    expect(d.metrics.segment_ttfb_p50_ms).toBe(20);
+    expect(d.metrics.segment_download_p50_ms).toBe(50);
+    // kbit/s = bytes*8/ms: 16000, 16000, 16000
+    expect(d.metrics.segment_throughput_p50_kbps).toBe(16000);
+    expect(d.segments[1]).toEqual({
+      at: WALL + 2000,
+      rendition: '360p',
+      sn: 2,
+      url: 'http://cdn.example/seg2.ts?token=redacted',
+      bytes: 200_000,
+      ttfb_ms: 10,
+      download_ms: 100,
+    });
+  });
+
+  it('latency: stamp when decoded, else pdt; absent strip means no g2g metrics (never 0)', () => {
+    const a = new PeriodAccumulator(initialCarry());
+    a.add(
+      drain([...startup, { type: 'pdt', t: 1000, ms: 4000 }, { type: 'pdt', t: 1500, ms: 4100 }], snap(2000)),
+    );
+    const d = a.finish();
+    expect(d.latencyMethod).toBe('pdt');
+    expect(d.metrics.pdt_latency_p50_ms).toBe(4050);
+    expect('g2g_p50_ms' in d.metrics).toBe(false);
+    expect('g2g_max_ms' in d.metrics).toBe(false);
+
+    const b = new PeriodAccumulator(initialCarry());
+    const g2g = [4010, 4020, 4030].map(
+      (ms, i) => ({ type: 'g2g', t: 600 + i * 100, ms, capture: 0 }) as HarnessEvent,
+    );
+    b.add(drain([...startup, ...g2g, { type: 'pdt', t: 1000, ms: 4000 }], snap(2000)));
+    const e = b.finish();
+    expect(e.latencyMethod).toBe('stamp');
+    expect(e.metrics.g2g_p50_ms).toBe(4020);
+    expect(e.metrics.g2g_max_ms).toBe(4030);
+  });
+
+  it('never played: no stall/frame metrics, errors counted by category', () => {
+    const a = new PeriodAccumulator(initialCarry());
+    a.add(
+      drain(
+        [
+          { type: 'start', t: 0, wall: WALL, hlsVersion: '1.7.4', nativeHls: 'maybe' },
+          {
+            type: 'error',
+            t: 30,
+            errType: 'networkError',
+            details: 'manifestLoadError',
+            fatal: true,
+            status: 404,
+            url: 'http://o/x.m3u8?sig=abc',
+          },
+        ],
+        snap(40),
+      ),
+    );
+    const d = a.finish();
+    expect(d.played).toBe(false);
+    expect(d.metrics).toEqual({ segments_total: 0, errors_http: 1, errors_network: 0, errors_player: 0 });
+    expect(d.fatal?.details).toBe('manifestLoadError');
+    expect(d.errors).toEqual([
+      {
+        at: WALL + 30,
+        category: 'http',
+        type: 'networkError',
+        details: 'manifestLoadError',
+        fatal: true,
+        status: 404,
+        url: 'http://o/x.m3u8?sig=redacted',
+      },
+    ]);
+  });
+
+  it('stalls split across watch intervals; rebuffer ratio over playing time; frame deltas', () => {
+    const a = new PeriodAccumulator(initialCarry());
+    a.add(drain(startup, snap(480, 0)));
+    a.add(drain([{ type: 'stall-start', t: 9000, mediaTime: 10 }], snap(10_480, 300, 1)));
+    const first = a.finish();
+    // Played 480..10480 = 10000 ms, of which stalled 9000..10480 = 1480.
+    expect(first.metrics.stall_count).toBe(1);
+    expect(first.metrics.stall_ms).toBe(1480);
+    expect(first.metrics.rebuffer_ratio).toBeCloseTo(0.148, 6);
+    expect(first.metrics.total_frames).toBe(300);
+    expect(first.metrics.dropped_frames).toBe(1);
+    expect(first.metrics.startup_ms).toBe(480);
+
+    const b = new PeriodAccumulator(a.next());
+    b.add(
+      drain(
+        [
+          { type: 'stall-end', t: 11_000, ms: 2000 },
+          { type: 'switch', t: 12_000, level: 1 },
+        ],
+        snap(20_480, 600, 1),
+      ),
+    );
+    const second = b.finish();
+    // The stall started in the previous period: only 10480..11000 counts here, and it is not counted again.
+    expect(second.metrics.stall_count).toBe(0);
+    expect(second.metrics.stall_ms).toBe(520);
+    expect(second.metrics.rebuffer_ratio).toBeCloseTo(520 / 10_000, 6);
+    expect(second.metrics.total_frames).toBe(300);
+    expect(second.metrics.dropped_frames).toBe(0);
+    expect(second.metrics.bitrate_switches).toBe(1);
+    // Startup belongs to the period that saw the first frame only.
+    expect(second.startup).toBeUndefined();
+    expect(second.metrics.startup_ms).toBeUndefined();
+  });
+
+  it('startup lands in the interval that saw the first frame when it comes late', () => {
+    const a = new PeriodAccumulator(initialCarry());
+    a.add(drain(startup.slice(0, 3), snap(2000)));
+    const first = a.finish();
+    expect(first.played).toBe(false);
+    expect(first.startup).toEqual({ manifest_ms: 40, media_playlist_ms: 45 });
+    expect(first.metrics.startup_ms).toBeUndefined();
+    const b = new PeriodAccumulator(a.next());
+    b.add(drain([{ type: 'first-frame', t: 2500, mediaTime: 2 } as HarnessEvent], snap(4000)));
+    const second = b.finish();
+    expect(second.metrics.startup_ms).toBe(2500);
+    expect(second.startup?.manifest_ms).toBe(40);
+  });
+});
+
+describe('helpers', () => {
+  it('renditionName', () => {
+    const levels = [{ height: 360, bitrate: 800_000 }, { height: 720, bitrate: 3_000_000 }, {}];
+    expect(renditionName(levels, 1)).toBe('720p');
+    expect(renditionName(levels, 2)).toBe('level 2');
+    expect(renditionName(levels, 0, 'audio')).toBe('audio');
+    const twins = [
+      { height: 360, bitrate: 400_000 },
+      { height: 360, bitrate: 800_000 },
+    ];
+    expect(renditionName(twins, 1)).toBe('360p@800k');
+  });
+
+  it('errorCategory', () => {
+    expect(errorCategory({ errType: 'networkError', status: 503 })).toBe('http');
+    expect(errorCategory({ errType: 'networkError' })).toBe('network');
+    expect(errorCategory({ errType: 'networkError', status: 200 })).toBe('network');
+    expect(errorCategory({ errType: 'mediaError' })).toBe('player');
+  });
+});

@@ -1,0 +1,312 @@
+import { redactUrl } from '../../shared/log.js';
+import type { Metrics } from '../../shared/metrics.js';
+import {
+  type ErrorCategory,
+  type LatencyMethod,
+  MAX_ERRORS_IN_REPORT,
+  MAX_SEGMENTS_IN_REPORT,
+  type ProbeErrorEntry,
+  type SegmentTiming,
+  type StartupBreakdown,
+} from '../../shared/schemas.js';
+import type { DrainResult, EventOf, HarnessEventMap, HarnessSnapshot } from './events.js';
+import { percentiles } from './percentiles.js';
+
+type Level = HarnessEventMap['manifest']['levels'][number];
+
+/** What one period hands the next: the session state that spans report boundaries. */
+export interface Carry {
+  startWall?: number;
+  levels: Level[];
+  firstFrameAt?: number;
+  /** t of a stall still open at the end of the previous period. */
+  openStallAt?: number;
+  /** Startup parts seen so far (ms from loadSource). */
+  startup: StartupBreakdown;
+  startupReported: boolean;
+  /** Cumulative frame counters at the end of the previous period. */
+  lastSnapshot?: HarnessSnapshot;
+  fatalSeen: boolean;
+}
+
+export const initialCarry = (): Carry => ({
+  levels: [],
+  startup: {},
+  startupReported: false,
+  fatalSeen: false,
+});
+
+export interface PeriodData {
+  metrics: Metrics;
+  startup?: StartupBreakdown;
+  segments: SegmentTiming[];
+  errors: ProbeErrorEntry[];
+  latencyMethod?: LatencyMethod;
+  /** First frame seen by the end of this period. */
+  played: boolean;
+  /** First fatal player error in this period. */
+  fatal?: EventOf<'error'>;
+  harnessErrors: string[];
+  /** Clock decode attempts / successes in this period. */
+  decode: { attempts: number; ok: number };
+  /** Period bounds on the timeline clock (ms since loadSource). */
+  from: number;
+  to: number;
+}
+
+const r1 = (x: number) => Math.round(x * 10) / 10;
+
+export function renditionName(levels: readonly Level[], level: number, kind = 'main'): string {
+  if (kind !== 'main') return kind;
+  const l = levels[level];
+  if (!l?.height) return `level ${level}`;
+  const twin = levels.some((o, i) => i !== level && o.height === l.height);
+  return twin && l.bitrate ? `${l.height}p@${Math.round(l.bitrate / 1000)}k` : `${l.height}p`;
+}
+
+export function errorCategory(e: { errType: string; status?: number }): ErrorCategory {
+  if (e.status !== undefined && (e.status < 200 || e.status >= 400)) return 'http';
+  if (e.errType === 'networkError') return 'network';
+  return 'player';
+}
+
+/**
+ * Accumulates drained harness events for one report period (a watch interval, or the whole session for the
+ * summary) and turns them into the report's metrics. Pure: no browser, no clock of its own.
+ */
+export class PeriodAccumulator {
+  private readonly carry: Carry;
+  private readonly from: number;
+  private to: number;
+  private snapshot?: HarnessSnapshot;
+  private readonly startSnapshot?: HarnessSnapshot;
+  private readonly segments: SegmentTiming[] = [];
+  private segmentsTotal = 0;
+  private readonly ttfb: number[] = [];
+  private readonly download: number[] = [];
+  private readonly throughput: number[] = [];
+  private readonly g2g: number[] = [];
+  private readonly pdt: number[] = [];
+  private readonly errors: ProbeErrorEntry[] = [];
+  private readonly errorCounts: Record<ErrorCategory, number> = {
+    http: 0,
+    network: 0,
+    player: 0,
+    conformance: 0,
+  };
+  private readonly harnessErrors: string[] = [];
+  private fatal?: EventOf<'error'>;
+  private stallCount = 0;
+  private stallMs = 0;
+  private switches = 0;
+  private firstFrameThisPeriod = false;
+  private readonly isFirstPeriod: boolean;
+
+  constructor(carry: Carry) {
+    this.carry = structuredClone(carry);
+    this.isFirstPeriod = carry.lastSnapshot === undefined;
+    this.startSnapshot = carry.lastSnapshot;
+    this.from = carry.lastSnapshot?.now ?? 0;
+    this.to = this.from;
+  }
+
+  add(d: DrainResult): void {
+    const c = this.carry;
+    for (const e of d.events) {
+      switch (e.type) {
+        case 'start':
+          c.startWall = e.wall;
+          break;
+        case 'manifest':
+          c.levels = e.levels;
+          c.startup.manifest_ms ??= r1(e.t);
+          break;
+        case 'media-playlist':
+          c.startup.media_playlist_ms ??= r1(e.t);
+          break;
+        case 'segment': {
+          if (e.kind === 'main') {
+            c.startup.first_segment_ttfb_ms ??= r1(e.first);
+            c.startup.first_segment_ms ??= r1(e.end);
+          }
+          const ttfb = Math.max(0, e.first - e.start);
+          const dl = Math.max(0, e.end - e.start);
+          this.segmentsTotal++;
+          this.ttfb.push(ttfb);
+          this.download.push(dl);
+          // bytes*8 bits over dl ms = kbit/s.
+          if (dl > 0) this.throughput.push((e.bytes * 8) / dl);
+          this.segments.push({
+            at: Math.round((c.startWall ?? 0) + e.start),
+            rendition: renditionName(c.levels, e.level, e.kind),
+            sn: Number.isInteger(e.sn) ? e.sn : undefined,
+            url: e.url ? redactUrl(e.url).slice(0, 2048) : '',
+            bytes: Math.max(0, Math.round(e.bytes)),
+            ttfb_ms: r1(ttfb),
+            download_ms: r1(dl),
+          });
+          if (this.segments.length > MAX_SEGMENTS_IN_REPORT) this.segments.shift();
+          break;
+        }
+        case 'buffered':
+          c.startup.first_buffered_ms ??= r1(e.t);
+          break;
+        case 'first-frame':
+          if (c.firstFrameAt === undefined) {
+            c.firstFrameAt = e.t;
+            c.startup.first_frame_ms = r1(e.t);
+            this.firstFrameThisPeriod = true;
+          }
+          break;
+        case 'g2g':
+          this.g2g.push(e.ms);
+          break;
+        case 'pdt':
+          this.pdt.push(e.ms);
+          break;
+        case 'stall-start':
+          this.stallCount++;
+          c.openStallAt = e.t;
+          break;
+        case 'stall-end':
+          if (c.openStallAt !== undefined)
+            this.stallMs += Math.max(0, e.t - Math.max(c.openStallAt, this.from));
+          c.openStallAt = undefined;
+          break;
+        case 'switch':
+          // The initial LEVEL_SWITCHED belongs to startup, not to a switch.
+          if (c.firstFrameAt !== undefined && e.t > c.firstFrameAt) this.switches++;
+          break;
+        case 'error': {
+          const category = errorCategory(e);
+          this.errorCounts[category]++;
+          if (e.fatal && !this.fatal) this.fatal = e;
+          if (e.fatal) c.fatalSeen = true;
+          if (this.errors.length < MAX_ERRORS_IN_REPORT) {
+            this.errors.push({
+              at: Math.round((c.startWall ?? 0) + e.t),
+              category,
+              type: e.errType.slice(0, 200),
+              details: (e.reason ? `${e.details}: ${e.reason}` : e.details).slice(0, 1000),
+              fatal: e.fatal,
+              status: e.status,
+              url: e.url ? redactUrl(e.url).slice(0, 2048) : undefined,
+            });
+          }
+          break;
+        }
+        case 'harness-error':
+          this.harnessErrors.push(e.message);
+          break;
+      }
+    }
+    this.snapshot = d.snapshot;
+    this.to = Math.max(this.to, d.snapshot.now);
+  }
+
+  /** Session state so far (read-only view). */
+  get state(): Readonly<Carry> {
+    return this.carry;
+  }
+
+  /** State for the next period. */
+  next(): Carry {
+    const c = structuredClone(this.carry);
+    c.lastSnapshot = this.snapshot ?? this.startSnapshot ?? { ...zeroSnapshot, now: this.to };
+    if (this.firstFrameThisPeriod || (this.isFirstPeriod && c.firstFrameAt !== undefined))
+      c.startupReported = true;
+    return c;
+  }
+
+  finish(): PeriodData {
+    const c = this.carry;
+    const m: Metrics = {};
+    const played = c.firstFrameAt !== undefined;
+
+    let startup: StartupBreakdown | undefined;
+    if (!c.startupReported && (this.isFirstPeriod || this.firstFrameThisPeriod)) {
+      startup = { ...c.startup };
+      if (startup.manifest_ms !== undefined) m.manifest_ms = startup.manifest_ms;
+      if (startup.first_segment_ms !== undefined) m.first_segment_ms = startup.first_segment_ms;
+      if (startup.first_frame_ms !== undefined) m.startup_ms = startup.first_frame_ms;
+      if (Object.keys(startup).length === 0) startup = undefined;
+    }
+
+    m.segments_total = this.segmentsTotal;
+    const tt = percentiles(this.ttfb, [50, 95]);
+    if (tt) {
+      m.segment_ttfb_p50_ms = r1(tt[50]);
+      m.segment_ttfb_p95_ms = r1(tt[95]);
+    }
+    const dl = percentiles(this.download, [50, 95]);
+    if (dl) {
+      m.segment_download_p50_ms = r1(dl[50]);
+      m.segment_download_p95_ms = r1(dl[95]);
+    }
+    const tp = percentiles(this.throughput, [50]);
+    if (tp) m.segment_throughput_p50_kbps = r1(tp[50]);
+
+    let latencyMethod: LatencyMethod | undefined;
+    const g = percentiles(this.g2g, [50, 95, 100]);
+    if (g) {
+      m.g2g_p50_ms = r1(g[50]);
+      m.g2g_p95_ms = r1(g[95]);
+      m.g2g_max_ms = r1(g[100]);
+      latencyMethod = 'stamp';
+    }
+    const p = percentiles(this.pdt, [50, 95]);
+    if (p) {
+      m.pdt_latency_p50_ms = r1(p[50]);
+      m.pdt_latency_p95_ms = r1(p[95]);
+      latencyMethod ??= 'pdt';
+    }
+
+    if (played) {
+      let stallMs = this.stallMs;
+      if (c.openStallAt !== undefined) stallMs += Math.max(0, this.to - Math.max(c.openStallAt, this.from));
+      const watched = Math.max(0, this.to - Math.max(this.from, c.firstFrameAt ?? this.to));
+      const playingMs = Math.max(0, watched - stallMs);
+      m.stall_count = this.stallCount;
+      m.stall_ms = r1(stallMs);
+      if (stallMs + playingMs > 0) m.rebuffer_ratio = Math.min(1, stallMs / (stallMs + playingMs));
+      m.bitrate_switches = this.switches;
+      const end = this.snapshot;
+      if (end) {
+        const start = this.startSnapshot ?? zeroSnapshot;
+        m.dropped_frames = Math.max(0, end.dropped - start.dropped);
+        m.total_frames = Math.max(0, end.total - start.total);
+      }
+    }
+
+    m.errors_http = this.errorCounts.http;
+    m.errors_network = this.errorCounts.network;
+    m.errors_player = this.errorCounts.player;
+
+    const s0 = this.startSnapshot ?? zeroSnapshot;
+    const s1 = this.snapshot ?? s0;
+    return {
+      metrics: m,
+      startup,
+      segments: [...this.segments],
+      errors: [...this.errors],
+      latencyMethod,
+      played,
+      fatal: this.fatal,
+      harnessErrors: [...this.harnessErrors],
+      decode: { attempts: s1.decodeAttempts - s0.decodeAttempts, ok: s1.decodeOk - s0.decodeOk },
+      from: this.from,
+      to: this.to,
+    };
+  }
+}
+
+const zeroSnapshot: HarnessSnapshot = {
+  now: 0,
+  dropped: 0,
+  total: 0,
+  currentTime: 0,
+  stalled: false,
+  level: -1,
+  decodeAttempts: 0,
+  decodeOk: 0,
+};

@@ -1,0 +1,122 @@
+/**
+ * The one contract between the harness page (harness/harness.js) and Node: a typed event timeline.
+ * Every event is `{ type, t, ...payload }` where `t` is ms since the page called hls.loadSource() (the startup
+ * origin) on the page's performance.now() clock. Node drains the timeline with `__liveprobe.drain()` and does
+ * all arithmetic (percentiles, periods, outcome) itself.
+ */
+export interface HarnessEventMap {
+  /** loadSource() was called (t = 0). `wall` is Date.now() at that instant: converts any t to epoch ms. */
+  start: { wall: number; hlsVersion: string; nativeHls: string };
+  /** MANIFEST_LOADED: the master (or single media) playlist. */
+  manifest: { levels: Array<{ height?: number; bitrate?: number }> };
+  /** LEVEL_LOADED: a media playlist. */
+  'media-playlist': { level: number; live: boolean };
+  /** FRAG_LOADED for a media fragment (never an init segment); start/first/end are relative like t. */
+  segment: {
+    sn: number;
+    level: number;
+    kind: string;
+    url?: string;
+    bytes: number;
+    start: number;
+    first: number;
+    end: number;
+  };
+  /** FRAG_BUFFERED for a main media fragment. */
+  buffered: { sn: number; level: number };
+  /** First frame presented with the playhead advancing; t is its expected display time. */
+  'first-frame': { mediaTime: number };
+  /** One decoded in-frame clock: ms = display wall time - capture wall time. */
+  g2g: { ms: number; capture: number };
+  /** Date.now() - hls.playingDate, sampled while playing. */
+  pdt: { ms: number };
+  /** `waiting` after the first frame. */
+  'stall-start': { mediaTime: number };
+  /** Playback resumed (`playing`, or `timeupdate` past the stall position); ms = stall duration. */
+  'stall-end': { ms: number };
+  /** LEVEL_SWITCHED. */
+  switch: { level: number };
+  /** hls.js ERROR. status only when an HTTP response code (> 0) was present. */
+  error: { errType: string; details: string; fatal: boolean; status?: number; url?: string; reason?: string };
+  /** Our own harness code failed (probe-error, never the stream's fault). */
+  'harness-error': { message: string };
+}
+
+export type HarnessEventType = keyof HarnessEventMap;
+
+export type HarnessEvent = {
+  [K in HarnessEventType]: { type: K; t: number } & HarnessEventMap[K];
+}[HarnessEventType];
+
+export type EventOf<K extends HarnessEventType> = Extract<HarnessEvent, { type: K }>;
+
+/** State read at each drain: frame counters are cumulative, so periods use deltas between snapshots. */
+export interface HarnessSnapshot {
+  /** Same clock as event t. */
+  now: number;
+  dropped: number;
+  total: number;
+  currentTime: number;
+  stalled: boolean;
+  level: number;
+  decodeAttempts: number;
+  decodeOk: number;
+}
+
+export interface DrainResult {
+  events: HarnessEvent[];
+  snapshot: HarnessSnapshot;
+}
+
+/** What Node passes to `__liveprobe.start()`. */
+export interface HarnessStartConfig {
+  url: string;
+  /** Decode the clock on every Nth presented frame. */
+  decodeEvery: number;
+  pdtEveryMs: number;
+  /** Block centres as fractions of the frame (shared/clock.ts clockBlockCentre). */
+  centres: Array<{ x: number; y: number }>;
+  /** Strip height as a fraction of the frame (shared/clock.ts CLOCK_STRIP_HEIGHT). */
+  stripHeight: number;
+  hlsConfig: Record<string, unknown>;
+}
+
+const TYPES: ReadonlySet<string> = new Set<HarnessEventType>([
+  'start',
+  'manifest',
+  'media-playlist',
+  'segment',
+  'buffered',
+  'first-frame',
+  'g2g',
+  'pdt',
+  'stall-start',
+  'stall-end',
+  'switch',
+  'error',
+  'harness-error',
+]);
+
+/** A light structural check at the page boundary: a malformed drain means the harness broke. */
+export function parseDrain(raw: unknown): DrainResult {
+  if (typeof raw !== 'object' || raw === null) throw new Error('harness drain returned no object');
+  const r = raw as { events?: unknown; snapshot?: unknown };
+  if (!Array.isArray(r.events)) throw new Error('harness drain returned no events array');
+  const snap = r.snapshot as Partial<HarnessSnapshot> | undefined;
+  if (!snap || typeof snap.now !== 'number' || typeof snap.total !== 'number') {
+    throw new Error('harness drain returned no snapshot');
+  }
+  const events: HarnessEvent[] = [];
+  for (const e of r.events as Array<{ type?: unknown; t?: unknown }>) {
+    if (
+      typeof e?.type !== 'string' ||
+      !TYPES.has(e.type) ||
+      typeof e.t !== 'number' ||
+      !Number.isFinite(e.t)
+    ) {
+      throw new Error(`harness emitted a malformed event: ${JSON.stringify(e).slice(0, 200)}`);
+    }
+    events.push(e as HarnessEvent);
+  }
+  return { events, snapshot: snap as HarnessSnapshot };
+}

@@ -1,0 +1,114 @@
+import type { Logger } from '../../shared/log.js';
+import type { ProbeResult } from '../../shared/schemas.js';
+import type { ProbeContext, ProbeJob, Prober } from '../types.js';
+import { resolveChromiumPath } from './chromium.js';
+import { type HarnessServer, startHarnessServer } from './harness-server.js';
+import { BrowserPool } from './pool.js';
+import { BrowserSession } from './session.js';
+
+export { ChromiumNotFoundError, resolveChromiumPath, STANDARD_CHROMIUM_PATHS } from './chromium.js';
+export { classifyOutcome } from './outcome.js';
+export { percentile, percentiles } from './percentiles.js';
+
+export interface BrowserProberOptions {
+  /** Chromium binary; else env LIVEPROBE_CHROMIUM; else standard locations (throws if none). */
+  chromiumPath?: string;
+  /** Extra Chromium flags, e.g. --disable-dev-shm-usage where /dev/shm is small. */
+  extraArgs?: string[];
+  logger: Logger;
+  /** Concurrent sessions (one window each) in the one browser; more run() calls wait. Default 8. */
+  maxSessions?: number;
+  /** Relaunch the browser after this many sessions, when idle. Default 50. */
+  recycleAfterSessions?: number;
+  /** Decode the in-frame clock on every Nth presented frame. Default 5 (6 reads/s at 30 fps). */
+  decodeEvery?: number;
+  /** PDT latency sampling period. Default 500 ms. */
+  pdtSampleMs?: number;
+  /** How often Node drains the page's timeline. Default 500 ms. */
+  drainEveryMs?: number;
+  launchTimeoutMs?: number;
+  /** Merged into the hls.js config. */
+  hlsConfig?: Record<string, unknown>;
+}
+
+/**
+ * The browser probe: plays the target in headless Chromium with hls.js (forced, never native HLS) and
+ * measures what a viewer sees. One Chromium per prober (lazy, relaunched if it died), one window per session.
+ */
+export class BrowserProber implements Prober {
+  readonly kind = 'browser' as const;
+  private readonly pool: BrowserPool;
+  private server?: Promise<HarnessServer>;
+  private readonly opts: BrowserProberOptions;
+
+  constructor(opts: BrowserProberOptions) {
+    this.opts = opts;
+    this.pool = new BrowserPool({
+      chromiumPath: resolveChromiumPath(opts.chromiumPath),
+      extraArgs: opts.extraArgs ?? [],
+      logger: opts.logger.child({ component: 'browser-pool' }),
+      maxSessions: opts.maxSessions ?? 8,
+      recycleAfterSessions: opts.recycleAfterSessions ?? 50,
+      launchTimeoutMs: opts.launchTimeoutMs ?? 30_000,
+    });
+  }
+
+  /** For the agent's heartbeat (`browser` field). */
+  health(): { healthy: boolean; pid?: number; sessions: number } {
+    return this.pool.health();
+  }
+
+  async run(job: ProbeJob, ctx: ProbeContext): Promise<ProbeResult> {
+    const startedAt = new Date();
+    const fail = (reason: string): ProbeResult => ({
+      target: job.target,
+      probe: 'browser',
+      mode: job.mode ?? 'check',
+      startedAt: startedAt.toISOString(),
+      endedAt: new Date().toISOString(),
+      outcome: 'probe-error',
+      reasons: [reason.slice(0, 500)],
+      metrics: {},
+      segments: [],
+      errors: [],
+      findings: [],
+    });
+    if (job.target.protocol !== 'hls') {
+      return fail(`browser probe cannot play ${job.target.protocol} yet (HLS only)`);
+    }
+    let harnessUrl: string;
+    try {
+      this.server ??= startHarnessServer();
+      harnessUrl = (await this.server).url;
+    } catch (err) {
+      this.server = undefined;
+      return fail(`harness server failed: ${(err as Error).message}`);
+    }
+    let lease: Awaited<ReturnType<BrowserPool['acquire']>>;
+    try {
+      lease = await this.pool.acquire(ctx.signal);
+    } catch (err) {
+      if (ctx.signal.aborted) return fail('aborted while waiting for a browser');
+      return fail((err as Error).message);
+    }
+    try {
+      const session = new BrowserSession(job, ctx, lease, {
+        harnessUrl,
+        decodeEvery: this.opts.decodeEvery ?? 5,
+        pdtEveryMs: this.opts.pdtSampleMs ?? 500,
+        drainEveryMs: this.opts.drainEveryMs ?? 500,
+        hlsConfig: { backBufferLength: 30, ...this.opts.hlsConfig },
+      });
+      return await session.run();
+    } finally {
+      lease.release();
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.pool.close();
+    const server = this.server;
+    this.server = undefined;
+    if (server) await (await server.catch(() => undefined))?.close();
+  }
+}
