@@ -1,0 +1,149 @@
+import { CLOCK_COLS, CLOCK_ROWS, CLOCK_STRIP_HEIGHT, encodeClockBits } from '../shared/clock.js';
+
+/** Luma for a 1 bit / 0 bit of the clock strip (studio range white / black). */
+export const CLOCK_WHITE = 235;
+export const CLOCK_BLACK = 16;
+
+export interface FrameGeometry {
+  width: number;
+  height: number;
+}
+
+/** Bytes of one yuv420p frame. */
+export function frameBytes(g: FrameGeometry): number {
+  return g.width * g.height + 2 * (g.width / 2) * (g.height / 2);
+}
+
+/**
+ * Paints yuv420p frames: the capture clock strip across the full width of the top CLOCK_STRIP_HEIGHT of the
+ * frame, and below it a sliding bar and a frame-counter row so the picture is never frozen.
+ */
+export class FramePainter {
+  readonly width: number;
+  readonly height: number;
+  readonly size: number;
+  private readonly template: Buffer;
+  private readonly stripHeight: number;
+  private readonly colEdges: number[];
+  private readonly rowEdges: number[];
+
+  constructor(g: FrameGeometry = { width: 640, height: 360 }) {
+    if (g.width % 2 || g.height % 2) throw new Error('frame width and height must be even');
+    this.width = g.width;
+    this.height = g.height;
+    this.size = frameBytes(g);
+    this.stripHeight = Math.round(g.height * CLOCK_STRIP_HEIGHT);
+    this.colEdges = Array.from({ length: CLOCK_COLS + 1 }, (_, i) => Math.round((i * g.width) / CLOCK_COLS));
+    this.rowEdges = Array.from({ length: CLOCK_ROWS + 1 }, (_, i) =>
+      Math.round((i * this.stripHeight) / CLOCK_ROWS),
+    );
+    this.template = Buffer.alloc(this.size);
+    const ySize = g.width * g.height;
+    this.template.fill(64, 0, ySize); // dark grey background
+    this.template.fill(128, ySize); // neutral chroma
+  }
+
+  /** A new frame buffer carrying `captureMs` in the strip and frame number `n` in the moving parts. */
+  paint(captureMs: number, n: number): Buffer {
+    const buf = Buffer.allocUnsafe(this.size);
+    this.template.copy(buf);
+    const w = this.width;
+    const bits = encodeClockBits(captureMs);
+    for (let i = 0; i < bits.length; i++) {
+      const row = Math.floor(i / CLOCK_COLS);
+      const col = i % CLOCK_COLS;
+      const luma = bits[i] ? CLOCK_WHITE : CLOCK_BLACK;
+      const x0 = this.colEdges[col]!;
+      const x1 = this.colEdges[col + 1]!;
+      for (let y = this.rowEdges[row]!; y < this.rowEdges[row + 1]!; y++)
+        buf.fill(luma, y * w + x0, y * w + x1);
+    }
+    // Sliding bar: a bright vertical band crossing the picture every 2 s at 30 fps.
+    const barW = Math.max(2, Math.round(w / 24)) & ~1;
+    const span = w - barW;
+    const period = 60;
+    const phase = n % (2 * period);
+    const barX = (Math.round(((phase < period ? phase : 2 * period - phase) / period) * span) & ~1) as number;
+    const counterTop = this.height - Math.round(this.height / 9);
+    for (let y = this.stripHeight + 2; y < counterTop - 2; y++)
+      buf.fill(200, y * w + barX, y * w + barX + barW);
+    // Chroma of the bar: orange-ish (U low, V high).
+    const ySize = w * this.height;
+    const cw = w / 2;
+    const cSize = cw * (this.height / 2);
+    for (let cy = (this.stripHeight + 2) >> 1; cy < (counterTop - 2) >> 1; cy++) {
+      buf.fill(80, ySize + cy * cw + (barX >> 1), ySize + cy * cw + ((barX + barW) >> 1));
+      buf.fill(190, ySize + cSize + cy * cw + (barX >> 1), ySize + cSize + cy * cw + ((barX + barW) >> 1));
+    }
+    // Frame counter: 16 bits of n as blocks along the bottom.
+    const blockW = Math.floor(w / 16);
+    for (let b = 0; b < 16; b++) {
+      const on = (n >> (15 - b)) & 1;
+      const luma = on ? 180 : 32;
+      for (let y = counterTop; y < this.height; y++)
+        buf.fill(luma, y * w + b * blockW, y * w + (b + 1) * blockW - 2);
+    }
+    return buf;
+  }
+}
+
+export interface PacerOptions {
+  fps: number;
+  painter: FramePainter;
+  /** Called with each painted frame; return false when the sink is backed up. */
+  write(frame: Buffer): boolean;
+  /** Bytes queued in the sink, used to drop frames when the encoder cannot keep up. */
+  queued(): number;
+  now?: () => number;
+  onLag?(lagMs: number): void;
+  /** Called after each frame is handed to the sink, with its number and capture stamp. */
+  onFrame?(n: number, stampMs: number): void;
+}
+
+/**
+ * Writes frames paced by the wall clock with drift correction: frame n is due at t0 + n / fps (monotonic
+ * clock), so timer jitter never accumulates. Each frame is stamped with Date.now() at the moment it is
+ * painted. If the loop falls behind (a blocked event loop) it catches up by writing the missed frames at
+ * once, so the stream's media time keeps matching the wall clock; a lag over 1 s re-anchors instead.
+ */
+export function startPacer(opts: PacerOptions): { stop(): void; frames(): number } {
+  const periodMs = 1000 / opts.fps;
+  const mono = () => performance.now();
+  const maxQueued = opts.painter.size * opts.fps * 2; // 2 s of video
+  let t0 = mono();
+  let n = 0;
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  const tick = () => {
+    if (stopped) return;
+    const now = mono();
+    let due = Math.floor((now - t0) / periodMs) + 1 - n; // frames due up to now
+    if (due > opts.fps) {
+      opts.onLag?.(now - (t0 + n * periodMs));
+      t0 = now - n * periodMs; // re-anchor: media time slips against the wall clock
+      due = 1;
+    }
+    for (let i = 0; i < due; i++) {
+      const stampMs = (opts.now ?? Date.now)();
+      if (opts.queued() > maxQueued) {
+        // The encoder is hopelessly behind: drop rather than buffer without bound.
+        n++;
+        continue;
+      }
+      opts.write(opts.painter.paint(stampMs, n));
+      opts.onFrame?.(n, stampMs);
+      n++;
+    }
+    if (stopped) return;
+    const next = t0 + n * periodMs;
+    timer = setTimeout(tick, Math.max(0, next - mono()));
+  };
+  tick();
+  return {
+    stop() {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+    },
+    frames: () => n,
+  };
+}
