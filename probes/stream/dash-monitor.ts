@@ -1,0 +1,287 @@
+/**
+ * DASH: the MPD is reloaded every minimumUpdatePeriod (or every segment duration when it has none), each
+ * reload compared with the previous; the UTCTiming clock is sampled every few minutes; the live-edge segment
+ * of every representation is fetched when it changes (segmentFetch newest|all) and must be available.
+ */
+import { availabilityObs, checkDashClock, checkMpdStale, checkPublishTime } from './checks/dash.js';
+import { checkLastModified } from './checks/last-modified.js';
+import {
+  type DashRepresentation,
+  edgeEndS,
+  type MpdSnapshot,
+  maxSegmentDurationS,
+  parseMpd,
+} from './dash/parse.js';
+import { jittered } from './hls-monitor.js';
+import type { HttpOk, HttpResult } from './http.js';
+import type { Observation } from './model.js';
+import { mono, type Task, task } from './scheduler.js';
+import { MPD, type Session } from './session.js';
+
+const CLOCK_REFRESH_MS = 5 * 60_000;
+
+function header(r: HttpOk, name: string): string | undefined {
+  const v = r.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+export class DashRun {
+  private prev: MpdSnapshot | undefined;
+  private prevText: string | undefined;
+  private readonly task: Task;
+  private specDue: number | undefined;
+  private specInterval = 0;
+  /** Live edge (max end over representations, s since AST) and when (request start) it last advanced. */
+  private edge: number | undefined;
+  private edgeSince = 0;
+  private edgeSnap: MpdSnapshot | undefined;
+  private staleOpen = false;
+  /** Newest segment URI per representation, to fetch each live edge once. */
+  private readonly edgeUri = new Map<string, string>();
+  /** serverTime - ourTime, ms, from UTCTiming. */
+  private clockOffset: number | undefined;
+  private clockSource = 'our clock (no UTCTiming)';
+  private clockAt = Number.NEGATIVE_INFINITY;
+  private clockInFlight = false;
+
+  constructor(
+    readonly session: Session,
+    readonly url: string,
+  ) {
+    this.task = task(() => void this.poll());
+  }
+
+  start(): void {
+    this.session.svc.scheduler.schedule(this.task, mono());
+  }
+
+  stop(): void {
+    this.session.svc.scheduler.cancel(this.task);
+  }
+
+  private async poll(): Promise<void> {
+    const s = this.session;
+    if (s.closed) return;
+    const start = mono();
+    s.poll(
+      this.specDue !== undefined && this.specInterval > 0
+        ? ((start - this.specDue) / this.specInterval) * 100
+        : undefined,
+    );
+    let intervalS = 2;
+    try {
+      const r = await s.svc.http.request(this.url, {
+        keepBody: true,
+        timeoutMs: s.opts.requestTimeoutMs ?? 5000,
+        maxBytes: s.opts.maxPlaylistBytes,
+        signal: s.signal,
+      });
+      if (s.closed) return;
+      intervalS = this.handle(start, r);
+    } catch (err) {
+      s.internalError = `MPD handling: ${String((err as Error)?.stack ?? err).slice(0, 300)}`;
+    }
+    if (s.closed) return;
+    const interval = intervalS * 1000;
+    this.specDue = start + interval;
+    this.specInterval = interval;
+    s.svc.scheduler.schedule(this.task, start + jittered(interval, s.opts.jitter));
+  }
+
+  /** Handles one MPD reload; returns the next reload interval in seconds. */
+  private handle(start: number, r: HttpResult): number {
+    const s = this.session;
+    if (s.requestFailed(MPD, 'MPD', r) || !r.ok) {
+      s.entry(false);
+      return this.reloadS(this.prev);
+    }
+    let cur = this.prev;
+    // A $Number$ template's segment list depends on the clock: re-expand it even when the text is unchanged.
+    if (!this.prev || r.body !== this.prevText || (this.prev.dynamic && !this.prev.hasTimeline)) {
+      const parsed = parseMpd(r.body, Date.now(), r.url, this.clockOffset ?? 0);
+      if (!parsed.ok) {
+        s.entry(false);
+        s.invalidDocument(MPD, r.url, 'MPD', parsed.error);
+        return this.reloadS(this.prev);
+      }
+      cur = parsed.value;
+    }
+    s.entry(true);
+    if (!cur) return 2;
+    if (this.prev === undefined) for (const rep of cur.representations) s.renditions.add(rep.id);
+    const prev = this.prev;
+    const changed = cur !== prev;
+    const t = s.opts.thresholds;
+    const obs: Array<{ variant: string; o: Observation }> = [];
+    if (changed) {
+      for (const o of checkPublishTime(prev, cur)) obs.push({ variant: MPD, o });
+      this.prev = cur;
+      this.prevText = r.body;
+      if (cur.utcTiming && mono() - this.clockAt > CLOCK_REFRESH_MS) void this.syncClock(cur, r.url);
+    }
+    // Live edge advance (request starts on both sides, as for HLS staleness).
+    const edge = maxEdge(cur);
+    if (edge !== undefined && (this.edge === undefined || edge > this.edge + 1e-6)) {
+      this.edge = edge;
+      this.edgeSince = start;
+      this.edgeSnap = cur;
+      this.staleOpen = false;
+    }
+    if (this.edgeSnap && !this.staleOpen) {
+      const stale = checkMpdStale({
+        since: this.edgeSnap,
+        cur,
+        ageMs: start - this.edgeSince,
+        factor: t.mpdStaleFactor,
+      });
+      if (stale.length > 0) {
+        this.staleOpen = true;
+        for (const o of stale) obs.push({ variant: MPD, o });
+      }
+    }
+    const unitS = Math.max(cur.minimumUpdatePeriodS ?? 0, maxSegmentDurationS(cur) ?? 0);
+    for (const o of checkLastModified({
+      lastModified: header(r, 'last-modified'),
+      date: header(r, 'date'),
+      now: Date.now(),
+      unitS: cur.hasTimeline && unitS > 0 ? unitS : undefined,
+      factor: t.lastModifiedFactor,
+      what: 'MPD',
+    })) {
+      obs.push({ variant: MPD, o });
+    }
+    // Clock: only for timelines (a $Number$ template's edge is computed from the clock by the parser itself),
+    // and only while the timeline advances (a stuck one is mpd-stale, not an availability problem).
+    if (changed && cur.hasTimeline && !this.staleOpen && (!cur.utcTiming || this.clockOffset !== undefined)) {
+      const segS = maxSegmentDurationS(cur) ?? 2;
+      for (const { variant, obs: o } of checkDashClock({
+        cur,
+        serverNow: cur.fetchedAt + (this.clockOffset ?? 0),
+        clockSource: this.clockSource,
+        toleranceMs: t.dashEarlyToleranceMs,
+        behindLimitMs: (t.dashLateSegments * segS + (cur.minimumUpdatePeriodS ?? 0)) * 1000,
+      })) {
+        obs.push({ variant, o });
+      }
+    }
+    for (const { variant, o } of obs) s.observe(variant, o);
+    if (changed || prev === undefined) this.edges(cur, prev === undefined);
+    return this.reloadS(cur);
+  }
+
+  private reloadS(cur: MpdSnapshot | undefined): number {
+    if (!cur) return 2;
+    const mup = cur.minimumUpdatePeriodS;
+    const base = mup !== undefined && mup > 0 ? mup : (maxSegmentDurationS(cur) ?? 2);
+    return Math.min(Math.max(base, 0.5), 30);
+  }
+
+  /** Fetches each representation's new live-edge segment; availability delay for timeline MPDs. */
+  private edges(cur: MpdSnapshot, first: boolean): void {
+    const s = this.session;
+    for (const rep of cur.representations) {
+      const last = rep.segments[rep.segments.length - 1];
+      if (!last?.uri || this.edgeUri.get(rep.id) === last.uri) continue;
+      this.edgeUri.set(rep.id, last.uri);
+      if (
+        !first &&
+        cur.hasTimeline &&
+        cur.availabilityStartTime !== undefined &&
+        Number.isFinite(last.start)
+      ) {
+        const availableAt = cur.availabilityStartTime + (last.start + last.duration) * 1000;
+        s.availability(cur.fetchedAt + (this.clockOffset ?? 0) - availableAt);
+      }
+      if (s.opts.segmentFetch === 'none') continue;
+      this.fetchEdge(cur, rep);
+    }
+  }
+
+  private fetchEdge(cur: MpdSnapshot, rep: DashRepresentation): void {
+    const s = this.session;
+    const last = rep.segments[rep.segments.length - 1]!;
+    const ok = s.svc.segments.submit({
+      url: last.uri,
+      variant: rep.id,
+      duration: Number.isFinite(last.duration) ? last.duration : undefined,
+      signal: s.signal,
+      done: (res, sample) => {
+        if (s.closed) return;
+        if (res.ok && res.status >= 200 && res.status < 300) {
+          if (sample) s.segment(sample);
+          return;
+        }
+        if (!res.ok && res.kind === 'aborted') return;
+        const what = res.ok ? `HTTP ${res.status}` : res.error;
+        if (res.ok)
+          s.error('http', `segment HTTP ${res.status}`, `segment ${rep.id}: ${what}`, {
+            url: res.url,
+            status: res.status,
+          });
+        else s.error('network', `segment ${res.kind}`, `segment ${rep.id}: ${what}`, { url: res.url });
+        const summary = `live-edge segment of ${rep.id} listed by the MPD is not available: ${what}`;
+        const availableAt =
+          cur.availabilityStartTime !== undefined && Number.isFinite(last.start)
+            ? cur.availabilityStartTime + (last.start + last.duration) * 1000
+            : undefined;
+        s.observe(
+          rep.id,
+          availabilityObs(summary, cur, rep, availableAt, `GET ${res.url.split('?')[0]} -> ${what}`),
+        );
+      },
+    });
+    if (!ok) s.segmentSkipped();
+  }
+
+  /** UTCTiming: http-iso / http-xsdate (body), http-head (Date header), direct (value). NTP schemes: skipped. */
+  private async syncClock(cur: MpdSnapshot, base: string): Promise<void> {
+    const s = this.session;
+    const timing = cur.utcTiming;
+    if (!timing || this.clockInFlight) return;
+    this.clockInFlight = true;
+    this.clockAt = mono();
+    try {
+      const scheme = timing.scheme;
+      if (/utc:direct:/.test(scheme)) {
+        const t = Date.parse(timing.value);
+        if (!Number.isNaN(t)) this.setClock(t - cur.fetchedAt, 'UTCTiming direct');
+        return;
+      }
+      const head = /utc:http-head:/.test(scheme);
+      if (!head && !/utc:http-(iso|xsdate):/.test(scheme)) return;
+      const url = new URL(timing.value.split(/\s+/)[0] ?? '', base).href;
+      const t0 = Date.now();
+      const r = await s.svc.http.request(url, {
+        method: head ? 'HEAD' : 'GET',
+        keepBody: !head,
+        timeoutMs: 3000,
+        maxBytes: 4096,
+        signal: s.signal,
+      });
+      const t1 = Date.now();
+      if (!r.ok || r.status >= 300) return;
+      const raw = head ? header(r, 'date') : r.body.trim();
+      const server = raw ? Date.parse(raw) : Number.NaN;
+      if (!Number.isNaN(server))
+        this.setClock(server - (t0 + t1) / 2, `UTCTiming ${head ? 'http-head' : 'http-iso'}`);
+    } catch {
+      // clock stays as it was
+    } finally {
+      this.clockInFlight = false;
+    }
+  }
+
+  private setClock(offset: number, source: string): void {
+    this.clockOffset = offset;
+    this.clockSource = `${source}, offset ${Math.round(offset)} ms`;
+  }
+}
+
+function maxEdge(s: MpdSnapshot): number | undefined {
+  let max: number | undefined;
+  for (const r of s.representations) {
+    const e = edgeEndS(r);
+    if (e !== undefined && (max === undefined || e > max)) max = e;
+  }
+  return max;
+}

@@ -1,0 +1,277 @@
+/**
+ * MPD parsing with mpd-parser, behind a guard: a dynamic MPD without timeShiftBufferDepth, a SegmentTimeline
+ * with a huge @r, or a zero @duration makes mpd-parser expand millions of segments synchronously. Untrusted
+ * input is sized first and capped or rejected, so a hostile MPD costs a finding, not the agent.
+ */
+
+import type { ParseResult, RenditionType } from '../model.js';
+import { mpd, type XmlElement } from '../vendor.js';
+
+export interface DashSegment {
+  uri: string;
+  /** Seconds since availabilityStartTime (mpd-parser's presentationTime). */
+  start: number;
+  duration: number;
+}
+
+export interface DashRepresentation {
+  id: string;
+  type: RenditionType;
+  bandwidth?: number;
+  segments: DashSegment[];
+}
+
+export interface MpdSnapshot {
+  kind: 'mpd';
+  text: string;
+  fetchedAt: number;
+  dynamic: boolean;
+  /** Epoch ms. */
+  publishTime?: number;
+  availabilityStartTime?: number;
+  minimumUpdatePeriodS?: number;
+  maxSegmentDurationS?: number;
+  utcTiming?: { scheme: string; value: string };
+  /** Any SegmentTimeline: then the MPD itself must advance for new segments to exist. */
+  hasTimeline: boolean;
+  representations: DashRepresentation[];
+  warnings: string[];
+}
+
+/** Largest segment list we let mpd-parser expand per representation. */
+export const MAX_SEGMENTS_PER_REPRESENTATION = 5000;
+/** Window we impose on a dynamic MPD that declares none (or an absurd one), in seconds. */
+const MAX_WINDOW_S = 600;
+
+/** xs:duration (PnYnMnDTnHnMnS) to seconds; undefined when invalid. */
+export function isoDurationS(v: string | null | undefined): number | undefined {
+  if (!v) return undefined;
+  const m =
+    /^(-)?P(?:(\d+(?:\.\d+)?)Y)?(?:(\d+(?:\.\d+)?)M)?(?:(\d+(?:\.\d+)?)D)?(?:T(?:(\d+(?:\.\d+)?)H)?(?:(\d+(?:\.\d+)?)M)?(?:(\d+(?:\.\d+)?)S)?)?$/.exec(
+      v.trim(),
+    );
+  if (!m || v.trim() === 'P' || v.trim().endsWith('T')) return undefined;
+  const [, neg, y, mo, d, h, mi, s] = m;
+  const total =
+    Number(y ?? 0) * 31536000 +
+    Number(mo ?? 0) * 2592000 +
+    Number(d ?? 0) * 86400 +
+    Number(h ?? 0) * 3600 +
+    Number(mi ?? 0) * 60 +
+    Number(s ?? 0);
+  return Number.isFinite(total) ? (neg ? -total : total) : undefined;
+}
+
+function attr(el: XmlElement, name: string): string | undefined {
+  const v = el.getAttribute(name);
+  return v === null || v === '' ? undefined : v;
+}
+
+function date(el: XmlElement, name: string): number | undefined {
+  const v = attr(el, name);
+  if (!v) return undefined;
+  const t = Date.parse(v);
+  return Number.isNaN(t) ? undefined : t;
+}
+
+function list(el: XmlElement, tag: string): XmlElement[] {
+  const nodes = el.getElementsByTagName(tag);
+  const out: XmlElement[] = [];
+  for (let i = 0; i < nodes.length; i++) {
+    const n = nodes[i];
+    if (n) out.push(n);
+  }
+  return out;
+}
+
+/** Sizes what mpd-parser would expand; caps the window of dynamic MPDs; returns a reason to reject. */
+function guard(root: XmlElement, now: number, warnings: string[]): string | undefined {
+  const dynamic = attr(root, 'type') === 'dynamic';
+  const ast = date(root, 'availabilityStartTime');
+  let window: number;
+  if (dynamic) {
+    const tsbd = isoDurationS(attr(root, 'timeShiftBufferDepth'));
+    if (tsbd === undefined || tsbd > MAX_WINDOW_S || tsbd < 0) {
+      root.setAttribute('timeShiftBufferDepth', `PT${MAX_WINDOW_S}S`);
+      window = MAX_WINDOW_S;
+    } else window = tsbd;
+  } else {
+    window = isoDurationS(attr(root, 'mediaPresentationDuration')) ?? 0;
+    for (const p of list(root, 'Period')) window = Math.max(window, isoDurationS(attr(p, 'duration')) ?? 0);
+  }
+  for (const tpl of list(root, 'SegmentTemplate')) {
+    const timescale = Number(attr(tpl, 'timescale') ?? 1);
+    if (!(timescale > 0) || !Number.isFinite(timescale))
+      return 'SegmentTemplate@timescale is not a positive number';
+    const timelines = list(tpl, 'SegmentTimeline');
+    if (timelines.length === 0) {
+      const d = attr(tpl, 'duration');
+      if (d === undefined) continue;
+      const dur = Number(d) / timescale;
+      if (!(dur > 0) || !Number.isFinite(dur)) return `SegmentTemplate@duration ${d} is not positive`;
+      const capWindow = dynamic ? Math.min(window, MAX_WINDOW_S) : window;
+      if (capWindow / dur > MAX_SEGMENTS_PER_REPRESENTATION) {
+        return `SegmentTemplate would expand to ${Math.round(capWindow / dur)} segments (> ${MAX_SEGMENTS_PER_REPRESENTATION})`;
+      }
+      continue;
+    }
+    let count = 0;
+    let t = 0;
+    const ss = list(tpl, 'S');
+    for (let i = 0; i < ss.length; i++) {
+      const s = ss[i]!;
+      const d = Number(attr(s, 'd'));
+      if (!(d > 0) || !Number.isFinite(d)) return 'SegmentTimeline S@d is not positive';
+      const r = Number(attr(s, 'r') ?? 0);
+      if (!Number.isFinite(r)) return 'SegmentTimeline S@r is not a number';
+      const st = attr(s, 't');
+      if (st !== undefined) t = Number(st);
+      if (!Number.isFinite(t)) return 'SegmentTimeline S@t is not a number';
+      let n = r + 1;
+      if (r < 0) {
+        // Repeats up to the next S@t, or up to "now" (dynamic) / the period end (static).
+        const nextT = Number(ss[i + 1] ? (attr(ss[i + 1]!, 't') ?? Number.NaN) : Number.NaN);
+        const span = Number.isFinite(nextT)
+          ? (nextT - t) / timescale
+          : dynamic && ast !== undefined
+            ? (now - ast) / 1000 - t / timescale + 3600
+            : window;
+        n = Math.max(1, span / (d / timescale));
+      }
+      count += n;
+      t += d * n;
+      if (count > MAX_SEGMENTS_PER_REPRESENTATION) {
+        return `SegmentTimeline would expand to more than ${MAX_SEGMENTS_PER_REPRESENTATION} segments`;
+      }
+    }
+  }
+  for (const sl of list(root, 'SegmentList')) {
+    const d = attr(sl, 'duration');
+    if (d !== undefined && !(Number(d) > 0)) return 'SegmentList@duration is not positive';
+  }
+  if (warnings.length > 5) warnings.length = 5;
+  return undefined;
+}
+
+function num(v: unknown): number | undefined {
+  return typeof v === 'number' && Number.isFinite(v) ? v : undefined;
+}
+
+function obj(v: unknown): Record<string, unknown> | undefined {
+  return v !== null && typeof v === 'object' && !Array.isArray(v)
+    ? (v as Record<string, unknown>)
+    : undefined;
+}
+
+function toRepresentation(p: unknown, type: RenditionType): DashRepresentation | undefined {
+  const po = obj(p);
+  if (!po) return undefined;
+  const attrs = obj(po.attributes) ?? {};
+  const id = typeof attrs.NAME === 'string' ? attrs.NAME : undefined;
+  if (id === undefined) return undefined;
+  const segments: DashSegment[] = [];
+  for (const s of Array.isArray(po.segments) ? po.segments : []) {
+    const so = obj(s);
+    if (!so) continue;
+    const uri =
+      typeof so.resolvedUri === 'string' ? so.resolvedUri : typeof so.uri === 'string' ? so.uri : '';
+    segments.push({
+      uri,
+      start: num(so.presentationTime) ?? Number.NaN,
+      duration: num(so.duration) ?? Number.NaN,
+    });
+  }
+  return { id: id.slice(0, 200), type, bandwidth: num(attrs.BANDWIDTH), segments };
+}
+
+export function parseMpd(
+  text: string,
+  fetchedAt: number,
+  manifestUri: string,
+  clientOffsetMs = 0,
+): ParseResult<MpdSnapshot> {
+  const warnings: string[] = [];
+  let root: XmlElement;
+  try {
+    root = mpd.stringToMpdXml(text);
+  } catch (err) {
+    return { ok: false, error: `not a valid MPD: ${String((err as Error)?.message ?? err).slice(0, 200)}` };
+  }
+  try {
+    const rejected = guard(root, fetchedAt, warnings);
+    if (rejected) return { ok: false, error: `MPD rejected: ${rejected}` };
+    const info = mpd.inheritAttributes(root, {
+      manifestUri,
+      NOW: fetchedAt,
+      clientOffset: clientOffsetMs,
+      eventHandler: (e: unknown) => {
+        const m = obj(e)?.message;
+        if (warnings.length < 5 && typeof m === 'string') warnings.push(m.slice(0, 200));
+      },
+    });
+    const playlists = mpd.toPlaylists(info.representationInfo);
+    const m = mpd.toM3u8({
+      dashPlaylists: playlists,
+      locations: info.locations,
+      contentSteering: info.contentSteeringInfo,
+      eventStream: info.eventStream,
+    });
+    const representations: DashRepresentation[] = [];
+    for (const p of Array.isArray(m.playlists) ? m.playlists : []) {
+      const r = toRepresentation(p, 'video');
+      if (r) representations.push(r);
+    }
+    const groups = obj(m.mediaGroups) ?? {};
+    for (const [key, type] of [
+      ['AUDIO', 'audio'],
+      ['SUBTITLES', 'subtitles'],
+    ] as const) {
+      for (const byLang of Object.values(obj(groups[key]) ?? {})) {
+        for (const rendition of Object.values(obj(byLang) ?? {})) {
+          const ro = obj(rendition);
+          for (const p of Array.isArray(ro?.playlists) ? (ro.playlists as unknown[]) : []) {
+            const r = toRepresentation(p, type);
+            if (r && !representations.some((x) => x.id === r.id && x.type === r.type))
+              representations.push(r);
+          }
+        }
+      }
+    }
+    const utc = list(root, 'UTCTiming')[0];
+    const scheme = utc ? attr(utc, 'schemeIdUri') : undefined;
+    const value = utc ? attr(utc, 'value') : undefined;
+    return {
+      ok: true,
+      value: {
+        kind: 'mpd',
+        text,
+        fetchedAt,
+        dynamic: attr(root, 'type') === 'dynamic',
+        publishTime: date(root, 'publishTime'),
+        availabilityStartTime: date(root, 'availabilityStartTime'),
+        minimumUpdatePeriodS: isoDurationS(attr(root, 'minimumUpdatePeriod')),
+        maxSegmentDurationS: isoDurationS(attr(root, 'maxSegmentDuration')),
+        utcTiming: scheme && value ? { scheme, value } : undefined,
+        hasTimeline: list(root, 'SegmentTimeline').length > 0,
+        representations,
+        warnings,
+      },
+    };
+  } catch (err) {
+    return { ok: false, error: `mpd-parser failed: ${String((err as Error)?.message ?? err).slice(0, 200)}` };
+  }
+}
+
+/** Seconds since availabilityStartTime at which the representation's newest listed segment ends. */
+export function edgeEndS(r: DashRepresentation): number | undefined {
+  const last = r.segments[r.segments.length - 1];
+  if (!last || !Number.isFinite(last.start) || !Number.isFinite(last.duration)) return undefined;
+  return last.start + last.duration;
+}
+
+export function maxSegmentDurationS(s: MpdSnapshot): number | undefined {
+  if (s.maxSegmentDurationS && s.maxSegmentDurationS > 0) return s.maxSegmentDurationS;
+  let max = 0;
+  for (const r of s.representations) for (const seg of r.segments) if (seg.duration > max) max = seg.duration;
+  return max > 0 ? max : undefined;
+}

@@ -1,0 +1,430 @@
+/**
+ * HLS: the master (reloaded every masterIntervalS; variants added/removed as it changes) and one monitor per
+ * media playlist, each comparing every reload with the previous one. Reloads follow RFC 8216 6.3.4: after a
+ * change wait TARGETDURATION, after no change TARGETDURATION/2, measured from the start of the previous
+ * request, plus a small positive jitter. All timing goes through the prober's single scheduler.
+ */
+import { checkDiscontinuitySequence } from './checks/discontinuity.js';
+import { checkEndlist } from './checks/endlist.js';
+import { checkLastModified } from './checks/last-modified.js';
+import { checkPdt } from './checks/pdt.js';
+import { checkMediaSequence } from './checks/sequence.js';
+import { checkStale } from './checks/stale.js';
+import { checkExtinf, checkTargetDuration, checkWindow } from './checks/target.js';
+import { checkVariantDrift, type DriftEntry } from './checks/variant-drift.js';
+import { evidence } from './evidence.js';
+import { looksLikeMaster, parseMaster, parseMedia } from './hls/parse.js';
+import type { HttpOk, HttpResult } from './http.js';
+import { type HlsSegment, lastSn, type MasterEntry, type MediaPlaylist, type Observation } from './model.js';
+import { mono, type Task, task } from './scheduler.js';
+import { MASTER, type Session } from './session.js';
+
+const DEFAULT_TD_S = 2;
+
+function clampTd(td: number | undefined): number {
+  if (td === undefined || !Number.isFinite(td) || td <= 0) return DEFAULT_TD_S;
+  return Math.min(Math.max(td, 0.2), 60);
+}
+
+function header(r: HttpOk, name: string): string | undefined {
+  const v = r.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/** Jittered wait: never earlier than the spec interval, at most `jitter` later (at least a quarter of it). */
+export function jittered(intervalMs: number, jitter: number): number {
+  return intervalMs * (1 + jitter * (0.25 + 0.75 * Math.random()));
+}
+
+export class HlsRun {
+  private readonly media = new Map<string, MediaMonitor>();
+  private readonly masterTask: Task;
+  private readonly driftTask: Task;
+  private masterInFlight = false;
+  /** The entry URL turned out to be a media playlist: no master to reload. */
+  private direct = false;
+  private lastMasterText: string | undefined;
+
+  constructor(
+    readonly session: Session,
+    readonly url: string,
+  ) {
+    this.masterTask = task(() => void this.loadMaster());
+    this.driftTask = task(() => this.drift());
+  }
+
+  start(): void {
+    this.session.svc.scheduler.schedule(this.masterTask, mono());
+  }
+
+  stop(): void {
+    const s = this.session.svc.scheduler;
+    s.cancel(this.masterTask);
+    s.cancel(this.driftTask);
+    for (const m of this.media.values()) m.stop();
+    this.media.clear();
+  }
+
+  /** Another rendition of this master is live (for endlist-in-live on a first load). */
+  siblingsLive(except: MediaMonitor): boolean {
+    for (const m of this.media.values()) if (m !== except && m.prev && !m.prev.endList) return true;
+    return false;
+  }
+
+  private playlistTimeout(tdS = DEFAULT_TD_S): number {
+    return this.session.opts.requestTimeoutMs ?? Math.min(Math.max(tdS * 1000, 2000), 10_000);
+  }
+
+  private async loadMaster(): Promise<void> {
+    const s = this.session;
+    if (s.closed || this.masterInFlight) return;
+    this.masterInFlight = true;
+    const started = mono();
+    try {
+      const r = await s.svc.http.request(this.url, {
+        keepBody: true,
+        timeoutMs: this.playlistTimeout(),
+        maxBytes: s.opts.maxPlaylistBytes,
+        signal: s.signal,
+      });
+      if (s.closed) return;
+      this.onMaster(r);
+    } catch (err) {
+      s.internalError = `master handling: ${String((err as Error)?.message ?? err)}`;
+    } finally {
+      this.masterInFlight = false;
+      if (!s.closed && !this.direct) {
+        s.svc.scheduler.schedule(
+          this.masterTask,
+          started + jittered(s.opts.masterIntervalS * 1000, s.opts.jitter),
+        );
+      }
+    }
+  }
+
+  private onMaster(r: HttpResult): void {
+    const s = this.session;
+    if (s.requestFailed(MASTER, 'master', r) || !r.ok) {
+      s.entry(false);
+      return;
+    }
+    const text = r.body;
+    if (text === this.lastMasterText) {
+      s.entry(true);
+      return;
+    }
+    if (!looksLikeMaster(text) && this.media.size === 0) {
+      // The URL is a media playlist: follow it as the only rendition.
+      const parsed = parseMedia(text, Date.now());
+      if (!parsed.ok) {
+        s.entry(false);
+        s.invalidDocument(MASTER, r.url, 'playlist', parsed.error);
+        return;
+      }
+      s.entry(true);
+      this.direct = true;
+      const name = nameFromUrl(r.url);
+      const m = new MediaMonitor(this, { name, url: r.url, type: 'video', group: 'video' });
+      this.media.set(r.url, m);
+      s.renditions.add(name);
+      m.ingest(mono(), r);
+      return;
+    }
+    const parsed = parseMaster(text, Date.now(), r.url);
+    if (!parsed.ok) {
+      s.entry(false);
+      s.invalidDocument(MASTER, r.url, 'master playlist', parsed.error);
+      return;
+    }
+    s.entry(true);
+    this.lastMasterText = text;
+    const entries = parsed.value.entries.slice(0, s.opts.maxRenditions);
+    if (entries.length === 0) {
+      s.invalidDocument(MASTER, r.url, 'master playlist', 'no variant or rendition with a URI');
+      return;
+    }
+    const wanted = new Set(entries.map((e) => e.url));
+    for (const [url, m] of this.media) {
+      if (!wanted.has(url)) {
+        m.stop();
+        this.media.delete(url);
+        s.renditions.delete(m.entry.name);
+      }
+    }
+    // Spread first loads a little: a master with thousands of variants must not fire them in one tick.
+    const spreadMs = Math.min(1000, entries.length * 2);
+    const now = mono();
+    for (const e of entries) {
+      if (this.media.has(e.url)) continue;
+      const m = new MediaMonitor(this, e);
+      this.media.set(e.url, m);
+      s.renditions.add(e.name);
+      m.scheduleAt(now + Math.random() * spreadMs, undefined);
+    }
+    if (this.driftTask.slot < 0) s.svc.scheduler.schedule(this.driftTask, now + DEFAULT_TD_S * 1000);
+  }
+
+  /** Cross-rendition media sequence drift, once per target duration. */
+  private drift(): void {
+    const s = this.session;
+    if (s.closed) return;
+    const now = mono();
+    let td = DEFAULT_TD_S;
+    const entries: DriftEntry[] = [];
+    for (const m of this.media.values()) {
+      if (!m.prev || m.failing) continue;
+      td = clampTd(m.prev.targetDuration);
+      if (now - m.lastOkAt > 2 * td * 1000 + 1000) continue;
+      entries.push({ variant: m.entry.name, group: m.entry.group, playlist: m.prev });
+    }
+    if (entries.length >= 2) {
+      for (const { variant, obs } of checkVariantDrift(entries, s.opts.thresholds.variantDriftSegments)) {
+        s.observe(variant, obs);
+      }
+    }
+    s.svc.scheduler.schedule(this.driftTask, now + td * 1000);
+  }
+}
+
+function nameFromUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    return u.pathname.split('/').filter(Boolean).slice(-2).join('/') || u.pathname;
+  } catch {
+    return url.slice(0, 200);
+  }
+}
+
+export class MediaMonitor {
+  prev: MediaPlaylist | undefined;
+  private prevText: string | undefined;
+  /** The newest segment's URI and when (request start, monotonic) it was first listed. */
+  private newestUri: string | undefined;
+  private newestSince = 0;
+  private newestSnap: MediaPlaylist | undefined;
+  private staleOpen = false;
+  private readonly task: Task;
+  private stopped = false;
+  /** Spec due time (no jitter) and spec interval of the pending reload, for the lateness measurement. */
+  private specDue: number | undefined;
+  private specInterval = 0;
+  failing = false;
+  lastOkAt = 0;
+
+  constructor(
+    readonly run: HlsRun,
+    readonly entry: MasterEntry,
+  ) {
+    this.task = task(() => void this.poll());
+  }
+
+  private get session(): Session {
+    return this.run.session;
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.session.svc.scheduler.cancel(this.task);
+  }
+
+  scheduleAt(due: number, spec: { due: number; interval: number } | undefined): void {
+    if (this.stopped || this.session.closed) return;
+    this.specDue = spec?.due;
+    this.specInterval = spec?.interval ?? 0;
+    this.session.svc.scheduler.schedule(this.task, due);
+  }
+
+  private async poll(): Promise<void> {
+    const s = this.session;
+    if (this.stopped || s.closed) return;
+    const start = mono();
+    const late =
+      this.specDue !== undefined && this.specInterval > 0
+        ? ((start - this.specDue) / this.specInterval) * 100
+        : undefined;
+    s.poll(late);
+    let r: HttpResult;
+    try {
+      const td = clampTd(this.prev?.targetDuration);
+      r = await s.svc.http.request(this.entry.url, {
+        keepBody: true,
+        timeoutMs: s.opts.requestTimeoutMs ?? Math.min(Math.max(td * 1000, 2000), 10_000),
+        maxBytes: s.opts.maxPlaylistBytes,
+        signal: s.signal,
+      });
+    } catch (err) {
+      s.internalError = `request: ${String((err as Error)?.message ?? err)}`;
+      return;
+    }
+    if (this.stopped || s.closed) return;
+    this.ingest(start, r);
+  }
+
+  /** Handles one reload (request started at `start`) and schedules the next. */
+  ingest(start: number, r: HttpResult): void {
+    const s = this.session;
+    let changed = false;
+    try {
+      changed = this.handle(start, r);
+    } catch (err) {
+      s.internalError = `${this.entry.name}: ${String((err as Error)?.stack ?? err).slice(0, 300)}`;
+    }
+    const td = clampTd(this.prev?.targetDuration);
+    const interval = (changed ? td : td / 2) * 1000;
+    this.scheduleAt(start + jittered(interval, s.opts.jitter), { due: start + interval, interval });
+  }
+
+  /** Returns whether the playlist changed. */
+  private handle(start: number, r: HttpResult): boolean {
+    const s = this.session;
+    const name = this.entry.name;
+    if (s.requestFailed(name, 'media playlist', r) || !r.ok) {
+      this.failing = true;
+      return false;
+    }
+    this.failing = false;
+    this.lastOkAt = mono();
+    const text = r.body;
+    const observations: Observation[] = [];
+    let changed = false;
+    if (this.prev && text === this.prevText) {
+      // Unchanged: nothing to parse.
+    } else {
+      const parsed = parseMedia(text, Date.now());
+      if (!parsed.ok) {
+        s.invalidDocument(name, r.url, 'media playlist', parsed.error);
+        return false;
+      }
+      const cur = parsed.value;
+      if (cur.segments.length === 0 && looksLikeMaster(text)) {
+        s.invalidDocument(
+          name,
+          r.url,
+          'media playlist',
+          'a multivariant playlist where a media playlist was expected',
+        );
+        return false;
+      }
+      changed = true;
+      const prev = this.prev;
+      const t = s.opts.thresholds;
+      observations.push(
+        ...checkMediaSequence(prev, cur, { elapsedMs: prev ? cur.fetchedAt - prev.fetchedAt : 0 }),
+        ...checkDiscontinuitySequence(prev, cur),
+        ...checkExtinf(prev, cur),
+        ...checkTargetDuration(prev, cur),
+        ...checkWindow(cur, t.windowFactor),
+        ...checkPdt(prev, cur, t.pdtToleranceMs),
+        ...checkEndlist(prev, cur, this.run.siblingsLive(this)),
+      );
+      const newest = cur.segments[cur.segments.length - 1];
+      if (newest && newest.uri !== this.newestUri) {
+        this.onNewSegments(prev, cur, r);
+        this.newestUri = newest.uri;
+        this.newestSince = start;
+        this.newestSnap = cur;
+        this.staleOpen = false;
+      }
+      this.prev = cur;
+      this.prevText = text;
+    }
+    // Unchanged: the same snapshot, seen again now (evidence shows when).
+    const cur = changed ? this.prev! : { ...this.prev!, fetchedAt: Date.now() };
+    observations.push(
+      ...checkLastModified({
+        lastModified: header(r, 'last-modified'),
+        date: header(r, 'date'),
+        now: Date.now(),
+        unitS: cur.targetDuration,
+        factor: s.opts.thresholds.lastModifiedFactor,
+        playlist: cur,
+      }),
+    );
+    if (this.newestSnap && !this.staleOpen) {
+      const stale = checkStale({
+        since: this.newestSnap,
+        cur,
+        ageMs: start - this.newestSince,
+        factor: s.opts.thresholds.staleFactor,
+      });
+      if (stale.length > 0) {
+        this.staleOpen = true;
+        observations.push(...stale);
+      }
+    }
+    for (const o of observations) s.observe(name, o);
+    return changed;
+  }
+
+  private onNewSegments(prev: MediaPlaylist | undefined, cur: MediaPlaylist, r: HttpOk): void {
+    const s = this.session;
+    const now = cur.fetchedAt;
+    const fresh = prev && lastSn(cur) > lastSn(prev) ? cur.segments.filter((x) => x.sn > lastSn(prev)) : [];
+    // Availability delay: only for segments we saw appear (not the backlog of a first load).
+    for (const seg of fresh) {
+      if (seg.pdt !== undefined && Number.isFinite(seg.duration))
+        s.availability(now - (seg.pdt + seg.duration * 1000));
+    }
+    const mode = s.opts.segmentFetch;
+    if (mode === 'none') return;
+    const newest = cur.segments[cur.segments.length - 1];
+    const list: HlsSegment[] = mode === 'all' && fresh.length > 0 ? fresh.slice(-10) : newest ? [newest] : [];
+    for (const seg of list) this.fetchSegment(seg, cur, r.url);
+  }
+
+  private fetchSegment(seg: HlsSegment, playlist: MediaPlaylist, base: string): void {
+    const s = this.session;
+    if (!seg.uri) return;
+    let url: string;
+    try {
+      url = new URL(seg.uri, base).href;
+    } catch {
+      s.invalidDocument(
+        this.entry.name,
+        base,
+        'media playlist',
+        `segment URI ${seg.uri.slice(0, 100)} does not resolve`,
+      );
+      return;
+    }
+    const name = this.entry.name;
+    const ok = s.svc.segments.submit({
+      url,
+      variant: name,
+      sn: seg.sn,
+      duration: Number.isFinite(seg.duration) ? seg.duration : undefined,
+      byterange: seg.byterange,
+      signal: s.signal,
+      done: (res, sample) => {
+        if (s.closed) return;
+        if (s.requestFailed(name, 'segment', res, { sn: seg.sn, playlist })) return;
+        if (!sample) return;
+        s.segment(sample);
+        const f = s.opts.thresholds.slowSegmentFactor;
+        if (s.opts.segmentMethod === 'GET' && Number.isFinite(seg.duration) && seg.duration > 0) {
+          if (sample.download_ms > f * seg.duration * 1000) {
+            const summary = `segment ${seg.sn} took ${(sample.download_ms / 1000).toFixed(2)} s to download, longer than its ${seg.duration} s duration (${Math.round((sample.bytes * 8) / sample.download_ms)} kbit/s)`;
+            s.observe(name, {
+              code: 'segment-slow',
+              severity: 'warning',
+              summary,
+              evidence: evidence(
+                summary,
+                [
+                  {
+                    label: 'playlist listing it',
+                    playlist,
+                    header: ['#EXT-X-MEDIA-SEQUENCE'],
+                    sns: [seg.sn],
+                  },
+                ],
+                `GET ${sample.url}: ttfb ${sample.ttfb_ms} ms, transfer ${sample.transfer_ms} ms, ${sample.bytes} bytes`,
+              ),
+            });
+          }
+        }
+      },
+    });
+    if (!ok) s.segmentSkipped();
+  }
+}

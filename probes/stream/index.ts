@@ -1,0 +1,167 @@
+/**
+ * The stream probe: playlist / MPD conformance and segment timing without a browser, for hundreds to
+ * thousands of renditions per agent. One StreamProber serves any number of concurrent runs with one
+ * scheduler (a single timer), one keep-alive pool per origin and one bounded segment fetcher.
+ *
+ *   const prober = new StreamProber({ segmentFetch: 'newest' });
+ *   const summary = await prober.run({ target, mode: 'check', durationS: 60, expectations: {} },
+ *                                    { signal, logger });
+ */
+import type { ProbeResult } from '../../shared/schemas.js';
+import type { ProbeContext, ProbeJob, Prober } from '../types.js';
+import { DashRun } from './dash-monitor.js';
+import { HlsRun } from './hls-monitor.js';
+import { HttpClient } from './http.js';
+import { type ResolvedOptions, resolveOptions, type StreamProberOptions } from './options.js';
+import { mono, Scheduler, task } from './scheduler.js';
+import { SegmentFetcher } from './segments.js';
+import { Session } from './session.js';
+import { Reservoir } from './stats.js';
+
+export type {
+  SegmentFetch,
+  SegmentMethod,
+  SegmentSample,
+  StreamProberOptions,
+  Thresholds,
+} from './options.js';
+export { DEFAULT_THRESHOLDS } from './options.js';
+
+/** Prober-wide self-measurement (the bench reads it; a watch reports overload from its own copy). */
+export interface StreamProberStats {
+  runs: number;
+  polls: number;
+  /** How late reloads started vs their spec time (TD or TD/2 after the previous request start), % of it. */
+  pollLateP50Pct?: number;
+  pollLateP95Pct?: number;
+  pollLateMaxPct?: number;
+  /** How late the scheduler fired tasks vs their (jittered) due time, ms. */
+  timerLateP95Ms?: number;
+  segmentsPending: number;
+}
+
+export class StreamProber implements Prober {
+  readonly kind = 'stream' as const;
+  private readonly opts: ResolvedOptions;
+  private readonly http: HttpClient;
+  private readonly scheduler = new Scheduler();
+  private readonly segments: SegmentFetcher;
+  private readonly sessions = new Set<Session>();
+  private late = new Reservoir(20_000);
+  private timerLate = new Reservoir(20_000);
+  private lateMax = 0;
+  private polls = 0;
+  private closed = false;
+
+  constructor(options: StreamProberOptions = {}) {
+    this.opts = resolveOptions(options);
+    this.http = new HttpClient({ maxSockets: this.opts.maxSocketsPerOrigin, headers: this.opts.headers });
+    this.segments = new SegmentFetcher(this.http, {
+      maxConcurrent: this.opts.maxConcurrentSegments,
+      method: this.opts.segmentMethod,
+      rangeBytes: this.opts.rangeBytes,
+      timeoutMs: this.opts.requestTimeoutMs ?? 15_000,
+      onSegment: this.opts.onSegment,
+    });
+    this.scheduler.onLate = (ms) => this.timerLate.add(ms);
+  }
+
+  stats(): StreamProberStats {
+    return {
+      runs: this.sessions.size,
+      polls: this.polls,
+      pollLateP50Pct: this.late.percentile(50),
+      pollLateP95Pct: this.late.percentile(95),
+      pollLateMaxPct: this.late.count > 0 ? this.lateMax : undefined,
+      timerLateP95Ms: this.timerLate.percentile(95),
+      segmentsPending: this.segments.pending,
+    };
+  }
+
+  /** Clears the self-measurement (e.g. after a warm-up). */
+  resetStats(): void {
+    this.late = new Reservoir(20_000);
+    this.timerLate = new Reservoir(20_000);
+    this.lateMax = 0;
+    this.polls = 0;
+  }
+
+  async run(job: ProbeJob, ctx: ProbeContext): Promise<ProbeResult> {
+    const logger = ctx.logger ?? this.opts.logger;
+    const session = new Session(
+      {
+        opts: this.opts,
+        http: this.http,
+        scheduler: this.scheduler,
+        segments: this.segments,
+        onPollLate: (pct) => {
+          this.polls++;
+          this.late.add(pct);
+          if (pct > this.lateMax) this.lateMax = pct;
+        },
+      },
+      job,
+    );
+    if (this.closed) {
+      session.internalError = 'prober is closed';
+      return session.result(session.total);
+    }
+    this.sessions.add(session);
+    const monitor =
+      job.target.protocol === 'dash'
+        ? new DashRun(session, job.target.url)
+        : new HlsRun(session, job.target.url);
+    const durationMs = Math.max(0, job.durationS * 1000);
+    const intervalMs = job.mode === 'watch' ? Math.max(1, job.intervalS ?? 60) * 1000 : 0;
+    const t0 = mono();
+    try {
+      await new Promise<void>((resolve) => {
+        const end = task(() => resolve());
+        const onAbort = () => resolve();
+        if (ctx.signal.aborted) return resolve();
+        ctx.signal.addEventListener('abort', onAbort, { once: true });
+        session.signal.addEventListener('abort', onAbort, { once: true });
+        this.scheduler.schedule(end, t0 + durationMs);
+        if (intervalMs > 0 && ctx.onInterval) {
+          let n = 1;
+          const tick = task(() => {
+            const done = session.rotate();
+            try {
+              ctx.onInterval?.(session.result(done));
+            } catch (err) {
+              logger?.warn({ err }, 'stream probe: onInterval listener failed');
+            }
+            n++;
+            this.scheduler.schedule(tick, t0 + n * intervalMs);
+          });
+          this.scheduler.schedule(tick, t0 + intervalMs);
+          session.signal.addEventListener('abort', () => this.scheduler.cancel(tick), { once: true });
+        }
+        session.signal.addEventListener('abort', () => this.scheduler.cancel(end), { once: true });
+        try {
+          monitor.start();
+        } catch (err) {
+          session.internalError = `start: ${String((err as Error)?.message ?? err)}`;
+          resolve();
+        }
+      });
+    } finally {
+      monitor.stop();
+      session.close();
+      this.sessions.delete(session);
+    }
+    const summary = session.result(session.total);
+    logger?.debug?.(
+      { target: job.target.id, outcome: summary.outcome, findings: summary.findings.length },
+      'stream probe done',
+    );
+    return summary;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const s of this.sessions) s.close();
+    this.scheduler.close();
+    this.http.close();
+  }
+}

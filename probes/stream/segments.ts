@@ -1,0 +1,104 @@
+/**
+ * Segment downloads, shared by every run of a prober: at most `maxConcurrent` in flight, a bounded FIFO
+ * behind them (more is dropped and counted, never an unbounded backlog), phase timings per download.
+ */
+import { redactUrl } from '../../shared/log.js';
+import type { HttpClient, HttpResult } from './http.js';
+import type { SegmentMethod, SegmentSample } from './options.js';
+
+export interface SegmentJob {
+  url: string;
+  variant: string;
+  sn?: number;
+  /** Seconds (EXTINF / MPD duration): for the slow-download rule. */
+  duration?: number;
+  byterange?: { length: number; offset: number };
+  signal: AbortSignal;
+  done(result: HttpResult, sample: SegmentSample | undefined): void;
+}
+
+const QUEUE_CAP = 2000;
+
+export class SegmentFetcher {
+  private inFlight = 0;
+  private queue: SegmentJob[] = [];
+
+  constructor(
+    private readonly http: HttpClient,
+    private readonly o: {
+      maxConcurrent: number;
+      method: SegmentMethod;
+      rangeBytes: number;
+      timeoutMs: number;
+      onSegment?: (s: SegmentSample) => void;
+    },
+  ) {}
+
+  /** false when the queue is full (the caller counts it as skipped). */
+  submit(job: SegmentJob): boolean {
+    if (this.inFlight < this.o.maxConcurrent) {
+      void this.run(job);
+      return true;
+    }
+    if (this.queue.length >= QUEUE_CAP) return false;
+    this.queue.push(job);
+    return true;
+  }
+
+  private async run(job: SegmentJob): Promise<void> {
+    this.inFlight++;
+    try {
+      if (!job.signal.aborted) await this.fetch(job);
+    } finally {
+      this.inFlight--;
+      const next = this.queue.shift();
+      if (next) void this.run(next);
+    }
+  }
+
+  private async fetch(job: SegmentJob): Promise<void> {
+    const m = this.o.method;
+    let range: { start: number; end: number } | undefined;
+    if (job.byterange && job.byterange.length > 0) {
+      const len = m === 'range' ? Math.min(job.byterange.length, this.o.rangeBytes) : job.byterange.length;
+      range = { start: job.byterange.offset, end: job.byterange.offset + len - 1 };
+    } else if (m === 'range') range = { start: 0, end: this.o.rangeBytes - 1 };
+    const r = await this.http.request(job.url, {
+      method: m === 'HEAD' ? 'HEAD' : 'GET',
+      range: m === 'HEAD' ? undefined : range,
+      timeoutMs: this.o.timeoutMs,
+      maxBytes: 512 * 1024 * 1024,
+      keepBody: false,
+      signal: job.signal,
+    });
+    if (!r.ok && r.kind === 'aborted') return;
+    let sample: SegmentSample | undefined;
+    if (r.ok) {
+      const p = r.phases;
+      sample = {
+        at: p.at,
+        rendition: job.variant.slice(0, 100),
+        sn: job.sn !== undefined && Number.isSafeInteger(job.sn) ? job.sn : undefined,
+        url: redactUrl(job.url).slice(0, 2048),
+        bytes: r.bytes,
+        ttfb_ms: round1(p.ttfb_ms),
+        download_ms: round1(p.total_ms),
+        status: r.status,
+        connect_ms: round1(p.connect_ms + p.dns_ms),
+        tls_ms: round1(p.tls_ms),
+        transfer_ms: round1(Math.max(0, p.total_ms - p.ttfb_ms)),
+        reused: p.reused,
+      };
+      this.o.onSegment?.(sample);
+    }
+    job.done(r, sample);
+  }
+
+  get pending(): number {
+    return this.inFlight + this.queue.length;
+  }
+}
+
+function round1(v: number): number {
+  return Math.round(v * 10) / 10;
+}

@@ -1,0 +1,272 @@
+/**
+ * One run of the stream probe: what the monitors report into (findings, errors, segment timings,
+ * availability delays, poll lateness) and how a window of that becomes a ProbeResult.
+ */
+import { redactUrl } from '../../shared/log.js';
+import type { Metrics } from '../../shared/metrics.js';
+import type { ErrorCategory, Outcome, ProbeResult } from '../../shared/schemas.js';
+import type { ProbeJob } from '../types.js';
+import { type HttpFailure, httpStatusObservation, type Resource } from './checks/http.js';
+import { type BookEntry, isFindingCode, toFinding } from './findings.js';
+import type { HttpClient, HttpResult } from './http.js';
+import type { MediaPlaylist, Observation } from './model.js';
+import type { ResolvedOptions, SegmentSample } from './options.js';
+import type { Scheduler } from './scheduler.js';
+import type { SegmentFetcher } from './segments.js';
+import { round } from './stats.js';
+import { Tally } from './tally.js';
+
+/** Variant names of findings about the entry document rather than a rendition. */
+export const MASTER = 'master';
+export const MPD = 'mpd';
+
+export interface Services {
+  opts: ResolvedOptions;
+  http: HttpClient;
+  scheduler: Scheduler;
+  segments: SegmentFetcher;
+  /** Prober-wide poll lateness (the bench and the self-check read it). */
+  onPollLate(pct: number): void;
+}
+
+/** Lateness p95 (percent of the interval) above which the probe reports itself overloaded. */
+const OVERLOAD_LATE_PCT = 50;
+
+export class Session {
+  interval = new Tally();
+  readonly total = new Tally();
+  private readonly abort = new AbortController();
+  readonly signal: AbortSignal = this.abort.signal;
+  closed = false;
+  /** Renditions currently followed (names as in findings). */
+  readonly renditions = new Set<string>();
+  /** Set when our own code failed: the outcome becomes probe-error. */
+  internalError: string | undefined;
+
+  constructor(
+    readonly svc: Services,
+    readonly job: ProbeJob,
+  ) {}
+
+  get opts(): ResolvedOptions {
+    return this.svc.opts;
+  }
+
+  close(): void {
+    this.closed = true;
+    this.abort.abort();
+  }
+
+  /** Records an observation in both windows; fires onFinding the first time a (code, variant) appears. */
+  observe(variant: string, obs: Observation, at = Date.now()): void {
+    this.interval.book.record(variant, at, obs);
+    const { entry, isNew } = this.total.book.record(variant, at, obs);
+    if (isNew && entry && isFindingCode(entry.code)) {
+      try {
+        this.opts.onFinding?.(toFinding(entry), this.job.target.id);
+      } catch {
+        // a listener's failure is not the stream's
+      }
+    }
+  }
+
+  error(
+    category: ErrorCategory,
+    type: string,
+    details: string,
+    extra: { url?: string; status?: number; fatal?: boolean } = {},
+  ): void {
+    const e = {
+      at: Date.now(),
+      category,
+      type: type.slice(0, 200),
+      details: details.slice(0, 1000),
+      fatal: extra.fatal ?? false,
+      status: extra.status,
+      url: extra.url ? redactUrl(extra.url).slice(0, 2048) : undefined,
+    };
+    for (const t of [this.interval, this.total]) {
+      t.errorsByCategory[category]++;
+      t.errors.add(e);
+    }
+  }
+
+  /**
+   * A failed request for a document or segment: an error entry (http or network) and an http-status
+   * observation on the variant. Returns true when it was a failure.
+   */
+  requestFailed(
+    variant: string,
+    resource: Resource,
+    r: HttpResult,
+    ctx: { sn?: number; playlist?: MediaPlaylist } = {},
+  ): boolean {
+    const f: HttpFailure = { resource, url: redactUrl(r.url), sn: ctx.sn, playlist: ctx.playlist };
+    if (r.ok) {
+      if (r.status >= 200 && r.status < 300) return false;
+      f.status = r.status;
+      this.error('http', `${resource} HTTP ${r.status}`, `${resource} ${variant}: HTTP ${r.status}`, {
+        url: r.url,
+        status: r.status,
+      });
+    } else {
+      if (r.kind === 'aborted') return true;
+      f.error = r.error;
+      this.error('network', `${resource} ${r.kind}`, `${resource} ${variant}: ${r.error}`, { url: r.url });
+    }
+    this.observe(variant, httpStatusObservation(f));
+    return true;
+  }
+
+  /** A document that came back 2xx but is not a valid playlist / MPD. */
+  invalidDocument(variant: string, url: string, what: string, error: string): void {
+    this.error('conformance', `${what} invalid`, `${variant}: ${error}`, { url });
+  }
+
+  segment(sample: SegmentSample): void {
+    const timing = {
+      at: sample.at,
+      rendition: sample.rendition,
+      sn: sample.sn,
+      url: sample.url,
+      bytes: sample.bytes,
+      ttfb_ms: sample.ttfb_ms,
+      download_ms: sample.download_ms,
+    };
+    for (const t of [this.interval, this.total]) {
+      t.segmentsTotal++;
+      t.segments.add(timing);
+      t.ttfb.add(sample.ttfb_ms);
+      t.download.add(sample.download_ms);
+      if (sample.bytes > 0 && sample.download_ms > 0)
+        t.throughput.add((sample.bytes * 8) / sample.download_ms);
+    }
+  }
+
+  segmentSkipped(): void {
+    this.interval.segmentsSkipped++;
+    this.total.segmentsSkipped++;
+  }
+
+  availability(ms: number): void {
+    this.interval.availability.add(ms);
+    this.total.availability.add(ms);
+  }
+
+  poll(latePct: number | undefined): void {
+    this.interval.polls++;
+    this.total.polls++;
+    if (latePct === undefined) return;
+    this.interval.pollLatePct.add(latePct);
+    this.total.pollLatePct.add(latePct);
+    this.svc.onPollLate(latePct);
+  }
+
+  entry(ok: boolean): void {
+    for (const t of [this.interval, this.total]) {
+      if (ok) t.entryOk++;
+      else t.entryFailed++;
+    }
+  }
+
+  /** Starts a new interval window and returns the finished one. */
+  rotate(): Tally {
+    const done = this.interval;
+    this.interval = new Tally();
+    return done;
+  }
+
+  result(t: Tally, endedAt = Date.now()): ProbeResult {
+    const metrics: Metrics = {
+      errors_http: t.errorsByCategory.http,
+      errors_network: t.errorsByCategory.network,
+      errors_conformance: t.errorsByCategory.conformance + conformanceCount(t),
+    };
+    if (this.opts.segmentFetch !== 'none') metrics.segments_total = t.segmentsTotal;
+    const set = (k: keyof Metrics, v: number | undefined) => {
+      if (v !== undefined && Number.isFinite(v)) (metrics as Record<string, number>)[k] = v;
+    };
+    set('segment_ttfb_p50_ms', round(t.ttfb.percentile(50)));
+    set('segment_ttfb_p95_ms', round(t.ttfb.percentile(95)));
+    set('segment_download_p50_ms', round(t.download.percentile(50)));
+    set('segment_download_p95_ms', round(t.download.percentile(95)));
+    set('segment_throughput_p50_kbps', round(t.throughput.percentile(50)));
+    set('segment_availability_delay_p50_ms', round(t.availability.percentile(50)));
+    const { outcome, reasons } = this.verdict(t);
+    return {
+      target: this.job.target,
+      probe: 'stream',
+      mode: this.job.mode,
+      startedAt: new Date(t.startedAt).toISOString(),
+      endedAt: new Date(Math.max(endedAt, t.startedAt)).toISOString(),
+      outcome,
+      reasons,
+      latency_method: t.availability.count > 0 ? 'pdt' : undefined,
+      metrics,
+      segments: t.segments.list(),
+      errors: t.errors.entries(),
+      findings: t.book.findings(),
+    };
+  }
+
+  private verdict(t: Tally): { outcome: Outcome; reasons: string[] } {
+    const reasons: string[] = [];
+    const entries = t.book.all();
+    const critical = new Set(entries.filter((e) => e.severity === 'critical').map((e) => e.variant));
+    let outcome: Outcome = 'ok';
+    const allRenditionsDown = this.renditions.size > 0 && [...this.renditions].every((r) => critical.has(r));
+    const entryDown = t.entryOk === 0 && t.entryFailed > 0;
+    const mpdDown = entries.some(
+      (e) => e.variant === MPD && e.severity === 'critical' && e.code !== 'http-status',
+    );
+    if (entryDown)
+      reasons.push(
+        `the ${this.job.target.protocol === 'dash' ? 'MPD' : 'playlist'} could not be loaded (${t.entryFailed} attempts)`,
+      );
+    if (allRenditionsDown) reasons.push(`every rendition (${this.renditions.size}) has a critical finding`);
+    if (entryDown || allRenditionsDown || mpdDown) outcome = 'failed';
+    else if (
+      entries.length > 0 ||
+      t.errorsByCategory.http + t.errorsByCategory.network + t.errorsByCategory.conformance > 0
+    ) {
+      outcome = 'degraded';
+    }
+    const sorted = [...entries].sort((a, b) => rank(b) - rank(a) || b.count - a.count || a.at - b.at);
+    for (const e of sorted.slice(0, 40)) reasons.push(reasonOf(e));
+    if (sorted.length > 40) reasons.push(`…and ${sorted.length - 40} more finding(s)`);
+    const errs = t.errorsByCategory;
+    if (errs.http + errs.network + errs.conformance > 0) {
+      reasons.push(
+        `errors: ${errs.http} http, ${errs.network} network, ${errs.conformance} invalid documents`,
+      );
+    }
+    if (t.segmentsSkipped > 0)
+      reasons.push(`${t.segmentsSkipped} segment download(s) skipped: fetch queue full`);
+    const lateP95 = t.pollLatePct.percentile(95);
+    if (t.pollLatePct.count >= 20 && lateP95 !== undefined && lateP95 > OVERLOAD_LATE_PCT) {
+      reasons.push(`probe overloaded: poll lateness p95 ${lateP95.toFixed(0)}% of the reload interval`);
+      if (outcome !== 'failed') outcome = 'probe-error';
+    }
+    if (this.internalError) {
+      reasons.unshift(`probe error: ${this.internalError}`);
+      outcome = 'probe-error';
+    }
+    if (outcome === 'ok') reasons.push(`${this.renditions.size} rendition(s) conform; ${t.polls} reloads`);
+    return { outcome, reasons: reasons.slice(0, 50).map((r) => r.slice(0, 500)) };
+  }
+}
+
+function rank(e: BookEntry): number {
+  return e.severity === 'critical' ? 2 : e.severity === 'warning' ? 1 : 0;
+}
+
+function reasonOf(e: BookEntry): string {
+  return `${e.variant}: ${e.code}${e.count > 1 ? ` x${e.count}` : ''} — ${e.summary}`;
+}
+
+/** Conformance findings count as conformance errors (http-status is already counted as http/network). */
+function conformanceCount(t: Tally): number {
+  let n = 0;
+  for (const e of t.book.all()) if (e.code !== 'http-status' && isFindingCode(e.code)) n += e.count;
+  return n;
+}
