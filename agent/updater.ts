@@ -43,7 +43,8 @@ export class Updater {
   }
 
   private async consumer(): Promise<Consumer> {
-    let delay = 500;
+    let delay = 250;
+    const since = Date.now();
     for (;;) {
       try {
         return await this.opts.js.consumers.get(
@@ -52,7 +53,10 @@ export class Updater {
         );
       } catch (err) {
         if (this.stopped) throw err;
-        this.opts.logger.warn(
+        // The controller creates a region's consumer when it sees the region's first heartbeat: a short
+        // wait at start-up is normal, a long one means no controller.
+        const level = Date.now() - since > 10_000 ? 'warn' : 'debug';
+        this.opts.logger[level](
           { err: (err as Error).message },
           'job consumer not available yet (is the controller up?)',
         );

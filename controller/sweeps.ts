@@ -39,7 +39,6 @@ const emptyProgress = (): RegionProgress => ({
   missing: 0,
 });
 
-
 /** A sweep = one job per target x region on the regions' work queues, tracked until every report is in. */
 export class SweepService {
   private readonly sweeps = new Map<string, Sweep>();

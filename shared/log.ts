@@ -21,8 +21,15 @@ export const REDACT_PATHS = [
 ];
 
 /** Services log JSON lines to stdout; a CLI whose stdout is its output (probe --json) logs to stderr (fd 2). */
-export function createLogger(name: string, level = process.env.LIVEPROBE_LOG_LEVEL ?? 'info', fd: 1 | 2 = 1): Logger {
-  return pino({ name, level, redact: { paths: REDACT_PATHS, censor: '[redacted]' } }, pino.destination({ fd, sync: fd === 2 }));
+export function createLogger(
+  name: string,
+  level = process.env.LIVEPROBE_LOG_LEVEL ?? 'info',
+  fd: 1 | 2 = 1,
+): Logger {
+  return pino(
+    { name, level, redact: { paths: REDACT_PATHS, censor: '[redacted]' } },
+    pino.destination({ fd, sync: fd === 2 }),
+  );
 }
 
 /**

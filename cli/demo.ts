@@ -1,0 +1,109 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { startAgent } from '../agent/index.js';
+import { startController } from '../controller/index.js';
+import type { Sweep } from '../shared/api.js';
+import { startTestbed } from '../testbed/index.js';
+import { type NatsChild, startNatsServer } from './children.js';
+import { type CommonFlags, setup, untilSignal } from './common.js';
+import { formatSweep } from './format.js';
+import { freeLoopbackPort } from './ports.js';
+import { createProbers } from './probers.js';
+
+export interface DemoFlags extends CommonFlags {
+  port: number;
+  duration: number;
+  dataDir: string;
+  /** Run the stack, the sweep, print, and exit (for scripted use). */
+  once?: boolean;
+}
+
+/**
+ * Everything on one machine: nats-server (unless NATS_URL is set), the testbed, the controller, one agent
+ * in region "local"; registers the testbed as target "testbed", runs one browser sweep and prints it.
+ */
+export async function runDemo(flags: DemoFlags): Promise<void> {
+  const external = process.env.NATS_URL;
+  let nats: NatsChild | undefined;
+  const overrides: Record<string, unknown> = { 'controller.port': flags.port, 'agent.region': 'local' };
+  if (!external) {
+    const storeDir = join(flags.dataDir, 'nats');
+    mkdirSync(storeDir, { recursive: true });
+    nats = await startNatsServer({
+      port: await freeLoopbackPort(),
+      monitorPort: await freeLoopbackPort(),
+      storeDir,
+    });
+    overrides['nats.url'] = nats.url;
+  }
+  const { config, logger } = setup('liveprobe-demo', flags, overrides);
+  const stops: (() => Promise<void>)[] = [];
+  const stopAll = async () => {
+    for (const stop of stops.reverse()) await stop().catch((err) => logger.error({ err }, 'stop failed'));
+    await nats?.stop();
+  };
+  try {
+    const testbed = await startTestbed({ port: 0, logger: logger.child({ component: 'testbed' }) });
+    stops.push(() => testbed.stop());
+    const controller = await startController({ config, logger });
+    stops.push(() => controller.stop());
+    const agent = await startAgent({ config, logger, probers: createProbers(config, logger) });
+    stops.push(() => agent.stop());
+
+    const stream = testbed.streams.find((s) => s.protocol === 'hls') ?? testbed.streams[0];
+    if (!stream) throw new Error('testbed started without streams');
+    await controller.targets.put({
+      id: 'testbed',
+      name: `liveprobe testbed (${stream.id})`,
+      url: stream.url,
+      protocol: stream.protocol,
+      labels: { source: 'testbed' },
+      expectations: {},
+    });
+    const sweep = await controller.sweeps.create({
+      targets: ['testbed'],
+      regions: ['local'],
+      probe: 'browser',
+      durationS: flags.duration,
+    });
+    const banner = [
+      '',
+      'liveprobe demo is up:',
+      `  API          ${controller.url}  (OpenAPI: ${controller.url}/openapi.json)`,
+      `  sweep        ${controller.url}/v1/sweeps/${sweep.id}`,
+      `  results      ${controller.url}/v1/results?target=testbed`,
+      `  agents       ${controller.url}/v1/agents`,
+      `  testbed      ${testbed.url}/streams`,
+      `  NATS         ${config.nats.url}${external ? ' (external)' : ''}`,
+      `Running a ${flags.duration} s browser sweep of target "testbed" in region "local"...`,
+      '',
+    ];
+    process.stdout.write(`${banner.join('\n')}\n`);
+    const done = await waitForSweep(controller.sweeps, sweep.id, controller.events);
+    process.stdout.write(`${formatSweep(done)}\n`);
+    if (flags.once) return;
+    process.stdout.write('Ctrl-C stops every process of the demo.\n');
+    await untilSignal();
+  } finally {
+    await stopAll();
+  }
+}
+
+async function waitForSweep(
+  sweeps: { get(id: string): Sweep | undefined },
+  id: string,
+  events: import('../controller/events.js').EventBus,
+): Promise<Sweep> {
+  const current = sweeps.get(id);
+  if (current?.state === 'done') return current;
+  await new Promise<void>((resolve) => {
+    const onSweep = (s: { id: string; state: string }) => {
+      if (s.id === id && s.state === 'done') {
+        events.off('sweep', onSweep);
+        resolve();
+      }
+    };
+    events.on('sweep', onSweep);
+  });
+  return sweeps.get(id) as Sweep;
+}

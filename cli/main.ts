@@ -1,0 +1,92 @@
+#!/usr/bin/env node
+import { Command, Option } from 'commander';
+import { startAgent } from '../agent/index.js';
+import { startController } from '../controller/index.js';
+import { VERSION } from '../shared/version.js';
+import { runTestbedCommand } from '../testbed/cli.js';
+import { int, setup, untilSignal } from './common.js';
+import { runDemo } from './demo.js';
+import { runProbeCommand } from './probe.js';
+import { createProbers } from './probers.js';
+
+const program = new Command('liveprobe')
+  .description('Synthetic probe fleet and controller for live video (HLS/DASH)')
+  .version(VERSION)
+  .option('-c, --config <file>', 'config file (YAML or JSON); also LIVEPROBE_CONFIG')
+  .option('--log-level <level>', 'trace|debug|info|warn|error (also LIVEPROBE_LOG_LEVEL)');
+
+program
+  .command('demo')
+  .description('nats-server + testbed + controller + one agent on this machine; runs one browser sweep')
+  .option('--port <port>', 'controller API port', int, 8080)
+  .option('--duration <s>', 'seconds the demo sweep plays the stream', int, 15)
+  .option('--data-dir <dir>', 'where the embedded nats-server keeps its JetStream store', '.liveprobe')
+  .option('--once', 'exit after printing the sweep instead of waiting for Ctrl-C')
+  .action(async (opts) => runDemo({ ...program.opts(), ...opts }));
+
+program
+  .command('testbed')
+  .description('live ffmpeg source with the in-frame clock, served by a fault-injecting origin')
+  .option('--port <port>', 'origin port', int, 8090)
+  .option('--host <host>', 'bind address', '127.0.0.1')
+  .option('--scenario <file>', 'YAML timeline of faults to inject')
+  .addOption(
+    new Option('--ladder <ladder>', 'full ladder or one 360p rendition')
+      .choices(['full', 'single'])
+      .default('full'),
+  )
+  .action(async (opts) => {
+    const { logger } = setup('liveprobe-testbed', program.opts());
+    await runTestbedCommand({ ...opts, logger });
+  });
+
+program
+  .command('controller')
+  .description('ingest, aggregate and serve the API')
+  .option('--port <port>', 'API port (LIVEPROBE_PORT)', int)
+  .option('--host <host>', 'bind address (LIVEPROBE_HOST)')
+  .action(async (opts) => {
+    const { config, logger } = setup('liveprobe-controller', program.opts(), {
+      'controller.port': opts.port,
+      'controller.host': opts.host,
+    });
+    const controller = await startController({ config, logger });
+    await untilSignal();
+    await controller.stop();
+  });
+
+program
+  .command('agent')
+  .description('pull jobs of one region, run probes, publish reports')
+  .option('--region <region>', 'region whose work queue this agent serves (LIVEPROBE_REGION)')
+  .option('--id <id>', 'agent id (LIVEPROBE_AGENT_ID; default hostname + random suffix)')
+  .action(async (opts) => {
+    const { config, logger } = setup('liveprobe-agent', program.opts(), {
+      'agent.region': opts.region,
+      'agent.id': opts.id,
+    });
+    const agent = await startAgent({ config, logger, probers: createProbers(config, logger) });
+    await untilSignal();
+    await agent.stop();
+  });
+
+program
+  .command('probe')
+  .description('run one probe locally (no NATS) and print its report')
+  .argument('<url>', 'master playlist (.m3u8) or MPD (.mpd) URL')
+  .addOption(new Option('--probe <kind>', 'probe kind').choices(['browser', 'stream']).default('browser'))
+  .addOption(
+    new Option('--protocol <protocol>', 'hls or dash (default: from the URL)').choices(['hls', 'dash']),
+  )
+  .option('--duration <s>', 'seconds to measure', int, 20)
+  .option('--interval <s>', 'watch mode: print an interval report every N seconds', int)
+  .option('--json', 'print the report as JSON')
+  .action(async (url, opts) => {
+    const code = await runProbeCommand(url, { ...program.opts(), ...opts });
+    process.exitCode = code;
+  });
+
+program.parseAsync(process.argv).catch((err) => {
+  process.stderr.write(`liveprobe: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,47 @@
+import { adHocTargetId } from '../shared/ids.js';
+import type { Outcome, Protocol } from '../shared/schemas.js';
+import { type CommonFlags, setup } from './common.js';
+import { formatResult } from './format.js';
+import { createProbers } from './probers.js';
+
+export interface ProbeFlags extends CommonFlags {
+  probe: 'browser' | 'stream';
+  protocol?: Protocol;
+  duration: number;
+  interval?: number;
+  json?: boolean;
+}
+
+/** Exit codes in the monitoring-plugin tradition, so a shell script can act on the verdict. */
+export const EXIT_CODES: Record<Outcome, number> = { ok: 0, degraded: 1, failed: 2, 'probe-error': 3 };
+
+export async function runProbeCommand(url: string, flags: ProbeFlags): Promise<number> {
+  const { config, logger } = setup('liveprobe-probe', flags, {}, 2);
+  const protocol: Protocol = flags.protocol ?? (/\.mpd(\?|$)/i.test(url) ? 'dash' : 'hls');
+  const probers = createProbers(config, logger);
+  const prober = probers[flags.probe];
+  const abort = new AbortController();
+  const onSignal = () => abort.abort(new Error('interrupted'));
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  const print = (r: Parameters<typeof formatResult>[0]) =>
+    process.stdout.write(`${flags.json ? JSON.stringify(r) : formatResult(r)}\n`);
+  try {
+    const result = await prober.run(
+      {
+        target: { id: adHocTargetId(url), url, protocol },
+        durationS: flags.duration,
+        mode: flags.interval ? 'watch' : 'check',
+        intervalS: flags.interval,
+        expectations: {},
+      },
+      { signal: abort.signal, logger, onInterval: flags.interval ? print : undefined },
+    );
+    print(result);
+    return EXIT_CODES[result.outcome];
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await Promise.allSettled(Object.values(probers).map((p) => p.close()));
+  }
+}

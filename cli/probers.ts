@@ -1,0 +1,42 @@
+import { BrowserProber } from '../probes/browser/index.js';
+import { StreamProber } from '../probes/stream/index.js';
+import type { ProbeContext, ProbeJob, Prober } from '../probes/types.js';
+import type { Config } from '../shared/config.js';
+import type { Logger } from '../shared/log.js';
+import type { ProbeKind, ProbeResult } from '../shared/schemas.js';
+
+/**
+ * Builds a prober on first use: a stream-only agent or `probe --probe stream` never needs Chromium, so a
+ * machine without it must not fail at start-up for the browser kind.
+ */
+class LazyProber implements Prober {
+  private instance: Prober | undefined;
+  constructor(
+    readonly kind: ProbeKind,
+    private readonly create: () => Prober,
+  ) {}
+  run(job: ProbeJob, ctx: ProbeContext): Promise<ProbeResult> {
+    this.instance ??= this.create();
+    return this.instance.run(job, ctx);
+  }
+  async close(): Promise<void> {
+    await this.instance?.close();
+  }
+}
+
+/** Every probe kind wired in one place; a kind added to ProbeKind and not here fails to compile. */
+export function createProbers(config: Config, logger: Logger): Record<ProbeKind, Prober> {
+  return {
+    browser: new LazyProber(
+      'browser',
+      () =>
+        new BrowserProber({
+          chromiumPath: config.browser.chromium,
+          extraArgs: config.browser.extraArgs,
+          maxSessions: config.agent.capacity.browser,
+          logger: logger.child({ probe: 'browser' }),
+        }),
+    ),
+    stream: new LazyProber('stream', () => new StreamProber({ logger: logger.child({ probe: 'stream' }) })),
+  };
+}

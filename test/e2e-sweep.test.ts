@@ -1,0 +1,86 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Agent, startAgent } from '../agent/index.js';
+import { createProbers } from '../cli/probers.js';
+import { type Controller, startController } from '../controller/index.js';
+import { Sweep } from '../shared/api.js';
+import { loadConfig } from '../shared/config.js';
+import { createLogger } from '../shared/log.js';
+import { startTestbed, type Testbed } from '../testbed/index.js';
+import { freePort, startNats } from './helpers/procs.js';
+
+/**
+ * The foundation's end-to-end path with a real part on every hop: ffmpeg live source with the in-frame
+ * clock -> origin -> Chromium + hls.js -> agent -> nats-server JetStream -> controller -> HTTP API.
+ */
+describe('end to end: a browser sweep of the live testbed', () => {
+  let nats: Awaited<ReturnType<typeof startNats>>;
+  let testbed: Testbed;
+  let controller: Controller;
+  let agent: Agent;
+  const logger = createLogger('e2e', 'warn');
+
+  beforeAll(async () => {
+    nats = await startNats();
+    testbed = await startTestbed({ port: 0, ladder: 'single', logger });
+    const config = loadConfig({
+      env: {},
+      overrides: {
+        'nats.url': nats.url,
+        'controller.port': await freePort(),
+        'agent.region': 'local',
+        'agent.heartbeatS': 1,
+      },
+    });
+    controller = await startController({ config, logger });
+    agent = await startAgent({ config, logger, probers: createProbers(config, logger) });
+  }, 90_000);
+
+  afterAll(async () => {
+    await agent?.stop();
+    await controller?.stop();
+    await testbed?.stop();
+    await nats?.stop();
+  });
+
+  it('yields a report with startup, timed segments and matching g2g / PDT latency', async () => {
+    const stream = testbed.streams.find((s) => s.protocol === 'hls');
+    expect(stream).toBeDefined();
+    const put = await fetch(`${controller.url}/v1/targets`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ id: 'testbed', url: stream?.url, protocol: 'hls' }),
+    });
+    expect(put.status).toBe(201);
+    const res = await fetch(`${controller.url}/v1/sweeps`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ targets: ['testbed'], regions: ['local'], probe: 'browser', durationS: 15 }),
+    });
+    expect(res.status).toBe(202);
+    const { id } = (await res.json()) as { id: string };
+    await new Promise<void>((resolve) => {
+      if (controller.sweeps.get(id)?.state === 'done') return resolve();
+      controller.events.on('sweep', (s) => s.id === id && s.state === 'done' && resolve());
+    });
+
+    const sweep = Sweep.parse(await (await fetch(`${controller.url}/v1/sweeps/${id}`)).json());
+    expect(sweep.state).toBe('done');
+    expect(sweep.reports).toHaveLength(1);
+    const report = sweep.reports[0]!;
+    const m = report.metrics;
+    expect(report.outcome, report.reasons.join('; ')).toBe('ok');
+    expect(m.startup_ms).toBeGreaterThan(0);
+    expect(report.segments.length).toBeGreaterThanOrEqual(3);
+    expect(m.segments_total).toBeGreaterThanOrEqual(3);
+    expect(m.g2g_p50_ms).toBeDefined();
+    expect(m.pdt_latency_p50_ms).toBeDefined();
+    expect(
+      Math.abs((m.g2g_p50_ms ?? 0) - (m.pdt_latency_p50_ms ?? Number.POSITIVE_INFINITY)),
+    ).toBeLessThanOrEqual(150);
+    expect(report.latency_method).toBe('stamp');
+    expect(m.clock_offset_ms).toBeDefined();
+    // The startup parts are measured from the same origin as startup_ms and happen before the first frame.
+    for (const part of Object.values(report.startup ?? {}))
+      expect(part).toBeLessThanOrEqual(m.startup_ms ?? 0);
+  }, 120_000);
+});
