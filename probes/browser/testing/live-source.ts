@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createReadStream, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { createReadStream, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -22,12 +22,15 @@ export interface LiveSource {
   url: string;
   /** Base URL of the origin (for 404 tests etc.). */
   origin: string;
+  /** Capture wall time of the first frame. */
+  clockStart: number;
   stop(): Promise<void>;
 }
 
 const W = 640;
 const H = 360;
 const FPS = 30;
+const SEGMENT_MS = 2000;
 
 const TYPES: Record<string, string> = {
   '.m3u8': 'application/vnd.apple.mpegurl',
@@ -52,6 +55,25 @@ function paintStrip(frame: Buffer, ms: number): void {
   }
 }
 
+/**
+ * ffmpeg stamps PROGRAM-DATE-TIME from its wall clock when its muxer starts, which on a loaded machine can be
+ * hundreds of ms after the first frame was captured. The fixture knows the true capture time of every
+ * segment's first frame (frames are paced from clockStart, a keyframe every 2 s), so its origin writes the
+ * exact PDT, like a packager fed by a timestamped source.
+ */
+function exactPdt(playlist: string, clockStart: number): string {
+  const lines = playlist.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    if (!lines[i]?.startsWith('#EXT-X-PROGRAM-DATE-TIME:')) continue;
+    const uri = lines.slice(i + 1).find((l) => l && !l.startsWith('#'));
+    const sn = Number(uri?.match(/index(\d+)\.ts$/)?.[1]);
+    if (Number.isInteger(sn)) {
+      lines[i] = `#EXT-X-PROGRAM-DATE-TIME:${new Date(clockStart + sn * SEGMENT_MS).toISOString()}`;
+    }
+  }
+  return lines.join('\n');
+}
+
 export async function startLiveSource(opts: { clock?: boolean } = {}): Promise<LiveSource> {
   const dir = mkdtempSync(join(tmpdir(), 'lp-live-'));
   const ff: ChildProcess = spawn(
@@ -62,7 +84,9 @@ export async function startLiveSource(opts: { clock?: boolean } = {}): Promise<L
       ...['-f', 'lavfi', '-i', 'anullsrc=r=48000:cl=mono'],
       ...['-c:v', 'libx264', '-preset', 'veryfast', '-tune', 'zerolatency', '-pix_fmt', 'yuv420p'],
       ...['-g', '60', '-keyint_min', '60', '-sc_threshold', '0', '-b:v', '800k'],
-      ...['-c:a', 'aac', '-b:a', '64k'],
+      // -shortest: when our stdin closes (even if this process dies), ffmpeg stops instead of encoding the
+      // endless silent audio as fast as it can.
+      ...['-c:a', 'aac', '-b:a', '64k', '-shortest'],
       ...['-f', 'hls', '-hls_time', '2', '-hls_list_size', '6'],
       ...['-hls_flags', 'delete_segments+program_date_time', join(dir, 'index.m3u8')],
     ],
@@ -71,8 +95,11 @@ export async function startLiveSource(opts: { clock?: boolean } = {}): Promise<L
   ff.stdin?.on('error', () => {});
 
   const frame = Buffer.alloc(W * H, 96);
-  const start = Date.now() + 50;
-  let n = 0;
+  // The clock starts when ffmpeg has taken the first frame from the pipe: ffmpeg stamps PROGRAM-DATE-TIME
+  // from its own wall clock when the muxer starts, so frames queued before it was reading would look older.
+  await new Promise<void>((resolve) => ff.stdin?.write(Buffer.from(frame), () => resolve()));
+  const start = Date.now();
+  let n = 1;
   let timer: NodeJS.Timeout | undefined;
   const tick = () => {
     const now = Date.now();
@@ -88,7 +115,7 @@ export async function startLiveSource(opts: { clock?: boolean } = {}): Promise<L
     }
     timer = setTimeout(tick, Math.max(1, start + (n * 1000) / FPS - Date.now()));
   };
-  timer = setTimeout(tick, 50);
+  timer = setTimeout(tick, 0);
 
   const server: Server = createServer((req, res) => {
     res.setHeader('Access-Control-Allow-Origin', '*');
@@ -102,6 +129,12 @@ export async function startLiveSource(opts: { clock?: boolean } = {}): Promise<L
       return;
     }
     try {
+      if (extname(file) === '.m3u8') {
+        const body = exactPdt(readFileSync(file, 'utf8'), start);
+        res.writeHead(200, { 'Content-Type': TYPES['.m3u8'] ?? '', 'Cache-Control': 'no-cache' });
+        res.end(body);
+        return;
+      }
       const st = statSync(file);
       res.writeHead(200, {
         'Content-Type': TYPES[extname(file)] ?? 'application/octet-stream',
@@ -131,6 +164,7 @@ export async function startLiveSource(opts: { clock?: boolean } = {}): Promise<L
   return {
     url: `${origin}/index.m3u8`,
     origin,
+    clockStart: start,
     async stop() {
       clearTimeout(timer);
       server.closeAllConnections();

@@ -1,0 +1,166 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLogger } from '../../shared/log.js';
+import { ProbeResult } from '../../shared/schemas.js';
+import type { ProbeJob } from '../types.js';
+import { BrowserProber } from './index.js';
+import { type LiveSource, startLiveSource } from './testing/live-source.js';
+
+/**
+ * Real Chromium against a real live ffmpeg HLS stream whose frames carry the in-frame capture clock.
+ * One window at a time (2 shared cores).
+ */
+const logger = createLogger('browser-e2e', process.env.LIVEPROBE_LOG_LEVEL ?? 'warn');
+
+let source: LiveSource;
+let prober: BrowserProber;
+
+const job = (url: string, over: Partial<ProbeJob> = {}): ProbeJob => ({
+  target: { id: 'e2e', url, protocol: 'hls' },
+  durationS: 15,
+  mode: 'check',
+  expectations: {},
+  ...over,
+});
+const ctx = (signal = new AbortController().signal, onInterval?: (r: ProbeResult) => void) => ({
+  signal,
+  logger,
+  onInterval,
+});
+
+beforeAll(async () => {
+  source = await startLiveSource();
+  prober = new BrowserProber({ logger });
+});
+
+afterAll(async () => {
+  await prober?.close();
+  await source?.stop();
+});
+
+describe('browser probe end to end', () => {
+  it('a check plays the live stream: startup, parts, segments, g2g vs PDT, no stalls', async () => {
+    const r = await prober.run(job(source.url, { durationS: 15 }), ctx());
+    ProbeResult.parse(r);
+    const m = r.metrics;
+    console.log(
+      JSON.stringify({
+        outcome: r.outcome,
+        reasons: r.reasons,
+        startup: r.startup,
+        metrics: m,
+        method: r.latency_method,
+      }),
+    );
+    expect(r.outcome).toBe('ok');
+    expect(m.startup_ms).toBeGreaterThanOrEqual(50);
+    expect(m.startup_ms).toBeLessThanOrEqual(5000);
+    const s = r.startup ?? {};
+    const parts = [
+      s.manifest_ms,
+      s.media_playlist_ms,
+      s.first_segment_ttfb_ms,
+      s.first_segment_ms,
+      s.first_buffered_ms,
+      s.first_frame_ms,
+    ];
+    for (const p of parts) expect(p).toBeTypeOf('number');
+    // Same origin, in causal order, each <= startup_ms, and the last part is startup itself.
+    for (let i = 1; i < parts.length; i++) expect(parts[i]).toBeGreaterThanOrEqual(parts[i - 1] as number);
+    expect(s.first_frame_ms).toBe(m.startup_ms);
+    expect(m.manifest_ms).toBe(s.manifest_ms);
+    expect(m.first_segment_ms).toBe(s.first_segment_ms);
+
+    expect(m.segments_total).toBeGreaterThanOrEqual(3);
+    expect(r.segments.length).toBe(m.segments_total);
+    for (const seg of r.segments) {
+      expect(seg.bytes).toBeGreaterThan(0);
+      expect(seg.download_ms).toBeGreaterThanOrEqual(seg.ttfb_ms);
+      expect(seg.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/index\d+\.ts$/);
+    }
+    expect(m.segment_ttfb_p50_ms).toBeTypeOf('number');
+    expect(m.segment_throughput_p50_kbps).toBeGreaterThan(0);
+
+    expect(r.latency_method).toBe('stamp');
+    expect(m.g2g_p50_ms).toBeTypeOf('number');
+    expect(m.pdt_latency_p50_ms).toBeTypeOf('number');
+    expect(Math.abs((m.g2g_p50_ms as number) - (m.pdt_latency_p50_ms as number))).toBeLessThanOrEqual(150);
+    expect(m.g2g_p50_ms).toBeGreaterThan(0);
+
+    expect(m.stall_count).toBe(0);
+    expect(m.total_frames).toBeGreaterThan(0);
+    expect(m.errors_http).toBe(0);
+  });
+
+  it('a URL that 404s fails with the HTTP error recorded and its query redacted', async () => {
+    const t0 = Date.now();
+    const r = await prober.run(job(`${source.origin}/missing.m3u8?token=s3cr3t`), ctx());
+    ProbeResult.parse(r);
+    expect(r.outcome).toBe('failed');
+    expect(r.reasons[0]).toMatch(/HTTP 404/);
+    // A fatal error ends the check early instead of waiting out the duration.
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    const e = r.errors.find((x) => x.status === 404);
+    expect(e).toMatchObject({ category: 'http', fatal: true, status: 404 });
+    expect(e?.url).toBe(`${source.origin}/missing.m3u8?token=redacted`);
+    expect(r.errors.some((x) => x.url?.includes('s3cr3t'))).toBe(false);
+    expect(r.metrics.errors_http).toBeGreaterThanOrEqual(1);
+    expect(r.metrics.startup_ms).toBeUndefined();
+    expect(r.metrics.stall_count).toBeUndefined();
+  });
+
+  it('a watch reports intervals with the same schema and stops promptly on abort', async () => {
+    const ac = new AbortController();
+    const intervals: ProbeResult[] = [];
+    let abortedAt = 0;
+    const r = await prober.run(
+      job(source.url, { mode: 'watch', durationS: 120, intervalS: 3 }),
+      ctx(ac.signal, (ir) => {
+        intervals.push(ir);
+        if (intervals.length === 2) {
+          abortedAt = Date.now();
+          ac.abort();
+        }
+      }),
+    );
+    const stopMs = Date.now() - abortedAt;
+    ProbeResult.parse(r);
+    for (const ir of intervals) ProbeResult.parse(ir);
+    expect(intervals).toHaveLength(2);
+    expect(stopMs).toBeLessThan(2000);
+    expect(intervals.map((i) => i.mode)).toEqual(['watch', 'watch']);
+    expect(intervals[0]?.metrics.startup_ms).toBeTypeOf('number');
+    expect(intervals[1]?.metrics.startup_ms).toBeUndefined();
+    expect(intervals[1]?.metrics.total_frames).toBeGreaterThan(60);
+    expect(intervals[1]?.outcome).toBe('ok');
+    expect(r.mode).toBe('watch');
+    expect(r.outcome).toBe('ok');
+    expect(r.metrics.startup_ms).toBe(intervals[0]?.metrics.startup_ms);
+    expect(r.metrics.g2g_p50_ms).toBeTypeOf('number');
+  });
+
+  it('killing the Chromium PID mid-session gives probe-error, and the next run relaunches and plays', async () => {
+    let killed: number | undefined;
+    const r = await prober.run(
+      job(source.url, { mode: 'watch', durationS: 30, intervalS: 2 }),
+      ctx(undefined, (ir) => {
+        if (killed === undefined && ir.metrics.startup_ms !== undefined) {
+          killed = prober.health().pid;
+          if (killed) process.kill(killed, 'SIGKILL');
+        }
+      }),
+    );
+    ProbeResult.parse(r);
+    expect(killed).toBeTypeOf('number');
+    expect(r.outcome).toBe('probe-error');
+    expect(r.reasons[0]).toMatch(/browser died/);
+    // What was measured before the crash is kept.
+    expect(r.metrics.startup_ms).toBeTypeOf('number');
+
+    const next = await prober.run(job(source.url, { durationS: 6 }), ctx());
+    ProbeResult.parse(next);
+    expect(next.outcome).toBe('ok');
+    expect(next.metrics.startup_ms).toBeGreaterThan(0);
+    expect(prober.health().pid).not.toBe(killed);
+    expect(prober.health().healthy).toBe(true);
+  });
+});
