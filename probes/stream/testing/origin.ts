@@ -227,7 +227,7 @@ export async function startSyntheticOrigin(opts: {
 <MPD xmlns="urn:mpeg:dash:schema:mpd:2011" profiles="urn:mpeg:dash:profile:isoff-live:2011" type="dynamic" availabilityStartTime="${new Date(s.t0 + shift).toISOString()}" publishTime="${new Date(publish).toISOString()}" minimumUpdatePeriod="PT${s.td}S" timeShiftBufferDepth="PT${s.td * s.window}S" maxSegmentDuration="PT${s.td}S" minBufferTime="PT${s.td}S">
 <Period id="0" start="PT0S">
 <AdaptationSet contentType="video" mimeType="video/mp4" segmentAlignment="true">
-<SegmentTemplate timescale="${ts}" initialization="$RepresentationID$/init.mp4" media="$RepresentationID$/seg_$Number$.m4s" startNumber="0">
+<SegmentTemplate timescale="${ts}" initialization="$RepresentationID$/init.mp4" media="$RepresentationID$/seg_$Number$.m4s" startNumber="${first}">
 <SegmentTimeline><S t="${first * d}" d="${d}" r="${k - first}"/></SegmentTimeline>
 </SegmentTemplate>
 ${reps}
