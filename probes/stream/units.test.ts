@@ -70,12 +70,11 @@ describe('Scheduler', () => {
     const t0 = mono();
     const order: number[] = [];
     const dues = Array.from({ length: 5000 }, (_, i) => ((i * 7919) % 50) + Math.random());
-    dues.forEach((d, i) =>
+    for (const [i, d] of dues.entries())
       s.schedule(
         task(() => order.push(i)),
         t0 + d,
-      ),
-    );
+      );
     await new Promise((r) => setTimeout(r, 120));
     expect(order).toHaveLength(5000);
     for (let i = 1; i < order.length; i++)
