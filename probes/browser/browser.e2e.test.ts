@@ -1,17 +1,19 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../shared/log.js';
 import { ProbeResult } from '../../shared/schemas.js';
+// biome-ignore lint/style/noRestrictedImports: the test drives the real testbed; probe code never imports it.
+import { startTestbed, type Testbed } from '../../testbed/index.js';
 import type { ProbeJob } from '../types.js';
 import { BrowserProber } from './index.js';
-import { type LiveSource, startLiveSource } from './testing/live-source.js';
 
 /**
- * Real Chromium against a real live ffmpeg HLS stream whose frames carry the in-frame capture clock.
- * One window at a time (2 shared cores).
+ * Real Chromium against the real testbed: a live ffmpeg HLS stream whose frames carry the in-frame capture
+ * clock. One window at a time (2 shared cores).
  */
 const logger = createLogger('browser-e2e', process.env.LIVEPROBE_LOG_LEVEL ?? 'warn');
 
-let source: LiveSource;
+let testbed: Testbed;
+let source: { url: string; origin: string };
 let prober: BrowserProber;
 
 const job = (url: string, over: Partial<ProbeJob> = {}): ProbeJob => ({
@@ -28,13 +30,16 @@ const ctx = (signal = new AbortController().signal, onInterval?: (r: ProbeResult
 });
 
 beforeAll(async () => {
-  source = await startLiveSource();
+  testbed = await startTestbed({ port: 0, ladder: 'single', logger });
+  const hls = testbed.streams.find((s) => s.protocol === 'hls');
+  if (!hls) throw new Error('testbed has no HLS stream');
+  source = { url: hls.url, origin: testbed.url };
   prober = new BrowserProber({ logger });
 });
 
 afterAll(async () => {
   await prober?.close();
-  await source?.stop();
+  await testbed?.stop();
 });
 
 describe('browser probe end to end', () => {
@@ -75,7 +80,7 @@ describe('browser probe end to end', () => {
     for (const seg of r.segments) {
       expect(seg.bytes).toBeGreaterThan(0);
       expect(seg.download_ms).toBeGreaterThanOrEqual(seg.ttfb_ms);
-      expect(seg.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/index\d+\.ts$/);
+      expect(seg.url.startsWith(`${source.origin}/`)).toBe(true);
     }
     expect(m.segment_ttfb_p50_ms).toBeTypeOf('number');
     expect(m.segment_throughput_p50_kbps).toBeGreaterThan(0);
