@@ -11,7 +11,7 @@ import { checkPdt } from './checks/pdt.js';
 import { checkMediaSequence } from './checks/sequence.js';
 import { checkStale } from './checks/stale.js';
 import { checkExtinf, checkTargetDuration, checkWindow } from './checks/target.js';
-import { checkVariantDrift, type DriftEntry } from './checks/variant-drift.js';
+import { checkVariantDiscontinuity, checkVariantDrift, type DriftEntry } from './checks/variant-drift.js';
 import { evidence } from './evidence.js';
 import { looksLikeMaster, parseMaster, parseMedia } from './hls/parse.js';
 import type { HttpOk, HttpResult } from './http.js';
@@ -178,9 +178,11 @@ export class HlsRun {
       entries.push({ variant: m.entry.name, group: m.entry.group, playlist: m.prev });
     }
     if (entries.length >= 2) {
-      for (const { variant, obs } of checkVariantDrift(entries, s.opts.thresholds.variantDriftSegments)) {
-        s.observe(variant, obs);
-      }
+      const found = [
+        ...checkVariantDrift(entries, s.opts.thresholds.variantDriftSegments),
+        ...checkVariantDiscontinuity(entries),
+      ];
+      for (const { variant, obs } of found) s.observe(variant, obs);
     }
     s.svc.scheduler.schedule(this.driftTask, now + td * 1000);
   }

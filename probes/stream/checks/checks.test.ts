@@ -235,3 +235,27 @@ describe('evidence', () => {
     expect(obs[0]!.evidence).toContain('seg_3.ts?sig=redacted');
   });
 });
+
+describe('cross-rendition discontinuities', () => {
+  it('names the one rendition whose discontinuity numbering differs from the others', async () => {
+    const { checkVariantDiscontinuity } = await import('./variant-drift.js');
+    const a = media({ mseq: 10, count: 6, dseq: 2 });
+    const b = media({ mseq: 11, count: 6, dseq: 2 });
+    const c = media({ mseq: 10, count: 6, dseq: 2, disc: [14] });
+    const out = checkVariantDiscontinuity([
+      { variant: 'a.m3u8', group: 'video', playlist: a },
+      { variant: 'b.m3u8', group: 'video', playlist: b },
+      { variant: 'c.m3u8', group: 'video', playlist: c },
+    ]);
+    expect(out.map((o) => [o.variant, o.obs.code])).toEqual([['c.m3u8', 'discontinuity-sequence']]);
+    expect(out[0]!.obs.evidence).toContain('#EXT-X-DISCONTINUITY\n');
+    const aligned = media({ mseq: 10, count: 6, dseq: 2, disc: [14] });
+    const aligned2 = media({ mseq: 11, count: 6, dseq: 2, disc: [14] });
+    expect(
+      checkVariantDiscontinuity([
+        { variant: 'a', group: 'video', playlist: aligned },
+        { variant: 'b', group: 'video', playlist: aligned2 },
+      ]),
+    ).toEqual([]);
+  });
+});

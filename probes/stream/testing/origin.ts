@@ -16,6 +16,7 @@ export type FaultType =
   | 'mseq-regress'
   | 'drop-segment'
   | 'discontinuity'
+  | 'discontinuity-tag'
   | 'pdt-jump'
   | 'extinf-over'
   | 'status'
@@ -163,6 +164,11 @@ export async function startSyntheticOrigin(opts: {
     let dseq = 0;
     const disc = active(s, r, 'discontinuity');
     if (disc) dseq += disc.by ?? 1;
+    // A conformant discontinuity on this rendition only: the tag before the next segment, counted in
+    // EXT-X-DISCONTINUITY-SEQUENCE once it slides out.
+    const tag = active(s, r, 'discontinuity-tag');
+    const tagSn = tag ? k0(tag, s, r) + 1 : -1;
+    if (tag && tagSn < first) dseq += 1;
     const drop = active(s, r, 'drop-segment');
     const dropSn = drop ? k0(drop, s, r) + 2 : -1;
     const pdt = active(s, r, 'pdt-jump');
@@ -179,6 +185,7 @@ export async function startSyntheticOrigin(opts: {
     if (dseq > 0) lines.push(`#EXT-X-DISCONTINUITY-SEQUENCE:${dseq}`);
     for (let n = first; n <= k; n++) {
       if (n === dropSn) continue;
+      if (n === tagSn) lines.push('#EXT-X-DISCONTINUITY');
       const at = s.t0 + n * s.td * 1000 + (n >= pdtFrom ? (pdt?.ms ?? 5000) : 0);
       lines.push(`#EXT-X-PROGRAM-DATE-TIME:${new Date(at).toISOString()}`);
       lines.push(`#EXTINF:${(n >= overFrom ? s.td * 1.8 : s.td).toFixed(3)},`);
