@@ -69,7 +69,8 @@ beforeAll(async () => {
     masterIntervalS: 1,
     logger: createLogger('stream-e2e', 'silent'),
     onFinding: (f, target) => {
-      (firstSeen[target] ??= []).push(f);
+      firstSeen[target] ??= [];
+      firstSeen[target].push(f);
     },
   });
   const ctx = () => ({ signal: new AbortController().signal, logger: createLogger('stream-e2e', 'silent') });
