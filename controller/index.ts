@@ -4,10 +4,13 @@ import type { Config } from '../shared/config.js';
 import type { Logger } from '../shared/log.js';
 import { names as subjectNames } from '../shared/subjects.js';
 import { connectNats } from '../shared/transport.js';
+import { Aggregator } from './aggregate/aggregator.js';
+import { isLoopback } from './api/auth.js';
 import { buildApi } from './api/server.js';
 import { EventBus } from './events.js';
 import { Fleet } from './fleet.js';
 import { Ingest } from './ingest.js';
+import { ControllerMetrics } from './metrics.js';
 import { ResultsReader } from './results.js';
 import { TargetStore } from './state/targets.js';
 import { Topology } from './state/topology.js';
@@ -26,15 +29,22 @@ export interface Controller {
   targets: TargetStore;
   sweeps: SweepService;
   ingest: Ingest;
+  aggregator: Aggregator;
   stop(): Promise<void>;
 }
-
-const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
 
 /** ingest -> (sweeps, events) ; fleet registry ; time service ; HTTP API. */
 export async function startController(opts: ControllerOptions): Promise<Controller> {
   const { config } = opts;
   const logger = opts.logger.child({ component: 'controller' });
+  if (config.controller.tokens.length === 0) {
+    if (!isLoopback(config.controller.host)) {
+      throw new Error(
+        `refusing to bind the API to ${config.controller.host} without authentication: set controller.tokens (LIVEPROBE_TOKENS) or bind to 127.0.0.1`,
+      );
+    }
+    logger.warn('API authentication is off (no tokens configured); bound to loopback only');
+  }
   const names = subjectNames(config.nats.prefix);
   const nc = await connectNats(config.nats, 'liveprobe-controller', logger);
   const js = jetstream(nc);
@@ -48,16 +58,35 @@ export async function startController(opts: ControllerOptions): Promise<Controll
 
   const events = new EventBus();
   const sweeps = new SweepService({ js, names, targets, topology, events, logger });
+  const aggregator = new Aggregator();
+  const metrics = new ControllerMetrics();
+  const results = new ResultsReader(js, jsm, names);
   const ingest = new Ingest({
     js,
     names,
     logger,
     onReport: (r) => {
+      aggregator.add(r);
+      metrics.observe(r);
       sweeps.onReport(r);
       events.emit('report', r);
     },
   });
+  // Rebuild the windows from the stream before live ingest starts: a restart keeps /v1/summary's figures.
+  const t0 = Date.now();
+  const replayed = await results.replay(new Date(Date.now() - 3600_000), (r) => {
+    aggregator.add(r);
+    ingest.remember(r.id);
+  });
+  logger.info(
+    { replayed, ms: Date.now() - t0, series: aggregator.size },
+    'aggregation windows rebuilt from the results stream',
+  );
   await ingest.start();
+  metrics.trackIngest(ingest.stats);
+  const evictTimer = setInterval(() => {
+    for (const s of aggregator.evict()) metrics.forget(s);
+  }, 30_000);
   const fleet = new Fleet({
     nc,
     names,
@@ -71,11 +100,11 @@ export async function startController(opts: ControllerOptions): Promise<Controll
   fleet.start();
   const timeSub = serveTime(nc, names);
 
-  const results = new ResultsReader(js, jsm, names);
-  const app = await buildApi({ sweeps, targets, results, fleet, ready: () => !nc.isClosed() }, logger);
-  if (!LOOPBACK.test(config.controller.host)) {
-    logger.warn({ host: config.controller.host }, 'API bound beyond loopback without authentication');
-  }
+  const app = await buildApi(
+    { sweeps, targets, results, fleet, aggregator, events, metrics, ready: () => !nc.isClosed() },
+    config.controller,
+    logger,
+  );
   await app.listen({ host: config.controller.host, port: config.controller.port });
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : config.controller.port;
@@ -89,7 +118,9 @@ export async function startController(opts: ControllerOptions): Promise<Controll
     targets,
     sweeps,
     ingest,
+    aggregator,
     async stop() {
+      clearInterval(evictTimer);
       await app.close();
       sweeps.stop();
       fleet.stop();

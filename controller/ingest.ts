@@ -72,7 +72,8 @@ export class Ingest {
     })();
   }
 
-  private remember(id: string): void {
+  /** Marks a report as already handled (replayed at start-up), so its redelivery is not counted twice. */
+  remember(id: string): void {
     this.seen.add(id);
     const max = this.opts.rememberIds ?? 100_000;
     if (this.seen.size > max) {

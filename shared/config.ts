@@ -10,6 +10,29 @@ import { SubjectToken } from './ids.js';
 const port = z.coerce.number().int().min(0).max(65535);
 const positiveInt = z.coerce.number().int().positive();
 
+export const Role = z.enum(['viewer', 'operator', 'admin']);
+export type Role = z.infer<typeof Role>;
+
+export const ApiToken = z.strictObject({
+  /** Who holds it; logged instead of the token. */
+  name: z.string().min(1).max(64),
+  role: Role,
+  token: z.string().min(16, 'use at least 16 characters'),
+});
+export type ApiToken = z.infer<typeof ApiToken>;
+
+/** LIVEPROBE_TOKENS="name:role:token,name2:role2:token2" -> ApiToken[] (validated by the schema after). */
+export function parseTokenList(value: string): unknown[] {
+  return value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map((entry) => {
+      const [name, role, ...rest] = entry.split(':');
+      return { name, role, token: rest.join(':') };
+    });
+}
+
 export const ConfigSchema = z.strictObject({
   nats: z
     .strictObject({
@@ -37,6 +60,12 @@ export const ConfigSchema = z.strictObject({
     .strictObject({
       host: z.string().default('127.0.0.1'),
       port: port.default(8080),
+      /** Bearer tokens; none = auth off, and then the API refuses to bind beyond loopback. */
+      tokens: z.array(ApiToken).default([]),
+      /** Write requests (POST/PUT/DELETE) per minute per token (or client address). */
+      writeRateLimitPerMin: positiveInt.default(120),
+      /** Largest accepted request body. */
+      bodyLimitKb: positiveInt.default(256),
     })
     .prefault({}),
   browser: z
@@ -69,6 +98,8 @@ export const ENV_KEYS: Record<string, string> = {
   LIVEPROBE_HEARTBEAT_S: 'agent.heartbeatS',
   LIVEPROBE_HOST: 'controller.host',
   LIVEPROBE_PORT: 'controller.port',
+  LIVEPROBE_TOKENS: 'controller.tokens',
+  LIVEPROBE_WRITE_RATE_LIMIT: 'controller.writeRateLimitPerMin',
   LIVEPROBE_CHROMIUM: 'browser.chromium',
   LIVEPROBE_LOG_LEVEL: 'log.level',
 };
@@ -129,7 +160,7 @@ export function loadConfig(opts: LoadConfigOptions = {}): Config {
   for (const [envName, key] of Object.entries(ENV_KEYS)) {
     const value = env[envName];
     if (value !== undefined && value !== '') {
-      setPath(tree, key, value);
+      setPath(tree, key, envName === 'LIVEPROBE_TOKENS' ? parseTokenList(value) : value);
       origin.set(key, `env ${envName}`);
     }
   }

@@ -25,7 +25,7 @@ describe('config', () => {
     const c = loadConfig({ env: {} });
     expect(c.nats.url).toBe('nats://127.0.0.1:4222');
     expect(c.agent.capacity).toEqual({ browser: 2, stream: 100 });
-    expect(c.controller).toEqual({ host: '127.0.0.1', port: 8080 });
+    expect(c.controller).toMatchObject({ host: '127.0.0.1', port: 8080, tokens: [] });
   });
 
   it('layers file < env < flags', () => {

@@ -18,6 +18,8 @@ export const REDACT_PATHS = [
   '*.secret',
   'nats.pass',
   'nats.token',
+  'tokens[*].token',
+  '*.tokens[*].token',
 ];
 
 /** Services log JSON lines to stdout; a CLI whose stdout is its output (probe --json) logs to stderr (fd 2). */

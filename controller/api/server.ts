@@ -1,3 +1,4 @@
+import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import Fastify, { type FastifyInstance } from 'fastify';
 import {
@@ -7,15 +8,23 @@ import {
   validatorCompiler,
   type ZodTypeProvider,
 } from 'fastify-type-provider-zod';
+import type { Config } from '../../shared/config.js';
 import type { Logger } from '../../shared/log.js';
 import { VERSION } from '../../shared/version.js';
+import type { Aggregator } from '../aggregate/aggregator.js';
+import type { EventBus } from '../events.js';
 import type { Fleet } from '../fleet.js';
+import type { ControllerMetrics } from '../metrics.js';
 import type { ResultsReader } from '../results.js';
 import type { TargetStore } from '../state/targets.js';
 import type { SweepService } from '../sweeps.js';
+import { authHook } from './auth.js';
 import { agentRoutes } from './routes/agents.js';
+import { eventRoutes } from './routes/events.js';
 import { healthRoutes } from './routes/health.js';
+import { metricsRoutes } from './routes/metrics.js';
 import { resultRoutes } from './routes/results.js';
+import { summaryRoutes } from './routes/summary.js';
 import { sweepRoutes } from './routes/sweeps.js';
 import { targetRoutes } from './routes/targets.js';
 
@@ -25,6 +34,9 @@ export interface Services {
   targets: TargetStore;
   results: ResultsReader;
   fleet: Fleet;
+  aggregator: Aggregator;
+  events: EventBus;
+  metrics: ControllerMetrics;
   ready: () => boolean;
 }
 
@@ -36,11 +48,19 @@ export type App = FastifyInstance<
   ZodTypeProvider
 >;
 
-export async function buildApi(services: Services, logger: Logger): Promise<App> {
+export async function buildApi(services: Services, cfg: Config['controller'], logger: Logger): Promise<App> {
   const app = Fastify({
     loggerInstance: logger,
-    bodyLimit: 256 * 1024,
+    bodyLimit: cfg.bodyLimitKb * 1024,
   }).withTypeProvider<ZodTypeProvider>();
+  // Auth runs first so the rate limiter can key writes by token name.
+  app.addHook('onRequest', authHook(cfg.tokens));
+  await app.register(rateLimit, {
+    max: cfg.writeRateLimitPerMin,
+    timeWindow: '1 minute',
+    allowList: (req) => req.method === 'GET' || req.method === 'HEAD' || req.method === 'OPTIONS',
+    keyGenerator: (req) => req.principal?.name ?? req.ip,
+  });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
 
@@ -76,5 +96,8 @@ export async function buildApi(services: Services, logger: Logger): Promise<App>
   await app.register(sweepRoutes(services));
   await app.register(resultRoutes(services));
   await app.register(agentRoutes(services));
+  await app.register(summaryRoutes(services));
+  await app.register(eventRoutes(services));
+  await app.register(metricsRoutes(services));
   return app;
 }

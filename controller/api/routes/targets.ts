@@ -17,15 +17,20 @@ export const targetRoutes = (s: Services) => async (app: App) => {
   );
   app.put(
     '/v1/targets/:id',
-    { schema: { params: IdParams, body: Target.omit({ id: true }), response: { 200: Target } } },
+    {
+      config: { role: 'admin' },
+      schema: { params: IdParams, body: Target.omit({ id: true }), response: { 200: Target } },
+    },
     async (req) => s.targets.put({ ...req.body, id: req.params.id }),
   );
-  app.post('/v1/targets', { schema: { body: Target, response: { 201: Target } } }, async (req, reply) =>
-    reply.code(201).send(await s.targets.put(req.body)),
+  app.post(
+    '/v1/targets',
+    { config: { role: 'admin' }, schema: { body: Target, response: { 201: Target } } },
+    async (req, reply) => reply.code(201).send(await s.targets.put(req.body)),
   );
   app.delete(
     '/v1/targets/:id',
-    { schema: { params: IdParams, response: { 204: z.null(), 404: ApiError } } },
+    { config: { role: 'admin' }, schema: { params: IdParams, response: { 204: z.null(), 404: ApiError } } },
     async (req, reply) =>
       (await s.targets.delete(req.params.id))
         ? reply.code(204).send(null)

@@ -1,0 +1,300 @@
+import type { DDSketch } from '@datadog/sketches-js';
+import type { MetricName } from '../../shared/metrics.js';
+import type { ProbeKind, Report } from '../../shared/schemas.js';
+import { acceptClamped, newSketch, quantiles } from './sketch.js';
+
+/** The latency-like metrics kept as quantile sketches; everything else is a counter or a ratio. */
+export const SKETCHED = [
+  'startup_ms',
+  'manifest_ms',
+  'first_segment_ms',
+  'segment_ttfb_p50_ms',
+  'segment_download_p50_ms',
+  'segment_throughput_p50_kbps',
+  'segment_availability_delay_p50_ms',
+  'g2g_p50_ms',
+  'pdt_latency_p50_ms',
+  'dash_latency_p50_ms',
+  'stall_ms',
+] as const satisfies readonly MetricName[];
+export type SketchedMetric = (typeof SKETCHED)[number];
+
+export const WINDOWS = { '1m': 60_000, '5m': 300_000, '1h': 3_600_000 } as const;
+export type WindowName = keyof typeof WINDOWS;
+export const GROUP_BY = ['region', 'target', 'probe'] as const;
+export type GroupBy = (typeof GROUP_BY)[number];
+
+/** Windows are made of 15 s buckets: a window's edge is exact to 15 s, and a series holds at most 240. */
+export const BUCKET_MS = 15_000;
+const RETAIN_MS = WINDOWS['1h'];
+
+interface Bucket {
+  start: number;
+  count: number;
+  ok: number;
+  degraded: number;
+  failed: number;
+  probeError: number;
+  errorsHttp: number;
+  errorsNetwork: number;
+  errorsPlayer: number;
+  errorsConformance: number;
+  /** Σ rebuffer_ratio x report duration and Σ duration: a duration-weighted rebuffer ratio. */
+  rebufferWeighted: number;
+  rebufferDurationMs: number;
+  /**
+   * Small buckets keep their values raw, as flat (metric index, value) pairs; past RAW_MAX_PAIRS they move
+   * into one DDSketch per metric. Most series hold a handful of reports per bucket, and a raw pair costs
+   * 16 bytes where an empty-ish sketch costs ~500: this is what keeps 100k sparse series cheap. Quantiles
+   * always come from a sketch (raw values are accepted into the group's sketch at query time).
+   */
+  raw: number[] | undefined;
+  sketches: (DDSketch | undefined)[] | undefined;
+}
+
+const RAW_MAX_PAIRS = 32;
+
+interface Series {
+  target: string;
+  region: string;
+  probe: ProbeKind;
+  buckets: Bucket[];
+}
+
+export interface SummaryQuery {
+  window: WindowName;
+  groupBy: GroupBy;
+  target?: string;
+  region?: string;
+  probe?: ProbeKind;
+}
+
+export interface MetricSummary {
+  p50: number;
+  p95: number;
+  p99: number;
+  count: number;
+}
+
+export interface SummaryGroup {
+  key: string;
+  count: number;
+  outcomes: { ok: number; degraded: number; failed: number; 'probe-error': number };
+  /** (ok + degraded) / (ok + degraded + failed): probe-errors are ours and do not count against a stream. */
+  success_ratio: number | null;
+  rebuffer_ratio: number | null;
+  errors: { http: number; network: number; player: number; conformance: number };
+  metrics: Partial<Record<SketchedMetric, MetricSummary>>;
+}
+
+const emptyBucket = (start: number): Bucket => ({
+  start,
+  count: 0,
+  ok: 0,
+  degraded: 0,
+  failed: 0,
+  probeError: 0,
+  errorsHttp: 0,
+  errorsNetwork: 0,
+  errorsPlayer: 0,
+  errorsConformance: 0,
+  rebufferWeighted: 0,
+  rebufferDurationMs: 0,
+  raw: undefined,
+  sketches: undefined,
+});
+
+/**
+ * Rolling windows (1m, 5m, 1h) per target x region x probe kind, with DDSketch quantiles for every
+ * latency-like metric. Reports are placed by their end time, so replaying history after a restart
+ * rebuilds the same windows. Series with no bucket left in the hour are evicted.
+ */
+export class Aggregator {
+  private readonly series = new Map<string, Series>();
+  private readonly cache = new Map<string, { at: number; groups: SummaryGroup[] }>();
+  constructor(private readonly opts: { now?: () => number; cacheMs?: number } = {}) {}
+
+  private now(): number {
+    return this.opts.now?.() ?? Date.now();
+  }
+
+  get size(): number {
+    return this.series.size;
+  }
+
+  add(report: Report): void {
+    const at = Date.parse(report.endedAt);
+    if (!(at > this.now() - RETAIN_MS)) return;
+    const key = `${report.target.id}\u0000${report.region}\u0000${report.probe}`;
+    let s = this.series.get(key);
+    if (!s) {
+      s = { target: report.target.id, region: report.region, probe: report.probe, buckets: [] };
+      this.series.set(key, s);
+    }
+    const b = this.bucketFor(s, Math.floor(at / BUCKET_MS) * BUCKET_MS);
+    b.count++;
+    if (report.outcome === 'probe-error') b.probeError++;
+    else b[report.outcome]++;
+    const m = report.metrics;
+    b.errorsHttp += m.errors_http ?? 0;
+    b.errorsNetwork += m.errors_network ?? 0;
+    b.errorsPlayer += m.errors_player ?? 0;
+    b.errorsConformance += m.errors_conformance ?? 0;
+    if (m.rebuffer_ratio !== undefined) {
+      const d = Math.max(0, at - Date.parse(report.startedAt));
+      b.rebufferWeighted += m.rebuffer_ratio * d;
+      b.rebufferDurationMs += d;
+    }
+    for (let i = 0; i < SKETCHED.length; i++) {
+      const v = m[SKETCHED[i] as SketchedMetric];
+      if (v === undefined) continue;
+      if (b.sketches) addToSketch(b, i, v);
+      else {
+        b.raw ??= [];
+        b.raw.push(i, v);
+      }
+    }
+    if (b.raw && b.raw.length > RAW_MAX_PAIRS * 2) {
+      const raw = b.raw;
+      b.raw = undefined;
+      b.sketches = [];
+      for (let j = 0; j < raw.length; j += 2) addToSketch(b, raw[j] as number, raw[j + 1] as number);
+    }
+  }
+
+  private bucketFor(s: Series, start: number): Bucket {
+    const bs = s.buckets;
+    // Reports arrive nearly in order: look from the end.
+    for (let i = bs.length - 1; i >= 0; i--) {
+      const b = bs[i] as Bucket;
+      if (b.start === start) return b;
+      if (b.start < start) {
+        const nb = emptyBucket(start);
+        bs.splice(i + 1, 0, nb);
+        return nb;
+      }
+    }
+    const nb = emptyBucket(start);
+    bs.unshift(nb);
+    return nb;
+  }
+
+  /** Drops buckets older than an hour and series left empty; returns the evicted series. */
+  evict(): { target: string; region: string; probe: ProbeKind }[] {
+    const cutoff = this.now() - RETAIN_MS;
+    const evicted: { target: string; region: string; probe: ProbeKind }[] = [];
+    for (const [key, s] of this.series) {
+      let drop = 0;
+      while (drop < s.buckets.length && (s.buckets[drop] as Bucket).start + BUCKET_MS <= cutoff) drop++;
+      if (drop) s.buckets.splice(0, drop);
+      if (s.buckets.length === 0) {
+        this.series.delete(key);
+        evicted.push({ target: s.target, region: s.region, probe: s.probe });
+      }
+    }
+    return evicted;
+  }
+
+  summary(q: SummaryQuery): SummaryGroup[] {
+    const cacheKey = `${q.window}|${q.groupBy}|${q.target ?? ''}|${q.region ?? ''}|${q.probe ?? ''}`;
+    const now = this.now();
+    const hit = this.cache.get(cacheKey);
+    const cacheMs = this.opts.cacheMs ?? 1000;
+    if (hit && now - hit.at < cacheMs) return hit.groups;
+    const groups = this.compute(q, now);
+    if (this.cache.size > 1000) this.cache.clear();
+    this.cache.set(cacheKey, { at: now, groups });
+    return groups;
+  }
+
+  private compute(q: SummaryQuery, now: number): SummaryGroup[] {
+    const from = now - WINDOWS[q.window];
+    const acc = new Map<string, { total: Bucket }>();
+    for (const s of this.series.values()) {
+      if (
+        (q.target && s.target !== q.target) ||
+        (q.region && s.region !== q.region) ||
+        (q.probe && s.probe !== q.probe)
+      )
+        continue;
+      const key = s[q.groupBy];
+      for (let i = s.buckets.length - 1; i >= 0; i--) {
+        const b = s.buckets[i] as Bucket;
+        if (b.start + BUCKET_MS <= from) break;
+        let g = acc.get(key);
+        if (!g) {
+          g = { total: emptyBucket(0) };
+          acc.set(key, g);
+        }
+        mergeInto(g.total, b);
+      }
+    }
+    return [...acc.entries()]
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([key, { total: t }]) => {
+        const judged = t.ok + t.degraded + t.failed;
+        const metrics: Partial<Record<SketchedMetric, MetricSummary>> = {};
+        SKETCHED.forEach((name, i) => {
+          const sk = t.sketches?.[i];
+          if (sk && sk.count > 0) metrics[name] = quantiles(sk);
+        });
+        return {
+          key,
+          count: t.count,
+          outcomes: { ok: t.ok, degraded: t.degraded, failed: t.failed, 'probe-error': t.probeError },
+          success_ratio: judged ? round4((t.ok + t.degraded) / judged) : null,
+          rebuffer_ratio: t.rebufferDurationMs ? round4(t.rebufferWeighted / t.rebufferDurationMs) : null,
+          errors: {
+            http: t.errorsHttp,
+            network: t.errorsNetwork,
+            player: t.errorsPlayer,
+            conformance: t.errorsConformance,
+          },
+          metrics,
+        };
+      });
+  }
+}
+
+const round4 = (v: number) => Math.round(v * 10_000) / 10_000;
+
+function addToSketch(b: Bucket, i: number, v: number): void {
+  b.sketches ??= [];
+  let sk = b.sketches[i];
+  if (!sk) {
+    sk = newSketch();
+    b.sketches[i] = sk;
+  }
+  acceptClamped(sk, v);
+}
+
+/** Group accumulators always use sketches. */
+function mergeInto(into: Bucket, b: Bucket): void {
+  into.count += b.count;
+  into.ok += b.ok;
+  into.degraded += b.degraded;
+  into.failed += b.failed;
+  into.probeError += b.probeError;
+  into.errorsHttp += b.errorsHttp;
+  into.errorsNetwork += b.errorsNetwork;
+  into.errorsPlayer += b.errorsPlayer;
+  into.errorsConformance += b.errorsConformance;
+  into.rebufferWeighted += b.rebufferWeighted;
+  into.rebufferDurationMs += b.rebufferDurationMs;
+  if (b.raw) {
+    for (let j = 0; j < b.raw.length; j += 2) addToSketch(into, b.raw[j] as number, b.raw[j + 1] as number);
+  }
+  if (b.sketches) {
+    into.sketches ??= [];
+    for (let i = 0; i < SKETCHED.length; i++) {
+      const sk = b.sketches[i];
+      if (!sk) continue;
+      let target = into.sketches[i];
+      if (!target) {
+        target = newSketch();
+        into.sketches[i] = target;
+      }
+      target.merge(sk);
+    }
+  }
+}

@@ -1,0 +1,44 @@
+import { z } from 'zod';
+import { SubjectToken } from '../../../shared/ids.js';
+import { ProbeKind } from '../../../shared/schemas.js';
+import { GROUP_BY, SKETCHED, WINDOWS } from '../../aggregate/aggregator.js';
+import type { App, Services } from '../server.js';
+
+const SummaryQuerySchema = z.object({
+  window: z.enum(Object.keys(WINDOWS) as [keyof typeof WINDOWS]).default('5m'),
+  groupBy: z.enum(GROUP_BY).default('target'),
+  target: SubjectToken.optional(),
+  region: SubjectToken.optional(),
+  probe: ProbeKind.optional(),
+});
+
+const Quantiles = z.object({ p50: z.number(), p95: z.number(), p99: z.number(), count: z.number() });
+const Group = z.object({
+  key: z.string(),
+  count: z.number(),
+  outcomes: z.object({ ok: z.number(), degraded: z.number(), failed: z.number(), 'probe-error': z.number() }),
+  success_ratio: z.number().nullable(),
+  rebuffer_ratio: z.number().nullable(),
+  errors: z.object({ http: z.number(), network: z.number(), player: z.number(), conformance: z.number() }),
+  metrics: z.partialRecord(z.enum(SKETCHED), Quantiles),
+});
+
+export const summaryRoutes = (s: Services) => async (app: App) => {
+  app.get(
+    '/v1/summary',
+    {
+      schema: {
+        querystring: SummaryQuerySchema,
+        response: {
+          200: z.object({ window: z.string(), groupBy: z.string(), at: z.string(), groups: z.array(Group) }),
+        },
+      },
+    },
+    async (req) => ({
+      window: req.query.window,
+      groupBy: req.query.groupBy,
+      at: new Date().toISOString(),
+      groups: s.aggregator.summary(req.query),
+    }),
+  );
+};
