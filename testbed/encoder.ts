@@ -56,6 +56,8 @@ export function buildFfmpegArgs(c: EncoderConfig): string[] {
     `${c.width}x${c.height}`,
     '-framerate',
     String(c.fps),
+    '-thread_queue_size',
+    '32',
     '-i',
     'pipe:0',
     '-re',
@@ -67,11 +69,11 @@ export function buildFfmpegArgs(c: EncoderConfig): string[] {
   const scale = rungs.map((r, i) =>
     r.width === c.width && r.height === c.height
       ? `[v${i}]null[o${i}]`
-      : `[v${i}]scale=${r.width}:${r.height},setsar=1[o${i}]`,
+      : `[v${i}]scale=${r.width}:${r.height}[o${i}]`,
   );
   args.push(
     '-filter_complex',
-    `[0:v]split=${rungs.length}${rungs.map((_, i) => `[v${i}]`).join('')};${scale.join(';')}`,
+    `[0:v]setsar=1,split=${rungs.length}${rungs.map((_, i) => `[v${i}]`).join('')};${scale.join(';')}`,
   );
   for (let i = 0; i < rungs.length; i++) args.push('-map', `[o${i}]`);
   args.push('-map', '1:a');
@@ -172,7 +174,12 @@ export function buildFfmpegArgs(c: EncoderConfig): string[] {
           extra_window_size: c.keepExtraSegments,
           use_template: 1,
           use_timeline: 0,
+          update_period: c.segmentS,
+          // streaming + write_prft puts ProducerReferenceTime in the MPD and prft boxes; one fragment per
+          // segment keeps availabilityTimeOffset at 0 (no advertising of segments still being written).
           streaming: 1,
+          frag_type: 'duration',
+          frag_duration: c.segmentS,
           write_prft: 1,
           adaptation_sets: 'id=0,streams=v id=1,streams=a',
           utc_timing_url: c.timeUrl,

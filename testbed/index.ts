@@ -3,16 +3,34 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createLogger, type Logger } from '../shared/log.js';
 import { buildFfmpegArgs, Encoder } from './encoder.js';
+import { faultApi } from './faults/api.js';
+import { FaultEngine, type TruthLogEntry } from './faults/engine.js';
+import { MAX_PUBLISH_DELAY_MS } from './faults/publish-delay.js';
+import type { FaultRecord } from './faults/types.js';
 import { lastSequence, parseMediaPlaylist } from './hls.js';
 import { buildLayout, type Ladder, manifestPaths, outputDirs, type StreamLayout } from './layout.js';
 import { Origin } from './origin.js';
 import { PlaylistStore } from './playlists.js';
 import { TruthfulPublisher } from './publish.js';
+import {
+  loadScenarioFile,
+  parseScenario,
+  runScenario,
+  type Scenario,
+  type ScenarioInput,
+  type ScenarioRun,
+  validateScenarioFaults,
+} from './scenario.js';
 import { FramePainter } from './source.js';
 import { TimelineTruth } from './truth.js';
 
 export { decodeClockFromLuma } from './clock-decode.js';
+export { FaultValidationError, type TruthLogEntry } from './faults/engine.js';
+export { FAULT_TYPES, type FaultType } from './faults/registry.js';
+export type { FaultRecord } from './faults/types.js';
 export type { Ladder, ResourceKind, StreamId } from './layout.js';
+export { loadScenarioFile, parseScenario, type Scenario, type ScenarioInput } from './scenario.js';
+export { segmentFirstFrameClock } from './segment-clock.js';
 
 export interface TestbedOptions {
   /** Listen port; 0 (default) picks a free one. */
@@ -33,6 +51,8 @@ export interface TestbedOptions {
   /** How long startTestbed waits for the first playlist to list 2 segments; default 30 s. */
   readyTimeoutMs?: number;
   ffmpegPath?: string;
+  /** A fault timeline: a YAML file path, or a scenario object (see testbed/README.md). */
+  scenario?: string | ScenarioInput;
 }
 
 export interface RenditionInfo {
@@ -73,6 +93,16 @@ export interface Testbed {
   ffmpegPid(): number | undefined;
   /** How many times ffmpeg has been restarted. */
   restarts(): number;
+  /** The fault engine (same as the HTTP API under /faults). */
+  faults: {
+    /** Validates and injects ({stream, rendition?, type, ...params, durationS?}); throws FaultValidationError. */
+    inject(fault: Record<string, unknown>, source?: string): FaultRecord;
+    remove(id: string): FaultRecord | undefined;
+    clear(): number;
+    list(): FaultRecord[];
+    /** Truth log: every injection and removal with wall-clock times. */
+    log(sinceMs?: number): TruthLogEntry[];
+  };
   /** Resolves when a playlist (root-relative path or absolute URL) publishes a version matching pred. */
   waitForPlaylist(pathOrUrl: string, pred: (text: string) => boolean, timeoutMs?: number): Promise<string>;
   stop(): Promise<void>;
@@ -117,9 +147,15 @@ export function streamInfos(
  */
 export async function startTestbed(opts: TestbedOptions = {}): Promise<Testbed> {
   const logger = opts.logger ?? createLogger('testbed');
-  const segmentS = opts.segmentS ?? 2;
-  const windowSize = opts.windowSize ?? 6;
-  const ladder = opts.ladder ?? 'full';
+  const scenario: Scenario | undefined =
+    opts.scenario === undefined
+      ? undefined
+      : typeof opts.scenario === 'string'
+        ? loadScenarioFile(opts.scenario)
+        : parseScenario(opts.scenario);
+  const segmentS = opts.segmentS ?? scenario?.testbed?.segmentS ?? 2;
+  const windowSize = opts.windowSize ?? scenario?.testbed?.windowSize ?? 6;
+  const ladder = opts.ladder ?? scenario?.testbed?.ladder ?? 'full';
   const fps = opts.fps ?? 30;
   const host = opts.host ?? '127.0.0.1';
   if (!Number.isInteger(segmentS) || segmentS < 1 || segmentS > 6)
@@ -134,17 +170,22 @@ export async function startTestbed(opts: TestbedOptions = {}): Promise<Testbed> 
   for (const s of layout) rmSync(join(dir, s.id), { recursive: true, force: true });
   for (const d of outputDirs(layout)) mkdirSync(join(dir, d), { recursive: true });
 
-  const keepExtraSegments = Math.max(4, Math.ceil(30 / segmentS));
+  // Segments stay on disk this long after leaving the window, and playlist versions are kept as long, so a
+  // publish-delay (up to MAX_PUBLISH_DELAY_MS) or a stale copy still finds its segments.
+  const keepExtraSegments = Math.ceil(MAX_PUBLISH_DELAY_MS / 1000 / segmentS) + 2;
   const store = new PlaylistStore({
     root: dir,
     paths: manifestPaths(layout),
-    historyMs: (windowSize + keepExtraSegments) * segmentS * 1000,
+    historyMs: MAX_PUBLISH_DELAY_MS + (windowSize + 2) * segmentS * 1000,
   });
-  store.start();
 
   const gop = Math.round(fps * segmentS);
   const truth = new TimelineTruth(gop);
   const publisher = new TruthfulPublisher(truth);
+  const engine = new FaultEngine({ layout, store, truth, publisher, segmentS, logger });
+  if (scenario) validateScenarioFaults(scenario, engine);
+  let scenarioRun: ScenarioRun | undefined;
+  store.start();
   const mediaPlaylists = layout.flatMap((s) => s.renditions.flatMap((r) => (r.playlist ? [r.playlist] : [])));
 
   let encoder: Encoder | undefined;
@@ -157,7 +198,8 @@ export async function startTestbed(opts: TestbedOptions = {}): Promise<Testbed> 
     store,
     logger,
     streams: () => streams,
-    hooks: publisher,
+    hooks: engine,
+    api: faultApi(engine, () => scenarioRun?.status()),
     healthy: () => ({
       ok: !!encoder && !encoder.gaveUp,
       detail: { ffmpegPid: encoder?.pid ?? null, restarts: encoder?.restarts ?? 0 },
@@ -208,6 +250,8 @@ export async function startTestbed(opts: TestbedOptions = {}): Promise<Testbed> 
   const stop = async () => {
     if (stopped) return;
     stopped = true;
+    scenarioRun?.stop();
+    engine.stop();
     await enc.stop();
     store.stop();
     await origin.close();
@@ -234,6 +278,7 @@ export async function startTestbed(opts: TestbedOptions = {}): Promise<Testbed> 
     throw err;
   }
   logger.info({ url: base, ladder, segmentS, windowSize, ffmpegPid: enc.pid }, 'testbed ready');
+  if (scenario) scenarioRun = runScenario(scenario, engine, logger);
 
   return {
     url: base,
@@ -244,6 +289,13 @@ export async function startTestbed(opts: TestbedOptions = {}): Promise<Testbed> 
     windowSize,
     ffmpegPid: () => enc.pid,
     restarts: () => enc.restarts,
+    faults: {
+      inject: (f, source = 'api') => engine.inject(f, source),
+      remove: (id) => engine.remove(id, 'api'),
+      clear: () => engine.clear('api'),
+      list: () => engine.list(),
+      log: (since) => engine.truthLog(since),
+    },
     waitForPlaylist: async (p, pred, timeoutMs = 20_000) =>
       (await store.waitFor(toPath(p), (v) => pred(v.text), timeoutMs)).text,
     stop,

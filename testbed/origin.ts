@@ -95,14 +95,20 @@ export class Throttle extends Transform {
     super();
   }
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    const slice = Math.max(1024, Math.floor(this.bps / 10));
+    const slice = Math.max(1024, Math.floor(this.bps / 20));
     const pushNext = (offset: number) => {
       if (offset >= chunk.length) return cb();
       const part = chunk.subarray(offset, offset + slice);
-      this.sent += part.length;
-      this.push(part);
-      const dueMs = (this.sent / this.bps) * 1000 - (Date.now() - this.start);
-      setTimeout(() => pushNext(offset + part.length), Math.max(0, dueMs));
+      // A slice leaves only once the budget for it has accrued, so the last byte arrives at bytes / bps.
+      const dueMs = ((this.sent + part.length) / this.bps) * 1000 - (Date.now() - this.start);
+      setTimeout(
+        () => {
+          this.sent += part.length;
+          this.push(part);
+          pushNext(offset + part.length);
+        },
+        Math.max(0, dueMs),
+      );
     };
     pushNext(0);
   }

@@ -28,6 +28,7 @@ export class TruthfulPublisher implements OriginHooks {
 
   /** The corrected text of one version (cached once every segment's truth is known). */
   text(ref: ResourceRef, version: ManifestVersion): string {
+    if (ref.kind === 'mpd') return this.mpdText(version);
     if (ref.kind !== 'playlist') return version.text;
     const cached = this.cache.get(version);
     if (cached !== undefined) return cached;
@@ -47,6 +48,28 @@ export class TruthfulPublisher implements OriginHooks {
     }
     const text = serializeMediaPlaylist(p);
     if (complete) this.cache.set(version, text);
+    return text;
+  }
+
+  /**
+   * MPD: availabilityStartTime and ProducerReferenceTime@wallClockTime become the capture time of media
+   * time 0 (frame 0 of the ffmpeg run that wrote this MPD) instead of ffmpeg's later start-up time.
+   */
+  private mpdText(version: ManifestVersion): string {
+    const cached = this.cache.get(version);
+    if (cached !== undefined) return cached;
+    const m = /availabilityStartTime="([^"]+)"/.exec(version.text);
+    const ffmpegAst = m ? Date.parse(m[1]!) : Number.NaN;
+    const start = Number.isFinite(ffmpegAst) ? this.truth.runStartBefore(ffmpegAst) : undefined;
+    if (start === undefined) return version.text;
+    const iso = new Date(start).toISOString();
+    const text = version.text
+      .replace(/availabilityStartTime="[^"]+"/, `availabilityStartTime="${iso}"`)
+      .replace(
+        /(<ProducerReferenceTime\b[^>]*\bwallClockTime=")[^"]+("[^>]*\bpresentationTime="0")/g,
+        `$1${iso}$2`,
+      );
+    this.cache.set(version, text);
     return text;
   }
 }

@@ -101,30 +101,40 @@ export interface PacerOptions {
 }
 
 /**
- * Writes frames paced by the wall clock with drift correction: frame n is due at t0 + n / fps (monotonic
- * clock), so timer jitter never accumulates. Each frame is stamped with Date.now() at the moment it is
- * painted. If the loop falls behind (a blocked event loop) it catches up by writing the missed frames at
- * once, so the stream's media time keeps matching the wall clock; a lag over 1 s re-anchors instead.
+ * Writes frames paced by the wall clock with drift correction: frame n is due at t0 + n / fps on the monotonic
+ * clock, so timer jitter never accumulates. Frame n is stamped with its capture instant on the wall clock,
+ * Date.now() read at the start of the run plus n / fps: the time the frame is due, which is when it is
+ * generated unless the event loop is late. A late loop therefore delays the frame's delivery (it shows as
+ * latency, as a real camera's late frames would) instead of bending the picture's clock, so the in-frame
+ * clock, the media timeline and PROGRAM-DATE-TIME stay exactly in step. If the loop falls more than 1 s
+ * behind, or the wall clock is stepped by more than 1 s, the run re-anchors (logged).
  */
 export function startPacer(opts: PacerOptions): { stop(): void; frames(): number } {
   const periodMs = 1000 / opts.fps;
   const mono = () => performance.now();
+  const wall = opts.now ?? Date.now;
   const maxQueued = opts.painter.size * opts.fps * 2; // 2 s of video
   let t0 = mono();
+  let wall0 = wall();
+  let anchorN = 0;
   let n = 0;
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
   const tick = () => {
     if (stopped) return;
     const now = mono();
-    let due = Math.floor((now - t0) / periodMs) + 1 - n; // frames due up to now
-    if (due > opts.fps) {
-      opts.onLag?.(now - (t0 + n * periodMs));
-      t0 = now - n * periodMs; // re-anchor: media time slips against the wall clock
+    let due = Math.floor((now - t0) / periodMs) + 1 - (n - anchorN); // frames due up to now
+    const wallStep = Math.abs(wall() - (wall0 + (now - t0)));
+    if (due > opts.fps || wallStep > 1000) {
+      opts.onLag?.(now - (t0 + (n - anchorN) * periodMs));
+      // Re-anchor: media time slips against the wall clock from here on.
+      t0 = now;
+      wall0 = wall();
+      anchorN = n;
       due = 1;
     }
     for (let i = 0; i < due; i++) {
-      const stampMs = (opts.now ?? Date.now)();
+      const stampMs = Math.round(wall0 + (n - anchorN) * periodMs);
       if (opts.queued() > maxQueued) {
         // The encoder is hopelessly behind: drop rather than buffer without bound.
         n++;
@@ -135,7 +145,7 @@ export function startPacer(opts: PacerOptions): { stop(): void; frames(): number
       n++;
     }
     if (stopped) return;
-    const next = t0 + n * periodMs;
+    const next = t0 + (n - anchorN) * periodMs;
     timer = setTimeout(tick, Math.max(0, next - mono()));
   };
   tick();

@@ -62,6 +62,18 @@ export class TimelineTruth {
     return undefined;
   }
 
+  /**
+   * Capture time of frame 0 of the run that was live at `ms` (e.g. ffmpeg's own availabilityStartTime,
+   * which trails frame 0 by ffmpeg's start-up).
+   */
+  runStartBefore(ms: number): number | undefined {
+    for (let i = this.runs.length - 1; i >= 0; i--) {
+      const f0 = this.runs[i]!.frame0;
+      if (f0 !== undefined && f0 <= ms + 50) return f0;
+    }
+    return undefined;
+  }
+
   /** Capture time of frame 0 of the current run (media time 0 of a DASH period). */
   currentRunStart(): number | undefined {
     return this.runs[this.runs.length - 1]?.frame0;
