@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { errorCategory, initialCarry, PeriodAccumulator, renditionName } from './aggregate.js';
+import { errorCategory, initialCarry, PeriodAccumulator, renditionName, reportUrl } from './aggregate.js';
 import type { DrainResult, HarnessEvent, HarnessSnapshot } from './events.js';
 
 const WALL = 1_700_000_000_000;
@@ -181,6 +181,27 @@ describe('PeriodAccumulator', () => {
     expect(second.metrics.startup_ms).toBeUndefined();
   });
 
+  it('frozen and black intervals are summed per period, open ones up to the period end', () => {
+    const a = new PeriodAccumulator(initialCarry());
+    a.add(
+      drain(
+        [
+          ...startup,
+          { type: 'frozen-start', t: 1000 },
+          { type: 'frozen-end', t: 3500 },
+          { type: 'black-start', t: 8000 },
+        ] as HarnessEvent[],
+        snap(10_000),
+      ),
+    );
+    const d = a.finish();
+    expect(d.metrics.frozen_ms).toBe(2500);
+    expect(d.metrics.black_ms).toBe(2000);
+    const b = new PeriodAccumulator(a.next());
+    b.add(drain([{ type: 'black-end', t: 11_000 } as HarnessEvent], snap(20_000)));
+    expect(b.finish().metrics).toMatchObject({ frozen_ms: 0, black_ms: 1000 });
+  });
+
   it('startup lands in the interval that saw the first frame when it comes late', () => {
     const a = new PeriodAccumulator(initialCarry());
     a.add(drain(startup.slice(0, 3), snap(2000)));
@@ -207,6 +228,12 @@ describe('helpers', () => {
       { height: 360, bitrate: 800_000 },
     ];
     expect(renditionName(twins, 1)).toBe('360p@800k');
+  });
+
+  it('reportUrl drops our CMCD parameter and redacts the rest', () => {
+    expect(reportUrl('http://o/a.ts?CMCD=sid%3D%22x%22&token=abc')).toBe('http://o/a.ts?token=redacted');
+    expect(reportUrl('http://o/a.ts?CMCD=sid%3D%22x%22')).toBe('http://o/a.ts');
+    expect(reportUrl('http://u:p@o/a.ts')).toBe('http://redacted@o/a.ts');
   });
 
   it('errorCategory', () => {

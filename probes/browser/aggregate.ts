@@ -19,8 +19,10 @@ export interface Carry {
   startWall?: number;
   levels: Level[];
   firstFrameAt?: number;
-  /** t of a stall still open at the end of the previous period. */
+  /** t of a stall / frozen / black interval still open at the end of the previous period. */
   openStallAt?: number;
+  openFrozenAt?: number;
+  openBlackAt?: number;
   /** Startup parts seen so far (ms from loadSource). */
   startup: StartupBreakdown;
   startupReported: boolean;
@@ -64,6 +66,22 @@ export function renditionName(levels: readonly Level[], level: number, kind = 'm
   return twin && l.bitrate ? `${l.height}p@${Math.round(l.bitrate / 1000)}k` : `${l.height}p`;
 }
 
+/**
+ * A URL fit for a report: our own CMCD query parameter removed (it is the probe's, not the stream's), then
+ * query values and userinfo redacted (signed URLs carry credentials there).
+ */
+export function reportUrl(raw: string): string {
+  let out = raw;
+  try {
+    const u = new URL(raw);
+    if (u.searchParams.has('CMCD')) {
+      u.searchParams.delete('CMCD');
+      out = u.href;
+    }
+  } catch {}
+  return redactUrl(out).slice(0, 2048);
+}
+
 export function errorCategory(e: { errType: string; status?: number }): ErrorCategory {
   if (e.status !== undefined && (e.status < 200 || e.status >= 400)) return 'http';
   if (e.errType === 'networkError') return 'network';
@@ -98,6 +116,8 @@ export class PeriodAccumulator {
   private fatal?: EventOf<'error'>;
   private stallCount = 0;
   private stallMs = 0;
+  private frozenMs = 0;
+  private blackMs = 0;
   private switches = 0;
   private firstFrameThisPeriod = false;
   private readonly isFirstPeriod: boolean;
@@ -140,7 +160,7 @@ export class PeriodAccumulator {
             at: Math.round((c.startWall ?? 0) + e.start),
             rendition: renditionName(c.levels, e.level, e.kind),
             sn: Number.isInteger(e.sn) ? e.sn : undefined,
-            url: e.url ? redactUrl(e.url).slice(0, 2048) : '',
+            url: e.url ? reportUrl(e.url) : '',
             bytes: Math.max(0, Math.round(e.bytes)),
             ttfb_ms: r1(ttfb),
             download_ms: r1(dl),
@@ -173,6 +193,20 @@ export class PeriodAccumulator {
             this.stallMs += Math.max(0, e.t - Math.max(c.openStallAt, this.from));
           c.openStallAt = undefined;
           break;
+        case 'frozen-start':
+          c.openFrozenAt = e.t;
+          break;
+        case 'frozen-end':
+          if (c.openFrozenAt !== undefined) this.frozenMs += this.overlap(c.openFrozenAt, e.t);
+          c.openFrozenAt = undefined;
+          break;
+        case 'black-start':
+          c.openBlackAt = e.t;
+          break;
+        case 'black-end':
+          if (c.openBlackAt !== undefined) this.blackMs += this.overlap(c.openBlackAt, e.t);
+          c.openBlackAt = undefined;
+          break;
         case 'switch':
           // The initial LEVEL_SWITCHED belongs to startup, not to a switch.
           if (c.firstFrameAt !== undefined && e.t > c.firstFrameAt) this.switches++;
@@ -190,7 +224,7 @@ export class PeriodAccumulator {
               details: (e.reason ? `${e.details}: ${e.reason}` : e.details).slice(0, 1000),
               fatal: e.fatal,
               status: e.status,
-              url: e.url ? redactUrl(e.url).slice(0, 2048) : undefined,
+              url: e.url ? reportUrl(e.url) : undefined,
             });
           }
           break;
@@ -202,6 +236,11 @@ export class PeriodAccumulator {
     }
     this.snapshot = d.snapshot;
     this.to = Math.max(this.to, d.snapshot.now);
+  }
+
+  /** The part of [start, end] inside this period (intervals may start in an earlier one). */
+  private overlap(start: number, end: number): number {
+    return Math.max(0, end - Math.max(start, this.from));
   }
 
   /** Session state so far (read-only view). */
@@ -263,13 +302,19 @@ export class PeriodAccumulator {
 
     if (played) {
       let stallMs = this.stallMs;
-      if (c.openStallAt !== undefined) stallMs += Math.max(0, this.to - Math.max(c.openStallAt, this.from));
+      if (c.openStallAt !== undefined) stallMs += this.overlap(c.openStallAt, this.to);
       const watched = Math.max(0, this.to - Math.max(this.from, c.firstFrameAt ?? this.to));
       const playingMs = Math.max(0, watched - stallMs);
       m.stall_count = this.stallCount;
       m.stall_ms = r1(stallMs);
       if (stallMs + playingMs > 0) m.rebuffer_ratio = Math.min(1, stallMs / (stallMs + playingMs));
       m.bitrate_switches = this.switches;
+      let frozenMs = this.frozenMs;
+      if (c.openFrozenAt !== undefined) frozenMs += this.overlap(c.openFrozenAt, this.to);
+      let blackMs = this.blackMs;
+      if (c.openBlackAt !== undefined) blackMs += this.overlap(c.openBlackAt, this.to);
+      m.frozen_ms = r1(frozenMs);
+      m.black_ms = r1(blackMs);
       const end = this.snapshot;
       if (end) {
         const start = this.startSnapshot ?? zeroSnapshot;

@@ -1,3 +1,5 @@
+import { createServer, request } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../shared/log.js';
 import { ProbeResult } from '../../shared/schemas.js';
@@ -54,6 +56,7 @@ describe('browser probe end to end', () => {
         startup: r.startup,
         metrics: m,
         method: r.latency_method,
+        errors: r.errors,
       }),
     );
     expect(r.outcome).toBe('ok');
@@ -141,6 +144,45 @@ describe('browser probe end to end', () => {
     expect(r.outcome).toBe('ok');
     expect(r.metrics.startup_ms).toBe(intervals[0]?.metrics.startup_ms);
     expect(r.metrics.g2g_p50_ms).toBeTypeOf('number');
+  });
+
+  it('every player request carries CMCD (query mode): sid per session, cid = target id, synthetic marker', async () => {
+    // A recording pass-through proxy in front of the testbed origin.
+    const seen: string[] = [];
+    const up = new URL(source.origin);
+    const proxy = createServer((req, res) => {
+      seen.push(req.url ?? '');
+      const fwd = request(
+        { host: up.hostname, port: up.port, path: req.url, method: req.method, headers: req.headers },
+        (r) => {
+          res.writeHead(r.statusCode ?? 502, r.headers);
+          r.pipe(res);
+        },
+      );
+      fwd.on('error', () => res.writeHead(502).end());
+      req.pipe(fwd);
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    const port = (proxy.address() as AddressInfo).port;
+    try {
+      const url = source.url.replace(source.origin, `http://127.0.0.1:${port}`);
+      const r = await prober.run(job(url, { durationS: 5 }), ctx());
+      expect(r.outcome).toBe('ok');
+      const cmcd = seen.map((u) => new URL(u, 'http://x').searchParams.get('CMCD'));
+      expect(cmcd.length).toBeGreaterThanOrEqual(3);
+      for (const c of cmcd) {
+        expect(c).toMatch(/sid="[0-9a-f-]{36}"/);
+        expect(c).toContain('cid="e2e"');
+        expect(c).toContain('com.liveprobe-synthetic');
+      }
+      // One session id for the whole session.
+      expect(new Set(cmcd.map((c) => c?.match(/sid="([^"]+)"/)?.[1])).size).toBe(1);
+      // Reports show the stream's URLs, not our CMCD parameter.
+      expect(r.segments.every((s) => !s.url.includes('CMCD'))).toBe(true);
+    } finally {
+      proxy.closeAllConnections();
+      await new Promise<void>((resolve) => proxy.close(() => resolve()));
+    }
   });
 
   it('killing the Chromium PID mid-session gives probe-error, and the next run relaunches and plays', async () => {

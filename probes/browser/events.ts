@@ -38,6 +38,12 @@ export interface HarnessEventMap {
   switch: { level: number };
   /** hls.js ERROR. status only when an HTTP response code (> 0) was present. */
   error: { errType: string; details: string; fatal: boolean; status?: number; url?: string; reason?: string };
+  /** Picture unchanged for >= freezeMinMs while the playhead moved; t is when it stopped changing. */
+  'frozen-start': Record<string, never>;
+  'frozen-end': Record<string, never>;
+  /** Picture black for >= blackMinMs; t is when it went black. */
+  'black-start': Record<string, never>;
+  'black-end': Record<string, never>;
   /** Our own harness code failed (probe-error, never the stream's fault). */
   'harness-error': { message: string };
 }
@@ -79,6 +85,24 @@ export interface HarnessStartConfig {
   /** Strip height as a fraction of the frame (shared/clock.ts CLOCK_STRIP_HEIGHT). */
   stripHeight: number;
   hlsConfig: Record<string, unknown>;
+  /** Picture unchanged this long while the playhead moves counts as frozen. */
+  freezeMinMs: number;
+  /** Picture black this long counts as black. */
+  blackMinMs: number;
+  rendition?: RenditionChoice;
+  /** CMCD (CTA-5004) in query mode on every request. */
+  cmcd?: {
+    sessionId: string;
+    contentId: string;
+    customKey?: string;
+    customValue?: string | number | boolean;
+  };
+}
+
+/** Pin one rendition (by picture height; ABR off) or cap ABR at a height. */
+export interface RenditionChoice {
+  pinHeight?: number;
+  maxHeight?: number;
 }
 
 const TYPES: ReadonlySet<string> = new Set<HarnessEventType>([
@@ -93,6 +117,10 @@ const TYPES: ReadonlySet<string> = new Set<HarnessEventType>([
   'stall-start',
   'stall-end',
   'switch',
+  'frozen-start',
+  'frozen-end',
+  'black-start',
+  'black-end',
   'error',
   'harness-error',
 ]);

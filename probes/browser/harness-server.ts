@@ -56,6 +56,7 @@ export async function startHarnessServer(): Promise<HarnessServer> {
   const files: Record<string, { type: string; body: Buffer }> = {
     '/harness.html': { type: 'text/html; charset=utf-8', body: readFileSync(join(dir, 'harness.html')) },
     '/harness.js': { type: 'text/javascript; charset=utf-8', body: readFileSync(join(dir, 'harness.js')) },
+    '/picture.js': { type: 'text/javascript; charset=utf-8', body: readFileSync(join(dir, 'picture.js')) },
     '/hls.min.js': {
       type: 'text/javascript; charset=utf-8',
       body: readFileSync(require.resolve('hls.js/dist/hls.min.js')),

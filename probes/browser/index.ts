@@ -1,14 +1,17 @@
 import type { Logger } from '../../shared/log.js';
 import type { ProbeResult } from '../../shared/schemas.js';
-import type { ProbeContext, ProbeJob, Prober } from '../types.js';
+import type { ProbeContext, Prober } from '../types.js';
 import { resolveChromiumPath } from './chromium.js';
+import type { RenditionChoice } from './events.js';
 import { type HarnessServer, startHarnessServer } from './harness-server.js';
 import { BrowserPool } from './pool.js';
-import { BrowserSession } from './session.js';
+import { type BrowserProbeJob, BrowserSession } from './session.js';
 
 export { ChromiumNotFoundError, resolveChromiumPath, STANDARD_CHROMIUM_PATHS } from './chromium.js';
+export type { RenditionChoice } from './events.js';
 export { classifyOutcome } from './outcome.js';
 export { percentile, percentiles } from './percentiles.js';
+export type { BrowserProbeJob } from './session.js';
 
 export interface BrowserProberOptions {
   /** Chromium binary; else env LIVEPROBE_CHROMIUM; else standard locations (throws if none). */
@@ -29,7 +32,20 @@ export interface BrowserProberOptions {
   launchTimeoutMs?: number;
   /** Merged into the hls.js config. */
   hlsConfig?: Record<string, unknown>;
+  /** Picture unchanged this long while the playhead moves is frozen (frozen_ms). Default 2000 ms. */
+  freezeMinMs?: number;
+  /** Picture black this long is black (black_ms). Default 1000 ms. */
+  blackMinMs?: number;
+  /** Default rendition choice for every job (a job's own `rendition` wins). Default: ABR, uncapped. */
+  rendition?: RenditionChoice;
+  /**
+   * CMCD (CTA-5004) in query mode on every request the player makes: sid per session, cid = target id, and a
+   * custom key marking synthetic traffic (default `com.liveprobe-synthetic=true`). `false` turns CMCD off.
+   */
+  cmcd?: false | { customKey?: string; customValue?: string | number | boolean };
 }
+
+export const DEFAULT_CMCD_KEY = 'com.liveprobe-synthetic';
 
 /**
  * The browser probe: plays the target in headless Chromium with hls.js (forced, never native HLS) and
@@ -58,7 +74,7 @@ export class BrowserProber implements Prober {
     return this.pool.health();
   }
 
-  async run(job: ProbeJob, ctx: ProbeContext): Promise<ProbeResult> {
+  async run(job: BrowserProbeJob, ctx: ProbeContext): Promise<ProbeResult> {
     const startedAt = new Date();
     const fail = (reason: string): ProbeResult => ({
       target: job.target,
@@ -98,6 +114,10 @@ export class BrowserProber implements Prober {
         pdtEveryMs: this.opts.pdtSampleMs ?? 500,
         drainEveryMs: this.opts.drainEveryMs ?? 500,
         hlsConfig: { backBufferLength: 30, ...this.opts.hlsConfig },
+        freezeMinMs: this.opts.freezeMinMs ?? 2000,
+        blackMinMs: this.opts.blackMinMs ?? 1000,
+        rendition: this.opts.rendition,
+        cmcd: this.opts.cmcd === false ? undefined : { customKey: DEFAULT_CMCD_KEY, ...this.opts.cmcd },
       });
       return await session.run();
     } finally {

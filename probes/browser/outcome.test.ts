@@ -71,6 +71,11 @@ describe('classifyOutcome', () => {
     expect(r).toEqual({ outcome: 'degraded', reasons: ['1 stall, 400 ms stalled'] });
   });
 
+  it('a frozen or black picture degrades', () => {
+    const r = classifyOutcome({ played: true, waitedS: 30, metrics: { frozen_ms: 4200, black_ms: 1500 } });
+    expect(r).toEqual({ outcome: 'degraded', reasons: ['picture frozen 4200 ms', 'picture black 1500 ms'] });
+  });
+
   it('values at the threshold are not exceeded', () => {
     const r = classifyOutcome({
       played: true,

@@ -33,7 +33,8 @@ export function describeFatal(f: NonNullable<OutcomeInput['fatal']>): string {
  * ok | degraded | failed | probe-error with human-readable reasons that name the number and the threshold.
  * - probe-error: our fault (browser launch/crash, harness broken, or stopped before the stream had a chance);
  * - failed: never played within the period, or a fatal player error;
- * - degraded: an expectation exceeded, or any stall.
+ * - degraded: an expectation exceeded, any stall, or a frozen or black picture (each beyond its minimum
+ *   duration, applied in the page).
  */
 export function classifyOutcome(i: OutcomeInput): { outcome: Outcome; reasons: string[] } {
   if (i.probeError) return { outcome: 'probe-error', reasons: [i.probeError] };
@@ -80,5 +81,7 @@ export function classifyOutcome(i: OutcomeInput): { outcome: Outcome; reasons: s
     const n = m.stall_count;
     reasons.push(`${n} stall${n === 1 ? '' : 's'}, ${ms(m.stall_ms ?? 0)} stalled`);
   }
+  if (m.frozen_ms !== undefined && m.frozen_ms > 0) reasons.push(`picture frozen ${ms(m.frozen_ms)}`);
+  if (m.black_ms !== undefined && m.black_ms > 0) reasons.push(`picture black ${ms(m.black_ms)}`);
   return { outcome: reasons.length > 0 ? 'degraded' : 'ok', reasons };
 }

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Browser, BrowserContext, Page } from 'puppeteer-core';
 import { CLOCK_BITS, CLOCK_STRIP_HEIGHT, clockBlockCentre } from '../../shared/clock.js';
 import type { Logger } from '../../shared/log.js';
@@ -5,7 +6,7 @@ import { redactUrl } from '../../shared/log.js';
 import type { ProbeResult } from '../../shared/schemas.js';
 import type { ProbeContext, ProbeJob } from '../types.js';
 import { initialCarry, PeriodAccumulator, type PeriodData } from './aggregate.js';
-import { type DrainResult, type HarnessStartConfig, parseDrain } from './events.js';
+import { type DrainResult, type HarnessStartConfig, parseDrain, type RenditionChoice } from './events.js';
 import { classifyOutcome } from './outcome.js';
 import type { Lease } from './pool.js';
 
@@ -15,7 +16,15 @@ export interface SessionOptions {
   pdtEveryMs: number;
   drainEveryMs: number;
   hlsConfig: Record<string, unknown>;
+  freezeMinMs: number;
+  blackMinMs: number;
+  rendition?: RenditionChoice;
+  /** CMCD query mode; sid is made per session here, cid is the target id. */
+  cmcd?: { customKey?: string; customValue?: string | number | boolean };
 }
+
+/** A ProbeJob plus browser-only choices (optional, so any ProbeJob is one). */
+export type BrowserProbeJob = ProbeJob & { rendition?: RenditionChoice };
 
 /** The page-side API as Node sees it (the page's globalThis is its window). */
 interface HarnessGlobal {
@@ -66,7 +75,7 @@ export class BrowserSession {
   private playStart = 0;
 
   constructor(
-    private readonly job: ProbeJob,
+    private readonly job: BrowserProbeJob,
     private readonly ctx: ProbeContext,
     private readonly lease: Lease,
     private readonly opts: SessionOptions,
@@ -130,6 +139,10 @@ export class BrowserSession {
       centres: CENTRES,
       stripHeight: CLOCK_STRIP_HEIGHT,
       hlsConfig: this.opts.hlsConfig,
+      freezeMinMs: this.opts.freezeMinMs,
+      blackMinMs: this.opts.blackMinMs,
+      rendition: this.job.rendition ?? this.opts.rendition,
+      cmcd: this.opts.cmcd && { sessionId: randomUUID(), contentId: this.job.target.id, ...this.opts.cmcd },
     };
     this.playStart = Date.now();
     await withTimeout(

@@ -9,6 +9,15 @@
 
 /* global Hls, LiveprobeClock */
 
+import {
+  BLACK_MAX_LUMA,
+  clockSamplePoints,
+  createPictureMonitor,
+  pictureStats,
+  readClockBits,
+  UNCHANGED_MAD,
+} from './picture.js';
+
 const video = /** @type {HTMLVideoElement} */ (document.getElementById('video'));
 
 /** @type {Array<Record<string, unknown>>} */
@@ -23,7 +32,7 @@ let stallMediaTime = 0;
 let framesSeen = 0;
 let decodeAttempts = 0;
 let decodeOk = 0;
-let pdtTimer = 0;
+let timer = 0;
 let stopped = false;
 /** The latest rendition playing, for the snapshot. */
 let currentLevel = -1;
@@ -45,51 +54,58 @@ function guard(fn) {
   };
 }
 
-// --- in-frame clock decode -------------------------------------------------------------------------------
+// --- picture: in-frame clock, frozen and black detection ----------------------------------------------------
 
-let canvas = null;
-let ctx2d = null;
-/** Pixel offsets (into the strip canvas) of the sample points around each block centre. */
-let samplePoints = [];
+// The clock strip (top CLOCK_STRIP_HEIGHT of the frame) scaled to a fixed STRIP_W x STRIP_H canvas, and a
+// small thumbnail of the picture below it for frozen/black detection. willReadFrequently keeps both canvases
+// in CPU memory: getImageData without a GPU readback.
 const STRIP_W = 256;
 const STRIP_H = 32;
-
-function setupDecoder(centres, stripHeight) {
-  canvas = document.createElement('canvas');
-  canvas.width = STRIP_W;
-  canvas.height = STRIP_H;
-  // willReadFrequently keeps the canvas in CPU memory: getImageData without a GPU readback.
-  ctx2d = canvas.getContext('2d', { willReadFrequently: true });
-  samplePoints = centres.map((c) => {
-    const cx = Math.floor(c.x * STRIP_W);
-    const cy = Math.floor((c.y / stripHeight) * STRIP_H);
-    const pts = [];
-    for (let dy = -1; dy <= 1; dy++)
-      for (let dx = -1; dx <= 1; dx++) pts.push(((cy + dy) * STRIP_W + cx + dx) * 4);
-    return pts;
-  });
-  stripFraction = stripHeight;
-}
+const THUMB_W = 32;
+const THUMB_H = 16;
+let strip = null;
+let thumb = null;
+let samplePoints = [];
 let stripFraction = 0;
+let prevThumb = null;
+let lastPictureSampleAt = -1;
+let lastBlack = false;
+let monitor = null;
 
-/** Decodes the capture clock of the frame on screen; returns epoch ms or null (no strip / misread). */
-function decodeFrame() {
+function canvas2d(w, h) {
+  const c = document.createElement('canvas');
+  c.width = w;
+  c.height = h;
+  return c.getContext('2d', { willReadFrequently: true });
+}
+
+function setupPicture(cfg) {
+  strip = canvas2d(STRIP_W, STRIP_H);
+  thumb = canvas2d(THUMB_W, THUMB_H);
+  stripFraction = cfg.stripHeight;
+  samplePoints = clockSamplePoints(cfg.centres, cfg.stripHeight, STRIP_W, STRIP_H);
+  monitor = createPictureMonitor({ freezeMinMs: cfg.freezeMinMs, blackMinMs: cfg.blackMinMs, emit });
+}
+
+/** Reads the frame on screen: decoded capture clock (epoch ms or null) and picture change/black state. */
+function readFrame() {
   const vw = video.videoWidth;
   const vh = video.videoHeight;
-  if (!vw || !vh || !ctx2d) return null;
-  // Only the strip is drawn: the top CLOCK_STRIP_HEIGHT of the frame scaled to a fixed STRIP_W x STRIP_H.
-  ctx2d.drawImage(video, 0, 0, vw, vh * stripFraction, 0, 0, STRIP_W, STRIP_H);
-  const px = ctx2d.getImageData(0, 0, STRIP_W, STRIP_H).data;
-  const bits = new Array(samplePoints.length);
-  for (let i = 0; i < samplePoints.length; i++) {
-    let sum = 0;
-    for (const o of samplePoints[i]) sum += 0.299 * px[o] + 0.587 * px[o + 1] + 0.114 * px[o + 2];
-    bits[i] = sum / samplePoints[i].length >= 128 ? 1 : 0;
-  }
-  return LiveprobeClock.decodeClockBits(bits, LiveprobeClock.clockCheckWord);
+  if (!vw || !vh) return null;
+  const sh = vh * stripFraction;
+  strip.drawImage(video, 0, 0, vw, sh, 0, 0, STRIP_W, STRIP_H);
+  const capture = LiveprobeClock.decodeClockBits(
+    readClockBits(strip.getImageData(0, 0, STRIP_W, STRIP_H).data, samplePoints),
+    LiveprobeClock.clockCheckWord,
+  );
+  thumb.drawImage(video, 0, sh, vw, vh - sh, 0, 0, THUMB_W, THUMB_H);
+  const stats = pictureStats(thumb.getImageData(0, 0, THUMB_W, THUMB_H).data, prevThumb);
+  prevThumb = stats.luma;
+  lastBlack = stats.max < BLACK_MAX_LUMA;
+  return { capture, changed: stats.mad >= UNCHANGED_MAD, isBlack: lastBlack };
 }
 
-// --- frames: first frame and glass-to-glass ---------------------------------------------------------------
+// --- frames: first frame, glass-to-glass, picture ----------------------------------------------------------
 
 let decodeEvery = 5;
 
@@ -104,14 +120,18 @@ const onFrame = guard((_now, meta) => {
   }
   if (framesSeen++ % decodeEvery !== 0) return;
   decodeAttempts++;
-  const capture = decodeFrame();
-  if (capture === null) return;
+  const r = readFrame();
+  if (!r) return;
+  const t = rel(meta.expectedDisplayTime);
+  lastPictureSampleAt = t;
+  monitor.sample(t, { changed: r.changed, isBlack: r.isBlack, mediaTime: meta.mediaTime, stalled });
+  if (r.capture === null) return;
   decodeOk++;
   // Display wall time on the same wall clock as Date.now() (which PDT latency also uses): anchoring to
   // Date.now() instead of performance.timeOrigin avoids the drift between the monotonic clock and an
   // NTP-slewed wall clock over a long watch.
   const displayWall = Date.now() + (meta.expectedDisplayTime - performance.now());
-  emit('g2g', { ms: Math.round(displayWall - capture), capture }, rel(meta.expectedDisplayTime));
+  emit('g2g', { ms: Math.round(displayWall - r.capture), capture: r.capture }, t);
 });
 
 // --- stalls ----------------------------------------------------------------------------------------------
@@ -131,6 +151,7 @@ video.addEventListener(
     stallStart = rel(performance.now());
     stallMediaTime = video.currentTime;
     emit('stall-start', { mediaTime: stallMediaTime }, stallStart);
+    monitor?.sample(stallStart, { changed: false, isBlack: false, mediaTime: stallMediaTime, stalled: true });
   }),
 );
 video.addEventListener(
@@ -147,13 +168,52 @@ video.addEventListener(
   }),
 );
 
+// --- periodic: PDT latency, and picture samples when no new frame arrives ----------------------------------
+
+function tick() {
+  if (firstFrameAt < 0 || stopped) return;
+  const now = rel(performance.now());
+  // No frame presented for a while yet the playhead moves: the picture is frozen (the frame callback only
+  // runs for new frames, so the monitor needs this second feed).
+  if (!stalled && !video.paused && now - lastPictureSampleAt > 500) {
+    monitor.sample(now, { changed: false, isBlack: lastBlack, mediaTime: video.currentTime, stalled: false });
+  }
+  if (stalled || video.paused || !hls) return;
+  const pd = hls.playingDate;
+  if (pd) emit('pdt', { ms: Date.now() - pd.getTime() });
+}
+
 // --- hls.js ----------------------------------------------------------------------------------------------
 
 function fragUrl(frag) {
   return typeof frag?.url === 'string' ? frag.url : undefined;
 }
 
-function wireHls(h) {
+/** Pin or cap the rendition once the levels are known. Returns an error text when the pin matches nothing. */
+function applyRendition(h, levels, rendition) {
+  if (!rendition) return undefined;
+  const heights = levels.map((l) => l.height);
+  if (rendition.pinHeight !== undefined) {
+    let idx = -1;
+    for (let i = 0; i < levels.length; i++) {
+      if (levels[i].height === rendition.pinHeight && (idx < 0 || levels[i].bitrate > levels[idx].bitrate))
+        idx = i;
+    }
+    if (idx < 0) return `no rendition with height ${rendition.pinHeight} (have ${heights.join(', ')})`;
+    // Manual level: ABR off, every fragment from this level.
+    h.startLevel = idx;
+    h.loadLevel = idx;
+    return undefined;
+  }
+  if (rendition.maxHeight !== undefined) {
+    let cap = 0;
+    for (let i = 0; i < levels.length; i++) if (levels[i].height <= rendition.maxHeight) cap = i;
+    h.autoLevelCapping = cap;
+  }
+  return undefined;
+}
+
+function wireHls(h, cfg) {
   const E = Hls.Events;
   h.on(
     E.MANIFEST_LOADED,
@@ -178,6 +238,7 @@ function wireHls(h) {
       // Init segments are not media; subtitles are not video.
       if (frag.sn === 'initSegment' || frag.type === 'subtitle') return;
       // data.frag.stats (not data.stats): the fragment's own loader timings on the performance.now() clock.
+      // loading.first is when the response started arriving (headers / first progress event).
       const l = frag.stats.loading;
       emit('segment', {
         sn: frag.sn,
@@ -207,7 +268,13 @@ function wireHls(h) {
   );
   h.on(
     E.MANIFEST_PARSED,
-    guard(() => {
+    guard((_e, data) => {
+      const problem = applyRendition(h, data.levels ?? [], cfg.rendition);
+      if (problem) {
+        emit('error', { errType: 'probeConfig', details: 'renditionNotFound', fatal: true, reason: problem });
+        h.stopLoad();
+        return;
+      }
       video.play().catch((err) => {
         // Autoplay refused is our launch configuration's fault; other rejections (an interrupted play) are
         // followed by the player's own events.
@@ -228,38 +295,59 @@ function wireHls(h) {
         url: data.url ?? data.context?.url ?? fragUrl(data.frag),
         reason: (data.reason ?? data.error?.message ?? '').slice(0, 300) || undefined,
       });
-      if (data.fatal) stopPdt();
     }),
   );
 }
 
-function stopPdt() {
-  if (pdtTimer) clearInterval(pdtTimer);
-  pdtTimer = 0;
-}
+/** CTA-5004 (CMCD v1) keys, hls.js's default set in query mode. */
+const CMCD_V1_KEYS = [
+  'bl',
+  'br',
+  'bs',
+  'cid',
+  'd',
+  'dl',
+  'mtp',
+  'nor',
+  'nrr',
+  'ot',
+  'pr',
+  'rtp',
+  'sf',
+  'sid',
+  'st',
+  'su',
+  'tb',
+  'v',
+];
 
-function samplePdt() {
-  if (firstFrameAt < 0 || stalled || video.paused || !hls) return;
-  const pd = hls.playingDate;
-  if (!pd) return;
-  emit('pdt', { ms: Date.now() - pd.getTime() });
+function hlsConfig(cfg) {
+  const c = { ...cfg.hlsConfig };
+  if (cfg.cmcd) {
+    const { sessionId, contentId, customKey, customValue } = cfg.cmcd;
+    c.cmcd = { sessionId, contentId, useHeaders: false };
+    if (customKey) {
+      // A custom key (reverse-DNS, hyphenated) marks the requests as synthetic so CDN logs can be joined to
+      // probe sessions. hls.js sends only enabled keys, so the custom one joins the CMCD v1 set.
+      c.cmcd.includeKeys = [...CMCD_V1_KEYS, customKey];
+      c.cmcd.reporterCallback = (reporter) => reporter.updateCustomData({ [customKey]: customValue ?? true });
+    }
+  }
+  return c;
 }
 
 // --- API for Node ----------------------------------------------------------------------------------------
 
 window.__liveprobe = {
   ready: true,
-  /**
-   * @param {{ url: string, decodeEvery: number, pdtEveryMs: number,
-   *   centres: Array<{x: number, y: number}>, stripHeight: number, hlsConfig: object }} cfg
-   */
+  /** @param {import('../events.js').HarnessStartConfig} cfg */
   start(cfg) {
     if (!Hls.isSupported()) throw new Error('hls.js reports MediaSource unsupported in this browser');
     decodeEvery = Math.max(1, cfg.decodeEvery | 0);
-    setupDecoder(cfg.centres, cfg.stripHeight);
+    setupPicture(cfg);
     video.muted = true;
-    hls = new Hls(cfg.hlsConfig);
-    wireHls(hls);
+    hls = new Hls(hlsConfig(cfg));
+    wireHls(hls, cfg);
     hls.attachMedia(video);
     video.requestVideoFrameCallback(onFrame);
     // The startup origin: everything in the timeline is measured from this instant.
@@ -271,7 +359,7 @@ window.__liveprobe = {
       nativeHls: video.canPlayType('application/vnd.apple.mpegurl'),
     });
     hls.loadSource(cfg.url);
-    pdtTimer = setInterval(guard(samplePdt), cfg.pdtEveryMs);
+    timer = setInterval(guard(tick), cfg.pdtEveryMs);
   },
   drain() {
     const events = pending;
@@ -293,7 +381,7 @@ window.__liveprobe = {
   },
   stop() {
     stopped = true;
-    stopPdt();
+    if (timer) clearInterval(timer);
     hls?.destroy();
     hls = null;
   },
