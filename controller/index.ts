@@ -1,5 +1,8 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
+import { Schedule } from '../shared/api.js';
 import type { Config } from '../shared/config.js';
 import type { Logger } from '../shared/log.js';
 import { names as subjectNames } from '../shared/subjects.js';
@@ -12,10 +15,16 @@ import { Fleet } from './fleet.js';
 import { Ingest } from './ingest.js';
 import { ControllerMetrics } from './metrics.js';
 import { ResultsReader } from './results.js';
+import { Lease } from './scheduler/lease.js';
+import { Scheduler } from './scheduler/scheduler.js';
+import { KvCollection } from './state/kvcollection.js';
 import { TargetStore } from './state/targets.js';
 import { Topology } from './state/topology.js';
 import { SweepService } from './sweeps.js';
 import { serveTime } from './timeservice.js';
+
+/** A dead scheduler replica's lease expires after this; the next replica fires the following tick. */
+const LEASE_TTL_MS = 5000;
 
 export interface ControllerOptions {
   config: Config;
@@ -30,6 +39,8 @@ export interface Controller {
   sweeps: SweepService;
   ingest: Ingest;
   aggregator: Aggregator;
+  scheduler: Scheduler;
+  lease: Lease;
   stop(): Promise<void>;
 }
 
@@ -52,9 +63,17 @@ export async function startController(opts: ControllerOptions): Promise<Controll
 
   const topology = new Topology({ jsm, names, logger, resultsMaxAgeH: config.nats.resultsMaxAgeH });
   await topology.ensureStreams();
-  const kv = await new Kvm(js).create(`${config.nats.prefix}_targets`, { history: 5 });
-  const targets = new TargetStore(kv, logger);
+  const kvm = new Kvm(js);
+  const targets = new TargetStore(await kvm.create(`${config.nats.prefix}_targets`, { history: 5 }), logger);
   await targets.start();
+  const schedules = new KvCollection(
+    await kvm.create(`${config.nats.prefix}_schedules`, { history: 5 }),
+    Schedule,
+    logger,
+  );
+  await schedules.start();
+  // Entries of the leases bucket live LEASE_TTL_MS unless renewed: the scheduler lease and tick guards.
+  const leases = await kvm.create(`${config.nats.prefix}_leases`, { ttl: LEASE_TTL_MS, history: 1 });
 
   const events = new EventBus();
   const sweeps = new SweepService({ js, names, targets, topology, events, logger });
@@ -100,8 +119,31 @@ export async function startController(opts: ControllerOptions): Promise<Controll
   fleet.start();
   const timeSub = serveTime(nc, names);
 
+  const replicaId = `${hostname().replace(/[^A-Za-z0-9_-]/g, '-')}-${process.pid}-${randomBytes(2).toString('hex')}`;
+  const lease = new Lease({
+    kv: leases,
+    key: 'scheduler',
+    holder: replicaId,
+    everyMs: LEASE_TTL_MS / 5,
+    logger,
+  });
+  lease.start();
+  const scheduler = new Scheduler({ schedules, sweeps, lease, guards: leases, logger });
+  scheduler.start();
+
   const app = await buildApi(
-    { sweeps, targets, results, fleet, aggregator, events, metrics, ready: () => !nc.isClosed() },
+    {
+      sweeps,
+      targets,
+      results,
+      fleet,
+      aggregator,
+      events,
+      metrics,
+      schedules,
+      scheduler,
+      ready: () => !nc.isClosed(),
+    },
     config.controller,
     logger,
   );
@@ -119,14 +161,19 @@ export async function startController(opts: ControllerOptions): Promise<Controll
     sweeps,
     ingest,
     aggregator,
+    scheduler,
+    lease,
     async stop() {
       clearInterval(evictTimer);
+      scheduler.stop();
+      await lease.stop();
       await app.close();
       sweeps.stop();
       fleet.stop();
       timeSub.unsubscribe();
       await ingest.stop();
       await targets.stop();
+      await schedules.stop();
       await nc.drain().catch(() => undefined);
     },
   };

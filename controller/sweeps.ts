@@ -45,6 +45,11 @@ export class SweepService {
   private readonly timers = new Map<string, NodeJS.Timeout>();
   constructor(private readonly opts: SweepServiceOptions) {}
 
+  /** Target ids of a request that are not registered (a schedule must not store a sweep that cannot run). */
+  unknownTargets(req: SweepRequest): string[] {
+    return req.targets.filter((t): t is string => typeof t === 'string' && !this.opts.targets.get(t));
+  }
+
   resolveTargets(req: SweepRequest): TargetRef[] {
     const unknown: string[] = [];
     const refs: TargetRef[] = [];

@@ -1,3 +1,4 @@
+import { validateDetailed } from 'node-cron';
 import { z } from 'zod';
 import { IsoTime, SubjectToken } from './ids.js';
 import { ProbeKind, Protocol, Report, TargetRef } from './schemas.js';
@@ -67,3 +68,30 @@ export const ApiError = z.object({
   message: z.string(),
   issues: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
 });
+
+const isTimeZone = (tz: string): boolean => {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+export const Schedule = z.object({
+  id: SubjectToken,
+  /** 5 fields (minute precision) or 6 (seconds first), node-cron syntax. */
+  cron: z.string().superRefine((expr, ctx) => {
+    const v = validateDetailed(expr);
+    if (!v.valid)
+      ctx.addIssue({
+        code: 'custom',
+        message: `invalid cron: ${v.errors.map((e) => `${e.field}: ${e.message}`).join('; ')}`,
+      });
+  }),
+  tz: z.string().default('UTC').refine(isTimeZone, 'unknown IANA time zone'),
+  sweep: SweepRequest,
+  enabled: z.boolean().default(true),
+  description: z.string().max(500).optional(),
+});
+export type Schedule = z.infer<typeof Schedule>;

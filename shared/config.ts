@@ -41,8 +41,18 @@ export const ConfigSchema = z.strictObject({
       pass: z.string().optional(),
       token: z.string().optional(),
       credsFile: z.string().optional(),
+      /** nkey seed file (a server `authorization { users: [{ nkey: U... }] }` entry). */
+      nkeyFile: z.string().optional(),
+      /** TLS: CA to verify the server; client certificate and key for servers that verify clients. */
+      tlsCaFile: z.string().optional(),
+      tlsCertFile: z.string().optional(),
+      tlsKeyFile: z.string().optional(),
       prefix: SubjectToken.default('liveprobe'),
       resultsMaxAgeH: z.coerce.number().positive().default(72),
+      /** Replicas of the streams and KV buckets the controller creates (3 on a 3-node cluster). */
+      replicas: z.coerce.number().int().min(1).max(5).default(1),
+      /** Ack wait of the job consumers: a job of a dead agent is redelivered after this. */
+      jobAckWaitS: z.coerce.number().positive().default(30),
     })
     .prefault({}),
   agent: z
@@ -54,6 +64,12 @@ export const ConfigSchema = z.strictObject({
         .strictObject({ browser: positiveInt.default(2), stream: positiveInt.default(100) })
         .prefault({}),
       heartbeatS: z.coerce.number().positive().default(5),
+      /** Reports are spooled here (one subdirectory per agent id) while NATS is unreachable. */
+      spoolDir: z.string().min(1).default('.liveprobe/spool'),
+      /** Bound of the spool; 0 disables it (reports that cannot be stored are then handed back). */
+      spoolMaxMb: z.coerce.number().nonnegative().default(64),
+      /** On SIGTERM or a stop request: how long running jobs may finish before they are handed back. */
+      drainGraceS: z.coerce.number().nonnegative().default(30),
     })
     .prefault({}),
   controller: z
@@ -89,6 +105,12 @@ export const ENV_KEYS: Record<string, string> = {
   NATS_PASS: 'nats.pass',
   NATS_TOKEN: 'nats.token',
   NATS_CREDS: 'nats.credsFile',
+  NATS_NKEY: 'nats.nkeyFile',
+  NATS_TLS_CA: 'nats.tlsCaFile',
+  NATS_TLS_CERT: 'nats.tlsCertFile',
+  NATS_TLS_KEY: 'nats.tlsKeyFile',
+  LIVEPROBE_REPLICAS: 'nats.replicas',
+  LIVEPROBE_JOB_ACK_WAIT_S: 'nats.jobAckWaitS',
   LIVEPROBE_PREFIX: 'nats.prefix',
   LIVEPROBE_RESULTS_MAX_AGE_H: 'nats.resultsMaxAgeH',
   LIVEPROBE_AGENT_ID: 'agent.id',
@@ -96,6 +118,9 @@ export const ENV_KEYS: Record<string, string> = {
   LIVEPROBE_CAPACITY_BROWSER: 'agent.capacity.browser',
   LIVEPROBE_CAPACITY_STREAM: 'agent.capacity.stream',
   LIVEPROBE_HEARTBEAT_S: 'agent.heartbeatS',
+  LIVEPROBE_SPOOL_DIR: 'agent.spoolDir',
+  LIVEPROBE_SPOOL_MAX_MB: 'agent.spoolMaxMb',
+  LIVEPROBE_DRAIN_GRACE_S: 'agent.drainGraceS',
   LIVEPROBE_HOST: 'controller.host',
   LIVEPROBE_PORT: 'controller.port',
   LIVEPROBE_TOKENS: 'controller.tokens',

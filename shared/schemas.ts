@@ -167,5 +167,39 @@ export const Heartbeat = z.object({
     .optional(),
   /** Set when the agent is shutting down: it no longer pulls. */
   draining: z.boolean().default(false),
+  /** Report delivery: counters since start, and what waits in the on-disk spool (NATS unreachable). */
+  publisher: z
+    .object({
+      published: z.number().int().nonnegative(),
+      duplicates: z.number().int().nonnegative(),
+      retries: z.number().int().nonnegative(),
+      spooled: z.number().int().nonnegative(),
+      replayed: z.number().int().nonnegative(),
+      /** Reports this agent could neither store nor spool (their jobs were handed back). */
+      dropped: z.number().int().nonnegative(),
+      spoolDepth: z.number().int().nonnegative(),
+      spoolBytes: z.number().int().nonnegative(),
+    })
+    .optional(),
 });
 export type Heartbeat = z.infer<typeof Heartbeat>;
+
+/**
+ * Request/reply on `<prefix>.control.<agentId>`: drain (stop taking jobs, finish running ones), resume,
+ * stop (drain with the agent's grace period, hand back what is left, exit), status.
+ */
+export const ControlRequest = z.object({
+  action: z.enum(['drain', 'resume', 'stop', 'status']),
+});
+export type ControlRequest = z.infer<typeof ControlRequest>;
+
+export const ControlReply = z.object({
+  ok: z.boolean(),
+  agentId: SubjectToken,
+  action: z.string().max(50),
+  draining: z.boolean(),
+  /** Job ids running when the reply was sent. */
+  jobs: z.array(z.string()).max(1000),
+  message: z.string().max(500).optional(),
+});
+export type ControlReply = z.infer<typeof ControlReply>;

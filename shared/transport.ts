@@ -5,6 +5,8 @@ import {
   connect,
   credsAuthenticator,
   type NatsConnection,
+  nkeyAuthenticator,
+  type TlsOptions,
 } from '@nats-io/transport-node';
 import type { Config } from './config.js';
 import type { Logger } from './log.js';
@@ -31,6 +33,18 @@ export function natsOptions(cfg: Config['nats'], name: string): ConnectionOption
   if (cfg.credsFile) {
     const creds = readFileSync(cfg.credsFile);
     opts.authenticator = credsAuthenticator(creds) as Authenticator;
+  } else if (cfg.nkeyFile) {
+    const seed = readFileSync(cfg.nkeyFile, 'utf8').trim();
+    opts.authenticator = nkeyAuthenticator(new TextEncoder().encode(seed)) as Authenticator;
+  }
+  // Any TLS key (or a tls:// URL) makes TLS required: the client then refuses a plaintext server.
+  const tlsUrl = opts.servers && (opts.servers as string[]).some((u) => u.startsWith('tls://'));
+  if (cfg.tlsCaFile || cfg.tlsCertFile || cfg.tlsKeyFile || tlsUrl) {
+    const tls: TlsOptions = {};
+    if (cfg.tlsCaFile) tls.caFile = cfg.tlsCaFile;
+    if (cfg.tlsCertFile) tls.certFile = cfg.tlsCertFile;
+    if (cfg.tlsKeyFile) tls.keyFile = cfg.tlsKeyFile;
+    opts.tls = tls;
   }
   return opts;
 }

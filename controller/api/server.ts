@@ -8,6 +8,7 @@ import {
   validatorCompiler,
   type ZodTypeProvider,
 } from 'fastify-type-provider-zod';
+import type { Schedule } from '../../shared/api.js';
 import type { Config } from '../../shared/config.js';
 import type { Logger } from '../../shared/log.js';
 import { VERSION } from '../../shared/version.js';
@@ -16,6 +17,8 @@ import type { EventBus } from '../events.js';
 import type { Fleet } from '../fleet.js';
 import type { ControllerMetrics } from '../metrics.js';
 import type { ResultsReader } from '../results.js';
+import type { Scheduler } from '../scheduler/scheduler.js';
+import type { KvCollection } from '../state/kvcollection.js';
 import type { TargetStore } from '../state/targets.js';
 import type { SweepService } from '../sweeps.js';
 import { authHook } from './auth.js';
@@ -24,6 +27,7 @@ import { eventRoutes } from './routes/events.js';
 import { healthRoutes } from './routes/health.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { resultRoutes } from './routes/results.js';
+import { scheduleRoutes } from './routes/schedules.js';
 import { summaryRoutes } from './routes/summary.js';
 import { sweepRoutes } from './routes/sweeps.js';
 import { targetRoutes } from './routes/targets.js';
@@ -37,6 +41,8 @@ export interface Services {
   aggregator: Aggregator;
   events: EventBus;
   metrics: ControllerMetrics;
+  schedules: KvCollection<typeof Schedule>;
+  scheduler: Scheduler;
   ready: () => boolean;
 }
 
@@ -97,6 +103,7 @@ export async function buildApi(services: Services, cfg: Config['controller'], lo
   await app.register(resultRoutes(services));
   await app.register(agentRoutes(services));
   await app.register(summaryRoutes(services));
+  await app.register(scheduleRoutes(services));
   await app.register(eventRoutes(services));
   await app.register(metricsRoutes(services));
   return app;

@@ -1,0 +1,88 @@
+import { type KV, KvWatchInclude } from '@nats-io/kv';
+import type { z } from 'zod';
+import type { Logger } from '../../shared/log.js';
+import { decodeJson, encodeJson } from '../../shared/transport.js';
+
+/**
+ * A validated collection persisted in a JetStream KV bucket (survives restarts, shared by controller
+ * replicas), with an in-memory copy kept current by a watch so reads never wait on NATS. Entries that
+ * fail validation (written by a newer or broken version) are logged and skipped, never crash the reader.
+ */
+export class KvCollection<S extends z.ZodType<{ id: string }>> {
+  private readonly cache = new Map<string, z.infer<S>>();
+  private watching: Promise<void> | undefined;
+  private stopWatch: (() => void) | undefined;
+  private readonly listeners = new Set<() => void>();
+
+  constructor(
+    private readonly kv: KV,
+    private readonly schema: S,
+    private readonly logger: Logger,
+  ) {}
+
+  async start(): Promise<void> {
+    // Watch first (updates only), then load: a change made during the load shows up in one or both.
+    const iter = await this.kv.watch({ include: KvWatchInclude.UpdatesOnly });
+    this.stopWatch = () => iter.stop();
+    this.watching = (async () => {
+      for await (const e of iter) this.apply(e.key, e.operation === 'PUT' ? e.value : undefined);
+    })();
+    for await (const key of await this.kv.keys()) {
+      const e = await this.kv.get(key);
+      if (e) this.apply(key, e.operation === 'PUT' ? e.value : undefined);
+    }
+  }
+
+  /** Called after any change, local or from another replica. */
+  onChange(fn: () => void): void {
+    this.listeners.add(fn);
+  }
+
+  private apply(key: string, value: Uint8Array | undefined): void {
+    if (!value) this.cache.delete(key);
+    else {
+      const parsed = this.schema.safeParse(safeJson(value));
+      if (parsed.success) this.cache.set(key, parsed.data);
+      else {
+        this.logger.warn({ key }, 'stored entry failed validation; ignored');
+        return;
+      }
+    }
+    for (const fn of this.listeners) fn();
+  }
+
+  list(): z.infer<S>[] {
+    return [...this.cache.values()].sort((a, b) => a.id.localeCompare(b.id));
+  }
+
+  get(id: string): z.infer<S> | undefined {
+    return this.cache.get(id);
+  }
+
+  async put(item: z.input<S>): Promise<z.infer<S>> {
+    const v = this.schema.parse(item);
+    await this.kv.put(v.id, encodeJson(v));
+    this.cache.set(v.id, v);
+    return v;
+  }
+
+  async delete(id: string): Promise<boolean> {
+    if (!this.cache.has(id)) return false;
+    await this.kv.delete(id);
+    this.cache.delete(id);
+    return true;
+  }
+
+  async stop(): Promise<void> {
+    this.stopWatch?.();
+    await this.watching;
+  }
+}
+
+function safeJson(data: Uint8Array): unknown {
+  try {
+    return decodeJson(data);
+  } catch {
+    return undefined;
+  }
+}
