@@ -82,6 +82,22 @@ describe('Aggregator', () => {
     expect(g?.errors.http).toBe(2);
   });
 
+  it('counts conformance findings by code', () => {
+    const agg = new Aggregator({ now, cacheMs: 0 });
+    const finding = (code: 'playlist-stale' | 'http-status', count: number) => ({
+      code,
+      severity: 'critical' as const,
+      variant: 'v1',
+      at: clock,
+      count,
+      evidence: '',
+    });
+    agg.add(report({ probe: 'stream', findings: [finding('playlist-stale', 3), finding('http-status', 1)] }));
+    agg.add(report({ probe: 'stream', findings: [finding('playlist-stale', 2)] }));
+    const [g] = agg.summary({ window: '1m', groupBy: 'probe' });
+    expect(g?.findings).toEqual({ 'playlist-stale': 5, 'http-status': 1 });
+  });
+
   it('evicts idle series after the hour and ignores reports older than that', () => {
     const agg = new Aggregator({ now, cacheMs: 0 });
     agg.add(report({ metrics: { startup_ms: 500 } }));

@@ -1,5 +1,5 @@
 import type { DDSketch } from '@datadog/sketches-js';
-import type { MetricName } from '../../shared/metrics.js';
+import type { FindingCode, MetricName } from '../../shared/metrics.js';
 import type { ProbeKind, Report } from '../../shared/schemas.js';
 import { acceptClamped, newSketch, quantiles } from './sketch.js';
 
@@ -50,6 +50,8 @@ interface Bucket {
    */
   raw: number[] | undefined;
   sketches: (DDSketch | undefined)[] | undefined;
+  /** Conformance findings by code (occurrences, collapsed repeats counted), only when there are any. */
+  findings: Partial<Record<FindingCode, number>> | undefined;
 }
 
 const RAW_MAX_PAIRS = 32;
@@ -85,6 +87,7 @@ export interface SummaryGroup {
   rebuffer_ratio: number | null;
   errors: { http: number; network: number; player: number; conformance: number };
   metrics: Partial<Record<SketchedMetric, MetricSummary>>;
+  findings: Partial<Record<FindingCode, number>>;
 }
 
 const emptyBucket = (start: number): Bucket => ({
@@ -102,6 +105,7 @@ const emptyBucket = (start: number): Bucket => ({
   rebufferDurationMs: 0,
   raw: undefined,
   sketches: undefined,
+  findings: undefined,
 });
 
 /**
@@ -140,6 +144,10 @@ export class Aggregator {
     b.errorsNetwork += m.errors_network ?? 0;
     b.errorsPlayer += m.errors_player ?? 0;
     b.errorsConformance += m.errors_conformance ?? 0;
+    for (const f of report.findings) {
+      b.findings ??= {};
+      b.findings[f.code] = (b.findings[f.code] ?? 0) + f.count;
+    }
     if (m.rebuffer_ratio !== undefined) {
       const d = Math.max(0, at - Date.parse(report.startedAt));
       b.rebufferWeighted += m.rebuffer_ratio * d;
@@ -251,6 +259,7 @@ export class Aggregator {
             conformance: t.errorsConformance,
           },
           metrics,
+          findings: { ...t.findings },
         };
       });
   }
@@ -281,6 +290,12 @@ function mergeInto(into: Bucket, b: Bucket): void {
   into.errorsConformance += b.errorsConformance;
   into.rebufferWeighted += b.rebufferWeighted;
   into.rebufferDurationMs += b.rebufferDurationMs;
+  if (b.findings) {
+    into.findings ??= {};
+    for (const [code, n] of Object.entries(b.findings) as [FindingCode, number][]) {
+      into.findings[code] = (into.findings[code] ?? 0) + n;
+    }
+  }
   if (b.raw) {
     for (let j = 0; j < b.raw.length; j += 2) addToSketch(into, b.raw[j] as number, b.raw[j + 1] as number);
   }

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { SubjectToken } from '../../../shared/ids.js';
+import { FindingCode } from '../../../shared/metrics.js';
 import { ProbeKind } from '../../../shared/schemas.js';
 import { GROUP_BY, SKETCHED, WINDOWS } from '../../aggregate/aggregator.js';
 import type { App, Services } from '../server.js';
@@ -21,6 +22,7 @@ const Group = z.object({
   rebuffer_ratio: z.number().nullable(),
   errors: z.object({ http: z.number(), network: z.number(), player: z.number(), conformance: z.number() }),
   metrics: z.partialRecord(z.enum(SKETCHED), Quantiles),
+  findings: z.partialRecord(FindingCode, z.number()),
 });
 
 export const summaryRoutes = (s: Services) => async (app: App) => {
