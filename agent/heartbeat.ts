@@ -11,6 +11,11 @@ export interface HeartbeatOptions {
   logger: Logger;
   /** Builds the current heartbeat; called at every beat. */
   snapshot(): Heartbeat;
+  /**
+   * While this says false the beat is skipped: the client would buffer it and deliver it late on reconnect,
+   * and a stale heartbeat is worse than none.
+   */
+  connected?: () => boolean;
 }
 
 /** Core NATS (not JetStream): a missed beat is information, an old one replayed is not. */
@@ -19,6 +24,7 @@ export class HeartbeatSender {
   constructor(private readonly opts: HeartbeatOptions) {}
 
   beat(): void {
+    if (this.opts.connected && !this.opts.connected()) return;
     const hb = this.opts.snapshot();
     try {
       this.opts.nc.publish(this.opts.names.heartbeat(hb.region, hb.agentId), encodeJson(hb));

@@ -4,14 +4,16 @@ import { jetstream } from '@nats-io/jetstream';
 import type { Prober } from '../probes/types.js';
 import type { Config } from '../shared/config.js';
 import type { Logger } from '../shared/log.js';
-import type { ProbeKind } from '../shared/schemas.js';
+import type { Heartbeat, ProbeKind } from '../shared/schemas.js';
 import { names as subjectNames } from '../shared/subjects.js';
 import { connectNats } from '../shared/transport.js';
 import { VERSION } from '../shared/version.js';
 import { estimateClockOffset } from './clock.js';
+import { serveControl } from './control.js';
 import { HeartbeatSender } from './heartbeat.js';
-import { JetStreamPublisher } from './publisher.js';
+import { JetStreamPublisher, type PublisherStats } from './publisher.js';
 import { Runner } from './runner.js';
+import { Spool } from './spool.js';
 import { Updater } from './updater.js';
 
 export interface AgentOptions {
@@ -23,8 +25,26 @@ export interface AgentOptions {
 export interface Agent {
   id: string;
   region: string;
-  stop(): Promise<void>;
+  /** Stop taking jobs (running ones finish); the heartbeat says `draining`. */
+  drain(): void;
+  resume(): void;
+  /**
+   * Graceful stop: take no new jobs, let running ones finish for up to graceMs (default agent.drainGraceS),
+   * hand back (nak) the rest, push out the spool if NATS is reachable, close. Idempotent.
+   */
+  stop(opts?: { graceMs?: number }): Promise<void>;
+  /** Resolves once the agent has stopped, whether by stop() or a control `stop` request. */
+  stopped: Promise<void>;
+  stats(): { publisher: PublisherStats; jobs: Updater['stats'] };
 }
+
+/** Probers that can tell whether their browser is alive (the browser prober) feed the heartbeat. */
+type BrowserHealth = NonNullable<Heartbeat['browser']>;
+interface HealthReporting {
+  health(): BrowserHealth | undefined;
+}
+const reportsHealth = (p: Prober): p is Prober & HealthReporting =>
+  typeof (p as Partial<HealthReporting>).health === 'function';
 
 export function defaultAgentId(): string {
   const host = hostname()
@@ -33,13 +53,26 @@ export function defaultAgentId(): string {
   return `${host}-${randomBytes(2).toString('hex')}`;
 }
 
-/** The fleet runtime: updater (pull jobs) -> runner (probes) -> publisher (reports), plus a heartbeat. */
+/** The fleet runtime: updater (pull jobs) -> runner (probes) -> publisher (reports), heartbeat, control. */
 export async function startAgent(opts: AgentOptions): Promise<Agent> {
   const { config } = opts;
   const id = config.agent.id ?? defaultAgentId();
   const region = config.agent.region;
   const logger = opts.logger.child({ agentId: id, region });
   const names = subjectNames(config.nats.prefix);
+
+  // The spool first: it refuses to start if another live agent holds it, before we take any job.
+  let spool: Spool | undefined;
+  if (config.agent.spoolMaxMb > 0) {
+    spool = new Spool({
+      dir: config.agent.spoolDir,
+      name: id,
+      maxBytes: Math.floor(config.agent.spoolMaxMb * 1024 * 1024),
+      logger: logger.child({ component: 'spool' }),
+    });
+    spool.open();
+  }
+
   const nc = await connectNats(config.nats, `liveprobe-agent-${id}`, logger);
   const js = jetstream(nc);
   const startedAt = new Date().toISOString();
@@ -50,7 +83,8 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
   }, 60_000);
 
   const runner = new Runner({ probers: opts.probers, capacity: { ...config.agent.capacity }, logger });
-  const publisher = new JetStreamPublisher({ js, names, logger });
+  const publisher = new JetStreamPublisher({ js, nc, names, logger, spool });
+  publisher.start();
   const updater = new Updater({
     js,
     names,
@@ -61,41 +95,93 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     logger,
     clockOffsetMs: () => clockOffset,
   });
-  let draining = false;
+  const browser = Object.values(opts.probers).find(reportsHealth);
   const heartbeat = new HeartbeatSender({
     nc,
     names,
     everyMs: config.agent.heartbeatS * 1000,
     logger,
-    snapshot: () => ({
-      agentId: id,
-      region,
-      labels: config.agent.labels,
-      version: VERSION,
-      startedAt,
-      at: new Date().toISOString(),
-      ...runner.snapshot(),
-      jobs: updater.runningJobs(),
-      clockOffsetMs: clockOffset,
-      draining,
-    }),
+    connected: () => publisher.connected,
+    snapshot: () => {
+      const health = browser?.health();
+      return {
+        agentId: id,
+        region,
+        labels: config.agent.labels,
+        version: VERSION,
+        startedAt,
+        at: new Date().toISOString(),
+        ...runner.snapshot(),
+        jobs: updater.runningJobs(),
+        clockOffsetMs: clockOffset,
+        draining: updater.draining,
+        publisher: publisher.stats,
+        ...(health ? { browser: health } : {}),
+      };
+    },
   });
+
+  let resolveStopped: () => void = () => undefined;
+  const stopped = new Promise<void>((r) => {
+    resolveStopped = r;
+  });
+  let stopping: Promise<void> | undefined;
+  const stop = (stopOpts: { graceMs?: number } = {}): Promise<void> => {
+    stopping ??= (async () => {
+      const graceMs = stopOpts.graceMs ?? config.agent.drainGraceS * 1000;
+      updater.pause();
+      heartbeat.beat(); // announce `draining` at once
+      const { finished, handedBack } = await updater.stop(graceMs);
+      logger.info({ finished, handedBack }, 'jobs drained');
+      if (publisher.connected && !(await publisher.flush(5000))) {
+        logger.warn('spool not fully replayed before stop');
+      }
+      heartbeat.beat();
+      heartbeat.stop();
+      control.unsubscribe();
+      clearInterval(offsetTimer);
+      await runner.close();
+      await publisher.stop();
+      await nc.drain().catch(() => undefined);
+      logger.info({ publisher: publisher.stats }, 'agent stopped');
+      resolveStopped();
+    })();
+    return stopping;
+  };
+
+  const control = serveControl({
+    nc,
+    names,
+    agentId: id,
+    logger,
+    handlers: {
+      drain: () => {
+        updater.pause();
+        heartbeat.beat();
+      },
+      resume: () => {
+        updater.resume();
+        heartbeat.beat();
+      },
+      stop: () => void stop().catch((err) => logger.error({ err }, 'stop failed')),
+      state: () => ({ draining: updater.draining, jobs: updater.runningJobs() }),
+    },
+  });
+
   heartbeat.start();
   updater.start();
-  logger.info({ capacity: config.agent.capacity, clockOffsetMs: clockOffset }, 'agent started');
+  logger.info(
+    { capacity: config.agent.capacity, clockOffsetMs: clockOffset, spool: spool?.stats() },
+    'agent started',
+  );
 
   return {
     id,
     region,
-    async stop() {
-      draining = true;
-      heartbeat.beat();
-      await updater.stop();
-      heartbeat.stop();
-      clearInterval(offsetTimer);
-      await runner.close();
-      await nc.drain().catch(() => undefined);
-      logger.info('agent stopped');
-    },
+    drain: () => updater.pause(),
+    resume: () => updater.resume(),
+    stop,
+    stopped,
+    stats: () => ({ publisher: publisher.stats, jobs: updater.stats }),
   };
 }

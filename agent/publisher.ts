@@ -1,50 +1,251 @@
-import type { JetStreamClient } from '@nats-io/jetstream';
+import { JetStreamApiError, type JetStreamClient } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from '../shared/log.js';
 import { Report } from '../shared/schemas.js';
 import type { Names } from '../shared/subjects.js';
-import { encodeJson } from '../shared/transport.js';
+import type { Spool } from './spool.js';
+
+/** Where a report ended up: stored in JetStream (or found there already), or durably in the local spool. */
+export type PublishOutcome = 'stored' | 'duplicate' | 'spooled';
 
 export interface Publisher {
-  publish(report: Report): Promise<void>;
+  /** Resolves once the report is safe (stream or spool); rejects with ReportDroppedError otherwise. */
+  publish(report: Report): Promise<PublishOutcome>;
+}
+
+/** The report could be neither stored nor spooled; it was counted as dropped and logged. */
+export class ReportDroppedError extends Error {
+  override readonly name = 'ReportDroppedError';
+}
+
+export interface PublisherStats {
+  /** Reports stored by JetStream (direct or replayed). */
+  published: number;
+  /** Publishes JetStream recognised as already stored (same Nats-Msg-Id in the duplicate window). */
+  duplicates: number;
+  /** Failed publish attempts that were retried. */
+  retries: number;
+  /** Reports written to the spool. */
+  spooled: number;
+  /** Spooled reports later stored. */
+  replayed: number;
+  /** Reports lost to this agent: spool full (the job is handed back) or rejected by the stream as invalid. */
+  dropped: number;
+  spoolDepth: number;
+  spoolBytes: number;
 }
 
 export interface JetStreamPublisherOptions {
   js: JetStreamClient;
+  /** For connection status: while disconnected, reports go straight to the spool. */
+  nc?: NatsConnection;
   names: Names;
   logger: Logger;
-  /** Give up after this long; the caller then leaves the job unacked so it is redelivered. */
+  /** Without a spool a report that cannot be stored within maxWaitMs is dropped (and its job handed back). */
+  spool?: Spool;
+  /** Wait for the stream's ack this long per attempt. Default 5 s. */
+  ackTimeoutMs?: number;
+  /** Retry a direct publish (backoff 250 ms doubling to 5 s) for this long before spooling. Default 15 s. */
   maxWaitMs?: number;
 }
 
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
 /**
- * Publishes a report with Nats-Msg-Id = report.id (`<jobId>:<seq>`), so a retry after a lost ack is
- * deduplicated by the stream instead of counted twice. Retries with capped exponential backoff.
+ * A stream that answers 400 (e.g. message too large) will never take this report: retrying or spooling it
+ * would only block the reports behind it. Everything else (timeouts, no responders, 503 while a cluster
+ * elects a leader, a dropped connection) is worth waiting out.
+ */
+function isPermanent(err: unknown): boolean {
+  return err instanceof JetStreamApiError && err.status === 400;
+}
+
+/**
+ * Ships reports to JetStream with Nats-Msg-Id = report.id (`<jobId>:<seq>`), so any retry — a lost ack, a
+ * replay from the spool, a job re-run after redelivery — is deduplicated by the stream, never stored twice.
+ *
+ * Direct path: publish, wait for the ack, retry with capped exponential backoff for up to maxWaitMs.
+ * Outage path: while NATS is unreachable (or the direct path gave up) reports go to the on-disk spool; once
+ * connected again a single replay loop publishes the spool oldest-first with the same msg ids. While the
+ * spool is not empty new reports queue behind it, so reports reach the stream in the order they were made.
  */
 export class JetStreamPublisher implements Publisher {
-  readonly stats = { published: 0, duplicates: 0, retries: 0 };
+  private readonly counts = { published: 0, duplicates: 0, retries: 0, spooled: 0, replayed: 0, dropped: 0 };
+  private online = true;
+  private stopped = false;
+  private wake: (() => void) | undefined;
+  private replayer: Promise<void> | undefined;
+  private readonly idle: Array<() => void> = [];
+
   constructor(private readonly opts: JetStreamPublisherOptions) {}
 
-  async publish(report: Report): Promise<void> {
+  /** False between a disconnect and the next reconnect. */
+  get connected(): boolean {
+    return this.online;
+  }
+
+  get stats(): PublisherStats {
+    const s = this.opts.spool?.stats();
+    return { ...this.counts, spoolDepth: s?.depth ?? 0, spoolBytes: s?.bytes ?? 0 };
+  }
+
+  /** Starts following the connection status and the replay loop (replays a spool left by a previous run). */
+  start(): void {
+    const nc = this.opts.nc;
+    if (nc) {
+      void (async () => {
+        for await (const s of nc.status()) {
+          if (s.type === 'disconnect') this.online = false;
+          else if (s.type === 'reconnect') {
+            this.online = true;
+            this.kick();
+          }
+        }
+      })();
+    }
+    if (this.opts.spool) this.replayer = this.replayLoop();
+  }
+
+  async publish(report: Report): Promise<PublishOutcome> {
     // Validate here too: a malformed report must fail on the agent, loudly, not poison the controller.
     const checked = Report.parse(report);
     const subject = this.opts.names.results(checked.region, checked.target.id);
-    const data = encodeJson(checked);
-    const deadline = Date.now() + (this.opts.maxWaitMs ?? 60_000);
+    const data = JSON.stringify(checked);
+    const spool = this.opts.spool;
+    if (spool && (spool.depth > 0 || !this.online)) return this.toSpool(subject, checked.id, data);
+
+    const deadline = Date.now() + (this.opts.maxWaitMs ?? 15_000);
     let delay = 250;
     for (let attempt = 1; ; attempt++) {
       try {
-        const ack = await this.opts.js.publish(subject, data, { msgID: checked.id, timeout: 5000 });
-        if (ack.duplicate) this.stats.duplicates++;
-        else this.stats.published++;
-        return;
+        return await this.send(subject, checked.id, data);
       } catch (err) {
-        if (Date.now() + delay > deadline) throw err;
-        this.stats.retries++;
+        if (isPermanent(err))
+          return this.drop(checked.id, `rejected by the stream: ${(err as Error).message}`);
+        const giveUp = Date.now() + delay > deadline || (spool !== undefined && !this.online);
+        if (giveUp) {
+          if (spool) return this.toSpool(subject, checked.id, data);
+          return this.drop(checked.id, `not stored within the publish budget: ${(err as Error).message}`);
+        }
+        this.counts.retries++;
         this.opts.logger.warn(
           { err: (err as Error).message, attempt, reportId: checked.id },
           'publish failed, retrying',
         );
-        await new Promise((r) => setTimeout(r, delay));
+        await sleep(delay);
+        delay = Math.min(delay * 2, 5000);
+      }
+    }
+  }
+
+  /** Resolves when the spool is empty, or after timeoutMs (false). */
+  async flush(timeoutMs: number): Promise<boolean> {
+    const spool = this.opts.spool;
+    if (!spool || spool.depth === 0) return true;
+    this.kick();
+    let timer: NodeJS.Timeout | undefined;
+    const done = await Promise.race([
+      new Promise<boolean>((resolve) => this.idle.push(() => resolve(true))),
+      new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(false), timeoutMs);
+      }),
+    ]);
+    clearTimeout(timer);
+    return done;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.kick();
+    await this.replayer;
+    this.opts.spool?.close();
+    const s = this.stats;
+    if (s.spoolDepth > 0) {
+      this.opts.logger.warn(
+        { reports: s.spoolDepth },
+        'stopping with reports still spooled; they are replayed at the next start',
+      );
+    }
+  }
+
+  private async send(subject: string, msgId: string, data: string): Promise<'stored' | 'duplicate'> {
+    const ack = await this.opts.js.publish(subject, data, {
+      msgID: msgId,
+      timeout: this.opts.ackTimeoutMs ?? 5000,
+    });
+    if (ack.duplicate) {
+      this.counts.duplicates++;
+      return 'duplicate';
+    }
+    this.counts.published++;
+    return 'stored';
+  }
+
+  private toSpool(subject: string, msgId: string, data: string): PublishOutcome {
+    const spool = this.opts.spool as Spool;
+    if (!spool.append({ subject, msgId, data })) {
+      return this.drop(msgId, 'spool full');
+    }
+    this.counts.spooled++;
+    if (spool.depth === 1 || spool.depth % 100 === 0) {
+      this.opts.logger.warn(
+        { reportId: msgId, spoolDepth: spool.depth, spoolBytes: spool.stats().bytes },
+        'NATS unreachable: report spooled to disk',
+      );
+    }
+    this.kick();
+    return 'spooled';
+  }
+
+  private drop(reportId: string, reason: string): never {
+    this.counts.dropped++;
+    this.opts.logger.error({ reportId, reason, dropped: this.counts.dropped }, 'report dropped');
+    throw new ReportDroppedError(`report ${reportId} dropped: ${reason}`);
+  }
+
+  private kick(): void {
+    this.wake?.();
+    this.wake = undefined;
+  }
+
+  private async replayLoop(): Promise<void> {
+    const spool = this.opts.spool as Spool;
+    let delay = 250;
+    while (!this.stopped) {
+      const entry = spool.peek();
+      if (!entry || !this.online) {
+        if (!entry) for (const f of this.idle.splice(0)) f();
+        await new Promise<void>((resolve) => {
+          this.wake = resolve;
+          // Also poll now and then: a reconnect event can race a disconnect we never saw.
+          setTimeout(resolve, 2000).unref();
+        });
+        continue;
+      }
+      try {
+        const outcome = await this.send(entry.subject, entry.msgId, entry.data);
+        spool.commit();
+        this.counts.replayed++;
+        delay = 250;
+        if (spool.depth === 0) {
+          this.opts.logger.info({ replayed: this.counts.replayed, last: outcome }, 'spool replayed');
+        }
+      } catch (err) {
+        if (isPermanent(err)) {
+          spool.commit();
+          this.counts.dropped++;
+          this.opts.logger.error(
+            { reportId: entry.msgId, err: (err as Error).message, dropped: this.counts.dropped },
+            'spooled report rejected by the stream; dropped',
+          );
+          continue;
+        }
+        this.counts.retries++;
+        this.opts.logger.warn(
+          { err: (err as Error).message, reportId: entry.msgId, spoolDepth: spool.depth },
+          'spool replay failed; backing off',
+        );
+        await sleep(delay);
         delay = Math.min(delay * 2, 5000);
       }
     }

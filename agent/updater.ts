@@ -4,7 +4,7 @@ import { Job, type Report } from '../shared/schemas.js';
 import type { Names } from '../shared/subjects.js';
 import { decodeJson } from '../shared/transport.js';
 import { VERSION } from '../shared/version.js';
-import type { Publisher } from './publisher.js';
+import { type Publisher, ReportDroppedError } from './publisher.js';
 import type { Runner } from './runner.js';
 
 export interface UpdaterOptions {
@@ -15,31 +15,89 @@ export interface UpdaterOptions {
   runner: Runner;
   publisher: Publisher;
   logger: Logger;
-  /** Extra time past durationS before a job is aborted. */
+  /** Extra time past durationS before a job is aborted (its probe then returns what it measured). */
   graceMs?: number;
-  /** How often a long job tells JetStream it is still alive (must be < the consumer's ack wait). */
+  /**
+   * How often a long job tells JetStream it is still alive. Default: a third of the consumer's ack wait
+   * (read from the consumer), so a live agent never loses its job and a dead one loses it within one ack wait.
+   */
   workingEveryMs?: number;
   clockOffsetMs?: () => number | undefined;
 }
 
+interface Inflight {
+  job: Job;
+  abort: AbortController;
+  /** Set when the agent gives the job back (drain grace over): nak instead of reporting a truncated run. */
+  handBack: boolean;
+  done: Promise<void>;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Report ids this agent already stored or spooled: a redelivered job (its ack was lost) is acked, not re-run. */
+class RecentIds {
+  private readonly ids = new Set<string>();
+  constructor(private readonly max: number) {}
+  add(id: string): void {
+    this.ids.add(id);
+    if (this.ids.size > this.max) {
+      const first = this.ids.values().next().value;
+      if (first !== undefined) this.ids.delete(first);
+    }
+  }
+  has(id: string): boolean {
+    return this.ids.has(id);
+  }
+}
+
 /**
  * Takes jobs from the region's work queue, one pull per free slot: an agent at capacity pulls nothing, so
- * the queue hands work to agents that can start it now. A job is acked only after its report is stored.
+ * the queue hands work to agents that can start it now. A job is acked only once its report is safe (stored
+ * in JetStream or spooled on disk); a job that cannot finish is nak'ed, and JetStream redelivers it — to
+ * this agent or another of the region — as it does when an agent dies mid-job and its ack wait runs out.
  */
 export class Updater {
   private stopped = false;
-  private readonly inflight = new Map<string, { abort: AbortController; done: Promise<void> }>();
-  private slotFreed: (() => void) | undefined;
+  private paused = false;
+  private readonly inflight = new Map<string, Inflight>();
+  private wakeLoop: (() => void) | undefined;
   private loop: Promise<void> | undefined;
+  private workingEveryMs: number;
+  private readonly reported = new RecentIds(1000);
+  readonly stats = { started: 0, completed: 0, handedBack: 0, expired: 0, alreadyReported: 0 };
 
-  constructor(private readonly opts: UpdaterOptions) {}
+  constructor(private readonly opts: UpdaterOptions) {
+    this.workingEveryMs = opts.workingEveryMs ?? 10_000;
+  }
 
   runningJobs(): string[] {
     return [...this.inflight.keys()];
   }
 
+  /** True while the agent takes no new jobs (drained, or stopping). */
+  get draining(): boolean {
+    return this.paused || this.stopped;
+  }
+
   start(): void {
     this.loop = this.pullLoop();
+  }
+
+  /** Stop taking jobs; running ones finish. Reversible with resume(). */
+  pause(): void {
+    this.paused = true;
+  }
+
+  resume(): void {
+    if (this.stopped) return;
+    this.paused = false;
+    this.wake();
+  }
+
+  private wake(): void {
+    this.wakeLoop?.();
+    this.wakeLoop = undefined;
   }
 
   private async consumer(): Promise<Consumer> {
@@ -47,10 +105,15 @@ export class Updater {
     const since = Date.now();
     for (;;) {
       try {
-        return await this.opts.js.consumers.get(
+        const consumer = await this.opts.js.consumers.get(
           this.opts.names.jobsStream,
           this.opts.names.jobsConsumer(this.opts.region),
         );
+        if (this.opts.workingEveryMs === undefined) {
+          const ackWaitNs = (await consumer.info(true)).config.ack_wait;
+          if (ackWaitNs) this.workingEveryMs = Math.max(500, Math.floor(ackWaitNs / 1e6 / 3));
+        }
+        return consumer;
       } catch (err) {
         if (this.stopped) throw err;
         // The controller creates a region's consumer when it sees the region's first heartbeat: a short
@@ -60,7 +123,7 @@ export class Updater {
           { err: (err as Error).message },
           'job consumer not available yet (is the controller up?)',
         );
-        await new Promise((r) => setTimeout(r, delay));
+        await sleep(delay);
         delay = Math.min(delay * 2, 10_000);
       }
     }
@@ -69,22 +132,23 @@ export class Updater {
   private async pullLoop(): Promise<void> {
     let consumer: Consumer | undefined;
     while (!this.stopped) {
-      if (this.opts.runner.freeSlots() === 0) {
+      if (this.paused || this.opts.runner.freeSlots() === 0) {
         await new Promise<void>((resolve) => {
-          this.slotFreed = resolve;
+          this.wakeLoop = resolve;
         });
         continue;
       }
       try {
         consumer ??= await this.consumer();
         const msg = await consumer.next({ expires: 3000 });
-        if (msg && !this.stopped) this.handle(msg);
-        else if (msg) msg.nak();
+        if (!msg) continue;
+        if (this.draining) msg.nak();
+        else this.handle(msg);
       } catch (err) {
         if (this.stopped) break;
         this.opts.logger.warn({ err: (err as Error).message }, 'pull failed; retrying');
         consumer = undefined;
-        await new Promise((r) => setTimeout(r, 1000));
+        await sleep(1000);
       }
     }
   }
@@ -105,8 +169,20 @@ export class Updater {
       return;
     }
     if (job.deadline && Date.parse(job.deadline) < Date.now()) {
+      this.stats.expired++;
       this.opts.logger.warn({ jobId: job.id }, 'job expired before it could start; dropped');
       msg.term('expired');
+      return;
+    }
+    if (this.reported.has(reportId(job))) {
+      // We stored its report but the ack did not reach the server (e.g. NATS restarted): just ack.
+      this.stats.alreadyReported++;
+      msg.ack();
+      return;
+    }
+    if (this.inflight.has(job.id)) {
+      // Redelivered to us while we still run it (we missed working() during an outage): keep ours.
+      msg.working();
       return;
     }
     if (!this.opts.runner.hasCapacity(job.probe)) {
@@ -114,34 +190,39 @@ export class Updater {
       msg.nak(1000);
       return;
     }
-    const abort = new AbortController();
-    const done = this.execute(job, msg, abort).finally(() => {
+    const entry: Inflight = { job, abort: new AbortController(), handBack: false, done: Promise.resolve() };
+    this.inflight.set(job.id, entry);
+    this.stats.started++;
+    entry.done = this.execute(job, msg, entry).finally(() => {
       this.inflight.delete(job.id);
-      this.slotFreed?.();
-      this.slotFreed = undefined;
+      this.wake();
     });
-    this.inflight.set(job.id, { abort, done });
   }
 
-  private async execute(job: Job, msg: JsMsg, abort: AbortController): Promise<void> {
+  private async execute(job: Job, msg: JsMsg, entry: Inflight): Promise<void> {
     const log = this.opts.logger.child({ jobId: job.id, target: job.target.id, probe: job.probe });
-    const working = setInterval(() => msg.working(), this.opts.workingEveryMs ?? 10_000);
+    const working = setInterval(() => msg.working(), this.workingEveryMs);
     const deadline = setTimeout(
-      () => abort.abort(new Error('job deadline')),
+      () => entry.abort.abort(new Error('job deadline')),
       job.durationS * 1000 + (this.opts.graceMs ?? 30_000),
     );
     try {
-      log.info({ durationS: job.durationS, redelivered: msg.redelivered }, 'job started');
-      const result = await this.opts.runner.run(job.probe, job, abort.signal);
-      if (this.stopped && abort.signal.aborted) {
-        // Shut down mid-job: hand it back rather than report a truncated measurement.
+      log.info(
+        { durationS: job.durationS, delivery: msg.info.deliveryCount, redelivered: msg.redelivered },
+        'job started',
+      );
+      const result = await this.opts.runner.run(job.probe, job, entry.abort.signal);
+      if (entry.handBack) {
+        // Stopping mid-job: hand it back rather than report a truncated measurement.
         msg.nak();
+        this.stats.handedBack++;
+        log.warn('job handed back for redelivery (agent stopping)');
         return;
       }
       const offset = this.opts.clockOffsetMs?.();
       const report: Report = {
         ...result,
-        id: `${job.id}:0`,
+        id: reportId(job),
         jobId: job.id,
         seq: 0,
         sweepId: job.sweepId,
@@ -150,24 +231,57 @@ export class Updater {
         version: VERSION,
         metrics: offset === undefined ? result.metrics : { ...result.metrics, clock_offset_ms: offset },
       };
-      await this.opts.publisher.publish(report);
+      const outcome = await this.opts.publisher.publish(report);
+      this.reported.add(report.id);
+      // While NATS is down the ack waits in the client's buffer and goes out on reconnect; if it is lost
+      // the job comes back, is recognised above, and acked without running again.
       msg.ack();
-      log.info({ outcome: report.outcome, startup_ms: report.metrics.startup_ms }, 'job done');
+      this.stats.completed++;
+      log.info(
+        { outcome: report.outcome, delivery: outcome, startup_ms: report.metrics.startup_ms },
+        'job done',
+      );
     } catch (err) {
+      const dropped = err instanceof ReportDroppedError;
       log.error({ err: (err as Error).message }, 'job failed to complete; handed back for redelivery');
-      msg.nak(2000);
+      msg.nak(dropped ? 10_000 : 2000);
+      this.stats.handedBack++;
     } finally {
       clearInterval(working);
       clearTimeout(deadline);
     }
   }
 
-  /** Stop pulling; abort running jobs (they are handed back) and wait for them. */
-  async stop(): Promise<void> {
+  /**
+   * Graceful stop: take no new jobs, let running jobs finish for up to graceMs, then abort the rest and hand
+   * them back (nak) so another agent of the region runs them in full. Resolves when no job is running.
+   */
+  async stop(graceMs = 0): Promise<{ finished: number; handedBack: number }> {
     this.stopped = true;
-    this.slotFreed?.();
-    for (const { abort } of this.inflight.values()) abort.abort(new Error('agent stopping'));
-    await Promise.allSettled([...this.inflight.values()].map((j) => j.done));
+    this.wake();
+    const running = [...this.inflight.values()];
+    if (running.length && graceMs > 0) {
+      this.opts.logger.info({ jobs: running.length, graceMs }, 'draining: waiting for running jobs');
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        Promise.allSettled(running.map((j) => j.done)),
+        new Promise((r) => {
+          timer = setTimeout(r, graceMs);
+        }),
+      ]);
+      clearTimeout(timer);
+    }
+    const left = [...this.inflight.values()];
+    for (const j of left) {
+      j.handBack = true;
+      j.abort.abort(new Error('agent stopping'));
+    }
+    await Promise.allSettled(left.map((j) => j.done));
     await this.loop;
+    return { finished: running.length - left.length, handedBack: left.length };
   }
+}
+
+function reportId(job: Job): string {
+  return `${job.id}:0`;
 }

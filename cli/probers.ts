@@ -22,6 +22,13 @@ class LazyProber implements Prober {
   async close(): Promise<void> {
     await this.instance?.close();
   }
+  /** The browser's health for the agent heartbeat (undefined before the first browser job). */
+  health(): { healthy: boolean; pid?: number; sessions: number } | undefined {
+    const i = this.instance as
+      | (Prober & { health?: () => { healthy: boolean; pid?: number; sessions: number } })
+      | undefined;
+    return i?.health?.();
+  }
 }
 
 /** Every probe kind wired in one place; a kind added to ProbeKind and not here fails to compile. */
