@@ -31,7 +31,8 @@ const seg = (
 
 const startup: HarnessEvent[] = [
   { type: 'start', t: 0, wall: WALL, hlsVersion: '1.7.4', nativeHls: 'maybe' },
-  { type: 'manifest', t: 40, levels: [{ height: 360, bitrate: 800_000 }] },
+  { type: 'manifest', t: 40 },
+  { type: 'levels', t: 41, levels: [{ height: 360, bitrate: 800_000 }] },
   { type: 'media-playlist', t: 45 },
   { type: 'switch', t: 46, level: 0 },
   seg(150, 1, 100, 120, 150),
@@ -204,7 +205,7 @@ describe('PeriodAccumulator', () => {
 
   it('startup lands in the interval that saw the first frame when it comes late', () => {
     const a = new PeriodAccumulator(initialCarry());
-    a.add(drain(startup.slice(0, 3), snap(2000)));
+    a.add(drain(startup.slice(0, 4), snap(2000)));
     const first = a.finish();
     expect(first.played).toBe(false);
     expect(first.startup).toEqual({ manifest_ms: 40, media_playlist_ms: 45 });

@@ -12,7 +12,7 @@ import {
 import type { DrainResult, EventOf, HarnessEventMap, HarnessSnapshot } from './events.js';
 import { percentiles } from './percentiles.js';
 
-type Level = HarnessEventMap['manifest']['levels'][number];
+type Level = HarnessEventMap['levels']['levels'][number];
 
 /** What one period hands the next: the session state that spans report boundaries. */
 export interface Carry {
@@ -138,8 +138,10 @@ export class PeriodAccumulator {
           c.startWall = e.wall;
           break;
         case 'manifest':
-          c.levels = e.levels;
           c.startup.manifest_ms ??= r1(e.t);
+          break;
+        case 'levels':
+          c.levels = e.levels;
           break;
         case 'media-playlist':
           c.startup.media_playlist_ms ??= r1(e.t);

@@ -8,7 +8,9 @@ export interface HarnessEventMap {
   /** loadSource() was called (t = 0). `wall` is Date.now() at that instant: converts any t to epoch ms. */
   start: { wall: number; hlsVersion: string; nativeHls: string };
   /** MANIFEST_LOADED: the master (or single media) playlist. */
-  manifest: { levels: Array<{ height?: number; bitrate?: number }> };
+  manifest: Record<string, never>;
+  /** MANIFEST_PARSED / LEVELS_UPDATED: the levels as hls.js indexes them (frag.level, LEVEL_SWITCHED). */
+  levels: { levels: Array<{ height?: number; bitrate?: number }> };
   /** LEVEL_LOADED: a media playlist. */
   'media-playlist': { level: number; live: boolean };
   /** FRAG_LOADED for a media fragment (never an init segment); start/first/end are relative like t. */
@@ -108,6 +110,7 @@ export interface RenditionChoice {
 const TYPES: ReadonlySet<string> = new Set<HarnessEventType>([
   'start',
   'manifest',
+  'levels',
   'media-playlist',
   'segment',
   'buffered',

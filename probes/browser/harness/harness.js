@@ -217,14 +217,19 @@ function wireHls(h, cfg) {
   const E = Hls.Events;
   h.on(
     E.MANIFEST_LOADED,
-    guard((_e, data) => {
-      const levels = (data.levels ?? []).map((l) => ({
-        height: l.height || undefined,
-        bitrate: l.bitrate || undefined,
-      }));
-      emit('manifest', { levels });
-    }),
+    guard(() => emit('manifest', {})),
   );
+  // Levels as hls.js indexes them (sorted by bitrate, unplayable ones removed), which is what frag.level and
+  // LEVEL_SWITCHED refer to; the playlist's own order (MANIFEST_LOADED) is not.
+  const levelsEvent = guard((_e, data) => {
+    const levels = (data.levels ?? []).map((l) => ({
+      height: l.height || undefined,
+      bitrate: l.bitrate || undefined,
+    }));
+    emit('levels', { levels });
+  });
+  h.on(E.MANIFEST_PARSED, levelsEvent);
+  h.on(E.LEVELS_UPDATED, levelsEvent);
   h.on(
     E.LEVEL_LOADED,
     guard((_e, data) => {
