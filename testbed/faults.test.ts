@@ -64,6 +64,8 @@ beforeAll(async () => {
     segmentS: SEG_S,
     windowSize: 6,
     logger: createLogger('testbed-faults-test', 'silent'),
+    // A timeline whose only step lies far in the future: exercises loading and GET /scenario.
+    scenario: { name: 'idle', steps: [{ at: '1h', inject: { stream: 'hls-ts', type: 'endlist' } }] },
   });
   // Let every rendition fill a few segments.
   await until('hls-fmp4 audio and DASH', async () => {
@@ -219,6 +221,12 @@ describe('fault API', () => {
     expect(expired.atMs - mine[1]!.atMs).toBeGreaterThanOrEqual(450);
     const types = (await (await fetch(`${tb.url}/faults/types`)).json()) as { type: string }[];
     expect(types.map((t) => t.type)).toContain('publish-delay');
+    const scenario = (await (await fetch(`${tb.url}/scenario`)).json()) as {
+      name: string;
+      steps: { at: number; firedAt?: string }[];
+    };
+    expect(scenario).toMatchObject({ name: 'idle', steps: [{ at: 3600 }] });
+    expect(scenario.steps[0]!.firedAt).toBeUndefined();
   });
 });
 
