@@ -309,7 +309,8 @@ export class PeriodAccumulator {
       const playingMs = Math.max(0, watched - stallMs);
       m.stall_count = this.stallCount;
       m.stall_ms = r1(stallMs);
-      if (stallMs + playingMs > 0) m.rebuffer_ratio = Math.min(1, stallMs / (stallMs + playingMs));
+      if (stallMs + playingMs > 0)
+        m.rebuffer_ratio = Math.min(1, Math.round((stallMs / (stallMs + playingMs)) * 1e4) / 1e4);
       m.bitrate_switches = this.switches;
       let frozenMs = this.frozenMs;
       if (c.openFrozenAt !== undefined) frozenMs += this.overlap(c.openFrozenAt, this.to);

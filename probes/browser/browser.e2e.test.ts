@@ -31,6 +31,46 @@ const ctx = (signal = new AbortController().signal, onInterval?: (r: ProbeResult
   onInterval,
 });
 
+/**
+ * A pass-through proxy in front of the testbed origin that records request paths and can hold media segment
+ * requests until a given time (an origin/CDN outage as the player sees it).
+ */
+async function startProxy() {
+  const seen: string[] = [];
+  let holdUntil = 0;
+  const up = new URL(source.origin);
+  const server = createServer((req, res) => {
+    seen.push(req.url ?? '');
+    const forward = () => {
+      const fwd = request(
+        { host: up.hostname, port: up.port, path: req.url, method: req.method, headers: req.headers },
+        (r) => {
+          res.writeHead(r.statusCode ?? 502, r.headers);
+          r.pipe(res);
+        },
+      );
+      fwd.on('error', () => res.writeHead(502).end());
+      req.pipe(fwd);
+    };
+    const wait = holdUntil - Date.now();
+    if (/\.(ts|m4s)(\?|$)/.test(req.url ?? '') && wait > 0) setTimeout(forward, wait);
+    else forward();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return {
+    seen,
+    url: source.url.replace(source.origin, origin),
+    hold(ms: number) {
+      holdUntil = Date.now() + ms;
+    },
+    async close() {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
 beforeAll(async () => {
   testbed = await startTestbed({ port: 0, ladder: 'single', logger });
   const hls = testbed.streams.find((s) => s.protocol === 'hls');
@@ -147,28 +187,11 @@ describe('browser probe end to end', () => {
   });
 
   it('every player request carries CMCD (query mode): sid per session, cid = target id, synthetic marker', async () => {
-    // A recording pass-through proxy in front of the testbed origin.
-    const seen: string[] = [];
-    const up = new URL(source.origin);
-    const proxy = createServer((req, res) => {
-      seen.push(req.url ?? '');
-      const fwd = request(
-        { host: up.hostname, port: up.port, path: req.url, method: req.method, headers: req.headers },
-        (r) => {
-          res.writeHead(r.statusCode ?? 502, r.headers);
-          r.pipe(res);
-        },
-      );
-      fwd.on('error', () => res.writeHead(502).end());
-      req.pipe(fwd);
-    });
-    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
-    const port = (proxy.address() as AddressInfo).port;
+    const proxy = await startProxy();
     try {
-      const url = source.url.replace(source.origin, `http://127.0.0.1:${port}`);
-      const r = await prober.run(job(url, { durationS: 5 }), ctx());
+      const r = await prober.run(job(proxy.url, { durationS: 5 }), ctx());
       expect(r.outcome).toBe('ok');
-      const cmcd = seen.map((u) => new URL(u, 'http://x').searchParams.get('CMCD'));
+      const cmcd = proxy.seen.map((u) => new URL(u, 'http://x').searchParams.get('CMCD'));
       expect(cmcd.length).toBeGreaterThanOrEqual(3);
       for (const c of cmcd) {
         expect(c).toMatch(/sid="[0-9a-f-]{36}"/);
@@ -180,9 +203,55 @@ describe('browser probe end to end', () => {
       // Reports show the stream's URLs, not our CMCD parameter.
       expect(r.segments.every((s) => !s.url.includes('CMCD'))).toBe(true);
     } finally {
-      proxy.closeAllConnections();
-      await new Promise<void>((resolve) => proxy.close(() => resolve()));
+      await proxy.close();
     }
+  });
+
+  it('an origin outage mid-play is measured as a stall: count, duration, rebuffer ratio, slow TTFB; degraded', async () => {
+    const proxy = await startProxy();
+    try {
+      let held = false;
+      const r = await prober.run(
+        job(proxy.url, { mode: 'watch', durationS: 22, intervalS: 2 }),
+        ctx(undefined, (ir) => {
+          // Once playing, segments stop arriving for 9 s: longer than the ~6 s the player holds.
+          if (!held && ir.metrics.startup_ms !== undefined) {
+            held = true;
+            proxy.hold(9000);
+          }
+        }),
+      );
+      ProbeResult.parse(r);
+      const m = r.metrics;
+      console.log(JSON.stringify({ outage: { outcome: r.outcome, reasons: r.reasons, metrics: m } }));
+      expect(held).toBe(true);
+      expect(m.stall_count).toBeGreaterThanOrEqual(1);
+      expect(m.stall_ms).toBeGreaterThan(500);
+      expect(m.rebuffer_ratio).toBeGreaterThan(0);
+      expect(m.rebuffer_ratio).toBeLessThan(1);
+      expect(m.segment_ttfb_p95_ms).toBeGreaterThan(3000);
+      expect(r.outcome).toBe('degraded');
+      expect(r.reasons.some((x) => /stall/.test(x))).toBe(true);
+      // A stall is not a frozen picture.
+      expect(m.frozen_ms).toBe(0);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('two sessions play at once, each in its own window of the one browser', async () => {
+    const pid = prober.health().pid;
+    const [a, b] = await Promise.all([
+      prober.run(job(source.url, { durationS: 8 }), ctx()),
+      prober.run(job(source.url, { durationS: 8 }), ctx()),
+    ]);
+    for (const r of [a, b]) {
+      expect(r.outcome).toBe('ok');
+      expect(r.metrics.g2g_p50_ms).toBeTypeOf('number');
+      expect(r.metrics.total_frames).toBeGreaterThan(100);
+    }
+    if (pid !== undefined) expect(prober.health().pid).toBe(pid);
+    expect(prober.health().sessions).toBe(0);
   });
 
   it('killing the Chromium PID mid-session gives probe-error, and the next run relaunches and plays', async () => {
