@@ -61,19 +61,34 @@ export async function startController(opts: ControllerOptions): Promise<Controll
   const js = jetstream(nc);
   const jsm = await jetstreamManager(nc);
 
-  const topology = new Topology({ jsm, names, logger, resultsMaxAgeH: config.nats.resultsMaxAgeH });
+  const { replicas } = config.nats;
+  const topology = new Topology({
+    jsm,
+    names,
+    logger,
+    resultsMaxAgeH: config.nats.resultsMaxAgeH,
+    replicas,
+    jobAckWaitS: config.nats.jobAckWaitS,
+  });
   await topology.ensureStreams();
   const kvm = new Kvm(js);
-  const targets = new TargetStore(await kvm.create(`${config.nats.prefix}_targets`, { history: 5 }), logger);
+  const targets = new TargetStore(
+    await kvm.create(`${config.nats.prefix}_targets`, { history: 5, replicas }),
+    logger,
+  );
   await targets.start();
   const schedules = new KvCollection(
-    await kvm.create(`${config.nats.prefix}_schedules`, { history: 5 }),
+    await kvm.create(`${config.nats.prefix}_schedules`, { history: 5, replicas }),
     Schedule,
     logger,
   );
   await schedules.start();
   // Entries of the leases bucket live LEASE_TTL_MS unless renewed: the scheduler lease and tick guards.
-  const leases = await kvm.create(`${config.nats.prefix}_leases`, { ttl: LEASE_TTL_MS, history: 1 });
+  const leases = await kvm.create(`${config.nats.prefix}_leases`, {
+    ttl: LEASE_TTL_MS,
+    history: 1,
+    replicas,
+  });
 
   const events = new EventBus();
   const sweeps = new SweepService({ js, names, targets, topology, events, logger });

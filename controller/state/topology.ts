@@ -19,6 +19,8 @@ export interface TopologyOptions {
   dedupWindowS?: number;
   /** Ack wait of the job consumers; agents call working() well inside it. */
   jobAckWaitS?: number;
+  /** Stream replicas (3 on a 3-node cluster: the streams survive the loss of one node). Default 1. */
+  replicas?: number;
 }
 
 const isNotFound = (err: unknown) => err instanceof JetStreamApiError && err.status === 404;
@@ -39,6 +41,7 @@ export class Topology {
       subjects: [names.jobsAll],
       retention: RetentionPolicy.Workqueue,
       storage: StorageType.File,
+      num_replicas: this.opts.replicas ?? 1,
       duplicate_window: dedup,
       max_age: nanos(24 * 3600 * 1000),
     });
@@ -47,6 +50,7 @@ export class Topology {
       subjects: [names.resultsAll],
       retention: RetentionPolicy.Limits,
       storage: StorageType.File,
+      num_replicas: this.opts.replicas ?? 1,
       duplicate_window: dedup,
       max_age: nanos(this.opts.resultsMaxAgeH * 3600 * 1000),
     });
