@@ -211,28 +211,33 @@ export class Origin {
       sendText(res, 404, 'not found\n');
       return;
     }
-    await this.serveMedia(req, res, ref, method === 'HEAD');
+    await this.serveMedia(res, ref, method === 'HEAD');
   }
 
-  private async serveMedia(req: IncomingMessage, res: ServerResponse, ref: ResourceRef, head: boolean) {
+  private async serveMedia(res: ServerResponse, ref: ResourceRef, head: boolean) {
     const hooks = this.opts.hooks;
     const plan = hooks?.plan(ref, Date.now()) ?? {};
     if (plan.hang) {
       // Accept and never answer; the socket is released when the fault is removed or the client gives up.
       res.setHeader('X-Testbed-Fault', 'hang');
-      await Promise.race([plan.hangUntil ?? new Promise(() => {}), new Promise((r) => req.once('close', r))]);
+      await Promise.race([plan.hangUntil ?? new Promise(() => {}), new Promise((r) => res.once('close', r))]);
       if (!res.writableEnded) res.destroy();
       return;
     }
     if (plan.delayMs && plan.delayMs > 0) {
-      const closed = await new Promise<boolean>((r) => {
-        const t = setTimeout(() => r(false), plan.delayMs);
-        req.once('close', () => {
+      // res 'close' = the client went away (the response cannot have finished yet).
+      const gone = await new Promise<boolean>((r) => {
+        const onClose = () => {
           clearTimeout(t);
           r(true);
-        });
+        };
+        const t = setTimeout(() => {
+          res.off('close', onClose);
+          r(false);
+        }, plan.delayMs);
+        res.once('close', onClose);
       });
-      if (closed && res.destroyed) return;
+      if (gone) return;
     }
     if (plan.status) {
       sendText(res, plan.status, `injected ${plan.status}\n`, { 'X-Testbed-Fault': 'status' });
