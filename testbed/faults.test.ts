@@ -176,6 +176,7 @@ describe('fault API', () => {
       [{ stream: 'hls-ts', type: 'delay', ms: 10, colour: 'red' }, /unknown parameter\(s\): colour/],
       [{ stream: 'hls-ts', type: 'mpd-stale' }, /mpd-stale applies to dash streams; hls-ts is hls/],
       [{ stream: 'dash', rendition: '360p', type: 'wrong-ast' }, /omit rendition/],
+      [{ stream: 'dash', rendition: '240p', type: 'stale' }, /one MPD for all representations/],
       [{ type: 'stale' }, /stream/],
       ['not json', /not valid JSON/],
     ];

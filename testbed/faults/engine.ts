@@ -132,6 +132,9 @@ export class FaultEngine implements OriginHooks {
           message: `unknown rendition "${rendition}" of ${stream.id}; renditions: ${stream.renditions.map((r) => r.name).join(', ')}`,
         });
     }
+    if (!issues.length && module.check)
+      for (const message of module.check({ stream, ...(rendition !== undefined ? { rendition } : {}) }))
+        issues.push({ path: 'rendition', message });
     const parsed = (module.params as z.ZodType).safeParse({ ...nested, ...rest });
     if (!parsed.success) issues.push(...zodIssues(parsed.error));
     if (issues.length) throw new FaultValidationError(issues);

@@ -23,6 +23,12 @@ export const stale = defineFault({
   protocols: ['hls', 'dash'],
   rendition: 'optional',
   params: z.object({}).strict(),
+  check: ({ stream, rendition }) =>
+    stream.protocol === 'dash' && rendition !== undefined
+      ? [
+          'a DASH stream has one MPD for all representations; omit rendition (or use segment faults per rendition)',
+        ]
+      : [],
   inject: freezeAll,
   freeze: frozenView,
 });

@@ -60,6 +60,8 @@ export interface FaultModule<P = Record<string, unknown>> {
   /** Whether a rendition may / must be named. */
   rendition: 'optional' | 'forbidden';
   params: z.ZodType<P>;
+  /** Extra checks that need the target; returns problems (each becomes a 400 issue). */
+  check?(target: { stream: StreamLayout; rendition?: string }): string[];
   /** Called once at injection (e.g. snapshot the playlist to freeze). */
   inject?(f: ActiveFault<P>, env: FaultEnv): void;
   /** Request-level effects (latency, status, hang, throttle). */
