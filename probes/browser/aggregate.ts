@@ -29,6 +29,8 @@ export interface Carry {
   /** Cumulative frame counters at the end of the previous period. */
   lastSnapshot?: HarnessSnapshot;
   fatalSeen: boolean;
+  /** t since which no player is running (browser died, restart pending): not playing time. */
+  offlineSince?: number;
 }
 
 export const initialCarry = (): Carry => ({
@@ -118,6 +120,7 @@ export class PeriodAccumulator {
   private stallMs = 0;
   private frozenMs = 0;
   private blackMs = 0;
+  private offlineMs = 0;
   private switches = 0;
   private firstFrameThisPeriod = false;
   private readonly isFirstPeriod: boolean;
@@ -135,7 +138,8 @@ export class PeriodAccumulator {
     for (const e of d.events) {
       switch (e.type) {
         case 'start':
-          c.startWall = e.wall;
+          // A watch that restarts its player keeps one timeline: the first start is its origin.
+          c.startWall ??= e.wall;
           break;
         case 'manifest':
           c.startup.manifest_ms ??= r1(e.t);
@@ -240,6 +244,30 @@ export class PeriodAccumulator {
     this.to = Math.max(this.to, d.snapshot.now);
   }
 
+  /** The player is gone at t (browser died, or restarting after a fatal error): close what it had open. */
+  goOffline(t: number): void {
+    const c = this.carry;
+    if (c.openStallAt !== undefined) this.stallMs += this.overlap(c.openStallAt, t);
+    if (c.openFrozenAt !== undefined) this.frozenMs += this.overlap(c.openFrozenAt, t);
+    if (c.openBlackAt !== undefined) this.blackMs += this.overlap(c.openBlackAt, t);
+    c.openStallAt = c.openFrozenAt = c.openBlackAt = undefined;
+    c.offlineSince ??= t;
+    this.advance(t);
+  }
+
+  /** A player runs again from t. */
+  goOnline(t: number): void {
+    const c = this.carry;
+    if (c.offlineSince !== undefined) this.offlineMs += this.overlap(c.offlineSince, t);
+    c.offlineSince = undefined;
+    this.advance(t);
+  }
+
+  /** Time passes without a drain (no player to drain while offline). */
+  advance(t: number): void {
+    this.to = Math.max(this.to, t);
+  }
+
   /** The part of [start, end] inside this period (intervals may start in an earlier one). */
   private overlap(start: number, end: number): number {
     return Math.max(0, end - Math.max(start, this.from));
@@ -253,7 +281,7 @@ export class PeriodAccumulator {
   /** State for the next period. */
   next(): Carry {
     const c = structuredClone(this.carry);
-    c.lastSnapshot = this.snapshot ?? this.startSnapshot ?? { ...zeroSnapshot, now: this.to };
+    c.lastSnapshot = { ...(this.snapshot ?? this.startSnapshot ?? zeroSnapshot), now: this.to };
     if (this.firstFrameThisPeriod || (this.isFirstPeriod && c.firstFrameAt !== undefined))
       c.startupReported = true;
     return c;
@@ -305,7 +333,9 @@ export class PeriodAccumulator {
     if (played) {
       let stallMs = this.stallMs;
       if (c.openStallAt !== undefined) stallMs += this.overlap(c.openStallAt, this.to);
-      const watched = Math.max(0, this.to - Math.max(this.from, c.firstFrameAt ?? this.to));
+      let offlineMs = this.offlineMs;
+      if (c.offlineSince !== undefined) offlineMs += this.overlap(c.offlineSince, this.to);
+      const watched = Math.max(0, this.to - Math.max(this.from, c.firstFrameAt ?? this.to) - offlineMs);
       const playingMs = Math.max(0, watched - stallMs);
       m.stall_count = this.stallCount;
       m.stall_ms = r1(stallMs);
@@ -318,7 +348,7 @@ export class PeriodAccumulator {
       if (c.openBlackAt !== undefined) blackMs += this.overlap(c.openBlackAt, this.to);
       m.frozen_ms = r1(frozenMs);
       m.black_ms = r1(blackMs);
-      const end = this.snapshot;
+      const end = this.snapshot ?? this.startSnapshot;
       if (end) {
         const start = this.startSnapshot ?? zeroSnapshot;
         m.dropped_frames = Math.max(0, end.dropped - start.dropped);

@@ -38,9 +38,11 @@ const ctx = (signal = new AbortController().signal, onInterval?: (r: ProbeResult
 async function startProxy() {
   const seen: string[] = [];
   let holdUntil = 0;
+  let onRequest: ((path: string) => void) | undefined;
   const up = new URL(source.origin);
   const server = createServer((req, res) => {
     seen.push(req.url ?? '');
+    onRequest?.(req.url ?? '');
     const forward = () => {
       const fwd = request(
         { host: up.hostname, port: up.port, path: req.url, method: req.method, headers: req.headers },
@@ -63,6 +65,9 @@ async function startProxy() {
     url: source.url.replace(source.origin, origin),
     hold(ms: number) {
       holdUntil = Date.now() + ms;
+    },
+    onRequest(fn: (path: string) => void) {
+      onRequest = fn;
     },
     async close() {
       server.closeAllConnections();
@@ -254,11 +259,46 @@ describe('browser probe end to end', () => {
     expect(prober.health().sessions).toBe(0);
   });
 
-  it('killing the Chromium PID mid-session gives probe-error, and the next run relaunches and plays', async () => {
+  it('killing the Chromium PID mid-check gives probe-error, and the next run relaunches and plays', async () => {
+    const proxy = await startProxy();
     let killed: number | undefined;
+    // Kill the browser when the player asks for its first segment: mid-session, by the PID.
+    proxy.onRequest((path) => {
+      if (killed === undefined && /\.ts(\?|$)/.test(path)) {
+        killed = prober.health().pid;
+        if (killed) process.kill(killed, 'SIGKILL');
+      }
+    });
+    try {
+      const t0 = Date.now();
+      const r = await prober.run(job(proxy.url, { durationS: 20 }), ctx());
+      ProbeResult.parse(r);
+      expect(killed).toBeTypeOf('number');
+      expect(r.outcome).toBe('probe-error');
+      expect(r.reasons[0]).toMatch(/browser died/);
+      // The session ends when the browser dies, not when the duration passes.
+      expect(Date.now() - t0).toBeLessThan(10_000);
+    } finally {
+      await proxy.close();
+    }
+    const t1 = Date.now();
+    const next = await prober.run(job(source.url, { durationS: 6 }), ctx());
+    ProbeResult.parse(next);
+    expect(next.outcome).toBe('ok');
+    expect(next.metrics.startup_ms).toBeGreaterThan(0);
+    expect(prober.health().pid).not.toBe(killed);
+    expect(prober.health().healthy).toBe(true);
+    // Recovery (relaunch + startup) is quick.
+    expect((next.metrics.startup_ms as number) + (Date.parse(next.startedAt) - t1)).toBeLessThan(10_000);
+  });
+
+  it('a watch survives a browser crash: that interval is probe-error, playback resumes on a new browser', async () => {
+    let killed: number | undefined;
+    const intervals: ProbeResult[] = [];
     const r = await prober.run(
-      job(source.url, { mode: 'watch', durationS: 30, intervalS: 2 }),
+      job(source.url, { mode: 'watch', durationS: 16, intervalS: 3 }),
       ctx(undefined, (ir) => {
+        intervals.push(ir);
         if (killed === undefined && ir.metrics.startup_ms !== undefined) {
           killed = prober.health().pid;
           if (killed) process.kill(killed, 'SIGKILL');
@@ -266,17 +306,22 @@ describe('browser probe end to end', () => {
       }),
     );
     ProbeResult.parse(r);
+    for (const ir of intervals) ProbeResult.parse(ir);
+    console.log(JSON.stringify(intervals.map((i) => [i.outcome, i.reasons, i.metrics.total_frames])));
     expect(killed).toBeTypeOf('number');
-    expect(r.outcome).toBe('probe-error');
-    expect(r.reasons[0]).toMatch(/browser died/);
-    // What was measured before the crash is kept.
-    expect(r.metrics.startup_ms).toBeTypeOf('number');
-
-    const next = await prober.run(job(source.url, { durationS: 6 }), ctx());
-    ProbeResult.parse(next);
-    expect(next.outcome).toBe('ok');
-    expect(next.metrics.startup_ms).toBeGreaterThan(0);
+    const crashed = intervals.findIndex((i) => i.outcome === 'probe-error');
+    expect(crashed).toBeGreaterThan(0);
+    expect(intervals[crashed]?.reasons[0]).toMatch(/browser died/);
+    // Playing again after the relaunch.
+    const last = intervals.at(-1);
+    expect(crashed).toBeLessThan(intervals.length - 1);
+    expect(last?.outcome).toBe('ok');
+    expect(last?.metrics.total_frames).toBeGreaterThan(30);
+    expect(last?.metrics.g2g_p50_ms).toBeTypeOf('number');
     expect(prober.health().pid).not.toBe(killed);
-    expect(prober.health().healthy).toBe(true);
+    // The summary reports the stream (which was fine), and says what happened to us.
+    expect(r.outcome).toBe('ok');
+    expect(r.reasons.some((x) => /browser died 1x/.test(x))).toBe(true);
+    expect(r.metrics.stall_count).toBe(0);
   });
 });

@@ -100,29 +100,18 @@ export class BrowserProber implements Prober {
       this.server = undefined;
       return fail(`harness server failed: ${(err as Error).message}`);
     }
-    let lease: Awaited<ReturnType<BrowserPool['acquire']>>;
-    try {
-      lease = await this.pool.acquire(ctx.signal);
-    } catch (err) {
-      if (ctx.signal.aborted) return fail('aborted while waiting for a browser');
-      return fail((err as Error).message);
-    }
-    try {
-      const session = new BrowserSession(job, ctx, lease, {
-        harnessUrl,
-        decodeEvery: this.opts.decodeEvery ?? 5,
-        pdtEveryMs: this.opts.pdtSampleMs ?? 500,
-        drainEveryMs: this.opts.drainEveryMs ?? 500,
-        hlsConfig: { backBufferLength: 30, ...this.opts.hlsConfig },
-        freezeMinMs: this.opts.freezeMinMs ?? 2000,
-        blackMinMs: this.opts.blackMinMs ?? 1000,
-        rendition: this.opts.rendition,
-        cmcd: this.opts.cmcd === false ? undefined : { customKey: DEFAULT_CMCD_KEY, ...this.opts.cmcd },
-      });
-      return await session.run();
-    } finally {
-      lease.release();
-    }
+    const session = new BrowserSession(job, ctx, (signal) => this.pool.acquire(signal), {
+      harnessUrl,
+      decodeEvery: this.opts.decodeEvery ?? 5,
+      pdtEveryMs: this.opts.pdtSampleMs ?? 500,
+      drainEveryMs: this.opts.drainEveryMs ?? 500,
+      hlsConfig: { backBufferLength: 30, ...this.opts.hlsConfig },
+      freezeMinMs: this.opts.freezeMinMs ?? 2000,
+      blackMinMs: this.opts.blackMinMs ?? 1000,
+      rendition: this.opts.rendition,
+      cmcd: this.opts.cmcd === false ? undefined : { customKey: DEFAULT_CMCD_KEY, ...this.opts.cmcd },
+    });
+    return session.run();
   }
 
   async close(): Promise<void> {

@@ -76,6 +76,18 @@ describe('classifyOutcome', () => {
     expect(r).toEqual({ outcome: 'degraded', reasons: ['picture frozen 4200 ms', 'picture black 1500 ms'] });
   });
 
+  it('played before but no frame in this whole period fails', () => {
+    const r = classifyOutcome({
+      played: true,
+      waitedS: 60,
+      periodS: 10,
+      metrics: { total_frames: 0, stall_count: 0 },
+    });
+    expect(r).toEqual({ outcome: 'failed', reasons: ['no video frame presented in 10.0 s'] });
+    const short = classifyOutcome({ played: true, waitedS: 1, periodS: 0.5, metrics: { total_frames: 0 } });
+    expect(short.outcome).toBe('ok');
+  });
+
   it('values at the threshold are not exceeded', () => {
     const r = classifyOutcome({
       played: true,

@@ -14,6 +14,8 @@ export interface OutcomeInput {
   played: boolean;
   /** How long the player had, in seconds, when the period ended (for "no first frame within N s"). */
   waitedS: number;
+  /** Length of the reported period in seconds (a watch interval, or the whole run). */
+  periodS?: number;
   /** The run was stopped from outside (job cancelled / deadline) before its duration passed. */
   aborted?: boolean;
   fatal?: { errType: string; details: string; status?: number; reason?: string };
@@ -32,7 +34,7 @@ export function describeFatal(f: NonNullable<OutcomeInput['fatal']>): string {
 /**
  * ok | degraded | failed | probe-error with human-readable reasons that name the number and the threshold.
  * - probe-error: our fault (browser launch/crash, harness broken, or stopped before the stream had a chance);
- * - failed: never played within the period, or a fatal player error;
+ * - failed: never played within the period, no frame at all in the period, or a fatal player error;
  * - degraded: an expectation exceeded, any stall, or a frozen or black picture (each beyond its minimum
  *   duration, applied in the page).
  */
@@ -52,8 +54,13 @@ export function classifyOutcome(i: OutcomeInput): { outcome: Outcome; reasons: s
     return { outcome: 'failed', reasons: [`no first frame within ${i.waitedS.toFixed(1)} s`] };
   }
 
-  const reasons: string[] = [];
   const m = i.metrics;
+  // Played before, yet not one frame in this whole period: the viewer saw nothing (a stall that never ended,
+  // or a player that silently stopped).
+  if (m.total_frames === 0 && (i.periodS ?? 0) >= 2) {
+    return { outcome: 'failed', reasons: [`no video frame presented in ${(i.periodS ?? 0).toFixed(1)} s`] };
+  }
+  const reasons: string[] = [];
   const x = i.expectations ?? {};
   if (x.startup_ms !== undefined && m.startup_ms !== undefined && m.startup_ms > x.startup_ms) {
     reasons.push(`startup ${ms(m.startup_ms)} > ${ms(x.startup_ms)} expected`);

@@ -1,13 +1,19 @@
 import { randomUUID } from 'node:crypto';
-import type { Browser, BrowserContext, Page } from 'puppeteer-core';
+import type { BrowserContext, Page } from 'puppeteer-core';
 import { CLOCK_BITS, CLOCK_STRIP_HEIGHT, clockBlockCentre } from '../../shared/clock.js';
 import type { Logger } from '../../shared/log.js';
 import { redactUrl } from '../../shared/log.js';
 import type { ProbeResult } from '../../shared/schemas.js';
 import type { ProbeContext, ProbeJob } from '../types.js';
 import { initialCarry, PeriodAccumulator, type PeriodData } from './aggregate.js';
-import { type DrainResult, type HarnessStartConfig, parseDrain, type RenditionChoice } from './events.js';
-import { classifyOutcome } from './outcome.js';
+import {
+  type DrainResult,
+  type HarnessSnapshot,
+  type HarnessStartConfig,
+  parseDrain,
+  type RenditionChoice,
+} from './events.js';
+import { classifyOutcome, describeFatal } from './outcome.js';
 import type { Lease } from './pool.js';
 
 export interface SessionOptions {
@@ -34,6 +40,10 @@ interface HarnessGlobal {
 const DRAIN_TIMEOUT_MS = 5000;
 const OPEN_TIMEOUT_MS = 20_000;
 const CLOSE_TIMEOUT_MS = 3000;
+/** A watch relaunches a dead browser at most this often before giving up (a crash loop is our bug). */
+const MAX_CRASH_RESTARTS = 3;
+/** A watch retries a player stopped by a fatal error after this pause (the stream may come back). */
+const FATAL_RETRY_MS = 5000;
 
 class Timeout extends Error {}
 
@@ -56,74 +66,177 @@ const CENTRES = Array.from({ length: CLOCK_BITS }, (_, i) => clockBlockCentre(i)
 
 type StopReason = 'duration' | 'aborted' | 'died' | 'fatal' | 'harness';
 
+/** One harness page playing. A watch may need several: after a browser crash, or a fatal player error. */
+interface Run {
+  lease: Lease;
+  context?: BrowserContext;
+  page?: Page;
+  /** Added to this page's timeline to put it on the session's (undefined until its 'start' is drained). */
+  offset?: number;
+  /** Cumulative counters of the earlier runs, added to this page's own. */
+  base: Pick<HarnessSnapshot, 'dropped' | 'total' | 'decodeAttempts' | 'decodeOk'>;
+  died?: string;
+  /** The browser stopped answering and was handed back to the pool to be killed. */
+  broken: boolean;
+  fatal: boolean;
+  wake?: () => void;
+}
+
 /**
  * One playback session: its own browser context (cold cache, like a first-time viewer) in its own window
  * (background tabs do not play), a harness page, a drain loop, interval reports in watch mode, and a summary.
+ * A check ends at the first fatal error or browser death; a watch restarts its player and carries on.
  */
 export class BrowserSession {
   private readonly log: Logger;
   private readonly summary = new PeriodAccumulator(initialCarry());
   private interval = new PeriodAccumulator(initialCarry());
   private probeError?: string;
-  private diedReason?: string;
-  private wake?: () => void;
+  /** A browser death inside the current watch interval (that interval is a probe-error). */
+  private intervalProbeError?: string;
   private readonly startedAt = new Date();
   private intervalStart = this.startedAt;
-  /** The browser stopped answering and was handed back to the pool to be killed. */
-  private broken = false;
-  /** Date.now() when loadSource was called (0 until then). */
+  /** Wall time of the first loadSource (page clock): the session timeline's zero. */
+  private timelineWall?: number;
+  /** Date.now() just before the first loadSource (0 until then); the duration counts from here. */
   private playStart = 0;
+  private nextInterval = 0;
+  private lastSnapshot?: HarnessSnapshot;
+  private crashes = 0;
+  /** Why the latest browser died. */
+  private diedReason?: string;
+  private restarts = 0;
+  private wake?: () => void;
 
   constructor(
     private readonly job: BrowserProbeJob,
     private readonly ctx: ProbeContext,
-    private readonly lease: Lease,
+    private readonly acquire: (signal: AbortSignal) => Promise<Lease>,
     private readonly opts: SessionOptions,
   ) {
     this.log = ctx.logger.child({ target: job.target.id, session: 'browser' });
   }
 
-  async run(): Promise<ProbeResult> {
-    const { browser } = this.lease;
-    const onDisconnect = () =>
-      this.die(`browser died: Chromium (pid ${this.lease.pid ?? '?'}) exited or disconnected`);
-    browser.once('disconnected', onDisconnect);
-    const onAbort = () => this.wake?.();
-    this.ctx.signal.addEventListener('abort', onAbort);
-    let context: BrowserContext | undefined;
-    let page: Page | undefined;
-    let reason: StopReason = 'duration';
-    try {
-      if (!browser.connected) this.die('browser died before the session started');
-      ({ context, page } = await this.open(browser));
-      reason = await this.loop(page);
-    } catch (err) {
-      if (this.diedReason) reason = 'died';
-      else {
-        reason = 'harness';
-        this.probeError ??= `harness failed: ${(err as Error).message.split('\n')[0]}`;
-        if (err instanceof Timeout) {
-          this.broken = true;
-          this.lease.markBroken(this.probeError);
-        }
-      }
-    } finally {
-      browser.off('disconnected', onDisconnect);
-      this.ctx.signal.removeEventListener('abort', onAbort);
-    }
-    if (page && !this.diedReason && !this.broken) await this.shutdown(page, context);
-    return this.finish(reason);
+  private get watch(): boolean {
+    return this.job.mode === 'watch';
   }
 
-  private die(reason: string): void {
-    this.diedReason ??= reason;
+  private get end(): number {
+    return this.playStart + this.job.durationS * 1000;
+  }
+
+  /** Now on the session timeline (ms since the first loadSource). */
+  private nowT(): number {
+    return this.timelineWall === undefined ? 0 : Date.now() - this.timelineWall;
+  }
+
+  async run(): Promise<ProbeResult> {
+    const onAbort = () => this.wake?.();
+    this.ctx.signal.addEventListener('abort', onAbort);
+    let stop: StopReason = 'duration';
+    let lease: Lease | undefined;
+    try {
+      for (;;) {
+        if (!lease) {
+          try {
+            lease = await this.acquire(this.ctx.signal);
+          } catch (err) {
+            if (this.ctx.signal.aborted) stop = 'aborted';
+            else {
+              this.probeError ??= (err as Error).message;
+              stop = 'harness';
+            }
+            break;
+          }
+        }
+        const run: Run = { lease, broken: false, fatal: false, base: this.counters() };
+        const reason = await this.play(run);
+        if (run.died || run.broken) {
+          lease.release();
+          lease = undefined;
+        } else {
+          await this.shutdown(run);
+        }
+        const resumable =
+          this.watch &&
+          !this.ctx.signal.aborted &&
+          Date.now() < this.end - 1000 &&
+          ((reason === 'died' && this.crashes < MAX_CRASH_RESTARTS) || reason === 'fatal');
+        if (!resumable) {
+          stop = reason;
+          break;
+        }
+        // The player is gone until the next one starts: not playing time, and nothing stays open.
+        const t = this.nowT();
+        this.summary.goOffline(t);
+        this.interval.goOffline(t);
+        if (reason === 'died') {
+          this.crashes++;
+          this.log.warn({ reason: run.died }, 'browser died during a watch; relaunching and resuming');
+        } else {
+          this.log.info('fatal player error during a watch; retrying shortly');
+          await this.idle(Math.min(FATAL_RETRY_MS, this.end - Date.now()));
+          if (this.ctx.signal.aborted || Date.now() >= this.end) {
+            stop = this.ctx.signal.aborted ? 'aborted' : 'duration';
+            break;
+          }
+        }
+        this.restarts++;
+      }
+    } finally {
+      lease?.release();
+      this.ctx.signal.removeEventListener('abort', onAbort);
+    }
+    return this.finish(stop);
+  }
+
+  /** Opens a window, plays, drains until the run ends; never throws. */
+  private async play(run: Run): Promise<StopReason> {
+    const { browser, pid } = run.lease;
+    const onDisconnect = () =>
+      this.die(run, `browser died: Chromium (pid ${pid ?? '?'}) exited or disconnected`);
+    browser.once('disconnected', onDisconnect);
+    try {
+      if (!browser.connected) this.die(run, 'browser died before the session started');
+      await this.open(run);
+      return await this.loop(run);
+    } catch (err) {
+      if (run.died) return 'died';
+      this.probeError ??= `harness failed: ${(err as Error).message.split('\n')[0]}`;
+      if (err instanceof Timeout) {
+        run.broken = true;
+        run.lease.markBroken(this.probeError);
+      }
+      return 'harness';
+    } finally {
+      browser.off('disconnected', onDisconnect);
+    }
+  }
+
+  private die(run: Run, reason: string): void {
+    if (run.died) return;
+    run.died = reason;
+    this.diedReason = reason;
+    this.intervalProbeError ??= reason;
+    run.wake?.();
     this.wake?.();
   }
 
-  private async open(browser: Browser): Promise<{ context: BrowserContext; page: Page }> {
-    const context = await browser.createBrowserContext();
-    const page = await context.newPage({ type: 'window' });
-    page.once('error', (err) => this.die(`page crashed: ${err.message}`));
+  private counters(): Run['base'] {
+    const s = this.lastSnapshot;
+    return {
+      dropped: s?.dropped ?? 0,
+      total: s?.total ?? 0,
+      decodeAttempts: s?.decodeAttempts ?? 0,
+      decodeOk: s?.decodeOk ?? 0,
+    };
+  }
+
+  private async open(run: Run): Promise<void> {
+    run.context = await run.lease.browser.createBrowserContext();
+    const page = await run.context.newPage({ type: 'window' });
+    run.page = page;
+    page.once('error', (err) => this.die(run, `page crashed: ${err.message}`));
     page.on('pageerror', (err) =>
       this.log.warn({ err: (err as Error).message }, 'uncaught error in harness page'),
     );
@@ -144,7 +257,10 @@ export class BrowserSession {
       rendition: this.job.rendition ?? this.opts.rendition,
       cmcd: this.opts.cmcd && { sessionId: randomUUID(), contentId: this.job.target.id, ...this.opts.cmcd },
     };
-    this.playStart = Date.now();
+    if (!this.playStart) {
+      this.playStart = Date.now();
+      this.nextInterval = this.playStart + Math.max(1, this.job.intervalS ?? 10) * 1000;
+    }
     await withTimeout(
       page.evaluate((c) => {
         const h = (globalThis as unknown as HarnessGlobal).__liveprobe;
@@ -154,25 +270,61 @@ export class BrowserSession {
       OPEN_TIMEOUT_MS,
       'harness start',
     );
-    this.log.debug({ url: redactUrl(this.job.target.url) }, 'playback started');
-    return { context, page };
+    this.log.debug({ url: redactUrl(this.job.target.url), restart: this.restarts }, 'playback started');
   }
 
-  private async drain(page: Page): Promise<void> {
+  /** Drains the page and puts its events on the session timeline (one timeline across restarts). */
+  private async drain(run: Run): Promise<void> {
+    const page = run.page;
+    if (!page) return;
     const raw = await withTimeout(
       page.evaluate(() => (globalThis as unknown as HarnessGlobal).__liveprobe?.drain()),
       DRAIN_TIMEOUT_MS,
       'harness drain',
     );
     const d: DrainResult = parseDrain(raw);
+    if (run.offset === undefined) {
+      const start = d.events.find((e) => e.type === 'start');
+      if (start && start.type === 'start') {
+        this.timelineWall ??= start.wall;
+        run.offset = start.wall - this.timelineWall;
+        if (run.offset > 0) {
+          this.summary.goOnline(run.offset);
+          this.interval.goOnline(run.offset);
+        }
+      }
+    }
+    const off = run.offset ?? 0;
+    if (off !== 0) {
+      for (const e of d.events) {
+        e.t += off;
+        if (e.type === 'segment') {
+          e.start += off;
+          e.first += off;
+          e.end += off;
+        }
+      }
+    }
+    const b = run.base;
+    d.snapshot = {
+      ...d.snapshot,
+      now: d.snapshot.now + off,
+      dropped: d.snapshot.dropped + b.dropped,
+      total: d.snapshot.total + b.total,
+      decodeAttempts: d.snapshot.decodeAttempts + b.decodeAttempts,
+      decodeOk: d.snapshot.decodeOk + b.decodeOk,
+    };
+    this.lastSnapshot = d.snapshot;
     this.summary.add(d);
     this.interval.add(d);
-    const harnessErr = d.events.find((e) => e.type === 'harness-error');
-    if (harnessErr && harnessErr.type === 'harness-error')
-      this.probeError ??= `harness error: ${harnessErr.message}`;
+    for (const e of d.events) {
+      if (e.type === 'harness-error') this.probeError ??= `harness error: ${e.message}`;
+      if (e.type === 'error' && e.fatal) run.fatal = true;
+    }
   }
 
-  private sleep(ms: number): Promise<void> {
+  /** Sleeps up to ms; woken early by abort or browser death. */
+  private sleep(ms: number, run?: Run): Promise<void> {
     return new Promise((resolve) => {
       const timer = setTimeout(done, Math.max(0, ms));
       function done() {
@@ -180,81 +332,109 @@ export class BrowserSession {
         resolve();
       }
       this.wake = done;
+      if (run) run.wake = done;
     });
   }
 
-  private async loop(page: Page): Promise<StopReason> {
-    const durationMs = this.job.durationS * 1000;
-    const watch = this.job.mode === 'watch';
-    const intervalMs = Math.max(1, this.job.intervalS ?? 10) * 1000;
-    const end = this.playStart + durationMs;
-    let nextInterval = this.playStart + intervalMs;
+  /** Waits without a player (retry pause), still reporting watch intervals on time. */
+  private async idle(ms: number): Promise<void> {
+    const until = Date.now() + ms;
+    while (!this.ctx.signal.aborted && Date.now() < until) {
+      await this.sleep(Math.min(until, this.nextInterval) - Date.now());
+      this.maybeInterval();
+    }
+  }
+
+  private async loop(run: Run): Promise<StopReason> {
     for (;;) {
       const now = Date.now();
-      const until = Math.min(now + this.opts.drainEveryMs, end, watch ? nextInterval : end);
-      if (!this.ctx.signal.aborted && !this.diedReason) await this.sleep(until - now);
-      if (this.diedReason) return 'died';
+      const until = Math.min(
+        now + this.opts.drainEveryMs,
+        this.end,
+        this.watch ? this.nextInterval : this.end,
+      );
+      if (!this.ctx.signal.aborted && !run.died) await this.sleep(until - now, run);
+      if (run.died) return 'died';
       try {
-        await this.drain(page);
+        await this.drain(run);
       } catch (err) {
-        if (this.diedReason) return 'died';
+        if (run.died) return 'died';
         throw err;
       }
       if (this.probeError) return 'harness';
       if (this.ctx.signal.aborted) return 'aborted';
-      if (this.summary.state.fatalSeen) return 'fatal';
-      if (Date.now() >= end) return 'duration';
-      if (watch && Date.now() >= nextInterval) {
-        this.emitInterval();
-        nextInterval += intervalMs;
-      }
+      if (run.fatal) return 'fatal';
+      if (Date.now() >= this.end) return 'duration';
+      this.maybeInterval();
     }
   }
 
-  private emitInterval(): void {
+  private maybeInterval(): void {
+    if (!this.watch || Date.now() < this.nextInterval) return;
+    const intervalMs = Math.max(1, this.job.intervalS ?? 10) * 1000;
+    while (this.nextInterval <= Date.now()) this.nextInterval += intervalMs;
+    this.interval.advance(this.nowT());
     const data = this.interval.finish();
-    const carry = this.interval.next();
-    this.interval = new PeriodAccumulator(carry);
+    this.interval = new PeriodAccumulator(this.interval.next());
     const endedAt = new Date();
-    const result = this.toResult(data, this.intervalStart, endedAt, false, false);
+    const result = this.toResult(data, this.intervalStart, endedAt, this.intervalProbeError, false);
     this.intervalStart = endedAt;
+    this.intervalProbeError = undefined;
     try {
       this.ctx.onInterval?.(result);
     } catch (err) {
       this.log.error({ err }, 'onInterval callback threw');
     }
   }
-  private async shutdown(page: Page, context?: BrowserContext): Promise<void> {
+
+  /** Final drain, stop the player, close the window (and its context). */
+  private async shutdown(run: Run): Promise<void> {
+    if (!run.page) return;
     try {
-      await withTimeout(this.drain(page), DRAIN_TIMEOUT_MS, 'final drain');
+      await this.drain(run);
     } catch (err) {
-      if (!this.diedReason) this.log.debug({ err: (err as Error).message }, 'final drain failed');
+      this.log.debug({ err: (err as Error).message }, 'final drain failed');
     }
     try {
       await withTimeout(
-        page.evaluate(() => (globalThis as unknown as HarnessGlobal).__liveprobe?.stop()),
+        run.page.evaluate(() => (globalThis as unknown as HarnessGlobal).__liveprobe?.stop()),
         CLOSE_TIMEOUT_MS,
         'harness stop',
       );
     } catch {}
     try {
-      await withTimeout(context ? context.close() : page.close(), CLOSE_TIMEOUT_MS, 'window close');
+      await withTimeout(
+        run.context ? run.context.close() : run.page.close(),
+        CLOSE_TIMEOUT_MS,
+        'window close',
+      );
     } catch (err) {
       this.log.warn({ err: (err as Error).message }, 'window did not close');
     }
   }
 
-  private finish(reason: StopReason): ProbeResult {
-    if (reason === 'died') this.probeError = this.diedReason;
+  private finish(stop: StopReason): ProbeResult {
+    // Time after the last drain (e.g. a crash) still belongs to the run.
+    this.summary.advance(this.nowT());
     const data = this.summary.finish();
-    const aborted = reason === 'aborted' && Date.now() < this.playStart + this.job.durationS * 1000;
-    const result = this.toResult(data, this.startedAt, new Date(), true, aborted);
+    // Stopped from outside before the duration passed (or before playback even started).
+    const aborted = stop === 'aborted' && (!this.playStart || Date.now() < this.end);
+    // A watch that came back after a browser crash reports the stream; the crash itself is in its intervals.
+    const probeError = stop === 'died' ? this.diedReason : stop === 'harness' ? this.probeError : undefined;
+    const result = this.toResult(data, this.startedAt, new Date(), probeError, aborted);
+    if (this.crashes > 0 && result.outcome !== 'probe-error') {
+      result.reasons.push(
+        `browser died ${this.crashes}x during the watch; relaunched and playback restarted (not the stream's fault)`,
+      );
+    }
     this.log.info(
       {
         outcome: result.outcome,
         reasons: result.reasons,
         startup_ms: result.metrics.startup_ms,
-        stop: reason,
+        stop,
+        restarts: this.restarts,
+        clockDecoded: `${data.decode.ok}/${data.decode.attempts}`,
       },
       'browser probe finished',
     );
@@ -265,19 +445,24 @@ export class BrowserSession {
     data: PeriodData,
     startedAt: Date,
     endedAt: Date,
-    summary: boolean,
+    probeError: string | undefined,
     aborted: boolean,
   ): ProbeResult {
     const { outcome, reasons } = classifyOutcome({
-      probeError: summary ? this.probeError : undefined,
+      probeError,
       played: data.played,
       waitedS: this.playStart ? (endedAt.getTime() - this.playStart) / 1000 : 0,
+      periodS: (data.to - data.from) / 1000,
       aborted,
       fatal: data.fatal,
       metrics: data.metrics,
       latencyMethod: data.latencyMethod,
       expectations: this.job.expectations,
     });
+    if (data.fatal && outcome === 'failed' && this.restarts > 0 && this.watch && data.played) {
+      reasons.push(`${describeFatal(data.fatal)}: the player was restarted ${this.restarts}x`);
+      reasons.shift();
+    }
     return {
       target: this.job.target,
       probe: 'browser',
