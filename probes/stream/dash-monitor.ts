@@ -77,7 +77,7 @@ export class DashRun {
         signal: s.signal,
       });
       if (s.closed) return;
-      intervalS = this.handle(start, r);
+      intervalS = this.ingest(start, r);
     } catch (err) {
       s.internalError = `MPD handling: ${String((err as Error)?.stack ?? err).slice(0, 300)}`;
     }
@@ -89,7 +89,7 @@ export class DashRun {
   }
 
   /** Handles one MPD reload; returns the next reload interval in seconds. */
-  private handle(start: number, r: HttpResult): number {
+  ingest(start: number, r: HttpResult): number {
     const s = this.session;
     if (s.requestFailed(MPD, 'MPD', r) || !r.ok) {
       s.entry(false);
@@ -130,7 +130,7 @@ export class DashRun {
     if (this.edgeSnap && !this.staleOpen) {
       const stale = checkMpdStale({
         since: this.edgeSnap,
-        cur,
+        cur: changed ? cur : { ...cur, fetchedAt: Date.now() },
         ageMs: start - this.edgeSince,
         factor: t.mpdStaleFactor,
       });

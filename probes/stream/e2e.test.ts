@@ -111,6 +111,10 @@ beforeAll(async () => {
       watchSummary = r;
     });
   await Promise.all([...runs, watch]);
+  if (process.env.STREAM_E2E_DUMP) {
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(process.env.STREAM_E2E_DUMP, JSON.stringify(results, null, 1));
+  }
 }, 60_000);
 
 afterAll(async () => {

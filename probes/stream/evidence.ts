@@ -98,7 +98,8 @@ export interface EvidenceBlock {
   tail?: number;
 }
 
-function iso(ms: number): string {
+/** ISO time that never throws (dates from the network can be out of range). */
+export function iso(ms: number): string {
   const d = new Date(ms);
   return Number.isNaN(d.getTime()) ? String(ms) : d.toISOString();
 }

@@ -88,7 +88,7 @@ export class HlsRun {
         signal: s.signal,
       });
       if (s.closed) return;
-      this.onMaster(r);
+      this.acceptEntry(r, started);
     } catch (err) {
       s.internalError = `master handling: ${String((err as Error)?.message ?? err)}`;
     } finally {
@@ -102,7 +102,8 @@ export class HlsRun {
     }
   }
 
-  private onMaster(r: HttpResult): void {
+  /** Handles a response for the entry URL (request started at `started`): a master, or a lone media playlist. */
+  acceptEntry(r: HttpResult, started: number): void {
     const s = this.session;
     if (s.requestFailed(MASTER, 'master', r) || !r.ok) {
       s.entry(false);
@@ -127,7 +128,7 @@ export class HlsRun {
       const m = new MediaMonitor(this, { name, url: r.url, type: 'video', group: 'video' });
       this.media.set(r.url, m);
       s.renditions.add(name);
-      m.ingest(mono(), r);
+      m.ingest(started, r);
       return;
     }
     const parsed = parseMaster(text, Date.now(), r.url);
@@ -164,8 +165,13 @@ export class HlsRun {
     if (this.driftTask.slot < 0) s.svc.scheduler.schedule(this.driftTask, now + DEFAULT_TD_S * 1000);
   }
 
-  /** Cross-rendition media sequence drift, once per target duration. */
-  private drift(): void {
+  /** The media playlist monitors (for tests and the replay harness). */
+  monitors(): MediaMonitor[] {
+    return [...this.media.values()];
+  }
+
+  /** Cross-rendition checks (drift, discontinuity numbering), once per target duration. */
+  drift(): void {
     const s = this.session;
     if (s.closed) return;
     const now = mono();

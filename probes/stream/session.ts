@@ -8,7 +8,7 @@ import type { ErrorCategory, Outcome, ProbeResult } from '../../shared/schemas.j
 import type { ProbeJob } from '../types.js';
 import { type HttpFailure, httpStatusObservation, type Resource } from './checks/http.js';
 import { type BookEntry, isFindingCode, toFinding } from './findings.js';
-import type { HttpClient, HttpResult } from './http.js';
+import type { HttpResult, RequestOptions } from './http.js';
 import type { MediaPlaylist, Observation } from './model.js';
 import type { ResolvedOptions, SegmentSample } from './options.js';
 import type { Scheduler } from './scheduler.js';
@@ -22,7 +22,7 @@ export const MPD = 'mpd';
 
 export interface Services {
   opts: ResolvedOptions;
-  http: HttpClient;
+  http: { request(url: string, o: RequestOptions): Promise<HttpResult> };
   scheduler: Scheduler;
   segments: SegmentFetcher;
   /** Prober-wide poll lateness (the bench and the self-check read it). */

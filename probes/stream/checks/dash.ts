@@ -6,7 +6,7 @@
  */
 
 import { type DashRepresentation, edgeEndS, type MpdSnapshot, maxSegmentDurationS } from '../dash/parse.js';
-import { clip } from '../evidence.js';
+import { clip, iso } from '../evidence.js';
 import type { Observation } from '../model.js';
 
 /** The MPD's telling parts for evidence: root element, UTCTiming, the representation, the last S entries. */
@@ -25,7 +25,7 @@ export function mpdExcerpt(s: MpdSnapshot | undefined, label: string, repId?: st
     }
   }
   const body = [...pick.slice(0, 4), ...lastS].map((t) => clip(t, 400)).join('\n');
-  return `--- ${label} (fetched ${new Date(s.fetchedAt).toISOString()})\n${clip(body, 1600)}`;
+  return `--- ${label} (fetched ${iso(s.fetchedAt)})\n${clip(body, 1600)}`;
 }
 
 function ev(summary: string, parts: string[]): string {
@@ -40,7 +40,7 @@ export function checkPublishTime(prev: MpdSnapshot | undefined, cur: MpdSnapshot
   ) {
     return [];
   }
-  const summary = `MPD@publishTime went back from ${new Date(prev.publishTime).toISOString()} to ${new Date(cur.publishTime).toISOString()}`;
+  const summary = `MPD@publishTime went back from ${iso(prev.publishTime)} to ${iso(cur.publishTime)}`;
   return [
     {
       code: 'publish-time-regression',
@@ -72,7 +72,7 @@ export function checkMpdStale(i: MpdStaleInput): Observation[] {
   if (limit === undefined) return [];
   const age = i.ageMs;
   if (age <= limit) return [];
-  const summary = `MPD timeline has not advanced for ${(age / 1000).toFixed(1)} s > ${i.factor} x max(minimumUpdatePeriod ${i.cur.minimumUpdatePeriodS ?? 'none'} s, segment ${maxSegmentDurationS(i.cur) ?? '?'} s)`;
+  const summary = `MPD timeline has not advanced for ${(age / 1000).toFixed(2)} s > ${i.factor} x max(minimumUpdatePeriod ${i.cur.minimumUpdatePeriodS ?? 'none'} s, segment ${maxSegmentDurationS(i.cur) ?? '?'} s)`;
   return [
     {
       code: 'mpd-stale',
@@ -129,7 +129,7 @@ export function availabilityObs(
     last
       ? `live-edge segment: ${clip(last.uri.split('?')[0] ?? '', 300)} start ${last.start}s duration ${last.duration}s`
       : '',
-    availableAt !== undefined ? `availability time: ${new Date(availableAt).toISOString()}` : '',
+    availableAt !== undefined ? `availability time: ${iso(availableAt)}` : '',
     request ?? '',
   ].filter(Boolean);
   return {

@@ -2,7 +2,7 @@
  * Stale playlist (RFC 8216 6.2.1 publication rule: a new segment every 0.5-1.5 x TARGETDURATION): no new
  * segment for more than `factor` x TARGETDURATION since the newest segment was first seen. Code: playlist-stale.
  */
-import { evidence } from '../evidence.js';
+import { evidence, iso } from '../evidence.js';
 import { lastSn, type MediaPlaylist, type Observation } from '../model.js';
 
 export interface StaleInput {
@@ -28,7 +28,7 @@ export function checkStale(i: StaleInput): Observation[] {
   if (limit === undefined) return [];
   const age = i.ageMs;
   if (age <= limit) return [];
-  const summary = `no new segment for ${(age / 1000).toFixed(1)} s > ${i.factor} x EXT-X-TARGETDURATION ${i.cur.targetDuration} s (newest is ${lastSn(i.cur)}, first seen ${new Date(i.since.fetchedAt).toISOString()})`;
+  const summary = `no new segment for ${(age / 1000).toFixed(2)} s > ${i.factor} x EXT-X-TARGETDURATION ${i.cur.targetDuration} s (newest is ${lastSn(i.cur)}, first seen ${iso(i.since.fetchedAt)})`;
   return [
     {
       code: 'playlist-stale',

@@ -5,7 +5,7 @@
  */
 
 import type { ParseResult, RenditionType } from '../model.js';
-import { mpd, type XmlElement } from '../vendor.js';
+import { mpd, parseMpdXml, type XmlElement } from '../vendor.js';
 
 export interface DashSegment {
   uri: string;
@@ -84,34 +84,60 @@ function list(el: XmlElement, tag: string): XmlElement[] {
   return out;
 }
 
-/** Sizes what mpd-parser would expand; caps the window of dynamic MPDs; returns a reason to reject. */
-function guard(root: XmlElement, now: number, warnings: string[]): string | undefined {
+/** mpd-parser's own xs:duration reading (unanchored, 0 when nothing matches): the guard must see what it sees. */
+function mpdParserDuration(v: string | undefined): number {
+  if (!v) return 0;
+  const m = /P(?:(\d*)Y)?(?:(\d*)M)?(?:(\d*)D)?(?:T(?:(\d*)H)?(?:(\d*)M)?(?:([\d.]*)S)?)?/.exec(v);
+  if (!m) return 0;
+  const f = (x: string | undefined) => Number.parseFloat(x || '0');
+  return f(m[1]) * 31536000 + f(m[2]) * 2592000 + f(m[3]) * 86400 + f(m[4]) * 3600 + f(m[5]) * 60 + f(m[6]);
+}
+
+/** mpd-parser reads t, d, r, timescale, startNumber with parseInt; @duration with parseInt, else as xs:duration. */
+const int = (v: string | undefined): number => (v === undefined ? Number.NaN : Number.parseInt(v, 10));
+function durationAttr(v: string): number {
+  const n = Number.parseInt(v, 10);
+  return Number.isNaN(n) ? mpdParserDuration(v) : n;
+}
+
+/**
+ * Sizes what mpd-parser would expand, reading attributes exactly as it does; caps the window of dynamic
+ * MPDs; returns a reason to reject. Errs on the side of rejecting: a rejected MPD is a reported error, an
+ * expanded one could take the agent down.
+ */
+function guard(root: XmlElement, now: number): string | undefined {
   const dynamic = attr(root, 'type') === 'dynamic';
   const ast = date(root, 'availabilityStartTime');
+  const mup = mpdParserDuration(attr(root, 'minimumUpdatePeriod'));
   let window: number;
   if (dynamic) {
-    const tsbd = isoDurationS(attr(root, 'timeShiftBufferDepth'));
-    if (tsbd === undefined || tsbd > MAX_WINDOW_S || tsbd < 0) {
+    const tsbd = mpdParserDuration(attr(root, 'timeShiftBufferDepth'));
+    if (!(tsbd > 0 && tsbd <= MAX_WINDOW_S) || attr(root, 'timeShiftBufferDepth') === undefined) {
       root.setAttribute('timeShiftBufferDepth', `PT${MAX_WINDOW_S}S`);
       window = MAX_WINDOW_S;
     } else window = tsbd;
-  } else {
-    window = isoDurationS(attr(root, 'mediaPresentationDuration')) ?? 0;
-    for (const p of list(root, 'Period')) window = Math.max(window, isoDurationS(attr(p, 'duration')) ?? 0);
-  }
-  for (const tpl of list(root, 'SegmentTemplate')) {
-    const timescale = Number(attr(tpl, 'timescale') ?? 1);
-    if (!(timescale > 0) || !Number.isFinite(timescale))
-      return 'SegmentTemplate@timescale is not a positive number';
+  } else window = 0;
+  // A static presentation (or a dynamic one's r="-1" without a next S) runs to the MPD / Period duration.
+  let sourceDuration = mpdParserDuration(attr(root, 'mediaPresentationDuration'));
+  for (const p of list(root, 'Period'))
+    sourceDuration = Math.max(sourceDuration, mpdParserDuration(attr(p, 'duration')));
+  if (!dynamic) window = sourceDuration;
+  // How far "now" is from the availability start: r="-1" in a live $Number$ timeline repeats up to it.
+  const liveSpan = dynamic && ast !== undefined ? (now - ast) / 1000 + mup : 0;
+  for (const tpl of [...list(root, 'SegmentTemplate'), ...list(root, 'SegmentList')]) {
+    const ts = attr(tpl, 'timescale');
+    const timescale = ts === undefined ? 1 : int(ts);
+    if (!(timescale > 0)) return `${tpl.tagName}@timescale is not a positive integer`;
     const timelines = list(tpl, 'SegmentTimeline');
     if (timelines.length === 0) {
       const d = attr(tpl, 'duration');
       if (d === undefined) continue;
-      const dur = Number(d) / timescale;
-      if (!(dur > 0) || !Number.isFinite(dur)) return `SegmentTemplate@duration ${d} is not positive`;
-      const capWindow = dynamic ? Math.min(window, MAX_WINDOW_S) : window;
-      if (capWindow / dur > MAX_SEGMENTS_PER_REPRESENTATION) {
-        return `SegmentTemplate would expand to ${Math.round(capWindow / dur)} segments (> ${MAX_SEGMENTS_PER_REPRESENTATION})`;
+      const dur = durationAttr(d) / timescale;
+      if (!(dur > 0) || !Number.isFinite(dur))
+        return `${tpl.tagName}@duration ${d.slice(0, 40)} is not positive`;
+      const span = dynamic ? Math.min(window, MAX_WINDOW_S) : window;
+      if (span / dur > MAX_SEGMENTS_PER_REPRESENTATION) {
+        return `${tpl.tagName} would expand to ${Math.round(span / dur)} segments (> ${MAX_SEGMENTS_PER_REPRESENTATION})`;
       }
       continue;
     }
@@ -120,36 +146,28 @@ function guard(root: XmlElement, now: number, warnings: string[]): string | unde
     const ss = list(tpl, 'S');
     for (let i = 0; i < ss.length; i++) {
       const s = ss[i]!;
-      const d = Number(attr(s, 'd'));
-      if (!(d > 0) || !Number.isFinite(d)) return 'SegmentTimeline S@d is not positive';
-      const r = Number(attr(s, 'r') ?? 0);
-      if (!Number.isFinite(r)) return 'SegmentTimeline S@r is not a number';
-      const st = attr(s, 't');
-      if (st !== undefined) t = Number(st);
-      if (!Number.isFinite(t)) return 'SegmentTimeline S@t is not a number';
+      const d = int(attr(s, 'd'));
+      if (!(d > 0)) return 'SegmentTimeline S@d is not a positive integer';
+      const r = int(attr(s, 'r')) || 0;
+      const st = int(attr(s, 't')) || 0;
+      if (i === 0 || st > t) t = st;
       let n = r + 1;
       if (r < 0) {
-        // Repeats up to the next S@t, or up to "now" (dynamic) / the period end (static).
-        const nextT = Number(ss[i + 1] ? (attr(ss[i + 1]!, 't') ?? Number.NaN) : Number.NaN);
-        const span = Number.isFinite(nextT)
-          ? (nextT - t) / timescale
-          : dynamic && ast !== undefined
-            ? (now - ast) / 1000 - t / timescale + 3600
-            : window;
-        n = Math.max(1, span / (d / timescale));
+        const next = ss[i + 1];
+        const span = next
+          ? (int(attr(next, 't')) - t) / timescale
+          : Math.max(liveSpan, sourceDuration) - t / timescale;
+        n = Number.isFinite(span) ? span / (d / timescale) : 0;
       }
-      count += n;
-      t += d * n;
+      if (n > 0) {
+        count += n;
+        t += d * n;
+      }
       if (count > MAX_SEGMENTS_PER_REPRESENTATION) {
         return `SegmentTimeline would expand to more than ${MAX_SEGMENTS_PER_REPRESENTATION} segments`;
       }
     }
   }
-  for (const sl of list(root, 'SegmentList')) {
-    const d = attr(sl, 'duration');
-    if (d !== undefined && !(Number(d) > 0)) return 'SegmentList@duration is not positive';
-  }
-  if (warnings.length > 5) warnings.length = 5;
   return undefined;
 }
 
@@ -193,12 +211,14 @@ export function parseMpd(
   const warnings: string[] = [];
   let root: XmlElement;
   try {
-    root = mpd.stringToMpdXml(text);
+    const parsed = parseMpdXml(text);
+    root = parsed.root;
+    for (const e of parsed.errors) if (warnings.length < 5) warnings.push(`XML: ${e}`);
   } catch (err) {
     return { ok: false, error: `not a valid MPD: ${String((err as Error)?.message ?? err).slice(0, 200)}` };
   }
   try {
-    const rejected = guard(root, fetchedAt, warnings);
+    const rejected = guard(root, fetchedAt);
     if (rejected) return { ok: false, error: `MPD rejected: ${rejected}` };
     const info = mpd.inheritAttributes(root, {
       manifestUri,
