@@ -218,6 +218,10 @@ describe('PeriodAccumulator', () => {
   });
 });
 
+it('no drain at all: no metrics (never 0 for what was not measured)', () => {
+  expect(new PeriodAccumulator(initialCarry()).finish().metrics).toEqual({});
+});
+
 describe('helpers', () => {
   it('renditionName', () => {
     const levels = [{ height: 360, bitrate: 800_000 }, { height: 720, bitrate: 3_000_000 }, {}];

@@ -301,7 +301,9 @@ export class PeriodAccumulator {
       if (Object.keys(startup).length === 0) startup = undefined;
     }
 
-    m.segments_total = this.segmentsTotal;
+    // Nothing drained from any player (e.g. the run never got a browser): nothing was measured.
+    const measured = this.snapshot !== undefined || this.startSnapshot !== undefined;
+    if (measured) m.segments_total = this.segmentsTotal;
     const tt = percentiles(this.ttfb, [50, 95]);
     if (tt) {
       m.segment_ttfb_p50_ms = r1(tt[50]);
@@ -356,9 +358,11 @@ export class PeriodAccumulator {
       }
     }
 
-    m.errors_http = this.errorCounts.http;
-    m.errors_network = this.errorCounts.network;
-    m.errors_player = this.errorCounts.player;
+    if (measured) {
+      m.errors_http = this.errorCounts.http;
+      m.errors_network = this.errorCounts.network;
+      m.errors_player = this.errorCounts.player;
+    }
 
     const s0 = this.startSnapshot ?? zeroSnapshot;
     const s1 = this.snapshot ?? s0;

@@ -324,4 +324,39 @@ describe('browser probe end to end', () => {
     expect(r.reasons.some((x) => /browser died 1x/.test(x))).toBe(true);
     expect(r.metrics.stall_count).toBe(0);
   });
+
+  it('pool: a run beyond maxSessions waits for a slot (and can be aborted there); recycled after N sessions', async () => {
+    const small = new BrowserProber({ logger, maxSessions: 1, recycleAfterSessions: 1 });
+    try {
+      let pidA: number | undefined;
+      let queued: Promise<ProbeResult> | undefined;
+      const waiting = new AbortController();
+      let activeWhileQueued = -1;
+      const a = await small.run(
+        job(source.url, { mode: 'watch', durationS: 5, intervalS: 1 }),
+        ctx(undefined, () => {
+          if (!queued) {
+            pidA = small.health().pid;
+            queued = small.run(job(source.url, { durationS: 5 }), ctx(waiting.signal));
+          } else if (!waiting.signal.aborted) {
+            activeWhileQueued = small.health().sessions;
+            waiting.abort();
+          }
+        }),
+      );
+      expect(a.outcome).toBe('ok');
+      expect(activeWhileQueued).toBe(1);
+      const b = await queued;
+      expect(b?.outcome).toBe('probe-error');
+      expect(b?.reasons[0]).toMatch(/aborted/);
+      expect(b?.metrics).toEqual({});
+      // Served its one session and idle: recycled.
+      expect(small.health().pid).toBeUndefined();
+      const c = await small.run(job(source.url, { durationS: 4 }), ctx());
+      expect(c.outcome).toBe('ok');
+      expect(pidA).toBeTypeOf('number');
+    } finally {
+      await small.close();
+    }
+  });
 });

@@ -23,6 +23,8 @@ export interface BrowserProberOptions {
   maxSessions?: number;
   /** Relaunch the browser after this many sessions, when idle. Default 50. */
   recycleAfterSessions?: number;
+  /** Relaunch the browser, when idle, once its processes' PSS exceeds this many MB. Default 1500. */
+  recycleAbovePssMb?: number;
   /** Decode the in-frame clock on every Nth presented frame. Default 5 (6 reads/s at 30 fps). */
   decodeEvery?: number;
   /** PDT latency sampling period. Default 500 ms. */
@@ -65,12 +67,13 @@ export class BrowserProber implements Prober {
       logger: opts.logger.child({ component: 'browser-pool' }),
       maxSessions: opts.maxSessions ?? 8,
       recycleAfterSessions: opts.recycleAfterSessions ?? 50,
+      recycleAbovePssMb: opts.recycleAbovePssMb ?? 1500,
       launchTimeoutMs: opts.launchTimeoutMs ?? 30_000,
     });
   }
 
-  /** For the agent's heartbeat (`browser` field). */
-  health(): { healthy: boolean; pid?: number; sessions: number } {
+  /** For the agent's heartbeat (`browser` field: healthy, pid, sessions) plus the browser's PSS. */
+  health(): { healthy: boolean; pid?: number; sessions: number; pssMb?: number } {
     return this.pool.health();
   }
 

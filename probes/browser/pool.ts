@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import puppeteer, { type Browser } from 'puppeteer-core';
 import type { Logger } from '../../shared/log.js';
+import { processGroupPssMb } from './memory.js';
 
 /** Flags Chromium needs here (FIELD-NOTES): headless, no GPU, no background chatter, autoplay allowed. */
 export const BASE_CHROMIUM_ARGS = [
@@ -25,6 +26,8 @@ export interface PoolOptions {
   maxSessions: number;
   /** Relaunch the browser once it has served this many sessions and is idle (bounds leaks). */
   recycleAfterSessions: number;
+  /** Relaunch the browser when idle and its process group's PSS exceeds this (memory growth). */
+  recycleAbovePssMb: number;
   launchTimeoutMs: number;
 }
 
@@ -66,9 +69,14 @@ export class BrowserPool {
 
   constructor(private readonly opts: PoolOptions) {}
 
-  health(): { healthy: boolean; pid?: number; sessions: number } {
+  health(): { healthy: boolean; pid?: number; sessions: number; pssMb?: number } {
     const i = this.inst;
-    return { healthy: !!i && i.browser.connected && alive(i.child), pid: i?.pid, sessions: this.active };
+    return {
+      healthy: !!i && i.browser.connected && alive(i.child),
+      pid: i?.pid,
+      sessions: this.active,
+      pssMb: i?.pid !== undefined ? processGroupPssMb(i.pid) : undefined,
+    };
   }
 
   async acquire(signal: AbortSignal): Promise<Lease> {
@@ -187,8 +195,16 @@ export class BrowserPool {
 
   private maybeRecycle(): void {
     const i = this.inst;
-    if (!i || this.active > 0 || this.launching || i.sessions < this.opts.recycleAfterSessions) return;
-    this.opts.logger.info({ pid: i.pid, sessions: i.sessions }, 'recycling browser');
+    if (!i || this.active > 0 || this.launching) return;
+    let why: string | undefined;
+    if (i.sessions >= this.opts.recycleAfterSessions) why = `served ${i.sessions} sessions`;
+    else if (i.pid !== undefined) {
+      const pss = processGroupPssMb(i.pid);
+      if (pss !== undefined && pss > this.opts.recycleAbovePssMb)
+        why = `PSS ${pss} MB > ${this.opts.recycleAbovePssMb} MB`;
+    }
+    if (!why) return;
+    this.opts.logger.info({ pid: i.pid, why }, 'recycling browser');
     this.inst = undefined;
     void this.dispose(i);
   }
