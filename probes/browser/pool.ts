@@ -41,6 +41,8 @@ interface Instance {
   pid?: number;
   userDataDir: string;
   sessions: number;
+  /** We are closing it: its disconnect is expected. */
+  disposing: boolean;
 }
 
 /** A session's hold on the browser; release() frees its slot. */
@@ -181,10 +183,12 @@ export class BrowserPool {
         { pid, ms: Date.now() - t0, path: this.opts.chromiumPath, version: await browser.version() },
         'browser launched',
       );
+      const inst: Instance = { browser, child, pid, userDataDir, sessions: 0, disposing: false };
       browser.once('disconnected', () => {
-        this.opts.logger.warn({ pid }, 'browser disconnected');
+        if (inst.disposing) this.opts.logger.debug({ pid }, 'browser closed');
+        else this.opts.logger.warn({ pid }, 'browser disconnected unexpectedly (crashed or killed)');
       });
-      return { browser, child, pid, userDataDir, sessions: 0 };
+      return inst;
     } catch (err) {
       rmSync(userDataDir, { recursive: true, force: true });
       throw new BrowserLaunchError(
@@ -211,6 +215,7 @@ export class BrowserPool {
 
   /** Close gracefully, then kill the process group by PID, then remove the profile directory. */
   private async dispose(i: Instance): Promise<void> {
+    i.disposing = true;
     if (i.browser.connected) {
       await Promise.race([
         i.browser.close().catch(() => {}),
