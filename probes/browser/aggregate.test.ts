@@ -30,7 +30,7 @@ const seg = (
 });
 
 const startup: HarnessEvent[] = [
-  { type: 'start', t: 0, wall: WALL, hlsVersion: '1.7.4', nativeHls: 'maybe' },
+  { type: 'start', t: 0, wall: WALL, player: 'hls.js 1.7.4', nativeHls: 'maybe' },
   { type: 'manifest', t: 40 },
   { type: 'levels', t: 41, levels: [{ height: 360, bitrate: 800_000 }] },
   { type: 'media-playlist', t: 45 },
@@ -115,7 +115,7 @@ describe('PeriodAccumulator', () => {
     a.add(
       drain(
         [
-          { type: 'start', t: 0, wall: WALL, hlsVersion: '1.7.4', nativeHls: 'maybe' },
+          { type: 'start', t: 0, wall: WALL, player: 'hls.js 1.7.4', nativeHls: 'maybe' },
           {
             type: 'error',
             t: 30,

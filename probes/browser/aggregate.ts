@@ -107,6 +107,7 @@ export class PeriodAccumulator {
   private readonly throughput: number[] = [];
   private readonly g2g: number[] = [];
   private readonly pdt: number[] = [];
+  private readonly dash: number[] = [];
   private readonly errors: ProbeErrorEntry[] = [];
   private readonly errorCounts: Record<ErrorCategory, number> = {
     http: 0,
@@ -189,6 +190,9 @@ export class PeriodAccumulator {
           break;
         case 'pdt':
           this.pdt.push(e.ms);
+          break;
+        case 'dash-latency':
+          this.dash.push(e.ms);
           break;
         case 'stall-start':
           this.stallCount++;
@@ -330,6 +334,11 @@ export class PeriodAccumulator {
       m.pdt_latency_p50_ms = r1(p[50]);
       m.pdt_latency_p95_ms = r1(p[95]);
       latencyMethod ??= 'pdt';
+    }
+    const dl50 = percentiles(this.dash, [50]);
+    if (dl50) {
+      m.dash_latency_p50_ms = r1(dl50[50]);
+      latencyMethod ??= 'dash';
     }
 
     if (played) {

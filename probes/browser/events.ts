@@ -6,7 +6,7 @@
  */
 export interface HarnessEventMap {
   /** loadSource() was called (t = 0). `wall` is Date.now() at that instant: converts any t to epoch ms. */
-  start: { wall: number; hlsVersion: string; nativeHls: string };
+  start: { wall: number; player: string; nativeHls: string };
   /** MANIFEST_LOADED: the master (or single media) playlist. */
   manifest: Record<string, never>;
   /** MANIFEST_PARSED / LEVELS_UPDATED: the levels as hls.js indexes them (frag.level, LEVEL_SWITCHED). */
@@ -32,6 +32,8 @@ export interface HarnessEventMap {
   g2g: { ms: number; capture: number };
   /** Date.now() - hls.playingDate, sampled while playing. */
   pdt: { ms: number };
+  /** dash.js getCurrentLiveLatency(), sampled while playing. */
+  'dash-latency': { ms: number };
   /** `waiting` after the first frame. */
   'stall-start': { mediaTime: number };
   /** Playback resumed (`playing`, or `timeupdate` past the stall position); ms = stall duration. */
@@ -79,6 +81,10 @@ export interface DrainResult {
 /** What Node passes to `__liveprobe.start()`. */
 export interface HarnessStartConfig {
   url: string;
+  /** hls: hls.js (always; never native HLS). dash: dash.js. */
+  protocol: 'hls' | 'dash';
+  /** Path of dash.js on the harness server, when the prober has it. */
+  dashScript?: string;
   /** Decode the clock on every Nth presented frame. */
   decodeEvery: number;
   pdtEveryMs: number;
@@ -117,6 +123,7 @@ const TYPES: ReadonlySet<string> = new Set<HarnessEventType>([
   'first-frame',
   'g2g',
   'pdt',
+  'dash-latency',
   'stall-start',
   'stall-end',
   'switch',

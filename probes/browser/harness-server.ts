@@ -18,7 +18,23 @@ import { clockCheckWord, decodeClockBits } from '../../shared/clock.js';
 export interface HarnessServer {
   /** URL of harness.html. */
   url: string;
+  /** Path of dash.js on this server, when dash.js was found. */
+  dashScript?: string;
   close(): Promise<void>;
+}
+
+/** Where dash.js comes from: the option, env LIVEPROBE_DASHJS, or the dashjs package; undefined if none. */
+export function resolveDashJs(option?: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const explicit = option ?? env.LIVEPROBE_DASHJS;
+  if (explicit) {
+    if (!existsSync(explicit)) throw new Error(`dash.js not found at ${explicit}`);
+    return explicit;
+  }
+  try {
+    return createRequire(import.meta.url).resolve('dashjs/dist/modern/umd/dash.all.min.js');
+  } catch {
+    return undefined;
+  }
 }
 
 function harnessDir(): string {
@@ -50,7 +66,7 @@ export function clockScript(): string {
   ].join('\n');
 }
 
-export async function startHarnessServer(): Promise<HarnessServer> {
+export async function startHarnessServer(opts: { dashJsPath?: string } = {}): Promise<HarnessServer> {
   const dir = harnessDir();
   const require = createRequire(import.meta.url);
   const files: Record<string, { type: string; body: Buffer }> = {
@@ -63,8 +79,22 @@ export async function startHarnessServer(): Promise<HarnessServer> {
     },
     '/clock.js': { type: 'text/javascript; charset=utf-8', body: Buffer.from(clockScript()) },
   };
+  const dashJs = resolveDashJs(opts.dashJsPath);
+  if (dashJs)
+    files['/dash.all.min.js'] = { type: 'text/javascript; charset=utf-8', body: readFileSync(dashJs) };
   const server: Server = createServer((req, res) => {
     const path = new URL(req.url ?? '/', 'http://127.0.0.1').pathname;
+    if (path === '/time') {
+      // ISO 8601 of this agent's clock: dash.js's UTC timing source when an MPD brings none (never the
+      // internet time server it would otherwise ask).
+      res.writeHead(200, {
+        'Content-Type': 'text/plain',
+        'Cache-Control': 'no-store',
+        'Access-Control-Allow-Origin': '*',
+      });
+      res.end(new Date().toISOString());
+      return;
+    }
     const f = files[path];
     if (!f || (req.method !== 'GET' && req.method !== 'HEAD')) {
       res.writeHead(404).end();
@@ -84,6 +114,7 @@ export async function startHarnessServer(): Promise<HarnessServer> {
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}/harness.html`,
+    dashScript: dashJs ? '/dash.all.min.js' : undefined,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

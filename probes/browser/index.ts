@@ -32,6 +32,8 @@ export interface BrowserProberOptions {
   /** How often Node drains the page's timeline. Default 500 ms. */
   drainEveryMs?: number;
   launchTimeoutMs?: number;
+  /** dash.all.min.js for DASH targets; else env LIVEPROBE_DASHJS, else the dashjs package if installed. */
+  dashJsPath?: string;
   /** Merged into the hls.js config. */
   hlsConfig?: Record<string, unknown>;
   /** Picture unchanged this long while the playhead moves is frozen (frozen_ms). Default 2000 ms. */
@@ -50,8 +52,8 @@ export interface BrowserProberOptions {
 export const DEFAULT_CMCD_KEY = 'com.liveprobe-synthetic';
 
 /**
- * The browser probe: plays the target in headless Chromium with hls.js (forced, never native HLS) and
- * measures what a viewer sees. One Chromium per prober (lazy, relaunched if it died), one window per session.
+ * The browser probe: plays the target in headless Chromium with hls.js (HLS; forced, never native HLS) or
+ * dash.js (DASH) and measures what a viewer sees. One Chromium per prober (lazy, relaunched if it died), one window per session.
  */
 export class BrowserProber implements Prober {
   readonly kind = 'browser' as const;
@@ -92,19 +94,20 @@ export class BrowserProber implements Prober {
       errors: [],
       findings: [],
     });
-    if (job.target.protocol !== 'hls') {
-      return fail(`browser probe cannot play ${job.target.protocol} yet (HLS only)`);
-    }
-    let harnessUrl: string;
+    let server: HarnessServer;
     try {
-      this.server ??= startHarnessServer();
-      harnessUrl = (await this.server).url;
+      this.server ??= startHarnessServer({ dashJsPath: this.opts.dashJsPath });
+      server = await this.server;
     } catch (err) {
       this.server = undefined;
       return fail(`harness server failed: ${(err as Error).message}`);
     }
+    if (job.target.protocol === 'dash' && !server.dashScript) {
+      return fail('dash.js not found: add the dashjs package, or set LIVEPROBE_DASHJS to dash.all.min.js');
+    }
     const session = new BrowserSession(job, ctx, (signal) => this.pool.acquire(signal), {
-      harnessUrl,
+      harnessUrl: server.url,
+      dashScript: server.dashScript,
       decodeEvery: this.opts.decodeEvery ?? 5,
       pdtEveryMs: this.opts.pdtSampleMs ?? 500,
       drainEveryMs: this.opts.drainEveryMs ?? 500,

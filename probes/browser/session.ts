@@ -18,6 +18,8 @@ import type { Lease } from './pool.js';
 
 export interface SessionOptions {
   harnessUrl: string;
+  /** Path of dash.js on the harness server (DASH targets need it). */
+  dashScript?: string;
   decodeEvery: number;
   pdtEveryMs: number;
   drainEveryMs: number;
@@ -34,7 +36,12 @@ export type BrowserProbeJob = ProbeJob & { rendition?: RenditionChoice };
 
 /** The page-side API as Node sees it (the page's globalThis is its window). */
 interface HarnessGlobal {
-  __liveprobe?: { ready?: boolean; start(cfg: HarnessStartConfig): void; drain(): unknown; stop(): void };
+  __liveprobe?: {
+    ready?: boolean;
+    start(cfg: HarnessStartConfig): Promise<void>;
+    drain(): unknown;
+    stop(): void;
+  };
 }
 
 const DRAIN_TIMEOUT_MS = 5000;
@@ -247,6 +254,8 @@ export class BrowserSession {
     );
     const cfg: HarnessStartConfig = {
       url: this.job.target.url,
+      protocol: this.job.target.protocol,
+      dashScript: this.opts.dashScript,
       decodeEvery: this.opts.decodeEvery,
       pdtEveryMs: this.opts.pdtEveryMs,
       centres: CENTRES,
@@ -265,7 +274,7 @@ export class BrowserSession {
       page.evaluate((c) => {
         const h = (globalThis as unknown as HarnessGlobal).__liveprobe;
         if (!h?.ready) throw new Error('harness script did not load');
-        h.start(c);
+        return h.start(c);
       }, cfg),
       OPEN_TIMEOUT_MS,
       'harness start',
