@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { errorCategory, initialCarry, PeriodAccumulator, renditionName, reportUrl } from './aggregate.js';
+import {
+  errorCategory,
+  initialCarry,
+  PeriodAccumulator,
+  redactUrlsIn,
+  renditionName,
+  reportUrl,
+} from './aggregate.js';
 import type { DrainResult, HarnessEvent, HarnessSnapshot } from './events.js';
 
 const WALL = 1_700_000_000_000;
@@ -239,6 +246,12 @@ describe('helpers', () => {
     expect(reportUrl('http://o/a.ts?CMCD=sid%3D%22x%22&token=abc')).toBe('http://o/a.ts?token=redacted');
     expect(reportUrl('http://o/a.ts?CMCD=sid%3D%22x%22')).toBe('http://o/a.ts');
     expect(reportUrl('http://u:p@o/a.ts')).toBe('http://redacted@o/a.ts');
+  });
+
+  it('redactUrlsIn redacts URLs inside player messages', () => {
+    expect(redactUrlsIn('http://o/x.mpd?token=abc&CMCD=sid%3D1 is not available')).toBe(
+      'http://o/x.mpd?token=redacted is not available',
+    );
   });
 
   it('errorCategory', () => {

@@ -84,6 +84,11 @@ export function reportUrl(raw: string): string {
   return redactUrl(out).slice(0, 2048);
 }
 
+/** Player messages embed URLs (dash.js puts the manifest URL in its text): redact every one of them. */
+export function redactUrlsIn(text: string): string {
+  return text.replace(/https?:\/\/[^\s"'<>]+/g, (u) => reportUrl(u));
+}
+
 export function errorCategory(e: { errType: string; status?: number }): ErrorCategory {
   if (e.status !== undefined && (e.status < 200 || e.status >= 400)) return 'http';
   if (e.errType === 'networkError') return 'network';
@@ -231,7 +236,7 @@ export class PeriodAccumulator {
               at: Math.round((c.startWall ?? 0) + e.t),
               category,
               type: e.errType.slice(0, 200),
-              details: (e.reason ? `${e.details}: ${e.reason}` : e.details).slice(0, 1000),
+              details: redactUrlsIn(e.reason ? `${e.details}: ${e.reason}` : e.details).slice(0, 1000),
               fatal: e.fatal,
               status: e.status,
               url: e.url ? reportUrl(e.url) : undefined,

@@ -6,6 +6,7 @@ import { ProbeResult } from '../../shared/schemas.js';
 // biome-ignore lint/style/noRestrictedImports: the test drives the real testbed; probe code never imports it.
 import { startTestbed, type Testbed } from '../../testbed/index.js';
 import type { ProbeJob } from '../types.js';
+import { resolveDashJs } from './harness-server.js';
 import { BrowserProber } from './index.js';
 
 /**
@@ -160,6 +161,24 @@ describe('browser probe end to end', () => {
     expect(r.metrics.startup_ms).toBeUndefined();
     expect(r.metrics.stall_count).toBeUndefined();
   });
+
+  it.skipIf(!resolveDashJs())(
+    'a DASH MPD that 404s fails with the status, URLs redacted in every text',
+    async () => {
+      const r = await prober.run(
+        {
+          ...job(`${source.origin}/missing.mpd?token=s3cr3t`),
+          target: { id: 'e2e', url: `${source.origin}/missing.mpd?token=s3cr3t`, protocol: 'dash' },
+        },
+        ctx(),
+      );
+      ProbeResult.parse(r);
+      expect(r.outcome).toBe('failed');
+      expect(r.reasons[0]).toMatch(/HTTP 404/);
+      expect(r.errors[0]).toMatchObject({ category: 'http', fatal: true, status: 404 });
+      expect(JSON.stringify([r.reasons, r.errors])).not.toContain('s3cr3t');
+    },
+  );
 
   it('a watch reports intervals with the same schema and stops promptly on abort', async () => {
     const ac = new AbortController();

@@ -1,5 +1,6 @@
 import type { Metrics } from '../../shared/metrics.js';
 import type { LatencyMethod, Outcome } from '../../shared/schemas.js';
+import { redactUrlsIn } from './aggregate.js';
 
 export interface Expectations {
   startup_ms?: number;
@@ -28,7 +29,7 @@ const ms = (x: number) => `${Math.round(x)} ms`;
 
 export function describeFatal(f: NonNullable<OutcomeInput['fatal']>): string {
   const http = f.status !== undefined ? ` (HTTP ${f.status})` : '';
-  return `fatal player error: ${f.errType} ${f.details}${http}`;
+  return `fatal player error: ${f.errType} ${redactUrlsIn(f.details)}${http}`;
 }
 
 /**

@@ -370,6 +370,13 @@ function dateRel(d) {
   return rel(performance.now() - (Date.now() - d.getTime()));
 }
 
+/** dash.js error code -> its name (e.g. 25 -> DOWNLOAD_ERROR_ID_MANIFEST_CODE), prefixed "dash:". */
+function dashErrorName(code) {
+  const errors = dashjs.MediaPlayer.errors ?? {};
+  const name = Object.keys(errors).find((k) => errors[k] === code);
+  return `dash:${name ?? code ?? 'unknown'}`;
+}
+
 function startDash(cfg) {
   const E = dashjs.MediaPlayer.events;
   const p = dashjs.MediaPlayer().create();
@@ -459,7 +466,7 @@ function startDash(cfg) {
       const d = err.data ?? {};
       const status = d.request?.status ?? d.response?.status ?? d.status;
       emit('error', {
-        errType: `dash:${err.code ?? 'unknown'}`,
+        errType: dashErrorName(err.code),
         details: String(err.message ?? 'error').slice(0, 300),
         // dash.js reports through ERROR what it could not recover from (it retries downloads itself).
         fatal: true,
