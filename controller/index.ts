@@ -93,7 +93,7 @@ export async function startController(opts: ControllerOptions): Promise<Controll
   const events = new EventBus();
   const sweeps = new SweepService({ js, names, targets, topology, events, logger });
   const aggregator = new Aggregator();
-  const metrics = new ControllerMetrics();
+  const metrics = new ControllerMetrics(aggregator);
   const results = new ResultsReader(js, jsm, names);
   const ingest = new Ingest({
     js,
@@ -101,26 +101,26 @@ export async function startController(opts: ControllerOptions): Promise<Controll
     logger,
     onReport: (r) => {
       aggregator.add(r);
-      metrics.observe(r);
       sweeps.onReport(r);
       events.emit('report', r);
     },
   });
   // Rebuild the windows from the stream before live ingest starts: a restart keeps /v1/summary's figures.
   const t0 = Date.now();
-  const replayed = await results.replay(new Date(Date.now() - 3600_000), (r) => {
-    aggregator.add(r);
-    ingest.remember(r.id);
-  });
+  const rebuildMs = config.controller.rebuildWindowS * 1000;
+  const replayed = rebuildMs
+    ? await results.replay(new Date(Date.now() - rebuildMs), (r) => {
+        aggregator.add(r);
+        ingest.remember(r.id);
+      })
+    : 0;
   logger.info(
     { replayed, ms: Date.now() - t0, series: aggregator.size },
     'aggregation windows rebuilt from the results stream',
   );
   await ingest.start();
   metrics.trackIngest(ingest.stats);
-  const evictTimer = setInterval(() => {
-    for (const s of aggregator.evict()) metrics.forget(s);
-  }, 30_000);
+  const evictTimer = setInterval(() => aggregator.evict(), 30_000);
   const fleet = new Fleet({
     nc,
     names,

@@ -1,8 +1,12 @@
-import type { ConsumerMessages, JetStreamClient } from '@nats-io/jetstream';
+import type { ConsumerMessages, JetStreamClient, JsMsg } from '@nats-io/jetstream';
 import type { Logger } from '../shared/log.js';
 import { Report } from '../shared/schemas.js';
 import type { Names } from '../shared/subjects.js';
 import { decodeJson } from '../shared/transport.js';
+
+/** Ack after this many reports, or ACK_IDLE_MS after the last one, whichever comes first. */
+const ACK_BATCH = 200;
+const ACK_IDLE_MS = 20;
 
 export interface IngestOptions {
   js: JetStreamClient;
@@ -17,13 +21,14 @@ export interface IngestOptions {
 /**
  * Durable pull consumer on the results stream. A report is acked only after every handler ran, so a
  * controller killed mid-ingest gets it redelivered; remembered ids make that redelivery count once.
- * A malformed report is terminated (never redelivered) and counted, never crashes the loop.
+ * A malformed report is counted, logged and acked past (never redelivered), never crashes the loop.
  */
 export class Ingest {
   readonly stats = { ingested: 0, invalid: 0, redelivered: 0 };
   private readonly seen = new Set<string>();
   private messages: ConsumerMessages | undefined;
   private loop: Promise<void> | undefined;
+  private flush: () => void = () => undefined;
 
   constructor(private readonly opts: IngestOptions) {}
 
@@ -34,6 +39,25 @@ export class Ingest {
     );
     this.messages = await consumer.consume({ max_messages: 500 });
     const messages = this.messages;
+    let pending: JsMsg | undefined;
+    let unacked = 0;
+    let timer: NodeJS.Timeout | undefined;
+    // The consumer acks cumulatively (AckPolicy.All): acking message N acks everything before it. The loop
+    // handles messages strictly in order, so one ack per batch (or after a short idle) is as safe as one
+    // per message — and a per-message ack was a socket write per report, the largest ingest cost.
+    const flush = () => {
+      if (timer) clearTimeout(timer);
+      timer = undefined;
+      pending?.ack();
+      pending = undefined;
+      unacked = 0;
+    };
+    const done = (msg: JsMsg) => {
+      pending = msg;
+      if (++unacked >= ACK_BATCH) flush();
+      else timer ??= setTimeout(flush, ACK_IDLE_MS);
+    };
+    this.flush = flush;
     this.loop = (async () => {
       for await (const msg of messages) {
         let report: Report;
@@ -43,21 +67,21 @@ export class Ingest {
             this.stats.invalid++;
             this.opts.logger.warn(
               { subject: msg.subject, seq: msg.seq, issues: parsed.error.issues.slice(0, 5) },
-              'malformed report; terminated',
+              'malformed report; skipped',
             );
-            msg.term();
+            done(msg);
             continue;
           }
           report = parsed.data;
         } catch {
           this.stats.invalid++;
-          this.opts.logger.warn({ subject: msg.subject, seq: msg.seq }, 'report is not JSON; terminated');
-          msg.term();
+          this.opts.logger.warn({ subject: msg.subject, seq: msg.seq }, 'report is not JSON; skipped');
+          done(msg);
           continue;
         }
         if (this.seen.has(report.id)) {
           this.stats.redelivered++;
-          msg.ack();
+          done(msg);
           continue;
         }
         try {
@@ -67,8 +91,9 @@ export class Ingest {
         }
         this.remember(report.id);
         this.stats.ingested++;
-        msg.ack();
+        done(msg);
       }
+      flush();
     })();
   }
 
@@ -85,5 +110,6 @@ export class Ingest {
   async stop(): Promise<void> {
     this.messages?.stop();
     await this.loop;
+    this.flush();
   }
 }

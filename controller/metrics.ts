@@ -1,71 +1,136 @@
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { MetricName } from '../shared/metrics.js';
-import type { Report } from '../shared/schemas.js';
+import { Counter, Gauge, Registry } from 'prom-client';
+import type { Aggregator, SketchedMetric, WindowName } from './aggregate/aggregator.js';
 
 const LABELS = ['target', 'region', 'probe'] as const;
-const SECONDS_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2, 3, 4, 6, 8, 12, 16, 30];
+const QUANTILES = [
+  ['0.5', 'p50'],
+  ['0.95', 'p95'],
+  ['0.99', 'p99'],
+] as const;
 
 /**
- * Prometheus names follow METRICS.md: liveprobe_<name without percentile and unit suffix>_<base unit>.
- * A report's per-session p50 is one observation of the histogram (e.g. g2g_p50_ms -> liveprobe_g2g_seconds).
+ * Prometheus names follow METRICS.md: liveprobe_<name without percentile and unit suffix>_<base unit>,
+ * labels target, region, probe. Values are read from the controller's own windows at scrape time — the
+ * 5m DDSketch quantiles as gauges with a `quantile` label, outcome and error counts as counters since the
+ * series appeared — so ingest pays nothing per report for Prometheus (prom-client's per-observation label
+ * hashing cost more than validating a report).
  */
-const HISTOGRAMS: [MetricName, string, string][] = [
-  ['startup_ms', 'liveprobe_startup_seconds', 'loadSource -> first frame presented'],
-  ['manifest_ms', 'liveprobe_manifest_seconds', 'loadSource -> master playlist / MPD loaded'],
-  ['first_segment_ms', 'liveprobe_first_segment_seconds', 'loadSource -> first media segment loaded'],
-  ['segment_ttfb_p50_ms', 'liveprobe_segment_ttfb_seconds', 'segment request -> first byte (per-report p50)'],
+const QUANTILE_GAUGES: [SketchedMetric, string, string, number][] = [
+  ['startup_ms', 'liveprobe_startup_seconds', 'loadSource -> first frame presented', 1000],
+  ['manifest_ms', 'liveprobe_manifest_seconds', 'loadSource -> master playlist / MPD loaded', 1000],
+  ['first_segment_ms', 'liveprobe_first_segment_seconds', 'loadSource -> first media segment loaded', 1000],
+  [
+    'segment_ttfb_p50_ms',
+    'liveprobe_segment_ttfb_seconds',
+    'segment request -> first byte (per-report p50)',
+    1000,
+  ],
   [
     'segment_download_p50_ms',
     'liveprobe_segment_download_seconds',
     'segment request -> last byte (per-report p50)',
+    1000,
   ],
   [
     'segment_availability_delay_p50_ms',
     'liveprobe_segment_availability_delay_seconds',
     'first seen in playlist - (PDT + duration)',
+    1000,
   ],
-  ['g2g_p50_ms', 'liveprobe_g2g_seconds', 'glass-to-glass from the in-frame clock (per-report p50)'],
-  ['pdt_latency_p50_ms', 'liveprobe_pdt_latency_seconds', 'now - playing PROGRAM-DATE-TIME (per-report p50)'],
-  ['dash_latency_p50_ms', 'liveprobe_dash_latency_seconds', 'dash.js live latency (per-report p50)'],
-  ['stall_ms', 'liveprobe_stall_seconds', 'stalled time per report'],
+  ['g2g_p50_ms', 'liveprobe_g2g_seconds', 'glass-to-glass from the in-frame clock (per-report p50)', 1000],
+  [
+    'pdt_latency_p50_ms',
+    'liveprobe_pdt_latency_seconds',
+    'now - playing PROGRAM-DATE-TIME (per-report p50)',
+    1000,
+  ],
+  ['dash_latency_p50_ms', 'liveprobe_dash_latency_seconds', 'dash.js live latency (per-report p50)', 1000],
+  ['stall_ms', 'liveprobe_stall_seconds', 'stalled time per report', 1000],
 ];
 
 export class ControllerMetrics {
   readonly registry = new Registry();
-  private readonly histograms: { metric: MetricName; h: Histogram<(typeof LABELS)[number]> }[];
-  private readonly reports: Counter<'target' | 'region' | 'probe' | 'outcome'>;
-  private readonly errors: Counter<'target' | 'region' | 'probe' | 'category'>;
-  private readonly rebuffer: Gauge<(typeof LABELS)[number]>;
 
-  constructor() {
-    this.histograms = HISTOGRAMS.map(([metric, name, help]) => ({
-      metric,
-      h: new Histogram({
+  constructor(aggregator: Aggregator, window: WindowName = '5m') {
+    const registers = [this.registry];
+    let snapshot: ReturnType<Aggregator['perSeries']> = [];
+    let snapshotAt = 0;
+    // One aggregator pass per scrape, shared by every metric's collect().
+    const series = () => {
+      if (Date.now() - snapshotAt > 500) {
+        snapshot = aggregator.perSeries(window);
+        snapshotAt = Date.now();
+      }
+      return snapshot;
+    };
+    for (const [metric, name, help, divisor] of QUANTILE_GAUGES) {
+      new Gauge({
         name,
-        help,
-        labelNames: LABELS,
-        buckets: SECONDS_BUCKETS,
-        registers: [this.registry],
-      }),
-    }));
-    this.reports = new Counter({
-      name: 'liveprobe_reports_total',
-      help: 'reports ingested, by outcome',
-      labelNames: [...LABELS, 'outcome'],
-      registers: [this.registry],
-    });
-    this.errors = new Counter({
-      name: 'liveprobe_errors_total',
-      help: 'errors seen by probes, by category (http, network, player, conformance)',
-      labelNames: [...LABELS, 'category'],
-      registers: [this.registry],
-    });
-    this.rebuffer = new Gauge({
+        help: `${help}; ${window} window quantiles`,
+        labelNames: [...LABELS, 'quantile'],
+        registers,
+        collect() {
+          this.reset();
+          for (const s of series()) {
+            const q = s.summary.metrics[metric];
+            if (!q) continue;
+            for (const [label, key] of QUANTILES) {
+              this.set(
+                { target: s.target, region: s.region, probe: s.probe, quantile: label },
+                q[key] / divisor,
+              );
+            }
+          }
+        },
+      });
+    }
+    new Gauge({
       name: 'liveprobe_rebuffer_ratio',
-      help: 'rebuffer ratio of the latest report',
+      help: `stall time / (stall + playing time), duration-weighted over the ${window} window`,
       labelNames: LABELS,
-      registers: [this.registry],
+      registers,
+      collect() {
+        this.reset();
+        for (const s of series()) {
+          if (s.summary.rebuffer_ratio !== null) {
+            this.set({ target: s.target, region: s.region, probe: s.probe }, s.summary.rebuffer_ratio);
+          }
+        }
+      },
     });
+    // Counters read from cumulative totals: exposed with the counter type via a gauge-free text name.
+    const counter = (
+      name: string,
+      help: string,
+      label: string,
+      read: (t: ReturnType<Aggregator['perSeries']>[number]['totals']) => [string, number][],
+    ) =>
+      new Counter({
+        name,
+        help: `${help} (since the series appeared; resets when it is evicted)`,
+        labelNames: [...LABELS, label],
+        registers,
+        collect() {
+          this.reset();
+          for (const s of series()) {
+            for (const [value, n] of read(s.totals)) {
+              this.inc({ target: s.target, region: s.region, probe: s.probe, [label]: value }, n);
+            }
+          }
+        },
+      });
+    counter('liveprobe_reports_total', 'reports ingested, by outcome', 'outcome', (t) => [
+      ['ok', t.ok],
+      ['degraded', t.degraded],
+      ['failed', t.failed],
+      ['probe-error', t['probe-error']],
+    ]);
+    counter('liveprobe_errors_total', 'errors seen by probes, by category', 'category', (t) => [
+      ['http', t.http],
+      ['network', t.network],
+      ['player', t.player],
+      ['conformance', t.conformance],
+    ]);
   }
 
   /** Exposes the ingest loop's own counters (read at scrape time). */
@@ -94,30 +159,5 @@ export class ControllerMetrics {
       'redelivered reports skipped as already counted',
       () => stats.redelivered,
     );
-  }
-
-  observe(r: Report): void {
-    const labels = { target: r.target.id, region: r.region, probe: r.probe };
-    for (const { metric, h } of this.histograms) {
-      const v = r.metrics[metric];
-      if (v !== undefined) h.observe(labels, Math.max(0, v) / 1000);
-    }
-    this.reports.inc({ ...labels, outcome: r.outcome });
-    const m = r.metrics;
-    for (const [category, n] of [
-      ['http', m.errors_http],
-      ['network', m.errors_network],
-      ['player', m.errors_player],
-      ['conformance', m.errors_conformance],
-    ] as const) {
-      if (n) this.errors.inc({ ...labels, category }, n);
-    }
-    if (m.rebuffer_ratio !== undefined) this.rebuffer.set(labels, m.rebuffer_ratio);
-  }
-
-  /** Drop the label sets of an evicted series so /metrics stays bounded too. */
-  forget(series: { target: string; region: string; probe: string }): void {
-    for (const { h } of this.histograms) h.remove(series);
-    this.rebuffer.remove(series);
   }
 }

@@ -82,6 +82,8 @@ export const ConfigSchema = z.strictObject({
       writeRateLimitPerMin: positiveInt.default(120),
       /** Largest accepted request body. */
       bodyLimitKb: positiveInt.default(256),
+      /** History replayed from the results stream at start-up to rebuild the windows (0 = none). */
+      rebuildWindowS: z.coerce.number().int().min(0).max(3600).default(3600),
     })
     .prefault({}),
   browser: z
@@ -125,6 +127,7 @@ export const ENV_KEYS: Record<string, string> = {
   LIVEPROBE_PORT: 'controller.port',
   LIVEPROBE_TOKENS: 'controller.tokens',
   LIVEPROBE_WRITE_RATE_LIMIT: 'controller.writeRateLimitPerMin',
+  LIVEPROBE_REBUILD_WINDOW_S: 'controller.rebuildWindowS',
   LIVEPROBE_CHROMIUM: 'browser.chromium',
   LIVEPROBE_LOG_LEVEL: 'log.level',
 };

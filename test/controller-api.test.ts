@@ -138,8 +138,13 @@ describe('controller API: auth, summary, events, metrics, restart', () => {
 
   it('exposes Prometheus metrics with the METRICS.md names', async () => {
     const text = await (await get('/metrics', TOKENS.viewer)).text();
-    expect(text).toMatch(/liveprobe_startup_seconds_count\{target="ch1",region="eu",probe="browser"\} \d+/);
-    expect(text).toContain('liveprobe_g2g_seconds_bucket');
+    expect(text).toMatch(
+      /liveprobe_startup_seconds\{target="ch1",region="eu",probe="browser",quantile="0.95"\} 0\.\d+/,
+    );
+    expect(text).toMatch(
+      /liveprobe_g2g_seconds\{target="ch2",region="us",probe="browser",quantile="0.5"\} [34]\.\d+/,
+    );
+    expect(text).toContain('# TYPE liveprobe_reports_total counter');
     expect(text).toMatch(
       /liveprobe_reports_total\{target="ch2",region="us",probe="browser",outcome="failed"\} \d+/,
     );

@@ -27,6 +27,8 @@ export type GroupBy = (typeof GROUP_BY)[number];
 /** Windows are made of 15 s buckets: a window's edge is exact to 15 s, and a series holds at most 240. */
 export const BUCKET_MS = 15_000;
 const RETAIN_MS = WINDOWS['1h'];
+/** Series merged per event-loop turn when the API recomputes a summary. */
+const SLICE = 500;
 
 interface Bucket {
   start: number;
@@ -56,12 +58,27 @@ interface Bucket {
 
 const RAW_MAX_PAIRS = 32;
 
+/** Cumulative counts since the series appeared (Prometheus counters; reset when the series is evicted). */
+export interface Totals {
+  ok: number;
+  degraded: number;
+  failed: number;
+  'probe-error': number;
+  http: number;
+  network: number;
+  player: number;
+  conformance: number;
+}
+
 interface Series {
   target: string;
   region: string;
   probe: ProbeKind;
   buckets: Bucket[];
+  totals: Totals;
 }
+
+const seriesKey = (target: string, region: string, probe: string) => `${target}\u0000${region}\u0000${probe}`;
 
 export interface SummaryQuery {
   window: WindowName;
@@ -115,7 +132,14 @@ const emptyBucket = (start: number): Bucket => ({
  */
 export class Aggregator {
   private readonly series = new Map<string, Series>();
-  private readonly cache = new Map<string, { at: number; groups: SummaryGroup[] }>();
+  private readonly rollups: Record<'region' | 'probe', Map<string, Series>> = {
+    region: new Map(),
+    probe: new Map(),
+  };
+  private readonly cache = new Map<
+    string,
+    { at: number; groups: SummaryGroup[] | undefined; refreshing: Promise<SummaryGroup[]> | undefined }
+  >();
   constructor(private readonly opts: { now?: () => number; cacheMs?: number } = {}) {}
 
   private now(): number {
@@ -129,45 +153,48 @@ export class Aggregator {
   add(report: Report): void {
     const at = Date.parse(report.endedAt);
     if (!(at > this.now() - RETAIN_MS)) return;
-    const key = `${report.target.id}\u0000${report.region}\u0000${report.probe}`;
-    let s = this.series.get(key);
-    if (!s) {
-      s = { target: report.target.id, region: report.region, probe: report.probe, buckets: [] };
-      this.series.set(key, s);
-    }
-    const b = this.bucketFor(s, Math.floor(at / BUCKET_MS) * BUCKET_MS);
-    b.count++;
-    if (report.outcome === 'probe-error') b.probeError++;
-    else b[report.outcome]++;
+    const s = this.seriesFor(this.series, seriesKey(report.target.id, report.region, report.probe), report);
     const m = report.metrics;
-    b.errorsHttp += m.errors_http ?? 0;
-    b.errorsNetwork += m.errors_network ?? 0;
-    b.errorsPlayer += m.errors_player ?? 0;
-    b.errorsConformance += m.errors_conformance ?? 0;
-    for (const f of report.findings) {
-      b.findings ??= {};
-      b.findings[f.code] = (b.findings[f.code] ?? 0) + f.count;
+    const t = s.totals;
+    t[report.outcome]++;
+    t.http += m.errors_http ?? 0;
+    t.network += m.errors_network ?? 0;
+    t.player += m.errors_player ?? 0;
+    t.conformance += m.errors_conformance ?? 0;
+    const start = Math.floor(at / BUCKET_MS) * BUCKET_MS;
+    addToBucket(this.bucketFor(s, start), report, at);
+    // Rollups per region and per probe kind: the dashboard's unfiltered "groupBy=region|probe" reads a
+    // handful of pre-merged series instead of merging every series' sketches on each refresh.
+    addToBucket(
+      this.bucketFor(this.seriesFor(this.rollups.region, report.region, report), start),
+      report,
+      at,
+    );
+    addToBucket(this.bucketFor(this.seriesFor(this.rollups.probe, report.probe, report), start), report, at);
+  }
+
+  private seriesFor(map: Map<string, Series>, key: string, report: Report): Series {
+    let s = map.get(key);
+    if (!s) {
+      s = {
+        target: report.target.id,
+        region: report.region,
+        probe: report.probe,
+        buckets: [],
+        totals: {
+          ok: 0,
+          degraded: 0,
+          failed: 0,
+          'probe-error': 0,
+          http: 0,
+          network: 0,
+          player: 0,
+          conformance: 0,
+        },
+      };
+      map.set(key, s);
     }
-    if (m.rebuffer_ratio !== undefined) {
-      const d = Math.max(0, at - Date.parse(report.startedAt));
-      b.rebufferWeighted += m.rebuffer_ratio * d;
-      b.rebufferDurationMs += d;
-    }
-    for (let i = 0; i < SKETCHED.length; i++) {
-      const v = m[SKETCHED[i] as SketchedMetric];
-      if (v === undefined) continue;
-      if (b.sketches) addToSketch(b, i, v);
-      else {
-        b.raw ??= [];
-        b.raw.push(i, v);
-      }
-    }
-    if (b.raw && b.raw.length > RAW_MAX_PAIRS * 2) {
-      const raw = b.raw;
-      b.raw = undefined;
-      b.sketches = [];
-      for (let j = 0; j < raw.length; j += 2) addToSketch(b, raw[j] as number, raw[j + 1] as number);
-    }
+    return s;
   }
 
   private bucketFor(s: Series, start: number): Bucket {
@@ -191,81 +218,188 @@ export class Aggregator {
   evict(): { target: string; region: string; probe: ProbeKind }[] {
     const cutoff = this.now() - RETAIN_MS;
     const evicted: { target: string; region: string; probe: ProbeKind }[] = [];
-    for (const [key, s] of this.series) {
-      let drop = 0;
-      while (drop < s.buckets.length && (s.buckets[drop] as Bucket).start + BUCKET_MS <= cutoff) drop++;
-      if (drop) s.buckets.splice(0, drop);
-      if (s.buckets.length === 0) {
-        this.series.delete(key);
-        evicted.push({ target: s.target, region: s.region, probe: s.probe });
+    for (const map of [this.series, this.rollups.region, this.rollups.probe]) {
+      for (const [key, s] of map) {
+        let drop = 0;
+        while (drop < s.buckets.length && (s.buckets[drop] as Bucket).start + BUCKET_MS <= cutoff) drop++;
+        if (drop) s.buckets.splice(0, drop);
+        if (s.buckets.length === 0) {
+          map.delete(key);
+          if (map === this.series) evicted.push({ target: s.target, region: s.region, probe: s.probe });
+        }
       }
     }
     return evicted;
   }
 
+  /** Fresh summary, computed now (alert evaluation, tests). */
   summary(q: SummaryQuery): SummaryGroup[] {
-    const cacheKey = `${q.window}|${q.groupBy}|${q.target ?? ''}|${q.region ?? ''}|${q.probe ?? ''}`;
-    const now = this.now();
-    const hit = this.cache.get(cacheKey);
-    const cacheMs = this.opts.cacheMs ?? 1000;
-    if (hit && now - hit.at < cacheMs) return hit.groups;
-    const groups = this.compute(q, now);
-    if (this.cache.size > 1000) this.cache.clear();
-    this.cache.set(cacheKey, { at: now, groups });
-    return groups;
+    const acc = new Map<string, Bucket>();
+    const { source, keyOf } = this.plan(q);
+    this.accumulate(source, q, this.now() - WINDOWS[q.window], keyOf, acc);
+    return finish(acc);
   }
 
-  private compute(q: SummaryQuery, now: number): SummaryGroup[] {
-    const from = now - WINDOWS[q.window];
-    const acc = new Map<string, { total: Bucket }>();
-    for (const s of this.series.values()) {
+  /** Unfiltered region/probe groupings read the rollups; everything else the series. */
+  private plan(q: SummaryQuery): { source: Iterable<Series>; keyOf: (s: Series) => string } {
+    const unfiltered = !q.target && !q.region && !q.probe;
+    if (unfiltered && (q.groupBy === 'region' || q.groupBy === 'probe')) {
+      return { source: this.rollups[q.groupBy].values(), keyOf: (s) => s[q.groupBy] };
+    }
+    return { source: this.series.values(), keyOf: (s) => s[q.groupBy] };
+  }
+
+  /**
+   * Summary for the API: served from a cache at most `cacheMs` old (default 1 s), recomputed in slices
+   * that yield to the event loop (stale-while-revalidate), so a dashboard poll on 100k series never
+   * stalls the requests around it. The first request for a query waits for its computation.
+   */
+  async summaryCached(q: SummaryQuery): Promise<SummaryGroup[]> {
+    const key = `${q.window}|${q.groupBy}|${q.target ?? ''}|${q.region ?? ''}|${q.probe ?? ''}`;
+    const now = this.now();
+    let entry = this.cache.get(key);
+    if (entry?.groups && now - entry.at < (this.opts.cacheMs ?? 1000)) return entry.groups;
+    if (!entry?.refreshing) {
+      if (this.cache.size > 1000) this.cache.clear();
+      const refreshing = this.computeSliced(q).then((groups) => {
+        this.cache.set(key, { at: this.now(), groups, refreshing: undefined });
+        return groups;
+      });
+      entry = { at: entry?.at ?? 0, groups: entry?.groups, refreshing };
+      this.cache.set(key, entry);
+    }
+    return entry.groups ?? (entry.refreshing as Promise<SummaryGroup[]>);
+  }
+
+  private async computeSliced(q: SummaryQuery): Promise<SummaryGroup[]> {
+    const { source, keyOf } = this.plan(q);
+    const all = [...source];
+    const acc = new Map<string, Bucket>();
+    const from = this.now() - WINDOWS[q.window];
+    for (let i = 0; i < all.length; i += SLICE) {
+      this.accumulate(all.slice(i, i + SLICE), q, from, keyOf, acc);
+      if (i + SLICE < all.length) await new Promise((r) => setImmediate(r));
+    }
+    return finish(acc);
+  }
+
+  /**
+   * One summary per series (target x region x probe) plus its totals since the series appeared: what
+   * /metrics exposes, computed at scrape time so ingest pays nothing for Prometheus.
+   */
+  perSeries(
+    window: WindowName,
+  ): { target: string; region: string; probe: ProbeKind; summary: SummaryGroup; totals: Totals }[] {
+    const now = this.now();
+    return this.compute({ window, groupBy: 'target' }, now, (s) =>
+      seriesKey(s.target, s.region, s.probe),
+    ).map((summary) => {
+      const s = this.series.get(summary.key) as Series;
+      return { target: s.target, region: s.region, probe: s.probe, summary, totals: s.totals };
+    });
+  }
+
+  private compute(q: SummaryQuery, now: number, keyOf: (s: Series) => string): SummaryGroup[] {
+    const acc = new Map<string, Bucket>();
+    this.accumulate(this.series.values(), q, now - WINDOWS[q.window], keyOf, acc);
+    return finish(acc);
+  }
+
+  private accumulate(
+    series: Iterable<Series>,
+    q: SummaryQuery,
+    from: number,
+    keyOf: (s: Series) => string,
+    acc: Map<string, Bucket>,
+  ): void {
+    for (const s of series) {
       if (
         (q.target && s.target !== q.target) ||
         (q.region && s.region !== q.region) ||
         (q.probe && s.probe !== q.probe)
-      )
+      ) {
         continue;
-      const key = s[q.groupBy];
+      }
+      const key = keyOf(s);
       for (let i = s.buckets.length - 1; i >= 0; i--) {
         const b = s.buckets[i] as Bucket;
         if (b.start + BUCKET_MS <= from) break;
         let g = acc.get(key);
         if (!g) {
-          g = { total: emptyBucket(0) };
+          g = emptyBucket(0);
           acc.set(key, g);
         }
-        mergeInto(g.total, b);
+        mergeInto(g, b);
       }
     }
-    return [...acc.entries()]
-      .sort(([a], [b]) => a.localeCompare(b))
-      .map(([key, { total: t }]) => {
-        const judged = t.ok + t.degraded + t.failed;
-        const metrics: Partial<Record<SketchedMetric, MetricSummary>> = {};
-        SKETCHED.forEach((name, i) => {
-          const sk = t.sketches?.[i];
-          if (sk && sk.count > 0) metrics[name] = quantiles(sk);
-        });
-        return {
-          key,
-          count: t.count,
-          outcomes: { ok: t.ok, degraded: t.degraded, failed: t.failed, 'probe-error': t.probeError },
-          success_ratio: judged ? round4((t.ok + t.degraded) / judged) : null,
-          rebuffer_ratio: t.rebufferDurationMs ? round4(t.rebufferWeighted / t.rebufferDurationMs) : null,
-          errors: {
-            http: t.errorsHttp,
-            network: t.errorsNetwork,
-            player: t.errorsPlayer,
-            conformance: t.errorsConformance,
-          },
-          metrics,
-          findings: { ...t.findings },
-        };
-      });
   }
 }
 
+/** Group accumulators -> API groups, sorted by key. */
+function finish(acc: Map<string, Bucket>): SummaryGroup[] {
+  return [...acc.entries()]
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([key, t]) => {
+      const judged = t.ok + t.degraded + t.failed;
+      const metrics: Partial<Record<SketchedMetric, MetricSummary>> = {};
+      SKETCHED.forEach((name, i) => {
+        const sk = t.sketches?.[i];
+        if (sk && sk.count > 0) metrics[name] = quantiles(sk);
+      });
+      return {
+        key,
+        count: t.count,
+        outcomes: { ok: t.ok, degraded: t.degraded, failed: t.failed, 'probe-error': t.probeError },
+        success_ratio: judged ? round4((t.ok + t.degraded) / judged) : null,
+        rebuffer_ratio: t.rebufferDurationMs ? round4(t.rebufferWeighted / t.rebufferDurationMs) : null,
+        errors: {
+          http: t.errorsHttp,
+          network: t.errorsNetwork,
+          player: t.errorsPlayer,
+          conformance: t.errorsConformance,
+        },
+        metrics,
+        findings: { ...t.findings },
+      };
+    });
+}
+
 const round4 = (v: number) => Math.round(v * 10_000) / 10_000;
+
+function addToBucket(b: Bucket, report: Report, at: number): void {
+  const m = report.metrics;
+  b.count++;
+  if (report.outcome === 'probe-error') b.probeError++;
+  else b[report.outcome]++;
+  b.errorsHttp += m.errors_http ?? 0;
+  b.errorsNetwork += m.errors_network ?? 0;
+  b.errorsPlayer += m.errors_player ?? 0;
+  b.errorsConformance += m.errors_conformance ?? 0;
+  for (const f of report.findings) {
+    b.findings ??= {};
+    b.findings[f.code] = (b.findings[f.code] ?? 0) + f.count;
+  }
+  if (m.rebuffer_ratio !== undefined) {
+    const d = Math.max(0, at - Date.parse(report.startedAt));
+    b.rebufferWeighted += m.rebuffer_ratio * d;
+    b.rebufferDurationMs += d;
+  }
+  for (let i = 0; i < SKETCHED.length; i++) {
+    const v = m[SKETCHED[i] as SketchedMetric];
+    if (v === undefined) continue;
+    if (b.sketches) addToSketch(b, i, v);
+    else {
+      b.raw ??= [];
+      b.raw.push(i, v);
+    }
+  }
+  if (b.raw && b.raw.length > RAW_MAX_PAIRS * 2) {
+    const raw = b.raw;
+    b.raw = undefined;
+    b.sketches = [];
+    for (let j = 0; j < raw.length; j += 2) addToSketch(b, raw[j] as number, raw[j + 1] as number);
+  }
+}
 
 function addToSketch(b: Bucket, i: number, v: number): void {
   b.sketches ??= [];

@@ -56,7 +56,8 @@ export class Topology {
     });
     await jsm.consumers.add(names.resultsStream, {
       durable_name: names.ingestConsumer,
-      ack_policy: AckPolicy.Explicit,
+      // Cumulative acks: ingest handles reports in order and acks in batches (controller/ingest.ts).
+      ack_policy: AckPolicy.All,
       deliver_policy: DeliverPolicy.All,
       ack_wait: nanos(30_000),
       max_ack_pending: 10_000,

@@ -40,7 +40,7 @@ export const summaryRoutes = (s: Services) => async (app: App) => {
       window: req.query.window,
       groupBy: req.query.groupBy,
       at: new Date().toISOString(),
-      groups: s.aggregator.summary(req.query),
+      groups: await s.aggregator.summaryCached(req.query),
     }),
   );
 };
