@@ -53,7 +53,12 @@ export const DEFAULT_CMCD_KEY = 'com.liveprobe-synthetic';
 
 /**
  * The browser probe: plays the target in headless Chromium with hls.js (HLS; forced, never native HLS) or
- * dash.js (DASH) and measures what a viewer sees. One Chromium per prober (lazy, relaunched if it died), one window per session.
+ * dash.js (DASH) and measures what a viewer sees. One Chromium per prober (lazy, relaunched if it died, killed
+ * by PID on close), one window per session.
+ *
+ * Use: `new BrowserProber({ logger })`, then `run(job, { signal, logger, onInterval })` per job: mode 'check'
+ * resolves with one summary after durationS; mode 'watch' calls onInterval every intervalS (default 10) and
+ * resolves with the summary when durationS passes or signal aborts. `close()` when the agent stops.
  */
 export class BrowserProber implements Prober {
   readonly kind = 'browser' as const;
