@@ -31,7 +31,8 @@ export class DashRun {
   private readonly task: Task;
   private specDue: number | undefined;
   private specInterval = 0;
-  /** Live edge (max end over representations, s since AST) and when (request start) it last advanced. */
+  private plannedDue = 0;
+  /** Live edge (max end over representations, s since AST) and when (response arrival) it last advanced. */
   private edge: number | undefined;
   private edgeSince = 0;
   private edgeSnap: MpdSnapshot | undefined;
@@ -65,7 +66,10 @@ export class DashRun {
     const start = mono();
     s.poll(
       this.specDue !== undefined && this.specInterval > 0
-        ? ((start - this.specDue) / this.specInterval) * 100
+        ? {
+            latePct: ((start - this.specDue) / this.specInterval) * 100,
+            driftPct: ((start - this.plannedDue) / this.specInterval) * 100,
+          }
         : undefined,
     );
     let intervalS = 2;
@@ -85,12 +89,14 @@ export class DashRun {
     const interval = intervalS * 1000;
     this.specDue = start + interval;
     this.specInterval = interval;
-    s.svc.scheduler.schedule(this.task, start + jittered(interval, s.opts.jitter));
+    this.plannedDue = start + jittered(interval, s.opts.jitter);
+    s.svc.scheduler.schedule(this.task, this.plannedDue);
   }
 
   /** Handles one MPD reload; returns the next reload interval in seconds. */
   ingest(start: number, r: HttpResult): number {
     const s = this.session;
+    const arrived = mono();
     if (s.requestFailed(MPD, 'MPD', r) || !r.ok) {
       s.entry(false);
       return this.reloadS(this.prev);
@@ -123,7 +129,7 @@ export class DashRun {
     const edge = maxEdge(cur);
     if (edge !== undefined && (this.edge === undefined || edge > this.edge + 1e-6)) {
       this.edge = edge;
-      this.edgeSince = start;
+      this.edgeSince = arrived;
       this.edgeSnap = cur;
       this.staleOpen = false;
     }

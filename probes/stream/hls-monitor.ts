@@ -9,13 +9,14 @@ import { checkEndlist } from './checks/endlist.js';
 import { checkLastModified } from './checks/last-modified.js';
 import { checkPdt } from './checks/pdt.js';
 import { checkMediaSequence } from './checks/sequence.js';
-import { checkStale } from './checks/stale.js';
+import { checkStale, staleLimitMs } from './checks/stale.js';
 import { checkExtinf, checkTargetDuration, checkWindow } from './checks/target.js';
 import { checkVariantDiscontinuity, checkVariantDrift, type DriftEntry } from './checks/variant-drift.js';
 import { evidence } from './evidence.js';
 import { looksLikeMaster, parseMaster, parseMedia } from './hls/parse.js';
 import type { HttpOk, HttpResult } from './http.js';
 import { type HlsSegment, lastSn, type MasterEntry, type MediaPlaylist, type Observation } from './model.js';
+import { PublicationPhase } from './phase.js';
 import { mono, type Task, task } from './scheduler.js';
 import { MASTER, type Session } from './session.js';
 
@@ -206,16 +207,25 @@ function nameFromUrl(url: string): string {
 export class MediaMonitor {
   prev: MediaPlaylist | undefined;
   private prevText: string | undefined;
-  /** The newest segment's URI and when (request start, monotonic) it was first listed. */
+  /**
+   * The newest segment's URI and when (monotonic) the response that first listed it arrived: a stale age
+   * measured from there to a later request start never flatters the stream, whatever the queueing.
+   */
   private newestUri: string | undefined;
   private newestSince = 0;
   private newestSnap: MediaPlaylist | undefined;
   private staleOpen = false;
   private readonly task: Task;
   private stopped = false;
-  /** Spec due time (no jitter) and spec interval of the pending reload, for the lateness measurement. */
+  /** Spec due time (the RFC earliest) and spec interval of the pending reload, for the lateness measurement. */
   private specDue: number | undefined;
   private specInterval = 0;
+  private plannedDue = 0;
+  /** Wall time the previous reload started (what it did not list was not published yet). */
+  private prevStartWall: number | undefined;
+  private readonly phase = new PublicationPhase(25 + Math.random() * 50);
+  /** The pending reload is aimed at the segment with this PDT end (epoch ms). */
+  private aimedAt: number | undefined;
   failing = false;
   lastOkAt = 0;
 
@@ -239,6 +249,7 @@ export class MediaMonitor {
     if (this.stopped || this.session.closed) return;
     this.specDue = spec?.due;
     this.specInterval = spec?.interval ?? 0;
+    this.plannedDue = due;
     this.session.svc.scheduler.schedule(this.task, due);
   }
 
@@ -246,11 +257,15 @@ export class MediaMonitor {
     const s = this.session;
     if (this.stopped || s.closed) return;
     const start = mono();
-    const late =
+    const startWall = Date.now();
+    s.poll(
       this.specDue !== undefined && this.specInterval > 0
-        ? ((start - this.specDue) / this.specInterval) * 100
-        : undefined;
-    s.poll(late);
+        ? {
+            latePct: ((start - this.specDue) / this.specInterval) * 100,
+            driftPct: ((start - this.plannedDue) / this.specInterval) * 100,
+          }
+        : undefined,
+    );
     let r: HttpResult;
     try {
       const td = clampTd(this.prev?.targetDuration);
@@ -265,43 +280,74 @@ export class MediaMonitor {
       return;
     }
     if (this.stopped || s.closed) return;
-    this.ingest(start, r);
+    this.ingest(start, r, startWall);
   }
 
-  /** Handles one reload (request started at `start`) and schedules the next. */
-  ingest(start: number, r: HttpResult): void {
+  /**
+   * Handles one reload (request started at `start`, monotonic; `startWall` the same instant on the wall
+   * clock) and schedules the next: TD after a change, TD/2 after none (RFC 8216 6.3.4), aimed just after
+   * the expected publication once the phase is known, and never earlier than the RFC allows.
+   */
+  ingest(start: number, r: HttpResult, startWall = Date.now() - (mono() - start)): void {
     const s = this.session;
     let changed = false;
+    let fresh = false;
     try {
-      changed = this.handle(start, r);
+      const out = this.handle(start, startWall, r);
+      changed = out.changed;
+      fresh = out.fresh;
     } catch (err) {
       s.internalError = `${this.entry.name}: ${String((err as Error)?.stack ?? err).slice(0, 300)}`;
     }
+    this.prevStartWall = startWall;
     const td = clampTd(this.prev?.targetDuration);
     const interval = (changed ? td : td / 2) * 1000;
-    this.scheduleAt(start + jittered(interval, s.opts.jitter), { due: start + interval, interval });
+    const spec = { due: start + interval, interval };
+    let due = start + jittered(interval, s.opts.jitter);
+    this.aimedAt = undefined;
+    const newest = this.prev?.segments[this.prev.segments.length - 1];
+    if (fresh && newest?.pdt !== undefined && Number.isFinite(newest.duration) && newest.duration > 0) {
+      const segMs = newest.duration * 1000;
+      const plan = this.phase.plan(startWall + interval, newest.pdt + segMs, segMs);
+      if (plan) {
+        due = start + (plan.at - startWall);
+        this.aimedAt = plan.target;
+      }
+    }
+    // Reload right after the stale limit rather than up to TD/2 later (waiting longer is always allowed).
+    if (!this.staleOpen && this.newestSnap && this.prev) {
+      const limit = staleLimitMs(this.prev, s.opts.thresholds.staleFactor);
+      if (limit !== undefined) {
+        const deadline = this.newestSince + limit + 1;
+        if (deadline > due && deadline - due < interval / 2) due = deadline;
+      }
+    }
+    this.scheduleAt(due, spec);
   }
 
-  /** Returns whether the playlist changed. */
-  private handle(start: number, r: HttpResult): boolean {
+  /** Whether the playlist changed, and whether it listed a new segment. */
+  private handle(start: number, startWall: number, r: HttpResult): { changed: boolean; fresh: boolean } {
+    const arrived = mono();
+    const arrivedWall = Date.now();
     const s = this.session;
     const name = this.entry.name;
     if (s.requestFailed(name, 'media playlist', r) || !r.ok) {
       this.failing = true;
-      return false;
+      return { changed: false, fresh: false };
     }
     this.failing = false;
     this.lastOkAt = mono();
     const text = r.body;
     const observations: Observation[] = [];
     let changed = false;
+    let fresh = false;
     if (this.prev && text === this.prevText) {
       // Unchanged: nothing to parse.
     } else {
       const parsed = parseMedia(text, Date.now());
       if (!parsed.ok) {
         s.invalidDocument(name, r.url, 'media playlist', parsed.error);
-        return false;
+        return { changed: false, fresh: false };
       }
       const cur = parsed.value;
       if (cur.segments.length === 0 && looksLikeMaster(text)) {
@@ -311,7 +357,7 @@ export class MediaMonitor {
           'media playlist',
           'a multivariant playlist where a media playlist was expected',
         );
-        return false;
+        return { changed: false, fresh: false };
       }
       changed = true;
       const prev = this.prev;
@@ -327,14 +373,25 @@ export class MediaMonitor {
       );
       const newest = cur.segments[cur.segments.length - 1];
       if (newest && newest.uri !== this.newestUri) {
-        this.onNewSegments(prev, cur, r);
+        const freshSegs = this.onNewSegments(prev, cur, r);
+        this.learnPhase(prev, cur, freshSegs, observations, arrivedWall);
+        fresh = true;
         this.newestUri = newest.uri;
-        this.newestSince = start;
+        this.newestSince = arrived;
         this.newestSnap = cur;
         this.staleOpen = false;
       }
       this.prev = cur;
       this.prevText = text;
+    }
+    if (this.aimedAt !== undefined) {
+      // The reload was aimed at the segment ending at aimedAt: a hit if that one (or a later one) is listed.
+      const last = this.prev?.segments[this.prev.segments.length - 1];
+      const lastEnd = last?.pdt !== undefined ? last.pdt + last.duration * 1000 : Number.NaN;
+      const segMs = Number.isFinite(last?.duration)
+        ? last!.duration * 1000
+        : clampTd(this.prev?.targetDuration) * 1000;
+      this.phase.aimed(lastEnd >= this.aimedAt - 1, startWall, this.aimedAt, segMs);
     }
     // Unchanged: the same snapshot, seen again now (evidence shows when).
     const cur = changed ? this.prev! : { ...this.prev!, fetchedAt: Date.now() };
@@ -361,10 +418,39 @@ export class MediaMonitor {
       }
     }
     for (const o of observations) s.observe(name, o);
-    return changed;
+    return { changed, fresh };
   }
 
-  private onNewSegments(prev: MediaPlaylist | undefined, cur: MediaPlaylist, r: HttpOk): void {
+  /** Feeds the publication phase; a PDT that cannot be trusted for timing starts it over. */
+  private learnPhase(
+    prev: MediaPlaylist | undefined,
+    cur: MediaPlaylist,
+    fresh: HlsSegment[],
+    observations: Observation[],
+    arrivedWall: number,
+  ): void {
+    if (!prev) return;
+    if (
+      fresh.length === 0 ||
+      fresh.some((x) => x.discontinuity) ||
+      observations.some((o) => o.code === 'pdt-drift' || o.code === 'mseq-regression')
+    ) {
+      this.phase.reset();
+      return;
+    }
+    const ends: number[] = [];
+    for (const x of fresh)
+      if (x.pdt !== undefined && Number.isFinite(x.duration)) ends.push(x.pdt + x.duration * 1000);
+    const last = fresh[fresh.length - 1]!;
+    const segMs =
+      Number.isFinite(last.duration) && last.duration > 0
+        ? last.duration * 1000
+        : clampTd(cur.targetDuration) * 1000;
+    if (ends.length > 0) this.phase.observe(ends, this.prevStartWall, arrivedWall, segMs);
+  }
+
+  /** Availability delays and segment downloads for what is new; returns the new segments. */
+  private onNewSegments(prev: MediaPlaylist | undefined, cur: MediaPlaylist, r: HttpOk): HlsSegment[] {
     const s = this.session;
     const now = cur.fetchedAt;
     const fresh = prev && lastSn(cur) > lastSn(prev) ? cur.segments.filter((x) => x.sn > lastSn(prev)) : [];
@@ -374,10 +460,11 @@ export class MediaMonitor {
         s.availability(now - (seg.pdt + seg.duration * 1000));
     }
     const mode = s.opts.segmentFetch;
-    if (mode === 'none') return;
+    if (mode === 'none') return fresh;
     const newest = cur.segments[cur.segments.length - 1];
     const list: HlsSegment[] = mode === 'all' && fresh.length > 0 ? fresh.slice(-10) : newest ? [newest] : [];
     for (const seg of list) this.fetchSegment(seg, cur, r.url);
+    return fresh;
   }
 
   private fetchSegment(seg: HlsSegment, playlist: MediaPlaylist, base: string): void {

@@ -35,6 +35,8 @@ export interface StreamProberStats {
   pollLateP50Pct?: number;
   pollLateP95Pct?: number;
   pollLateMaxPct?: number;
+  /** How late reloads started vs the time they were planned for (aimed or jittered), % of the interval. */
+  pollDriftP95Pct?: number;
   /** How late the scheduler fired tasks vs their (jittered) due time, ms. */
   timerLateP95Ms?: number;
   segmentsPending: number;
@@ -48,6 +50,7 @@ export class StreamProber implements Prober {
   private readonly segments: SegmentFetcher;
   private readonly sessions = new Set<Session>();
   private late = new Reservoir(20_000);
+  private drift = new Reservoir(20_000);
   private timerLate = new Reservoir(20_000);
   private lateMax = 0;
   private polls = 0;
@@ -73,6 +76,7 @@ export class StreamProber implements Prober {
       pollLateP50Pct: this.late.percentile(50),
       pollLateP95Pct: this.late.percentile(95),
       pollLateMaxPct: this.late.count > 0 ? this.lateMax : undefined,
+      pollDriftP95Pct: this.drift.percentile(95),
       timerLateP95Ms: this.timerLate.percentile(95),
       segmentsPending: this.segments.pending,
     };
@@ -81,6 +85,7 @@ export class StreamProber implements Prober {
   /** Clears the self-measurement (e.g. after a warm-up). */
   resetStats(): void {
     this.late = new Reservoir(20_000);
+    this.drift = new Reservoir(20_000);
     this.timerLate = new Reservoir(20_000);
     this.lateMax = 0;
     this.polls = 0;
@@ -94,10 +99,11 @@ export class StreamProber implements Prober {
         http: this.http,
         scheduler: this.scheduler,
         segments: this.segments,
-        onPollLate: (pct) => {
+        onPollLate: (latePct, driftPct) => {
           this.polls++;
-          this.late.add(pct);
-          if (pct > this.lateMax) this.lateMax = pct;
+          this.late.add(latePct);
+          this.drift.add(driftPct);
+          if (latePct > this.lateMax) this.lateMax = latePct;
         },
       },
       job,

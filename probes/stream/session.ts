@@ -26,10 +26,14 @@ export interface Services {
   scheduler: Scheduler;
   segments: SegmentFetcher;
   /** Prober-wide poll lateness (the bench and the self-check read it). */
-  onPollLate(pct: number): void;
+  /**
+   * Per reload: how late it started vs the RFC earliest time (% of the interval; includes deliberate aiming
+   * and jitter), and vs the time it was planned for (% of the interval: the scheduler's own drift).
+   */
+  onPollLate(latePct: number, driftPct: number): void;
 }
 
-/** Lateness p95 (percent of the interval) above which the probe reports itself overloaded. */
+/** Scheduler drift p95 (percent of the reload interval) above which the probe reports itself overloaded. */
 const OVERLOAD_LATE_PCT = 50;
 
 export class Session {
@@ -153,13 +157,13 @@ export class Session {
     this.total.availability.add(ms);
   }
 
-  poll(latePct: number | undefined): void {
+  poll(late: { latePct: number; driftPct: number } | undefined): void {
     this.interval.polls++;
     this.total.polls++;
-    if (latePct === undefined) return;
-    this.interval.pollLatePct.add(latePct);
-    this.total.pollLatePct.add(latePct);
-    this.svc.onPollLate(latePct);
+    if (late === undefined) return;
+    this.interval.pollDriftPct.add(late.driftPct);
+    this.total.pollDriftPct.add(late.driftPct);
+    this.svc.onPollLate(late.latePct, late.driftPct);
   }
 
   entry(ok: boolean): void {
@@ -242,9 +246,9 @@ export class Session {
     }
     if (t.segmentsSkipped > 0)
       reasons.push(`${t.segmentsSkipped} segment download(s) skipped: fetch queue full`);
-    const lateP95 = t.pollLatePct.percentile(95);
-    if (t.pollLatePct.count >= 20 && lateP95 !== undefined && lateP95 > OVERLOAD_LATE_PCT) {
-      reasons.push(`probe overloaded: poll lateness p95 ${lateP95.toFixed(0)}% of the reload interval`);
+    const driftP95 = t.pollDriftPct.percentile(95);
+    if (t.pollDriftPct.count >= 20 && driftP95 !== undefined && driftP95 > OVERLOAD_LATE_PCT) {
+      reasons.push(`probe overloaded: reloads start ${driftP95.toFixed(0)}% of their interval late (p95)`);
       if (outcome !== 'failed') outcome = 'probe-error';
     }
     if (this.internalError) {

@@ -79,7 +79,8 @@ export class Tally {
   readonly download = new Reservoir();
   readonly throughput = new Reservoir();
   readonly availability = new Reservoir();
-  readonly pollLatePct = new Reservoir();
+  /** Reload start vs its planned time, % of the interval (our own drift, not the RFC lateness). */
+  readonly pollDriftPct = new Reservoir();
   segmentsTotal = 0;
   segmentsSkipped = 0;
   polls = 0;

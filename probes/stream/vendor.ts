@@ -96,7 +96,7 @@ export function parseMpdXml(text: string): { root: XmlElement; errors: string[] 
   }
   const root = doc?.documentElement;
   if (fatal) throw new Error(`invalid XML: ${fatal}`);
-  if (!root || root.tagName !== 'MPD' || root.getElementsByTagName('parsererror').length > 0) {
+  if (root?.tagName !== 'MPD' || root.getElementsByTagName('parsererror').length > 0) {
     throw new Error('invalid XML: no MPD root element');
   }
   return { root, errors };
