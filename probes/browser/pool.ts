@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import puppeteer, { type Browser } from 'puppeteer-core';
 import type { Logger } from '../../shared/log.js';
-import { processGroupPssMb } from './memory.js';
+import { processGroupPssMb, waitGroupGone } from './proc.js';
 
 /** Flags Chromium needs here (FIELD-NOTES): headless, no GPU, no background chatter, autoplay allowed. */
 export const BASE_CHROMIUM_ARGS = [
@@ -68,6 +68,7 @@ export class BrowserPool {
   private active = 0;
   private readonly waiters: Array<() => void> = [];
   private closed = false;
+  private readonly disposing = new Set<Promise<void>>();
 
   constructor(private readonly opts: PoolOptions) {}
 
@@ -101,7 +102,7 @@ export class BrowserPool {
           if (this.inst !== inst) return;
           this.opts.logger.warn({ pid: inst.pid, reason }, 'browser marked broken; killing it');
           this.inst = undefined;
-          void this.dispose(inst);
+          this.disposeLater(inst);
         },
       };
     } catch (err) {
@@ -210,10 +211,19 @@ export class BrowserPool {
     if (!why) return;
     this.opts.logger.info({ pid: i.pid, why }, 'recycling browser');
     this.inst = undefined;
-    void this.dispose(i);
+    this.disposeLater(i);
   }
 
   /** Close gracefully, then kill the process group by PID, then remove the profile directory. */
+  /** Disposal in the background (recycle, broken browser); close() waits for it. */
+  private disposeLater(i: Instance): void {
+    const p = this.dispose(i).catch((err) =>
+      this.opts.logger.warn({ pid: i.pid, err: (err as Error).message }, 'browser disposal failed'),
+    );
+    this.disposing.add(p);
+    void p.finally(() => this.disposing.delete(p));
+  }
+
   private async dispose(i: Instance): Promise<void> {
     i.disposing = true;
     if (i.browser.connected) {
@@ -237,8 +247,11 @@ export class BrowserPool {
         }
       }
       if (wasAlive) await Promise.race([exited, new Promise((r) => setTimeout(r, 5000).unref())]);
+      // Renderers and the zygote outlive a killed main process for a moment and keep writing the profile:
+      // remove it only once the whole group is gone.
+      await waitGroupGone(i.pid, 5000);
     }
-    rmSync(i.userDataDir, { recursive: true, force: true });
+    rmSync(i.userDataDir, { recursive: true, force: true, maxRetries: 3, retryDelay: 100 });
   }
 
   async close(): Promise<void> {
@@ -247,5 +260,6 @@ export class BrowserPool {
     const i = this.inst;
     this.inst = undefined;
     if (i) await this.dispose(i);
+    await Promise.all([...this.disposing]);
   }
 }

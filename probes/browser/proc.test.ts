@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { processGroupPssMb } from './memory.js';
+import { processGroupMembers, processGroupPssMb, waitGroupGone } from './proc.js';
 
 describe('processGroupPssMb', () => {
   it('sums PSS over a process group (ours: at least this Node process)', () => {
@@ -11,7 +11,9 @@ describe('processGroupPssMb', () => {
     expect(mb).toBeLessThan(64 * 1024);
   });
 
-  it('an unknown group has no size', () => {
+  it('an unknown group has no size and no members', async () => {
     expect(processGroupPssMb(2 ** 30)).toBeUndefined();
+    expect(processGroupMembers(2 ** 30)).toEqual([]);
+    expect(await waitGroupGone(2 ** 30, 10)).toBe(true);
   });
 });

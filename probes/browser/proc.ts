@@ -11,23 +11,36 @@ function pgrpOf(pid: number): number | undefined {
   }
 }
 
+/** PIDs of the live processes in a process group (zombies included until reaped). */
+export function processGroupMembers(pgid: number): number[] {
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return [];
+  }
+  return entries.map(Number).filter((pid) => Number.isInteger(pid) && pgrpOf(pid) === pgid);
+}
+
+/** Resolves once no process of the group is left (or after timeoutMs). */
+export async function waitGroupGone(pgid: number, timeoutMs: number): Promise<boolean> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    if (processGroupMembers(pgid).length === 0) return true;
+    if (Date.now() > until) return false;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 /**
  * Proportional set size (MB) of every process in a process group: the browser with its renderers, GPU and
  * zygote processes (puppeteer starts Chromium as a group leader). PSS, not summed RSS: shared pages would be
  * counted once per process. Linux only; undefined where /proc is not readable.
  */
 export function processGroupPssMb(pgid: number): number | undefined {
-  let entries: string[];
-  try {
-    entries = readdirSync('/proc');
-  } catch {
-    return undefined;
-  }
   let kb = 0;
   let found = false;
-  for (const name of entries) {
-    const pid = Number(name);
-    if (!Number.isInteger(pid) || pgrpOf(pid) !== pgid) continue;
+  for (const pid of processGroupMembers(pgid)) {
     try {
       const m = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8').match(/^Pss:\s+(\d+) kB/m);
       if (m) {
