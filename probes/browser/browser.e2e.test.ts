@@ -3,7 +3,6 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../shared/log.js';
 import { ProbeResult } from '../../shared/schemas.js';
-// biome-ignore lint/style/noRestrictedImports: the test drives the real testbed; probe code never imports it.
 import { startTestbed, type Testbed } from '../../testbed/index.js';
 import type { ProbeJob } from '../types.js';
 import { resolveDashJs } from './harness-server.js';
