@@ -32,13 +32,19 @@ export class Runner {
     return { capacity: { ...this.opts.capacity }, running: { ...this.running } };
   }
 
-  async run(kind: ProbeKind, job: ProbeJob, signal: AbortSignal): Promise<ProbeResult> {
+  async run(
+    kind: ProbeKind,
+    job: ProbeJob,
+    signal: AbortSignal,
+    onInterval?: (result: ProbeResult) => void,
+  ): Promise<ProbeResult> {
     this.running[kind]++;
     const startedAt = new Date();
     try {
       return await this.opts.probers[kind].run(job, {
         signal,
         logger: this.opts.logger.child({ probe: kind }),
+        onInterval,
       });
     } catch (err) {
       this.opts.logger.error({ err, target: job.target.id }, 'probe threw; reporting probe-error');

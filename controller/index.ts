@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
-import { Schedule } from '../shared/api.js';
+import { Schedule, Watch } from '../shared/api.js';
 import type { Config } from '../shared/config.js';
 import type { Logger } from '../shared/log.js';
 import { names as subjectNames } from '../shared/subjects.js';
@@ -22,6 +22,7 @@ import { TargetStore } from './state/targets.js';
 import { Topology } from './state/topology.js';
 import { SweepService } from './sweeps.js';
 import { serveTime } from './timeservice.js';
+import { WatchService } from './watches.js';
 
 /** A dead scheduler replica's lease expires after this; the next replica fires the following tick. */
 const LEASE_TTL_MS = 5000;
@@ -145,6 +146,24 @@ export async function startController(opts: ControllerOptions): Promise<Controll
   lease.start();
   const scheduler = new Scheduler({ schedules, sweeps, lease, guards: leases, logger });
   scheduler.start();
+  const watches = new KvCollection(
+    await kvm.create(`${config.nats.prefix}_watches`, { history: 5 }),
+    Watch,
+    logger,
+  );
+  await watches.start();
+  const watchService = new WatchService({
+    watches,
+    state: await kvm.create(`${config.nats.prefix}_watchstate`, { history: 1 }),
+    js,
+    nc,
+    names,
+    targets,
+    topology,
+    lease,
+    logger,
+  });
+  watchService.start();
 
   const app = await buildApi(
     {
@@ -157,6 +176,8 @@ export async function startController(opts: ControllerOptions): Promise<Controll
       metrics,
       schedules,
       scheduler,
+      watches,
+      watchService,
       ready: () => !nc.isClosed(),
     },
     config.controller,
@@ -181,6 +202,7 @@ export async function startController(opts: ControllerOptions): Promise<Controll
     async stop() {
       clearInterval(evictTimer);
       scheduler.stop();
+      watchService.close();
       await lease.stop();
       await app.close();
       sweeps.stop();
@@ -189,6 +211,7 @@ export async function startController(opts: ControllerOptions): Promise<Controll
       await ingest.stop();
       await targets.stop();
       await schedules.stop();
+      await watches.stop();
       await nc.drain().catch(() => undefined);
     },
   };

@@ -95,3 +95,17 @@ export const Schedule = z.object({
   description: z.string().max(500).optional(),
 });
 export type Schedule = z.infer<typeof Schedule>;
+
+/** A continuous probe: a chain of watch jobs per region, each reporting every intervalS seconds. */
+export const Watch = z.object({
+  id: SubjectToken,
+  target: z.union([SubjectToken, AdHocTarget]),
+  regions: z.array(SubjectToken).min(1).max(100),
+  probe: ProbeKind.default('stream'),
+  intervalS: z.number().min(1).max(600).default(10),
+  /** Length of each job in the chain; a new one is queued before the previous ends. */
+  chunkS: z.number().min(30).max(3600).default(600),
+  enabled: z.boolean().default(true),
+  description: z.string().max(500).optional(),
+});
+export type Watch = z.infer<typeof Watch>;

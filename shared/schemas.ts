@@ -54,6 +54,10 @@ export const Job = z.object({
   /** After this the job is worthless (a sweep result nobody waits for): agents drop it as expired. */
   deadline: IsoTime.optional(),
   expectations: Expectations.default({}),
+  /** watch mode: an interval report every intervalS seconds (seq 1, 2, ...), then the summary (seq 0). */
+  intervalS: z.number().min(1).max(3600).optional(),
+  /** Set on the jobs of a continuous watch (POST /v1/watches), so a stop reaches the agents running it. */
+  watchId: SubjectToken.optional(),
 });
 export type Job = z.infer<typeof Job>;
 

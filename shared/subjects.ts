@@ -14,6 +14,8 @@ export interface Names {
   heartbeat(region: string, agentId: string): string;
   heartbeatAll: string;
   control(agentId: string): string;
+  /** Broadcast (core NATS): {watchId} — agents abort the jobs of a stopped watch. */
+  watchStop: string;
   time: string;
   ingestConsumer: string;
 }
@@ -32,6 +34,7 @@ export function names(prefix = 'liveprobe'): Names {
     heartbeat: (region, agentId) => `${prefix}.agents.${region}.${agentId}`,
     heartbeatAll: `${prefix}.agents.>`,
     control: (agentId) => `${prefix}.control.${agentId}`,
+    watchStop: `${prefix}.watches.stop`,
     time: `${prefix}.time`,
     ingestConsumer: 'controller-ingest',
   };

@@ -151,6 +151,8 @@ export class Aggregator {
   }
 
   add(report: Report): void {
+    // A watch's summary (seq 0) re-counts the period its interval reports already covered.
+    if (report.mode === 'watch' && report.seq === 0) return;
     const at = Date.parse(report.endedAt);
     if (!(at > this.now() - RETAIN_MS)) return;
     const s = this.seriesFor(this.series, seriesKey(report.target.id, report.region, report.probe), report);

@@ -8,7 +8,7 @@ import {
   validatorCompiler,
   type ZodTypeProvider,
 } from 'fastify-type-provider-zod';
-import type { Schedule } from '../../shared/api.js';
+import type { Schedule, Watch } from '../../shared/api.js';
 import type { Config } from '../../shared/config.js';
 import type { Logger } from '../../shared/log.js';
 import { VERSION } from '../../shared/version.js';
@@ -21,6 +21,7 @@ import type { Scheduler } from '../scheduler/scheduler.js';
 import type { KvCollection } from '../state/kvcollection.js';
 import type { TargetStore } from '../state/targets.js';
 import type { SweepService } from '../sweeps.js';
+import type { WatchService } from '../watches.js';
 import { authHook } from './auth.js';
 import { agentRoutes } from './routes/agents.js';
 import { eventRoutes } from './routes/events.js';
@@ -31,6 +32,7 @@ import { scheduleRoutes } from './routes/schedules.js';
 import { summaryRoutes } from './routes/summary.js';
 import { sweepRoutes } from './routes/sweeps.js';
 import { targetRoutes } from './routes/targets.js';
+import { watchRoutes } from './routes/watches.js';
 
 /** What route handlers may call: each route is a thin call into one of these. */
 export interface Services {
@@ -43,6 +45,8 @@ export interface Services {
   metrics: ControllerMetrics;
   schedules: KvCollection<typeof Schedule>;
   scheduler: Scheduler;
+  watches: KvCollection<typeof Watch>;
+  watchService: WatchService;
   ready: () => boolean;
 }
 
@@ -104,6 +108,7 @@ export async function buildApi(services: Services, cfg: Config['controller'], lo
   await app.register(agentRoutes(services));
   await app.register(summaryRoutes(services));
   await app.register(scheduleRoutes(services));
+  await app.register(watchRoutes(services));
   await app.register(eventRoutes(services));
   await app.register(metricsRoutes(services));
   return app;
