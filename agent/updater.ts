@@ -1,4 +1,4 @@
-import type { Consumer, JetStreamClient, JsMsg } from '@nats-io/jetstream';
+import type { Consumer, ConsumerMessages, JetStreamClient, JsMsg } from '@nats-io/jetstream';
 import type { Logger } from '../shared/log.js';
 import { Job, type Report } from '../shared/schemas.js';
 import type { Names } from '../shared/subjects.js';
@@ -62,6 +62,9 @@ export class Updater {
   private paused = false;
   private readonly inflight = new Map<string, Inflight>();
   private wakeLoop: (() => void) | undefined;
+  private pull: ConsumerMessages | undefined;
+  /** A job that arrived for a kind with no free slot: held (working()) until one frees, pulling nothing more. */
+  private parked: { job: Job; msg: JsMsg; working: NodeJS.Timeout } | undefined;
   private loop: Promise<void> | undefined;
   private workingEveryMs: number;
   private readonly reported = new RecentIds(1000);
@@ -87,6 +90,8 @@ export class Updater {
   /** Stop taking jobs; running ones finish. Reversible with resume(). */
   pause(): void {
     this.paused = true;
+    this.pull?.stop();
+    this.unpark();
   }
 
   resume(): void {
@@ -109,9 +114,14 @@ export class Updater {
           this.opts.names.jobsStream,
           this.opts.names.jobsConsumer(this.opts.region),
         );
-        if (this.opts.workingEveryMs === undefined) {
-          const ackWaitNs = (await consumer.info(true)).config.ack_wait;
-          if (ackWaitNs) this.workingEveryMs = Math.max(500, Math.floor(ackWaitNs / 1e6 / 3));
+        const info = await consumer.info(true);
+        // A replicated consumer just created (or whose leader just died) takes pull requests only once it
+        // has a leader; a pull sent before that is silently lost until its heartbeats are missed.
+        if (info.cluster && info.cluster.replicas !== undefined && !info.cluster.leader) {
+          throw new Error('job consumer has no leader yet');
+        }
+        if (this.opts.workingEveryMs === undefined && info.config.ack_wait) {
+          this.workingEveryMs = Math.max(500, Math.floor(info.config.ack_wait / 1e6 / 3));
         }
         return consumer;
       } catch (err) {
@@ -132,7 +142,8 @@ export class Updater {
   private async pullLoop(): Promise<void> {
     let consumer: Consumer | undefined;
     while (!this.stopped) {
-      if (this.paused || this.opts.runner.freeSlots() === 0) {
+      this.startParked();
+      if (this.paused || this.parked || this.opts.runner.freeSlots() === 0) {
         await new Promise<void>((resolve) => {
           this.wakeLoop = resolve;
         });
@@ -140,7 +151,7 @@ export class Updater {
       }
       try {
         consumer ??= await this.consumer();
-        const msg = await consumer.next({ expires: 3000 });
+        const msg = await this.pullOne(consumer);
         if (!msg) continue;
         if (this.draining) msg.nak();
         else this.handle(msg);
@@ -153,7 +164,25 @@ export class Updater {
     }
   }
 
+  /**
+   * One pull request for one job, held up to 15 s with server heartbeats every 2.5 s: a pull the client gave
+   * up on while the server still holds it can receive a job nobody reads (that delivery is lost until the
+   * ack wait passes, and counts against max_deliver), so the client gives up only after 5 s of silence, well
+   * before the pull expires — never in a race with the expiry. pause()/stop() end it at once.
+   */
+  private async pullOne(consumer: Consumer): Promise<JsMsg | undefined> {
+    const iter = await consumer.fetch({ max_messages: 1, expires: 15_000, idle_heartbeat: 2_500 });
+    this.pull = iter;
+    try {
+      for await (const m of iter) return m;
+      return undefined;
+    } finally {
+      this.pull = undefined;
+    }
+  }
+
   private handle(msg: JsMsg): void {
+    this.opts.logger.debug({ seq: msg.seq, delivery: msg.info.deliveryCount }, 'job message received');
     let job: Job;
     try {
       const parsed = Job.safeParse(decodeJson(msg.data));
@@ -180,16 +209,40 @@ export class Updater {
       msg.ack();
       return;
     }
-    if (this.inflight.has(job.id)) {
-      // Redelivered to us while we still run it (we missed working() during an outage): keep ours.
+    if (this.inflight.has(job.id) || this.parked?.job.id === job.id) {
+      // Redelivered to us while we still have it (we missed working() during an outage): keep ours.
       msg.working();
       return;
     }
     if (!this.opts.runner.hasCapacity(job.probe)) {
-      // Another agent of the region may have a free slot of this kind.
-      msg.nak(1000);
+      // One work queue carries every probe kind, so a pull can bring a kind whose slots are full. A nak
+      // would bounce it straight back to us (or to another full agent) and burn its max_deliver budget;
+      // instead hold it, keep it alive with working(), and pull nothing more until it has started.
+      this.opts.logger.debug({ jobId: job.id, probe: job.probe }, 'no free slot of this kind; parked');
+      this.parked = { job, msg, working: setInterval(() => msg.working(), this.workingEveryMs) };
       return;
     }
+    this.begin(job, msg);
+  }
+
+  private startParked(): void {
+    const p = this.parked;
+    if (!p || this.draining || !this.opts.runner.hasCapacity(p.job.probe)) return;
+    clearInterval(p.working);
+    this.parked = undefined;
+    this.begin(p.job, p.msg);
+  }
+
+  /** Hands a parked job back at once (draining): another agent can start it now. */
+  private unpark(): void {
+    const p = this.parked;
+    if (!p) return;
+    clearInterval(p.working);
+    this.parked = undefined;
+    p.msg.nak();
+  }
+
+  private begin(job: Job, msg: JsMsg): void {
     const entry: Inflight = { job, abort: new AbortController(), handBack: false, done: Promise.resolve() };
     this.inflight.set(job.id, entry);
     this.stats.started++;
@@ -258,6 +311,8 @@ export class Updater {
    */
   async stop(graceMs = 0): Promise<{ finished: number; handedBack: number }> {
     this.stopped = true;
+    this.pull?.stop();
+    this.unpark();
     this.wake();
     const running = [...this.inflight.values()];
     if (running.length && graceMs > 0) {

@@ -32,8 +32,11 @@ export async function startNatsServer(opts: {
   port: number;
   storeDir: string;
   monitorPort?: number;
+  /** A nats-server config file (users, permissions, TLS); the flags above override its listen and store. */
+  configFile?: string;
 }): Promise<NatsChild> {
   const args = ['-js', '-sd', opts.storeDir, '-a', '127.0.0.1', '-p', String(opts.port)];
+  if (opts.configFile) args.unshift('-c', opts.configFile);
   if (opts.monitorPort !== undefined) args.push('-m', String(opts.monitorPort));
   let child: ChildProcess;
   try {
@@ -63,4 +66,111 @@ export async function startNatsServer(opts: {
     child,
     stop: (signal = 'SIGTERM') => stopChild(child, signal),
   };
+}
+
+export interface NatsClusterNode extends NatsChild {
+  name: string;
+  clusterPort: number;
+  storeDir: string;
+  /** Starts this node again (same name, ports and store) after it was stopped or killed. */
+  restart(): Promise<NatsClusterNode>;
+}
+
+export interface NatsCluster {
+  nodes: NatsClusterNode[];
+  /** Client URLs of every node, for a client's server list. */
+  urls: string[];
+  stop(signal?: NodeJS.Signals): Promise<void>;
+}
+
+/**
+ * A JetStream cluster of nats-server processes on loopback (3 nodes for R3 streams), each with its own
+ * store directory. Resolves when every node is ready; JetStream needs a moment more to elect its meta
+ * leader (clients see 503 "JetStream system temporarily unavailable" until then).
+ */
+export async function startNatsCluster(opts: {
+  ports: number[];
+  clusterPorts: number[];
+  storeDirs: string[];
+  name?: string;
+}): Promise<NatsCluster> {
+  const name = opts.name ?? 'liveprobe';
+  const routes = opts.clusterPorts.map((p) => `nats://127.0.0.1:${p}`).join(',');
+  const startNode = async (i: number): Promise<NatsClusterNode> => {
+    const port = opts.ports[i] as number;
+    const clusterPort = opts.clusterPorts[i] as number;
+    const storeDir = opts.storeDirs[i] as string;
+    const nodeName = `${name}-n${i + 1}`;
+    const child = await spawnNats(
+      [
+        '-js',
+        '-sd',
+        storeDir,
+        '-a',
+        '127.0.0.1',
+        '-p',
+        String(port),
+        '--server_name',
+        nodeName,
+        '--cluster_name',
+        name,
+        '--cluster',
+        `nats://127.0.0.1:${clusterPort}`,
+        '--routes',
+        routes,
+      ],
+      // A clustered node is "ready" as a server before it has routes; that is enough to start the others.
+      'Server is ready',
+    );
+    const node: NatsClusterNode = {
+      name: nodeName,
+      url: `nats://127.0.0.1:${port}`,
+      port,
+      clusterPort,
+      storeDir,
+      child,
+      stop: (signal = 'SIGTERM') => stopChild(child, signal),
+      restart: async () => {
+        const again = await startNode(i);
+        nodes[i] = again;
+        return again;
+      },
+    };
+    return node;
+  };
+  const nodes = await Promise.all(opts.ports.map((_, i) => startNode(i)));
+  return {
+    nodes,
+    urls: nodes.map((n) => n.url),
+    stop: async (signal) => {
+      await Promise.all(nodes.map((n) => n.stop(signal)));
+    },
+  };
+}
+
+/** Spawns nats-server and resolves once it logged `ready`; rejects with its last output if it exits first. */
+async function spawnNats(args: string[], ready: string): Promise<ChildProcess> {
+  let child: ChildProcess;
+  try {
+    child = spawn('nats-server', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  } catch (err) {
+    throw new Error(`cannot start nats-server (apt-get install nats-server): ${(err as Error).message}`);
+  }
+  await new Promise<void>((resolve, reject) => {
+    let buf = '';
+    const onData = (d: Buffer) => {
+      buf = (buf + d.toString()).slice(-4000);
+      if (buf.includes(ready)) {
+        child.stderr?.off('data', onData);
+        child.stderr?.resume();
+        resolve();
+      }
+    };
+    child.stderr?.on('data', onData);
+    child.once('error', (err) =>
+      reject(new Error(`cannot start nats-server (apt-get install nats-server): ${err.message}`)),
+    );
+    child.once('exit', (code) => reject(new Error(`nats-server exited ${code}: ${buf.slice(-500)}`)));
+  });
+  return child;
 }

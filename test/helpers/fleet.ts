@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Report } from '../../shared/schemas.js';
 
@@ -52,11 +53,16 @@ export function makeReport(opts: {
   };
 }
 
-const DIST = fileURLToPath(new URL('../../dist/', import.meta.url));
+/** The checkout's root: the first parent with package.json (this file runs from test/ or dist/test/). */
+function repoRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json')) && dirname(dir) !== dir) dir = dirname(dir);
+  return dir;
+}
 
 /** A compiled entry under dist/ (npm test builds first); a clear error when it is missing. */
 export function distEntry(rel: string): string {
-  const path = `${DIST}${rel}`;
+  const path = join(repoRoot(), 'dist', rel);
   if (!existsSync(path)) throw new Error(`${path} missing: run npx tsc -p . first (npm test builds)`);
   return path;
 }
