@@ -32,15 +32,25 @@ export async function startNatsServer(opts: {
   port: number;
   storeDir: string;
   monitorPort?: number;
-  /** A nats-server config file (users, permissions, TLS); the flags above override its listen and store. */
+  /** A nats-server config file (users, permissions, TLS, JetStream store); port and address still apply. */
   configFile?: string;
+  /** Extra environment for the server (a config file may read secrets from env vars). */
+  env?: NodeJS.ProcessEnv;
+  /** Extra flags (e.g. --tls --tlscert F --tlskey F). */
+  extraArgs?: string[];
 }): Promise<NatsChild> {
-  const args = ['-js', '-sd', opts.storeDir, '-a', '127.0.0.1', '-p', String(opts.port)];
-  if (opts.configFile) args.unshift('-c', opts.configFile);
+  // With a config file, JetStream and its store come from the file (nats-server refuses both).
+  const args = opts.configFile
+    ? ['-c', opts.configFile, '-a', '127.0.0.1', '-p', String(opts.port)]
+    : ['-js', '-sd', opts.storeDir, '-a', '127.0.0.1', '-p', String(opts.port)];
+  if (opts.extraArgs) args.push(...opts.extraArgs);
   if (opts.monitorPort !== undefined) args.push('-m', String(opts.monitorPort));
   let child: ChildProcess;
   try {
-    child = spawn('nats-server', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    child = spawn('nats-server', args, {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: opts.env ? { ...process.env, ...opts.env } : process.env,
+    });
   } catch (err) {
     throw new Error(`cannot start nats-server (apt-get install nats-server): ${(err as Error).message}`);
   }
