@@ -9,6 +9,7 @@ describe('chaos: the Chromium process of a browser session is killed', () => {
     expect(r.second.outcome, r.second.reasons.join('; ')).not.toBe('probe-error');
     expect(r.newPid).toBeDefined();
     expect(r.newPid).not.toBe(r.killedPid);
+    expect(r.heartbeatBrowser).toMatchObject({ healthy: true, pid: r.newPid });
     expect(r).toMatchObject({ expected: 2, published: 2, ingested: 2, duplicated: 0, lost: 0 });
   }, 240_000);
 });

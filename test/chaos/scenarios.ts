@@ -285,7 +285,13 @@ export async function controllerKill(
  * stream's), and the same agent serves the next sweep with a relaunched browser.
  */
 export async function chromiumKill(): Promise<
-  ScenarioResult & { first: Report; second: Report; killedPid: number; newPid?: number }
+  ScenarioResult & {
+    first: Report;
+    second: Report;
+    killedPid: number;
+    newPid?: number;
+    heartbeatBrowser: { healthy: boolean; pid?: number };
+  }
 > {
   const logger = chaosLogger('chaos-chromium-kill');
   const nats = await startNats();
@@ -323,6 +329,11 @@ export async function chromiumKill(): Promise<
     const s2 = await postSweep(controller.url, { targets: [target], probe: 'browser', durationS: 8 });
     const second = (await sweepDone(controller, s2.id, 90_000)).reports[0] as Report;
     const newPid = prober.health().pid;
+    // The heartbeat carries the browser's health: the relaunched Chromium, healthy.
+    const heartbeatBrowser = await waitFor('the heartbeat to show the relaunched browser', async () => {
+      const b = (await getAgents(controller!.url))[0]?.heartbeat.browser;
+      return b?.healthy && b.pid === newPid ? b : undefined;
+    });
     const stored = await storedReports(servers);
     const ids = [...sweepReportIds(s1.id, s1.jobs), ...sweepReportIds(s2.id, s2.jobs)];
     return {
@@ -333,6 +344,7 @@ export async function chromiumKill(): Promise<
       second,
       killedPid,
       newPid,
+      heartbeatBrowser,
     };
   } finally {
     await agent?.stop({ graceMs: 0 });
