@@ -6,7 +6,7 @@ import type { Config } from '../shared/config.js';
 import type { Logger } from '../shared/log.js';
 import type { Heartbeat, ProbeKind } from '../shared/schemas.js';
 import { names as subjectNames } from '../shared/subjects.js';
-import { connectNats } from '../shared/transport.js';
+import { connectNats, decodeJson } from '../shared/transport.js';
 import { VERSION } from '../shared/version.js';
 import { estimateClockOffset } from './clock.js';
 import { serveControl } from './control.js';
@@ -139,6 +139,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
       heartbeat.beat();
       heartbeat.stop();
       control.unsubscribe();
+      watchStops.unsubscribe();
       clearInterval(offsetTimer);
       await runner.close();
       await publisher.stop();
@@ -165,6 +166,18 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
       },
       stop: () => void stop().catch((err) => logger.error({ err }, 'stop failed')),
       state: () => ({ draining: updater.draining, jobs: updater.runningJobs() }),
+    },
+  });
+
+  // Broadcast by the controller when a watch is stopped: end its running chunk here (summary reported).
+  const watchStops = nc.subscribe(names.watchStop, {
+    callback: (_err, msg) => {
+      try {
+        const { watchId } = decodeJson(msg.data) as { watchId?: unknown };
+        if (typeof watchId === 'string') updater.stopWatch(watchId);
+      } catch {
+        logger.warn('malformed watch-stop message ignored');
+      }
     },
   });
 

@@ -1,6 +1,6 @@
 import type { Consumer, ConsumerMessages, JetStreamClient, JsMsg } from '@nats-io/jetstream';
-import type { Logger } from '../shared/log.js';
-import { Job, type Report } from '../shared/schemas.js';
+import { type Logger, redactUrl } from '../shared/log.js';
+import { Job, type ProbeResult, type Report } from '../shared/schemas.js';
 import type { Names } from '../shared/subjects.js';
 import { decodeJson } from '../shared/transport.js';
 import { VERSION } from '../shared/version.js';
@@ -264,7 +264,18 @@ export class Updater {
         { durationS: job.durationS, delivery: msg.info.deliveryCount, redelivered: msg.redelivered },
         'job started',
       );
-      const result = await this.opts.runner.run(job.probe, job, entry.abort.signal);
+      // A watch publishes each interval report as it comes (seq 1, 2, ...); the summary below is seq 0.
+      let seq = 0;
+      const onInterval =
+        job.mode === 'watch'
+          ? (interval: ProbeResult) => {
+              const report = this.envelope(job, interval, ++seq);
+              this.opts.publisher.publish(report).catch((err: Error) => {
+                log.warn({ err: err.message, reportId: report.id }, 'interval report not published');
+              });
+            }
+          : undefined;
+      const result = await this.opts.runner.run(job.probe, job, entry.abort.signal, onInterval);
       if (entry.handBack) {
         // Stopping mid-job: hand it back rather than report a truncated measurement.
         msg.nak();
@@ -272,18 +283,7 @@ export class Updater {
         log.warn('job handed back for redelivery (agent stopping)');
         return;
       }
-      const offset = this.opts.clockOffsetMs?.();
-      const report: Report = {
-        ...result,
-        id: reportId(job),
-        jobId: job.id,
-        seq: 0,
-        sweepId: job.sweepId,
-        region: this.opts.region,
-        agentId: this.opts.agentId,
-        version: VERSION,
-        metrics: offset === undefined ? result.metrics : { ...result.metrics, clock_offset_ms: offset },
-      };
+      const report = this.envelope(job, result, 0);
       const outcome = await this.opts.publisher.publish(report);
       this.reported.add(report.id);
       // While NATS is down the ack waits in the client's buffer and goes out on reconnect; if it is lost
@@ -303,6 +303,36 @@ export class Updater {
       clearInterval(working);
       clearTimeout(deadline);
     }
+  }
+
+  /** The fleet envelope around a probe result. The target URL is redacted: signed URLs carry credentials. */
+  private envelope(job: Job, result: ProbeResult, seq: number): Report {
+    const offset = this.opts.clockOffsetMs?.();
+    return {
+      ...result,
+      target: { ...result.target, url: redactUrl(result.target.url) },
+      id: seq === 0 ? reportId(job) : `${job.id}:${seq}`,
+      jobId: job.id,
+      seq,
+      sweepId: job.sweepId,
+      region: this.opts.region,
+      agentId: this.opts.agentId,
+      version: VERSION,
+      metrics: offset === undefined ? result.metrics : { ...result.metrics, clock_offset_ms: offset },
+    };
+  }
+
+  /** A stopped watch: its running chunks end now and report their summary (not handed back). */
+  stopWatch(watchId: string): number {
+    let n = 0;
+    for (const entry of this.inflight.values()) {
+      if (entry.job.watchId === watchId) {
+        entry.abort.abort(new Error('watch stopped'));
+        n++;
+      }
+    }
+    if (n) this.opts.logger.info({ watchId, jobs: n }, 'watch stopped by the controller');
+    return n;
   }
 
   /**
