@@ -150,7 +150,18 @@ describe('controller API: auth, summary, events, metrics, restart', () => {
     );
   });
 
-  it('keeps targets and the summary figures across a restart (windows replayed from JetStream)', async () => {
+  it('keeps targets, schedules and the summary figures across a restart (windows replayed from JetStream)', async () => {
+    const sched = await fetch(`${controller.url}/v1/schedules`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKENS.admin}`, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        id: 'nightly',
+        cron: '0 3 * * *',
+        tz: 'America/New_York',
+        sweep: { targets: ['ch9'], regions: ['eu'], durationS: 20 },
+      }),
+    });
+    expect(sched.status).toBe(201);
     const before = await (await get('/v1/summary?window=1h&groupBy=target', TOKENS.viewer)).json();
     await controller.stop();
     controller = await startController({ config, logger });
@@ -158,5 +169,8 @@ describe('controller API: auth, summary, events, metrics, restart', () => {
     expect(after.groups).toEqual(before.groups);
     const targets = await (await get('/v1/targets', TOKENS.viewer)).json();
     expect(targets.map((t: { id: string }) => t.id)).toContain('ch9');
+    const schedules = await (await get('/v1/schedules', TOKENS.viewer)).json();
+    expect(schedules).toEqual([expect.objectContaining({ id: 'nightly', tz: 'America/New_York' })]);
+    expect(Date.parse(schedules[0].nextRun)).toBeGreaterThan(Date.now());
   });
 });
