@@ -401,14 +401,18 @@ export async function clusterNodeKill(): Promise<ScenarioResult & { killed: stri
     const victim =
       cluster.nodes.find((n) => n.name === leader) ?? (cluster.nodes[0] as (typeof cluster.nodes)[0]);
     await victim.stop('SIGKILL');
+    const killedAt = Date.now();
 
     await sweepDone(controller, sweep.id, 120_000);
+    const doneS = ((Date.now() - killedAt) / 1000).toFixed(1);
     await waitFor('the spools to be empty', () => agents.every((a) => a.stats().publisher.spoolDepth === 0));
+    const t0 = Date.now();
     const stored = await storedReports(servers.filter((u) => u !== victim.url));
+    const readS = ((Date.now() - t0) / 1000).toFixed(1);
     const ids = sweepReportIds(sweep.id, sweep.jobs);
     return {
       ...tally('3-node cluster, results-stream leader killed', ids, stored, ingest, [
-        `killed ${victim.name} (leader of ${names.resultsStream})`,
+        `killed ${victim.name} (leader of ${names.resultsStream}); sweep done ${doneS} s later; stream read in ${readS} s`,
       ]),
       killed: victim.name,
     };
