@@ -264,12 +264,17 @@ export class Updater {
         { durationS: job.durationS, delivery: msg.info.deliveryCount, redelivered: msg.redelivered },
         'job started',
       );
-      // A watch publishes each interval report as it comes (seq 1, 2, ...); the summary below is seq 0.
+      // A watch publishes each interval report as it comes; the summary below is seq 0. An interval's seq
+      // is its number on the job's own clock (since createdAt), so if the job is redelivered to another
+      // agent the new agent continues the numbering instead of reusing ids the stream would drop.
       let seq = 0;
+      const intervalMs = (job.intervalS ?? 10) * 1000;
       const onInterval =
         job.mode === 'watch'
           ? (interval: ProbeResult) => {
-              const report = this.envelope(job, interval, ++seq);
+              const elapsed = Date.parse(interval.endedAt) - Date.parse(job.createdAt);
+              seq = Math.max(seq + 1, Math.round(elapsed / intervalMs));
+              const report = this.envelope(job, interval, seq);
               this.opts.publisher.publish(report).catch((err: Error) => {
                 log.warn({ err: err.message, reportId: report.id }, 'interval report not published');
               });

@@ -37,7 +37,8 @@ export class Ingest {
       this.opts.names.resultsStream,
       this.opts.names.ingestConsumer,
     );
-    this.messages = await consumer.consume({ max_messages: 500 });
+    // A short pull expiry: if the consumer's leader moves (a cluster node dies), ingest notices in seconds.
+    this.messages = await consumer.consume({ max_messages: 500, expires: 5000 });
     const messages = this.messages;
     let pending: JsMsg | undefined;
     let unacked = 0;
