@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { Report } from '../shared/schemas.js';
+import type { AlertEvent } from './alerting/index.js';
 
 /** The controller's internal feed; the SSE endpoint relays it. One payload type per event. */
 export interface ControllerEvents {
@@ -9,6 +10,8 @@ export interface ControllerEvents {
   sweep: [{ id: string; state: string; received: number; expected: number }];
   /** An agent came online or went offline. */
   agent: [{ agentId: string; region: string; status: 'online' | 'offline' }];
+  /** An alert changed state (pending, firing, resolved), on every replica (from the alert KV bucket). */
+  alert: [AlertEvent];
 }
 
 export class EventBus extends EventEmitter<ControllerEvents> {}

@@ -8,6 +8,7 @@ import type { Logger } from '../shared/log.js';
 import { names as subjectNames } from '../shared/subjects.js';
 import { connectNats } from '../shared/transport.js';
 import { Aggregator } from './aggregate/aggregator.js';
+import { Alerting } from './alerting/index.js';
 import { isLoopback } from './api/auth.js';
 import { buildApi } from './api/server.js';
 import { EventBus } from './events.js';
@@ -42,6 +43,7 @@ export interface Controller {
   aggregator: Aggregator;
   scheduler: Scheduler;
   lease: Lease;
+  alerting: Alerting;
   stop(): Promise<void>;
 }
 
@@ -164,6 +166,23 @@ export async function startController(opts: ControllerOptions): Promise<Controll
     logger,
   });
   watchService.start();
+  let apiUrl: string | undefined;
+  const alerting = await Alerting.create({
+    kvm,
+    prefix: config.nats.prefix,
+    replicas,
+    leases,
+    holder: replicaId,
+    aggregator,
+    fleet,
+    targets,
+    events,
+    logger,
+    rulesFile: config.controller.rulesFile,
+    externalUrl: () => apiUrl,
+    stream: { js, jsm, names },
+  });
+  await alerting.start();
 
   const app = await buildApi(
     {
@@ -178,6 +197,7 @@ export async function startController(opts: ControllerOptions): Promise<Controll
       scheduler,
       watches,
       watchService,
+      alerting,
       ready: () => !nc.isClosed(),
     },
     config.controller,
@@ -188,6 +208,7 @@ export async function startController(opts: ControllerOptions): Promise<Controll
   const port = typeof addr === 'object' && addr ? addr.port : config.controller.port;
   const url = `http://${config.controller.host.includes(':') ? `[${config.controller.host}]` : config.controller.host}:${port}`;
   logger.info({ url }, 'controller API listening');
+  apiUrl = url;
 
   return {
     url,
@@ -199,8 +220,10 @@ export async function startController(opts: ControllerOptions): Promise<Controll
     aggregator,
     scheduler,
     lease,
+    alerting,
     async stop() {
       clearInterval(evictTimer);
+      await alerting.stop();
       scheduler.stop();
       watchService.close();
       await lease.stop();

@@ -84,6 +84,8 @@ export const ConfigSchema = z.strictObject({
       bodyLimitKb: positiveInt.default(256),
       /** History replayed from the results stream at start-up to rebuild the windows (0 = none). */
       rebuildWindowS: z.coerce.number().int().min(0).max(3600).default(3600),
+      /** Alerting rules file (YAML); unset = the shipped deploy/rules.yaml; "none" = API rules only. */
+      rulesFile: z.string().min(1).optional(),
     })
     .prefault({}),
   browser: z
@@ -128,6 +130,7 @@ export const ENV_KEYS: Record<string, string> = {
   LIVEPROBE_TOKENS: 'controller.tokens',
   LIVEPROBE_WRITE_RATE_LIMIT: 'controller.writeRateLimitPerMin',
   LIVEPROBE_REBUILD_WINDOW_S: 'controller.rebuildWindowS',
+  LIVEPROBE_RULES_FILE: 'controller.rulesFile',
   LIVEPROBE_CHROMIUM: 'browser.chromium',
   LIVEPROBE_LOG_LEVEL: 'log.level',
 };

@@ -20,6 +20,14 @@ export const REDACT_PATHS = [
   'nats.token',
   'tokens[*].token',
   '*.tokens[*].token',
+  // alert receivers: webhook HMAC keys, PagerDuty routing keys, Slack webhook URLs (the URL is the secret)
+  'routing_key',
+  '*.routing_key',
+  'webhook_url',
+  '*.webhook_url',
+  'receivers[*].secret',
+  'receivers[*].routing_key',
+  'receivers[*].webhook_url',
 ];
 
 /** Services log JSON lines to stdout; a CLI whose stdout is its output (probe --json) logs to stderr (fd 2). */

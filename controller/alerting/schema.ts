@@ -21,20 +21,26 @@ export function durationMs(v: string | number): number {
   if (v === '0') return 0;
   if (!DURATION_RE.test(v)) throw new Error(`bad duration ${v}`);
   let total = 0;
-  for (const m of v.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h|d)/g)) total += Number(m[1]) * (UNIT_MS[m[2] as string] ?? 0);
+  for (const m of v.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h|d)/g))
+    total += Number(m[1]) * (UNIT_MS[m[2] as string] ?? 0);
   return total;
 }
 
 /** Seconds as a number, or a Prometheus-style duration string ("30s", "1m30s", "500ms"). */
 export const Duration = z.union([
-  z.number().min(0).max(30 * 86_400),
+  z
+    .number()
+    .min(0)
+    .max(30 * 86_400),
   z.string().refine((s) => s === '0' || DURATION_RE.test(s), 'use e.g. "30s", "1m30s", "500ms" or seconds'),
 ]);
 export type Duration = z.infer<typeof Duration>;
 
 // ------------------------------------------------------------------------------------------------- labels
 
-export const LabelName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,62}$/, 'label names: [A-Za-z_][A-Za-z0-9_]*');
+export const LabelName = z
+  .string()
+  .regex(/^[A-Za-z_][A-Za-z0-9_]{0,62}$/, 'label names: [A-Za-z_][A-Za-z0-9_]*');
 export const Labels = z.record(LabelName, z.string().max(1000));
 export type Labels = z.infer<typeof Labels>;
 
@@ -81,7 +87,10 @@ export const Quorum = z
     /** At least this share of the regions with data (for the target, in the window) breach. */
     percent: z.number().gt(0).max(100).optional(),
   })
-  .refine((q) => (q.regions === undefined) !== (q.percent === undefined), 'set exactly one of regions, percent');
+  .refine(
+    (q) => (q.regions === undefined) !== (q.percent === undefined),
+    'set exactly one of regions, percent',
+  );
 export type Quorum = z.infer<typeof Quorum>;
 
 export const Annotations = z
@@ -131,7 +140,11 @@ export const Rule = z
   .superRefine((r, ctx) => {
     const kinds = [r.metric, r.finding, r.fleet].filter((v) => v !== undefined).length;
     if (kinds !== 1) {
-      ctx.addIssue({ code: 'custom', path: ['metric'], message: 'set exactly one of metric, finding, fleet' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['metric'],
+        message: 'set exactly one of metric, finding, fleet',
+      });
       return;
     }
     if (r.fleet) return;
@@ -141,7 +154,11 @@ export const Rule = z
     }
     if (r.finding) {
       if (!['count', 'rate', 'ratio'].includes(r.agg))
-        ctx.addIssue({ code: 'custom', path: ['agg'], message: 'a finding is counted: use count, rate or ratio' });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['agg'],
+          message: 'a finding is counted: use count, rate or ratio',
+        });
       return;
     }
     const m = r.metric as string;
@@ -247,6 +264,7 @@ export const SilenceView = Silence.extend({
   /** active: muting now; pending: not started (or between recurring windows); expired: past ends_at. */
   status: z.enum(['active', 'pending', 'expired']),
 });
+export type SilenceView = z.infer<typeof SilenceView>;
 
 // ------------------------------------------------------------------------------------------------- alerts
 
@@ -269,9 +287,7 @@ export const Evidence = z.object({
   window: z.string().optional(),
   quorum: z.object({ need: z.number(), breaching: z.number(), regions: z.number() }).optional(),
   regions: z.array(RegionEvidence).default([]),
-  agents: z
-    .array(z.object({ agent: z.string(), region: z.string(), last_seen: IsoTime }))
-    .optional(),
+  agents: z.array(z.object({ agent: z.string(), region: z.string(), last_seen: IsoTime })).optional(),
 });
 export type Evidence = z.infer<typeof Evidence>;
 

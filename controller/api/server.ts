@@ -13,6 +13,7 @@ import type { Config } from '../../shared/config.js';
 import type { Logger } from '../../shared/log.js';
 import { VERSION } from '../../shared/version.js';
 import type { Aggregator } from '../aggregate/aggregator.js';
+import type { Alerting } from '../alerting/index.js';
 import type { EventBus } from '../events.js';
 import type { Fleet } from '../fleet.js';
 import type { ControllerMetrics } from '../metrics.js';
@@ -24,11 +25,14 @@ import type { SweepService } from '../sweeps.js';
 import type { WatchService } from '../watches.js';
 import { authHook } from './auth.js';
 import { agentRoutes } from './routes/agents.js';
+import { alertRoutes } from './routes/alerts.js';
 import { eventRoutes } from './routes/events.js';
 import { healthRoutes } from './routes/health.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { resultRoutes } from './routes/results.js';
+import { ruleRoutes } from './routes/rules.js';
 import { scheduleRoutes } from './routes/schedules.js';
+import { silenceRoutes } from './routes/silences.js';
 import { summaryRoutes } from './routes/summary.js';
 import { sweepRoutes } from './routes/sweeps.js';
 import { targetRoutes } from './routes/targets.js';
@@ -47,6 +51,8 @@ export interface Services {
   scheduler: Scheduler;
   watches: KvCollection<typeof Watch>;
   watchService: WatchService;
+  /** Rules, silences, alerts (controller/alerting). */
+  alerting: Alerting;
   ready: () => boolean;
 }
 
@@ -109,6 +115,9 @@ export async function buildApi(services: Services, cfg: Config['controller'], lo
   await app.register(summaryRoutes(services));
   await app.register(scheduleRoutes(services));
   await app.register(watchRoutes(services));
+  await app.register(alertRoutes(services));
+  await app.register(ruleRoutes(services));
+  await app.register(silenceRoutes(services));
   await app.register(eventRoutes(services));
   await app.register(metricsRoutes(services));
   return app;

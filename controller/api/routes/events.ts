@@ -2,7 +2,12 @@ import { z } from 'zod';
 import type { ControllerEvents } from '../../events.js';
 import type { App, Services } from '../server.js';
 
-const EVENT_TYPES = ['report', 'sweep', 'agent'] as const satisfies readonly (keyof ControllerEvents)[];
+const EVENT_TYPES = [
+  'report',
+  'sweep',
+  'agent',
+  'alert',
+] as const satisfies readonly (keyof ControllerEvents)[];
 
 const EventsQuery = z.object({
   /** Comma-separated subset of event types; default all. */
@@ -29,8 +34,9 @@ const EventsQuery = z.object({
 const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
 
 /**
- * Server-sent events: reports, sweep progress and agent online/offline as they happen. Reports are sent
- * in full (same schema as /v1/results). A comment line every 15 s keeps proxies from closing the stream.
+ * Server-sent events: reports, sweep progress, agent online/offline and alert state changes as they
+ * happen. Reports are sent in full (same schema as /v1/results). A comment line every 15 s keeps proxies
+ * from closing the stream.
  */
 export const eventRoutes = (s: Services) => async (app: App) => {
   app.get('/v1/events', { schema: { querystring: EventsQuery } }, (req, reply) => {
@@ -62,6 +68,8 @@ export const eventRoutes = (s: Services) => async (app: App) => {
       on('report', (r) => (!target || r.target.id === target) && send('report', r));
     if (types.includes('sweep')) on('sweep', (p) => send('sweep', p));
     if (types.includes('agent')) on('agent', (a) => send('agent', a));
+    if (types.includes('alert'))
+      on('alert', (e) => (!target || e.alert.labels.target === target) && send('alert', e));
     const keepalive = setInterval(() => res.write(': keepalive\n\n'), 15_000);
     res.on('close', () => {
       clearInterval(keepalive);

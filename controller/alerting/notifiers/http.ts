@@ -1,0 +1,46 @@
+/** The one HTTP call every notifier makes, with failures classified by what the caller should do. */
+
+/** A notification that failed: retry it (network, 5xx, 429, timeout) or not (other 4xx: fix the config). */
+export class NotifyError extends Error {
+  override readonly name = 'NotifyError';
+  constructor(
+    message: string,
+    readonly retryable: boolean,
+    readonly status?: number,
+  ) {
+    super(message);
+  }
+}
+
+export type Fetch = typeof fetch;
+
+export interface PostOptions {
+  fetch: Fetch;
+  url: string;
+  body: string;
+  headers?: Record<string, string>;
+  signal: AbortSignal;
+}
+
+/** POSTs a JSON body; resolves on 2xx, throws NotifyError otherwise. Never puts the URL in the message. */
+export async function postJson(o: PostOptions): Promise<void> {
+  let res: Response;
+  try {
+    res = await o.fetch(o.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'user-agent': 'liveprobe-alerting', ...o.headers },
+      body: o.body,
+      signal: o.signal,
+    });
+  } catch (err) {
+    const e = err as Error;
+    throw new NotifyError(
+      e.name === 'TimeoutError' || e.name === 'AbortError' ? 'timeout' : `network: ${e.message}`,
+      true,
+    );
+  }
+  const text = await res.text().catch(() => '');
+  if (res.ok) return;
+  const retryable = res.status >= 500 || res.status === 429 || res.status === 408;
+  throw new NotifyError(`HTTP ${res.status}: ${text.slice(0, 200)}`, retryable, res.status);
+}
