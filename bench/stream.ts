@@ -44,7 +44,7 @@ function parseArgs(argv: string[]): Args {
   return {
     renditions: get('renditions', quick ? 1000 : 4000),
     measureS: get('measure', quick ? 12 : 30),
-    warmupS: get('warmup', quick ? 6 : 10),
+    warmupS: get('warmup', quick ? 30 : 30),
     newest: get('newest', quick ? 200 : 500),
     faults: get('faults', quick ? 8 : 20),
   };
@@ -199,6 +199,7 @@ async function measure(
   lateP50: number;
   lateP95: number;
   lateMax: number;
+  driftP95: number;
   timerP95: number;
   polls: number;
 }> {
@@ -222,6 +223,7 @@ async function measure(
     lateP50: s.pollLateP50Pct ?? Number.NaN,
     lateP95: s.pollLateP95Pct ?? Number.NaN,
     lateMax: s.pollLateMaxPct ?? Number.NaN,
+    driftP95: s.pollDriftP95Pct ?? Number.NaN,
     timerP95: s.timerLateP95Ms ?? Number.NaN,
     polls: s.polls,
   };
@@ -302,6 +304,11 @@ async function main(): Promise<void> {
   await sleep(args.warmupS * 1000);
   const cap = await measure(wA, originA, args.measureS);
   const healthyFindings = wA.found.size;
+  const healthyByCode = new Map<string, number>();
+  for (const key of wA.found.keys()) {
+    const code = key.split('|')[2] ?? '?';
+    healthyByCode.set(code, (healthyByCode.get(code) ?? 0) + 1);
+  }
   const used = new Set<string>();
   const stale = await detect(wA, originA, specA, used, 'stale', 'playlist-stale', args.faults);
   const mseq = await detect(
@@ -381,7 +388,10 @@ async function main(): Promise<void> {
     `reloads measured: ${cap.polls} (${fmt(cap.polls / args.measureS)}/s); late max ${fmt(cap.lateMax)} %; timer late p95 ${fmt(cap.timerP95)} ms`,
   );
   log(`cpu per rendition: ${fmt(usNone)} us/s playlists only, ${fmt(usNewest)} us/s with newest segment`);
-  log(`findings on healthy renditions during the capacity window: ${healthyFindings}`);
+  log(
+    `findings on healthy renditions before any fault: ${healthyFindings}` +
+      (healthyFindings > 0 ? ` (${[...healthyByCode].map(([c, n]) => `${c} ${n}`).join(', ')})` : ''),
+  );
   log('');
   const widths2 = [22, 10, 8, 8, 12, 12, 12];
   log(row(['fault', 'injected', 'missed', 'wrong', 'p50 ms', 'p95 ms', 'max ms'], widths2));

@@ -27,6 +27,11 @@ function clampTd(td: number | undefined): number {
   return Math.min(Math.max(td, 0.2), 60);
 }
 
+/** Playlist request timeout: 2 x TD within [4 s, 10 s] (players wait about as long; hls.js: 10 s). */
+function playlistTimeoutMs(s: Session, tdS: number): number {
+  return s.opts.requestTimeoutMs ?? Math.min(Math.max(2 * tdS * 1000, 4000), 10_000);
+}
+
 function header(r: HttpOk, name: string): string | undefined {
   const v = r.headers[name];
   return Array.isArray(v) ? v[0] : v;
@@ -73,7 +78,7 @@ export class HlsRun {
   }
 
   private playlistTimeout(tdS = DEFAULT_TD_S): number {
-    return this.session.opts.requestTimeoutMs ?? Math.min(Math.max(tdS * 1000, 2000), 10_000);
+    return playlistTimeoutMs(this.session, tdS);
   }
 
   private async loadMaster(): Promise<void> {
@@ -176,13 +181,19 @@ export class HlsRun {
     const s = this.session;
     if (s.closed) return;
     const now = mono();
+    const wall = Date.now();
     let td = DEFAULT_TD_S;
     const entries: DriftEntry[] = [];
     for (const m of this.media.values()) {
       if (!m.prev || m.failing) continue;
       td = clampTd(m.prev.targetDuration);
       if (now - m.lastOkAt > 2 * td * 1000 + 1000) continue;
-      entries.push({ variant: m.entry.name, group: m.entry.group, playlist: m.prev });
+      entries.push({
+        variant: m.entry.name,
+        group: m.entry.group,
+        playlist: m.prev,
+        ageMs: wall - m.prev.fetchedAt,
+      });
     }
     if (entries.length >= 2) {
       const found = [
@@ -271,7 +282,7 @@ export class MediaMonitor {
       const td = clampTd(this.prev?.targetDuration);
       r = await s.svc.http.request(this.entry.url, {
         keepBody: true,
-        timeoutMs: s.opts.requestTimeoutMs ?? Math.min(Math.max(td * 1000, 2000), 10_000),
+        timeoutMs: playlistTimeoutMs(s, td),
         maxBytes: s.opts.maxPlaylistBytes,
         signal: s.signal,
       });
@@ -308,19 +319,33 @@ export class MediaMonitor {
     const newest = this.prev?.segments[this.prev.segments.length - 1];
     if (fresh && newest?.pdt !== undefined && Number.isFinite(newest.duration) && newest.duration > 0) {
       const segMs = newest.duration * 1000;
-      const plan = this.phase.plan(startWall + interval, newest.pdt + segMs, segMs);
+      // The next segment ends one duration after the newest one does.
+      const plan = this.phase.plan(startWall + interval, newest.pdt + 2 * segMs, segMs);
       if (plan) {
         due = start + (plan.at - startWall);
-        this.aimedAt = plan.target;
+        if (!plan.clamped) this.aimedAt = plan.target;
       }
     }
-    // Reload right after the stale limit rather than up to TD/2 later (waiting longer is always allowed).
-    if (!this.staleOpen && this.newestSnap && this.prev) {
+    // After a reload that showed nothing new, reload right after the stale limit rather than up to TD/2
+    // later (waiting longer is always allowed).
+    if (!changed && !this.staleOpen && this.newestSnap && this.prev) {
       const limit = staleLimitMs(this.prev, s.opts.thresholds.staleFactor);
       if (limit !== undefined) {
         const deadline = this.newestSince + limit + 1;
         if (deadline > due && deadline - due < interval / 2) due = deadline;
       }
+    }
+    if (
+      process.env.STREAM_PHASE_DEBUG &&
+      (this.entry.name === process.env.STREAM_PHASE_DEBUG ||
+        (process.env.STREAM_PHASE_DEBUG === 'late' &&
+          this.specDue !== undefined &&
+          start - this.specDue > 500))
+    ) {
+      const p = this.phase;
+      console.log(
+        `${this.entry.name} start=${Math.round(startWall % 100000)} changed=${changed} fresh=${fresh} lo=${Math.round(p.lo)} hi=${Math.round(p.hi)} aim=${p.aim === undefined ? '-' : Math.round(p.aim)} next+${Math.round(due - start)} newestEnd=${newest?.pdt !== undefined ? Math.round((newest.pdt + newest.duration * 1000) % 100000) : '-'}`,
+      );
     }
     this.scheduleAt(due, spec);
   }

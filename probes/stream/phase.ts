@@ -23,6 +23,8 @@ export interface PhasePlan {
   /** PDT end (epoch ms) of the segment this reload is aimed at: the caller reports hit or miss. */
   target: number;
   probe: boolean;
+  /** The RFC time was later than the aim: an ordinary reload, not a test of the aim. */
+  clamped: boolean;
 }
 
 export class PublicationPhase {
@@ -118,18 +120,23 @@ export class PublicationPhase {
    */
   plan(earliest: number, nextPdtEnd: number, segmentMs: number): PhasePlan | undefined {
     if (!Number.isFinite(nextPdtEnd) || !(segmentMs > 0)) return undefined;
+    const res = PublicationPhase.resolution(segmentMs);
     let offset: number;
     const locked = this.aim !== undefined;
     if (this.aim !== undefined) offset = this.aim;
     else if (Number.isFinite(this.hi)) {
       const lo = Number.isFinite(this.lo) ? this.lo : this.hi - segmentMs;
-      offset = (lo + this.hi) / 2 + this.marginMs;
+      // A search step tests the middle itself (a margin here would bias every step towards the top).
+      offset = (lo + this.hi) / 2;
     } else return undefined;
     let target = nextPdtEnd;
     let at = target + offset;
     // Locked and only a little early: the RFC time already lands just after publication.
-    if (locked && at < earliest && at >= earliest - PublicationPhase.resolution(segmentMs)) {
-      return { at: earliest, target, probe: false };
+    // Locked but the RFC time is already a little later: reload then. Every poller obeying the RFC drifts
+    // later by its own scheduling delay each reload (the wait counts from the previous start); once that
+    // drift passes an eighth of a segment the reload below skips one segment and is back on time.
+    if (locked && at < earliest && at >= earliest - Math.max(res, segmentMs / 8)) {
+      return { at: earliest, target, probe: false, clamped: true };
     }
     // Too early for the next segment: aim at a later one (one long wait that removes the offset for good).
     for (let i = 0; i < 3 && at < earliest; i++) {
@@ -137,6 +144,6 @@ export class PublicationPhase {
       target += segmentMs;
     }
     if (at < earliest || at - earliest > segmentMs) return undefined;
-    return { at, target, probe: !locked };
+    return { at, target, probe: !locked, clamped: false };
   }
 }

@@ -11,6 +11,17 @@ export interface DriftEntry {
   variant: string;
   group: string;
   playlist: MediaPlaylist;
+  /** ms since this playlist was fetched: renditions reloaded at different moments are compared at one. */
+  ageMs?: number;
+}
+
+/**
+ * Newest media sequence number, projected to the comparison instant at one segment per target duration, at
+ * most 1.5 segments ahead (what a healthy rendition can owe; a stuck one still falls behind).
+ */
+function edge(e: DriftEntry): number {
+  const td = e.playlist.targetDuration ?? 0;
+  return lastSn(e.playlist) + (td > 0 && e.ageMs ? Math.min(1.5, Math.max(0, e.ageMs / (td * 1000))) : 0);
 }
 
 export function checkVariantDrift(
@@ -29,13 +40,14 @@ export function checkVariantDrift(
   const out: Array<{ variant: string; obs: Observation }> = [];
   for (const list of groups.values()) {
     if (list.length < 2) continue;
-    const sorted = list.map((e) => lastSn(e.playlist)).sort((a, b) => a - b);
-    const ref = sorted[Math.floor(sorted.length / 2)]!;
-    const refEntry = list.find((e) => lastSn(e.playlist) === ref)!;
+    const sorted = [...list].sort((a, b) => edge(a) - edge(b));
+    const refEntry = sorted[Math.floor(sorted.length / 2)]!;
+    const ref = edge(refEntry);
     for (const e of list) {
-      const d = lastSn(e.playlist) - ref;
+      const d = edge(e) - ref;
       if (Math.abs(d) <= toleranceSegments) continue;
-      const summary = `newest media sequence ${lastSn(e.playlist)} is ${d > 0 ? '+' : ''}${d} segments off the other renditions (${ref} in ${refEntry.variant}; tolerance ${toleranceSegments})`;
+      const off = Math.round(d * 10) / 10;
+      const summary = `newest media sequence ${lastSn(e.playlist)} is ${off > 0 ? '+' : ''}${off} segments off the other renditions (${lastSn(refEntry.playlist)} in ${refEntry.variant}, compared at the same instant; tolerance ${toleranceSegments})`;
       out.push({
         variant: e.variant,
         obs: {
