@@ -335,18 +335,6 @@ export class MediaMonitor {
         if (deadline > due && deadline - due < interval / 2) due = deadline;
       }
     }
-    if (
-      process.env.STREAM_PHASE_DEBUG &&
-      (this.entry.name === process.env.STREAM_PHASE_DEBUG ||
-        (process.env.STREAM_PHASE_DEBUG === 'late' &&
-          this.specDue !== undefined &&
-          start - this.specDue > 500))
-    ) {
-      const p = this.phase;
-      console.log(
-        `${this.entry.name} start=${Math.round(startWall % 100000)} changed=${changed} fresh=${fresh} lo=${Math.round(p.lo)} hi=${Math.round(p.hi)} aim=${p.aim === undefined ? '-' : Math.round(p.aim)} next+${Math.round(due - start)} newestEnd=${newest?.pdt !== undefined ? Math.round((newest.pdt + newest.duration * 1000) % 100000) : '-'}`,
-      );
-    }
     this.scheduleAt(due, spec);
   }
 
