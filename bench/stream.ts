@@ -158,11 +158,13 @@ function watchAll(
       if (!found.has(key)) found.set(key, Date.now());
     },
   });
-  const ac = new AbortController();
+  const controllers: AbortController[] = [];
   const runs: Promise<unknown>[] = [];
   specs.forEach((s, i) => {
     // Stagger starts over 2 s: an agent receives its jobs over time, not in one tick.
     const delay = (i / specs.length) * 2000;
+    const ac = new AbortController();
+    controllers.push(ac);
     runs.push(
       sleep(delay).then(() =>
         prober.run(
@@ -181,7 +183,7 @@ function watchAll(
     prober,
     found,
     async stop() {
-      ac.abort();
+      for (const ac of controllers) ac.abort();
       await Promise.all(runs);
       await prober.close();
     },
@@ -196,6 +198,7 @@ async function measure(
   cpuPct: number;
   originCpuPct: number;
   rssMb: number;
+  heapMb: number;
   lateP50: number;
   lateP95: number;
   lateMax: number;
@@ -208,9 +211,12 @@ async function measure(
   const o0 = await origin.cpu();
   const t0 = performance.now();
   let rss = 0;
+  let heap = 0;
   for (let i = 0; i < seconds; i++) {
     await sleep(1000);
-    rss = Math.max(rss, process.memoryUsage().rss);
+    const m = process.memoryUsage();
+    rss = Math.max(rss, m.rss);
+    heap = Math.max(heap, m.heapUsed);
   }
   const wall = (performance.now() - t0) * 1000;
   const c = process.cpuUsage(c0);
@@ -220,6 +226,7 @@ async function measure(
     cpuPct: ((c.user + c.system) / wall) * 100,
     originCpuPct: ((o1.user - o0.user + o1.system - o0.system) / wall) * 100,
     rssMb: rss / 1024 / 1024,
+    heapMb: heap / 1024 / 1024,
     lateP50: s.pollLateP50Pct ?? Number.NaN,
     lateP95: s.pollLateP95Pct ?? Number.NaN,
     lateMax: s.pollLateMaxPct ?? Number.NaN,
@@ -384,6 +391,7 @@ async function main(): Promise<void> {
     ),
   );
   log('');
+  log(`memory: rss ${fmt(cap.rssMb)} MB, heap used ${fmt(cap.heapMb)} MB (max over the window)`);
   log(
     `reloads measured: ${cap.polls} (${fmt(cap.polls / args.measureS)}/s); late max ${fmt(cap.lateMax)} %; timer late p95 ${fmt(cap.timerP95)} ms`,
   );

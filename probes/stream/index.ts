@@ -120,38 +120,41 @@ export class StreamProber implements Prober {
     const durationMs = Math.max(0, job.durationS * 1000);
     const intervalMs = job.mode === 'watch' ? Math.max(1, job.intervalS ?? 60) * 1000 : 0;
     const t0 = mono();
+    const end = task(() => finish());
+    const tick = task(() => {
+      const done = session.rotate();
+      try {
+        ctx.onInterval?.(session.result(done));
+      } catch (err) {
+        logger?.warn({ err }, 'stream probe: onInterval listener failed');
+      }
+      ticks++;
+      this.scheduler.schedule(tick, t0 + ticks * intervalMs);
+    });
+    let ticks = 1;
+    let finish: () => void = () => {};
+    const finished = new Promise<void>((resolve) => {
+      finish = resolve;
+    });
+    // Removed again in finally: an agent may hand the same signal to many runs.
+    const onAbort = () => finish();
+    ctx.signal.addEventListener('abort', onAbort, { once: true });
     try {
-      await new Promise<void>((resolve) => {
-        const end = task(() => resolve());
-        const onAbort = () => resolve();
-        if (ctx.signal.aborted) return resolve();
-        ctx.signal.addEventListener('abort', onAbort, { once: true });
-        session.signal.addEventListener('abort', onAbort, { once: true });
+      if (!ctx.signal.aborted) {
         this.scheduler.schedule(end, t0 + durationMs);
-        if (intervalMs > 0 && ctx.onInterval) {
-          let n = 1;
-          const tick = task(() => {
-            const done = session.rotate();
-            try {
-              ctx.onInterval?.(session.result(done));
-            } catch (err) {
-              logger?.warn({ err }, 'stream probe: onInterval listener failed');
-            }
-            n++;
-            this.scheduler.schedule(tick, t0 + n * intervalMs);
-          });
-          this.scheduler.schedule(tick, t0 + intervalMs);
-          session.signal.addEventListener('abort', () => this.scheduler.cancel(tick), { once: true });
-        }
-        session.signal.addEventListener('abort', () => this.scheduler.cancel(end), { once: true });
+        if (intervalMs > 0 && ctx.onInterval) this.scheduler.schedule(tick, t0 + intervalMs);
         try {
           monitor.start();
         } catch (err) {
           session.internalError = `start: ${String((err as Error)?.message ?? err)}`;
-          resolve();
+          finish();
         }
-      });
+        await finished;
+      }
     } finally {
+      ctx.signal.removeEventListener('abort', onAbort);
+      this.scheduler.cancel(end);
+      this.scheduler.cancel(tick);
       monitor.stop();
       session.close();
       this.sessions.delete(session);

@@ -75,12 +75,14 @@ export class Tally {
   readonly book = new FindingBook();
   readonly errors = new ErrorLog();
   readonly segments = new SegmentList();
-  readonly ttfb = new Reservoir();
-  readonly download = new Reservoir();
-  readonly throughput = new Reservoir();
-  readonly availability = new Reservoir();
+  // Percentiles from uniform samples of at most 1024 values: a long watch over thousands of renditions
+  // keeps a bounded footprint per run.
+  readonly ttfb = new Reservoir(1024);
+  readonly download = new Reservoir(1024);
+  readonly throughput = new Reservoir(1024);
+  readonly availability = new Reservoir(1024);
   /** Reload start vs its planned time, % of the interval (our own drift, not the RFC lateness). */
-  readonly pollDriftPct = new Reservoir();
+  readonly pollDriftPct = new Reservoir(512);
   segmentsTotal = 0;
   segmentsSkipped = 0;
   polls = 0;
