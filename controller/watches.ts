@@ -60,7 +60,7 @@ export class WatchService {
 
   async chunk(watchId: string, region: string): Promise<ChunkState | undefined> {
     const e = await this.opts.state.get(`${watchId}.${region}`);
-    if (!e || e.operation !== 'PUT') return undefined;
+    if (e?.operation !== 'PUT') return undefined;
     const parsed = ChunkState.safeParse(safeJson(e.value));
     return parsed.success ? parsed.data : undefined;
   }
