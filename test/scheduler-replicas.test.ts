@@ -78,7 +78,8 @@ describe('schedules across controller replicas', () => {
     await waitTicks(6);
     const kv = await new Kvm(nc).open('liveprobe_leases');
     const entry = await kv.get('scheduler');
-    const holder = (entry?.json() as { holder: string }).holder;
+    expect(entry).toBeTruthy();
+    const { holder } = entry!.json<{ holder: string }>();
     const pid = Number(holder.split('-').at(-2));
     expect(replicas.has(pid)).toBe(true);
     const killedAt = Date.now();

@@ -17,7 +17,10 @@ describe('watches', () => {
   let config: Config;
   const logger = createLogger('test', 'warn');
   const api = (path: string, init?: RequestInit) =>
-    fetch(`${controller.url}${path}`, { ...init, headers: init?.body ? { 'content-type': 'application/json' } : {} });
+    fetch(`${controller.url}${path}`, {
+      ...init,
+      headers: init?.body ? { 'content-type': 'application/json' } : {},
+    });
   const nextReport = (pred: (r: Report) => boolean) =>
     new Promise<Report>((resolve) => {
       const on = (r: Report) => {
