@@ -36,6 +36,13 @@ export class DashRun {
   private edge: number | undefined;
   private edgeSince = 0;
   private edgeSnap: MpdSnapshot | undefined;
+  /** publishTime (epoch ms), when it last increased (arrival, monotonic), how many times it did. */
+  private publish: number | undefined;
+  private publishSince = 0;
+  private publishSnap: MpdSnapshot | undefined;
+  private publishAdvances = 0;
+  /** Deferred live-edge fetches (waiting for availability + grace). */
+  private readonly pending = new Set<Task>();
   private staleOpen = false;
   /** Newest segment URI per representation, to fetch each live edge once. */
   private readonly edgeUri = new Map<string, string>();
@@ -58,6 +65,8 @@ export class DashRun {
 
   stop(): void {
     this.session.svc.scheduler.cancel(this.task);
+    for (const t of this.pending) this.session.svc.scheduler.cancel(t);
+    this.pending.clear();
   }
 
   private async poll(): Promise<void> {
@@ -133,12 +142,24 @@ export class DashRun {
       this.edgeSnap = cur;
       this.staleOpen = false;
     }
-    if (this.edgeSnap && !this.staleOpen) {
+    const pt = cur.publishTime;
+    if (pt !== undefined && (this.publish === undefined || pt > this.publish)) {
+      if (this.publish !== undefined) this.publishAdvances++;
+      this.publish = pt;
+      this.publishSince = arrived;
+      this.publishSnap = cur;
+      if (!cur.hasTimeline) this.staleOpen = false;
+    }
+    // A timeline must advance; a $Number$ MPD's publishTime, once seen advancing with its updates, too.
+    const basis = cur.hasTimeline ? 'timeline' : this.publishAdvances >= 2 ? 'publishTime' : undefined;
+    const since = basis === 'timeline' ? this.edgeSnap : this.publishSnap;
+    if (basis && since && !this.staleOpen) {
       const stale = checkMpdStale({
-        since: this.edgeSnap,
+        since,
         cur: changed ? cur : { ...cur, fetchedAt: Date.now() },
-        ageMs: start - this.edgeSince,
+        ageMs: start - (basis === 'timeline' ? this.edgeSince : this.publishSince),
         factor: t.mpdStaleFactor,
+        basis,
       });
       if (stale.length > 0) {
         this.staleOpen = true;
@@ -199,7 +220,27 @@ export class DashRun {
         s.availability(cur.fetchedAt + (this.clockOffset ?? 0) - availableAt);
       }
       if (s.opts.segmentFetch === 'none') continue;
-      this.fetchEdge(cur, rep);
+      // Fetch once the segment has been available for the grace period (by the server's clock): a segment
+      // requested at the very instant it becomes available may legitimately still be on its way.
+      const availableAt =
+        cur.availabilityStartTime !== undefined &&
+        Number.isFinite(last.start) &&
+        Number.isFinite(last.duration)
+          ? cur.availabilityStartTime + (last.start + last.duration) * 1000
+          : undefined;
+      const wait =
+        availableAt === undefined
+          ? 0
+          : availableAt + s.opts.thresholds.dashGraceMs - (Date.now() + (this.clockOffset ?? 0));
+      if (wait <= 0) this.fetchEdge(cur, rep);
+      else if (wait < 30_000) {
+        const t = task(() => {
+          this.pending.delete(t);
+          if (!s.closed) this.fetchEdge(cur, rep);
+        });
+        this.pending.add(t);
+        s.svc.scheduler.schedule(t, mono() + wait);
+      }
     }
   }
 

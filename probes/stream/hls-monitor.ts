@@ -12,7 +12,7 @@ import { checkMediaSequence } from './checks/sequence.js';
 import { checkStale, staleLimitMs } from './checks/stale.js';
 import { checkExtinf, checkTargetDuration, checkWindow } from './checks/target.js';
 import { checkVariantDiscontinuity, checkVariantDrift, type DriftEntry } from './checks/variant-drift.js';
-import { evidence } from './evidence.js';
+import { evidence, redactUri } from './evidence.js';
 import { looksLikeMaster, parseMaster, parseMedia } from './hls/parse.js';
 import type { HttpOk, HttpResult } from './http.js';
 import { type HlsSegment, lastSn, type MasterEntry, type MediaPlaylist, type Observation } from './model.js';
@@ -496,6 +496,26 @@ export class MediaMonitor {
       return;
     }
     const name = this.entry.name;
+    const f = s.opts.thresholds.slowSegmentFactor;
+    const limitMs =
+      s.opts.segmentMethod === 'GET' && Number.isFinite(seg.duration) && seg.duration > 0
+        ? f * seg.duration * 1000
+        : undefined;
+    let reported = false;
+    const slow = (summary: string, request: string) => {
+      if (reported || s.closed) return;
+      reported = true;
+      s.observe(name, {
+        code: 'segment-slow',
+        severity: 'warning',
+        summary,
+        evidence: evidence(
+          summary,
+          [{ label: 'playlist listing it', playlist, header: ['#EXT-X-MEDIA-SEQUENCE'], sns: [seg.sn] }],
+          request,
+        ),
+      });
+    };
     const ok = s.svc.segments.submit({
       url,
       variant: name,
@@ -503,33 +523,22 @@ export class MediaMonitor {
       duration: Number.isFinite(seg.duration) ? seg.duration : undefined,
       byterange: seg.byterange,
       signal: s.signal,
+      slowAfterMs: limitMs,
+      onSlow: (elapsed) =>
+        slow(
+          `segment ${seg.sn} still downloading after ${(elapsed / 1000).toFixed(2)} s, longer than its ${seg.duration} s duration`,
+          `GET ${redactUri(url)}: in progress`,
+        ),
       done: (res, sample) => {
         if (s.closed) return;
         if (s.requestFailed(name, 'segment', res, { sn: seg.sn, playlist })) return;
         if (!sample) return;
         s.segment(sample);
-        const f = s.opts.thresholds.slowSegmentFactor;
-        if (s.opts.segmentMethod === 'GET' && Number.isFinite(seg.duration) && seg.duration > 0) {
-          if (sample.download_ms > f * seg.duration * 1000) {
-            const summary = `segment ${seg.sn} took ${(sample.download_ms / 1000).toFixed(2)} s to download, longer than its ${seg.duration} s duration (${Math.round((sample.bytes * 8) / sample.download_ms)} kbit/s)`;
-            s.observe(name, {
-              code: 'segment-slow',
-              severity: 'warning',
-              summary,
-              evidence: evidence(
-                summary,
-                [
-                  {
-                    label: 'playlist listing it',
-                    playlist,
-                    header: ['#EXT-X-MEDIA-SEQUENCE'],
-                    sns: [seg.sn],
-                  },
-                ],
-                `GET ${sample.url}: ttfb ${sample.ttfb_ms} ms, transfer ${sample.transfer_ms} ms, ${sample.bytes} bytes`,
-              ),
-            });
-          }
+        if (limitMs !== undefined && sample.download_ms > limitMs) {
+          slow(
+            `segment ${seg.sn} took ${(sample.download_ms / 1000).toFixed(2)} s to download, longer than its ${seg.duration} s duration (${Math.round((sample.bytes * 8) / sample.download_ms)} kbit/s)`,
+            `GET ${sample.url}: ttfb ${sample.ttfb_ms} ms, transfer ${sample.transfer_ms} ms, ${sample.bytes} bytes`,
+          );
         }
       },
     });

@@ -59,7 +59,7 @@ export class StreamProber implements Prober {
   constructor(options: StreamProberOptions = {}) {
     this.opts = resolveOptions(options);
     this.http = new HttpClient({ maxSockets: this.opts.maxSocketsPerOrigin, headers: this.opts.headers });
-    this.segments = new SegmentFetcher(this.http, {
+    this.segments = new SegmentFetcher(this.http, this.scheduler, {
       maxConcurrent: this.opts.maxConcurrentSegments,
       method: this.opts.segmentMethod,
       rangeBytes: this.opts.rangeBytes,

@@ -21,6 +21,8 @@ export interface Thresholds {
   dashEarlyToleranceMs: number;
   /** dash-availability: live edge this many segment durations behind the clock. */
   dashLateSegments: number;
+  /** dash-availability: a live-edge segment is fetched (and must be there) this long after it became available, ms. */
+  dashGraceMs: number;
   /** segment-slow: download time above this x the segment's duration. */
   slowSegmentFactor: number;
 }
@@ -34,6 +36,7 @@ export const DEFAULT_THRESHOLDS: Thresholds = {
   mpdStaleFactor: 1.5,
   dashEarlyToleranceMs: 1000,
   dashLateSegments: 4,
+  dashGraceMs: 1000,
   slowSegmentFactor: 1,
 };
 

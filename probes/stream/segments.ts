@@ -5,6 +5,7 @@
 import { redactUrl } from '../../shared/log.js';
 import type { HttpClient, HttpResult } from './http.js';
 import type { SegmentMethod, SegmentSample } from './options.js';
+import { mono, type Scheduler, task } from './scheduler.js';
 
 export interface SegmentJob {
   url: string;
@@ -14,6 +15,9 @@ export interface SegmentJob {
   duration?: number;
   byterange?: { length: number; offset: number };
   signal: AbortSignal;
+  /** Called once if the download is still running this long after it started (ms). */
+  slowAfterMs?: number;
+  onSlow?(elapsedMs: number): void;
   done(result: HttpResult, sample: SegmentSample | undefined): void;
 }
 
@@ -24,7 +28,8 @@ export class SegmentFetcher {
   private queue: SegmentJob[] = [];
 
   constructor(
-    private readonly http: HttpClient,
+    private readonly http: Pick<HttpClient, 'request'>,
+    private readonly scheduler: Scheduler | undefined,
     private readonly o: {
       maxConcurrent: number;
       method: SegmentMethod;
@@ -63,6 +68,13 @@ export class SegmentFetcher {
       const len = m === 'range' ? Math.min(job.byterange.length, this.o.rangeBytes) : job.byterange.length;
       range = { start: job.byterange.offset, end: job.byterange.offset + len - 1 };
     } else if (m === 'range') range = { start: 0, end: this.o.rangeBytes - 1 };
+    // A download still running past its deadline is reported then, not only when (if ever) it ends.
+    const started = mono();
+    const watchdog =
+      job.slowAfterMs !== undefined && job.onSlow && this.scheduler
+        ? task(() => job.onSlow?.(mono() - started))
+        : undefined;
+    if (watchdog) this.scheduler?.schedule(watchdog, started + (job.slowAfterMs ?? 0));
     const r = await this.http.request(job.url, {
       method: m === 'HEAD' ? 'HEAD' : 'GET',
       range: m === 'HEAD' ? undefined : range,
@@ -71,6 +83,7 @@ export class SegmentFetcher {
       keepBody: false,
       signal: job.signal,
     });
+    if (watchdog) this.scheduler?.cancel(watchdog);
     if (!r.ok && r.kind === 'aborted') return;
     let sample: SegmentSample | undefined;
     if (r.ok) {

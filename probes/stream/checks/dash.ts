@@ -51,9 +51,17 @@ export function checkPublishTime(prev: MpdSnapshot | undefined, cur: MpdSnapshot
   ];
 }
 
-/** The time an MPD may go without advancing its timeline: factor x max(minimumUpdatePeriod, max segment duration). */
-export function mpdStaleLimitMs(cur: MpdSnapshot, factor: number): number | undefined {
-  if (!cur.dynamic || !cur.hasTimeline) return undefined;
+/**
+ * The time an MPD may go without advancing: factor x max(minimumUpdatePeriod, max segment duration). What
+ * must advance: the SegmentTimeline's live edge; for a $Number$ template (whose segments follow the clock, the
+ * MPD need not change) its publishTime, once it has been seen advancing with every update.
+ */
+export function mpdStaleLimitMs(
+  cur: MpdSnapshot,
+  factor: number,
+  basis: 'timeline' | 'publishTime' = 'timeline',
+): number | undefined {
+  if (!cur.dynamic || (basis === 'timeline' && !cur.hasTimeline)) return undefined;
   const unit = Math.max(cur.minimumUpdatePeriodS ?? 0, maxSegmentDurationS(cur) ?? 0);
   return unit > 0 ? factor * unit * 1000 : undefined;
 }
@@ -62,17 +70,20 @@ export interface MpdStaleInput {
   /** The MPD in which the current live edge first appeared. */
   since: MpdSnapshot;
   cur: MpdSnapshot;
-  /** ms since the request that first showed the current live edge. */
+  /** ms since the response that first showed the current live edge (or publishTime). */
   ageMs: number;
   factor: number;
+  basis?: 'timeline' | 'publishTime';
 }
 
 export function checkMpdStale(i: MpdStaleInput): Observation[] {
-  const limit = mpdStaleLimitMs(i.cur, i.factor);
+  const basis = i.basis ?? 'timeline';
+  const limit = mpdStaleLimitMs(i.cur, i.factor, basis);
   if (limit === undefined) return [];
   const age = i.ageMs;
   if (age <= limit) return [];
-  const summary = `MPD timeline has not advanced for ${(age / 1000).toFixed(2)} s > ${i.factor} x max(minimumUpdatePeriod ${i.cur.minimumUpdatePeriodS ?? 'none'} s, segment ${maxSegmentDurationS(i.cur) ?? '?'} s)`;
+  const what = basis === 'timeline' ? 'MPD timeline has not advanced' : 'MPD@publishTime has not advanced';
+  const summary = `${what} for ${(age / 1000).toFixed(2)} s > ${i.factor} x max(minimumUpdatePeriod ${i.cur.minimumUpdatePeriodS ?? 'none'} s, segment ${maxSegmentDurationS(i.cur) ?? '?'} s)`;
   return [
     {
       code: 'mpd-stale',

@@ -1,6 +1,8 @@
 /**
  * EXT-X-DISCONTINUITY-SEQUENCE (RFC 8216 6.2.2): it changes by exactly the number of EXT-X-DISCONTINUITY
  * tags that slid out of the window with their segments. Code: discontinuity-sequence.
+ * A tag before media sequence 0 separates nothing (ffmpeg writes one at the start of every stream and never
+ * counts it): it is not expected to be counted.
  */
 import { evidence } from '../evidence.js';
 import { lastSn, type MediaPlaylist, type Observation } from '../model.js';
@@ -13,12 +15,13 @@ export function checkDiscontinuitySequence(
   const delta = cur.dseq - prev.dseq;
   // Segments that left the window, as far as the previous playlist shows them.
   const removedKnown = prev.segments.filter((s) => s.sn < cur.mseq);
-  const expected = removedKnown.filter((s) => s.discontinuity).length;
+  const counted = (x: { sn: number; discontinuity: boolean }) => x.discontinuity && x.sn > 0;
+  const expected = removedKnown.filter(counted).length;
   // When the window jumped past what we saw, unseen segments may have carried tags too: only a lower bound.
   const partial = cur.mseq > lastSn(prev) + 1;
   const ok = partial ? delta >= expected : delta === expected;
   if (ok) return [];
-  const removedSns = removedKnown.filter((s) => s.discontinuity).map((s) => s.sn);
+  const removedSns = removedKnown.filter(counted).map((s) => s.sn);
   const summary =
     `EXT-X-DISCONTINUITY-SEQUENCE went ${prev.dseq} -> ${cur.dseq} (${delta >= 0 ? '+' : ''}${delta}) ` +
     `but ${expected} EXT-X-DISCONTINUITY tag(s) slid out of the window (mseq ${prev.mseq} -> ${cur.mseq})`;

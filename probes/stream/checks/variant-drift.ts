@@ -80,7 +80,8 @@ export function discontinuityNumber(p: MediaPlaylist, sn: number): number | unde
   const i = sn - p.mseq;
   if (i < 0 || i >= p.segments.length) return undefined;
   let n = p.dseq;
-  for (let j = 0; j <= i; j++) if (p.segments[j]!.discontinuity) n++;
+  // (a tag before media sequence 0 separates nothing and is not counted, see discontinuity.ts)
+  for (let j = 0; j <= i; j++) if (p.segments[j]!.discontinuity && p.segments[j]!.sn > 0) n++;
   return n;
 }
 

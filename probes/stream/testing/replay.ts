@@ -54,7 +54,7 @@ function session(protocol: 'hls' | 'dash', url: string, options: StreamProberOpt
       opts,
       http: offline,
       scheduler,
-      segments: new SegmentFetcher(offline as never, {
+      segments: new SegmentFetcher(offline, scheduler, {
         maxConcurrent: 4,
         method: opts.segmentMethod,
         rangeBytes: opts.rangeBytes,

@@ -1,0 +1,195 @@
+/**
+ * The stream probe against the real testbed: a live ffmpeg ladder (HLS TS: 360p/240p/144p + audio; DASH)
+ * with faults injected through its API on one rendition. Each fault must yield its finding naming that
+ * rendition (or the master / the MPD) and nothing on the healthy renditions; a healthy stream yields no
+ * finding at all. Scenarios run one after another on the same testbed (TD 1 s keeps it short).
+ *
+ * STREAM_SOAK_S=600 adds the long healthy watch of the acceptance (no finding in 10 minutes).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLogger } from '../../shared/log.js';
+import { type Finding, ProbeResult } from '../../shared/schemas.js';
+// biome-ignore lint/style/noRestrictedImports: the test drives the real testbed; probe code never imports it.
+import { startTestbed, type Testbed } from '../../testbed/index.js';
+import { StreamProber } from './index.js';
+
+const TD = 1;
+const BAD = '240p';
+const logger = createLogger('stream-testbed-e2e', 'silent');
+
+let tb: Testbed;
+let prober: StreamProber;
+
+beforeAll(async () => {
+  tb = await startTestbed({ port: 0, ladder: 'full', segmentS: TD, windowSize: 6, logger });
+  prober = new StreamProber({ masterIntervalS: 1, logger });
+}, 90_000);
+
+afterAll(async () => {
+  await prober?.close();
+  await tb?.stop();
+});
+
+function url(id: 'hls-ts' | 'dash'): string {
+  const s = tb.streams.find((x) => x.id === id);
+  if (!s) throw new Error(`testbed has no ${id}`);
+  return s.url;
+}
+
+interface Outcome {
+  result: ProbeResult;
+  injectedAt: number;
+  first: Finding[];
+}
+
+/** One check of `runS` seconds; the fault is injected `afterS` into it (or before it when afterS is 0). */
+async function scenario(
+  fault: Record<string, unknown> | undefined,
+  opts: { stream?: 'hls-ts' | 'dash'; runS?: number; afterS?: number } = {},
+): Promise<Outcome> {
+  const stream = opts.stream ?? 'hls-ts';
+  const first: Finding[] = [];
+  const p = new StreamProber({ masterIntervalS: 1, logger, onFinding: (f) => first.push(f) });
+  let injectedAt = 0;
+  const inject = () => {
+    injectedAt = Date.now();
+    if (fault) tb.faults.inject({ stream, ...fault } as never);
+  };
+  if (fault && opts.afterS === 0) inject();
+  const timer = fault && opts.afterS !== 0 ? setTimeout(inject, (opts.afterS ?? 4) * 1000) : undefined;
+  try {
+    const result = await p.run(
+      {
+        target: { id: `tb-${stream}`, url: url(stream), protocol: stream === 'dash' ? 'dash' : 'hls' },
+        mode: 'check',
+        durationS: opts.runS ?? 10,
+        expectations: {},
+      },
+      { signal: new AbortController().signal, logger },
+    );
+    expect(ProbeResult.safeParse(result).success).toBe(true);
+    if (process.env.STREAM_E2E_DUMP) {
+      const { appendFileSync } = await import('node:fs');
+      appendFileSync(process.env.STREAM_E2E_DUMP, `${JSON.stringify({ fault, stream, result })}\n`);
+    }
+    return { result, injectedAt, first };
+  } finally {
+    if (timer) clearTimeout(timer);
+    tb.faults.clear();
+    await p.close();
+    // Let the stream settle (a removed fault can leave one odd reload behind it).
+    await new Promise((r) => setTimeout(r, 2 * TD * 1000));
+  }
+}
+
+function on(o: Outcome, code: string): Finding[] {
+  return o.result.findings.filter((f) => f.code === code);
+}
+
+function expectOnlyBad(o: Outcome, bad = BAD): void {
+  const others = o.result.findings.filter((f) => !f.variant.includes(bad));
+  expect(others, JSON.stringify(others.map((f) => [f.code, f.variant]))).toEqual([]);
+}
+
+describe('stream probe on the real testbed', () => {
+  it('a healthy HLS ladder and a healthy DASH stream: no finding', async () => {
+    const hls = await scenario(undefined, { runS: 12 });
+    expect(hls.result.findings).toEqual([]);
+    expect(hls.result.outcome).toBe('ok');
+    expect(hls.result.metrics.segments_total).toBeGreaterThan(10);
+    const dash = await scenario(undefined, { stream: 'dash', runS: 10 });
+    expect(dash.result.findings).toEqual([]);
+    expect(dash.result.outcome).toBe('ok');
+  }, 60_000);
+
+  it('stale rendition', async () => {
+    const o = await scenario({ rendition: BAD, type: 'stale' });
+    const [f] = on(o, 'playlist-stale');
+    expect(f?.variant).toContain(BAD);
+    expect(f?.evidence).toContain('#EXT-X-MEDIA-SEQUENCE:');
+    expectOnlyBad(o);
+  }, 60_000);
+
+  it('media sequence regression', async () => {
+    const o = await scenario({ rendition: BAD, type: 'mseq-regress', by: 3 });
+    expect(on(o, 'mseq-regression')[0]?.variant).toContain(BAD);
+    expectOnlyBad(o);
+  }, 60_000);
+
+  it('a segment dropped from the playlist', async () => {
+    const o = await scenario({ rendition: BAD, type: 'drop-segment' });
+    expect(on(o, 'segment-continuity')[0]?.variant).toContain(BAD);
+    expectOnlyBad(o);
+  }, 60_000);
+
+  it('a discontinuity on one rendition', async () => {
+    const o = await scenario({ rendition: BAD, type: 'discontinuity' });
+    const [f] = on(o, 'discontinuity-sequence');
+    expect(f?.variant).toContain(BAD);
+    expect(f?.evidence).toContain('#EXT-X-DISCONTINUITY');
+    expectOnlyBad(o);
+  }, 60_000);
+
+  it('a PDT jump', async () => {
+    const o = await scenario({ rendition: BAD, type: 'pdt-jump', offsetMs: 10_000 });
+    expect(on(o, 'pdt-drift')[0]?.variant).toContain(BAD);
+    expectOnlyBad(o);
+  }, 60_000);
+
+  it('segment 404', async () => {
+    const o = await scenario({ rendition: BAD, type: 'status', code: 404, on: 'segments' });
+    const [f] = on(o, 'http-status');
+    expect(f?.variant).toContain(BAD);
+    expect(f?.evidence).toContain('HTTP 404');
+    expectOnlyBad(o);
+  }, 60_000);
+
+  it('throttled segments', async () => {
+    const o = await scenario({ rendition: BAD, type: 'throttle', bytesPerSecond: 8000 });
+    expect(o.result.reasons.some((r) => r.includes(BAD) && r.includes('segment-slow'))).toBe(true);
+    expect(o.result.outcome).toBe('degraded');
+    expectOnlyBad(o);
+  }, 60_000);
+
+  it('ENDLIST mid-event', async () => {
+    const o = await scenario({ rendition: BAD, type: 'endlist' });
+    const [f] = on(o, 'endlist-in-live');
+    expect(f?.variant).toContain(BAD);
+    expect(f?.severity).toBe('critical');
+    expectOnlyBad(o);
+  }, 60_000);
+
+  it('a master returning 500', async () => {
+    const o = await scenario({ type: 'status', code: 500, on: 'playlists' }, { afterS: 0, runS: 5 });
+    const [f] = on(o, 'http-status');
+    expect(f?.variant).toBe('master');
+    expect(f?.evidence).toContain('HTTP 500');
+    expectOnlyBad(o, 'master');
+    expect(o.result.outcome).toBe('failed');
+  }, 60_000);
+
+  it('DASH: an MPD that stops updating', async () => {
+    const o = await scenario({ type: 'mpd-stale' }, { stream: 'dash' });
+    expect(on(o, 'mpd-stale')[0]?.variant).toBe('mpd');
+  }, 60_000);
+
+  it('DASH: segments of one representation 404', async () => {
+    const o = await scenario({ rendition: BAD, type: 'segment-404' }, { stream: 'dash' });
+    const rep = tb.streams
+      .find((x) => x.id === 'dash')
+      ?.renditions.find((r) => r.name === BAD)?.representationId;
+    const fs = on(o, 'dash-availability');
+    expect(fs.map((f) => f.variant)).toEqual([String(rep)]);
+    expect(fs[0]?.evidence).toContain('HTTP 404');
+  }, 60_000);
+
+  const soakS = Number(process.env.STREAM_SOAK_S ?? 0);
+  it.skipIf(!soakS)(
+    `a healthy stream watched for ${soakS} s: no finding at all`,
+    async () => {
+      const o = await scenario(undefined, { runS: soakS });
+      expect(o.result.findings).toEqual([]);
+    },
+    (soakS + 120) * 1000,
+  );
+});
