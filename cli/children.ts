@@ -45,31 +45,7 @@ export async function startNatsServer(opts: {
     : ['-js', '-sd', opts.storeDir, '-a', '127.0.0.1', '-p', String(opts.port)];
   if (opts.extraArgs) args.push(...opts.extraArgs);
   if (opts.monitorPort !== undefined) args.push('-m', String(opts.monitorPort));
-  let child: ChildProcess;
-  try {
-    child = spawn('nats-server', args, {
-      stdio: ['ignore', 'ignore', 'pipe'],
-      env: opts.env ? { ...process.env, ...opts.env } : process.env,
-    });
-  } catch (err) {
-    throw new Error(`cannot start nats-server (apt-get install nats-server): ${(err as Error).message}`);
-  }
-  await new Promise<void>((resolve, reject) => {
-    let buf = '';
-    const onData = (d: Buffer) => {
-      buf = (buf + d.toString()).slice(-4000);
-      if (buf.includes('Server is ready')) {
-        child.stderr?.off('data', onData);
-        child.stderr?.resume();
-        resolve();
-      }
-    };
-    child.stderr?.on('data', onData);
-    child.once('error', (err) =>
-      reject(new Error(`cannot start nats-server (apt-get install nats-server): ${err.message}`)),
-    );
-    child.once('exit', (code) => reject(new Error(`nats-server exited ${code}: ${buf.slice(-500)}`)));
-  });
+  const child = await spawnNats(args, 'Server is ready', opts.env);
   return {
     url: `nats://127.0.0.1:${opts.port}`,
     port: opts.port,
@@ -159,10 +135,13 @@ export async function startNatsCluster(opts: {
 }
 
 /** Spawns nats-server and resolves once it logged `ready`; rejects with its last output if it exits first. */
-async function spawnNats(args: string[], ready: string): Promise<ChildProcess> {
+async function spawnNats(args: string[], ready: string, env?: NodeJS.ProcessEnv): Promise<ChildProcess> {
   let child: ChildProcess;
   try {
-    child = spawn('nats-server', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    child = spawn('nats-server', args, {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: env ? { ...process.env, ...env } : process.env,
+    });
   } catch (err) {
     throw new Error(`cannot start nats-server (apt-get install nats-server): ${(err as Error).message}`);
   }

@@ -1,45 +1,25 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Agent, startAgent } from '../agent/index.js';
-import { createProbers } from '../cli/probers.js';
-import { type Controller, startController } from '../controller/index.js';
+import type { Controller } from '../controller/index.js';
 import { Sweep } from '../shared/api.js';
-import { loadConfig } from '../shared/config.js';
-import { createLogger } from '../shared/log.js';
-import { startTestbed, type Testbed } from '../testbed/index.js';
-import { freePort, startNats } from './helpers/procs.js';
+import type { Testbed } from '../testbed/index.js';
+import { type Stack, startStack } from './helpers/stack.js';
 
 /**
  * The foundation's end-to-end path with a real part on every hop: ffmpeg live source with the in-frame
  * clock -> origin -> Chromium + hls.js -> agent -> nats-server JetStream -> controller -> HTTP API.
  */
 describe('end to end: a browser sweep of the live testbed', () => {
-  let nats: Awaited<ReturnType<typeof startNats>>;
+  let stack: Stack;
   let testbed: Testbed;
   let controller: Controller;
-  let agent: Agent;
-  const logger = createLogger('e2e', 'warn');
 
   beforeAll(async () => {
-    nats = await startNats();
-    testbed = await startTestbed({ port: 0, ladder: 'single', logger });
-    const config = loadConfig({
-      env: {},
-      overrides: {
-        'nats.url': nats.url,
-        'controller.port': await freePort(),
-        'agent.region': 'local',
-        'agent.heartbeatS': 1,
-      },
-    });
-    controller = await startController({ config, logger });
-    agent = await startAgent({ config, logger, probers: createProbers(config, logger) });
+    stack = await startStack({ ladder: 'single' });
+    ({ testbed, controller } = stack);
   }, 90_000);
 
   afterAll(async () => {
-    await agent?.stop();
-    await controller?.stop();
-    await testbed?.stop();
-    await nats?.stop();
+    await stack?.stop();
   });
 
   it('yields a report with startup, timed segments and matching g2g / PDT latency', async () => {

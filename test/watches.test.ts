@@ -1,20 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Agent, startAgent } from '../agent/index.js';
-import { createProbers } from '../cli/probers.js';
 import { type Controller, startController } from '../controller/index.js';
-import { type Config, loadConfig } from '../shared/config.js';
 import { createLogger } from '../shared/log.js';
 import type { Report } from '../shared/schemas.js';
-import { startTestbed, type Testbed } from '../testbed/index.js';
-import { freePort, startNats } from './helpers/procs.js';
+import type { Testbed } from '../testbed/index.js';
+import { type Stack, startStack } from './helpers/stack.js';
 
 /** A continuous stream-probe watch through the real fleet path, a controller restart, then a stop. */
 describe('watches', () => {
-  let nats: Awaited<ReturnType<typeof startNats>>;
+  let stack: Stack;
   let testbed: Testbed;
   let controller: Controller;
-  let agent: Agent;
-  let config: Config;
   const logger = createLogger('test', 'warn');
   const api = (path: string, init?: RequestInit) =>
     fetch(`${controller.url}${path}`, {
@@ -33,26 +28,12 @@ describe('watches', () => {
     });
 
   beforeAll(async () => {
-    nats = await startNats();
-    testbed = await startTestbed({ port: 0, ladder: 'single', logger });
-    config = loadConfig({
-      env: {},
-      overrides: {
-        'nats.url': nats.url,
-        'controller.port': await freePort(),
-        'agent.region': 'local',
-        'agent.heartbeatS': 1,
-      },
-    });
-    controller = await startController({ config, logger });
-    agent = await startAgent({ config, logger, probers: createProbers(config, logger) });
+    stack = await startStack({ ladder: 'single' });
+    ({ testbed, controller } = stack);
   }, 90_000);
 
   afterAll(async () => {
-    await agent?.stop();
-    await controller?.stop();
-    await testbed?.stop();
-    await nats?.stop();
+    await stack?.stop();
   });
 
   it('reports every interval, survives a controller restart, and stops on request', async () => {
@@ -75,7 +56,8 @@ describe('watches', () => {
     expect(second.outcome).toBe('ok');
 
     await controller.stop();
-    controller = await startController({ config, logger });
+    controller = await startController({ config: stack.config, logger });
+    stack.controller = controller;
     const listed = await (await api('/v1/watches')).json();
     expect(listed).toEqual([expect.objectContaining({ id: 'w1', enabled: true })]);
     expect(listed[0].chunks.local.jobId).toBe(first.jobId);
