@@ -2,29 +2,36 @@
  * Accuracy of the browser probe against the testbed's known truth (issue 4, item 7).
  *
  *   node dist/bench/accuracy.js [--runs 6] [--delays 0,1000,3000] [--streams hls-ts,hls-fmp4,dash]
- *                               [--duration 10]
+ *                               [--duration 6] [--concurrent]
  *
- * One full-ladder testbed; its three streams are probed side by side (one session per stream at a time,
- * three windows in one Chromium). After one uncounted warm-up session per stream, each stream gets `runs`
- * rounds; a round runs one fresh check per injected testbed publish-delay (0 = none), in a rotating order so
- * drift in machine load falls on every delay alike.
+ * One full-ladder testbed. After one uncounted warm-up session per stream, `runs` rounds; a round runs one
+ * fresh check per stream per injected testbed publish-delay (0 = none), interleaved and in a rotating order
+ * so drift in machine load falls on every delay alike. One session at a time by default (three startups
+ * competing for two shared cores make startups, and so g2g, noisier); `--concurrent` runs the three streams
+ * side by side instead. A session's g2g is constant to the millisecond while it plays without stalls, so a
+ * few seconds of playback suffice.
  *
  * Why fresh sessions: a publish-delay of D makes every segment appear D later, so a viewer who *starts*
  * during it watches D later. A viewer already watching does not: the player keeps its buffer (~4-6 s here)
  * and simply finds each next segment D later, so for D below its buffer it never stalls and its delay does
  * not change. Fresh sessions are the honest test.
  *
- * Why an adjustment: a fresh hls.js session starts 3 target durations behind the end of the first media
- * playlist it loads, and plays from there once its first segment is in. Its delay is therefore
- * D + that playlist's age when loaded (uniform over one segment) + the time from that load to the first frame
- * + constants, so two single runs differ by up to a segment for reasons unrelated to D. The bench measures
- * the start terms per run, independently of the picture clock: the time each served playlist version first
- * appeared at the origin (polled every 25 ms over HTTP, so it includes the injected delay) and the first
- * frame's time from the report. g2g_adj = g2g_p50_ms - (first frame - appearance of the version the player
- * started from). dash.js starts from the clock (now - availabilityStartTime - presentation delay) at MPD load,
- * so for DASH g2g_adj = g2g_p50_ms - (first frame - MPD loaded). Runs start right after a playlist update to
- * keep the HLS phase range small. The raw change in median g2g_p50_ms is printed next to the adjusted one.
- * Stalls are not adjusted for: they add real delay (and noise).
+ * Why an adjustment: a fresh hls.js session starts 3 target durations behind the edge (end of the newest
+ * segment) of the first media playlist it loads, and plays from there once its first segment is in. Its
+ * delay is therefore: D + the age of that edge when its first frame showed (the playlist version's
+ * publication lag, its age when loaded - uniform over one segment - and the startup time) + constants, so
+ * two single runs differ by up to a segment for reasons unrelated to D. The bench measures those start terms
+ * per run without the picture clock: it polls the served 360p playlist every 25 ms over HTTP (when each
+ * version appeared, and its edge's capture time from PROGRAM-DATE-TIME, which the testbed sets to the truth),
+ * watches in process when the testbed published each version (so served - published = the delay the fault
+ * really added, served_delay), and takes the first frame's time from the report. Then
+ *   HLS:  g2g_adj = g2g_p50_ms - (first frame - edge of the version started from) + served_delay,
+ * which a correct probe keeps at constant + D (a probe blind to D would show constant + 0). dash.js starts
+ * from the clock (now - availabilityStartTime - presentation delay) when the MPD is in, so
+ *   DASH: g2g_adj = g2g_p50_ms - (first frame - MPD loaded).
+ * Runs start right after a playlist update to keep the HLS phase range small. The raw change of the median
+ * g2g_p50_ms is printed next to the adjusted one. Stalls are not adjusted for: they add real delay (and, on
+ * the testbed's DASH stream, noise).
  *
  * Also per run: g2g against the same delay read from the media timeline (PDT / dash.js latency), and the
  * startup breakdown's consistency with startup_ms (browser-lib startupPartsError).
@@ -32,8 +39,8 @@
  * Last line: g2g_error_p50_ms=<median over stream x non-zero delay of |adjusted change - injected|>
  *            startup_parts_error_ms=<largest inconsistency over all runs>
  */
-import { BrowserProber } from '../probes/browser/index.js';
-import { createLogger } from '../shared/log.js';
+import { type BrowserProbeJob, BrowserProber } from '../probes/browser/index.js';
+import { createLogger, type Logger } from '../shared/log.js';
 import type { ProbeResult } from '../shared/schemas.js';
 import { type StreamInfo, startTestbed, type Testbed } from '../testbed/index.js';
 import { arg, dashJsPath, fmt, median, numList, sleep, startupPartsError } from './browser-lib.js';
@@ -45,28 +52,67 @@ interface Change {
   /** Estimated wall time the served version first appeared (midpoint between the two polls). */
   t: number;
   lastSeq: number;
+  /** Capture time of the end of its newest segment. */
+  edge?: number;
 }
 
-/** Last media sequence number listed in an HLS media playlist. */
-function lastSeqOf(text: string): number | undefined {
+/**
+ * Last media sequence number listed in an HLS media playlist, and its edge: the capture time of the end of
+ * its newest segment (PROGRAM-DATE-TIME + EXTINF; the testbed's PDT is the capture time of the first frame).
+ */
+function parseEdge(text: string): { lastSeq: number; edge?: number } | undefined {
   const m = /#EXT-X-MEDIA-SEQUENCE:(\d+)/.exec(text);
-  if (!m) return undefined;
-  const n = (text.match(/^#EXTINF:/gm) ?? []).length;
-  return n ? Number(m[1]) + n - 1 : undefined;
+  const durs = [...text.matchAll(/^#EXTINF:([\d.]+)/gm)].map((x) => Number(x[1]));
+  if (!m || durs.length === 0) return undefined;
+  const pdts = [...text.matchAll(/^#EXT-X-PROGRAM-DATE-TIME:(\S+)/gm)].map((x) => Date.parse(x[1]!));
+  const lastPdt = pdts.length === durs.length ? pdts[pdts.length - 1] : undefined;
+  return {
+    lastSeq: Number(m[1]) + durs.length - 1,
+    edge:
+      lastPdt !== undefined && Number.isFinite(lastPdt) ? lastPdt + durs[durs.length - 1]! * 1000 : undefined,
+  };
 }
 
-/** Polls a media playlist as the origin serves it and records when each version appeared. */
+/**
+ * Polls a media playlist as the origin serves it and records when each version appeared; also records, in
+ * process, when the testbed published each version (before any fault), so served - published is the delay a
+ * fault really added.
+ */
 class ServedPlaylist {
   readonly changes: Change[] = [];
+  /** Last media sequence number -> wall time the testbed published that version. */
+  readonly published = new Map<number, number>();
   private current?: number;
   private stopped = false;
   private waiters: Array<() => void> = [];
-  private done?: Promise<void>;
+  private done?: Promise<unknown>;
 
-  constructor(private readonly url: string) {}
+  constructor(
+    private readonly url: string,
+    private readonly tb: Testbed,
+  ) {}
 
   start(): void {
-    this.done = this.loop();
+    this.done = Promise.all([this.loop(), this.publishedLoop()]);
+  }
+
+  private async publishedLoop(): Promise<void> {
+    let known: number | undefined;
+    while (!this.stopped) {
+      try {
+        const text = await this.tb.waitForPlaylist(
+          this.url,
+          (t) => known === undefined || (parseEdge(t)?.lastSeq ?? -1) > known,
+          3000,
+        );
+        const now = Date.now();
+        const seq = parseEdge(text)?.lastSeq;
+        if (seq === undefined) continue;
+        // The version current at start was published earlier than now: not recorded.
+        if (known !== undefined && !this.published.has(seq)) this.published.set(seq, now);
+        known = seq;
+      } catch {}
+    }
   }
 
   private async loop(): Promise<void> {
@@ -75,9 +121,11 @@ class ServedPlaylist {
       const start = Date.now();
       try {
         const res = await fetch(this.url);
-        const seq = res.ok ? lastSeqOf(await res.text()) : undefined;
-        if (seq !== undefined && seq !== this.current) {
-          if (this.current !== undefined) this.changes.push({ t: (prevStart + start) / 2, lastSeq: seq });
+        const p = res.ok ? parseEdge(await res.text()) : undefined;
+        const seq = p?.lastSeq;
+        if (p && seq !== undefined && seq !== this.current) {
+          if (this.current !== undefined)
+            this.changes.push({ t: (prevStart + start) / 2, lastSeq: seq, edge: p.edge });
           this.current = seq;
           for (const w of this.waiters.splice(0)) w();
         }
@@ -133,9 +181,13 @@ interface RunRecord {
   timelineLatency?: number;
   /** Age of the first media playlist when the player loaded it (HLS). */
   phase?: number;
+  /** HLS: first frame - edge of the first media playlist the player loaded. */
+  sinceEdge?: number;
+  /** HLS: when that playlist version appeared over HTTP - when the testbed published it. */
+  servedDelay?: number;
   /**
-   * g2g less the run's start offset: HLS, first frame - appearance at the origin of the playlist version the
-   * player started from (= phase + first frame - media playlist loaded); DASH, first frame - MPD loaded.
+   * g2g less the terms set by where this run started: HLS, g2g - sinceEdge + servedDelay; DASH, g2g - (first
+   * frame - MPD loaded). See the header.
    */
   adj?: number;
   /** A playlist update fell inside the player's request window: the version it got is uncertain. */
@@ -190,76 +242,90 @@ function record(
     const requested = wall + (st.manifest_ms ?? 0);
     const v = served.versionAt(loaded);
     if (v) rec.phase = loaded - v.t;
-    if (v && rec.g2g !== undefined && st.first_frame_ms !== undefined)
-      rec.adj = rec.g2g - (rec.phase! + st.first_frame_ms - st.media_playlist_ms);
+    const published = v && served.published.get(v.lastSeq);
+    if (v && published !== undefined) rec.servedDelay = v.t - published;
+    if (v?.edge !== undefined && st.first_frame_ms !== undefined)
+      rec.sinceEdge = wall + st.first_frame_ms - v.edge;
+    if (rec.g2g !== undefined && rec.sinceEdge !== undefined && rec.servedDelay !== undefined)
+      rec.adj = rec.g2g - rec.sinceEdge + rec.servedDelay;
     // The poll times are +-POLL_MS/2: a change that close to the request window leaves the version unsure.
     rec.ambiguous = !v || served.changedWithin(requested - POLL_MS, loaded + POLL_MS);
   }
   return rec;
 }
 
-async function probeStream(
-  tb: Testbed,
-  prober: BrowserProber,
-  s: StreamInfo,
-  delays: number[],
-  runs: number,
-  durationS: number,
-  log: ReturnType<typeof createLogger>,
-): Promise<RunRecord[]> {
-  const out: RunRecord[] = [];
-  let served: ServedPlaylist | undefined;
-  if (s.protocol === 'hls') {
-    const r360 = s.renditions.find((r) => r.name === '360p');
-    if (!r360) throw new Error(`${s.id} has no 360p rendition`);
-    served = new ServedPlaylist(r360.url);
-    served.start();
-  }
-  const job = {
-    target: { id: s.id, url: s.url, protocol: s.protocol },
-    mode: 'check' as const,
-    durationS,
-    expectations: {},
-    // Pinned so the first media playlist is the one polled (hls.js only; dash.js has no pin).
-    ...(s.protocol === 'hls' ? { rendition: { pinHeight: 360 } } : {}),
-  };
-  try {
-    // Warm-up (not counted): the first session of a fresh Chromium starts slower.
-    if (served) await served.nextAdvance();
-    await prober.run({ ...job, durationS: 4 }, { signal: new AbortController().signal, logger: log });
-    for (let round = 0; round < runs; round++) {
-      // Rotate the order each round: every delay takes every position equally often.
-      const order = delays.map((_, i) => delays[(i + round) % delays.length]!);
-      for (const delay of order) {
-        const fault =
-          delay > 0 ? tb.faults.inject({ stream: s.id, type: 'publish-delay', ms: delay }) : undefined;
-        try {
-          // Start right after a playlist update (HLS) so the start phase stays small; dash.js starts from the
-          // clock, so DASH only lets the MPD with the moved availabilityStartTime be served.
-          if (served) await served.nextAdvance();
-          else await sleep(300);
-          const res = await prober.run(job, { signal: new AbortController().signal, logger: log });
-          const rec = record(s, delay, round, res, served);
-          out.push(rec);
-          process.stderr.write(
-            `${s.id} delay=${delay} round=${round}: ${rec.outcome} g2g=${fmt(rec.g2g)} phase=${fmt(rec.phase)} adj=${fmt(rec.adj)}${rec.ambiguous && served ? ' (ambiguous)' : ''} stalls=${rec.stalls} startup=${fmt(rec.startupMs)}\n`,
-          );
-        } finally {
-          if (fault) tb.faults.remove(fault.id);
-        }
-      }
+/** One stream under test: its job, its served-playlist poller (HLS) and its runs. */
+class StreamRuns {
+  readonly records: RunRecord[] = [];
+  private readonly served?: ServedPlaylist;
+  private readonly job: BrowserProbeJob;
+
+  constructor(
+    private readonly tb: Testbed,
+    private readonly prober: BrowserProber,
+    readonly s: StreamInfo,
+    durationS: number,
+    private readonly log: Logger,
+  ) {
+    if (s.protocol === 'hls') {
+      const r360 = s.renditions.find((r) => r.name === '360p');
+      if (!r360) throw new Error(`${s.id} has no 360p rendition`);
+      this.served = new ServedPlaylist(r360.url, tb);
+      this.served.start();
     }
-  } finally {
-    await served?.stop();
+    this.job = {
+      target: { id: s.id, url: s.url, protocol: s.protocol },
+      mode: 'check',
+      durationS,
+      expectations: {},
+      // Pinned so the first media playlist is the one polled (hls.js only; dash.js has no pin).
+      ...(s.protocol === 'hls' ? { rendition: { pinHeight: 360 } } : {}),
+    };
   }
-  return out;
+
+  /** Not counted: the first session of a fresh Chromium starts slower. */
+  async warmUp(): Promise<void> {
+    await this.served?.nextAdvance();
+    await this.prober.run(
+      { ...this.job, durationS: 4 },
+      { signal: new AbortController().signal, logger: this.log },
+    );
+  }
+
+  async run(delay: number, round: number): Promise<void> {
+    const { s, tb } = this;
+    const fault =
+      delay > 0 ? tb.faults.inject({ stream: s.id, type: 'publish-delay', ms: delay }) : undefined;
+    try {
+      // Start right after a playlist update (HLS) so the start phase stays small; dash.js starts from the
+      // clock, so DASH only lets the MPD with the moved availabilityStartTime be served first.
+      if (this.served) await this.served.nextAdvance();
+      else await sleep(300);
+      const res = await this.prober.run(this.job, { signal: new AbortController().signal, logger: this.log });
+      const rec = record(s, delay, round, res, this.served);
+      this.records.push(rec);
+      process.stderr.write(
+        `${s.id} delay=${delay} round=${round}: ${rec.outcome} g2g=${fmt(rec.g2g)} phase=${fmt(rec.phase)} since_edge=${fmt(rec.sinceEdge)} served_delay=${fmt(rec.servedDelay)} adj=${fmt(rec.adj)}${rec.ambiguous && this.served ? ' (ambiguous)' : ''} stalls=${rec.stalls} startup=${fmt(rec.startupMs)}\n`,
+      );
+    } finally {
+      if (fault) tb.faults.remove(fault.id);
+    }
+  }
+
+  async stop(): Promise<void> {
+    await this.served?.stop();
+  }
 }
+
+/** Round r runs every delay once, rotated so each delay takes every position equally often. */
+const rotated = <T>(xs: T[], r: number): T[] => xs.map((_, i) => xs[(i + r) % xs.length]!);
 
 async function main(): Promise<void> {
   const t0 = Date.now();
   const runs = Number(arg('runs', '6'));
   const delays = numList('delays', '0,1000,3000');
-  const durationS = Number(arg('duration', '10'));
+  const durationS = Number(arg('duration', '6'));
+  const concurrent = process.argv.includes('--concurrent');
   const wanted = arg('streams', 'hls-ts,hls-fmp4,dash').split(',');
   if (!delays.includes(0)) delays.unshift(0);
   const log = createLogger('bench-accuracy', process.env.LIVEPROBE_LOG_LEVEL ?? 'warn', 2);
@@ -267,7 +333,7 @@ async function main(): Promise<void> {
   const tb = await startTestbed({ port: 0, ladder: 'full', segmentS: 2, windowSize: 6, logger: log });
   const prober = new BrowserProber({
     logger: log,
-    maxSessions: wanted.length,
+    maxSessions: concurrent ? wanted.length : 1,
     // The dashjs package's exports map hides the path the prober looks for; pass the file itself.
     dashJsPath: dashJsPath(),
   });
@@ -279,13 +345,30 @@ async function main(): Promise<void> {
       return s;
     });
     console.log(
-      `accuracy: testbed ${tb.url} full ladder, ${tb.segmentS} s segments; streams ${wanted.join(', ')} side by side; ` +
-        `delays ${delays.join(', ')} ms; ${runs} rounds of ${durationS} s checks`,
+      `accuracy: testbed ${tb.url} full ladder, ${tb.segmentS} s segments; streams ${wanted.join(', ')} ` +
+        `${concurrent ? 'side by side' : 'one session at a time'}; delays ${delays.join(', ')} ms (interleaved); ` +
+        `${runs} rounds of ${durationS} s checks`,
     );
-    const perStream = await Promise.all(
-      streams.map((s) => probeStream(tb, prober, s, delays, runs, durationS, log)),
-    );
-    records = perStream.flat();
+    const ctx = streams.map((s) => new StreamRuns(tb, prober, s, durationS, log));
+    try {
+      if (concurrent) {
+        // One session per stream at a time, the streams side by side.
+        await Promise.all(
+          ctx.map(async (c) => {
+            await c.warmUp();
+            for (let r = 0; r < runs; r++) for (const d of rotated(delays, r)) await c.run(d, r);
+          }),
+        );
+      } else {
+        // One session at a time: startups do not compete for the CPU.
+        for (const c of ctx) await c.warmUp();
+        for (let r = 0; r < runs; r++)
+          for (const d of rotated(delays, r)) for (const c of rotated(ctx, r)) await c.run(d, r);
+      }
+    } finally {
+      for (const c of ctx) await c.stop();
+    }
+    records = ctx.flatMap((c) => c.records);
   } finally {
     await prober.close();
     await tb.stop();
@@ -315,6 +398,7 @@ async function main(): Promise<void> {
         runs: `${ok.length}/${all.length}`,
         g2g_p50: fmt(median(raw.map((r) => r.g2g!))),
         phase: fmt(median(ok.filter((r) => r.phase !== undefined).map((r) => r.phase!))),
+        served_delay: fmt(median(ok.filter((r) => r.servedDelay !== undefined).map((r) => r.servedDelay!))),
         g2g_adj: fmt(median(ok.map((r) => r.adj!))),
         d_g2g_raw: delay === 0 ? '-' : fmt(median(raw.map((r) => r.g2g!)) - baseRaw),
         d_g2g_adj: delay === 0 ? '-' : fmt(d),
@@ -333,8 +417,10 @@ async function main(): Promise<void> {
   console.log(
     [
       'g2g_p50: median over the runs of g2g_p50_ms; phase: age of the first media playlist at load (HLS);',
-      'g2g_adj: g2g_p50_ms - (first frame - appearance of the playlist version started from) for HLS,',
-      '  - (first frame - MPD loaded) for DASH; d_*: change of the median against injected 0; error = |d_g2g_adj - injected|;',
+      'served_delay: when that playlist version appeared over HTTP - when the testbed published it (HLS);',
+      "g2g_adj: HLS g2g_p50_ms - (first frame - capture time of that playlist's edge) + served_delay;",
+      '  DASH g2g_p50_ms - (first frame - MPD loaded); d_*: change of the median against injected 0;',
+      'error = |d_g2g_adj - injected|;',
       'run_err_p50: median over single runs of |g2g_adj - baseline median - injected|;',
       'g2g_vs_timeline: g2g - the same delay from the media timeline (HLS: PDT latency; DASH: dash.js latency +',
       '  injected, as the fault moves availabilityStartTime by it), median over runs; runs: usable/all',
