@@ -44,6 +44,7 @@ export class DashRun {
   /** Deferred live-edge fetches (waiting for availability + grace). */
   private readonly pending = new Set<Task>();
   private staleOpen = false;
+  private staleObs: Observation | undefined;
   /** Newest segment URI per representation, to fetch each live edge once. */
   private readonly edgeUri = new Map<string, string>();
   /** serverTime - ourTime, ms, from UTCTiming. */
@@ -163,9 +164,10 @@ export class DashRun {
       });
       if (stale.length > 0) {
         this.staleOpen = true;
+        this.staleObs = stale[0];
         for (const o of stale) obs.push({ variant: MPD, o });
       }
-    }
+    } else if (this.staleOpen && this.staleObs) s.ongoing(MPD, this.staleObs);
     const unitS = Math.max(cur.minimumUpdatePeriodS ?? 0, maxSegmentDurationS(cur) ?? 0);
     for (const o of checkLastModified({
       lastModified: header(r, 'last-modified'),

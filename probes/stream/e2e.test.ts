@@ -34,6 +34,7 @@ const SCENARIOS: Record<string, Scenario> = {
   drop: { fault: { rendition: BAD, type: 'drop-segment' } },
   throttle: { fault: { rendition: BAD, type: 'throttle', bytesPerSecond: 2000 } },
   playlist404: { fault: { rendition: BAD, type: 'status', status: 404, what: 'playlist' } },
+  watchstale: { fault: { rendition: BAD, type: 'stale' } },
   dashHealthy: { protocol: 'dash' },
   dashStale: { protocol: 'dash', fault: { type: 'mpd-stale' } },
   dashPublish: { protocol: 'dash', fault: { type: 'publish-time-regress' } },
@@ -48,6 +49,7 @@ const firstSeen: Record<string, Finding[]> = {};
 const injectedAt: Record<string, number> = {};
 let watchIntervals: ProbeResult[] = [];
 let watchSummary: ProbeResult | undefined;
+const staleIntervals: ProbeResult[] = [];
 
 function variantOf(name: string, protocol: 'hls' | 'dash' = 'hls'): string {
   return protocol === 'dash' ? name : `${name}.m3u8`;
@@ -74,21 +76,23 @@ beforeAll(async () => {
     },
   });
   const ctx = () => ({ signal: new AbortController().signal, logger: createLogger('stream-e2e', 'silent') });
-  const runs = Object.entries(SCENARIOS).map(async ([id, s]) => {
-    const protocol = s.protocol ?? 'hls';
-    const url = protocol === 'dash' ? origin.mpdUrl(id) : origin.masterUrl(id);
-    if (s.fault) {
-      const fault = s.fault;
-      setTimeout(() => {
-        injectedAt[id] = Date.now();
-        origin.inject({ stream: id, ...fault });
-      }, INJECT_AT_MS);
-    }
-    results[id] = await prober.run(
-      { target: { id, url, protocol }, mode: 'check', durationS: RUN_S, expectations: {} },
-      ctx(),
-    );
-  });
+  const runs = Object.entries(SCENARIOS)
+    .filter(([id]) => id !== 'watchstale')
+    .map(async ([id, s]) => {
+      const protocol = s.protocol ?? 'hls';
+      const url = protocol === 'dash' ? origin.mpdUrl(id) : origin.masterUrl(id);
+      if (s.fault) {
+        const fault = s.fault;
+        setTimeout(() => {
+          injectedAt[id] = Date.now();
+          origin.inject({ stream: id, ...fault });
+        }, INJECT_AT_MS);
+      }
+      results[id] = await prober.run(
+        { target: { id, url, protocol }, mode: 'check', durationS: RUN_S, expectations: {} },
+        ctx(),
+      );
+    });
   // A watch on the healthy stream, stopped by abort: interval reports, then the summary.
   const ac = new AbortController();
   setTimeout(() => ac.abort(), 4500);
@@ -110,7 +114,25 @@ beforeAll(async () => {
     .then((r) => {
       watchSummary = r;
     });
-  await Promise.all([...runs, watch]);
+  // A watch over a rendition that goes stale and stays so: every interval after the onset says so.
+  setTimeout(() => origin.inject({ stream: 'watchstale', rendition: BAD, type: 'stale' }), 1500);
+  const ac2 = new AbortController();
+  setTimeout(() => ac2.abort(), 8500);
+  const watch2 = prober.run(
+    {
+      target: { id: 'watchstale', url: origin.masterUrl('watchstale'), protocol: 'hls' },
+      mode: 'watch',
+      durationS: 60,
+      intervalS: 2,
+      expectations: {},
+    },
+    {
+      signal: ac2.signal,
+      logger: createLogger('stream-e2e', 'silent'),
+      onInterval: (r) => staleIntervals.push(r),
+    },
+  );
+  await Promise.all([...runs, watch, watch2]);
   if (process.env.STREAM_E2E_DUMP) {
     const { writeFileSync } = await import('node:fs');
     writeFileSync(process.env.STREAM_E2E_DUMP, JSON.stringify(results, null, 1));
@@ -283,6 +305,17 @@ describe('stream probe against a live loopback origin', () => {
     const fs = findings('dash404', 'dash-availability');
     expect(fs.map((f) => f.variant)).toEqual([BAD]);
     expect(fs[0]?.evidence).toContain('HTTP 404');
+  });
+
+  it('watch mode: an ongoing stale episode is in every interval report after its onset, counted once', () => {
+    const flags = staleIntervals.map((r) =>
+      r.findings.some((f) => f.code === 'playlist-stale' && f.variant === variantOf(BAD)),
+    );
+    const onset = flags.indexOf(true);
+    expect(onset).toBeGreaterThanOrEqual(0);
+    expect(flags.slice(onset).every(Boolean), JSON.stringify(flags)).toBe(true);
+    expect(flags.length - onset).toBeGreaterThanOrEqual(2);
+    for (const r of staleIntervals.slice(onset)) expect(r.outcome).not.toBe('ok');
   });
 
   it('watch mode: interval reports while running, the summary on abort', () => {

@@ -64,6 +64,10 @@ export class FindingBook {
     return { entry, isNew: true };
   }
 
+  has(code: ObservationCode, variant: string): boolean {
+    return this.entries.has(`${code}\u0000${variant.slice(0, 2000)}`);
+  }
+
   all(): BookEntry[] {
     return [...this.entries.values()];
   }

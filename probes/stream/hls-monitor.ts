@@ -226,6 +226,8 @@ export class MediaMonitor {
   private newestSince = 0;
   private newestSnap: MediaPlaylist | undefined;
   private staleOpen = false;
+  /** Findings whose condition lasts (stale episode, ENDLIST): repeated into each interval report. */
+  private readonly ongoing = new Map<string, Observation>();
   private readonly task: Task;
   private stopped = false;
   /** Spec due time (the RFC earliest) and spec interval of the pending reload, for the lateness measurement. */
@@ -430,7 +432,14 @@ export class MediaMonitor {
         observations.push(...stale);
       }
     }
-    for (const o of observations) s.observe(name, o);
+    for (const o of observations) {
+      s.observe(name, o);
+      if (o.code === 'playlist-stale' || o.code === 'endlist-in-live') this.ongoing.set(o.code, o);
+    }
+    // Conditions still holding show in every interval report of a watch.
+    if (!this.staleOpen) this.ongoing.delete('playlist-stale');
+    if (!cur.endList) this.ongoing.delete('endlist-in-live');
+    for (const o of this.ongoing.values()) s.ongoing(name, o);
     return { changed, fresh };
   }
 

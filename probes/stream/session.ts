@@ -74,6 +74,14 @@ export class Session {
     }
   }
 
+  /**
+   * A condition found earlier that still holds (a stale episode, an ENDLIST): counted once in the run, but
+   * present in every interval report while it lasts, so a watch keeps saying so.
+   */
+  ongoing(variant: string, obs: Observation, at = Date.now()): void {
+    if (!this.interval.book.has(obs.code, variant)) this.interval.book.record(variant, at, obs);
+  }
+
   error(
     category: ErrorCategory,
     type: string,
