@@ -14,7 +14,10 @@
  *  3. segmentFetch newest on a smaller set: CPU per rendition with segment downloads, and detection of a
  *     segment 404.
  *
- * Flags: --renditions N (4000) --measure S (30) --newest N (500) --faults K (20) --quick
+ *  4. with --testbed: the same faults (stale, segment 404, mseq-regress) injected through the real ffmpeg
+ *     testbed's API (full ladder, TD 2 s), one per rendition, detection delay of each.
+ *
+ * Flags: --renditions N (4000) --measure S (30) --newest N (500) --faults K (20) --quick --testbed
  * Last line: renditions_per_core=<n> poll_late_p95_pct=<n> stale_detect_p95_ms=<n> ...
  */
 import { type ChildProcess, fork } from 'node:child_process';
@@ -23,11 +26,13 @@ import { StreamProber } from '../probes/stream/index.js';
 import { type FaultSpec, type StreamSpec, startSyntheticOrigin } from '../probes/stream/testing/origin.js';
 import { createLogger } from '../shared/log.js';
 import type { Finding } from '../shared/schemas.js';
+import { startTestbed } from '../testbed/index.js';
 
 const TD = 2;
 const PER_STREAM = ['1080p', '720p', '480p', '360p'];
 
 interface Args {
+  testbed: boolean;
   renditions: number;
   measureS: number;
   warmupS: number;
@@ -42,6 +47,7 @@ function parseArgs(argv: string[]): Args {
   };
   const quick = argv.includes('--quick');
   return {
+    testbed: argv.includes('--testbed'),
     renditions: get('renditions', quick ? 1000 : 4000),
     measureS: get('measure', quick ? 12 : 30),
     warmupS: get('warmup', quick ? 30 : 30),
@@ -295,6 +301,65 @@ function fmt(n: number): string {
   return Math.abs(n) >= 100 ? String(Math.round(n)) : n.toFixed(1);
 }
 
+/** Faults through the real testbed: one watch over its HLS TS ladder, each fault type once per rendition. */
+async function testbedPhase(log: (s: string) => void): Promise<Record<string, number[]>> {
+  const logger = createLogger('bench-stream-testbed', 'warn');
+  const tb = await startTestbed({ port: 0, ladder: 'full', segmentS: TD, logger });
+  const delays: Record<string, number[]> = { stale: [], 'segment 404': [], 'mseq-regress': [] };
+  try {
+    const stream = tb.streams.find((x) => x.id === 'hls-ts');
+    if (!stream) throw new Error('testbed has no hls-ts stream');
+    const found = new Map<string, number>();
+    const prober = new StreamProber({
+      logger,
+      onFinding: (f) => {
+        const key = `${f.variant}|${f.code}`;
+        if (!found.has(key)) found.set(key, Date.now());
+      },
+    });
+    const ac = new AbortController();
+    const run = prober.run(
+      {
+        target: { id: 'testbed', url: stream.url, protocol: 'hls' },
+        mode: 'check',
+        durationS: 3600,
+        expectations: {},
+      },
+      { signal: ac.signal, logger },
+    );
+    await sleep(30_000);
+    const faults: Array<[string, string, Record<string, unknown>]> = [
+      ['stale', 'playlist-stale', { type: 'stale' }],
+      ['segment 404', 'http-status', { type: 'status', code: 404, on: 'segments' }],
+      ['mseq-regress', 'mseq-regression', { type: 'mseq-regress', by: 3 }],
+    ];
+    for (const [name, code, fault] of faults) {
+      for (const r of stream.renditions) {
+        await sleep(Math.random() * TD * 1000);
+        const at = Date.now();
+        tb.faults.inject({ stream: 'hls-ts', rendition: r.name, ...fault });
+        const deadline = at + 6 * TD * 1000;
+        let seen: number | undefined;
+        while (Date.now() < deadline && seen === undefined) {
+          await sleep(100);
+          for (const [key, t] of found)
+            if (key.startsWith(`${r.name}/`) && key.endsWith(`|${code}`)) seen = t;
+        }
+        tb.faults.clear();
+        if (seen !== undefined) delays[name]!.push(seen - at);
+        else log(`testbed: ${name} on ${r.name} not detected within ${6 * TD} s`);
+        await sleep(3 * TD * 1000);
+      }
+    }
+    ac.abort();
+    await run;
+    await prober.close();
+  } finally {
+    await tb.stop();
+  }
+  return delays;
+}
+
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const log = (s: string) => process.stdout.write(`${s}\n`);
@@ -355,6 +420,8 @@ async function main(): Promise<void> {
   );
   await wB.stop();
   await originB.stop();
+
+  const tbDelays = args.testbed ? await testbedPhase(log) : undefined;
 
   const perCore = cap.cpuPct > 0 ? Math.floor((held / cap.cpuPct) * 100) : 0;
   const usNone = (cap.cpuPct / 100 / held) * 1e6;
@@ -423,6 +490,13 @@ async function main(): Promise<void> {
       ),
     );
   }
+  if (tbDelays) {
+    log('');
+    log(row(['testbed fault (TD 2 s)', 'detected', 'p50 ms', 'p95 ms', 'max ms'], widths2));
+    for (const [name, d] of Object.entries(tbDelays)) {
+      log(row([name, d.length, pct(d, 50), pct(d, 95), Math.max(...d)], widths2));
+    }
+  }
   log('');
   log(
     [
@@ -438,6 +512,7 @@ async function main(): Promise<void> {
       `notfound_detect_p95_ms=${Math.round(pct(nf.delays, 95))}`,
       `missed=${stale.missed + mseq.missed + nf.missed}`,
       `false_findings=${healthyFindings + stale.wrong + mseq.wrong + nf.wrong}`,
+      ...(tbDelays ? [`testbed_stale_detect_p95_ms=${Math.round(pct(tbDelays.stale ?? [], 95))}`] : []),
     ].join(' '),
   );
 }
