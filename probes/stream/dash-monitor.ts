@@ -57,7 +57,11 @@ export class DashRun {
     readonly session: Session,
     readonly url: string,
   ) {
-    this.task = task(() => void this.poll());
+    this.task = task(() => {
+      this.poll().catch((err) => {
+        session.internalError = `MPD poll: ${String((err as Error)?.message ?? err).slice(0, 300)}`;
+      });
+    });
   }
 
   start(): void {
@@ -133,7 +137,8 @@ export class DashRun {
       for (const o of checkPublishTime(prev, cur)) obs.push({ variant: MPD, o });
       this.prev = cur;
       this.prevText = r.body;
-      if (cur.utcTiming && mono() - this.clockAt > CLOCK_REFRESH_MS) void this.syncClock(cur, r.url);
+      if (cur.utcTiming && mono() - this.clockAt > CLOCK_REFRESH_MS)
+        void this.syncClock(cur, r.url).catch(() => {});
     }
     // Live edge advance (request starts on both sides, as for HLS staleness).
     const edge = maxEdge(cur);

@@ -55,7 +55,11 @@ export class HlsRun {
     readonly session: Session,
     readonly url: string,
   ) {
-    this.masterTask = task(() => void this.loadMaster());
+    this.masterTask = task(() => {
+      this.loadMaster().catch((err) => {
+        session.internalError = `master: ${String((err as Error)?.message ?? err).slice(0, 300)}`;
+      });
+    });
     this.driftTask = task(() => this.drift());
   }
 
@@ -246,7 +250,11 @@ export class MediaMonitor {
     readonly run: HlsRun,
     readonly entry: MasterEntry,
   ) {
-    this.task = task(() => void this.poll());
+    this.task = task(() => {
+      this.poll().catch((err) => {
+        run.session.internalError = `${entry.name}: ${String((err as Error)?.message ?? err).slice(0, 300)}`;
+      });
+    });
   }
 
   private get session(): Session {

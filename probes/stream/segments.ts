@@ -42,7 +42,7 @@ export class SegmentFetcher {
   /** false when the queue is full (the caller counts it as skipped). */
   submit(job: SegmentJob): boolean {
     if (this.inFlight < this.o.maxConcurrent) {
-      void this.run(job);
+      void this.run(job).catch(() => {});
       return true;
     }
     if (this.queue.length >= QUEUE_CAP) return false;
@@ -57,7 +57,7 @@ export class SegmentFetcher {
     } finally {
       this.inFlight--;
       const next = this.queue.shift();
-      if (next) void this.run(next);
+      if (next) void this.run(next).catch(() => {});
     }
   }
 
@@ -104,7 +104,11 @@ export class SegmentFetcher {
       };
       this.o.onSegment?.(sample);
     }
-    job.done(r, sample);
+    try {
+      job.done(r, sample);
+    } catch {
+      // the caller's bookkeeping failed; the fetcher carries on
+    }
   }
 
   get pending(): number {
