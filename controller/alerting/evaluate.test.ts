@@ -111,3 +111,36 @@ describe('evaluate', () => {
     expect(group().count).toBe(10);
   });
 });
+
+describe('rows per probe kind or merged', () => {
+  it('counters read the merged row when there is one; percentiles the kinds', async () => {
+    const { rowNeeds } = await import('./evaluate.js');
+    const merged = row('t', 'eu', { count: 5, errors: { http: 7, network: 0, player: 0, conformance: 0 } });
+    const rows = [
+      { ...merged, probe: 'all' as const },
+      row('t', 'eu', { count: 2, errors: { http: 3, network: 0, player: 0, conformance: 0 } }, 'stream'),
+      row(
+        't',
+        'eu',
+        {
+          count: 3,
+          errors: { http: 4, network: 0, player: 0, conformance: 0 },
+          metrics: { startup_ms: { p50: 1, p95: 9, p99: 9, count: 3 } },
+        },
+        'browser',
+      ),
+    ];
+    const count = rule({ finding: undefined, metric: 'errors_http', agg: 'count' });
+    const p95 = rule({ id: 'p', finding: undefined, metric: 'startup_ms', agg: 'p95' });
+    const out = evaluate({ rules: [count, p95], read: () => rows, expectations: () => undefined });
+    expect(out.map((s) => [s.rule.id, s.regions[0]?.value, s.regions[0]?.reports])).toEqual([
+      ['r1', 7, 5],
+      ['p', 9, 5],
+    ]);
+    expect([...rowNeeds([count, p95, rule({ id: 'b', probe: 'browser' })], '1m')].sort()).toEqual([
+      'all',
+      'browser',
+      'stream',
+    ]);
+  });
+});

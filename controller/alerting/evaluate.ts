@@ -2,7 +2,7 @@
  * Stage 1, evaluate: every series rule, per target, per region, from the aggregator's window summaries.
  * Pure: the rows come in through a function, so tests pass plain arrays.
  */
-import type { Target } from '../../shared/schemas.js';
+import type { ProbeKind, Target } from '../../shared/schemas.js';
 
 type Expectations = Target['expectations'];
 
@@ -112,6 +112,33 @@ export function thresholdFor(rule: Rule, exp: Expectations | undefined): number 
   return fromTarget ?? rule.threshold;
 }
 
+/** Rules whose figure is per probe kind (the worse kind counts): percentiles and the rebuffer ratio. */
+export const perKind = (rule: Rule): boolean =>
+  rule.metric === 'rebuffer_ratio' || (rule.agg !== undefined && ['p50', 'p95', 'p99'].includes(rule.agg));
+
+/** Which rows the rules over `window` need: some probe kinds, and/or both kinds merged ('all'). */
+export function rowNeeds(rules: Rule[], window: WindowName): Set<ProbeKind | 'all'> {
+  const need = new Set<ProbeKind | 'all'>();
+  for (const r of rules) {
+    if (r.fleet || r.window !== window) continue;
+    if (r.probe) need.add(r.probe);
+    else if (perKind(r)) {
+      need.add('browser');
+      need.add('stream');
+    } else need.add('all');
+  }
+  return need;
+}
+
+/** A rule's rows of one region: its probe kind; else per kind (worse counts) or merged (sums). */
+function rowsFor(rule: Rule, all: SeriesRow[]): SeriesRow[] {
+  const kinds = all.filter((r) => r.probe !== 'all');
+  if (rule.probe) return kinds.filter((r) => r.probe === rule.probe);
+  if (perKind(rule)) return kinds;
+  const merged = all.filter((r) => r.probe === 'all');
+  return merged.length ? merged : kinds;
+}
+
 /** Evaluates the series rules: one TargetSample per rule per target with data. */
 export function evaluate(input: EvaluateInput): TargetSample[] {
   const out: TargetSample[] = [];
@@ -128,7 +155,7 @@ export function evaluate(input: EvaluateInput): TargetSample[] {
       const threshold = thresholdFor(rule, input.expectations(target));
       const samples: RegionSample[] = [];
       for (const [region, all] of regions) {
-        const rows = rule.probe ? all.filter((r) => r.probe === rule.probe) : all;
+        const rows = rowsFor(rule, all);
         if (rows.length === 0) continue;
         const reports = rows.reduce((n, r) => n + r.summary.count, 0);
         const value = regionValue(rule, rows);

@@ -11,9 +11,15 @@ import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import type { KV, Kvm } from '@nats-io/kv';
 import { z } from 'zod';
 import type { Logger } from '../../shared/log.js';
-import type { ProbeKind, Report } from '../../shared/schemas.js';
+import type { Report } from '../../shared/schemas.js';
 import type { Names } from '../../shared/subjects.js';
-import { type Aggregator, type SummaryGroup, WINDOWS, type WindowName } from '../aggregate/aggregator.js';
+import {
+  type Aggregator,
+  BUCKET_MS,
+  type SummaryGroup,
+  WINDOWS,
+  type WindowName,
+} from '../aggregate/aggregator.js';
 import type { EventBus } from '../events.js';
 import type { Fleet } from '../fleet.js';
 import { Lease } from '../scheduler/lease.js';
@@ -27,7 +33,7 @@ import {
   type Receiver,
   shippedRulesFile,
 } from './config.js';
-import { evaluate } from './evaluate.js';
+import { evaluate, rowNeeds } from './evaluate.js';
 import { RecentReports } from './evidence.js';
 import { Presence, ReportFeed } from './feed.js';
 import { type AgentFact, evaluateFleet } from './fleet-rules.js';
@@ -87,10 +93,16 @@ export interface AlertingOptions {
 
 const PERSIST_EVERY_MS = 15_000;
 const HISTORY_MAX_AGE_MS = 7 * 86_400_000;
-/** Evaluation may use at most this share of the event loop; a large fleet slows the tick instead. */
-const MAX_DUTY = 0.25;
-/** More dirty targets than this: a full evaluation is cheaper than one summary per target. */
-const MAX_TARGETED = 32;
+/** Evaluation may use at most this share of the event loop; on a large fleet it lags instead. */
+const MAX_DUTY = 0.1;
+/** Work credit (ms) that may build up while idle: a problem after a quiet spell is evaluated at once. */
+const BURST_MS = 250;
+/** Targets evaluated between two yields to the event loop. */
+const SLICE = 8;
+/** Up to this many targets with new (healthy) reports are evaluated every tick; more wait for a full pass. */
+const MAX_DIRTY = 32;
+/** Every target is re-evaluated this often even without new reports: the windows' bucket step. */
+const FULL_EVERY_MS = BUCKET_MS;
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
@@ -110,19 +122,34 @@ export class Alerting {
   private readonly persistedAt = new Map<string, number>();
   private readonly groupClock = new Map<string, number>();
   private readonly emitted = new Map<string, Alert['state']>();
+  /** Targets with reports since their last evaluation, and those whose reports show a problem. */
   private readonly dirty = new Set<string>();
+  private readonly urgent = new Set<string>();
+  /** Targets with data, last report time (bounded: an hour without reports drops a target). */
+  private readonly known = new Map<string, number>();
+  private nextFullAt = 0;
   private tickTimer: NodeJS.Timeout | undefined;
   private fastTimer: NodeJS.Timeout | undefined;
   private evictTimer: NodeJS.Timeout | undefined;
   private chain: Promise<void> = Promise.resolve();
-  private lastRunMs = 0;
+  private lastBusyMs = 0;
+  /** Token bucket of evaluation work (ms): refills at MAX_DUTY x wall time up to BURST_MS. */
+  private credit = BURST_MS;
+  private creditAt = performance.now();
   private stopped = false;
   private presence: Presence | undefined;
   private feed: ReportFeed | undefined;
   private readonly onReport = (r: Report) => this.observe(r);
 
   /** Counters for tests and /metrics. */
-  readonly stats = { runs: 0, fastRuns: 0, lastRunMs: 0, notificationsSent: 0, notificationsFailed: 0 };
+  readonly stats = {
+    runs: 0,
+    fastRuns: 0,
+    lastRunMs: 0,
+    lastScope: 0,
+    notificationsSent: 0,
+    notificationsFailed: 0,
+  };
 
   private constructor(
     private readonly opts: AlertingOptions,
@@ -264,43 +291,90 @@ export class Alerting {
   private schedule(delayMs: number): void {
     if (this.stopped) return;
     this.tickTimer = setTimeout(() => {
-      this.enqueue(undefined).finally(() => {
+      this.enqueue('tick').finally(() => {
         const every = durationMs(this.settings.evaluation_interval);
-        // Never more than MAX_DUTY of the event loop: with a huge fleet the tick slows down instead.
-        this.schedule(Math.max(every, this.lastRunMs / MAX_DUTY) - this.lastRunMs);
+        // At most MAX_DUTY of the event loop on average: when the credit is spent the next tick waits.
+        this.schedule(Math.max(every, this.creditWaitMs()));
       });
     }, delayMs);
   }
 
   private observe(r: Report): void {
     this.recent.add(r);
-    if (!this.lease.isHeld() || this.stopped || (this.feed && !this.feed.ready)) return;
+    if (this.stopped) return;
+    if (!(r.mode === 'watch' && r.seq === 0)) this.known.set(r.target.id, Date.now());
+    if (!this.lease.isHeld() || (this.feed && !this.feed.ready)) return;
     const notable =
       r.outcome !== 'ok' ||
       r.findings.length > 0 ||
       (r.metrics.errors_http ?? 0) + (r.metrics.errors_network ?? 0) + (r.metrics.errors_player ?? 0) > 0;
-    if (!notable) return;
-    this.dirty.add(r.target.id);
-    // Coalesce a burst of reports into one targeted run a few ms later.
+    if (!notable) {
+      this.dirty.add(r.target.id);
+      return;
+    }
+    this.urgent.add(r.target.id);
+    // A problem is evaluated at once (coalescing a burst into one pass a few ms later), but never more
+    // than MAX_DUTY of the event loop either.
+    const wait = Math.max(10, this.creditWaitMs());
     this.fastTimer ??= setTimeout(() => {
       this.fastTimer = undefined;
-      const targets = new Set(this.dirty);
-      this.dirty.clear();
       this.stats.fastRuns++;
-      void this.enqueue(targets.size > MAX_TARGETED ? undefined : targets);
-    }, 10);
+      void this.enqueue('fast');
+    }, wait);
   }
 
-  /** Runs are serialised: one pipeline run at a time. */
-  private enqueue(scope: ReadonlySet<string> | undefined): Promise<void> {
+  /** Refills the work credit; ms until it is positive again. */
+  private creditWaitMs(): number {
+    const now = performance.now();
+    this.credit = Math.min(BURST_MS, this.credit + (now - this.creditAt) * MAX_DUTY);
+    this.creditAt = now;
+    return this.credit > 0 ? 0 : -this.credit / MAX_DUTY;
+  }
+
+  /** Runs are serialised: one pipeline pass at a time. */
+  private enqueue(kind: 'tick' | 'fast'): Promise<void> {
     this.chain = this.chain
-      .then(() => this.run(scope))
+      .then(() => this.run(kind))
       .catch((err) => this.opts.logger.error({ err }, 'alert evaluation failed'));
     return this.chain;
   }
 
-  /** One pass of the pipeline; `scope` limits it to some targets' series rules. */
-  async run(scope?: ReadonlySet<string>, now = Date.now()): Promise<void> {
+  /**
+   * What a pass evaluates, most urgent first: targets whose reports show a problem; then (ticks only)
+   * targets with a pending or firing alert, and targets with new reports — or, every FULL_EVERY_MS (the
+   * windows' bucket step, when old reports leave them), every target with data.
+   */
+  private takeScope(kind: 'tick' | 'fast', now: number): string[] {
+    const out = new Set(this.urgent);
+    this.urgent.clear();
+    if (kind === 'fast') return [...out];
+    for (const a of this.live?.values() ?? [])
+      if (a.state !== 'resolved' && a.labels.target && !this.fleetRule(a.rule)) out.add(a.labels.target);
+    if (now >= this.nextFullAt) {
+      this.nextFullAt = now + FULL_EVERY_MS;
+      for (const [t, seen] of this.known) {
+        if (now - seen > WINDOWS['1h']) this.known.delete(t);
+        else out.add(t);
+      }
+      this.dirty.clear();
+    } else if (this.dirty.size <= MAX_DIRTY) {
+      // Healthy reports on a few targets: evaluated this tick. A flood of them (a large fleet, a replay)
+      // waits for the next full pass instead, so ingest keeps its CPU; problems never wait (urgent).
+      for (const t of this.dirty) out.add(t);
+      this.dirty.clear();
+    }
+    return [...out];
+  }
+
+  private fleetRule(id: string): boolean {
+    return this.rules.get(id)?.fleet !== undefined;
+  }
+
+  /**
+   * One pass of the pipeline. Targets are evaluated in slices that yield to the event loop, within a
+   * budget (the work credit, at least 20 ms); what does not fit is evaluated first thing next pass.
+   */
+  async run(kind: 'tick' | 'fast' = 'tick', now = Date.now()): Promise<void> {
     if (this.stopped) return;
     if (!this.lease.isHeld()) {
       this.live = undefined;
@@ -308,46 +382,59 @@ export class Alerting {
     }
     // Catching up with the stream: partial windows would resolve what still fires. Wait.
     if (this.feed && !this.feed.ready) return;
-    const t0 = performance.now();
-    this.live ??= new Map(this.alerts.list().map((a) => [a.id, a]));
+    if (!this.live) {
+      this.live = new Map(this.alerts.list().map((a) => [a.id, a]));
+      // After a restart or a handover: every target the windows hold gets evaluated at once.
+      this.nextFullAt = 0;
+      for (const g of this.windows.summary({ window: '1h', groupBy: 'target' })) this.known.set(g.key, now);
+    }
     const live = this.live;
     const all = this.rules.list();
     const enabled = all.filter((r) => r.enabled);
+    const series = enabled.filter((r) => !r.fleet);
     const agents = this.agentFacts();
-
-    // evaluate -> inhibit -> quorum
-    const samples = evaluate({
-      rules: enabled.filter((r) => !r.fleet),
-      read: (w, targets) => this.read(w, targets),
-      targets: scope,
-      expectations: (t) => this.opts.targets.get(t)?.expectations,
-      samples: (rule, t, region) => this.recent.sample(rule, t, region),
-    });
+    const scope = this.takeScope(kind, now);
+    this.creditWaitMs();
+    const budget = Math.max(20, this.credit);
     const totals = new Map<WindowName, Map<string, SummaryGroup>>();
-    inhibit(
-      samples,
-      {
-        agents,
-        now,
-        regionTotals: (w, region) => {
-          let m = totals.get(w);
-          if (!m) {
-            m = new Map(
-              this.opts.aggregator.summary({ window: w, groupBy: 'region' }).map((g) => [g.key, g]),
-            );
-            totals.set(w, m);
-          }
-          const g = m.get(region);
-          return g && { reports: g.count, probeErrors: g.outcomes['probe-error'] };
+    const candidates: Candidate[] = [];
+    const evaluated = new Set<string>();
+    let busy = 0;
+
+    // evaluate -> inhibit -> quorum, a slice of targets at a time
+    for (let i = 0; i < scope.length && series.length; i += SLICE) {
+      const t0 = performance.now();
+      const part = new Set(scope.slice(i, i + SLICE));
+      const samples = evaluate({
+        rules: series,
+        read: (w, targets) => this.read(w, targets ?? part, series),
+        targets: part,
+        expectations: (t) => this.opts.targets.get(t)?.expectations,
+        samples: (rule, t, region) => this.recent.sample(rule, t, region),
+      });
+      inhibit(
+        samples,
+        { agents, now, regionTotals: (w, region) => this.regionTotals(totals, w, region) },
+        {
+          probeErrorRatio: this.settings.inhibit.probe_error_ratio,
+          agentOffline: this.settings.inhibit.agent_offline,
         },
-      },
-      {
-        probeErrorRatio: this.settings.inhibit.probe_error_ratio,
-        agentOffline: this.settings.inhibit.agent_offline,
-      },
-    );
-    const candidates: Candidate[] = quorum(samples, (t) => this.opts.targets.get(t)?.labels);
-    if (!scope)
+      );
+      candidates.push(...quorum(samples, (t) => this.opts.targets.get(t)?.labels));
+      for (const t of part) evaluated.add(t);
+      busy += performance.now() - t0;
+      if (i + SLICE < scope.length) {
+        if (busy > budget) {
+          // Out of budget: the rest is evaluated first thing next tick.
+          for (const t of scope.slice(i + SLICE)) this.urgent.add(t);
+          break;
+        }
+        await new Promise((r) => setImmediate(r));
+        if (this.stopped || !this.lease.isHeld()) return;
+      }
+    }
+    const t1 = performance.now();
+    if (kind === 'tick')
       candidates.push(
         ...evaluateFleet(
           enabled.filter((r) => r.fleet),
@@ -387,10 +474,14 @@ export class Alerting {
     };
     for (const c of candidates) step(live.get(c.fingerprint), c);
     for (const prev of [...live.values()]) {
-      if (byFp.has(prev.id)) continue;
-      if (scope && !(prev.labels.target && scope.has(prev.labels.target) && !rulesById.get(prev.rule)?.fleet))
-        continue;
-      step(prev, undefined);
+      if (byFp.has(prev.id) || prev.state === 'resolved') continue;
+      // Evaluated this pass and nothing came of it: its condition is gone (or its rule is).
+      const rule = rulesById.get(prev.rule);
+      const covered =
+        rule?.fleet || (!rule && !prev.labels.target)
+          ? kind === 'tick'
+          : prev.labels.target !== undefined && evaluated.has(prev.labels.target);
+      if (covered) step(prev, undefined);
     }
     // Resolved alerts leave the active list after the retention (their resolve notices went out long ago).
     const retention = durationMs(this.settings.resolved_retention);
@@ -402,9 +493,11 @@ export class Alerting {
       }
     }
     // State is stored before anything is sent: a page is never sent for an episode a restart would forget.
+    const t2 = performance.now();
     await Promise.all(writes);
 
     // silence -> group/dedup -> notify
+    const t3 = performance.now();
     const inflight = this.dispatcher.inflight;
     const notifications = plan({
       alerts: [...live.values()],
@@ -420,22 +513,38 @@ export class Alerting {
     });
     if (this.lease.isHeld()) for (const n of notifications) this.dispatcher.dispatch(n);
 
-    this.lastRunMs = performance.now() - t0;
+    this.lastBusyMs = busy + (t2 - t1) + (performance.now() - t3);
+    this.creditWaitMs();
+    this.credit -= this.lastBusyMs;
     this.stats.runs++;
-    this.stats.lastRunMs = this.lastRunMs;
+    this.stats.lastRunMs = this.lastBusyMs;
+    this.stats.lastScope = evaluated.size;
   }
 
-  /** Window summaries per (target, region, probe): all series in one pass, or a few targets. */
-  private read(window: WindowName, targets?: ReadonlySet<string>): SeriesRow[] {
+  /** Whole-region report and probe-error counts over a window (inhibition), computed once per pass. */
+  private regionTotals(
+    memo: Map<WindowName, Map<string, SummaryGroup>>,
+    w: WindowName,
+    region: string,
+  ): { reports: number; probeErrors: number } | undefined {
+    let m = memo.get(w);
+    if (!m) {
+      m = new Map(this.windows.summary({ window: w, groupBy: 'region' }).map((g) => [g.key, g]));
+      memo.set(w, m);
+    }
+    const g = m.get(region);
+    return g && { reports: g.count, probeErrors: g.outcomes['probe-error'] };
+  }
+
+  /** Window summaries per (target, region) of some targets: the probe kinds rules read, or both merged. */
+  private read(window: WindowName, targets: ReadonlySet<string>, rules: Rule[]): SeriesRow[] {
+    const need = rowNeeds(rules, window);
     const agg = this.windows;
-    if (!targets)
-      return agg
-        .perSeries(window)
-        .map((s) => ({ target: s.target, region: s.region, probe: s.probe, summary: s.summary }));
     const rows: SeriesRow[] = [];
     for (const target of targets) {
-      for (const probe of ['browser', 'stream'] as ProbeKind[]) {
-        for (const g of agg.summary({ window, groupBy: 'region', target, probe }))
+      for (const probe of need) {
+        const q = probe === 'all' ? { target } : { target, probe };
+        for (const g of agg.summary({ window, groupBy: 'region', ...q }))
           rows.push({ target, region: g.key, probe, summary: g });
       }
     }

@@ -80,10 +80,14 @@ describe('quorum', () => {
     expect(c?.annotations.summary).toBe('ch1 stale: 7');
     expect(c?.evidence.regions.map((x) => x.region)).toEqual(['eu', 'us']);
     expect(c?.evidence.regions[1]?.sample_reports).toEqual(['us-r1']);
-    const [again] = quorum([{ rule: r, target: 'ch1', threshold: 0, regions: [] }], () => ({
-      tier: 'gold',
-      team: 'overridden',
-    }));
+    // Same labels, other figures: same fingerprint. A condition that does not hold yields nothing.
+    const [again] = quorum(
+      [{ rule: r, target: 'ch1', threshold: 0, regions: [region('ap', true, { value: 1 })] }],
+      () => ({ tier: 'gold', team: 'overridden' }),
+    );
     expect(again?.fingerprint).toBe(c?.fingerprint);
+    expect(
+      quorum([{ rule: r, target: 'ch1', threshold: 0, regions: [region('ap', false)] }], () => ({})),
+    ).toEqual([]);
   });
 });

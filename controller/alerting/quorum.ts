@@ -37,13 +37,18 @@ export function verdict(q: Quorum, regions: RegionSample[]): QuorumVerdict {
   return { active, held, need, breaching, regions: counted.length };
 }
 
-/** One candidate per target sample. */
+/**
+ * A candidate per target sample whose condition holds (active) or is held; the rest produce nothing
+ * (the state stage treats an evaluated target without a candidate as "condition gone").
+ */
 export function quorum(
   samples: TargetSample[],
   targetLabels: (target: string) => Labels | undefined,
 ): Candidate[] {
-  return samples.map((s) => {
+  const out: Candidate[] = [];
+  for (const s of samples) {
     const v = verdict(s.rule.quorum, s.regions);
+    if (!v.active && !v.held) continue;
     const labels = alertLabels(s.rule, { target: s.target }, targetLabels(s.target));
     // The headline value: the worst region that breaches (else the worst region) for the comparator.
     const pick = s.regions.filter((r) => r.breaching && !r.inhibited);
@@ -55,7 +60,7 @@ export function quorum(
           pool[0]?.value as number,
         )
       : null;
-    return {
+    out.push({
       rule: s.rule,
       fingerprint: fingerprint(labels),
       labels,
@@ -78,6 +83,7 @@ export function quorum(
           }))
           .sort((a, b) => a.region.localeCompare(b.region)),
       },
-    };
-  });
+    });
+  }
+  return out;
 }

@@ -3,11 +3,11 @@ import type { ProbeKind } from '../../shared/schemas.js';
 import type { SummaryGroup, WindowName } from '../aggregate/aggregator.js';
 import type { Evidence, Labels, Rule } from './schema.js';
 
-/** One (target, region, probe kind) window summary: what the aggregator gives the evaluator. */
+/** One (target, region, probe kind) window summary: what the aggregator gives the evaluator. 'all' = both kinds merged. */
 export interface SeriesRow {
   target: string;
   region: string;
-  probe: ProbeKind;
+  probe: ProbeKind | 'all';
   summary: SummaryGroup;
 }
 
