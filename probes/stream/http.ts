@@ -57,6 +57,8 @@ export interface RequestOptions {
   headers?: Record<string, string>;
 }
 
+const STALE_SOCKET = /ECONNRESET|EPIPE|ECONNABORTED|socket hang up/;
+
 export class HttpClient {
   private agents = new Map<string, http.Agent>();
 
@@ -71,6 +73,8 @@ export class HttpClient {
       const o = {
         keepAlive: true,
         keepAliveMsecs: 15_000,
+        // Idle sockets are dropped after 4 s, before Node's default server keep-alive timeout (5 s).
+        timeout: 4000,
         maxSockets: this.opts.maxSockets,
         maxFreeSockets: this.opts.maxSockets,
         scheduling: 'lifo' as const,
@@ -83,8 +87,15 @@ export class HttpClient {
 
   async request(url: string, o: RequestOptions): Promise<HttpResult> {
     let current = url;
+    let retried = false;
     for (let hop = 0; hop < 5; hop++) {
-      const r = await this.once(current, o);
+      let r = await this.once(current, o);
+      // A keep-alive socket the server closed just as we reused it (its idle timeout racing our request):
+      // the request never reached it; GET/HEAD are idempotent, so once more on a fresh connection.
+      if (!r.ok && r.kind === 'network' && r.phases.reused && !retried && STALE_SOCKET.test(r.error)) {
+        retried = true;
+        r = await this.once(current, o);
+      }
       if (!r.ok || r.status < 300 || r.status >= 400 || r.status === 304) return r;
       const loc = r.headers.location;
       if (!loc) return r;
