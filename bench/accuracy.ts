@@ -1,8 +1,8 @@
 /**
  * Accuracy of the browser probe against the testbed's known truth (issue 4, item 7).
  *
- *   node dist/bench/accuracy.js [--runs 6] [--delays 0,1000,3000] [--streams hls-ts,hls-fmp4,dash]
- *                               [--duration 6] [--concurrent]
+ *   node dist/bench/accuracy.js [--runs 7] [--delays 0,1000,3000] [--streams hls-ts,hls-fmp4,dash]
+ *                               [--duration 5] [--concurrent]
  *
  * One full-ladder testbed. After one uncounted warm-up session per stream, `runs` rounds; a round runs one
  * fresh check per stream per injected testbed publish-delay (0 = none), interleaved and in a rotating order
@@ -322,9 +322,9 @@ const rotated = <T>(xs: T[], r: number): T[] => xs.map((_, i) => xs[(i + r) % xs
 
 async function main(): Promise<void> {
   const t0 = Date.now();
-  const runs = Number(arg('runs', '6'));
+  const runs = Number(arg('runs', '7'));
   const delays = numList('delays', '0,1000,3000');
-  const durationS = Number(arg('duration', '6'));
+  const durationS = Number(arg('duration', '5'));
   const concurrent = process.argv.includes('--concurrent');
   const wanted = arg('streams', 'hls-ts,hls-fmp4,dash').split(',');
   if (!delays.includes(0)) delays.unshift(0);

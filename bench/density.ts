@@ -8,17 +8,20 @@
  * a fresh BrowserProber (one Chromium, maxSessions = n) starts n watch sessions `stagger` ms apart, each
  * pinned to 360p and lasting warmup + measure seconds. A session's first interval report (its first `warmup`
  * seconds: window opening, startup) is left out; dropped/total frames are the rest of the session (summary
- * minus first interval). CPU is read from /proc/<pid>/stat for every process of the Chromium process group,
- * for ffmpeg and for this Node process (testbed painter + origin, and the prober's side of the DevTools
- * protocol), over the window in which every session is past its warm-up and none has ended. PSS is the sum of
- * Pss in /proc/<pid>/smaps_rollup over the Chromium process group (shared pages counted once), averaged over
- * that window, divided by n. Steps go up until one fails (dropped >= 1%, or a session that did not play).
+ * minus first interval). The testbed runs in a child process (this file with --testbed-child) so its frame
+ * painter never waits on this event loop. CPU is read from /proc/<pid>/stat for every process of the
+ * Chromium process group, of the testbed's process group (its Node and ffmpeg) and for this Node process (the
+ * prober's side of the DevTools protocol), over the window in which every session is past its warm-up and
+ * none has ended. PSS is the sum of Pss in /proc/<pid>/smaps_rollup over the Chromium process group
+ * (shared pages counted once), averaged over that window, divided by n. Steps go up until one fails (dropped >= 1%, or a session that did not play).
  *
  * Last line: sessions=<largest passing n> dropped_pct=<its steady-state dropped %> pss_mb_per_session=<its PSS / n>
  */
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { BrowserProber } from '../probes/browser/index.js';
+import { processGroupMembers } from '../probes/browser/proc.js';
 import { createLogger, type Logger } from '../shared/log.js';
 import type { ProbeResult } from '../shared/schemas.js';
 import { startTestbed, type Testbed } from '../testbed/index.js';
@@ -37,6 +40,7 @@ interface StepResult {
   windowS: number;
   chromiumCpu: number;
   ffmpegCpu: number;
+  testbedNodeCpu: number;
   nodeCpu: number;
   machineBusy: number;
   pssMb: number;
@@ -52,12 +56,11 @@ function machineJiffies(): { busy: number; total: number } {
 }
 
 async function runStep(
-  tb: Testbed,
+  tb: TestbedChild,
   n: number,
   o: { warmupS: number; measureS: number; staggerMs: number },
   log: Logger,
 ): Promise<StepResult> {
-  const stream = tb.streams[0]!;
   const prober = new BrowserProber({
     logger: log,
     maxSessions: n,
@@ -65,21 +68,27 @@ async function runStep(
     recycleAfterSessions: 1_000_000,
     recycleAbovePssMb: 1_000_000,
   });
-  const chromium = new CpuMeter(() => chromiumPids(prober.health().pid));
-  const ffmpeg = new CpuMeter(() => {
-    const p = tb.ffmpegPid();
-    return p === undefined ? [] : [p];
-  });
+  // health() reads the whole group's PSS each call: ask once for the pid (the browser is not recycled here).
+  let leader: number | undefined;
+  const browserPid = () => {
+    leader ??= prober.health().pid;
+    return leader;
+  };
+  const chromium = new CpuMeter(() => chromiumPids(browserPid()));
+  const testbedGroup = () => processGroupMembers(tb.pid);
+  const ffmpeg = new CpuMeter(() => testbedGroup().filter((p) => commOf(p) === 'ffmpeg'));
+  const tbNode = new CpuMeter(() => testbedGroup().filter((p) => commOf(p) !== 'ffmpeg'));
   const node = new CpuMeter(() => [process.pid]);
   const firstInterval = new Map<number, ProbeResult>();
   let windowStart:
-    | { c: number; f: number; n: number; m: ReturnType<typeof machineJiffies>; t: number }
+    | { c: number; f: number; tn: number; n: number; m: ReturnType<typeof machineJiffies>; t: number }
     | undefined;
   let windowEnd: typeof windowStart;
   const pss: number[] = [];
   const mark = () => ({
     c: chromium.reading().cpuS,
     f: ffmpeg.reading().cpuS,
+    tn: tbNode.reading().cpuS,
     n: node.reading().cpuS,
     m: machineJiffies(),
     t: performance.now(),
@@ -87,13 +96,15 @@ async function runStep(
 
   let sampling = true;
   const sampler = (async () => {
-    while (sampling) {
+    for (let i = 0; sampling; i++) {
       await sleep(1000);
       chromium.sample();
       ffmpeg.sample();
+      tbNode.sample();
       node.sample();
-      if (windowStart && !windowEnd) {
-        const p = chromiumPssMb(prober.health().pid);
+      // smaps_rollup walks each process's page tables: every 3 s is enough.
+      if (windowStart && !windowEnd && i % 3 === 0) {
+        const p = chromiumPssMb(browserPid());
         if (p !== undefined) pss.push(p);
       }
     }
@@ -107,7 +118,7 @@ async function runStep(
         prober
           .run(
             {
-              target: { id: `density-${i}`, url: stream.url, protocol: stream.protocol },
+              target: { id: `density-${i}`, url: tb.url, protocol: 'hls' },
               mode: 'watch',
               durationS: o.warmupS + o.measureS,
               intervalS: o.warmupS,
@@ -173,6 +184,7 @@ async function runStep(
       windowS: wall,
       chromiumCpu: a && b ? pct(b.c - a.c) : Number.NaN,
       ffmpegCpu: a && b ? pct(b.f - a.f) : Number.NaN,
+      testbedNodeCpu: a && b ? pct(b.tn - a.tn) : Number.NaN,
       nodeCpu: a && b ? pct(b.n - a.n) : Number.NaN,
       machineBusy,
       pssMb: pss.length ? pss.reduce((x, y) => x + y, 0) / pss.length : Number.NaN,
@@ -195,11 +207,11 @@ async function main(): Promise<void> {
     staggerMs: Number(arg('stagger', '250')),
   };
   const log = createLogger('bench-density', process.env.LIVEPROBE_LOG_LEVEL ?? 'warn', 2);
-  const tb = await startTestbed({ port: 0, ladder: 'single', logger: log });
+  const tb = await spawnTestbed();
   const results: StepResult[] = [];
   try {
     console.log(
-      `density: testbed ${tb.streams[0]!.url} (single ladder, 360p30 H.264 800k); steps ${steps.join(', ')}; ` +
+      `density: testbed ${tb.url} in its own process (single ladder, 360p30 H.264 800k); steps ${steps.join(', ')}; ` +
         `sessions ${o.staggerMs} ms apart, ${o.warmupS} s warm-up + ${o.measureS} s measured; ` +
         `2 cores shared (load average at start ${loadavg()[0]!.toFixed(2)})`,
     );
@@ -228,8 +240,8 @@ async function main(): Promise<void> {
       window_s: fmt(r.windowS),
       chromium_cpu_pct: fmt(r.chromiumCpu),
       cpu_pct_per_session: fmt(r.chromiumCpu / r.n, 1),
-      ffmpeg_cpu_pct: fmt(r.ffmpegCpu),
-      node_cpu_pct: fmt(r.nodeCpu),
+      testbed_cpu_pct: `${fmt(r.ffmpegCpu + r.testbedNodeCpu)} (ffmpeg ${fmt(r.ffmpegCpu)})`,
+      bench_node_cpu_pct: fmt(r.nodeCpu),
       machine_busy_pct: fmt(r.machineBusy),
       pss_mb: fmt(r.pssMb),
       pss_mb_per_session: fmt(r.pssMb / r.n),
@@ -240,7 +252,8 @@ async function main(): Promise<void> {
     [
       "dropped: frames dropped / presented+dropped after each session's warm-up interval (getVideoPlaybackQuality);",
       'cpu: % of one core over the window where all sessions are past warm-up and none has ended; chromium = its',
-      "whole process group; node = this process (testbed painter + origin, and the prober's DevTools client);",
+      'whole process group; testbed = its own process (painter + origin) and its ffmpeg; bench_node = this',
+      "process (the prober's side: DevTools protocol, drains, aggregation);",
       'machine_busy_pct: all cores, everyone (100 = both cores busy); pss: Chromium process group, window mean.',
     ].join('\n'),
   );
@@ -264,7 +277,80 @@ async function main(): Promise<void> {
   );
 }
 
-main().catch((err: Error) => {
+interface TestbedChild {
+  /** Master playlist of the single-ladder HLS TS stream. */
+  url: string;
+  /** The child's pid, leader of its process group (ffmpeg included). */
+  pid: number;
+  stop(): Promise<void>;
+}
+
+/**
+ * The testbed in its own process (this file with --testbed-child), so its frame painter does not share an
+ * event loop with the prober's side of the DevTools protocol, and its CPU is accounted apart.
+ */
+async function spawnTestbed(): Promise<TestbedChild> {
+  const child = spawn(process.execPath, [process.argv[1]!, '--testbed-child'], {
+    detached: true,
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  const url = await new Promise<string>((resolve, reject) => {
+    let buf = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      buf += d.toString();
+      const nl = buf.indexOf('\n');
+      if (nl >= 0) resolve((JSON.parse(buf.slice(0, nl)) as { url: string }).url);
+    });
+    child.once('exit', (code) => reject(new Error(`testbed child exited (${code}) before it was ready`)));
+  });
+  return {
+    url,
+    pid: child.pid!,
+    async stop() {
+      child.stdin!.end();
+      const timer = setTimeout(() => {
+        try {
+          process.kill(-child.pid!, 'SIGKILL');
+        } catch {}
+      }, 10_000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+/** Child mode: run the testbed until stdin closes (the parent stopped or died). */
+async function serveTestbed(): Promise<void> {
+  const tb: Testbed = await startTestbed({
+    port: 0,
+    ladder: 'single',
+    logger: createLogger('density-testbed', process.env.LIVEPROBE_LOG_LEVEL ?? 'warn', 2),
+  });
+  process.stdout.write(`${JSON.stringify({ url: tb.streams[0]!.url })}\n`);
+  let stopping = false;
+  const stop = () => {
+    if (stopping) return;
+    stopping = true;
+    void tb.stop().finally(() => process.exit(0));
+  };
+  process.stdin.on('end', stop);
+  process.stdin.on('error', stop);
+  process.stdin.resume();
+  process.on('SIGTERM', stop);
+}
+
+/** Process name from /proc/<pid>/comm. */
+function commOf(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+  } catch {
+    return '';
+  }
+}
+
+const entry = process.argv.includes('--testbed-child') ? serveTestbed : main;
+entry().catch((err: Error) => {
   console.error(err.stack ?? err.message);
   process.exit(1);
 });
