@@ -31,12 +31,21 @@ export { DEFAULT_THRESHOLDS } from './options.js';
 export interface StreamProberStats {
   runs: number;
   polls: number;
-  /** How late reloads started vs their spec time (TD or TD/2 after the previous request start), % of it. */
+  /**
+   * Poll-interval drift: how late reloads started vs the time they were intended for (the RFC time plus
+   * jitter, or the aim just after publication), % of the reload interval (TD or TD/2).
+   */
   pollLateP50Pct?: number;
   pollLateP95Pct?: number;
   pollLateMaxPct?: number;
-  /** How late reloads started vs the time they were planned for (aimed or jittered), % of the interval. */
-  pollDriftP95Pct?: number;
+  /**
+   * vs the earliest time RFC 8216 allows (TD or TD/2 after the previous request start), % of the interval:
+   * includes the jitter and the deliberate waits of the publication-phase search and realignment.
+   */
+  pollRfcLateP50Pct?: number;
+  pollRfcLateP95Pct?: number;
+  /** Share of reloads deliberately planned more than 10 % of their interval after the RFC time. */
+  deliberateLateShare?: number;
   /** How late the scheduler fired tasks vs their (jittered) due time, ms. */
   timerLateP95Ms?: number;
   segmentsPending: number;
@@ -52,7 +61,8 @@ export class StreamProber implements Prober {
   private late = new Reservoir(20_000);
   private drift = new Reservoir(20_000);
   private timerLate = new Reservoir(20_000);
-  private lateMax = 0;
+  private driftMax = 0;
+  private deliberate = 0;
   private polls = 0;
   private closed = false;
 
@@ -73,10 +83,12 @@ export class StreamProber implements Prober {
     return {
       runs: this.sessions.size,
       polls: this.polls,
-      pollLateP50Pct: this.late.percentile(50),
-      pollLateP95Pct: this.late.percentile(95),
-      pollLateMaxPct: this.late.count > 0 ? this.lateMax : undefined,
-      pollDriftP95Pct: this.drift.percentile(95),
+      pollLateP50Pct: this.drift.percentile(50),
+      pollLateP95Pct: this.drift.percentile(95),
+      pollLateMaxPct: this.drift.count > 0 ? this.driftMax : undefined,
+      pollRfcLateP50Pct: this.late.percentile(50),
+      pollRfcLateP95Pct: this.late.percentile(95),
+      deliberateLateShare: this.polls > 0 ? this.deliberate / this.polls : undefined,
       timerLateP95Ms: this.timerLate.percentile(95),
       segmentsPending: this.segments.pending,
     };
@@ -87,7 +99,8 @@ export class StreamProber implements Prober {
     this.late = new Reservoir(20_000);
     this.drift = new Reservoir(20_000);
     this.timerLate = new Reservoir(20_000);
-    this.lateMax = 0;
+    this.driftMax = 0;
+    this.deliberate = 0;
     this.polls = 0;
   }
 
@@ -103,7 +116,8 @@ export class StreamProber implements Prober {
           this.polls++;
           this.late.add(latePct);
           this.drift.add(driftPct);
-          if (latePct > this.lateMax) this.lateMax = latePct;
+          if (driftPct > this.driftMax) this.driftMax = driftPct;
+          if (latePct - driftPct > 10) this.deliberate++;
         },
       },
       job,

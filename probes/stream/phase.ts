@@ -33,6 +33,9 @@ export class PublicationPhase {
   /** ms after a segment's PDT end to reload (locked state), undefined while searching. */
   aim: number | undefined;
   private misses = 0;
+  /** Locked: how far the RFC time was behind the aim at the previous reload, and its growth per reload. */
+  private lastBehind: number | undefined;
+  private driftPerReload = 0;
 
   constructor(private readonly marginMs = 40) {}
 
@@ -131,13 +134,23 @@ export class PublicationPhase {
     } else return undefined;
     let target = nextPdtEnd;
     let at = target + offset;
-    // Locked and only a little early: the RFC time already lands just after publication.
-    // Locked but the RFC time is already a little later: reload then. Every poller obeying the RFC drifts
-    // later by its own scheduling delay each reload (the wait counts from the previous start); once that
-    // drift passes an eighth of a segment the reload below skips one segment and is back on time.
-    if (locked && at < earliest && at >= earliest - Math.max(res, segmentMs / 8)) {
-      return { at: earliest, target, probe: false, clamped: true };
-    }
+    // Locked but the RFC time is already later: reload then. Every poller obeying the RFC drifts later by its
+    // own scheduling delay each reload (the wait counts from the previous start). Once that drift passes an
+    // eighth of a segment, one reload skips a segment and is back on time — but only while the drift is slow
+    // (a skip every 40 reloads at most). On a starved machine it is not: the offset then wraps by itself,
+    // as without this tracker, rather than paying a long wait every few reloads.
+    if (locked && at < earliest) {
+      const behind = earliest - at;
+      if (this.lastBehind !== undefined) {
+        const growth = Math.max(0, behind - this.lastBehind);
+        this.driftPerReload = this.driftPerReload * 0.9 + growth * 0.1;
+      }
+      this.lastBehind = behind;
+      const skipAt = Math.max(res, segmentMs / 8);
+      const sustainable = this.driftPerReload * 40 < skipAt;
+      if (behind < skipAt || !sustainable) return { at: earliest, target, probe: false, clamped: true };
+      this.lastBehind = undefined;
+    } else if (locked) this.lastBehind = undefined;
     // Too early for the next segment: aim at a later one (one long wait that removes the offset for good).
     for (let i = 0; i < 3 && at < earliest; i++) {
       at += segmentMs;
