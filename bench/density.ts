@@ -19,7 +19,7 @@
  */
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { loadavg } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { BrowserProber } from '../probes/browser/index.js';
 import { processGroupMembers } from '../probes/browser/proc.js';
 import { createLogger, type Logger } from '../shared/log.js';
@@ -213,7 +213,7 @@ async function main(): Promise<void> {
     console.log(
       `density: testbed ${tb.url} in its own process (single ladder, 360p30 H.264 800k); steps ${steps.join(', ')}; ` +
         `sessions ${o.staggerMs} ms apart, ${o.warmupS} s warm-up + ${o.measureS} s measured; ` +
-        `2 cores shared (load average at start ${loadavg()[0]!.toFixed(2)})`,
+        `${cpus().length} cores shared (load average at start ${loadavg()[0]!.toFixed(2)})`,
     );
     for (const n of steps) {
       const r = await runStep(tb, n, o, log);
@@ -227,6 +227,7 @@ async function main(): Promise<void> {
     await tb.stop();
   }
 
+  const cores = cpus().length;
   const pctOf = (d: number, t: number) => (t > 0 ? (d / t) * 100 : Number.NaN);
   printTable(
     results.map((r) => ({
@@ -243,6 +244,9 @@ async function main(): Promise<void> {
       testbed_cpu_pct: `${fmt(r.ffmpegCpu + r.testbedNodeCpu)} (ffmpeg ${fmt(r.ffmpegCpu)})`,
       bench_node_cpu_pct: fmt(r.nodeCpu),
       machine_busy_pct: fmt(r.machineBusy),
+      others_cpu_pct: fmt(
+        (r.machineBusy / 100) * cores * 100 - r.chromiumCpu - r.ffmpegCpu - r.testbedNodeCpu - r.nodeCpu,
+      ),
       pss_mb: fmt(r.pssMb),
       pss_mb_per_session: fmt(r.pssMb / r.n),
       pass: r.pass ? 'yes' : 'no',
@@ -254,7 +258,8 @@ async function main(): Promise<void> {
       'cpu: % of one core over the window where all sessions are past warm-up and none has ended; chromium = its',
       'whole process group; testbed = its own process (painter + origin) and its ffmpeg; bench_node = this',
       "process (the prober's side: DevTools protocol, drains, aggregation);",
-      'machine_busy_pct: all cores, everyone (100 = both cores busy); pss: Chromium process group, window mean.',
+      `machine_busy_pct: all ${cores} cores, everyone (100 = all busy); others_cpu_pct: the rest of the machine's`,
+      'load (other users), % of one core; pss: Chromium process group, window mean.',
     ].join('\n'),
   );
   console.log(`runtime ${((Date.now() - t0) / 1000).toFixed(0)} s`);
