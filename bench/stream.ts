@@ -147,6 +147,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 interface Watcher {
   prober: StreamProber;
   found: Map<string, number>;
+  /** First evidence seen per finding code (printed when a healthy rendition has one). */
+  examples: Map<string, string>;
   stop(): Promise<void>;
 }
 
@@ -158,12 +160,14 @@ function watchAll(
   durationS: number,
 ): Watcher {
   const found = new Map<string, number>();
+  const examples = new Map<string, string>();
   const prober = new StreamProber({
     segmentFetch,
     logger: createLogger('bench-stream', 'warn'),
     onFinding: (f: Finding, target: string) => {
       const key = `${target}|${f.variant}|${f.code}`;
       if (!found.has(key)) found.set(key, Date.now());
+      if (!examples.has(f.code)) examples.set(f.code, `${target} ${f.variant}: ${f.evidence.slice(0, 600)}`);
     },
   });
   const controllers: AbortController[] = [];
@@ -190,6 +194,7 @@ function watchAll(
   return {
     prober,
     found,
+    examples,
     async stop() {
       for (const ac of controllers) ac.abort();
       await Promise.all(runs);
@@ -380,6 +385,7 @@ async function main(): Promise<void> {
   await sleep(args.warmupS * 1000);
   const cap = await measure(wA, originA, args.measureS);
   const healthyFindings = wA.found.size;
+  if (wA.found.size > 0) for (const [code, ex] of wA.examples) log(`healthy finding example ${code}: ${ex}`);
   const healthyByCode = new Map<string, number>();
   for (const key of wA.found.keys()) {
     const code = key.split('|')[2] ?? '?';

@@ -191,7 +191,8 @@ export class HlsRun {
     for (const m of this.media.values()) {
       if (!m.prev || m.failing) continue;
       td = clampTd(m.prev.targetDuration);
-      if (now - m.lastOkAt > 2 * td * 1000 + 1000) continue;
+      // Only playlists refreshed within about one reload: an old snapshot is not evidence of drift.
+      if (now - m.lastOkAt > td * 1000 + 1000) continue;
       entries.push({
         variant: m.entry.name,
         group: m.entry.group,
