@@ -3,9 +3,9 @@
  * CPU of a changing set of processes from /proc, PSS of the Chromium process group, dash.js location, and the
  * startup-breakdown consistency check.
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { processGroupMembers, processGroupPssMb } from '../probes/browser/proc.js';
+import { processGroupPssMb } from '../probes/browser/proc.js';
 import type { StartupBreakdown } from '../shared/schemas.js';
 
 /** USER_HZ on Linux: /proc/<pid>/stat times are in these ticks. */
@@ -40,15 +40,45 @@ export function fmt(x: number | undefined, digits = 0): string {
   return x === undefined || !Number.isFinite(x) ? '-' : x.toFixed(digits);
 }
 
-/** utime + stime (ticks) and start time (ticks after boot) of a process; undefined once it is gone. */
-function procTicks(pid: number): { ticks: number; start: number } | undefined {
+/** One process as /proc/<pid>/stat shows it. */
+export interface ProcStat {
+  pid: number;
+  /** Command name (the kernel's comm, at most 15 characters). */
+  comm: string;
+  /** Process group id. */
+  pgrp: number;
+  /** utime + stime, in CLK_TCK ticks. */
+  ticks: number;
+  /** Start time, ticks after boot. */
+  start: number;
+}
+
+/** Every process on the machine, one read of /proc. */
+export function procStats(): ProcStat[] {
+  const out: ProcStat[] = [];
+  let entries: string[];
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return { ticks: Number(f[11]) + Number(f[12]), start: Number(f[19]) };
+    entries = readdirSync('/proc');
   } catch {
-    return undefined;
+    return out;
   }
+  for (const e of entries) {
+    const pid = Number(e);
+    if (!Number.isInteger(pid)) continue;
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const close = stat.lastIndexOf(')');
+      const f = stat.slice(close + 2).split(' ');
+      out.push({
+        pid,
+        comm: stat.slice(stat.indexOf('(') + 1, close),
+        pgrp: Number(f[2]),
+        ticks: Number(f[11]) + Number(f[12]),
+        start: Number(f[19]),
+      });
+    } catch {}
+  }
+  return out;
 }
 
 function uptimeTicks(): number {
@@ -56,49 +86,36 @@ function uptimeTicks(): number {
 }
 
 /**
- * CPU time of a set of processes that may change (Chromium starts a renderer per window). Call sample()
- * often (every second): CPU used between two samples by a process alive at both counts; a process born after
- * the meter started counts from its birth. A process that exits between samples loses its last interval.
+ * CPU time of a set of processes that may change (Chromium starts a renderer per window). Feed it a
+ * procStats() snapshot often (every second): CPU used between two snapshots by a selected process alive at
+ * both counts; a process born after the meter started counts from its birth. A process that exits between
+ * snapshots loses its last interval.
  */
 export class CpuMeter {
   private readonly last = new Map<number, number>();
   private readonly bornAfter = uptimeTicks();
   private totalTicks = 0;
 
-  constructor(private readonly pids: () => number[]) {
-    this.sample();
-  }
+  constructor(private readonly select: (p: ProcStat) => boolean) {}
 
-  sample(): void {
+  sample(stats: readonly ProcStat[]): void {
     const seen = new Set<number>();
-    for (const pid of this.pids()) {
-      const p = procTicks(pid);
-      if (!p) continue;
-      seen.add(pid);
-      const prev = this.last.get(pid);
+    for (const p of stats) {
+      if (!this.select(p)) continue;
+      seen.add(p.pid);
+      const prev = this.last.get(p.pid);
       if (prev !== undefined) this.totalTicks += Math.max(0, p.ticks - prev);
       else if (p.start >= this.bornAfter) this.totalTicks += p.ticks;
-      this.last.set(pid, p.ticks);
+      this.last.set(p.pid, p.ticks);
     }
     for (const pid of this.last.keys()) if (!seen.has(pid)) this.last.delete(pid);
   }
 
-  /** Wall time and CPU seconds so far (after a fresh sample). */
-  reading(): { wallMs: number; cpuS: number } {
-    this.sample();
-    return { wallMs: performance.now(), cpuS: this.totalTicks / CLK_TCK };
+  /** CPU seconds so far (after the snapshot given). */
+  cpuS(stats: readonly ProcStat[]): number {
+    this.sample(stats);
+    return this.totalTicks / CLK_TCK;
   }
-
-  /** Percent of one core between two readings. */
-  static pct(a: { wallMs: number; cpuS: number }, b: { wallMs: number; cpuS: number }): number {
-    const wall = (b.wallMs - a.wallMs) / 1000;
-    return wall > 0 ? ((b.cpuS - a.cpuS) / wall) * 100 : Number.NaN;
-  }
-}
-
-/** Every process of the Chromium instance whose leader is pid (puppeteer starts it as a process group). */
-export function chromiumPids(leader: number | undefined): number[] {
-  return leader === undefined ? [] : processGroupMembers(leader);
 }
 
 /** Summed PSS (MB) over the Chromium process group: shared pages counted once, not once per process. */

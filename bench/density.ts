@@ -21,11 +21,10 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { BrowserProber } from '../probes/browser/index.js';
-import { processGroupMembers } from '../probes/browser/proc.js';
 import { createLogger, type Logger } from '../shared/log.js';
 import type { ProbeResult } from '../shared/schemas.js';
 import { startTestbed, type Testbed } from '../testbed/index.js';
-import { arg, CpuMeter, chromiumPids, chromiumPssMb, fmt, numList, sleep } from './browser-lib.js';
+import { arg, CpuMeter, chromiumPssMb, fmt, numList, procStats, sleep } from './browser-lib.js';
 import { printTable } from './lib.js';
 
 interface StepResult {
@@ -74,34 +73,36 @@ async function runStep(
     leader ??= prober.health().pid;
     return leader;
   };
-  const chromium = new CpuMeter(() => chromiumPids(browserPid()));
-  const testbedGroup = () => processGroupMembers(tb.pid);
-  const ffmpeg = new CpuMeter(() => testbedGroup().filter((p) => commOf(p) === 'ffmpeg'));
-  const tbNode = new CpuMeter(() => testbedGroup().filter((p) => commOf(p) !== 'ffmpeg'));
-  const node = new CpuMeter(() => [process.pid]);
+  // Chromium runs as its own process group (puppeteer starts it detached), and so does the testbed child.
+  const chromium = new CpuMeter((p) => p.pgrp === browserPid());
+  const ffmpeg = new CpuMeter((p) => p.pgrp === tb.pid && p.comm === 'ffmpeg');
+  const tbNode = new CpuMeter((p) => p.pgrp === tb.pid && p.comm !== 'ffmpeg');
+  const node = new CpuMeter((p) => p.pid === process.pid);
+  const meters = [chromium, ffmpeg, tbNode, node];
   const firstInterval = new Map<number, ProbeResult>();
   let windowStart:
     | { c: number; f: number; tn: number; n: number; m: ReturnType<typeof machineJiffies>; t: number }
     | undefined;
   let windowEnd: typeof windowStart;
   const pss: number[] = [];
-  const mark = () => ({
-    c: chromium.reading().cpuS,
-    f: ffmpeg.reading().cpuS,
-    tn: tbNode.reading().cpuS,
-    n: node.reading().cpuS,
-    m: machineJiffies(),
-    t: performance.now(),
-  });
+  const mark = () => {
+    const st = procStats();
+    return {
+      c: chromium.cpuS(st),
+      f: ffmpeg.cpuS(st),
+      tn: tbNode.cpuS(st),
+      n: node.cpuS(st),
+      m: machineJiffies(),
+      t: performance.now(),
+    };
+  };
 
   let sampling = true;
   const sampler = (async () => {
     for (let i = 0; sampling; i++) {
       await sleep(1000);
-      chromium.sample();
-      ffmpeg.sample();
-      tbNode.sample();
-      node.sample();
+      const st = procStats();
+      for (const m of meters) m.sample(st);
       // smaps_rollup walks each process's page tables: every 3 s is enough.
       if (windowStart && !windowEnd && i % 3 === 0) {
         const p = chromiumPssMb(browserPid());
@@ -343,15 +344,6 @@ async function serveTestbed(): Promise<void> {
   process.stdin.on('error', stop);
   process.stdin.resume();
   process.on('SIGTERM', stop);
-}
-
-/** Process name from /proc/<pid>/comm. */
-function commOf(pid: number): string {
-  try {
-    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
-  } catch {
-    return '';
-  }
 }
 
 const entry = process.argv.includes('--testbed-child') ? serveTestbed : main;
