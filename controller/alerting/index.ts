@@ -222,6 +222,7 @@ export class Alerting {
     this.lease.start();
     this.evictTimer = setInterval(() => {
       this.recent.evict(Date.now());
+      for (const [k, at] of this.groupClock) if (Date.now() - at > 86_400_000) this.groupClock.delete(k);
       void this.purgeSilences().catch(() => undefined);
     }, 60_000);
     this.schedule(0);
@@ -402,7 +403,7 @@ export class Alerting {
     let busy = 0;
 
     // evaluate -> inhibit -> quorum, a slice of targets at a time
-    for (let i = 0; i < scope.length && series.length; i += SLICE) {
+    for (let i = 0; i < scope.length; i += SLICE) {
       const t0 = performance.now();
       const part = new Set(scope.slice(i, i + SLICE));
       const samples = evaluate({
@@ -654,7 +655,12 @@ export class Alerting {
     const s = this.silences.get(id);
     if (!s) return undefined;
     if (Date.parse(s.ends_at) <= now) return s;
-    return this.silences.put({ ...s, ends_at: iso(Math.max(now, Date.parse(s.starts_at))) });
+    // A silence that had not started yet ends before it begins.
+    return this.silences.put({
+      ...s,
+      starts_at: iso(Math.min(now, Date.parse(s.starts_at))),
+      ends_at: iso(now),
+    });
   }
 
   silenceViews(now = Date.now()): SilenceView[] {

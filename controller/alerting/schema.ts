@@ -245,6 +245,8 @@ export const SilenceRequest = z
       ctx.addIssue({ code: 'custom', path: ['duration'], message: 'give ends_at or duration, not both' });
     if (s.starts_at && s.ends_at && Date.parse(s.ends_at) <= Date.parse(s.starts_at))
       ctx.addIssue({ code: 'custom', path: ['ends_at'], message: 'must be after starts_at' });
+    if (s.ends_at && Date.parse(s.ends_at) <= Date.now())
+      ctx.addIssue({ code: 'custom', path: ['ends_at'], message: 'must be in the future' });
   });
 export type SilenceRequest = z.infer<typeof SilenceRequest>;
 

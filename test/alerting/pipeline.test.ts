@@ -1,16 +1,18 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { jetstream } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JetStreamPublisher } from '../../agent/publisher.js';
 import { type Controller, startController } from '../../controller/index.js';
 import { loadConfig } from '../../shared/config.js';
-import { createLogger } from '../../shared/log.js';
+import { REDACT_PATHS } from '../../shared/log.js';
 import type { Report } from '../../shared/schemas.js';
 import { names } from '../../shared/subjects.js';
 import { freePort, startNats, tempDir } from '../helpers/procs.js';
-import { failed, report, rulesYaml, sleep, startReceiver, waitFor } from './helpers.js';
+import { failed, report, rulesYaml, startReceiver, waitFor } from './helpers.js';
 
 const SECRET = 'test-hmac-secret-0123456789';
 const TOKENS = {
@@ -31,7 +33,17 @@ describe('alerting pipeline', () => {
   let publisher: JetStreamPublisher;
   let receiver: Awaited<ReturnType<typeof startReceiver>>;
   const dir = tempDir('alerting');
-  const logger = createLogger('test', 'fatal');
+  // The controller's log lines, kept to check that no receiver secret reaches them.
+  let logText = '';
+  const logger = pino(
+    { level: 'debug', redact: { paths: REDACT_PATHS, censor: '[redacted]' } },
+    new Writable({
+      write(chunk, _enc, done) {
+        logText += chunk.toString();
+        done();
+      },
+    }),
+  );
 
   const api = (method: string, path: string, token: string, body?: unknown) =>
     fetch(`${controller.url}${path}`, {
@@ -200,6 +212,15 @@ describe('alerting pipeline', () => {
     expect((await api('POST', '/v1/silences', TOKENS.viewer, { matchers: [], comment: '' })).status).toBe(
       403,
     );
+    const past = await api('POST', '/v1/silences', TOKENS.operator, {
+      matchers: [{ name: 'target', value: 's1' }],
+      ends_at: new Date(Date.now() - 1000).toISOString(),
+      comment: 'too late',
+    });
+    expect(past.status).toBe(400);
+    expect(((await past.json()) as { issues: { path: string }[] }).issues.map((i) => i.path)).toContain(
+      'body.ends_at',
+    );
 
     await publish([failed('s1', 'eu'), failed('s1', 'us'), failed('s1', 'eu'), failed('s1', 'us')]);
     const [alert] = await waitFor('the silenced alert', async () => {
@@ -271,10 +292,34 @@ describe('alerting pipeline', () => {
     expect((await api('GET', '/v1/rules/stale', TOKENS.viewer)).status).toBe(404);
   });
 
-  it('lists receivers nowhere in logs: secrets stay out of the served rules and silences', async () => {
+  it('an alert whose rule is deleted resolves (once)', async () => {
+    const rule = {
+      id: 'd1-fails',
+      metric: 'success_ratio',
+      agg: 'ratio',
+      op: '<',
+      threshold: 0.5,
+      targets: ['d1'],
+      severity: 'warning',
+    };
+    expect((await api('POST', '/v1/rules', TOKENS.admin, rule)).status).toBe(201);
+    await publish([failed('d1', 'eu')]);
+    await waitFor('the page', () => hook('d1').length === 1);
+    expect((await api('DELETE', '/v1/rules/d1-fails', TOKENS.admin)).status).toBe(204);
+    await waitFor('the resolve notice', () => hook('d1').length === 2);
+    await evaluations(2);
+    expect(hook('d1').map((a) => [a.labels.alertname, a.status])).toEqual([
+      ['d1-fails', 'firing'],
+      ['d1-fails', 'resolved'],
+    ]);
+  });
+
+  it('serves and logs no receiver secret', async () => {
     const text = JSON.stringify(await (await api('GET', '/v1/rules', TOKENS.viewer)).json());
     expect(text).not.toContain(SECRET);
     expect(text).not.toContain('test-routing-key');
-    await sleep(0);
+    expect(logText).toContain('notification sent');
+    expect(logText).not.toContain(SECRET);
+    expect(logText).not.toContain('test-routing-key');
   });
 });
