@@ -25,6 +25,7 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { StreamProber } from '../probes/stream/index.js';
+import { phaseCounters } from '../probes/stream/phase.js';
 import { type FaultSpec, type StreamSpec, startSyntheticOrigin } from '../probes/stream/testing/origin.js';
 import { createLogger } from '../shared/log.js';
 import type { Finding } from '../shared/schemas.js';
@@ -219,8 +220,10 @@ async function measure(
   deliberate: number;
   timerP95: number;
   polls: number;
+  phase: string;
 }> {
   w.prober.resetStats();
+  const p0 = { ...phaseCounters };
   const c0 = process.cpuUsage();
   const o0 = await origin.cpu();
   const t0 = performance.now();
@@ -236,6 +239,9 @@ async function measure(
   const c = process.cpuUsage(c0);
   const o1 = await origin.cpu();
   const s = w.prober.stats();
+  const phase = Object.entries(phaseCounters)
+    .map(([k, v]) => `${k} ${v - (p0[k as keyof typeof p0] ?? 0)}`)
+    .join(', ');
   return {
     cpuPct: ((c.user + c.system) / wall) * 100,
     originCpuPct: ((o1.user - o0.user + o1.system - o0.system) / wall) * 100,
@@ -248,6 +254,7 @@ async function measure(
     deliberate: (s.deliberateLateShare ?? Number.NaN) * 100,
     timerP95: s.timerLateP95Ms ?? Number.NaN,
     polls: s.polls,
+    phase,
   };
 }
 
@@ -474,6 +481,7 @@ async function main(): Promise<void> {
       `vs the RFC earliest time p95 ${fmt(cap.rfcLateP95)} % (${fmt(cap.deliberate)} % of reloads deliberately later: ` +
       `phase search / realignment); timer late p95 ${fmt(cap.timerP95)} ms`,
   );
+  log(`publication phase decisions in the window: ${cap.phase}`);
   log(`cpu per rendition: ${fmt(usNone)} us/s playlists only, ${fmt(usNewest)} us/s with newest segment`);
   log(
     `findings on healthy renditions before any fault: ${healthyFindings}` +

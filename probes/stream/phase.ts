@@ -27,6 +27,9 @@ export interface PhasePlan {
   clamped: boolean;
 }
 
+/** Process-wide counts of what the trackers decided (the bench prints them). */
+export const phaseCounters = { search: 0, skip: 0, aimed: 0, clamped: 0, miss: 0, restart: 0 };
+
 export class PublicationPhase {
   lo = Number.NEGATIVE_INFINITY;
   hi = Number.POSITIVE_INFINITY;
@@ -78,6 +81,7 @@ export class PublicationPhase {
       this.hi = nextHi;
     } else {
       // The lag moved while searching: start over from this reload.
+      phaseCounters.restart++;
       this.lo = lo;
       this.hi = hi;
     }
@@ -111,6 +115,7 @@ export class PublicationPhase {
       return;
     }
     this.misses++;
+    phaseCounters.miss++;
     this.lo = proof;
     this.aim = Math.max(this.aim, proof) + Math.min(segmentMs / 2, 50 * 2 ** (this.misses - 1));
   }
@@ -148,7 +153,11 @@ export class PublicationPhase {
       this.lastBehind = behind;
       const skipAt = Math.max(res, segmentMs / 8);
       const sustainable = this.driftPerReload * 40 < skipAt;
-      if (behind < skipAt || !sustainable) return { at: earliest, target, probe: false, clamped: true };
+      if (behind < skipAt || !sustainable) {
+        phaseCounters.clamped++;
+        return { at: earliest, target, probe: false, clamped: true };
+      }
+      phaseCounters.skip++;
       this.lastBehind = undefined;
     } else if (locked) this.lastBehind = undefined;
     // Too early for the next segment: aim at a later one (one long wait that removes the offset for good).
@@ -157,6 +166,8 @@ export class PublicationPhase {
       target += segmentMs;
     }
     if (at < earliest || at - earliest > segmentMs) return undefined;
+    if (locked) phaseCounters.aimed++;
+    else phaseCounters.search++;
     return { at, target, probe: !locked, clamped: false };
   }
 }
