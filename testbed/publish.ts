@@ -63,7 +63,15 @@ export class TruthfulPublisher implements OriginHooks {
     const start = Number.isFinite(ffmpegAst) ? this.truth.runStartBefore(ffmpegAst) : undefined;
     if (start === undefined) return version.text;
     const iso = new Date(start).toISOString();
+    // ffmpeg suggests one segment of delay; segments are published a little after their capture ends, so
+    // a player that honours it sits at the live edge and stalls on a healthy stream. Three segments is
+    // what the HLS side gets (hold-back = 3 x target duration, RFC 8216).
+    const seg = /maxSegmentDuration="PT([\d.]+)S"/.exec(version.text);
+    const delay = seg ? `PT${(3 * Number(seg[1])).toFixed(1)}S` : undefined;
     const text = version.text
+      .replace(/suggestedPresentationDelay="[^"]+"/, (d) =>
+        delay ? `suggestedPresentationDelay="${delay}"` : d,
+      )
       .replace(/availabilityStartTime="[^"]+"/, `availabilityStartTime="${iso}"`)
       .replace(
         /(<ProducerReferenceTime\b[^>]*\bwallClockTime=")[^"]+("[^>]*\bpresentationTime="0")/g,

@@ -31,7 +31,8 @@ export function resolveDashJs(option?: string, env: NodeJS.ProcessEnv = process.
     return explicit;
   }
   try {
-    return createRequire(import.meta.url).resolve('dashjs/dist/modern/umd/dash.all.min.js');
+    // The package's exports map allows only '.', which is the UMD build the page loads.
+    return createRequire(import.meta.url).resolve('dashjs');
   } catch {
     return undefined;
   }

@@ -267,11 +267,16 @@ function wireHls(h, cfg) {
       });
     }),
   );
+  // "First segment buffered" = its first media append to the video SourceBuffer. FRAG_BUFFERED fires
+  // only after every append of the fragment and can land after the first frame is already presented,
+  // which would put a startup part after startup_ms.
   h.on(
-    E.FRAG_BUFFERED,
+    E.BUFFER_APPENDED,
     guard((_e, data) => {
-      if (data.frag.sn === 'initSegment' || data.frag.type !== 'main') return;
-      emit('buffered', { sn: data.frag.sn, level: data.frag.level });
+      const frag = data.frag;
+      if (!frag || frag.sn === 'initSegment' || data.parent !== 'main') return;
+      if (data.type !== 'video' && data.type !== 'audiovideo') return;
+      emit('buffered', { sn: frag.sn, level: frag.level });
     }),
   );
   h.on(
