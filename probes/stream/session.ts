@@ -2,6 +2,7 @@
  * One run of the stream probe: what the monitors report into (findings, errors, segment timings,
  * availability delays, poll lateness) and how a window of that becomes a ProbeResult.
  */
+import { setMaxListeners } from 'node:events';
 import { redactUrl } from '../../shared/log.js';
 import type { Metrics } from '../../shared/metrics.js';
 import type { ErrorCategory, Outcome, ProbeResult } from '../../shared/schemas.js';
@@ -50,7 +51,10 @@ export class Session {
   constructor(
     readonly svc: Services,
     readonly job: ProbeJob,
-  ) {}
+  ) {
+    // Every request in flight listens on this signal (hundreds with many renditions): not a leak.
+    setMaxListeners(0, this.abort.signal);
+  }
 
   get opts(): ResolvedOptions {
     return this.svc.opts;
