@@ -10,7 +10,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../shared/log.js';
 import { type Finding, ProbeResult } from '../../shared/schemas.js';
-// biome-ignore lint/style/noRestrictedImports: the test drives the real testbed; probe code never imports it.
 import { startTestbed, type Testbed } from '../../testbed/index.js';
 import { StreamProber } from './index.js';
 
