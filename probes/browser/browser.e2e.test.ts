@@ -161,6 +161,7 @@ describe('browser probe end to end', () => {
     expect(r.metrics.stall_count).toBeUndefined();
   });
 
+  // dash.js comes from the dashjs package (or LIVEPROBE_DASHJS); without it the DASH test cannot run.
   it.skipIf(!resolveDashJs())(
     'a DASH MPD that 404s fails with the status, URLs redacted in every text',
     async () => {
