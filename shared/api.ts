@@ -1,6 +1,6 @@
 import { validateDetailed } from 'node-cron';
 import { z } from 'zod';
-import { IsoTime, SubjectToken } from './ids.js';
+import { IsoTime, SubjectToken, TimeZone } from './ids.js';
 import { ProbeKind, Protocol, Report, TargetRef } from './schemas.js';
 
 /** Request and response shapes of the controller's HTTP API, shared with clients (CLI, tests, dashboards). */
@@ -69,15 +69,6 @@ export const ApiError = z.object({
   issues: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
 });
 
-const isTimeZone = (tz: string): boolean => {
-  try {
-    new Intl.DateTimeFormat('en-US', { timeZone: tz });
-    return true;
-  } catch {
-    return false;
-  }
-};
-
 export const Schedule = z.object({
   id: SubjectToken,
   /** 5 fields (minute precision) or 6 (seconds first), node-cron syntax. */
@@ -89,7 +80,7 @@ export const Schedule = z.object({
         message: `invalid cron: ${v.errors.map((e) => `${e.field}: ${e.message}`).join('; ')}`,
       });
   }),
-  tz: z.string().default('UTC').refine(isTimeZone, 'unknown IANA time zone'),
+  tz: TimeZone,
   sweep: SweepRequest,
   enabled: z.boolean().default(true),
   description: z.string().max(500).optional(),

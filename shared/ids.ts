@@ -25,3 +25,15 @@ export function adHocTargetId(url: string): string {
   }
   return `adhoc-${h1.toString(16).padStart(8, '0')}${h2.toString(16).padStart(8, '0').slice(0, 4)}`;
 }
+
+const isTimeZone = (tz: string): boolean => {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/** An IANA time zone name (schedules, maintenance windows), UTC when absent. */
+export const TimeZone = z.string().default('UTC').refine(isTimeZone, 'unknown IANA time zone');

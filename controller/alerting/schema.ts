@@ -5,7 +5,7 @@
  * aggregate is decided by the windows (SKETCHED), which are controller code.
  */
 import { z } from 'zod';
-import { IsoTime, SubjectToken } from '../../shared/ids.js';
+import { IsoTime, SubjectToken, TimeZone } from '../../shared/ids.js';
 import { FindingCode, METRIC_NAMES } from '../../shared/metrics.js';
 import { ProbeKind } from '../../shared/schemas.js';
 import { SKETCHED, WINDOWS } from '../aggregate/aggregator.js';
@@ -199,21 +199,12 @@ export type Matcher = z.infer<typeof Matcher>;
 export const WEEKDAYS = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'] as const;
 export const Weekday = z.enum(WEEKDAYS);
 
-const isTimeZone = (tz: string): boolean => {
-  try {
-    new Intl.DateTimeFormat('en-US', { timeZone: tz });
-    return true;
-  } catch {
-    return false;
-  }
-};
-
 /** A weekly maintenance window: on these days, from `start` (local time in tz) for `duration`. */
 export const Recurrence = z.strictObject({
   days: z.array(Weekday).min(1).max(7),
   start: z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'HH:MM (24 h)'),
   duration: Duration,
-  tz: z.string().default('UTC').refine(isTimeZone, 'unknown IANA time zone'),
+  tz: TimeZone,
 });
 export type Recurrence = z.infer<typeof Recurrence>;
 
