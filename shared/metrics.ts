@@ -63,6 +63,8 @@ export const FINDING_CODES = [
   'mpd-stale',
   'publish-time-regression',
   'dash-availability',
+  // Beyond METRICS.md: a segment downloading slower than real time (throttled origin/CDN), per variant.
+  'segment-slow',
 ] as const;
 export const FindingCode = z.enum(FINDING_CODES);
 export type FindingCode = z.infer<typeof FindingCode>;

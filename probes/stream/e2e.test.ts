@@ -265,11 +265,11 @@ describe('stream probe against a live loopback origin', () => {
     expectOnlyOn('drop', variantOf(BAD));
   });
 
-  it('a throttled rendition: slow segments degrade the outcome (no finding code exists for it yet)', () => {
+  it('a throttled rendition: a segment-slow finding names it and the outcome is degraded', () => {
     const r = results.throttle!;
     expect(r.outcome).toBe('degraded');
     expect(r.reasons.some((x) => x.startsWith('480p.m3u8: segment-slow'))).toBe(true);
-    expect(r.findings).toEqual([]);
+    expect(r.findings.map((f) => [f.code, f.variant])).toEqual([['segment-slow', '480p.m3u8']]);
     const slow = r.segments.filter((s) => s.rendition === '480p.m3u8');
     expect(Math.max(...slow.map((s) => s.download_ms))).toBeGreaterThan(TD * 1000);
   });

@@ -3,11 +3,8 @@ import type { FindingCode } from '../../shared/metrics.js';
 export type Severity = 'info' | 'warning' | 'critical';
 
 /** What a check says about one reload; the monitor turns it into a (collapsed) Finding. */
-/**
- * 'segment-slow' (a segment downloads slower than real time) has no code in shared/metrics.ts yet: until it
- * has, it travels as a reason and degrades the outcome instead of becoming a finding.
- */
-export type ObservationCode = FindingCode | 'segment-slow';
+/** Every observation has a finding code ('segment-slow' included); notes() stays for codes added later. */
+export type ObservationCode = FindingCode;
 
 export interface Observation {
   code: ObservationCode;

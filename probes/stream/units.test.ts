@@ -33,11 +33,11 @@ describe('FindingBook', () => {
     expect(total).toBe(3000);
   });
 
-  it('keeps segment-slow as a note until shared/metrics.ts has a code for it', () => {
+  it('records segment-slow as a finding (it has a code in shared/metrics.ts)', () => {
     const b = new FindingBook();
     b.record('v1', 1, obs('segment-slow'));
-    expect(b.findings()).toEqual([]);
-    expect(b.notes()).toHaveLength(1);
+    expect(b.findings().map((f) => f.code)).toEqual(['segment-slow']);
+    expect(b.notes()).toHaveLength(0);
   });
 });
 
