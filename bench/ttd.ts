@@ -6,7 +6,9 @@
  *   second; real Chromium checks for g2g) -> JetStream -> controller process (ingest, windows, alerting)
  *   -> signed webhook -> this process
  *
- *   node dist/bench/ttd.js [--runs 5] [--page-timeout 60] [--resolve-timeout 180] [--check 8]
+ *   node dist/bench/ttd.js [--runs 5] [--page-timeout 60] [--resolve-timeout 180] [--check 8] [--keep]
+ *
+ * --keep keeps the temp dir with the controller's and agent's logs (kept anyway when the bench fails).
  *
  * Faults, each on its own target, `runs` times each with a random 0-2 s phase before every injection; the
  * three stream faults run side by side first, then g2g (Chromium's CPU would otherwise blur their timing):
@@ -51,6 +53,7 @@ const RESOLVE_TIMEOUT_MS = Number(arg('resolve-timeout', '180')) * 1000;
 const CHECK_S = Number(arg('check', '8'));
 const SECRET = 'bench-ttd-hmac-secret-0123456789';
 const REGION = 'local';
+const KEEP = process.argv.includes('--keep');
 
 interface Notice {
   at: number;
@@ -505,6 +508,9 @@ async function main(): Promise<void> {
     });
     printTable(summary);
     process.stdout.write(
+      `\ntestbed: ffmpeg restarted ${testbed.restarts()} time(s) during the bench (each one stalls every playlist for a few seconds)`,
+    );
+    process.stdout.write(
       `\nreceiver: ${receiver.notices.length} alert notices, ${receiver.unsigned()} with a bad or missing HMAC signature; g2g expectation ${g2gMs} ms (baseline ${baseline.map((b) => Math.round(b)).join(', ')} ms)\n`,
     );
     process.stdout.write(
@@ -521,7 +527,8 @@ async function main(): Promise<void> {
     await tb?.stop();
     await receiver.close();
     await nats.cleanup();
-    if (process.exitCode !== 1) rmSync(dir, { recursive: true, force: true });
+    if (process.exitCode !== 1 && !KEEP) rmSync(dir, { recursive: true, force: true });
+    else process.stderr.write(`controller and agent logs: ${logFile}\n`);
   }
 }
 
