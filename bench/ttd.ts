@@ -6,7 +6,7 @@
  *   second; real Chromium checks for g2g) -> JetStream -> controller process (ingest, windows, alerting)
  *   -> signed webhook -> this process
  *
- *   node dist/bench/ttd.js [--runs 5] [--page-timeout 60] [--resolve-timeout 180] [--check 8] [--keep]
+ *   node dist/bench/ttd.js [--runs 5] [--warmup 30] [--page-timeout 60] [--resolve-timeout 180] [--check 8] [--keep]
  *
  * --keep keeps the temp dir with the controller's and agent's logs (kept anyway when the bench fails).
  *
@@ -16,7 +16,7 @@
  *   http404  hls-ts 240p segments answer 404 (status 404)       rule: HTTP errors > 0 in 1m
  *   slow     hls-ts 144p segments' first byte 3 s late (delay)  rule: segment TTFB p99 > 1 s in 1m
  *   g2g      hls-fmp4 published 3 s late (publish-delay)        rule: g2g p95 > the target's g2g_ms in 1m
- * Every rule has `for: 0`, quorum 1 region. The stream targets are watched continuously (/v1/watches,
+ * Every rule has `for: 0`, quorum 1 region. The watches run `warmup` seconds before the first injection. The stream targets are watched continuously (/v1/watches,
  * intervalS 1); g2g needs a player that *starts* while the delay is active (a running player keeps its
  * delay), so the fmp4 target gets back-to-back browser checks (/v1/sweeps) all along, and its g2g_ms
  * expectation is set from baseline checks (midpoint of their range + 1.5 s).
@@ -51,6 +51,7 @@ const RUNS = Number(arg('runs', '5'));
 const PAGE_TIMEOUT_MS = Number(arg('page-timeout', '60')) * 1000;
 const RESOLVE_TIMEOUT_MS = Number(arg('resolve-timeout', '180')) * 1000;
 const CHECK_S = Number(arg('check', '8'));
+const WARMUP_S = Number(arg('warmup', '30'));
 const SECRET = 'bench-ttd-hmac-secret-0123456789';
 const REGION = 'local';
 const KEEP = process.argv.includes('--keep');
@@ -433,6 +434,10 @@ async function main(): Promise<void> {
         );
       }
     };
+    // A watch runs for hours; its first seconds (the probe still learning each rendition's publication
+    // phase) are not what on-call relies on. Warm up before the first injection.
+    process.stderr.write(`watches running; ${WARMUP_S} s warm-up\n`);
+    await sleep(WARMUP_S * 1000);
     // Phase 1: the stream faults side by side (light: stream probes only).
     await Promise.all(cases.filter((c) => c.name !== 'g2g').map(runCase));
     // Phase 2: g2g, with back-to-back browser checks (one Chromium session at a time) while the stream
