@@ -14,7 +14,7 @@
  * three stream faults run side by side first, then g2g (Chromium's CPU would otherwise blur their timing):
  *   stale    hls-ts 360p media playlist frozen (stale)          rule: playlist-stale findings > 0 in 1m
  *   http404  hls-ts 240p segments answer 404 (status 404)       rule: HTTP errors > 0 in 1m
- *   slow     hls-ts 144p segments' first byte 3 s late (delay)  rule: segment TTFB p99 > 1 s in 1m
+ *   slow     hls-ts 144p segments' first byte 3 s late (delay)  rule: segment-slow findings > 0 in 1m
  *   g2g      hls-fmp4 published 3 s late (publish-delay)        rule: g2g p95 > the target's g2g_ms in 1m
  * Every rule has `for: 0`, quorum 1 region. The watches run `warmup` seconds before the first injection. The stream targets are watched continuously (/v1/watches,
  * intervalS 1); g2g needs a player that *starts* while the delay is active (a running player keeps its
@@ -23,9 +23,9 @@
  *
  * A run: inject -> wait for the page -> remove the fault -> wait for the resolve notice -> count the
  * notices of that alert (exactly one page and one resolve expected). The table also shows, from the reports
- * the page cites (GET /v1/results), when the probe saw the problem ("finding ms", stale and http404: the
- * first citing report's finding) and when the report ended ("report ms": that report, or for slow and g2g
- * the last cited one, which tipped the percentile), both after injection. A rule over a 1 m window resolves
+ * the page cites (GET /v1/results), when the probe saw the problem ("finding ms", the stream faults: the
+ * first citing report's finding) and when the report ended ("report ms": that report, or for g2g the last
+ * cited one, which tipped the percentile), both after injection. A rule over a 1 m window resolves
  * 60-75 s after the last bad report, so a run lasts about 1.5 min.
  *
  * Last line: ttd_p95_ms stale=<n> http404=<n> slow=<n> g2g=<n>   (nearest-rank p95 over the runs; a run
@@ -182,7 +182,7 @@ rules:${rule('stale', 'ts-360p', '    finding: playlist-stale\n    agg: count\n 
     'http404',
     'ts-240p',
     '    metric: errors_http\n    agg: count\n    threshold: 0',
-  )}${rule('slow', 'ts-144p', '    metric: segment_ttfb_p50_ms\n    agg: p99\n    threshold: 1000')}${rule(
+  )}${rule('slow', 'ts-144p', '    finding: segment-slow\n    agg: count\n    threshold: 0')}${rule(
     'g2g',
     'fmp4',
     '    metric: g2g_p50_ms\n    agg: p95\n    probe: browser\n    threshold: 15000\n    threshold_from: g2g_ms',
@@ -376,10 +376,12 @@ async function main(): Promise<void> {
       const cited = reports
         .filter((r) => page.samples.includes(r.id) && Date.parse(r.endedAt) >= since)
         .sort((a, b) => a.endedAt.localeCompare(b.endedAt));
-      const byFinding = page.alertname === 'stale' || page.alertname === 'http404';
+      const byFinding = page.alertname !== 'g2g';
       const pick = byFinding ? cited[0] : cited[cited.length - 1];
       if (!pick) return undefined;
-      const codes = page.alertname === 'stale' ? ['playlist-stale'] : ['http-status'];
+      const codes = { stale: ['playlist-stale'], http404: ['http-status'], slow: ['segment-slow'] }[
+        page.alertname
+      ] ?? [''];
       const f = byFinding ? pick.findings.filter((x) => codes.includes(x.code)).map((x) => x.at) : [];
       return { endedAt: Date.parse(pick.endedAt), findingAt: f.length ? Math.min(...f) : undefined };
     };
