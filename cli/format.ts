@@ -26,6 +26,7 @@ export function formatResult(r: ProbeResult | Report): string {
       `  latency        glass-to-glass p50 ${fmt(m.g2g_p50_ms)} p95 ${fmt(m.g2g_p95_ms)} max ${fmt(m.g2g_max_ms)}; PDT p50 ${fmt(m.pdt_latency_p50_ms)}; DASH p50 ${fmt(m.dash_latency_p50_ms)} (method ${r.latency_method ?? 'n/a'}, clock offset ${fmt(m.clock_offset_ms)})`,
       `  playback       stalls ${m.stall_count ?? 0} (${fmt(m.stall_ms)}); dropped frames ${m.dropped_frames ?? 'n/a'}/${m.total_frames ?? 'n/a'}; switches ${m.bitrate_switches ?? 0}`,
     );
+    if (r.renditions?.length) lines.push(`  renditions     ${formatRenditions(r.renditions)}`);
   } else {
     lines.push(`  availability   segment availability delay p50 ${fmt(m.segment_availability_delay_p50_ms)}`);
     for (const f of r.findings.slice(0, 20))
@@ -35,6 +36,17 @@ export function formatResult(r: ProbeResult | Report): string {
     `  errors         http ${m.errors_http ?? 0} network ${m.errors_network ?? 0} player ${m.errors_player ?? 0} conformance ${m.errors_conformance ?? 0}`,
   );
   return lines.join('\n');
+}
+
+/** Playing time per rendition, e.g. `360p 8.2 s (82%), 240p 1.8 s (18%)`. */
+export function formatRenditions(rs: NonNullable<Report['renditions']>): string {
+  const total = rs.reduce((sum, x) => sum + x.time_ms, 0);
+  return rs
+    .map((x) => {
+      const pct = total > 0 ? ` (${Math.round((x.time_ms / total) * 100)}%)` : '';
+      return `${x.rendition} ${(x.time_ms / 1000).toFixed(1)} s${pct}`;
+    })
+    .join(', ');
 }
 
 export function formatSweep(s: Sweep): string {

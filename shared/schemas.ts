@@ -113,6 +113,22 @@ export type Finding = z.infer<typeof Finding>;
 /** Bounds keep one pathological stream from producing a multi-megabyte report. */
 export const MAX_SEGMENTS_IN_REPORT = 300;
 export const MAX_ERRORS_IN_REPORT = 100;
+export const MAX_RENDITIONS_IN_REPORT = 20;
+
+/**
+ * Browser probe: playing time (first frame presented, playhead advancing: not stalled, not before the first
+ * frame, no player gone) spent while this rendition was the one displayed. Over a report the entries sum to its
+ * playing time.
+ */
+export const RenditionTime = z.object({
+  /** Same name as SegmentTiming.rendition ("360p", "360p@800k" for two of one height, "level 2" without one). */
+  rendition: z.string().max(100),
+  height: z.number().int().positive().optional(),
+  /** Advertised bits/s (HLS BANDWIDTH, DASH @bandwidth). */
+  bitrate: z.number().int().nonnegative().optional(),
+  time_ms: z.number().nonnegative(),
+});
+export type RenditionTime = z.infer<typeof RenditionTime>;
 
 export const Report = z.object({
   id: z.string().min(1).max(200),
@@ -134,6 +150,8 @@ export const Report = z.object({
   startup: StartupBreakdown.optional(),
   segments: z.array(SegmentTiming).max(MAX_SEGMENTS_IN_REPORT).default([]),
   errors: z.array(ProbeErrorEntry).max(MAX_ERRORS_IN_REPORT).default([]),
+  /** Browser probe, once playing: time at each rendition in the report period (optional: older reports lack it). */
+  renditions: z.array(RenditionTime).max(MAX_RENDITIONS_IN_REPORT).optional(),
   findings: z.array(Finding).max(200).default([]),
   version: z.string().max(50),
 });

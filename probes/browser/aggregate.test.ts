@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { MAX_RENDITIONS_IN_REPORT } from '../../shared/schemas.js';
 import {
   errorCategory,
   initialCarry,
@@ -222,6 +223,157 @@ describe('PeriodAccumulator', () => {
     const second = b.finish();
     expect(second.metrics.startup_ms).toBe(2500);
     expect(second.startup?.manifest_ms).toBe(40);
+  });
+});
+
+describe('time at each rendition', () => {
+  const ladder: HarnessEvent = {
+    type: 'levels',
+    t: 41,
+    levels: [
+      { height: 144, bitrate: 150_000 },
+      { height: 240, bitrate: 400_000 },
+      { height: 360, bitrate: 800_000 },
+    ],
+  };
+  const ev = (type: string, t: number, extra: Record<string, unknown> = {}) =>
+    ({ type, t, ...extra }) as HarnessEvent;
+  const opening: HarnessEvent[] = [
+    { type: 'start', t: 0, wall: WALL, player: 'hls.js 1.7.4', nativeHls: 'maybe' },
+    ladder,
+    ev('switch', 46, { level: 2 }),
+    ev('first-frame', 480, { mediaTime: 2 }),
+  ];
+  const total = (d: { renditions?: { time_ms: number }[] }) =>
+    (d.renditions ?? []).reduce((s, r) => s + r.time_ms, 0);
+  const byName = (d: { renditions?: { rendition: string; time_ms: number }[] }) =>
+    Object.fromEntries((d.renditions ?? []).map((r) => [r.rendition, r.time_ms]));
+  /** Playing time as the rebuffer ratio counts it: watched (after the first frame) minus stalled. */
+  const playing = (d: ReturnType<PeriodAccumulator['finish']>, firstFrameAt = 480) =>
+    d.to - Math.max(d.from, firstFrameAt) - (d.metrics.stall_ms ?? 0);
+
+  it('playing time per displayed rendition: switches move it, stalls and startup are not in it', () => {
+    const a = new PeriodAccumulator(initialCarry());
+    a.add(
+      drain(
+        [
+          ...opening,
+          ev('switch', 3000, { level: 1 }),
+          ev('stall-start', 5000, { mediaTime: 6 }),
+          ev('stall-end', 5600, { ms: 600 }),
+          ev('switch', 7000, { level: 0 }),
+        ],
+        snap(10_480, 300),
+      ),
+    );
+    const d = a.finish();
+    expect(d.renditions).toEqual([
+      { rendition: '360p', height: 360, bitrate: 800_000, time_ms: 2520 },
+      { rendition: '240p', height: 240, bitrate: 400_000, time_ms: 3400 },
+      { rendition: '144p', height: 144, bitrate: 150_000, time_ms: 3480 },
+    ]);
+    expect(d.metrics.bitrate_switches).toBe(2);
+    expect(d.metrics.stall_ms).toBe(600);
+    expect(total(d)).toBe(playing(d));
+    expect(total(d)).toBe(9400);
+    // The same playing time the rebuffer ratio is computed over.
+    expect(d.metrics.rebuffer_ratio).toBeCloseTo(600 / (600 + total(d)), 4);
+  });
+
+  it('watch intervals carry their own time, the summary the whole session, both equal to playing time', () => {
+    const summary = new PeriodAccumulator(initialCarry());
+    let interval = new PeriodAccumulator(initialCarry());
+    const feed = (d: DrainResult) => {
+      summary.add(d);
+      interval.add(d);
+    };
+    const cut = (t: number) => {
+      interval.advance(t);
+      const data = interval.finish();
+      interval = new PeriodAccumulator(interval.next());
+      return data;
+    };
+    feed(drain([...opening, ev('switch', 4000, { level: 1 })], snap(6000, 150)));
+    // A stall open across the boundary, a switch in the next interval.
+    feed(drain([ev('stall-start', 9000, { mediaTime: 10 })], snap(10_000, 250)));
+    const first = cut(10_000);
+    feed(
+      drain([ev('stall-end', 11_000, { ms: 2000 }), ev('switch', 15_000, { level: 2 })], snap(20_000, 550)),
+    );
+    const second = cut(20_000);
+    // The third interval ends without a drain in it (advance only): all of it at the last rendition.
+    const third = cut(23_000);
+    summary.advance(23_000);
+    const whole = summary.finish();
+
+    expect(byName(first)).toEqual({ '360p': 3520, '240p': 5000 });
+    expect(total(first)).toBe(playing(first));
+    expect(byName(second)).toEqual({ '240p': 4000, '360p': 5000 });
+    expect(total(second)).toBe(playing(second));
+    expect(byName(third)).toEqual({ '360p': 3000 });
+    expect(total(third)).toBe(playing(third));
+    expect(byName(whole)).toEqual({ '360p': 3520 + 5000 + 3000, '240p': 9000 });
+    expect(total(whole)).toBe(playing(whole));
+    expect(total(whole)).toBe(total(first) + total(second) + total(third));
+    // Summary ordering: the ladder from the top.
+    expect(whole.renditions?.map((r) => r.rendition)).toEqual(['360p', '240p']);
+  });
+
+  it('a restarted player (watch) adds no switch when it resumes on the same rendition; offline time is not playing', () => {
+    const a = new PeriodAccumulator(initialCarry());
+    a.add(drain(opening, snap(4480, 120)));
+    a.goOffline(4480);
+    a.advance(6000);
+    a.goOnline(6480);
+    // The new page's timeline, already shifted onto the session's: levels and its initial switch again.
+    a.add(
+      drain(
+        [{ ...ladder, t: 6521 }, ev('switch', 6526, { level: 2 }), ev('switch', 8000, { level: 1 })],
+        snap(10_480, 240),
+      ),
+    );
+    const d = a.finish();
+    expect(d.metrics.bitrate_switches).toBe(1);
+    expect(byName(d)).toEqual({ '360p': 4000 + 1520, '240p': 2480 });
+    // 10000 ms watched, 2000 of them without a player.
+    expect(total(d)).toBe(8000);
+  });
+
+  it('not played: no renditions; no switch before the first frame: time is unknown rather than dropped', () => {
+    const a = new PeriodAccumulator(initialCarry());
+    a.add(drain(opening.slice(0, 3), snap(2000)));
+    expect(a.finish().renditions).toBeUndefined();
+
+    const b = new PeriodAccumulator(initialCarry());
+    b.add(
+      drain([opening[0], ladder, ev('first-frame', 500, { mediaTime: 1 })] as HarnessEvent[], snap(1500)),
+    );
+    b.add(drain([ev('switch', 1000, { level: 0 })], snap(2500)));
+    expect(byName(b.finish())).toEqual({ unknown: 500, '144p': 1500 });
+  });
+
+  it('at most MAX_RENDITIONS_IN_REPORT entries, the longest kept', () => {
+    const levels = Array.from({ length: 25 }, (_, i) => ({ height: 100 + i, bitrate: 100_000 * (i + 1) }));
+    const events: HarnessEvent[] = [
+      opening[0] as HarnessEvent,
+      { type: 'levels', t: 1, levels },
+      ev('switch', 2, { level: 0 }),
+      ev('first-frame', 10, { mediaTime: 0 }),
+    ];
+    // Level i plays (i + 1) x 100 ms.
+    let t = 10;
+    for (let i = 1; i < 25; i++) {
+      t += i * 100;
+      events.push(ev('switch', t, { level: i }));
+    }
+    const d = (() => {
+      const a = new PeriodAccumulator(initialCarry());
+      a.add(drain(events, snap(t + 2500)));
+      return a.finish();
+    })();
+    expect(d.renditions).toHaveLength(MAX_RENDITIONS_IN_REPORT);
+    // The five shortest (levels 0-4) are the ones left out.
+    expect(d.renditions?.map((r) => r.height)).toEqual(Array.from({ length: 20 }, (_, i) => 124 - i));
   });
 });
 

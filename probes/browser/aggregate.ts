@@ -4,8 +4,10 @@ import {
   type ErrorCategory,
   type LatencyMethod,
   MAX_ERRORS_IN_REPORT,
+  MAX_RENDITIONS_IN_REPORT,
   MAX_SEGMENTS_IN_REPORT,
   type ProbeErrorEntry,
+  type RenditionTime,
   type SegmentTiming,
   type StartupBreakdown,
 } from '../../shared/schemas.js';
@@ -31,6 +33,10 @@ export interface Carry {
   fatalSeen: boolean;
   /** t since which no player is running (browser died, restart pending): not playing time. */
   offlineSince?: number;
+  /** The rendition displayed (index into levels; the latest 'switch'). */
+  level?: number;
+  /** Playing time up to this t is already credited to a rendition. */
+  renditionMark?: number;
 }
 
 export const initialCarry = (): Carry => ({
@@ -56,6 +62,8 @@ export interface PeriodData {
   /** Period bounds on the timeline clock (ms since loadSource). */
   from: number;
   to: number;
+  /** Once played: playing time per displayed rendition in this period (sums to the period's playing time). */
+  renditions?: RenditionTime[];
 }
 
 const r1 = (x: number) => Math.round(x * 10) / 10;
@@ -128,6 +136,8 @@ export class PeriodAccumulator {
   private blackMs = 0;
   private offlineMs = 0;
   private switches = 0;
+  /** Playing ms per rendition name, credited up to carry.renditionMark. */
+  private readonly renditionMs = new Map<string, RenditionTime>();
   private firstFrameThisPeriod = false;
   private readonly isFirstPeriod: boolean;
 
@@ -185,6 +195,8 @@ export class PeriodAccumulator {
           break;
         case 'first-frame':
           if (c.firstFrameAt === undefined) {
+            // Playing time (and so rendition time) starts here, as in the rebuffer ratio.
+            c.renditionMark = e.t;
             c.firstFrameAt = e.t;
             c.startup.first_frame_ms = r1(e.t);
             this.firstFrameThisPeriod = true;
@@ -200,10 +212,12 @@ export class PeriodAccumulator {
           this.dash.push(e.ms);
           break;
         case 'stall-start':
+          this.credit(e.t);
           this.stallCount++;
           c.openStallAt = e.t;
           break;
         case 'stall-end':
+          this.credit(e.t);
           if (c.openStallAt !== undefined)
             this.stallMs += Math.max(0, e.t - Math.max(c.openStallAt, this.from));
           c.openStallAt = undefined;
@@ -223,8 +237,11 @@ export class PeriodAccumulator {
           c.openBlackAt = undefined;
           break;
         case 'switch':
-          // The initial LEVEL_SWITCHED belongs to startup, not to a switch.
-          if (c.firstFrameAt !== undefined && e.t > c.firstFrameAt) this.switches++;
+          this.credit(e.t);
+          // The initial LEVEL_SWITCHED belongs to startup, not to a switch; nor is a restarted player's first
+          // one when it lands on the rendition that was showing.
+          if (c.firstFrameAt !== undefined && e.t > c.firstFrameAt && e.level !== c.level) this.switches++;
+          c.level = e.level;
           break;
         case 'error': {
           const category = errorCategory(e);
@@ -256,6 +273,7 @@ export class PeriodAccumulator {
   /** The player is gone at t (browser died, or restarting after a fatal error): close what it had open. */
   goOffline(t: number): void {
     const c = this.carry;
+    this.credit(t);
     if (c.openStallAt !== undefined) this.stallMs += this.overlap(c.openStallAt, t);
     if (c.openFrozenAt !== undefined) this.frozenMs += this.overlap(c.openFrozenAt, t);
     if (c.openBlackAt !== undefined) this.blackMs += this.overlap(c.openBlackAt, t);
@@ -267,6 +285,7 @@ export class PeriodAccumulator {
   /** A player runs again from t. */
   goOnline(t: number): void {
     const c = this.carry;
+    this.credit(t);
     if (c.offlineSince !== undefined) this.offlineMs += this.overlap(c.offlineSince, t);
     c.offlineSince = undefined;
     this.advance(t);
@@ -275,6 +294,53 @@ export class PeriodAccumulator {
   /** Time passes without a drain (no player to drain while offline). */
   advance(t: number): void {
     this.to = Math.max(this.to, t);
+  }
+
+  /** Playing now: first frame seen, not stalled, a player running. */
+  private get playing(): boolean {
+    const c = this.carry;
+    return c.firstFrameAt !== undefined && c.openStallAt === undefined && c.offlineSince === undefined;
+  }
+
+  /**
+   * Credits the playing time since the mark (inside this period) to the rendition displayed, and moves the mark
+   * to t. Called at every change of rendition or of playing state, before the change is applied.
+   */
+  private credit(t: number, into = this.renditionMs): void {
+    const c = this.carry;
+    if (this.playing && c.renditionMark !== undefined) {
+      const ms = this.overlap(c.renditionMark, t);
+      if (ms > 0) {
+        const l = c.level === undefined ? undefined : c.levels[c.level];
+        const name = c.level === undefined ? 'unknown' : renditionName(c.levels, c.level);
+        const entry = into.get(name) ?? {
+          rendition: name,
+          height: l?.height && l.height > 0 ? Math.round(l.height) : undefined,
+          bitrate: l?.bitrate && l.bitrate > 0 ? Math.round(l.bitrate) : undefined,
+          time_ms: 0,
+        };
+        entry.time_ms += ms;
+        into.set(name, entry);
+      }
+    }
+    if (into === this.renditionMs) c.renditionMark = Math.max(c.renditionMark ?? t, t);
+  }
+
+  /** Time per rendition up to the period end (the open stretch included), largest ladder rung first. */
+  private renditionTimes(): RenditionTime[] {
+    const all = new Map([...this.renditionMs].map(([k, v]) => [k, { ...v }]));
+    this.credit(this.to, all);
+    let out = [...all.values()];
+    if (out.length > MAX_RENDITIONS_IN_REPORT)
+      out = out.sort((a, b) => b.time_ms - a.time_ms).slice(0, MAX_RENDITIONS_IN_REPORT);
+    return out
+      .map((r) => ({ ...r, time_ms: r1(r.time_ms) }))
+      .sort(
+        (a, b) =>
+          (b.height ?? -1) - (a.height ?? -1) ||
+          (b.bitrate ?? -1) - (a.bitrate ?? -1) ||
+          a.rendition.localeCompare(b.rendition),
+      );
   }
 
   /** The part of [start, end] inside this period (intervals may start in an earlier one). */
@@ -300,6 +366,7 @@ export class PeriodAccumulator {
     const c = this.carry;
     const m: Metrics = {};
     const played = c.firstFrameAt !== undefined;
+    let renditions: RenditionTime[] | undefined;
 
     let startup: StartupBreakdown | undefined;
     if (!c.startupReported && (this.isFirstPeriod || this.firstFrameThisPeriod)) {
@@ -358,6 +425,7 @@ export class PeriodAccumulator {
       if (stallMs + playingMs > 0)
         m.rebuffer_ratio = Math.min(1, Math.round((stallMs / (stallMs + playingMs)) * 1e4) / 1e4);
       m.bitrate_switches = this.switches;
+      renditions = this.renditionTimes();
       let frozenMs = this.frozenMs;
       if (c.openFrozenAt !== undefined) frozenMs += this.overlap(c.openFrozenAt, this.to);
       let blackMs = this.blackMs;
@@ -392,6 +460,7 @@ export class PeriodAccumulator {
       decode: { attempts: s1.decodeAttempts - s0.decodeAttempts, ok: s1.decodeOk - s0.decodeOk },
       from: this.from,
       to: this.to,
+      renditions,
     };
   }
 }

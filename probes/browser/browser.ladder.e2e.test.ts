@@ -29,6 +29,25 @@ const job = (u: string, over: Partial<BrowserProbeJob> = {}): BrowserProbeJob =>
 const ctx = () => ({ signal: new AbortController().signal, logger });
 const mainRenditions = (r: ProbeResult) =>
   new Set(r.segments.map((s) => s.rendition).filter((n) => n !== 'audio'));
+const rendition = (stream: string, name: string) => {
+  const x = testbed.streams.find((s) => s.id === stream)?.renditions.find((v) => v.name === name);
+  if (!x) throw new Error(`testbed ${stream} has no ${name}`);
+  return x;
+};
+/**
+ * Time at each rendition: only the allowed ones, and all of it playing time, which fits in the run after the
+ * first frame once stalls are taken out (the report's own bounds, not a timing).
+ */
+function expectRenditionTime(r: ProbeResult, allowed: string[]): number {
+  const rs = r.renditions ?? [];
+  expect(rs.length).toBeGreaterThan(0);
+  for (const x of rs) expect(allowed).toContain(x.rendition);
+  const sum = rs.reduce((a, x) => a + x.time_ms, 0);
+  expect(sum).toBeGreaterThan(0);
+  const run = Date.parse(r.endedAt) - Date.parse(r.startedAt);
+  expect(sum + (r.metrics.stall_ms ?? 0)).toBeLessThanOrEqual(run - (r.metrics.startup_ms ?? 0) + 1);
+  return sum;
+}
 
 beforeAll(async () => {
   testbed = await startTestbed({ port: 0, ladder: 'full', logger });
@@ -52,6 +71,8 @@ describe('browser probe on a bitrate ladder', () => {
     expect(r.segments.some((s) => /init\.mp4$/.test(s.url))).toBe(false);
     expect(r.segments.filter((s) => s.rendition !== 'audio').length).toBeGreaterThanOrEqual(3);
     for (const name of mainRenditions(r)) expect(name).toMatch(/^\d+p$/);
+    expectRenditionTime(r, ['360p', '240p', '144p']);
+    for (const x of r.renditions ?? []) expect(x.height).toBe(Number.parseInt(x.rendition, 10));
     expect(Math.abs((m.g2g_p50_ms as number) - (m.pdt_latency_p50_ms as number))).toBeLessThanOrEqual(150);
     expect(m.stall_count).toBe(0);
   });
@@ -64,7 +85,15 @@ describe('browser probe on a bitrate ladder', () => {
       ProbeResult.parse(r);
       const m = r.metrics;
       console.log(
-        JSON.stringify({ dash: { outcome: r.outcome, reasons: r.reasons, startup: r.startup, metrics: m } }),
+        JSON.stringify({
+          dash: {
+            outcome: r.outcome,
+            reasons: r.reasons,
+            startup: r.startup,
+            metrics: m,
+            renditions: r.renditions,
+          },
+        }),
       );
       // dash.js plays at the latency the MPD asks for and may take short stalls doing so: measured, not hidden.
       expect(['ok', 'degraded']).toContain(r.outcome);
@@ -86,6 +115,7 @@ describe('browser probe on a bitrate ladder', () => {
       expect(r.segments.filter((x) => x.rendition !== 'audio').length).toBeGreaterThanOrEqual(3);
       expect(r.segments.some((x) => /init/.test(x.url))).toBe(false);
       expect(m.stall_count).toBeTypeOf('number');
+      expectRenditionTime(r, ['360p', '240p', '144p']);
     },
   );
 
@@ -94,19 +124,83 @@ describe('browser probe on a bitrate ladder', () => {
     ProbeResult.parse(r);
     expect(r.outcome).toBe('ok');
     expect([...mainRenditions(r)]).toEqual(['144p']);
+    for (const x of r.segments.filter((v) => v.rendition !== 'audio')) expect(x.url).toMatch(/\/144p\//);
     expect(r.metrics.bitrate_switches).toBe(0);
     expect(r.latency_method).toBe('stamp');
     expect(r.metrics.g2g_p50_ms).toBeTypeOf('number');
+    expectRenditionTime(r, ['144p']);
+    expect(r.renditions).toEqual([
+      {
+        rendition: '144p',
+        height: 144,
+        // The master playlist's BANDWIDTH (ffmpeg measures it, TS overhead included).
+        bitrate: expect.any(Number),
+        time_ms: expect.any(Number),
+      },
+    ]);
   });
 
-  it('capping ABR keeps it at or below the cap; a pin that matches nothing fails with a clear reason', async () => {
+  it('capping ABR keeps it at or below the cap; a pin that matches nothing is a probe-error naming the heights', async () => {
     const capped = await prober.run(job(url('hls-ts'), { rendition: { maxHeight: 240 } }), ctx());
     expect(capped.outcome).toBe('ok');
     for (const name of mainRenditions(capped)) expect(['240p', '144p']).toContain(name);
+    expectRenditionTime(capped, ['240p', '144p']);
 
+    // The job asked for what the stream does not have: the probe's configuration, not a stream failure.
     const missing = await prober.run(job(url('hls-ts'), { rendition: { pinHeight: 1080 } }), ctx());
-    expect(missing.outcome).toBe('failed');
-    expect(missing.reasons[0]).toMatch(/renditionNotFound/);
+    expect(missing.outcome).toBe('probe-error');
+    expect(missing.reasons[0]).toMatch(
+      /renditionNotFound: no rendition with height 1080 \(have 144, 240, 360\)/,
+    );
     expect(missing.errors[0]?.details).toMatch(/no rendition with height 1080 \(have 144, 240, 360\)/);
   });
+
+  it.skipIf(!resolveDashJs())(
+    'DASH: pinning loads and shows only that Representation, all the playing time at it',
+    async () => {
+      const pinned = rendition('dash', '144p');
+      const r = await prober.run(job(url('dash'), { durationS: 12, rendition: { pinHeight: 144 } }), ctx());
+      ProbeResult.parse(r);
+      console.log(
+        JSON.stringify({ dashPinned: { outcome: r.outcome, reasons: r.reasons, renditions: r.renditions } }),
+      );
+      expect(['ok', 'degraded']).toContain(r.outcome);
+      const video = r.segments.filter((x) => x.rendition !== 'audio');
+      expect(video.length).toBeGreaterThanOrEqual(3);
+      expect([...mainRenditions(r)]).toEqual(['144p']);
+      // Independently of how the probe names renditions: every video segment is that Representation's.
+      for (const x of video) expect(x.url).toContain(`chunk-stream${pinned.representationId}-`);
+      expect(r.metrics.bitrate_switches).toBe(0);
+      expectRenditionTime(r, ['144p']);
+      expect(r.renditions).toEqual([
+        { rendition: '144p', height: 144, bitrate: pinned.bandwidth, time_ms: expect.any(Number) },
+      ]);
+    },
+  );
+
+  it.skipIf(!resolveDashJs())(
+    'DASH: a cap keeps ABR at or below it; a pin that matches nothing is a probe-error naming the heights',
+    async () => {
+      const capped = await prober.run(
+        job(url('dash'), { durationS: 12, rendition: { maxHeight: 240 } }),
+        ctx(),
+      );
+      ProbeResult.parse(capped);
+      console.log(JSON.stringify({ dashCapped: { outcome: capped.outcome, renditions: capped.renditions } }));
+      expect(['ok', 'degraded']).toContain(capped.outcome);
+      expect(capped.segments.filter((x) => x.rendition !== 'audio').length).toBeGreaterThanOrEqual(3);
+      for (const name of mainRenditions(capped)) expect(['240p', '144p']).toContain(name);
+      const top = rendition('dash', '360p').representationId;
+      for (const x of capped.segments) expect(x.url).not.toContain(`chunk-stream${top}-`);
+      expectRenditionTime(capped, ['240p', '144p']);
+
+      const missing = await prober.run(job(url('dash'), { rendition: { pinHeight: 1080 } }), ctx());
+      expect(missing.outcome).toBe('probe-error');
+      expect(missing.reasons[0]).toMatch(
+        /renditionNotFound: no rendition with height 1080 \(have 144, 240, 360\)/,
+      );
+      expect(missing.errors.filter((e) => e.fatal).map((e) => e.type)).toEqual(['probeConfig']);
+      expect(missing.segments.filter((x) => x.rendition !== 'audio')).toEqual([]);
+    },
+  );
 });

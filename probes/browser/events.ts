@@ -107,9 +107,15 @@ export interface HarnessStartConfig {
   };
 }
 
-/** Pin one rendition (by picture height; ABR off) or cap ABR at a height. */
+/**
+ * Pin one rendition (by picture height; ABR off) or cap ABR at a height, for HLS (hls.js) and DASH (dash.js).
+ * A pin matching no rendition is a fatal `probeConfig` / `renditionNotFound` error naming the heights there are
+ * (the report is a probe-error). Nothing within a cap leaves the lowest rendition.
+ */
 export interface RenditionChoice {
+  /** Of several renditions with this height, the highest bitrate. */
   pinHeight?: number;
+  /** DASH: dash.js caps by bitrate, so the cap is the highest bandwidth among the renditions this high or lower. */
   maxHeight?: number;
 }
 

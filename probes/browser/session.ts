@@ -328,6 +328,10 @@ export class BrowserSession {
     this.interval.add(d);
     for (const e of d.events) {
       if (e.type === 'harness-error') this.probeError ??= `harness error: ${e.message}`;
+      // The job asked for what the stream does not have (a pin matching no rendition): the probe's
+      // configuration, not the stream, is at fault, and retrying will not help.
+      if (e.type === 'error' && e.fatal && e.errType === 'probeConfig')
+        this.probeError ??= `probe configuration: ${e.details}: ${e.reason ?? ''}`.trim();
       if (e.type === 'error' && e.fatal) run.fatal = true;
     }
   }
@@ -485,6 +489,7 @@ export class BrowserSession {
       startup: data.startup,
       segments: data.segments,
       errors: data.errors,
+      renditions: data.renditions,
       findings: [],
     };
   }

@@ -382,6 +382,67 @@ function dashErrorName(code) {
   return `dash:${name ?? code ?? 'unknown'}`;
 }
 
+/** The video Representations of a parsed MPD (dash.js's MANIFEST_LOADED data: Period/AdaptationSet arrays). */
+function mpdVideoReps(manifest) {
+  const reps = [];
+  for (const period of manifest?.Period ?? []) {
+    for (const as of period?.AdaptationSet ?? []) {
+      for (const r of as?.Representation ?? []) {
+        const mime = String(r.mimeType ?? as.mimeType ?? '');
+        const video = as.contentType === 'video' || mime.startsWith('video/');
+        const height = Number(r.height ?? as.height);
+        const bandwidth = Number(r.bandwidth);
+        if (video && Number.isFinite(bandwidth) && bandwidth > 0)
+          reps.push({ id: String(r.id), height: Number.isFinite(height) ? height : undefined, bandwidth });
+      }
+    }
+  }
+  return reps;
+}
+
+/**
+ * Pin or cap the DASH rendition before dash.js picks its first one (called on the first MANIFEST_LOADED, which
+ * dash.js fires before it builds the streams). dash.js filters Representations by bitrate (kbit/s, bandwidth /
+ * 1000) for its initial choice and for ABR alike: a pin brackets that one bitrate with min = max and turns ABR
+ * off; a cap sets the max to the highest bandwidth with a height within the cap. Returns the pinned
+ * Representation id, or an error text when the pin matches nothing.
+ */
+function applyDashRendition(p, manifest, rendition) {
+  const reps = mpdVideoReps(manifest);
+  const heights = [...new Set(reps.map((r) => r.height).filter((h) => h !== undefined))].sort(
+    (a, b) => a - b,
+  );
+  if (rendition.pinHeight !== undefined) {
+    let pick;
+    for (const r of reps) {
+      if (r.height === rendition.pinHeight && (!pick || r.bandwidth > pick.bandwidth)) pick = r;
+    }
+    if (!pick)
+      return { problem: `no rendition with height ${rendition.pinHeight} (have ${heights.join(', ')})` };
+    const kbit = pick.bandwidth / 1000;
+    p.updateSettings({
+      streaming: {
+        abr: {
+          autoSwitchBitrate: { video: false },
+          initialBitrate: { video: kbit },
+          minBitrate: { video: kbit },
+          maxBitrate: { video: kbit },
+        },
+      },
+    });
+    return { pinnedId: pick.id };
+  }
+  if (rendition.maxHeight !== undefined && reps.length > 0) {
+    // As hls.js's autoLevelCapping: nothing within the cap leaves the lowest rendition.
+    const within = reps.filter((r) => r.height !== undefined && r.height <= rendition.maxHeight);
+    const cap = within.length
+      ? Math.max(...within.map((r) => r.bandwidth))
+      : Math.min(...reps.map((r) => r.bandwidth));
+    p.updateSettings({ streaming: { abr: { maxBitrate: { video: cap / 1000 } } } });
+  }
+  return {};
+}
+
 function startDash(cfg) {
   const E = dashjs.MediaPlayer.events;
   const p = dashjs.MediaPlayer().create();
@@ -404,26 +465,77 @@ function startDash(cfg) {
       mode: 'query',
     };
   }
-  if (cfg.rendition?.pinHeight !== undefined || cfg.rendition?.maxHeight !== undefined) {
-    emit('harness-error', { message: 'rendition pin/cap is implemented for HLS only' });
-  }
   p.updateSettings(settings);
   /** Representation id -> index in the video list (the `level` of segments and switches). */
   let repIndex = new Map();
-  const levelOf = (id) => (repIndex.has(id) ? repIndex.get(id) : -1);
+  /**
+   * (Re)reads the video Representations (unfiltered: the whole ladder, as hls.js lists it, whatever a pin or
+   * cap allows) and emits 'levels' when they changed, so a segment or switch is always preceded by its level.
+   */
+  const readReps = () => {
+    let reps;
+    try {
+      reps = p.getRepresentationsByTypeUnfiltered('video') ?? [];
+    } catch {
+      return; // streaming not initialised yet
+    }
+    const ids = reps.map((r) => r.id);
+    if (ids.length === repIndex.size && ids.every((id, i) => repIndex.get(id) === i)) return;
+    repIndex = new Map(ids.map((id, i) => [id, i]));
+    emit('levels', {
+      levels: reps.map((r) => ({ height: r.height || undefined, bitrate: r.bandwidth || undefined })),
+    });
+  };
+  const levelOf = (id) => {
+    if (!repIndex.has(id)) readReps();
+    return repIndex.has(id) ? repIndex.get(id) : -1;
+  };
+  /** The displayed rendition changed (or is first known): one 'switch' per change. */
+  const switchTo = (id) => {
+    const level = levelOf(id);
+    if (level === currentLevel) return;
+    currentLevel = level;
+    emit('switch', { level });
+  };
+  let pinnedId;
+  let renditionApplied = false;
 
   p.on(
     E.MANIFEST_LOADED,
-    guard(() => emit('manifest', {})),
+    guard((e) => {
+      emit('manifest', {});
+      if (renditionApplied || !cfg.rendition) return;
+      renditionApplied = true;
+      const r = applyDashRendition(p, e.data, cfg.rendition);
+      pinnedId = r.pinnedId;
+      if (r.problem) {
+        emit('error', {
+          errType: 'probeConfig',
+          details: 'renditionNotFound',
+          fatal: true,
+          reason: r.problem,
+        });
+        // Not from inside dash.js's own event dispatch.
+        setTimeout(
+          guard(() => {
+            if (dash === p) p.reset();
+          }),
+        );
+      }
+    }),
   );
   p.on(
     E.STREAM_INITIALIZED,
     guard(() => {
-      const reps = p.getRepresentationsByType('video') ?? [];
-      repIndex = new Map(reps.map((r, i) => [r.id, i]));
-      emit('levels', {
-        levels: reps.map((r) => ({ height: r.height || undefined, bitrate: r.bandwidth || undefined })),
-      });
+      readReps();
+      const current = p.getCurrentRepresentationForType('video');
+      if (pinnedId !== undefined && current && current.id !== pinnedId) {
+        // The bitrate bracket should already have made dash.js start on the pin; make sure of it.
+        p.setRepresentationForTypeById('video', pinnedId, true);
+      }
+      // dash.js renders its first quality with QUALITY_CHANGE_RENDERED only once playback time moves, which
+      // can be after the first frame: the rendition loaded at startup is the one shown first.
+      if (current) switchTo(current.id);
     }),
   );
   p.on(
@@ -460,8 +572,7 @@ function startDash(cfg) {
     E.QUALITY_CHANGE_RENDERED,
     guard((e) => {
       if (e.mediaType !== 'video') return;
-      currentLevel = levelOf(e.newRepresentation?.id);
-      emit('switch', { level: currentLevel });
+      switchTo(e.newRepresentation?.id);
     }),
   );
   p.on(
