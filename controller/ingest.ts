@@ -1,6 +1,7 @@
 import type { ConsumerMessages, JetStreamClient, JsMsg } from '@nats-io/jetstream';
+import { parseReport } from '../shared/fast-parse.js';
 import type { Logger } from '../shared/log.js';
-import { Report } from '../shared/schemas.js';
+import type { Report } from '../shared/schemas.js';
 import type { Names } from '../shared/subjects.js';
 import { decodeJson } from '../shared/transport.js';
 
@@ -63,7 +64,7 @@ export class Ingest {
       for await (const msg of messages) {
         let report: Report;
         try {
-          const parsed = Report.safeParse(decodeJson(msg.data));
+          const parsed = parseReport(decodeJson(msg.data));
           if (!parsed.success) {
             this.stats.invalid++;
             this.opts.logger.warn(

@@ -1,7 +1,8 @@
 import { AckPolicy, DeliverPolicy, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { nanos } from '@nats-io/transport-node';
 import type { ResultsQuery } from '../shared/api.js';
-import { Report } from '../shared/schemas.js';
+import { parseReport } from '../shared/fast-parse.js';
+import type { Report } from '../shared/schemas.js';
 import type { Names } from '../shared/subjects.js';
 import { decodeJson } from '../shared/transport.js';
 
@@ -42,7 +43,7 @@ export class ResultsReader {
         for await (const m of batch) {
           lastSeq = m.seq;
           try {
-            const parsed = Report.safeParse(decodeJson(m.data));
+            const parsed = parseReport(decodeJson(m.data));
             if (parsed.success) reports.push(parsed.data);
           } catch {
             // skip what is not a report; ingest counted it already
@@ -77,7 +78,7 @@ export class ResultsReader {
       for await (const m of messages) {
         left--;
         try {
-          const parsed = Report.safeParse(decodeJson(m.data));
+          const parsed = parseReport(decodeJson(m.data));
           if (parsed.success) {
             onReport(parsed.data);
             delivered++;

@@ -7,8 +7,9 @@
  */
 import { DeliverPolicy, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
+import { parseReport } from '../../shared/fast-parse.js';
 import type { Logger } from '../../shared/log.js';
-import { Report } from '../../shared/schemas.js';
+import type { Report } from '../../shared/schemas.js';
 import type { Names } from '../../shared/subjects.js';
 import { decodeJson, encodeJson } from '../../shared/transport.js';
 import { Aggregator } from '../aggregate/aggregator.js';
@@ -49,7 +50,7 @@ export class ReportFeed {
       let n = 0;
       for await (const m of messages) {
         try {
-          const parsed = Report.safeParse(decodeJson(m.data));
+          const parsed = parseReport(decodeJson(m.data));
           if (parsed.success) {
             this.aggregator.add(parsed.data);
             this.opts.onReport(parsed.data);
