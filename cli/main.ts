@@ -81,6 +81,8 @@ program
   .option('--duration <s>', 'seconds to measure', int, 20)
   .option('--interval <s>', 'watch mode: print an interval report every N seconds', int)
   .option('--json', 'print the report as JSON')
+  .option('--pin-height <px>', 'browser probe: play only the rendition of this height (ABR off)', int)
+  .option('--max-height <px>', 'browser probe: let ABR choose among renditions up to this height', int)
   .action(async (url, opts) => {
     const code = await runProbeCommand(url, { ...program.opts(), ...opts });
     process.exitCode = code;

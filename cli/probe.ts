@@ -10,6 +10,8 @@ export interface ProbeFlags extends CommonFlags {
   duration: number;
   interval?: number;
   json?: boolean;
+  pinHeight?: number;
+  maxHeight?: number;
 }
 
 /** Exit codes in the monitoring-plugin tradition, so a shell script can act on the verdict. */
@@ -34,6 +36,10 @@ export async function runProbeCommand(url: string, flags: ProbeFlags): Promise<n
         mode: flags.interval ? 'watch' : 'check',
         intervalS: flags.interval,
         expectations: {},
+        rendition:
+          flags.pinHeight !== undefined || flags.maxHeight !== undefined
+            ? { pinHeight: flags.pinHeight, maxHeight: flags.maxHeight }
+            : undefined,
       },
       { signal: abort.signal, logger, onInterval: flags.interval ? print : undefined },
     );

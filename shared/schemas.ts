@@ -28,6 +28,21 @@ export const Expectations = z
   })
   .partial();
 
+/**
+ * Browser probe: pin one rendition (by picture height; ABR off) or cap ABR at a height, for HLS and DASH.
+ * A pin matching no rendition makes the report a probe-error naming the heights the stream has. Without
+ * either, the player adapts over the whole ladder as a viewer's would.
+ */
+export const RenditionChoice = z
+  .object({
+    /** Of several renditions with this height, the highest bitrate. */
+    pinHeight: z.number().int().positive().max(10_000),
+    /** DASH caps by bitrate: the highest bandwidth among the renditions this high or lower. */
+    maxHeight: z.number().int().positive().max(10_000),
+  })
+  .partial();
+export type RenditionChoice = z.infer<typeof RenditionChoice>;
+
 export const Target = z.object({
   id: SubjectToken,
   name: z.string().max(200).optional(),
@@ -35,6 +50,8 @@ export const Target = z.object({
   protocol: Protocol,
   labels: z.record(z.string(), z.string()).default({}),
   expectations: Expectations.default({}),
+  /** Browser jobs of this target play this rendition choice (sweeps, schedules, watches). */
+  rendition: RenditionChoice.optional(),
 });
 export type Target = z.infer<typeof Target>;
 
@@ -58,6 +75,8 @@ export const Job = z.object({
   intervalS: z.number().min(1).max(3600).optional(),
   /** Set on the jobs of a continuous watch (POST /v1/watches), so a stop reaches the agents running it. */
   watchId: SubjectToken.optional(),
+  /** Browser probe: pin or cap the rendition (from the target); absent = ABR over the whole ladder. */
+  rendition: RenditionChoice.optional(),
 });
 export type Job = z.infer<typeof Job>;
 

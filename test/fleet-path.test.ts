@@ -68,7 +68,12 @@ describe('sweep through NATS JetStream', () => {
     const put = await fetch(`${controller.url}/v1/targets`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ id: 'ch1', url: 'http://127.0.0.1:1/live.m3u8', protocol: 'hls' }),
+      body: JSON.stringify({
+        id: 'ch1',
+        url: 'http://127.0.0.1:1/live.m3u8',
+        protocol: 'hls',
+        rendition: { maxHeight: 240 },
+      }),
     });
     expect(put.status).toBe(201);
     const res = await fetch(`${controller.url}/v1/sweeps`, {
@@ -95,6 +100,10 @@ describe('sweep through NATS JetStream', () => {
       'http://127.0.0.1:1/live.m3u8',
       'http://127.0.0.1:1/other.m3u8',
     ]);
+    // The target's rendition choice travels in its jobs; an ad hoc URL plays the whole ladder.
+    const byUrl = new Map(browser.runs.map((j) => [j.target.url, j]));
+    expect(byUrl.get('http://127.0.0.1:1/live.m3u8')?.rendition).toEqual({ maxHeight: 240 });
+    expect(byUrl.get('http://127.0.0.1:1/other.m3u8')?.rendition).toBeUndefined();
 
     const results = await (await fetch(`${controller.url}/v1/results?target=ch1&region=eu-west`)).json();
     expect(results.reports).toHaveLength(1);

@@ -1,3 +1,4 @@
+import type { RenditionChoice } from '../../shared/schemas.js';
 /**
  * The one contract between the harness page (harness/harness.js) and Node: a typed event timeline.
  * Every event is `{ type, t, ...payload }` where `t` is ms since the page called hls.loadSource() (the startup
@@ -107,18 +108,6 @@ export interface HarnessStartConfig {
   };
 }
 
-/**
- * Pin one rendition (by picture height; ABR off) or cap ABR at a height, for HLS (hls.js) and DASH (dash.js).
- * A pin matching no rendition is a fatal `probeConfig` / `renditionNotFound` error naming the heights there are
- * (the report is a probe-error). Nothing within a cap leaves the lowest rendition.
- */
-export interface RenditionChoice {
-  /** Of several renditions with this height, the highest bitrate. */
-  pinHeight?: number;
-  /** DASH: dash.js caps by bitrate, so the cap is the highest bandwidth among the renditions this high or lower. */
-  maxHeight?: number;
-}
-
 const TYPES: ReadonlySet<string> = new Set<HarnessEventType>([
   'start',
   'manifest',
@@ -164,3 +153,5 @@ export function parseDrain(raw: unknown): DrainResult {
   }
   return { events, snapshot: snap as HarnessSnapshot };
 }
+
+export type { RenditionChoice };

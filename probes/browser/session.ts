@@ -31,8 +31,8 @@ export interface SessionOptions {
   cmcd?: { customKey?: string; customValue?: string | number | boolean };
 }
 
-/** A ProbeJob plus browser-only choices (optional, so any ProbeJob is one). */
-export type BrowserProbeJob = ProbeJob & { rendition?: RenditionChoice };
+/** Kept as a name: any ProbeJob is a browser job (the rendition choice is part of the job). */
+export type BrowserProbeJob = ProbeJob;
 
 /** The page-side API as Node sees it (the page's globalThis is its window). */
 interface HarnessGlobal {
