@@ -50,7 +50,18 @@ export function fastParser<S extends z.ZodType>(schema: S): FastParser<z.output<
   return Object.assign(parse, { stats });
 }
 
+/** URLs already found valid: a fleet's reports name the same few thousand targets over and over. */
+const validUrls = new Set<string>();
+
 function isHttpUrl(s: string): boolean {
+  if (validUrls.has(s)) return true;
+  if (!checkHttpUrl(s)) return false;
+  if (validUrls.size >= 10_000) validUrls.clear();
+  validUrls.add(s);
+  return true;
+}
+
+function checkHttpUrl(s: string): boolean {
   // zod trims before it checks (and outputs the trimmed string): refuse any whitespace so both agree.
   if (!/^https?:\/\/[^/?#]/i.test(s) || /\s/.test(s)) return false;
   try {
