@@ -265,15 +265,16 @@ export class Updater {
         'job started',
       );
       // A watch publishes each interval report as it comes; the summary below is seq 0. An interval's seq
-      // is its number on the job's own clock (since createdAt), so if the job is redelivered to another
-      // agent the new agent continues the numbering instead of reusing ids the stream would drop.
+      // is the time its report ended on the job's own clock (ms since createdAt): reports come on the
+      // interval grid and also early (a stream probe reports a new critical finding at once), so a count
+      // of intervals would not do, and if the job is redelivered to another agent the new agent's ids
+      // still follow the old ones instead of repeating ids the stream would drop as duplicates.
       let seq = 0;
-      const intervalMs = (job.intervalS ?? 10) * 1000;
       const onInterval =
         job.mode === 'watch'
           ? (interval: ProbeResult) => {
               const elapsed = Date.parse(interval.endedAt) - Date.parse(job.createdAt);
-              seq = Math.max(seq + 1, Math.round(elapsed / intervalMs));
+              seq = Math.max(seq + 1, Math.round(elapsed));
               const report = this.envelope(job, interval, seq);
               this.opts.publisher.publish(report).catch((err: Error) => {
                 log.warn({ err: err.message, reportId: report.id }, 'interval report not published');

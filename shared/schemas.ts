@@ -71,7 +71,7 @@ export const Job = z.object({
   /** After this the job is worthless (a sweep result nobody waits for): agents drop it as expired. */
   deadline: IsoTime.optional(),
   expectations: Expectations.default({}),
-  /** watch mode: an interval report every intervalS seconds (seq 1, 2, ...), then the summary (seq 0). */
+  /** watch mode: an interval report every intervalS seconds (and early on news), then the summary (seq 0). */
   intervalS: z.number().min(1).max(3600).optional(),
   /** Set on the jobs of a continuous watch (POST /v1/watches), so a stop reaches the agents running it. */
   watchId: SubjectToken.optional(),
@@ -152,7 +152,10 @@ export type RenditionTime = z.infer<typeof RenditionTime>;
 export const Report = z.object({
   id: z.string().min(1).max(200),
   jobId: z.string().min(1).max(128),
-  /** 0 for a check's one report; watches number their interval reports. */
+  /**
+   * 0 for a check's one report and a watch's summary; a watch's interval report: when it ended, in ms since
+   * the job's createdAt (increasing, and unique across agents when a job is redelivered).
+   */
   seq: z.number().int().nonnegative(),
   sweepId: z.string().max(128).optional(),
   target: TargetRef,

@@ -18,6 +18,9 @@ import { SegmentFetcher } from './segments.js';
 import { Session } from './session.js';
 import { Reservoir } from './stats.js';
 
+/** Early interval reports (a new critical finding) come at most this often. */
+const EARLY_REPORT_MIN_GAP_MS = 1000;
+
 export type {
   SegmentFetch,
   SegmentMethod,
@@ -135,17 +138,27 @@ export class StreamProber implements Prober {
     const intervalMs = job.mode === 'watch' ? Math.max(1, job.intervalS ?? 60) * 1000 : 0;
     const t0 = mono();
     const end = task(() => finish());
+    let lastFlush = t0;
     const tick = task(() => {
+      const now = mono();
+      lastFlush = now;
       const done = session.rotate();
       try {
         ctx.onInterval?.(session.result(done));
       } catch (err) {
         logger?.warn({ err }, 'stream probe: onInterval listener failed');
       }
-      ticks++;
-      this.scheduler.schedule(tick, t0 + ticks * intervalMs);
+      // The next point of the t0 + k x interval grid: an early report (below) keeps the grid.
+      this.scheduler.schedule(tick, t0 + (Math.floor((now - t0) / intervalMs) + 1) * intervalMs);
     });
-    let ticks = 1;
+    if (intervalMs > 0 && ctx.onInterval) {
+      // A new critical finding or failed request is reported at once (at most one early report a second),
+      // instead of waiting out the interval: a watch every 60 s still pages within seconds.
+      session.onUrgent = () => {
+        const due = Math.max(mono(), lastFlush + EARLY_REPORT_MIN_GAP_MS);
+        if (tick.slot >= 0 && tick.due > due) this.scheduler.schedule(tick, due);
+      };
+    }
     let finish: () => void = () => {};
     const finished = new Promise<void>((resolve) => {
       finish = resolve;

@@ -47,6 +47,13 @@ export class Session {
   readonly renditions = new Set<string>();
   /** Set when our own code failed: the outcome becomes probe-error. */
   internalError: string | undefined;
+  /**
+   * Watch mode: called when a critical finding of a (code, variant), or a failed request, appears that the
+   * previous interval did not have — news an on-call page should not wait the rest of the interval for. A
+   * condition that persists is not news again in every interval.
+   */
+  onUrgent: (() => void) | undefined;
+  private previous: Tally | undefined;
 
   constructor(
     readonly svc: Services,
@@ -67,7 +74,14 @@ export class Session {
 
   /** Records an observation in both windows; fires onFinding the first time a (code, variant) appears. */
   observe(variant: string, obs: Observation, at = Date.now()): void {
-    this.interval.book.record(variant, at, obs);
+    const fresh = this.interval.book.record(variant, at, obs).isNew;
+    if (
+      fresh &&
+      (obs.severity === 'critical' || obs.code === 'http-status') &&
+      !this.previous?.book.has(obs.code, variant)
+    ) {
+      this.onUrgent?.();
+    }
     const { entry, isNew } = this.total.book.record(variant, at, obs);
     if (isNew && entry && isFindingCode(entry.code)) {
       try {
@@ -189,6 +203,7 @@ export class Session {
   rotate(): Tally {
     const done = this.interval;
     this.interval = new Tally();
+    this.previous = done;
     return done;
   }
 

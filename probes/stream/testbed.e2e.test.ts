@@ -167,6 +167,39 @@ describe.skipIf(soakS > 0)('stream probe on the real testbed', () => {
     expect(o.result.outcome).toBe('failed');
   }, 60_000);
 
+  it('a watch reports a new critical finding at once, not at the end of its interval', async () => {
+    const intervals: ProbeResult[] = [];
+    const p = new StreamProber({ masterIntervalS: 1, logger });
+    const timer = setTimeout(
+      () => tb.faults.inject({ stream: 'hls-ts', rendition: BAD, type: 'stale' } as never),
+      2000,
+    );
+    try {
+      const summary = await p.run(
+        {
+          target: { id: 'tb-watch', url: url('hls-ts'), protocol: 'hls' },
+          mode: 'watch',
+          intervalS: 60,
+          durationS: 12,
+          expectations: {},
+        },
+        { signal: new AbortController().signal, logger, onInterval: (r) => intervals.push(r) },
+      );
+      // A 12 s watch with a 60 s interval has no regular interval report: each one here is an early one.
+      expect(intervals.length).toBeGreaterThanOrEqual(1);
+      const stale = intervals[0]?.findings.find((f) => f.code === 'playlist-stale');
+      expect(stale?.variant).toContain(BAD);
+      expect(summary.findings.some((f) => f.code === 'playlist-stale')).toBe(true);
+      // The stale episode goes on, but it is not news again: at most one early report for it.
+      expect(intervals.filter((r) => r.findings.some((f) => f.code === 'playlist-stale'))).toHaveLength(1);
+    } finally {
+      clearTimeout(timer);
+      tb.faults.clear();
+      await p.close();
+      await new Promise((r) => setTimeout(r, 2 * TD * 1000));
+    }
+  }, 60_000);
+
   it('DASH: an MPD that stops updating', async () => {
     const o = await scenario({ type: 'mpd-stale' }, { stream: 'dash' });
     expect(on(o, 'mpd-stale')[0]?.variant).toBe('mpd');
