@@ -2,18 +2,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { fastParser } from './fast-parse.js';
 import { Report } from './schemas.js';
-
-/** Deterministic PRNG (mulberry32): a failure names its seed and reproduces. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng } from './testing/prng.js';
 
 const browserReport = {
   id: 'job-1:0',
@@ -142,7 +131,7 @@ describe('fastParser(Report)', () => {
     let accepted = 0;
     let rejected = 0;
     for (let seed = 1; seed <= 20_000; seed++) {
-      const rand = rng(seed);
+      const rand = prng(seed);
       const input = structuredClone(seed % 2 ? browserReport : streamReport) as Node;
       const n = 1 + Math.floor(rand() * 3);
       for (let i = 0; i < n; i++) mutate(input, rand);

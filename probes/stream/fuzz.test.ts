@@ -8,23 +8,12 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ProbeResult } from '../../shared/schemas.js';
+import { prng } from '../../shared/testing/prng.js';
 import { type ReplayStep, replayDash, replayHls } from './testing/replay.js';
 
 const SEED = Number(process.env.STREAM_FUZZ_SEED ?? 0x5eed5);
 const HLS_CASES = Number(process.env.STREAM_FUZZ_HLS ?? 3000);
 const DASH_CASES = Number(process.env.STREAM_FUZZ_DASH ?? 1200);
-
-/** mulberry32: tiny, fast, deterministic. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const dir = join(fileURLToPath(new URL('.', import.meta.url)), 'corpus');
 function load(ext: string): string[] {

@@ -18,8 +18,11 @@ import { SegmentFetcher } from './segments.js';
 import { Session } from './session.js';
 import { Reservoir } from './stats.js';
 
-/** Early interval reports (a new critical finding) come at most this often. */
-const EARLY_REPORT_MIN_GAP_MS = 1000;
+/**
+ * An early interval report (a new critical finding) comes at least this long after the previous report: short
+ * enough to matter for a watch reporting every second, long enough that a flapping stream cannot flood.
+ */
+const EARLY_REPORT_MIN_GAP_MS = 250;
 
 export type {
   SegmentFetch,
@@ -152,7 +155,7 @@ export class StreamProber implements Prober {
       this.scheduler.schedule(tick, t0 + (Math.floor((now - t0) / intervalMs) + 1) * intervalMs);
     });
     if (intervalMs > 0 && ctx.onInterval) {
-      // A new critical finding or failed request is reported at once (at most one early report a second),
+      // A new critical finding or failed request is reported at once (at most one early report per 250 ms),
       // instead of waiting out the interval: a watch every 60 s still pages within seconds.
       session.onUrgent = () => {
         const due = Math.max(mono(), lastFlush + EARLY_REPORT_MIN_GAP_MS);
