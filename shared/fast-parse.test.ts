@@ -34,6 +34,10 @@ const browserReport = {
     { at: 2, url: 'https://cdn/x/2.ts', bytes: 2000, ttfb_ms: 21, download_ms: 41 },
   ],
   errors: [{ at: 3, category: 'http', type: 'networkError', details: 'fragLoadError', status: 404 }],
+  renditions: [
+    { rendition: '360p', height: 360, bitrate: 800_000, time_ms: 21_000 },
+    { rendition: '240p', time_ms: 4_000 },
+  ],
   version: '0.1.0',
 };
 
