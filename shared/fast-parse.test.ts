@@ -1,5 +1,6 @@
 import { isDeepStrictEqual } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import { fastParser } from './fast-parse.js';
 import { Report } from './schemas.js';
 import { prng } from './testing/prng.js';
@@ -151,6 +152,10 @@ describe('fastParser(Report)', () => {
     expect(accepted).toBeGreaterThan(2000);
     expect(fast.stats.fast).toBeGreaterThan(accepted * 0.9);
     expect(rejected).toBeGreaterThan(2000);
+  });
+
+  it('refuses a schema with a record rather than strip its keys', () => {
+    expect(() => fastParser(z.object({ labels: z.record(z.string(), z.string()) }))).toThrow(/record/);
   });
 
   it('a rejected report carries zod field-level issues', () => {

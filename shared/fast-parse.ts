@@ -25,6 +25,11 @@ export interface FastParser<T> {
 
 export function fastParser<S extends z.ZodType>(schema: S): FastParser<z.output<S>> {
   const json = z.toJSONSchema(schema, { io: 'input', target: 'draft-7', unrepresentable: 'throw' });
+  // removeAdditional 'all' would empty a record (z.record: an object of additionalProperties only), so a
+  // schema with one is refused here rather than silently stripped.
+  if (/"(additionalProperties":(\{|true)|patternProperties")/.test(JSON.stringify(json))) {
+    throw new Error('fastParser: schemas with records (z.record) are not supported; use zod directly');
+  }
   const ajv = new Ajv({
     useDefaults: true,
     // zod objects strip unknown keys; removeAdditional 'all' does the same for every object in the schema.
