@@ -39,7 +39,8 @@
  * Last line: g2g_error_p50_ms=<median over stream x non-zero delay of |adjusted change - injected|>
  *            startup_parts_error_ms=<largest inconsistency over all runs>
  */
-import { type BrowserProbeJob, BrowserProber } from '../probes/browser/index.js';
+import { BrowserProber } from '../probes/browser/index.js';
+import type { ProbeJob } from '../probes/types.js';
 import { createLogger, type Logger } from '../shared/log.js';
 import type { ProbeResult } from '../shared/schemas.js';
 import { type StreamInfo, startTestbed, type Testbed } from '../testbed/index.js';
@@ -258,7 +259,7 @@ function record(
 class StreamRuns {
   readonly records: RunRecord[] = [];
   private readonly served?: ServedPlaylist;
-  private readonly job: BrowserProbeJob;
+  private readonly job: ProbeJob;
 
   constructor(
     private readonly tb: Testbed,

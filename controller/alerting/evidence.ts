@@ -44,7 +44,8 @@ interface Series {
   problems: Ring;
 }
 
-const isProblem = (r: Report): boolean =>
+/** A report that shows a problem: evidence worth keeping, and a target the alerting evaluates at once. */
+export const isProblem = (r: Report): boolean =>
   r.outcome !== 'ok' ||
   r.findings.length > 0 ||
   (r.metrics.errors_http ?? 0) + (r.metrics.errors_network ?? 0) + (r.metrics.errors_player ?? 0) > 0;

@@ -34,7 +34,7 @@ import {
   shippedRulesFile,
 } from './config.js';
 import { evaluate, rowNeeds } from './evaluate.js';
-import { RecentReports } from './evidence.js';
+import { isProblem, RecentReports } from './evidence.js';
 import { Presence, ReportFeed } from './feed.js';
 import { type AgentFact, evaluateFleet } from './fleet-rules.js';
 import { plan } from './group.js';
@@ -305,11 +305,7 @@ export class Alerting {
     if (this.stopped) return;
     if (!(r.mode === 'watch' && r.seq === 0)) this.known.set(r.target.id, Date.now());
     if (!this.lease.isHeld() || (this.feed && !this.feed.ready)) return;
-    const notable =
-      r.outcome !== 'ok' ||
-      r.findings.length > 0 ||
-      (r.metrics.errors_http ?? 0) + (r.metrics.errors_network ?? 0) + (r.metrics.errors_player ?? 0) > 0;
-    if (!notable) {
+    if (!isProblem(r)) {
       this.dirty.add(r.target.id);
       return;
     }

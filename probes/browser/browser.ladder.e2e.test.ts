@@ -2,8 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../shared/log.js';
 import { ProbeResult } from '../../shared/schemas.js';
 import { startTestbed, type Testbed } from '../../testbed/index.js';
+import type { ProbeJob } from '../types.js';
 import { resolveDashJs } from './harness-server.js';
-import { type BrowserProbeJob, BrowserProber } from './index.js';
+import { BrowserProber } from './index.js';
 
 /**
  * The full testbed ladder (360p/240p/144p + an audio group, as HLS TS and HLS fMP4): fMP4 with init segments,
@@ -19,7 +20,7 @@ const url = (id: string) => {
   if (!s) throw new Error(`testbed has no ${id} stream`);
   return s.url;
 };
-const job = (u: string, over: Partial<BrowserProbeJob> = {}): BrowserProbeJob => ({
+const job = (u: string, over: Partial<ProbeJob> = {}): ProbeJob => ({
   target: { id: 'ladder', url: u, protocol: u.endsWith('.mpd') ? 'dash' : 'hls' },
   durationS: 10,
   mode: 'check',

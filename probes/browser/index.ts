@@ -1,17 +1,16 @@
 import type { Logger } from '../../shared/log.js';
 import type { ProbeResult } from '../../shared/schemas.js';
-import type { ProbeContext, Prober } from '../types.js';
+import type { ProbeContext, ProbeJob, Prober } from '../types.js';
 import { resolveChromiumPath } from './chromium.js';
 import type { RenditionChoice } from './events.js';
 import { type HarnessServer, startHarnessServer } from './harness-server.js';
 import { BrowserPool } from './pool.js';
-import { type BrowserProbeJob, BrowserSession } from './session.js';
+import { BrowserSession } from './session.js';
 
 export { ChromiumNotFoundError, resolveChromiumPath, STANDARD_CHROMIUM_PATHS } from './chromium.js';
 export type { RenditionChoice } from './events.js';
 export { classifyOutcome } from './outcome.js';
 export { percentile, percentiles } from './percentiles.js';
-export type { BrowserProbeJob } from './session.js';
 
 export interface BrowserProberOptions {
   /** Chromium binary; else env LIVEPROBE_CHROMIUM; else standard locations (throws if none). */
@@ -84,7 +83,7 @@ export class BrowserProber implements Prober {
     return this.pool.health();
   }
 
-  async run(job: BrowserProbeJob, ctx: ProbeContext): Promise<ProbeResult> {
+  async run(job: ProbeJob, ctx: ProbeContext): Promise<ProbeResult> {
     const startedAt = new Date();
     const fail = (reason: string): ProbeResult => ({
       target: job.target,

@@ -31,9 +31,6 @@ export interface SessionOptions {
   cmcd?: { customKey?: string; customValue?: string | number | boolean };
 }
 
-/** Kept as a name: any ProbeJob is a browser job (the rendition choice is part of the job). */
-export type BrowserProbeJob = ProbeJob;
-
 /** The page-side API as Node sees it (the page's globalThis is its window). */
 interface HarnessGlobal {
   __liveprobe?: {
@@ -116,7 +113,7 @@ export class BrowserSession {
   private wake?: () => void;
 
   constructor(
-    private readonly job: BrowserProbeJob,
+    private readonly job: ProbeJob,
     private readonly ctx: ProbeContext,
     private readonly acquire: (signal: AbortSignal) => Promise<Lease>,
     private readonly opts: SessionOptions,
