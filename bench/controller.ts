@@ -1,11 +1,12 @@
 /**
  * npm run bench:controller — the controller under simulated fleet load, all on loopback:
  *  1. ingest: N realistic reports pre-published to JetStream, then drained by a controller process
- *     (JSON + zod validation + windows + events + ack); ingest_per_s is reports per CPU-second of that
+ *     (JSON + validation + windows + events + ack); ingest_per_s is reports per CPU-second of that
  *     single-threaded process (= per core); the wall rate is printed beside it.
  *  2. SSE: reports published at a steady rate; publish -> SSE client receipt latency.
  *  3. API: autocannon (separate process) at 1000 req/s on GET /v1/summary, /v1/agents and /v1/targets,
  *     sampled for 10 s after a 3 s warm-up.
+ *  3b. validation alone: zod vs the compiled validator ingest uses, per report, in this process.
  *  4. memory: heap per active series with 100k series (target x region x probe), 3 reports each.
  * Last line: ingest_per_s=<n> sse_p99_ms=<n> api_p99_ms=<n> bytes_per_series=<n>
  */
@@ -21,9 +22,11 @@ import { JetStreamPublisher } from '../agent/publisher.js';
 import { stopChild } from '../cli/children.js';
 import { freeLoopbackPort } from '../cli/ports.js';
 import { Aggregator } from '../controller/aggregate/aggregator.js';
+import { parseReport } from '../shared/fast-parse.js';
 import { createLogger } from '../shared/log.js';
+import { Report } from '../shared/schemas.js';
 import { names } from '../shared/subjects.js';
-import { encodeJson } from '../shared/transport.js';
+import { decodeJson, encodeJson } from '../shared/transport.js';
 import { benchNats, percentile, printTable } from './lib.js';
 import { realisticReport } from './report-fixture.js';
 
@@ -125,7 +128,7 @@ async function main(): Promise<void> {
     const ingestWallPerS = Math.round(drained / wallS);
     rows.push({
       phase: 'ingest',
-      what: `${N_INGEST} reports of ${(JSON.stringify(realisticReport(1, 1)).length / 1024).toFixed(1)} kB (JSON + zod + windows + ack), controller process`,
+      what: `${N_INGEST} reports of ${(JSON.stringify(realisticReport(1, 1)).length / 1024).toFixed(1)} kB (JSON + validation + windows + ack), controller process`,
       result: `${ingestPerS}/CPU-second (per core), ${ingestWallPerS}/s wall (publish ${publishPerS}/s)`,
     });
 
@@ -216,6 +219,28 @@ async function main(): Promise<void> {
       });
     }
     await nc.close();
+
+    // 3b. validation alone, side by side in this process: zod vs the validator compiled from it (ingest's).
+    const VALIDATE_N = 20_000;
+    const bufs = Array.from({ length: VALIDATE_N }, (_, i) => encodeJson(realisticReport(i, 500)));
+    const perReportUs = (parse: (x: unknown) => { success: boolean }): number => {
+      // Freshly decoded objects each round (the compiled validator fills defaults in place); best of 3.
+      let best = Number.POSITIVE_INFINITY;
+      for (let round = 0; round < 3; round++) {
+        const objs = bufs.map((b) => decodeJson(b));
+        const t = performance.now();
+        for (const o of objs) if (!parse(o).success) throw new Error('fixture report rejected');
+        best = Math.min(best, performance.now() - t);
+      }
+      return (best / VALIDATE_N) * 1000;
+    };
+    const zodUs = perReportUs((x) => Report.safeParse(x));
+    const compiledUs = perReportUs(parseReport);
+    rows.push({
+      phase: 'validate',
+      what: `${VALIDATE_N} decoded reports, in this process: zod Report.safeParse vs the compiled validator (ingest)`,
+      result: `zod ${zodUs.toFixed(1)} µs, compiled ${compiledUs.toFixed(1)} µs per report`,
+    });
 
     // 4. memory per active series, in this process (the windows' data structure on its own).
     const gc = (globalThis as { gc?: () => void }).gc;
