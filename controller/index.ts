@@ -179,7 +179,7 @@ export async function startController(opts: ControllerOptions): Promise<Controll
     events,
     logger,
     rulesFile: config.controller.rulesFile,
-    externalUrl: () => apiUrl,
+    externalUrl: () => config.controller.externalUrl ?? apiUrl,
     stream: { js, jsm, names },
   });
   await alerting.start();
