@@ -96,7 +96,11 @@ export async function startController(opts: ControllerOptions): Promise<Controll
   const events = new EventBus();
   const sweeps = new SweepService({ js, names, targets, topology, events, logger });
   const aggregator = new Aggregator();
-  const metrics = new ControllerMetrics(aggregator);
+  const metrics = new ControllerMetrics(aggregator, {
+    targetLabels: config.controller.metricsTargetLabels,
+    labelsOf: (id) => targets.get(id)?.labels,
+    maxSeries: config.controller.metricsMaxSeries,
+  });
   const results = new ResultsReader(js, jsm, names);
   const ingest = new Ingest({
     js,
@@ -104,6 +108,7 @@ export async function startController(opts: ControllerOptions): Promise<Controll
     logger,
     onReport: (r) => {
       aggregator.add(r);
+      metrics.observe(r);
       sweeps.onReport(r);
       events.emit('report', r);
     },
@@ -122,8 +127,14 @@ export async function startController(opts: ControllerOptions): Promise<Controll
     'aggregation windows rebuilt from the results stream',
   );
   await ingest.start();
-  metrics.trackIngest(ingest.stats);
-  const evictTimer = setInterval(() => aggregator.evict(), 30_000);
+  metrics.trackIngest(ingest.stats, async () => {
+    const info = await jsm.consumers.info(names.resultsStream, names.ingestConsumer);
+    return { pending: info.num_pending, ackPending: info.num_ack_pending };
+  });
+  const evictTimer = setInterval(() => {
+    aggregator.evict();
+    metrics.evict();
+  }, 30_000);
   const fleet = new Fleet({
     nc,
     names,
@@ -135,6 +146,7 @@ export async function startController(opts: ControllerOptions): Promise<Controll
       void topology.ensureRegion(region).catch((err) => logger.error({ err, region }, 'region setup failed')),
   });
   fleet.start();
+  metrics.trackFleet(() => fleet.regions());
   const timeSub = serveTime(nc, names);
 
   const replicaId = `${hostname().replace(/[^A-Za-z0-9_-]/g, '-')}-${process.pid}-${randomBytes(2).toString('hex')}`;
@@ -183,6 +195,14 @@ export async function startController(opts: ControllerOptions): Promise<Controll
     stream: { js, jsm, names },
   });
   await alerting.start();
+  metrics.trackAlerting({
+    alertCounts: () => alerting.alertCounts(),
+    notificationCounts: () =>
+      alerting.receiverNames.map((receiver) => ({
+        receiver,
+        ...(alerting.notificationCounts.get(receiver) ?? { sent: 0, failed: 0 }),
+      })),
+  });
 
   const app = await buildApi(
     {
