@@ -98,7 +98,11 @@ export async function startController(opts: ControllerOptions): Promise<Controll
   const sweeps = new SweepService({ js, names, targets, topology, events, logger });
   const aggregator = new Aggregator();
   const latest = new LatestReports();
-  const metrics = new ControllerMetrics(aggregator);
+  const metrics = new ControllerMetrics(aggregator, {
+    targetLabels: config.controller.metricsTargetLabels,
+    labelsOf: (id) => targets.get(id)?.labels,
+    maxSeries: config.controller.metricsMaxSeries,
+  });
   const results = new ResultsReader(js, jsm, names);
   const ingest = new Ingest({
     js,
@@ -107,6 +111,7 @@ export async function startController(opts: ControllerOptions): Promise<Controll
     onReport: (r) => {
       aggregator.add(r);
       latest.add(r);
+      metrics.observe(r);
       sweeps.onReport(r);
       events.emit('report', r);
     },
@@ -126,9 +131,13 @@ export async function startController(opts: ControllerOptions): Promise<Controll
     'aggregation windows rebuilt from the results stream',
   );
   await ingest.start();
-  metrics.trackIngest(ingest.stats);
+  metrics.trackIngest(ingest.stats, async () => {
+    const info = await jsm.consumers.info(names.resultsStream, names.ingestConsumer);
+    return { pending: info.num_pending, ackPending: info.num_ack_pending };
+  });
   const evictTimer = setInterval(() => {
     aggregator.evict();
+    metrics.evict();
     latest.evict(Date.now() - 3_600_000);
   }, 30_000);
   const fleet = new Fleet({
@@ -142,6 +151,7 @@ export async function startController(opts: ControllerOptions): Promise<Controll
       void topology.ensureRegion(region).catch((err) => logger.error({ err, region }, 'region setup failed')),
   });
   fleet.start();
+  metrics.trackFleet(() => fleet.regions());
   const timeSub = serveTime(nc, names);
 
   const replicaId = `${hostname().replace(/[^A-Za-z0-9_-]/g, '-')}-${process.pid}-${randomBytes(2).toString('hex')}`;
@@ -186,10 +196,18 @@ export async function startController(opts: ControllerOptions): Promise<Controll
     events,
     logger,
     rulesFile: config.controller.rulesFile,
-    externalUrl: () => apiUrl,
+    externalUrl: () => config.controller.externalUrl ?? apiUrl,
     stream: { js, jsm, names },
   });
   await alerting.start();
+  metrics.trackAlerting({
+    alertCounts: () => alerting.alertCounts(),
+    notificationCounts: () =>
+      alerting.receiverNames.map((receiver) => ({
+        receiver,
+        ...(alerting.notificationCounts.get(receiver) ?? { sent: 0, failed: 0 }),
+      })),
+  });
 
   const app = await buildApi(
     {

@@ -89,6 +89,17 @@ export async function buildApi(services: Services, cfg: Config['controller'], lo
     allowList: (req) => req.method === 'GET' || req.method === 'HEAD' || req.method === 'OPTIONS',
     keyGenerator: (req) => req.principal?.name ?? req.ip,
   });
+  // Request durations by route template (bounded: unmatched paths share one label); the SSE feed is left
+  // out, its "duration" is how long a client stayed connected.
+  app.addHook('onResponse', async (req, reply) => {
+    if (String(reply.raw.getHeader('content-type') ?? '').startsWith('text/event-stream')) return;
+    services.metrics.observeHttp(
+      req.method,
+      req.routeOptions.url ?? 'unmatched',
+      reply.statusCode,
+      reply.elapsedTime / 1000,
+    );
+  });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
 
