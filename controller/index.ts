@@ -14,6 +14,7 @@ import { buildApi } from './api/server.js';
 import { EventBus } from './events.js';
 import { Fleet } from './fleet.js';
 import { Ingest } from './ingest.js';
+import { LatestReports } from './latest.js';
 import { ControllerMetrics } from './metrics.js';
 import { ResultsReader } from './results.js';
 import { Lease } from './scheduler/lease.js';
@@ -96,6 +97,7 @@ export async function startController(opts: ControllerOptions): Promise<Controll
   const events = new EventBus();
   const sweeps = new SweepService({ js, names, targets, topology, events, logger });
   const aggregator = new Aggregator();
+  const latest = new LatestReports();
   const metrics = new ControllerMetrics(aggregator, {
     targetLabels: config.controller.metricsTargetLabels,
     labelsOf: (id) => targets.get(id)?.labels,
@@ -108,6 +110,7 @@ export async function startController(opts: ControllerOptions): Promise<Controll
     logger,
     onReport: (r) => {
       aggregator.add(r);
+      latest.add(r);
       metrics.observe(r);
       sweeps.onReport(r);
       events.emit('report', r);
@@ -119,6 +122,7 @@ export async function startController(opts: ControllerOptions): Promise<Controll
   const replayed = rebuildMs
     ? await results.replay(new Date(Date.now() - rebuildMs), (r) => {
         aggregator.add(r);
+        latest.add(r);
         ingest.remember(r.id);
       })
     : 0;
@@ -134,6 +138,7 @@ export async function startController(opts: ControllerOptions): Promise<Controll
   const evictTimer = setInterval(() => {
     aggregator.evict();
     metrics.evict();
+    latest.evict(Date.now() - 3_600_000);
   }, 30_000);
   const fleet = new Fleet({
     nc,
@@ -211,6 +216,7 @@ export async function startController(opts: ControllerOptions): Promise<Controll
       results,
       fleet,
       aggregator,
+      latest,
       events,
       metrics,
       schedules,
