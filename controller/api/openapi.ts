@@ -34,7 +34,13 @@ Conventions (docs/reference/api.md):
 - Casing: resource fields are camelCase (\`agentId\`, \`durationS\`); measured quantities use the metrics vocabulary, snake_case with a unit suffix (\`startup_ms\`, \`rebuffer_ratio\`).
 - Lists: cursor pagination with \`limit\` and \`cursor\`; the next page's URL is in the \`Link: <...>; rel="next"\` header.`;
 
-const VERBS: Record<string, string> = { GET: 'get', POST: 'create', PUT: 'put', DELETE: 'delete', PATCH: 'patch' };
+const VERBS: Record<string, string> = {
+  GET: 'get',
+  POST: 'create',
+  PUT: 'put',
+  DELETE: 'delete',
+  PATCH: 'patch',
+};
 
 const pascal = (s: string) =>
   s
@@ -42,7 +48,8 @@ const pascal = (s: string) =>
     .filter(Boolean)
     .map((w) => w[0]?.toUpperCase() + w.slice(1))
     .join('');
-const singular = (s: string) => (s.endsWith('ies') ? `${s.slice(0, -3)}y` : s.replace(/s$/, ''));
+const singular = (s: string) =>
+  s.endsWith('ies') ? `${s.slice(0, -3)}y` : /(ch|sh|ss|x)es$/.test(s) ? s.slice(0, -2) : s.replace(/s$/, '');
 
 /**
  * GET /v1/targets -> listTargets, GET /v1/targets/:id -> getTarget, POST /v1/targets -> createTarget,
@@ -81,7 +88,10 @@ type Operation = {
   description?: string;
   security?: unknown[];
   parameters?: { name: string; in: string; description?: string }[];
-  responses?: Record<string, { description?: string; content?: Record<string, unknown>; headers?: JsonSchema }>;
+  responses?: Record<
+    string,
+    { description?: string; content?: Record<string, unknown>; headers?: JsonSchema }
+  >;
 };
 
 const PAGE_PARAMS: Record<string, string> = {
@@ -105,7 +115,8 @@ export function openapiOptions(): SwaggerOptions {
           bearer: {
             type: 'http',
             scheme: 'bearer',
-            description: 'An API token (controller.tokens / LIVEPROBE_TOKENS); its role decides what it may do',
+            description:
+              'An API token (controller.tokens / LIVEPROBE_TOKENS); its role decides what it may do',
           },
         },
       },
@@ -126,12 +137,33 @@ export function openapiOptions(): SwaggerOptions {
     transformObject: (doc) => {
       const object = jsonSchemaTransformObject(doc) as {
         paths: Record<string, Record<string, Operation>>;
+        tags?: { name: string; description?: string }[];
+        components?: { schemas?: Record<string, unknown> };
       };
+      const tags = new Set(object.tags?.map((t) => t.name));
       for (const [path, item] of Object.entries(object.paths)) {
         for (const [method, op] of Object.entries(item)) {
           finishOperation(method.toUpperCase(), path, op);
+          for (const t of op.tags ?? []) {
+            if (tags.has(t)) continue;
+            tags.add(t);
+            object.tags = [...(object.tags ?? []), { name: t, description: `${t} (${path})` }];
+          }
         }
       }
+      // zod's registry emits an input and an output variant of each named schema; drop the unused ones.
+      const schemas = object.components?.schemas ?? {};
+      const used = new Set<string>();
+      const visit = (v: unknown) => {
+        for (const m of JSON.stringify(v).matchAll(/"#\/components\/schemas\/([^"]+)"/g)) {
+          const name = m[1] as string;
+          if (used.has(name)) continue;
+          used.add(name);
+          visit(schemas[name]);
+        }
+      };
+      visit(object.paths);
+      for (const name of Object.keys(schemas)) if (!used.has(name)) delete schemas[name];
       return object as ReturnType<typeof jsonSchemaTransformObject>;
     },
   };
@@ -157,12 +189,14 @@ function finishOperation(method: string, path: string, op: Operation): void {
   }
   const isPublic = Array.isArray(op.security) && op.security.length === 0;
   const hasInput = (op.parameters?.length ?? 0) > 0 || 'requestBody' in op;
-  if (hasInput && !op.responses['400']) op.responses['400'] = problemResponse('Invalid request: `issues` lists each field');
+  if (hasInput && !op.responses['400'])
+    op.responses['400'] = problemResponse('Invalid request: `issues` lists each field');
   if (!isPublic) {
     op.responses['401'] ??= problemResponse('Missing or unknown bearer token');
     op.responses['403'] ??= problemResponse("The token's role may not do this");
   }
-  if (method !== 'GET') op.responses['429'] ??= problemResponse('Too many writes; see the Retry-After header');
+  if (method !== 'GET')
+    op.responses['429'] ??= problemResponse('Too many writes; see the Retry-After header');
   op.responses['500'] ??= problemResponse('Internal error');
   for (const p of op.parameters ?? []) {
     if (!p.description && PAGE_PARAMS[p.name]) p.description = PAGE_PARAMS[p.name];

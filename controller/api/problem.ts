@@ -43,24 +43,28 @@ export function problemBody(
     status,
     detail,
     ...(extra.instance ? { instance: extra.instance } : {}),
-    error: extra.error ?? (extra.issues ? 'validation' : (CODES[status] ?? (status >= 500 ? 'internal' : 'error'))),
+    error:
+      extra.error ??
+      (extra.issues ? 'validation' : (CODES[status] ?? (status >= 500 ? 'internal' : 'error'))),
     message: detail,
     ...(extra.issues ? { issues: extra.issues } : {}),
   };
 }
 
 /** Sends a problem answer: `return problem(reply, 404, 'no target x')` from a route. */
-export function problem(
-  reply: FastifyReply,
+export function problem<R>(
+  reply: R,
   status: number,
   detail: string,
   extra: { error?: string; issues?: Issue[] } = {},
-): FastifyReply {
-  const path = reply.request.url.split('?')[0];
-  return reply
-    .code(status)
+): R {
+  // Generic over the route's reply type: route replies are typed by their own response schemas.
+  const r = reply as unknown as FastifyReply;
+  const path = r.request.url.split('?')[0];
+  r.code(status)
     .type(PROBLEM_TYPE)
     .send(problemBody(status, detail, { ...extra, instance: path }));
+  return reply;
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null;

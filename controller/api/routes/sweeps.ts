@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ApiError, Sweep, SweepRequest } from '../../../shared/api.js';
 import { UnknownTargetError } from '../../sweeps.js';
+import { problem } from '../problem.js';
 import type { App, Services } from '../server.js';
 
 export const sweepRoutes = (s: Services) => async (app: App) => {
@@ -18,9 +19,7 @@ export const sweepRoutes = (s: Services) => async (app: App) => {
         return reply.code(202).send({ id: sweep.id, jobs: sweep.expected });
       } catch (err) {
         if (err instanceof UnknownTargetError) {
-          return reply.code(400).send({
-            error: 'validation',
-            message: err.message,
+          return problem(reply, 400, err.message, {
             issues: err.ids.map((id) => ({ path: 'body.targets', message: `unknown target id ${id}` })),
           });
         }
@@ -34,8 +33,6 @@ export const sweepRoutes = (s: Services) => async (app: App) => {
   app.get(
     '/v1/sweeps/:id',
     { schema: { params: z.object({ id: z.string().max(64) }), response: { 200: Sweep, 404: ApiError } } },
-    async (req, reply) =>
-      s.sweeps.get(req.params.id) ??
-      reply.code(404).send({ error: 'not-found', message: `no sweep ${req.params.id}` }),
+    async (req, reply) => s.sweeps.get(req.params.id) ?? problem(reply, 404, `no sweep ${req.params.id}`),
   );
 };

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { ApiError } from '../../../shared/api.js';
 import { SubjectToken } from '../../../shared/ids.js';
 import { Target } from '../../../shared/schemas.js';
+import { problem } from '../problem.js';
 import type { App, Services } from '../server.js';
 
 const IdParams = z.object({ id: SubjectToken });
@@ -11,9 +12,7 @@ export const targetRoutes = (s: Services) => async (app: App) => {
   app.get(
     '/v1/targets/:id',
     { schema: { params: IdParams, response: { 200: Target, 404: ApiError } } },
-    async (req, reply) =>
-      s.targets.get(req.params.id) ??
-      reply.code(404).send({ error: 'not-found', message: `no target ${req.params.id}` }),
+    async (req, reply) => s.targets.get(req.params.id) ?? problem(reply, 404, `no target ${req.params.id}`),
   );
   app.put(
     '/v1/targets/:id',
@@ -34,6 +33,6 @@ export const targetRoutes = (s: Services) => async (app: App) => {
     async (req, reply) =>
       (await s.targets.delete(req.params.id))
         ? reply.code(204).send(null)
-        : reply.code(404).send({ error: 'not-found', message: `no target ${req.params.id}` }),
+        : problem(reply, 404, `no target ${req.params.id}`),
   );
 };
