@@ -10,6 +10,7 @@ import {
 } from 'fastify-type-provider-zod';
 import type { Schedule, Watch } from '../../shared/api.js';
 import type { Config } from '../../shared/config.js';
+import { EgressPolicy } from '../../shared/egress.js';
 import type { Logger } from '../../shared/log.js';
 import { VERSION } from '../../shared/version.js';
 import type { Aggregator } from '../aggregate/aggregator.js';
@@ -24,6 +25,8 @@ import type { TargetStore } from '../state/targets.js';
 import type { SweepService } from '../sweeps.js';
 import type { WatchService } from '../watches.js';
 import { authHook } from './auth.js';
+import { SseLimiter } from './limits.js';
+import { redactForViewers } from './redact.js';
 import { agentRoutes } from './routes/agents.js';
 import { alertRoutes } from './routes/alerts.js';
 import { eventRoutes } from './routes/events.js';
@@ -54,6 +57,12 @@ export interface Services {
   /** Rules, silences, alerts (controller/alerting). */
   alerting: Alerting;
   ready: () => boolean;
+  /** What targets, sweeps and watches may point at (shared/egress.ts); default: the strict policy. */
+  egress?: EgressPolicy;
+  /** Caps on open event streams (set by buildApi from the config). */
+  sse?: SseLimiter;
+  /** Bounds on stored silences (set by buildApi from the config). */
+  silenceLimits?: { max: number; maxHours: number };
 }
 
 export type App = FastifyInstance<
@@ -65,18 +74,25 @@ export type App = FastifyInstance<
 >;
 
 export async function buildApi(services: Services, cfg: Config['controller'], logger: Logger): Promise<App> {
+  services.egress ??= new EgressPolicy();
+  services.sse ??= new SseLimiter(cfg.sseMaxPerToken, cfg.sseMax);
+  services.silenceLimits ??= { max: cfg.silencesMax, maxHours: cfg.silenceMaxHours };
   const app = Fastify({
     loggerInstance: logger,
     bodyLimit: cfg.bodyLimitKb * 1024,
   }).withTypeProvider<ZodTypeProvider>();
   // Auth runs first so the rate limiter can key writes by token name.
   app.addHook('onRequest', authHook(cfg.tokens));
+  // Writes and reads have their own budgets per token; public routes (health) are not limited.
+  const isRead = (method: string) => method === 'GET' || method === 'HEAD';
   await app.register(rateLimit, {
-    max: cfg.writeRateLimitPerMin,
+    max: (req) => (isRead(req.method) ? cfg.readRateLimitPerMin : cfg.writeRateLimitPerMin),
     timeWindow: '1 minute',
-    allowList: (req) => req.method === 'GET' || req.method === 'HEAD' || req.method === 'OPTIONS',
-    keyGenerator: (req) => req.principal?.name ?? req.ip,
+    allowList: (req) => req.method === 'OPTIONS' || req.routeOptions.config?.public === true,
+    keyGenerator: (req) => `${isRead(req.method) ? 'r' : 'w'}:${req.principal?.name ?? req.ip}`,
   });
+  // Signed URLs never reach a viewer: every JSON body to one has its URLs' query strings blanked.
+  app.addHook('preSerialization', redactForViewers);
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
 
