@@ -70,6 +70,7 @@ export async function runDemo(flags: DemoFlags): Promise<void> {
       durationS: flags.duration,
     });
     const banner = [
+      `Command center: ${controller.url}/`,
       '',
       'liveprobe demo is up:',
       `  API          ${controller.url}  (OpenAPI: ${controller.url}/openapi.json)`,

@@ -15,6 +15,7 @@ import { buildApi } from './api/server.js';
 import { EventBus } from './events.js';
 import { Fleet } from './fleet.js';
 import { Ingest } from './ingest.js';
+import { LatestReports } from './latest.js';
 import { ControllerMetrics } from './metrics.js';
 import { ResultsReader } from './results.js';
 import { Lease } from './scheduler/lease.js';
@@ -97,7 +98,12 @@ export async function startController(opts: ControllerOptions): Promise<Controll
   const events = new EventBus();
   const sweeps = new SweepService({ js, names, targets, topology, events, logger });
   const aggregator = new Aggregator();
-  const metrics = new ControllerMetrics(aggregator);
+  const latest = new LatestReports();
+  const metrics = new ControllerMetrics(aggregator, {
+    targetLabels: config.controller.metricsTargetLabels,
+    labelsOf: (id) => targets.get(id)?.labels,
+    maxSeries: config.controller.metricsMaxSeries,
+  });
   const results = new ResultsReader(js, jsm, names);
   const ingest = new Ingest({
     js,
@@ -105,6 +111,8 @@ export async function startController(opts: ControllerOptions): Promise<Controll
     logger,
     onReport: (r) => {
       aggregator.add(r);
+      latest.add(r);
+      metrics.observe(r);
       sweeps.onReport(r);
       events.emit('report', r);
     },
@@ -115,6 +123,7 @@ export async function startController(opts: ControllerOptions): Promise<Controll
   const replayed = rebuildMs
     ? await results.replay(new Date(Date.now() - rebuildMs), (r) => {
         aggregator.add(r);
+        latest.add(r);
         ingest.remember(r.id);
       })
     : 0;
@@ -123,8 +132,15 @@ export async function startController(opts: ControllerOptions): Promise<Controll
     'aggregation windows rebuilt from the results stream',
   );
   await ingest.start();
-  metrics.trackIngest(ingest.stats);
-  const evictTimer = setInterval(() => aggregator.evict(), 30_000);
+  metrics.trackIngest(ingest.stats, async () => {
+    const info = await jsm.consumers.info(names.resultsStream, names.ingestConsumer);
+    return { pending: info.num_pending, ackPending: info.num_ack_pending };
+  });
+  const evictTimer = setInterval(() => {
+    aggregator.evict();
+    metrics.evict();
+    latest.evict(Date.now() - 3_600_000);
+  }, 30_000);
   const fleet = new Fleet({
     nc,
     names,
@@ -136,6 +152,7 @@ export async function startController(opts: ControllerOptions): Promise<Controll
       void topology.ensureRegion(region).catch((err) => logger.error({ err, region }, 'region setup failed')),
   });
   fleet.start();
+  metrics.trackFleet(() => fleet.regions());
   const timeSub = serveTime(nc, names);
 
   const replicaId = `${hostname().replace(/[^A-Za-z0-9_-]/g, '-')}-${process.pid}-${randomBytes(2).toString('hex')}`;
@@ -180,10 +197,18 @@ export async function startController(opts: ControllerOptions): Promise<Controll
     events,
     logger,
     rulesFile: config.controller.rulesFile,
-    externalUrl: () => apiUrl,
+    externalUrl: () => config.controller.externalUrl ?? apiUrl,
     stream: { js, jsm, names },
   });
   await alerting.start();
+  metrics.trackAlerting({
+    alertCounts: () => alerting.alertCounts(),
+    notificationCounts: () =>
+      alerting.receiverNames.map((receiver) => ({
+        receiver,
+        ...(alerting.notificationCounts.get(receiver) ?? { sent: 0, failed: 0 }),
+      })),
+  });
 
   const app = await buildApi(
     {
@@ -192,6 +217,7 @@ export async function startController(opts: ControllerOptions): Promise<Controll
       results,
       fleet,
       aggregator,
+      latest,
       events,
       metrics,
       schedules,

@@ -34,6 +34,20 @@ export function parseTokenList(value: string): unknown[] {
     });
 }
 
+/** Labels the controller's own metrics use; a target label exported by config may not reuse one. */
+const METRIC_RESERVED_LABELS = new Set([
+  'target',
+  'region',
+  'probe',
+  'outcome',
+  'category',
+  'code',
+  'le',
+  'quantile',
+  'job',
+  'instance',
+]);
+
 export const ConfigSchema = z.strictObject({
   nats: z
     .strictObject({
@@ -95,6 +109,42 @@ export const ConfigSchema = z.strictObject({
       rebuildWindowS: z.coerce.number().int().min(0).max(3600).default(3600),
       /** Alerting rules file (YAML); unset = the shipped deploy/rules.yaml; "none" = API rules only. */
       rulesFile: z.string().min(1).optional(),
+      /**
+       * Where people reach this controller (behind a proxy, e.g. https://probes.example.com): the base of
+       * links in notifications (command-center page, runbooks). Unset = the address the API listens on.
+       */
+      externalUrl: z
+        .url({ protocol: /^https?$/, error: 'an absolute http(s) URL' })
+        .transform((u) => u.replace(/\/+$/, ''))
+        .optional(),
+      /**
+       * Target labels (Target.labels keys, e.g. cdn) exported as extra labels on the per-series Prometheus
+       * metrics; a target without the label exports "". Each one multiplies nothing (one value per target),
+       * but keep the list short: every series carries them.
+       */
+      metricsTargetLabels: z
+        .preprocess(
+          (v) =>
+            typeof v === 'string'
+              ? v
+                  .split(',')
+                  .map((s) => s.trim())
+                  .filter(Boolean)
+              : v,
+          z
+            .array(
+              z
+                .string()
+                .regex(/^[a-z_][a-z0-9_]*$/, 'a Prometheus label name (lower case)')
+                .refine((n) => !METRIC_RESERVED_LABELS.has(n) && !n.startsWith('__'), {
+                  error: 'clashes with a label liveprobe already sets',
+                }),
+            )
+            .max(8),
+        )
+        .default([]),
+      /** Bound of target x region x probe series in /metrics; reports of series beyond it are not exported. */
+      metricsMaxSeries: positiveInt.default(5000),
     })
     .prefault({}),
   browser: z
@@ -159,6 +209,9 @@ export const ENV_KEYS: Record<string, string> = {
   LIVEPROBE_SILENCE_MAX_HOURS: 'controller.silenceMaxHours',
   LIVEPROBE_REBUILD_WINDOW_S: 'controller.rebuildWindowS',
   LIVEPROBE_RULES_FILE: 'controller.rulesFile',
+  LIVEPROBE_EXTERNAL_URL: 'controller.externalUrl',
+  LIVEPROBE_METRICS_TARGET_LABELS: 'controller.metricsTargetLabels',
+  LIVEPROBE_METRICS_MAX_SERIES: 'controller.metricsMaxSeries',
   LIVEPROBE_CHROMIUM: 'browser.chromium',
   LIVEPROBE_LOG_LEVEL: 'log.level',
   LIVEPROBE_EGRESS_ALLOW: 'egress.allow',

@@ -270,7 +270,8 @@ export class BrowserPool {
  * The environment Chromium is launched with: an allow-list (locale, paths, display, fonts, proxies the
  * operator set for it), never the agent's own (NATS_*, LIVEPROBE_*, secrets of secretRef, cloud credentials).
  */
-const CHROMIUM_ENV_KEYS = /^(PATH|HOME|USER|LOGNAME|SHELL|LANG|LANGUAGE|TZ|TMPDIR|DISPLAY|WAYLAND_DISPLAY|FONTCONFIG_(FILE|PATH)|LC_[A-Z]+|XDG_[A-Z_]+|DBUS_SESSION_BUS_ADDRESS|(HTTPS?|NO|ALL)_PROXY|(https?|no|all)_proxy)$/;
+const CHROMIUM_ENV_KEYS =
+  /^(PATH|HOME|USER|LOGNAME|SHELL|LANG|LANGUAGE|TZ|TMPDIR|DISPLAY|WAYLAND_DISPLAY|FONTCONFIG_(FILE|PATH)|LC_[A-Z]+|XDG_[A-Z_]+|DBUS_SESSION_BUS_ADDRESS|(HTTPS?|NO|ALL)_PROXY|(https?|no|all)_proxy)$/;
 
 export function chromiumEnv(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
   const out: Record<string, string> = {};
