@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { startAgent } from '../agent/index.js';
 import { startController } from '../controller/index.js';
 import type { Sweep } from '../shared/api.js';
+import { LOOPBACK_RULES } from '../shared/egress.js';
 import { startTestbed } from '../testbed/index.js';
 import { type NatsChild, startNatsServer } from './children.js';
 import { type CommonFlags, setup, untilSignal } from './common.js';
@@ -37,6 +38,8 @@ export async function runDemo(flags: DemoFlags): Promise<void> {
     overrides['nats.url'] = nats.url;
   }
   const { config, logger } = setup('liveprobe-demo', flags, overrides);
+  // The demo's testbed runs on this machine: loopback is opened on top of whatever egress.allow says.
+  config.egress.allow = [...new Set([...config.egress.allow, ...LOOPBACK_RULES])];
   const stops: (() => Promise<void>)[] = [];
   const stopAll = async () => {
     for (const stop of stops.reverse()) await stop().catch((err) => logger.error({ err }, 'stop failed'));

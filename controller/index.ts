@@ -4,6 +4,7 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { Schedule, Watch } from '../shared/api.js';
 import type { Config } from '../shared/config.js';
+import { EgressPolicy } from '../shared/egress.js';
 import type { Logger } from '../shared/log.js';
 import { names as subjectNames } from '../shared/subjects.js';
 import { connectNats } from '../shared/transport.js';
@@ -225,6 +226,7 @@ export async function startController(opts: ControllerOptions): Promise<Controll
       watchService,
       alerting,
       ready: () => !nc.isClosed(),
+      egress: new EgressPolicy(config.egress.allow),
     },
     config.controller,
     logger,

@@ -75,7 +75,9 @@ export const ApiError = z
     status: z.number().int().meta({ description: 'The HTTP status code' }),
     detail: z.string().optional().meta({ description: 'What went wrong with this request' }),
     instance: z.string().optional().meta({ description: 'The request path' }),
-    error: z.string().meta({ description: 'Short code: validation, not-found, unauthorized, rate-limited, ...' }),
+    error: z
+      .string()
+      .meta({ description: 'Short code: validation, not-found, unauthorized, rate-limited, ...' }),
     message: z.string().meta({ description: 'Same as detail' }),
     issues: z
       .array(z.object({ path: z.string(), message: z.string() }))

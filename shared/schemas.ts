@@ -43,12 +43,23 @@ export const RenditionChoice = z
   .partial();
 export type RenditionChoice = z.infer<typeof RenditionChoice>;
 
+/**
+ * Target labels become alert labels (and Prometheus labels): the same name rule as alert labels, so no label
+ * can break alert persistence or GET /v1/alerts.
+ */
+export const TargetLabelName = z
+  .string()
+  .regex(
+    /^[A-Za-z_][A-Za-z0-9_]{0,62}$/,
+    'label names: [A-Za-z_][A-Za-z0-9_]* (as alert labels), e.g. cost_center',
+  );
+
 export const Target = z.object({
   id: SubjectToken,
   name: z.string().max(200).optional(),
   url: HttpUrl,
   protocol: Protocol,
-  labels: z.record(z.string(), z.string()).default({}),
+  labels: z.record(TargetLabelName, z.string().max(1000)).default({}),
   expectations: Expectations.default({}),
   /** Browser jobs of this target play this rendition choice (sweeps, schedules, watches). */
   rendition: RenditionChoice.optional(),

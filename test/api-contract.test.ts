@@ -2,11 +2,10 @@ import { jetstream } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JetStreamPublisher } from '../agent/publisher.js';
+import { fieldNameAllowed, fieldNames } from '../controller/api/casing.js';
 import { type Controller, startController } from '../controller/index.js';
 import { loadConfig } from '../shared/config.js';
 import { createLogger } from '../shared/log.js';
-import { FINDING_CODES, METRIC_NAMES } from '../shared/metrics.js';
-import { Outcome } from '../shared/schemas.js';
 import { names } from '../shared/subjects.js';
 import { makeReport, waitFor } from './helpers/fleet.js';
 import { freePort, startNats } from './helpers/procs.js';
@@ -28,35 +27,6 @@ type OpenApi = {
     Record<string, Json & { operationId?: string; tags?: string[]; security?: unknown[] }>
   >;
 };
-
-/**
- * The JSON casing convention (docs/reference/api.md), as a predicate over (path, field name):
- * 1. resource fields are camelCase;
- * 2. measured quantities come from the metrics vocabulary: its names (METRICS.md), or snake_case with a
- *    unit suffix (_ms, _s, _kbps, _ratio, _total, _count, _bytes);
- * 3. the alerting resources (/v1/alerts, /v1/rules, /v1/silences) keep Prometheus rule and Alertmanager
- *    field names (snake_case: for, keep_firing_for, starts_at, created_by), so rule files and silences port;
- * 4. record keys that are values of a closed enum (outcomes like probe-error, finding codes) are data.
- */
-const VOCABULARY = new Set<string>([...METRIC_NAMES, 'latency_method']);
-const ENUM_KEYS = new Set<string>([...Outcome.options, ...FINDING_CODES]);
-const ALERTING_PATHS = /^\/v1\/(alerts|rules|silences)(\/|$)/;
-export function fieldNameAllowed(path: string, name: string): boolean {
-  if (/^[a-z][a-zA-Z0-9]*$/.test(name)) return true;
-  if (VOCABULARY.has(name)) return true;
-  if (/^[a-z][a-z0-9]*(_[a-z0-9]+)*_(ms|s|kbps|ratio|total|count|bytes)$/.test(name)) return true;
-  if (ALERTING_PATHS.test(path) && /^[a-z][a-z0-9]*(_[a-z0-9]+)*$/.test(name)) return true;
-  return ENUM_KEYS.has(name);
-}
-
-function fieldNames(schema: unknown, out: string[] = [], seen = new Set<unknown>()): string[] {
-  if (!schema || typeof schema !== 'object' || seen.has(schema)) return out;
-  seen.add(schema);
-  const s = schema as Json;
-  if (s.properties && typeof s.properties === 'object') out.push(...Object.keys(s.properties as Json));
-  for (const v of Object.values(s)) fieldNames(v, out, seen);
-  return out;
-}
 
 describe('API contract: OpenAPI, problem+json, casing, pagination, SSE resume', () => {
   let nats: Awaited<ReturnType<typeof startNats>>;
@@ -115,7 +85,8 @@ describe('API contract: OpenAPI, problem+json, casing, pagination, SSE resume', 
     // public routes need no token
     expect(doc.paths['/healthz']?.get?.security).toEqual([]);
     // errors are documented as problem documents
-    const notFound = (doc.paths['/v1/targets/{id}']?.get?.responses as Json)['404'] as Json;
+    const responses = (doc.paths['/v1/targets/{id}']?.get?.responses ?? {}) as Json;
+    const notFound = responses['404'] as Json;
     expect(Object.keys(notFound.content as Json)).toEqual(['application/problem+json']);
   });
 

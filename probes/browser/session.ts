@@ -1,11 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import type { BrowserContext, Page } from 'puppeteer-core';
 import { CLOCK_BITS, CLOCK_STRIP_HEIGHT, clockBlockCentre } from '../../shared/clock.js';
+import type { EgressPolicy } from '../../shared/egress.js';
 import type { Logger } from '../../shared/log.js';
 import { redactUrl } from '../../shared/log.js';
 import type { ProbeResult } from '../../shared/schemas.js';
 import type { ProbeContext, ProbeJob } from '../types.js';
 import { initialCarry, PeriodAccumulator, type PeriodData } from './aggregate.js';
+import { guardPage } from './egress.js';
 import {
   type DrainResult,
   type HarnessSnapshot,
@@ -18,6 +20,8 @@ import type { Lease } from './pool.js';
 
 export interface SessionOptions {
   harnessUrl: string;
+  /** Every request of the page must pass it (agents); absent = no policy. */
+  egress?: EgressPolicy;
   /** Path of dash.js on the harness server (DASH targets need it). */
   dashScript?: string;
   decodeEvery: number;
@@ -244,6 +248,12 @@ export class BrowserSession {
     page.on('pageerror', (err) =>
       this.log.warn({ err: (err as Error).message }, 'uncaught error in harness page'),
     );
+    if (this.opts.egress?.enforce) {
+      await guardPage(page, this.opts.egress, new URL(this.opts.harnessUrl).origin, (url, reason) => {
+        this.probeError ??= `blocked-by-policy: ${url}: ${reason}`;
+        this.log.warn({ url, reason }, 'request blocked by the egress policy');
+      });
+    }
     await withTimeout(
       page.goto(this.opts.harnessUrl, { waitUntil: 'load' }),
       OPEN_TIMEOUT_MS,

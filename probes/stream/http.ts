@@ -9,6 +9,7 @@
 import http, { type IncomingHttpHeaders } from 'node:http';
 import https from 'node:https';
 import type { Socket } from 'node:net';
+import type { EgressPolicy } from '../../shared/egress.js';
 import { mono } from './scheduler.js';
 
 export interface Phases {
@@ -38,7 +39,8 @@ export interface HttpOk {
 
 export interface HttpFail {
   ok: false;
-  kind: 'timeout' | 'network' | 'too-large' | 'aborted' | 'bad-url';
+  /** blocked: refused by the egress policy (the URL, a redirect hop, or the address a name resolved to). */
+  kind: 'timeout' | 'network' | 'too-large' | 'aborted' | 'bad-url' | 'blocked';
   error: string;
   url: string;
   phases: Phases;
@@ -63,7 +65,12 @@ export class HttpClient {
   private agents = new Map<string, http.Agent>();
 
   constructor(
-    private readonly opts: { maxSockets: number; headers?: Record<string, string> } = { maxSockets: 64 },
+    private readonly opts: {
+      maxSockets: number;
+      headers?: Record<string, string>;
+      /** Checked on every URL (each redirect hop) and on the resolved address at connect time. */
+      egress?: EgressPolicy;
+    } = { maxSockets: 64 },
   ) {}
 
   private agentFor(u: URL): http.Agent {
@@ -78,6 +85,7 @@ export class HttpClient {
         maxSockets: this.opts.maxSockets,
         maxFreeSockets: this.opts.maxSockets,
         scheduling: 'lifo' as const,
+        ...(this.opts.egress?.enforce ? { lookup: this.opts.egress.lookup } : {}),
       };
       a = u.protocol === 'https:' ? new https.Agent(o) : new http.Agent(o);
       this.agents.set(key, a);
@@ -124,6 +132,15 @@ export class HttpClient {
       u = new URL(url);
       if (u.protocol !== 'http:' && u.protocol !== 'https:')
         throw new Error(`unsupported scheme ${u.protocol}`);
+      const verdict = this.opts.egress?.checkUrl(url);
+      if (verdict && !verdict.ok)
+        return Promise.resolve({
+          ok: false,
+          kind: 'blocked',
+          error: `blocked by egress policy: ${verdict.reason}`,
+          url,
+          phases,
+        });
     } catch (err) {
       return Promise.resolve({
         ok: false,
@@ -178,6 +195,7 @@ export class HttpClient {
       });
       req.on('error', (err: NodeJS.ErrnoException) => {
         if (err.name === 'AbortError') fail('aborted', 'aborted');
+        else if (err.code === 'EBLOCKEDBYPOLICY') fail('blocked', err.message);
         else fail('network', err.code ? `${err.code}: ${err.message}` : err.message);
       });
       req.on('response', (res) => {

@@ -74,7 +74,11 @@ export class StreamProber implements Prober {
 
   constructor(options: StreamProberOptions = {}) {
     this.opts = resolveOptions(options);
-    this.http = new HttpClient({ maxSockets: this.opts.maxSocketsPerOrigin, headers: this.opts.headers });
+    this.http = new HttpClient({
+      maxSockets: this.opts.maxSocketsPerOrigin,
+      headers: this.opts.headers,
+      egress: this.opts.egress,
+    });
     this.segments = new SegmentFetcher(this.http, this.scheduler, {
       maxConcurrent: this.opts.maxConcurrentSegments,
       method: this.opts.segmentMethod,

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { Report } from '../../../shared/schemas.js';
 import type { ControllerEvents } from '../../events.js';
+import { redactDeep, seesSecrets } from '../redact.js';
 import type { App, Services } from '../server.js';
 
 const EVENT_TYPES = [
@@ -56,6 +57,13 @@ export const eventRoutes = (s: Services) => async (app: App) => {
   });
   app.get('/v1/events', { schema: { querystring: EventsQuery } }, (req, reply) => {
     const { types, target } = req.query;
+    const slot = s.sse?.admit(req.principal?.name ?? req.ip) ?? { release: () => {} };
+    if ('refused' in slot) {
+      return reply
+        .code(429)
+        .header('retry-after', '10')
+        .send({ error: 'too-many-requests', message: slot.refused });
+    }
     const header = Number(req.headers['last-event-id']);
     const resumeAfter = Number.isSafeInteger(header) && header >= 0 ? header : req.query.lastEventId;
     reply.hijack();
@@ -67,13 +75,16 @@ export const eventRoutes = (s: Services) => async (app: App) => {
       'x-accel-buffering': 'no',
     });
     res.write(': liveprobe events\n\n');
+    const full = seesSecrets(req);
     const send = (type: string, data: unknown, id?: number) => {
       if (res.writableLength > MAX_BUFFERED_BYTES) {
         req.log.warn({ principal: req.principal?.name }, 'SSE client too slow; disconnected');
         res.destroy();
         return;
       }
-      res.write(`${id === undefined ? '' : `id: ${id}\n`}event: ${type}\ndata: ${JSON.stringify(data)}\n\n`);
+      res.write(
+        `${id === undefined ? '' : `id: ${id}\n`}event: ${type}\ndata: ${JSON.stringify(full ? data : redactDeep(data))}\n\n`,
+      );
     };
     // Reports: live ones wait in `held` while missed ones are replayed; `sent` drops what both delivered.
     let sent = resumeAfter ?? 0;
@@ -102,6 +113,7 @@ export const eventRoutes = (s: Services) => async (app: App) => {
       on('alert', (e) => (!target || e.alert.labels.target === target) && send('alert', e));
     const keepalive = setInterval(() => res.write(': keepalive\n\n'), 15_000);
     res.on('close', () => {
+      slot.release();
       clearInterval(keepalive);
       for (const [type, fn] of listeners) s.events.off(type, fn as never);
     });

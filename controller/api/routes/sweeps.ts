@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ApiError, Sweep, SweepRequest } from '../../../shared/api.js';
 import { UnknownTargetError } from '../../sweeps.js';
+import { assertAdHocTargets } from '../guards.js';
 import { problem } from '../problem.js';
 import type { App, Services } from '../server.js';
 
@@ -10,10 +11,11 @@ export const sweepRoutes = (s: Services) => async (app: App) => {
     {
       schema: {
         body: SweepRequest,
-        response: { 202: z.object({ id: z.string(), jobs: z.number() }), 400: ApiError },
+        response: { 202: z.object({ id: z.string(), jobs: z.number() }), 400: ApiError, 409: ApiError },
       },
     },
     async (req, reply) => {
+      assertAdHocTargets(s.egress!, req.body.targets, (id) => s.targets.get(id), 'body.targets');
       try {
         const sweep = await s.sweeps.create(req.body);
         return reply.code(202).send({ id: sweep.id, jobs: sweep.expected });
