@@ -5,6 +5,7 @@ import { JetStreamPublisher } from '../agent/publisher.js';
 import { fieldNameAllowed, fieldNames } from '../controller/api/casing.js';
 import { type Controller, startController } from '../controller/index.js';
 import { loadConfig } from '../shared/config.js';
+import { LOOPBACK_RULES } from '../shared/egress.js';
 import { createLogger } from '../shared/log.js';
 import { names } from '../shared/subjects.js';
 import { makeReport, waitFor } from './helpers/fleet.js';
@@ -52,7 +53,11 @@ describe('API contract: OpenAPI, problem+json, casing, pagination, SSE resume', 
         LIVEPROBE_TOKENS: `dash:viewer:${TOKENS.viewer},oncall:operator:${TOKENS.operator},ops:admin:${TOKENS.admin},burst:operator:${TOKENS.burst}`,
         LIVEPROBE_WRITE_RATE_LIMIT: '12',
       },
-      overrides: { 'nats.url': nats.url, 'controller.port': await freePort() },
+      overrides: {
+        'nats.url': nats.url,
+        'controller.port': await freePort(),
+        'egress.allow': LOOPBACK_RULES,
+      },
     });
     controller = await startController({ config, logger });
     nc = await connect({ servers: nats.url });
