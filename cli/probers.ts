@@ -53,11 +53,17 @@ export function createProbers(
           maxSessions: config.agent.capacity.browser,
           logger: logger.child({ probe: 'browser' }),
           egress,
+          secretsDir: config.agent.secretsDir,
         }),
     ),
     stream: new LazyProber(
       'stream',
-      () => new StreamProber({ logger: logger.child({ probe: 'stream' }), egress }),
+      () =>
+        new StreamProber({
+          logger: logger.child({ probe: 'stream' }),
+          egress,
+          secretsDir: config.agent.secretsDir,
+        }),
     ),
   };
 }

@@ -103,6 +103,7 @@ export class SweepService {
           deadline: sweep.deadline,
           expectations: this.opts.targets.get(target.id)?.expectations ?? {},
           rendition: this.opts.targets.get(target.id)?.rendition,
+          auth: this.opts.targets.get(target.id)?.auth,
         };
         // msgID = job id: a retried enqueue is deduplicated by the stream, never run twice.
         await this.opts.js.publish(this.opts.names.jobs(region), encodeJson(job), { msgID: job.id });

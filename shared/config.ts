@@ -85,6 +85,8 @@ export const ConfigSchema = z.strictObject({
       spoolMaxMb: z.coerce.number().nonnegative().default(64),
       /** On SIGTERM or a stop request: how long running jobs may finish before they are handed back. */
       drainGraceS: z.coerce.number().nonnegative().default(30),
+      /** Protected targets' secrets by name (one file per secretRef), besides env LIVEPROBE_SECRET_<NAME>. */
+      secretsDir: z.string().min(1).optional(),
     })
     .prefault({}),
   controller: z
@@ -198,6 +200,7 @@ export const ENV_KEYS: Record<string, string> = {
   LIVEPROBE_SPOOL_DIR: 'agent.spoolDir',
   LIVEPROBE_SPOOL_MAX_MB: 'agent.spoolMaxMb',
   LIVEPROBE_DRAIN_GRACE_S: 'agent.drainGraceS',
+  LIVEPROBE_SECRETS_DIR: 'agent.secretsDir',
   LIVEPROBE_HOST: 'controller.host',
   LIVEPROBE_PORT: 'controller.port',
   LIVEPROBE_TOKENS: 'controller.tokens',

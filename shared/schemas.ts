@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { IsoTime, SubjectToken } from './ids.js';
 import { FindingCode, Metrics } from './metrics.js';
+import { TargetAuth } from './target-auth.js';
 
 export const Protocol = z.enum(['hls', 'dash']);
 export type Protocol = z.infer<typeof Protocol>;
@@ -63,6 +64,8 @@ export const Target = z.object({
   expectations: Expectations.default({}),
   /** Browser jobs of this target play this rendition choice (sweeps, schedules, watches). */
   rendition: RenditionChoice.optional(),
+  /** Protected target: headers, cookies, URL tokens by secret name (shared/target-auth.ts); no secret values. */
+  auth: TargetAuth.optional(),
 });
 export type Target = z.infer<typeof Target>;
 
@@ -88,6 +91,8 @@ export const Job = z.object({
   watchId: SubjectToken.optional(),
   /** Browser probe: pin or cap the rendition (from the target); absent = ABR over the whole ladder. */
   rendition: RenditionChoice.optional(),
+  /** The target's credentials by secret name; the agent resolves them (never a secret value in a job). */
+  auth: TargetAuth.optional(),
 });
 export type Job = z.infer<typeof Job>;
 

@@ -10,24 +10,41 @@
 import type { CDPSession, Page } from 'puppeteer-core';
 import type { EgressPolicy } from '../../shared/egress.js';
 import { redactUrl } from '../../shared/log.js';
+import type { Authorizer } from '../../shared/target-auth.js';
 
 interface RequestPaused {
   requestId: string;
-  request: { url: string };
+  request: { url: string; headers: Record<string, string> };
 }
 
-/** Installs the guard on a page before it navigates; `onBlocked` hears each refused URL (redacted). */
+/**
+ * Installs the guard on a page before it navigates; `onBlocked` hears each refused URL (redacted). With
+ * `authorize` (a protected target) each allowed request also gets the target's credentials on the way out,
+ * so the page itself never sees a secret or a computed token.
+ */
 export async function guardPage(
   page: Page,
   policy: EgressPolicy,
   harnessOrigin: string,
   onBlocked: (url: string, reason: string) => void,
+  authorize?: Authorizer,
 ): Promise<CDPSession> {
   const cdp = await page.createCDPSession();
   cdp.on('Fetch.requestPaused', (e: RequestPaused) => {
     void (async () => {
       const reason = await refusal(policy, e.request.url, harnessOrigin);
-      if (reason === undefined) {
+      const a =
+        reason === undefined && authorize && !e.request.url.startsWith(harnessOrigin)
+          ? authorize(e.request.url)
+          : undefined;
+      if (reason === undefined && a && (a.url !== e.request.url || Object.keys(a.headers).length > 0)) {
+        const headers = { ...e.request.headers, ...a.headers };
+        await cdp.send('Fetch.continueRequest', {
+          requestId: e.requestId,
+          url: a.url,
+          headers: Object.entries(headers).map(([name, value]) => ({ name, value })),
+        });
+      } else if (reason === undefined) {
         await cdp.send('Fetch.continueRequest', { requestId: e.requestId });
       } else {
         onBlocked(redactUrl(e.request.url), reason);

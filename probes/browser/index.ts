@@ -16,6 +16,8 @@ export { percentile, percentiles } from './percentiles.js';
 export interface BrowserProberOptions {
   /** Egress policy for every request the page makes (agents); absent = no policy (a local one-off run). */
   egress?: EgressPolicy;
+  /** Protected targets' secrets directory (besides env LIVEPROBE_SECRET_<NAME>). */
+  secretsDir?: string;
   /** Chromium binary; else env LIVEPROBE_CHROMIUM; else standard locations (throws if none). */
   chromiumPath?: string;
   /** Extra Chromium flags, e.g. --disable-dev-shm-usage where /dev/shm is small. */
@@ -115,6 +117,7 @@ export class BrowserProber implements Prober {
     const session = new BrowserSession(job, ctx, (signal) => this.pool.acquire(signal), {
       harnessUrl: server.url,
       egress: this.opts.egress,
+      secretsDir: this.opts.secretsDir,
       dashScript: server.dashScript,
       decodeEvery: this.opts.decodeEvery ?? 5,
       pdtEveryMs: this.opts.pdtSampleMs ?? 500,

@@ -10,6 +10,7 @@ import http, { type IncomingHttpHeaders } from 'node:http';
 import https from 'node:https';
 import type { Socket } from 'node:net';
 import type { EgressPolicy } from '../../shared/egress.js';
+import type { Authorizer } from '../../shared/target-auth.js';
 import { mono } from './scheduler.js';
 
 export interface Phases {
@@ -57,6 +58,11 @@ export interface RequestOptions {
   keepBody: boolean;
   signal?: AbortSignal;
   headers?: Record<string, string>;
+  /**
+   * Protected target: adds its credentials (headers, query token) to each hop whose host they are for. The
+   * result's `url` stays the URL without them, so no computed token reaches a report.
+   */
+  authorize?: Authorizer;
 }
 
 const STALE_SOCKET = /ECONNRESET|EPIPE|ECONNABORTED|socket hang up/;
@@ -128,6 +134,7 @@ export class HttpClient {
       reused: false,
     };
     let u: URL;
+    let extra: Record<string, string> = {};
     try {
       u = new URL(url);
       if (u.protocol !== 'http:' && u.protocol !== 'https:')
@@ -141,6 +148,11 @@ export class HttpClient {
           url,
           phases,
         });
+      if (o.authorize) {
+        const a = o.authorize(url);
+        u = new URL(a.url);
+        extra = a.headers;
+      }
     } catch (err) {
       return Promise.resolve({
         ok: false,
@@ -163,7 +175,7 @@ export class HttpClient {
         finish({ ok: false, kind, error: error.slice(0, 300), url, phases });
         req.destroy();
       };
-      const headers: Record<string, string> = { ...this.opts.headers, ...o.headers };
+      const headers: Record<string, string> = { ...this.opts.headers, ...o.headers, ...extra };
       if (o.range) headers.range = `bytes=${o.range.start}-${o.range.end}`;
       const mod = u.protocol === 'https:' ? https : http;
       const req = mod.request(u, {

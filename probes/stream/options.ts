@@ -79,6 +79,8 @@ export interface StreamProberOptions {
   headers?: Record<string, string>;
   /** Egress policy for every request (agents); absent = no policy (a local one-off run). */
   egress?: EgressPolicy;
+  /** Where protected targets' secrets are read from (besides env LIVEPROBE_SECRET_<NAME>). */
+  secretsDir?: string;
   /** Called once per new finding (code x variant) of a run, the moment it is first observed. */
   onFinding?: (finding: Finding, target: string) => void;
   /** Called for every segment download with its phase timings. */
@@ -100,6 +102,7 @@ export interface ResolvedOptions {
   maxRenditions: number;
   headers: Record<string, string>;
   egress?: EgressPolicy;
+  secretsDir?: string;
   onFinding?: (finding: Finding, target: string) => void;
   onSegment?: (sample: SegmentSample) => void;
 }
@@ -120,6 +123,7 @@ export function resolveOptions(o: StreamProberOptions = {}): ResolvedOptions {
     maxRenditions: o.maxRenditions ?? 5000,
     headers: o.headers ?? {},
     egress: o.egress,
+    secretsDir: o.secretsDir,
     onFinding: o.onFinding,
     onSegment: o.onSegment,
   };

@@ -25,7 +25,7 @@ export interface Services {
   opts: ResolvedOptions;
   http: { request(url: string, o: RequestOptions): Promise<HttpResult> };
   scheduler: Scheduler;
-  segments: SegmentFetcher;
+  segments: Pick<SegmentFetcher, 'submit' | 'pending'>;
   /** Prober-wide poll lateness (the bench and the self-check read it). */
   /**
    * Per reload: how late it started vs the RFC earliest time (% of the interval; includes deliberate aiming
