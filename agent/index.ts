@@ -173,8 +173,10 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
   const watchStops = nc.subscribe(names.watchStop, {
     callback: (_err, msg) => {
       try {
-        const { watchId } = decodeJson(msg.data) as { watchId?: unknown };
+        const { watchId, sweepId } = decodeJson(msg.data) as { watchId?: unknown; sweepId?: unknown };
         if (typeof watchId === 'string') updater.stopWatch(watchId);
+        // A cancelled sweep (DELETE /v1/sweeps/:id): its running jobs end now.
+        if (typeof sweepId === 'string') updater.stopSweep(sweepId);
       } catch {
         logger.warn('malformed watch-stop message ignored');
       }

@@ -6,7 +6,7 @@ import { Schedule, Watch } from '../shared/api.js';
 import type { Config } from '../shared/config.js';
 import type { Logger } from '../shared/log.js';
 import { names as subjectNames } from '../shared/subjects.js';
-import { connectNats } from '../shared/transport.js';
+import { connectNats, encodeJson } from '../shared/transport.js';
 import { Aggregator } from './aggregate/aggregator.js';
 import { Alerting } from './alerting/index.js';
 import { isLoopback } from './api/auth.js';
@@ -94,8 +94,22 @@ export async function startController(opts: ControllerOptions): Promise<Controll
   });
 
   const events = new EventBus();
-  const sweeps = new SweepService({ js, names, targets, topology, events, logger });
-  const aggregator = new Aggregator();
+  let fleetRef: Fleet | undefined;
+  const sweeps = new SweepService({
+    js,
+    jsm,
+    names,
+    targets,
+    topology,
+    events,
+    logger,
+    kv: await kvm.create(`${config.nats.prefix}_sweeps`, { history: 1, replicas }),
+    regions: () => fleetRef?.regions() ?? [],
+    // The watch-stop broadcast also carries {sweepId}: agents abort that sweep's running jobs.
+    stopJobs: (sweepId) => nc.publish(names.watchStop, encodeJson({ sweepId })),
+  });
+  await sweeps.start();
+  const aggregator = new Aggregator({ labelsOf: (id) => targets.get(id)?.labels });
   const metrics = new ControllerMetrics(aggregator);
   const results = new ResultsReader(js, jsm, names);
   const ingest = new Ingest({
@@ -114,6 +128,8 @@ export async function startController(opts: ControllerOptions): Promise<Controll
   const replayed = rebuildMs
     ? await results.replay(new Date(Date.now() - rebuildMs), (r) => {
         aggregator.add(r);
+        // A report that arrived while no controller ran still completes its sweep (idempotent per id).
+        sweeps.onReport(r);
         ingest.remember(r.id);
       })
     : 0;
@@ -135,6 +151,7 @@ export async function startController(opts: ControllerOptions): Promise<Controll
       void topology.ensureRegion(region).catch((err) => logger.error({ err, region }, 'region setup failed')),
   });
   fleet.start();
+  fleetRef = fleet;
   const timeSub = serveTime(nc, names);
 
   const replicaId = `${hostname().replace(/[^A-Za-z0-9_-]/g, '-')}-${process.pid}-${randomBytes(2).toString('hex')}`;
@@ -228,7 +245,7 @@ export async function startController(opts: ControllerOptions): Promise<Controll
       watchService.close();
       await lease.stop();
       await app.close();
-      sweeps.stop();
+      await sweeps.stop();
       fleet.stop();
       timeSub.unsubscribe();
       await ingest.stop();
