@@ -143,7 +143,8 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
       clearInterval(offsetTimer);
       await runner.close();
       await publisher.stop();
-      await nc.drain().catch(() => undefined);
+      // Draining a connection whose server is gone (it got the same Ctrl-C) waits out a timeout: close it.
+      await (publisher.connected ? nc.drain() : nc.close()).catch(() => undefined);
       logger.info({ publisher: publisher.stats }, 'agent stopped');
       resolveStopped();
     })();

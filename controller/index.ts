@@ -240,19 +240,34 @@ export async function startController(opts: ControllerOptions): Promise<Controll
     alerting,
     async stop() {
       clearInterval(evictTimer);
-      await alerting.stop();
+      // nats-server may have got the same Ctrl-C and be gone: then every KV write and drain below would wait
+      // for its request timeout. Closing the connection first makes them fail at once.
+      const reachable = await Promise.race([
+        nc.flush().then(
+          () => true,
+          () => false,
+        ),
+        new Promise<boolean>((r) => setTimeout(() => r(false), 1000).unref()),
+      ]);
+      if (!reachable) {
+        logger.warn('NATS unreachable: stopping without it');
+        await nc.close().catch(() => undefined);
+      }
+      const step = (what: string, p: Promise<unknown> | unknown) =>
+        Promise.resolve(p).catch((err) => logger.warn({ err: (err as Error).message, what }, 'stop step failed'));
+      await step('alerting', alerting.stop());
       scheduler.stop();
       watchService.close();
-      await lease.stop();
-      await app.close();
-      await sweeps.stop();
+      await step('lease', lease.stop());
+      await step('api', app.close());
+      await step('sweeps', sweeps.stop());
       fleet.stop();
       timeSub.unsubscribe();
-      await ingest.stop();
-      await targets.stop();
-      await schedules.stop();
-      await watches.stop();
-      await nc.drain().catch(() => undefined);
+      await step('ingest', ingest.stop());
+      await step('targets', targets.stop());
+      await step('schedules', schedules.stop());
+      await step('watches', watches.stop());
+      if (reachable) await nc.drain().catch(() => undefined);
     },
   };
 }

@@ -121,6 +121,7 @@ export function parseSelector(sel: string): (labels: Record<string, string>) => 
 export class SweepService {
   private readonly store: KvCollection<typeof SweepRecord>;
   private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
   /** Per-sweep update chain of this replica: reports of one sweep are applied one at a time. */
   private readonly chains = new Map<string, Promise<unknown>>();
   constructor(private readonly opts: SweepServiceOptions) {
@@ -332,10 +333,24 @@ export class SweepService {
     return updated && this.view(updated);
   }
 
+  /**
+   * Runs `fn` after this sweep's earlier updates. A failure (NATS restarting, a cluster electing a leader) is
+   * retried for up to a minute: a report dropped here would leave its sweep short until the deadline.
+   */
   private chain(id: string, fn: () => Promise<void>): void {
+    const retrying = async () => {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await fn();
+        } catch (err) {
+          if (attempt >= 60 || this.stopped) throw err;
+          await new Promise((r) => setTimeout(r, 1000));
+        }
+      }
+    };
     const prev = this.chains.get(id) ?? Promise.resolve();
     const next = prev
-      .then(fn)
+      .then(retrying)
       .catch((err) => this.opts.logger.error({ err, sweepId: id }, 'sweep update failed'))
       .finally(() => {
         if (this.chains.get(id) === next) this.chains.delete(id);
@@ -456,6 +471,7 @@ export class SweepService {
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
     await Promise.allSettled([...this.chains.values()]);
