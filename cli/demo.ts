@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import { startAgent } from '../agent/index.js';
 import { startController } from '../controller/index.js';
 import type { Sweep } from '../shared/api.js';
+import { LOOPBACK_RULES } from '../shared/egress.js';
 import type { Logger } from '../shared/log.js';
 import { startTestbed } from '../testbed/index.js';
 import { killDescendants, type NatsChild, startNatsServer } from './children.js';
@@ -75,7 +76,10 @@ export async function runDemo(flags: DemoFlags): Promise<void> {
   const setupResult = setup('liveprobe-demo', flags, overrides, logFile);
   const { config } = setupResult;
   logger = setupResult.logger;
-  process.stdout.write(`liveprobe demo: starting (logs: ${logFile})\n`);
+  // The demo's testbed runs on this machine: loopback is opened on top of whatever egress.allow says.
+  config.egress.allow = [...new Set([...config.egress.allow, ...LOOPBACK_RULES])];
+  // stderr: the first line on stdout is the banner's page URL.
+  process.stderr.write(`liveprobe demo: starting (logs: ${logFile})\n`);
   const testbed = await startTestbed({ port: 0, logger: logger.child({ component: 'testbed' }) });
   stops.push(() => testbed.stop());
   const controller = await startController({ config, logger });
@@ -101,6 +105,7 @@ export async function runDemo(flags: DemoFlags): Promise<void> {
     name: 'demo sweep',
   });
   const banner = [
+    `Command center: ${controller.url}/`,
     '',
     'liveprobe demo is up:',
     `  API          ${controller.url}  (OpenAPI: ${controller.url}/openapi.json)`,

@@ -4,6 +4,7 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { Schedule, Watch } from '../shared/api.js';
 import type { Config } from '../shared/config.js';
+import { EgressPolicy } from '../shared/egress.js';
 import type { Logger } from '../shared/log.js';
 import { names as subjectNames } from '../shared/subjects.js';
 import { connectNats, encodeJson } from '../shared/transport.js';
@@ -14,6 +15,7 @@ import { buildApi } from './api/server.js';
 import { EventBus } from './events.js';
 import { Fleet } from './fleet.js';
 import { Ingest } from './ingest.js';
+import { LatestReports } from './latest.js';
 import { ControllerMetrics } from './metrics.js';
 import { ResultsReader } from './results.js';
 import { Lease } from './scheduler/lease.js';
@@ -110,7 +112,12 @@ export async function startController(opts: ControllerOptions): Promise<Controll
   });
   await sweeps.start();
   const aggregator = new Aggregator({ labelsOf: (id) => targets.get(id)?.labels });
-  const metrics = new ControllerMetrics(aggregator);
+  const latest = new LatestReports();
+  const metrics = new ControllerMetrics(aggregator, {
+    targetLabels: config.controller.metricsTargetLabels,
+    labelsOf: (id) => targets.get(id)?.labels,
+    maxSeries: config.controller.metricsMaxSeries,
+  });
   const results = new ResultsReader(js, jsm, names);
   const ingest = new Ingest({
     js,
@@ -118,6 +125,8 @@ export async function startController(opts: ControllerOptions): Promise<Controll
     logger,
     onReport: (r) => {
       aggregator.add(r);
+      latest.add(r);
+      metrics.observe(r);
       sweeps.onReport(r);
       events.emit('report', r);
     },
@@ -130,6 +139,7 @@ export async function startController(opts: ControllerOptions): Promise<Controll
         aggregator.add(r);
         // A report that arrived while no controller ran still completes its sweep (idempotent per id).
         sweeps.onReport(r);
+        latest.add(r);
         ingest.remember(r.id);
       })
     : 0;
@@ -138,8 +148,15 @@ export async function startController(opts: ControllerOptions): Promise<Controll
     'aggregation windows rebuilt from the results stream',
   );
   await ingest.start();
-  metrics.trackIngest(ingest.stats);
-  const evictTimer = setInterval(() => aggregator.evict(), 30_000);
+  metrics.trackIngest(ingest.stats, async () => {
+    const info = await jsm.consumers.info(names.resultsStream, names.ingestConsumer);
+    return { pending: info.num_pending, ackPending: info.num_ack_pending };
+  });
+  const evictTimer = setInterval(() => {
+    aggregator.evict();
+    metrics.evict();
+    latest.evict(Date.now() - 3_600_000);
+  }, 30_000);
   const fleet = new Fleet({
     nc,
     names,
@@ -152,6 +169,7 @@ export async function startController(opts: ControllerOptions): Promise<Controll
   });
   fleet.start();
   fleetRef = fleet;
+  metrics.trackFleet(() => fleet.regions());
   const timeSub = serveTime(nc, names);
 
   const replicaId = `${hostname().replace(/[^A-Za-z0-9_-]/g, '-')}-${process.pid}-${randomBytes(2).toString('hex')}`;
@@ -196,10 +214,18 @@ export async function startController(opts: ControllerOptions): Promise<Controll
     events,
     logger,
     rulesFile: config.controller.rulesFile,
-    externalUrl: () => apiUrl,
+    externalUrl: () => config.controller.externalUrl ?? apiUrl,
     stream: { js, jsm, names },
   });
   await alerting.start();
+  metrics.trackAlerting({
+    alertCounts: () => alerting.alertCounts(),
+    notificationCounts: () =>
+      alerting.receiverNames.map((receiver) => ({
+        receiver,
+        ...(alerting.notificationCounts.get(receiver) ?? { sent: 0, failed: 0 }),
+      })),
+  });
 
   const app = await buildApi(
     {
@@ -208,6 +234,7 @@ export async function startController(opts: ControllerOptions): Promise<Controll
       results,
       fleet,
       aggregator,
+      latest,
       events,
       metrics,
       schedules,
@@ -216,6 +243,7 @@ export async function startController(opts: ControllerOptions): Promise<Controll
       watchService,
       alerting,
       ready: () => !nc.isClosed(),
+      egress: new EgressPolicy(config.egress.allow),
     },
     config.controller,
     logger,
@@ -254,7 +282,9 @@ export async function startController(opts: ControllerOptions): Promise<Controll
         await nc.close().catch(() => undefined);
       }
       const step = (what: string, p: Promise<unknown> | unknown) =>
-        Promise.resolve(p).catch((err) => logger.warn({ err: (err as Error).message, what }, 'stop step failed'));
+        Promise.resolve(p).catch((err) =>
+          logger.warn({ err: (err as Error).message, what }, 'stop step failed'),
+        );
       await step('alerting', alerting.stop());
       scheduler.stop();
       watchService.close();

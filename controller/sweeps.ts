@@ -244,6 +244,7 @@ export class SweepService {
           deadline: sweep.deadline,
           expectations: this.opts.targets.get(target.id)?.expectations ?? {},
           rendition: this.opts.targets.get(target.id)?.rendition,
+          auth: this.opts.targets.get(target.id)?.auth,
         });
         sweep.expected++;
         (sweep.perRegion[region] as RegionProgress).expected++;

@@ -315,6 +315,59 @@ export class Aggregator {
     });
   }
 
+  /** One summary per target x region, probe kinds together: the command-center board's cells. */
+  cells(window: WindowName): { target: string; region: string; summary: SummaryGroup }[] {
+    return this.compute({ window, groupBy: 'target' }, this.now(), (s) => `${s.target}\u0000${s.region}`).map(
+      (summary) => {
+        const [target = '', region = ''] = summary.key.split('\u0000');
+        return { target, region, summary: { ...summary, key: `${target}/${region}` } };
+      },
+    );
+  }
+
+  /**
+   * A target's history in steps of `stepMs` (a multiple of the 15 s bucket) from `fromMs`, one summary
+   * per region per step (undefined where the region had no report): /v1/series.
+   */
+  timeline(q: { target: string; region?: string; probe?: ProbeKind; fromMs: number; stepMs: number }): {
+    times: number[];
+    regions: { region: string; steps: (SummaryGroup | undefined)[] }[];
+  } {
+    const from = Math.floor(q.fromMs / BUCKET_MS) * BUCKET_MS;
+    const steps = Math.max(1, Math.ceil((this.now() - from) / q.stepMs));
+    const times = Array.from({ length: steps }, (_, i) => from + i * q.stepMs);
+    const acc = new Map<string, (Bucket | undefined)[]>();
+    for (const s of this.series.values()) {
+      if (s.target !== q.target || (q.region && s.region !== q.region) || (q.probe && s.probe !== q.probe))
+        continue;
+      let row = acc.get(s.region);
+      if (!row) {
+        row = new Array(steps).fill(undefined);
+        acc.set(s.region, row);
+      }
+      for (const b of s.buckets) {
+        if (b.start < from) continue;
+        const i = Math.floor((b.start - from) / q.stepMs);
+        if (i >= steps) continue;
+        let into = row[i];
+        if (!into) {
+          into = emptyBucket(0);
+          row[i] = into;
+        }
+        mergeInto(into, b);
+      }
+    }
+    return {
+      times,
+      regions: [...acc.entries()]
+        .sort(([a], [b]) => a.localeCompare(b))
+        .map(([region, row]) => ({
+          region,
+          steps: row.map((b) => (b ? finish(new Map([[region, b]]))[0] : undefined)),
+        })),
+    };
+  }
+
   private compute(q: SummaryQuery, now: number, keyOf: (s: Series) => string): SummaryGroup[] {
     const acc = new Map<string, Bucket>();
     this.accumulate(this.series.values(), q, now - WINDOWS[q.window], keyOf, acc);

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { ApiError, Sweep, SweepRequest } from '../../../shared/api.js';
 import { toHtml, toJson, toMarkdown } from '../../readiness/report.js';
 import { EmptySweepError, UnknownRegionError, UnknownTargetError } from '../../sweeps.js';
+import { assertAdHocTargets } from '../guards.js';
 import type { App, Services } from '../server.js';
 
 const Params = z.object({ id: z.string().max(64) });
@@ -28,8 +29,9 @@ export const sweepRoutes = (s: Services) => async (app: App) => {
   const notFound = (id: string) => ({ error: 'not-found', message: `no sweep ${id}` });
   app.post(
     '/v1/sweeps',
-    { schema: { body: SweepRequest, response: { 202: Accepted, 400: ApiError } } },
+    { schema: { body: SweepRequest, response: { 202: Accepted, 400: ApiError, 409: ApiError } } },
     async (req, reply) => {
+      assertAdHocTargets(s.egress!, req.body.targets, (id) => s.targets.get(id), 'body.targets');
       try {
         const sweep = await s.sweeps.create(req.body, {
           author: req.principal?.name ?? 'anonymous',
