@@ -153,6 +153,9 @@ export function openapiOptions(): SwaggerOptions {
       }
       // zod's registry emits an input and an output variant of each named schema; drop the unused ones.
       const schemas = object.components?.schemas ?? {};
+      // On the wire every problem has these (shared/api.ts says why the type leaves them optional).
+      const problemSchema = schemas.Problem as { required?: string[] } | undefined;
+      if (problemSchema) problemSchema.required = ['type', 'title', 'status', 'error', 'message'];
       const used = new Set<string>();
       const visit = (v: unknown) => {
         for (const m of JSON.stringify(v).matchAll(/"#\/components\/schemas\/([^"]+)"/g)) {

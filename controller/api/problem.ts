@@ -5,7 +5,8 @@ import type { ApiError } from '../../shared/api.js';
 /** RFC 9457 media type of every error answer. */
 export const PROBLEM_TYPE = 'application/problem+json';
 
-export type Problem = import('zod').infer<typeof ApiError>;
+export type Problem = Required<Pick<import('zod').infer<typeof ApiError>, 'type' | 'title' | 'status'>> &
+  import('zod').infer<typeof ApiError>;
 export type Issue = { path: string; message: string };
 
 /** Short machine codes, kept as the `error` extension member (what clients matched on before RFC 9457). */
