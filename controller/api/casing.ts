@@ -5,7 +5,7 @@ import { Outcome } from '../../shared/schemas.js';
  * The JSON casing convention (docs/reference/api.md), as a predicate over (path, field name):
  * 1. resource fields are camelCase;
  * 2. measured quantities come from the metrics vocabulary: its names (METRICS.md), or snake_case with a
- *    unit suffix (_ms, _s, _kbps, _ratio, _total, _count, _bytes);
+ *    unit suffix (_ms, _s, _kbps, _ratio, _rate, _total, _count, _bytes);
  * 3. the alerting resources (/v1/alerts, /v1/rules, /v1/silences) keep Prometheus rule and Alertmanager
  *    field names (snake_case: for, keep_firing_for, starts_at, created_by), so rule files and silences port;
  * 4. record keys that are values of a closed enum (outcomes like probe-error, finding codes) are data.
@@ -16,7 +16,7 @@ const ALERTING_PATHS = /^\/v1\/(alerts|rules|silences)(\/|$)/;
 export function fieldNameAllowed(path: string, name: string): boolean {
   if (/^[a-z][a-zA-Z0-9]*$/.test(name)) return true;
   if (VOCABULARY.has(name)) return true;
-  if (/^[a-z][a-z0-9]*(_[a-z0-9]+)*_(ms|s|kbps|ratio|total|count|bytes)$/.test(name)) return true;
+  if (/^[a-z][a-z0-9]*(_[a-z0-9]+)*_(ms|s|kbps|ratio|rate|total|count|bytes)$/.test(name)) return true;
   if (ALERTING_PATHS.test(path) && /^[a-z][a-z0-9]*(_[a-z0-9]+)*$/.test(name)) return true;
   return ENUM_KEYS.has(name);
 }
