@@ -38,7 +38,8 @@ export const CONFIG_NOTES: Record<string, string> = {
   'controller.tokens':
     'Bearer tokens `{name, role: viewer|operator|admin, token}` (token >= 16 characters); env form `name:role:token,...`. None = auth off, and then the API refuses any non-loopback bind address.',
   'controller.writeRateLimitPerMin': 'POST/PUT/DELETE per minute per token (or client address); 429 beyond.',
-  'controller.sseMaxPerToken': 'Server-sent event streams (`/v1/events`) open at once per token; more get 429.',
+  'controller.sseMaxPerToken':
+    'Server-sent event streams (`/v1/events`) open at once per token; more get 429.',
   'controller.sseMax': 'Server-sent event streams open at once overall; more get 429.',
   'controller.silencesMax': 'Silences stored at once; beyond it a new silence gets 400.',
   'controller.silenceMaxHours': 'The longest silence (hours, default 90 days); a longer one gets 400.',
