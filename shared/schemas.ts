@@ -26,6 +26,10 @@ export const Expectations = z
     startup_ms: z.number().positive(),
     g2g_ms: z.number().positive(),
     rebuffer_ratio: z.number().min(0).max(1),
+    /** Readiness verdict only: PDT / DASH latency p50 (streams without an in-frame clock). */
+    latency_ms: z.number().positive(),
+    /** Readiness verdict only: failed requests (HTTP + network errors) per segment requested. */
+    error_rate: z.number().min(0).max(1),
   })
   .partial();
 

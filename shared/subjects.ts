@@ -22,7 +22,7 @@ export interface Names {
   control(agentId: string): string;
   /** Inbox prefix of an agent's connection: its permissions allow `<inbox>.>` only, never `_INBOX.>`. */
   agentInbox(agentId: string): string;
-  /** Broadcast (core NATS): {watchId} — agents abort the jobs of a stopped watch. */
+  /** Broadcast (core NATS): {watchId} or {sweepId} — agents abort the jobs of a stopped watch / cancelled sweep. */
   watchStop: string;
   time: string;
   ingestConsumer: string;
