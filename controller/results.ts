@@ -107,7 +107,7 @@ export class ResultsReader {
     opts: { max: number; stopped: () => boolean },
   ): Promise<number> {
     const info = await this.jsm.consumers.add(this.names.resultsStream, {
-      filter_subject: this.names.results('*', filter.target ?? '*'),
+      filter_subject: this.names.resultsFilter(undefined, filter.target),
       deliver_policy: DeliverPolicy.StartSequence,
       opt_start_seq: seq + 1,
       ack_policy: AckPolicy.None,
@@ -126,7 +126,7 @@ export class ResultsReader {
           got++;
           try {
             const parsed = parseReport(decodeJson(m.data));
-            if (parsed.success) onReport(parsed.data, m.seq);
+            if (parsed.success && !subjectMismatch(m.subject, parsed.data)) onReport(parsed.data, m.seq);
           } catch {
             // not a report: ingest counted it
           }
