@@ -13,8 +13,8 @@ export interface IngestOptions {
   js: JetStreamClient;
   names: Names;
   logger: Logger;
-  /** Called once per distinct report id, in stream order. */
-  onReport: (report: Report) => void;
+  /** Called once per distinct report id, in stream order, with its results-stream sequence. */
+  onReport: (report: Report, seq: number) => void;
   /** Report ids remembered to make redelivery (after a controller crash) idempotent. */
   rememberIds?: number;
 }
@@ -87,7 +87,7 @@ export class Ingest {
           continue;
         }
         try {
-          this.opts.onReport(report);
+          this.opts.onReport(report, msg.seq);
         } catch (err) {
           this.opts.logger.error({ err, reportId: report.id }, 'report handler failed');
         }

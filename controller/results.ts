@@ -93,4 +93,47 @@ export class ResultsReader {
       await this.jsm.consumers.delete(this.names.resultsStream, info.name).catch(() => undefined);
     }
   }
+
+  /**
+   * Reports stored after stream sequence `seq` (the SSE feed's Last-Event-ID), in order, up to `max`; stops
+   * early when `stopped()` says the client left. Returns how many were pending beyond `max` (0 = caught up).
+   */
+  async after(
+    seq: number,
+    filter: { target?: string },
+    onReport: (r: Report, seq: number) => void,
+    opts: { max: number; stopped: () => boolean },
+  ): Promise<number> {
+    const info = await this.jsm.consumers.add(this.names.resultsStream, {
+      filter_subject: this.names.results('*', filter.target ?? '*'),
+      deliver_policy: DeliverPolicy.StartSequence,
+      opt_start_seq: seq + 1,
+      ack_policy: AckPolicy.None,
+      inactive_threshold: nanos(30_000),
+    });
+    try {
+      const want = Math.min(opts.max, info.num_pending);
+      if (want === 0) return 0;
+      const consumer = await this.js.consumers.get(this.names.resultsStream, info.name);
+      let got = 0;
+      while (got < want && !opts.stopped()) {
+        const batch = await consumer.fetch({ max_messages: Math.min(500, want - got), expires: 5000 });
+        let n = 0;
+        for await (const m of batch) {
+          n++;
+          got++;
+          try {
+            const parsed = parseReport(decodeJson(m.data));
+            if (parsed.success) onReport(parsed.data, m.seq);
+          } catch {
+            // not a report: ingest counted it
+          }
+        }
+        if (n === 0) break;
+      }
+      return Math.max(0, info.num_pending - got);
+    } finally {
+      await this.jsm.consumers.delete(this.names.resultsStream, info.name).catch(() => undefined);
+    }
+  }
 }
