@@ -39,6 +39,12 @@ const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
  * from closing the stream.
  */
 export const eventRoutes = (s: Services) => async (app: App) => {
+  // Open streams never go idle: end them when the server closes, or close() would wait for them forever
+  // (every open command-center page holds one).
+  const open = new Set<import('node:http').ServerResponse>();
+  app.addHook('preClose', async () => {
+    for (const res of open) res.end();
+  });
   app.get('/v1/events', { schema: { querystring: EventsQuery } }, (req, reply) => {
     const { types, target } = req.query;
     reply.hijack();
@@ -71,7 +77,9 @@ export const eventRoutes = (s: Services) => async (app: App) => {
     if (types.includes('alert'))
       on('alert', (e) => (!target || e.alert.labels.target === target) && send('alert', e));
     const keepalive = setInterval(() => res.write(': keepalive\n\n'), 15_000);
+    open.add(res);
     res.on('close', () => {
+      open.delete(res);
       clearInterval(keepalive);
       for (const [type, fn] of listeners) s.events.off(type, fn as never);
     });
