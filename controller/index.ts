@@ -4,9 +4,10 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { Schedule, Watch } from '../shared/api.js';
 import type { Config } from '../shared/config.js';
+import { EgressPolicy } from '../shared/egress.js';
 import type { Logger } from '../shared/log.js';
 import { names as subjectNames } from '../shared/subjects.js';
-import { connectNats } from '../shared/transport.js';
+import { connectNats, encodeJson } from '../shared/transport.js';
 import { Aggregator } from './aggregate/aggregator.js';
 import { Alerting } from './alerting/index.js';
 import { isLoopback } from './api/auth.js';
@@ -95,8 +96,22 @@ export async function startController(opts: ControllerOptions): Promise<Controll
   });
 
   const events = new EventBus();
-  const sweeps = new SweepService({ js, names, targets, topology, events, logger });
-  const aggregator = new Aggregator();
+  let fleetRef: Fleet | undefined;
+  const sweeps = new SweepService({
+    js,
+    jsm,
+    names,
+    targets,
+    topology,
+    events,
+    logger,
+    kv: await kvm.create(`${config.nats.prefix}_sweeps`, { history: 1, replicas }),
+    regions: () => fleetRef?.regions() ?? [],
+    // The watch-stop broadcast also carries {sweepId}: agents abort that sweep's running jobs.
+    stopJobs: (sweepId) => nc.publish(names.watchStop, encodeJson({ sweepId })),
+  });
+  await sweeps.start();
+  const aggregator = new Aggregator({ labelsOf: (id) => targets.get(id)?.labels });
   const latest = new LatestReports();
   const metrics = new ControllerMetrics(aggregator, {
     targetLabels: config.controller.metricsTargetLabels,
@@ -122,6 +137,8 @@ export async function startController(opts: ControllerOptions): Promise<Controll
   const replayed = rebuildMs
     ? await results.replay(new Date(Date.now() - rebuildMs), (r) => {
         aggregator.add(r);
+        // A report that arrived while no controller ran still completes its sweep (idempotent per id).
+        sweeps.onReport(r);
         latest.add(r);
         ingest.remember(r.id);
       })
@@ -151,6 +168,7 @@ export async function startController(opts: ControllerOptions): Promise<Controll
       void topology.ensureRegion(region).catch((err) => logger.error({ err, region }, 'region setup failed')),
   });
   fleet.start();
+  fleetRef = fleet;
   metrics.trackFleet(() => fleet.regions());
   const timeSub = serveTime(nc, names);
 
@@ -225,6 +243,7 @@ export async function startController(opts: ControllerOptions): Promise<Controll
       watchService,
       alerting,
       ready: () => !nc.isClosed(),
+      egress: new EgressPolicy(config.egress.allow),
     },
     config.controller,
     logger,
@@ -249,19 +268,36 @@ export async function startController(opts: ControllerOptions): Promise<Controll
     alerting,
     async stop() {
       clearInterval(evictTimer);
-      await alerting.stop();
+      // nats-server may have got the same Ctrl-C and be gone: then every KV write and drain below would wait
+      // for its request timeout. Closing the connection first makes them fail at once.
+      const reachable = await Promise.race([
+        nc.flush().then(
+          () => true,
+          () => false,
+        ),
+        new Promise<boolean>((r) => setTimeout(() => r(false), 1000).unref()),
+      ]);
+      if (!reachable) {
+        logger.warn('NATS unreachable: stopping without it');
+        await nc.close().catch(() => undefined);
+      }
+      const step = (what: string, p: Promise<unknown> | unknown) =>
+        Promise.resolve(p).catch((err) =>
+          logger.warn({ err: (err as Error).message, what }, 'stop step failed'),
+        );
+      await step('alerting', alerting.stop());
       scheduler.stop();
       watchService.close();
-      await lease.stop();
-      await app.close();
-      sweeps.stop();
+      await step('lease', lease.stop());
+      await step('api', app.close());
+      await step('sweeps', sweeps.stop());
       fleet.stop();
       timeSub.unsubscribe();
-      await ingest.stop();
-      await targets.stop();
-      await schedules.stop();
-      await watches.stop();
-      await nc.drain().catch(() => undefined);
+      await step('ingest', ingest.stop());
+      await step('targets', targets.stop());
+      await step('schedules', schedules.stop());
+      await step('watches', watches.stop());
+      if (reachable) await nc.drain().catch(() => undefined);
     },
   };
 }

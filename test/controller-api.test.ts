@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JetStreamPublisher } from '../agent/publisher.js';
 import { type Controller, startController } from '../controller/index.js';
 import { type Config, loadConfig } from '../shared/config.js';
+import { LOOPBACK_RULES } from '../shared/egress.js';
 import { createLogger } from '../shared/log.js';
 import type { Report } from '../shared/schemas.js';
 import { names } from '../shared/subjects.js';
@@ -54,7 +55,11 @@ describe('controller API: auth, summary, events, metrics, restart', () => {
       env: {
         LIVEPROBE_TOKENS: `dash:viewer:${TOKENS.viewer},oncall:operator:${TOKENS.operator},ops:admin:${TOKENS.admin}`,
       },
-      overrides: { 'nats.url': nats.url, 'controller.port': await freePort() },
+      overrides: {
+        'nats.url': nats.url,
+        'controller.port': await freePort(),
+        'egress.allow': LOOPBACK_RULES,
+      },
     });
     controller = await startController({ config, logger });
     nc = await connect({ servers: nats.url });

@@ -11,6 +11,7 @@ import {
 } from 'fastify-type-provider-zod';
 import type { Schedule, Watch } from '../../shared/api.js';
 import type { Config } from '../../shared/config.js';
+import { EgressPolicy } from '../../shared/egress.js';
 import type { Logger } from '../../shared/log.js';
 import { VERSION } from '../../shared/version.js';
 import type { Aggregator } from '../aggregate/aggregator.js';
@@ -26,6 +27,8 @@ import type { TargetStore } from '../state/targets.js';
 import type { SweepService } from '../sweeps.js';
 import type { WatchService } from '../watches.js';
 import { authHook } from './auth.js';
+import { SseLimiter } from './limits.js';
+import { redactForViewers } from './redact.js';
 import { agentRoutes } from './routes/agents.js';
 import { alertRoutes } from './routes/alerts.js';
 import { boardRoutes } from './routes/board.js';
@@ -63,6 +66,12 @@ export interface Services {
   /** Rules, silences, alerts (controller/alerting). */
   alerting: Alerting;
   ready: () => boolean;
+  /** What targets, sweeps and watches may point at (shared/egress.ts); default: the strict policy. */
+  egress?: EgressPolicy;
+  /** Caps on open event streams (set by buildApi from the config). */
+  sse?: SseLimiter;
+  /** Bounds on stored silences (set by buildApi from the config). */
+  silenceLimits?: { max: number; maxHours: number };
 }
 
 export type App = FastifyInstance<
@@ -74,6 +83,9 @@ export type App = FastifyInstance<
 >;
 
 export async function buildApi(services: Services, cfg: Config['controller'], logger: Logger): Promise<App> {
+  services.egress ??= new EgressPolicy();
+  services.sse ??= new SseLimiter(cfg.sseMaxPerToken, cfg.sseMax);
+  services.silenceLimits ??= { max: cfg.silencesMax, maxHours: cfg.silenceMaxHours };
   const app = Fastify({
     loggerInstance: logger,
     bodyLimit: cfg.bodyLimitKb * 1024,
@@ -83,12 +95,16 @@ export async function buildApi(services: Services, cfg: Config['controller'], lo
   await app.register(cookie);
   const sessions = new Sessions(cfg.tokens);
   app.addHook('onRequest', authHook(cfg.tokens, sessions));
+  // Writes and reads have their own budgets per token; public routes (health) are not limited.
+  const isRead = (method: string) => method === 'GET' || method === 'HEAD';
   await app.register(rateLimit, {
-    max: cfg.writeRateLimitPerMin,
+    max: (req) => (isRead(req.method) ? cfg.readRateLimitPerMin : cfg.writeRateLimitPerMin),
     timeWindow: '1 minute',
-    allowList: (req) => req.method === 'GET' || req.method === 'HEAD' || req.method === 'OPTIONS',
-    keyGenerator: (req) => req.principal?.name ?? req.ip,
+    allowList: (req) => req.method === 'OPTIONS' || req.routeOptions.config?.public === true,
+    keyGenerator: (req) => `${isRead(req.method) ? 'r' : 'w'}:${req.principal?.name ?? req.ip}`,
   });
+  // Signed URLs never reach a viewer: every JSON body to one has its URLs' query strings blanked.
+  app.addHook('preSerialization', redactForViewers);
   // Request durations by route template (bounded: unmatched paths share one label); the SSE feed is left
   // out, its "duration" is how long a client stayed connected.
   app.addHook('onResponse', async (req, reply) => {
