@@ -149,7 +149,7 @@ describe('command center in Chromium against the real stack', () => {
     });
     // the watch reports every second: the cell turns ok from the live feed
     await page.waitForSelector('a.cell[href^="/target/testbed"][data-state="ok"]', { timeout: 60_000 });
-    const text = await page.evaluate(() => document.body.innerText);
+    const text = await page.evaluate(() => document.body.textContent ?? '');
     expect(text).toContain('testbed');
     expect(text).toContain('local');
     expect(text).toContain('cdn=origin');

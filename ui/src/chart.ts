@@ -69,6 +69,7 @@ export function Chart({
           grid: { stroke: 'rgba(128,128,128,0.15)' },
           size: 60,
           values: (_u, vs) => vs.map((v) => fmt(v)),
+          ...(integer ? { incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000, 10_000] } : {}),
         },
       ],
       series: [
@@ -125,7 +126,7 @@ export function Chart({
       plot.current = undefined;
     };
     // recreated only when the set of lines changes
-  }, [shape, width]);
+  }, [shape, width, integer]);
   useEffect(() => {
     plot.current?.setData([times, ...lines.map((l) => l.values)] as uPlot.AlignedData);
   }, [times, lines]);
