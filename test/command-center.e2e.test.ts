@@ -8,6 +8,7 @@ import { createProbers } from '../cli/probers.js';
 import { type Controller, startController } from '../controller/index.js';
 import { resolveChromiumPath } from '../probes/browser/index.js';
 import { type Config, loadConfig } from '../shared/config.js';
+import { LOOPBACK_RULES } from '../shared/egress.js';
 import { createLogger } from '../shared/log.js';
 import { startTestbed, type Testbed } from '../testbed/index.js';
 import { freePort, startNats } from './helpers/procs.js';
@@ -59,6 +60,8 @@ describe('command center in Chromium against the real stack', () => {
       },
       overrides: {
         'nats.url': nats.url,
+        // the testbed is on loopback, which the egress policy closes by default
+        'egress.allow': LOOPBACK_RULES,
         'controller.port': await freePort(),
         'agent.region': 'local',
         'agent.heartbeatS': 1,
