@@ -107,7 +107,7 @@ async function main(): Promise<void> {
       const batch = [];
       for (let k = 0; k < count; k++) {
         const r = cellReport(++seq, (firstCell + k) % (TARGETS * REGIONS.length));
-        batch.push(js.publish(n.results(r.region, r.target.id), encodeJson(r), { msgID: r.id }));
+        batch.push(js.publish(n.results(r.region, r.agentId, r.target.id), encodeJson(r), { msgID: r.id }));
       }
       await Promise.all(batch);
     };
