@@ -119,7 +119,11 @@ describe('readiness: fleet file, verdicts and report on the live testbed', () =>
         '-o',
         'json',
       ]);
-      expect(r.code, JSON.stringify(json<Sweep>(r).reasons) + JSON.stringify(json<Sweep>(r).reports.map((x) => [x.outcome, x.reasons, x.metrics]))).toBe(2);
+      expect(
+        r.code,
+        JSON.stringify(json<Sweep>(r).reasons) +
+          JSON.stringify(json<Sweep>(r).reports.map((x) => [x.outcome, x.reasons, x.metrics])),
+      ).toBe(2);
       const s = json<Sweep>(r);
       expect(s.verdict).toBe('no-go');
       expect(s.reasons?.join('\n')).toMatch(/tb @ local: .*(failed|404)/);
@@ -172,7 +176,11 @@ describe('readiness: fleet file, verdicts and report on the live testbed', () =>
         '-o',
         'json',
       ]);
-      expect(r.code, JSON.stringify(json<Sweep>(r).reasons) + JSON.stringify(json<Sweep>(r).reports.map((x) => [x.outcome, x.reasons, x.metrics]))).toBe(1);
+      expect(
+        r.code,
+        JSON.stringify(json<Sweep>(r).reasons) +
+          JSON.stringify(json<Sweep>(r).reports.map((x) => [x.outcome, x.reasons, x.metrics])),
+      ).toBe(1);
       sweep = json<Sweep>(r);
     } finally {
       stack.testbed.faults.remove(fault.id);
