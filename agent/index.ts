@@ -73,7 +73,11 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     spool.open();
   }
 
-  const nc = await connectNats(config.nats, `liveprobe-agent-${id}`, logger);
+  // Replies (job pulls, publish acks, the time service) come to this agent's own inbox prefix: the shipped
+  // NATS permissions let an agent subscribe to `_INBOX_<id>.>` only, so no agent reads another's replies.
+  const nc = await connectNats(config.nats, `liveprobe-agent-${id}`, logger, {
+    inboxPrefix: names.agentInbox(id),
+  });
   const js = jetstream(nc);
   const startedAt = new Date().toISOString();
 
