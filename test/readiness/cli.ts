@@ -8,7 +8,13 @@ export interface CliRun {
 }
 
 /** Runs the built `liveprobe` bin to completion (stdout/stderr captured, no TTY: plain output). */
-export function lp(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 240_000): Promise<CliRun> {
+export function lp(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+  timeoutMs = 240_000,
+  /** Sees stderr as it comes (progress lines of a running command). */
+  onStderr?: (all: string) => void,
+): Promise<CliRun> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [distEntry('cli/main.js'), ...args], {
       env: { ...process.env, LIVEPROBE_LOG_LEVEL: 'warn', ...env },
@@ -21,6 +27,7 @@ export function lp(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 240_
     });
     child.stderr.on('data', (d) => {
       stderr += d;
+      onStderr?.(stderr);
     });
     const timer = setTimeout(() => {
       child.kill('SIGKILL');

@@ -76,7 +76,7 @@ describe('readiness sweeps: restart-safe, cancellable, driven by the CLI', () =>
   it('completes a sweep with every report when its controller is killed -9 and restarted mid-sweep', async () => {
     const runsBefore = stream.runs.length;
     // The CLI follows the sweep across the restart: it keeps asking while the controller is down.
-    const following = lp([
+    const args = [
       'sweep',
       'run',
       '-l',
@@ -96,8 +96,18 @@ describe('readiness sweeps: restart-safe, cancellable, driven by the CLI', () =>
       'json',
       '--url',
       url,
-    ]);
-    await waitFor('two probes to have run', () => stream.runs.length >= runsBefore + 2, 60_000);
+    ];
+    let accepted = false;
+    const following = lp(args, {}, 240_000, (err) => {
+      accepted ||= / job\(s\) in /.test(err);
+    });
+    // Killed once the CLI has the sweep's id (the 202) and probes run: a kill before the 202 would be a
+    // failed request, not a sweep surviving a restart.
+    await waitFor(
+      'the sweep accepted and two probes running',
+      () => accepted && stream.runs.length >= runsBefore + 2,
+      60_000,
+    );
     await kill9(ctl);
     // Reports keep coming while no controller runs: they wait in the results stream.
     await waitFor('every probe to have run', () => stream.runs.length >= runsBefore + 6, 60_000);
