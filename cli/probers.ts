@@ -39,6 +39,7 @@ export function createProbers(config: Config, logger: Logger): Record<ProbeKind,
       () =>
         new BrowserProber({
           chromiumPath: config.browser.chromium,
+          args: config.browser.args,
           extraArgs: config.browser.extraArgs,
           maxSessions: config.agent.capacity.browser,
           logger: logger.child({ probe: 'browser' }),

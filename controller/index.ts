@@ -72,8 +72,11 @@ export async function startController(opts: ControllerOptions): Promise<Controll
     resultsMaxAgeH: config.nats.resultsMaxAgeH,
     replicas,
     jobAckWaitS: config.nats.jobAckWaitS,
+    leafRegions: config.nats.leafRegions,
+    domainManager: (domain) => jetstreamManager(nc, { domain, checkAPI: false }),
   });
   await topology.ensureStreams();
+  const stopLeafStreams = topology.maintainLeafStreams();
   const kvm = new Kvm(js);
   const targets = new TargetStore(
     await kvm.create(`${config.nats.prefix}_targets`, { history: 5, replicas }),
@@ -149,14 +152,14 @@ export async function startController(opts: ControllerOptions): Promise<Controll
   const scheduler = new Scheduler({ schedules, sweeps, lease, guards: leases, logger });
   scheduler.start();
   const watches = new KvCollection(
-    await kvm.create(`${config.nats.prefix}_watches`, { history: 5 }),
+    await kvm.create(`${config.nats.prefix}_watches`, { history: 5, replicas }),
     Watch,
     logger,
   );
   await watches.start();
   const watchService = new WatchService({
     watches,
-    state: await kvm.create(`${config.nats.prefix}_watchstate`, { history: 1 }),
+    state: await kvm.create(`${config.nats.prefix}_watchstate`, { history: 1, replicas }),
     js,
     nc,
     names,
@@ -223,6 +226,7 @@ export async function startController(opts: ControllerOptions): Promise<Controll
     alerting,
     async stop() {
       clearInterval(evictTimer);
+      stopLeafStreams();
       await alerting.stop();
       scheduler.stop();
       watchService.close();

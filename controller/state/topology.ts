@@ -21,6 +21,13 @@ export interface TopologyOptions {
   jobAckWaitS?: number;
   /** Stream replicas (3 on a 3-node cluster: the streams survive the loss of one node). Default 1. */
   replicas?: number;
+  /**
+   * Regions behind a leaf node whose JetStream domain is the region's name: each gets a results stream on
+   * its leaf (capturing only that region's reports), sourced by the hub's results stream.
+   */
+  leafRegions?: readonly string[];
+  /** The JetStream API of another domain (a leaf's), reached through the leaf link. */
+  domainManager?: (domain: string) => Promise<JetStreamManager>;
 }
 
 const isNotFound = (err: unknown) => err instanceof JetStreamApiError && err.status === 404;
@@ -45,6 +52,7 @@ export class Topology {
       duplicate_window: dedup,
       max_age: nanos(24 * 3600 * 1000),
     });
+    const leafRegions = this.opts.leafRegions ?? [];
     await this.upsertStream({
       name: names.resultsStream,
       subjects: [names.resultsAll],
@@ -53,6 +61,17 @@ export class Topology {
       num_replicas: this.opts.replicas ?? 1,
       duplicate_window: dedup,
       max_age: nanos(this.opts.resultsMaxAgeH * 3600 * 1000),
+      // A leaf region's reports never reach this stream's subjects (its leaf link denies exporting them):
+      // they are stored on the leaf and sourced from there. A source is a consumer that tracks the leaf's
+      // sequence, so after a cut link it resumes where it stopped: every report once, none lost.
+      ...(leafRegions.length
+        ? {
+            sources: leafRegions.map((region) => ({
+              name: names.resultsStream,
+              external: { api: `$JS.${region}.API`, deliver: '' },
+            })),
+          }
+        : {}),
     });
     await jsm.consumers.add(names.resultsStream, {
       durable_name: names.ingestConsumer,
@@ -74,6 +93,63 @@ export class Topology {
       if (!isNotFound(err)) throw err;
       await this.opts.jsm.streams.add(cfg);
       this.opts.logger.info({ stream: cfg.name }, 'created stream');
+    }
+  }
+
+  /**
+   * Creates (and keeps) each leaf region's results stream in the leaf's domain. A leaf unreachable now (link
+   * down, leaf not started) is retried every retryMs, and streams are re-checked as often, so a leaf whose
+   * store was wiped gets its stream back. Returns a stop function.
+   */
+  maintainLeafStreams(retryMs = 10_000): () => void {
+    const regions = this.opts.leafRegions ?? [];
+    const domainManager = this.opts.domainManager;
+    if (!regions.length || !domainManager) return () => undefined;
+    let timer: NodeJS.Timeout | undefined;
+    let stopped = false;
+    const ready = new Set<string>();
+    const round = async () => {
+      for (const region of regions) {
+        if (stopped) return;
+        try {
+          await this.ensureLeafStream(await domainManager(region), region);
+          if (!ready.has(region)) this.opts.logger.info({ region }, 'leaf results stream ready');
+          ready.add(region);
+        } catch (err) {
+          ready.delete(region);
+          this.opts.logger.warn(
+            { region, err: (err as Error).message },
+            'leaf results stream not reachable (leaf link down?); retrying',
+          );
+        }
+      }
+      if (!stopped) timer = setTimeout(() => void round(), retryMs);
+    };
+    void round();
+    return () => {
+      stopped = true;
+      clearTimeout(timer);
+    };
+  }
+
+  private async ensureLeafStream(jsm: JetStreamManager, region: string): Promise<void> {
+    const { names } = this.opts;
+    const cfg = {
+      name: names.resultsStream,
+      subjects: [names.results(region, '>')],
+      retention: RetentionPolicy.Limits,
+      storage: StorageType.File,
+      num_replicas: 1,
+      duplicate_window: nanos((this.opts.dedupWindowS ?? 600) * 1000),
+      max_age: nanos(this.opts.resultsMaxAgeH * 3600 * 1000),
+    };
+    try {
+      const info = await jsm.streams.info(cfg.name);
+      if (info.config.subjects?.join() !== cfg.subjects.join()) await jsm.streams.update(cfg.name, cfg);
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+      await jsm.streams.add(cfg);
+      this.opts.logger.info({ region, stream: cfg.name }, 'created leaf results stream');
     }
   }
 

@@ -15,6 +15,8 @@ export { percentile, percentiles } from './percentiles.js';
 export interface BrowserProberOptions {
   /** Chromium binary; else env LIVEPROBE_CHROMIUM; else standard locations (throws if none). */
   chromiumPath?: string;
+  /** Every Chromium flag, replacing the built-in list (BASE_CHROMIUM_ARGS); unset = the built-in list. */
+  args?: string[];
   /** Extra Chromium flags, e.g. --disable-dev-shm-usage where /dev/shm is small. */
   extraArgs?: string[];
   logger: Logger;
@@ -69,6 +71,7 @@ export class BrowserProber implements Prober {
     this.opts = opts;
     this.pool = new BrowserPool({
       chromiumPath: resolveChromiumPath(opts.chromiumPath),
+      ...(opts.args ? { baseArgs: opts.args } : {}),
       extraArgs: opts.extraArgs ?? [],
       logger: opts.logger.child({ component: 'browser-pool' }),
       maxSessions: opts.maxSessions ?? 8,
