@@ -341,6 +341,19 @@ export class Updater {
     return n;
   }
 
+  /** A cancelled sweep: its running jobs end now and report what they measured. */
+  stopSweep(sweepId: string): number {
+    let n = 0;
+    for (const entry of this.inflight.values()) {
+      if (entry.job.sweepId === sweepId) {
+        entry.abort.abort(new Error('sweep cancelled'));
+        n++;
+      }
+    }
+    if (n) this.opts.logger.info({ sweepId, jobs: n }, 'sweep cancelled by the controller');
+    return n;
+  }
+
   /**
    * Graceful stop: take no new jobs, let running jobs finish for up to graceMs, then abort the rest and hand
    * them back (nak) so another agent of the region runs them in full. Resolves when no job is running.

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { isAllowRule, splitList } from './egress.js';
 import { SubjectToken } from './ids.js';
 
 /**
@@ -110,6 +111,8 @@ export const ConfigSchema = z.strictObject({
       /** Optional HTTP port with /healthz and /metrics for orchestrators (unset = no listener). */
       httpPort: port.optional(),
       httpHost: z.string().default('127.0.0.1'),
+      /** Protected targets' secrets by name (one file per secretRef), besides env LIVEPROBE_SECRET_<NAME>. */
+      secretsDir: z.string().min(1).optional(),
     })
     .prefault({}),
   controller: z
@@ -120,6 +123,14 @@ export const ConfigSchema = z.strictObject({
       tokens: z.array(ApiToken).default([]),
       /** Write requests (POST/PUT/DELETE) per minute per token (or client address). */
       writeRateLimitPerMin: positiveInt.default(120),
+      /** Read requests (GET) per minute per token (or client address). */
+      readRateLimitPerMin: positiveInt.default(6000),
+      /** Server-sent event streams (/v1/events) open at once per token, and overall; more get 429. */
+      sseMaxPerToken: positiveInt.default(16),
+      sseMax: positiveInt.default(256),
+      /** Silences stored at once, and the longest one (hours); beyond either a new silence gets 400. */
+      silencesMax: positiveInt.default(1000),
+      silenceMaxHours: positiveInt.default(24 * 90),
       /** Largest accepted request body. */
       bodyLimitKb: positiveInt.default(256),
       /** History replayed from the results stream at start-up to rebuild the windows (0 = none). */
@@ -180,6 +191,20 @@ export const ConfigSchema = z.strictObject({
       extraArgs: z.array(z.string()).default([]),
     })
     .prefault({}),
+  /** Egress policy (shared/egress.ts): what agents may fetch beyond the public internet. */
+  egress: z
+    .strictObject({
+      /** CIDRs and host globs opened on top of the default (public unicast http/https only). */
+      allow: z
+        .preprocess(
+          splitList,
+          z.array(
+            z.string().refine(isAllowRule, 'not a CIDR (10.0.0.0/8), address or host glob (*.example.com)'),
+          ),
+        )
+        .default([]),
+    })
+    .prefault({}),
   log: z
     .strictObject({
       level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
@@ -215,10 +240,16 @@ export const ENV_KEYS: Record<string, string> = {
   LIVEPROBE_DRAIN_GRACE_S: 'agent.drainGraceS',
   LIVEPROBE_AGENT_HTTP_PORT: 'agent.httpPort',
   LIVEPROBE_AGENT_HTTP_HOST: 'agent.httpHost',
+  LIVEPROBE_SECRETS_DIR: 'agent.secretsDir',
   LIVEPROBE_HOST: 'controller.host',
   LIVEPROBE_PORT: 'controller.port',
   LIVEPROBE_TOKENS: 'controller.tokens',
   LIVEPROBE_WRITE_RATE_LIMIT: 'controller.writeRateLimitPerMin',
+  LIVEPROBE_READ_RATE_LIMIT: 'controller.readRateLimitPerMin',
+  LIVEPROBE_SSE_MAX_PER_TOKEN: 'controller.sseMaxPerToken',
+  LIVEPROBE_SSE_MAX: 'controller.sseMax',
+  LIVEPROBE_SILENCES_MAX: 'controller.silencesMax',
+  LIVEPROBE_SILENCE_MAX_HOURS: 'controller.silenceMaxHours',
   LIVEPROBE_REBUILD_WINDOW_S: 'controller.rebuildWindowS',
   LIVEPROBE_RULES_FILE: 'controller.rulesFile',
   LIVEPROBE_EXTERNAL_URL: 'controller.externalUrl',
@@ -227,6 +258,7 @@ export const ENV_KEYS: Record<string, string> = {
   LIVEPROBE_CHROMIUM: 'browser.chromium',
   LIVEPROBE_CHROMIUM_ARGS: 'browser.args',
   LIVEPROBE_LOG_LEVEL: 'log.level',
+  LIVEPROBE_EGRESS_ALLOW: 'egress.allow',
 };
 
 export class ConfigError extends Error {

@@ -14,7 +14,7 @@ export interface Names {
   heartbeat(region: string, agentId: string): string;
   heartbeatAll: string;
   control(agentId: string): string;
-  /** Broadcast (core NATS): {watchId} — agents abort the jobs of a stopped watch. */
+  /** Broadcast (core NATS): {watchId} or {sweepId} — agents abort the jobs of a stopped watch / cancelled sweep. */
   watchStop: string;
   time: string;
   ingestConsumer: string;

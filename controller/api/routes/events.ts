@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { ControllerEvents } from '../../events.js';
+import { redactDeep, seesSecrets } from '../redact.js';
 import type { App, Services } from '../server.js';
 
 const EVENT_TYPES = [
@@ -41,6 +42,13 @@ const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
 export const eventRoutes = (s: Services) => async (app: App) => {
   app.get('/v1/events', { schema: { querystring: EventsQuery } }, (req, reply) => {
     const { types, target } = req.query;
+    const slot = s.sse?.admit(req.principal?.name ?? req.ip) ?? { release: () => {} };
+    if ('refused' in slot) {
+      return reply
+        .code(429)
+        .header('retry-after', '10')
+        .send({ error: 'too-many-requests', message: slot.refused });
+    }
     reply.hijack();
     const res = reply.raw;
     res.writeHead(200, {
@@ -51,13 +59,14 @@ export const eventRoutes = (s: Services) => async (app: App) => {
     });
     res.write(': liveprobe events\n\n');
     let seq = 0;
+    const full = seesSecrets(req);
     const send = (type: string, data: unknown) => {
       if (res.writableLength > MAX_BUFFERED_BYTES) {
         req.log.warn({ principal: req.principal?.name }, 'SSE client too slow; disconnected');
         res.destroy();
         return;
       }
-      res.write(`id: ${++seq}\nevent: ${type}\ndata: ${JSON.stringify(data)}\n\n`);
+      res.write(`id: ${++seq}\nevent: ${type}\ndata: ${JSON.stringify(full ? data : redactDeep(data))}\n\n`);
     };
     const listeners: [keyof ControllerEvents, (...args: never[]) => void][] = [];
     const on = <K extends keyof ControllerEvents>(type: K, fn: (...args: ControllerEvents[K]) => void) => {
@@ -72,6 +81,7 @@ export const eventRoutes = (s: Services) => async (app: App) => {
       on('alert', (e) => (!target || e.alert.labels.target === target) && send('alert', e));
     const keepalive = setInterval(() => res.write(': keepalive\n\n'), 15_000);
     res.on('close', () => {
+      slot.release();
       clearInterval(keepalive);
       for (const [type, fn] of listeners) s.events.off(type, fn as never);
     });

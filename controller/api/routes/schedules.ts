@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ApiError, Schedule } from '../../../shared/api.js';
 import { SubjectToken } from '../../../shared/ids.js';
+import { assertAdHocTargets } from '../guards.js';
 import type { App, Services } from '../server.js';
 
 const IdParams = z.object({ id: SubjectToken });
@@ -23,8 +24,12 @@ export const scheduleRoutes = (s: Services) => async (app: App) => {
   );
   app.post(
     '/v1/schedules',
-    { config: { role: 'admin' }, schema: { body: Schedule, response: { 201: Schedule, 400: ApiError } } },
+    {
+      config: { role: 'admin' },
+      schema: { body: Schedule, response: { 201: Schedule, 400: ApiError, 409: ApiError } },
+    },
     async (req, reply) => {
+      assertAdHocTargets(s.egress!, req.body.sweep.targets, (id) => s.targets.get(id), 'body.sweep.targets');
       const unknown = s.sweeps.unknownTargets(req.body.sweep);
       if (unknown.length) {
         return reply.code(400).send({

@@ -1,8 +1,9 @@
 import { z } from 'zod';
 import { ApiError } from '../../../shared/api.js';
 import { SubjectToken } from '../../../shared/ids.js';
-import { SilenceRequest, SilenceView } from '../../alerting/schema.js';
+import { durationMs, SilenceRequest, SilenceView } from '../../alerting/schema.js';
 import { silenceStatus } from '../../alerting/silence.js';
+import { GuardError } from '../guards.js';
 import type { App, Services } from '../server.js';
 
 const IdParams = z.object({ id: SubjectToken });
@@ -27,8 +28,21 @@ export const silenceRoutes = (s: Services) => async (app: App) => {
   );
   app.post(
     '/v1/silences',
-    { schema: { body: SilenceRequest, response: { 201: SilenceView } } },
+    { schema: { body: SilenceRequest, response: { 201: SilenceView, 400: ApiError } } },
     async (req, reply) => {
+      const limits = s.silenceLimits ?? { max: 1000, maxHours: 24 * 90 };
+      const starts = req.body.starts_at ? Date.parse(req.body.starts_at) : Date.now();
+      const ends = req.body.ends_at
+        ? Date.parse(req.body.ends_at)
+        : starts + durationMs(req.body.duration ?? '1h');
+      if (ends - starts > limits.maxHours * 3_600_000)
+        throw new GuardError(400, `a silence may last at most ${limits.maxHours} h`);
+      const live = s.alerting.silenceViews().filter((v) => v.status !== 'expired').length;
+      if (live >= limits.max)
+        throw new GuardError(
+          400,
+          `${live} silences are active or pending (at most ${limits.max}); expire some first`,
+        );
       // With tokens the author is the token's name; without (loopback demo) whoever the body names.
       const principal = req.principal?.name ?? 'anonymous';
       const author = principal === 'anonymous' ? (req.body.created_by ?? principal) : principal;

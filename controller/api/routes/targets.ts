@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { ApiError } from '../../../shared/api.js';
 import { SubjectToken } from '../../../shared/ids.js';
 import { Target } from '../../../shared/schemas.js';
+import { assertEgress } from '../guards.js';
 import type { App, Services } from '../server.js';
 
 const IdParams = z.object({ id: SubjectToken });
@@ -19,14 +20,20 @@ export const targetRoutes = (s: Services) => async (app: App) => {
     '/v1/targets/:id',
     {
       config: { role: 'admin' },
-      schema: { params: IdParams, body: Target.omit({ id: true }), response: { 200: Target } },
+      schema: { params: IdParams, body: Target.omit({ id: true }), response: { 200: Target, 400: ApiError } },
     },
-    async (req) => s.targets.put({ ...req.body, id: req.params.id }),
+    async (req) => {
+      assertEgress(s.egress!, req.body.url, 'body.url');
+      return s.targets.put({ ...req.body, id: req.params.id });
+    },
   );
   app.post(
     '/v1/targets',
-    { config: { role: 'admin' }, schema: { body: Target, response: { 201: Target } } },
-    async (req, reply) => reply.code(201).send(await s.targets.put(req.body)),
+    { config: { role: 'admin' }, schema: { body: Target, response: { 201: Target, 400: ApiError } } },
+    async (req, reply) => {
+      assertEgress(s.egress!, req.body.url, 'body.url');
+      return reply.code(201).send(await s.targets.put(req.body));
+    },
   );
   app.delete(
     '/v1/targets/:id',

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ApiError, Watch } from '../../../shared/api.js';
 import { SubjectToken } from '../../../shared/ids.js';
+import { assertAdHocTargets } from '../guards.js';
 import type { App, Services } from '../server.js';
 
 const IdParams = z.object({ id: SubjectToken });
@@ -35,8 +36,9 @@ export const watchRoutes = (s: Services) => async (app: App) => {
   );
   app.post(
     '/v1/watches',
-    { schema: { body: Watch, response: { 201: Watch, 400: ApiError } } },
+    { schema: { body: Watch, response: { 201: Watch, 400: ApiError, 409: ApiError } } },
     async (req, reply) => {
+      assertAdHocTargets(s.egress!, [req.body.target], (id) => s.targets.get(id), 'body.target');
       if (!s.watchService.resolveTarget(req.body)) {
         return reply.code(400).send({
           error: 'validation',
