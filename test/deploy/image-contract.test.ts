@@ -13,6 +13,7 @@ import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stopChild } from '../../cli/children.js';
 import { Sweep } from '../../shared/api.js';
+import { LOOPBACK_RULES } from '../../shared/egress.js';
 import { createLogger } from '../../shared/log.js';
 import { startTestbed, type Testbed } from '../../testbed/index.js';
 import { waitFor } from '../helpers/fleet.js';
@@ -102,7 +103,12 @@ describe.skipIf(!canRun)('image contract: uid 1000, read-only install tree, the 
       Object.entries(imageEnv).map(([k, v]) => [k, v.replaceAll('/var/lib/liveprobe', data)]),
     );
     // Only what a container would have: no developer env leaks in.
-    const base = { PATH: process.env.PATH ?? '/usr/bin:/bin', ...moved };
+    const base = {
+      PATH: process.env.PATH ?? '/usr/bin:/bin',
+      ...moved,
+      // The testbed is on loopback, which the default egress policy refuses.
+      LIVEPROBE_EGRESS_ALLOW: LOOPBACK_RULES.join(','),
+    };
 
     nats = await startNats();
     testbed = await startTestbed({ port: 0, ladder: 'single', logger });

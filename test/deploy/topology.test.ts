@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Agent, startAgent } from '../../agent/index.js';
 import { type Controller, startController } from '../../controller/index.js';
 import { loadConfig } from '../../shared/config.js';
+import { LOOPBACK_RULES } from '../../shared/egress.js';
 import { createLogger } from '../../shared/log.js';
 import type { Report } from '../../shared/schemas.js';
 import { waitFor } from '../helpers/fleet.js';
@@ -62,6 +63,8 @@ describe('deploy/nats topology: hub cluster of 3 + two leaf regions', () => {
         'nats.jobAckWaitS': 120,
         'controller.port': await freePort(),
         'controller.rebuildWindowS': 0,
+        // The stand-in targets live on loopback, which the default egress policy refuses.
+        'egress.allow': LOOPBACK_RULES,
         'agent.heartbeatS': 1,
       },
     });
@@ -84,6 +87,7 @@ describe('deploy/nats topology: hub cluster of 3 + two leaf regions', () => {
           'agent.spoolDir': spool.path,
           'agent.capacity.stream': 4,
           'agent.capacity.browser': 1,
+          'egress.allow': LOOPBACK_RULES,
         },
       });
       agents.push(
