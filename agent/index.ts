@@ -76,7 +76,11 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     spool.open();
   }
 
-  const nc = await connectNats(config.nats, `liveprobe-agent-${id}`, logger);
+  // Replies (job pulls, publish acks, the time service) come to this agent's own inbox prefix: the shipped
+  // NATS permissions let an agent subscribe to `_INBOX_<id>.>` only, so no agent reads another's replies.
+  const nc = await connectNats(config.nats, `liveprobe-agent-${id}`, logger, {
+    inboxPrefix: names.agentInbox(id),
+  });
   // Behind a leaf node (its own JetStream domain) the job queue is reached in the hub's domain; reports are
   // published to plain subjects and stored by whichever stream captures them (the leaf's, then sourced).
   const js = config.nats.domain ? jetstream(nc, { domain: config.nats.domain }) : jetstream(nc);

@@ -1,4 +1,5 @@
-import { mkdirSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { startAgent } from '../agent/index.js';
 import { startController } from '../controller/index.js';
@@ -65,12 +66,24 @@ export async function runDemo(flags: DemoFlags): Promise<void> {
   if (!external) {
     const storeDir = join(flags.dataDir, 'nats');
     mkdirSync(storeDir, { recursive: true });
+    // Even on loopback NATS takes a token (generated per run): another local user cannot join the fleet.
+    // It reaches nats-server through its environment, not its command line (which any local user can read).
+    const token = randomBytes(24).toString('hex');
+    const configFile = join(flags.dataDir, 'nats.conf');
+    writeFileSync(
+      configFile,
+      `jetstream { store_dir: ${JSON.stringify(storeDir)} }\nauthorization { token: $LIVEPROBE_DEMO_NATS_TOKEN }\n`,
+      { mode: 0o600 },
+    );
     nats = await startNatsServer({
       port: await freeLoopbackPort(),
       monitorPort: await freeLoopbackPort(),
       storeDir,
+      configFile,
+      env: { LIVEPROBE_DEMO_NATS_TOKEN: token },
     });
     overrides['nats.url'] = nats.url;
+    overrides['nats.token'] = token;
   }
   // JSON logs go to a file; the terminal gets the banner, progress and the result.
   const setupResult = setup('liveprobe-demo', flags, overrides, logFile);

@@ -126,12 +126,12 @@ export async function startController(opts: ControllerOptions): Promise<Controll
     js,
     names,
     logger,
-    onReport: (r) => {
+    onReport: (r, seq) => {
       aggregator.add(r);
       latest.add(r);
       metrics.observe(r);
       sweeps.onReport(r);
-      events.emit('report', r);
+      events.emit('report', r, seq);
     },
   });
   // Rebuild the windows from the stream before live ingest starts: a restart keeps /v1/summary's figures.

@@ -142,11 +142,45 @@ export const ResultsQuery = z.object({
 });
 export type ResultsQuery = z.infer<typeof ResultsQuery>;
 
-export const ApiError = z.object({
-  error: z.string(),
-  message: z.string(),
-  issues: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
-});
+/**
+ * Every error answer: an RFC 9457 problem document (application/problem+json). `error` (a short code) and
+ * `message` (= detail) are extension members kept for clients written before; `issues` lists each invalid
+ * field of a validation error.
+ */
+export const ApiError = z
+  .object({
+    // type, title and status are always on the wire (the API's preSerialization hook fills them in); they
+    // are optional here only so route code may still send { error, message }.
+    type: z
+      .string()
+      .optional()
+      .meta({ description: 'Problem type URI; "about:blank": the HTTP status says it all' }),
+    title: z.string().optional().meta({ description: "The HTTP status' reason phrase" }),
+    status: z.number().int().optional().meta({ description: 'The HTTP status code' }),
+    detail: z.string().optional().meta({ description: 'What went wrong with this request' }),
+    instance: z.string().optional().meta({ description: 'The request path' }),
+    error: z
+      .string()
+      .meta({ description: 'Short code: validation, not-found, unauthorized, rate-limited, ...' }),
+    message: z.string().meta({ description: 'Same as detail' }),
+    issues: z
+      .array(z.object({ path: z.string(), message: z.string() }))
+      .optional()
+      .meta({ description: 'Validation errors: one entry per invalid field (path like body.durationS)' }),
+  })
+  .meta({
+    id: 'Problem',
+    example: {
+      type: 'about:blank',
+      title: 'Bad Request',
+      status: 400,
+      detail: 'invalid body',
+      instance: '/v1/sweeps',
+      error: 'validation',
+      message: 'invalid body',
+      issues: [{ path: 'body.durationS', message: 'Too small: expected number to be >0' }],
+    },
+  });
 
 export const Schedule = z.object({
   id: SubjectToken,

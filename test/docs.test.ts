@@ -151,6 +151,29 @@ describe('docs', () => {
     }
   });
 
+  it('`liveprobe` commands in the code blocks use commands and flags the CLI defines', () => {
+    const { commands, flags } = cliVocabulary();
+    expect(commands.size).toBeGreaterThan(5);
+    const bad: string[] = [];
+    let seen = 0;
+    for (const page of [...OWN].filter((f) => existsSync(join(root, f)))) {
+      const text = readFileSync(join(root, page), 'utf8');
+      for (const block of text.matchAll(/^```(?:sh|bash|shell)\n([\s\S]*?)^```/gm)) {
+        for (const { command } of shellCommands(block[1] ?? '')) {
+          for (const m of command.matchAll(/(?:^|[;&|]\s*|\s)liveprobe\s+([a-z-]+)([^;&|]*)/g)) {
+            seen++;
+            if (!commands.has(m[1] ?? '')) bad.push(`${page}: liveprobe ${m[1]}`);
+            for (const f of (m[2] ?? '').matchAll(/(?:^|\s)(--[a-z][a-z-]*)/g)) {
+              if (!flags.has(f[1] ?? '')) bad.push(`${page}: liveprobe ${m[1]} ... ${f[1]}`);
+            }
+          }
+        }
+      }
+    }
+    expect(seen).toBeGreaterThan(3);
+    expect(bad).toEqual([]);
+  });
+
   describe('API calls in the code blocks', () => {
     const routes = apiRoutes();
     const calls = [...OWN].filter((f) => existsSync(join(root, f))).flatMap((f) => apiCalls(f));
@@ -213,6 +236,28 @@ function apiRoutes(): RegExp[] {
   const segment = (seg: string): string =>
     /^:|\$\{/.test(seg) ? '[^/]+' : seg.replace(/[.*+?^$()|[\]\\{}]/g, '\\$&');
   return [...paths].map((p) => new RegExp(`^${p.split('/').map(segment).join('/')}$`));
+}
+
+/** Command names and long flags defined with commander under cli/ (a cheap stand-in for running --help). */
+function cliVocabulary(): { commands: Set<string>; flags: Set<string> } {
+  const files = (function ts(dir: string): string[] {
+    return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+      e.isDirectory() ? ts(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : [],
+    );
+  })(join(root, 'cli'));
+  const commands = new Set<string>();
+  const flags = new Set<string>();
+  for (const f of files) {
+    const text = readFileSync(f, 'utf8');
+    for (const m of text.matchAll(/\.command\(\s*['"`]([a-z-]+)/g)) commands.add(m[1] ?? '');
+    // `for (const action of ['drain', 'resume'])` style loops register commands from a list.
+    for (const m of text.matchAll(/\.command\(\s*([a-z]+)\s*\)/g)) {
+      const list = new RegExp(`const ${m[1]} of \\[([^\\]]*)\\]`).exec(text)?.[1] ?? '';
+      for (const name of list.matchAll(/'([a-z-]+)'/g)) commands.add(name[1] ?? '');
+    }
+    for (const m of text.matchAll(/['"`](?:-[a-zA-Z], )?(--[a-z][a-z-]*)/g)) flags.add(m[1] ?? '');
+  }
+  return { commands, flags };
 }
 
 interface ApiCall {

@@ -1,10 +1,10 @@
 import cookie from '@fastify/cookie';
 import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyInstance } from 'fastify';
 import {
   hasZodFastifySchemaValidationErrors,
-  jsonSchemaTransform,
   serializerCompiler,
   validatorCompiler,
   type ZodTypeProvider,
@@ -13,7 +13,6 @@ import type { Schedule, Watch } from '../../shared/api.js';
 import type { Config } from '../../shared/config.js';
 import { EgressPolicy } from '../../shared/egress.js';
 import type { Logger } from '../../shared/log.js';
-import { VERSION } from '../../shared/version.js';
 import type { Aggregator } from '../aggregate/aggregator.js';
 import type { Alerting } from '../alerting/index.js';
 import type { EventBus } from '../events.js';
@@ -28,6 +27,9 @@ import type { SweepService } from '../sweeps.js';
 import type { WatchService } from '../watches.js';
 import { authHook } from './auth.js';
 import { SseLimiter } from './limits.js';
+import { openapiOptions } from './openapi.js';
+import { addPagination, pageOf } from './paginate.js';
+import { asProblem, PROBLEM_TYPE, problem } from './problem.js';
 import { redactForViewers } from './redact.js';
 import { agentRoutes } from './routes/agents.js';
 import { alertRoutes } from './routes/alerts.js';
@@ -119,12 +121,12 @@ export async function buildApi(services: Services, cfg: Config['controller'], lo
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
 
-  // Field-level validation errors: `issues[].path` names the offending field.
+  // Every error is an RFC 9457 problem document (controller/api/problem.ts); validation errors list each
+  // invalid field in `issues` (path like body.durationS).
   app.setErrorHandler((err, req, reply) => {
     if (hasZodFastifySchemaValidationErrors(err)) {
-      return reply.code(400).send({
+      return problem(reply, 400, `invalid ${err.validationContext ?? 'request'}`, {
         error: 'validation',
-        message: `invalid ${err.validationContext ?? 'request'}`,
         issues: err.validation.map((v) => ({
           path: [err.validationContext, ...String(v.instancePath).split('/').filter(Boolean)].join('.'),
           message: v.message ?? 'invalid',
@@ -133,18 +135,34 @@ export async function buildApi(services: Services, cfg: Config['controller'], lo
     }
     const status = (err as { statusCode?: number }).statusCode ?? 500;
     if (status >= 500) req.log.error({ err }, 'request failed');
-    return reply
-      .code(status)
-      .send({ error: status >= 500 ? 'internal' : 'bad-request', message: (err as Error).message });
+    // A 5xx detail would leak internals; the log has them.
+    return problem(
+      reply,
+      status,
+      status >= 500 ? 'internal error (see the controller log)' : (err as Error).message,
+    );
+  });
+  app.setNotFoundHandler((req, reply) =>
+    problem(reply, 404, `no route ${req.method} ${req.url.split('?')[0]}`),
+  );
+  // Lists get ?limit=&cursor= (paginate.ts); registered before swagger so the document shows them.
+  app.addHook('onRoute', addPagination);
+  app.addHook('preSerialization', async (req, reply, payload) => {
+    if (reply.statusCode < 400) return pageOf(req, reply, payload);
+    // Error answers sent in another shape (a plugin, an older route) still leave as problem+json.
+    reply.type(PROBLEM_TYPE);
+    return asProblem(reply.statusCode, payload, req.url.split('?')[0] as string);
   });
 
-  await app.register(swagger, {
-    openapi: {
-      info: { title: 'liveprobe controller API', version: VERSION },
-    },
-    transform: jsonSchemaTransform,
-  });
+  await app.register(swagger, openapiOptions());
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  // Swagger UI: public like the page (the document holds no data; calls from it carry the caller's token).
+  await app.register(async (docs) => {
+    docs.addHook('onRoute', (route) => {
+      route.config = { ...(route.config as object), public: true } as typeof route.config;
+    });
+    await docs.register(swaggerUi, { routePrefix: '/docs', uiConfig: { persistAuthorization: false } });
+  });
 
   await app.register(healthRoutes(services));
   await app.register(targetRoutes(services));

@@ -136,7 +136,7 @@ export class Topology {
     const { names } = this.opts;
     const cfg = {
       name: names.resultsStream,
-      subjects: [names.results(region, '>')],
+      subjects: [`${names.prefix}.results.${region}.>`],
       retention: RetentionPolicy.Limits,
       storage: StorageType.File,
       num_replicas: 1,

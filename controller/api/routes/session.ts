@@ -2,6 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import { ApiError } from '../../../shared/api.js';
 import type { ApiToken } from '../../../shared/config.js';
+import { problem } from '../problem.js';
 import type { App } from '../server.js';
 import { SESSION_COOKIE, SESSION_TTL_S, type Sessions } from '../session.js';
 
@@ -35,7 +36,7 @@ export const sessionRoutes = (tokens: ApiToken[], sessions: Sessions) => async (
       const m = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
       const bearer = m ? known.find((k) => timingSafeEqual(k.digest, digest(m[1] as string))) : undefined;
       const who = bearer ?? sessions.verify(req.cookies[SESSION_COOKIE]);
-      if (!who) return reply.code(401).send({ error: 'unauthorized', message: 'not signed in' });
+      if (!who) return problem(reply, 401, 'not signed in');
       return { auth: true, name: who.name, role: who.role };
     },
   );
@@ -56,7 +57,7 @@ export const sessionRoutes = (tokens: ApiToken[], sessions: Sessions) => async (
       const who = known.find((k) => timingSafeEqual(k.digest, d));
       if (!who) {
         req.log.warn({ ip: req.ip }, 'sign-in with an unknown token');
-        return reply.code(401).send({ error: 'unauthorized', message: 'unknown token' });
+        return problem(reply, 401, 'unknown token');
       }
       reply.setCookie(SESSION_COOKIE, sessions.issue(who.name, who.role), {
         path: '/',

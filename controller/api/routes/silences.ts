@@ -4,6 +4,7 @@ import { SubjectToken } from '../../../shared/ids.js';
 import { durationMs, SilenceRequest, SilenceView } from '../../alerting/schema.js';
 import { silenceStatus } from '../../alerting/silence.js';
 import { GuardError } from '../guards.js';
+import { problem } from '../problem.js';
 import type { App, Services } from '../server.js';
 
 const IdParams = z.object({ id: SubjectToken });
@@ -11,7 +12,7 @@ const ListQuery = z.object({ status: z.enum(['active', 'pending', 'expired']).op
 
 /** Silences and maintenance windows (operator to change). DELETE expires a silence; it stays listed. */
 export const silenceRoutes = (s: Services) => async (app: App) => {
-  const notFound = (id: string) => ({ error: 'not-found', message: `no silence ${id}` });
+  const notFound = <R>(reply: R, id: string) => problem(reply, 404, `no silence ${id}`);
   app.get(
     '/v1/silences',
     { schema: { querystring: ListQuery, response: { 200: z.array(SilenceView) } } },
@@ -23,7 +24,7 @@ export const silenceRoutes = (s: Services) => async (app: App) => {
     { schema: { params: IdParams, response: { 200: SilenceView, 404: ApiError } } },
     async (req, reply) => {
       const v = s.alerting.silenceViews().find((x) => x.id === req.params.id);
-      return v ?? reply.code(404).send(notFound(req.params.id));
+      return v ?? notFound(reply, req.params.id);
     },
   );
   app.post(
@@ -57,7 +58,7 @@ export const silenceRoutes = (s: Services) => async (app: App) => {
       const silence = await s.alerting.expireSilence(req.params.id);
       return silence
         ? { ...silence, status: silenceStatus(silence, Date.now()) }
-        : reply.code(404).send(notFound(req.params.id));
+        : notFound(reply, req.params.id);
     },
   );
 };

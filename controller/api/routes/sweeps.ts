@@ -3,6 +3,7 @@ import { ApiError, Sweep, SweepRequest } from '../../../shared/api.js';
 import { toHtml, toJson, toMarkdown } from '../../readiness/report.js';
 import { EmptySweepError, UnknownRegionError, UnknownTargetError } from '../../sweeps.js';
 import { assertAdHocTargets } from '../guards.js';
+import { problem } from '../problem.js';
 import type { App, Services } from '../server.js';
 
 const Params = z.object({ id: z.string().max(64) });
@@ -48,9 +49,7 @@ export const sweepRoutes = (s: Services) => async (app: App) => {
           });
       } catch (err) {
         if (err instanceof UnknownTargetError) {
-          return reply.code(400).send({
-            error: 'validation',
-            message: err.message,
+          return problem(reply, 400, err.message, {
             issues: err.ids.map((id) => ({ path: 'body.targets', message: `unknown target id ${id}` })),
           });
         }

@@ -3,6 +3,7 @@ import { ApiError } from '../../../shared/api.js';
 import { SubjectToken } from '../../../shared/ids.js';
 import { Target } from '../../../shared/schemas.js';
 import { assertEgress } from '../guards.js';
+import { problem } from '../problem.js';
 import type { App, Services } from '../server.js';
 
 const IdParams = z.object({ id: SubjectToken });
@@ -12,9 +13,7 @@ export const targetRoutes = (s: Services) => async (app: App) => {
   app.get(
     '/v1/targets/:id',
     { schema: { params: IdParams, response: { 200: Target, 404: ApiError } } },
-    async (req, reply) =>
-      s.targets.get(req.params.id) ??
-      reply.code(404).send({ error: 'not-found', message: `no target ${req.params.id}` }),
+    async (req, reply) => s.targets.get(req.params.id) ?? problem(reply, 404, `no target ${req.params.id}`),
   );
   app.put(
     '/v1/targets/:id',
@@ -41,6 +40,6 @@ export const targetRoutes = (s: Services) => async (app: App) => {
     async (req, reply) =>
       (await s.targets.delete(req.params.id))
         ? reply.code(204).send(null)
-        : reply.code(404).send({ error: 'not-found', message: `no target ${req.params.id}` }),
+        : problem(reply, 404, `no target ${req.params.id}`),
   );
 };
