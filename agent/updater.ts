@@ -35,6 +35,12 @@ interface Inflight {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * A job delivered this many times without a report is recognised as one that crashed or stalled the agents
+ * that took it (the job consumers allow 5 deliveries): the agent reports it as a probe-error and terms it.
+ */
+export const POISON_DELIVERIES = 3;
+
 /** Report ids this agent already stored or spooled: a redelivered job (its ack was lost) is acked, not re-run. */
 class RecentIds {
   private readonly ids = new Set<string>();
@@ -68,7 +74,7 @@ export class Updater {
   private loop: Promise<void> | undefined;
   private workingEveryMs: number;
   private readonly reported = new RecentIds(1000);
-  readonly stats = { started: 0, completed: 0, handedBack: 0, expired: 0, alreadyReported: 0 };
+  readonly stats = { started: 0, completed: 0, handedBack: 0, expired: 0, alreadyReported: 0, poisoned: 0 };
 
   constructor(private readonly opts: UpdaterOptions) {
     this.workingEveryMs = opts.workingEveryMs ?? 10_000;
@@ -214,6 +220,13 @@ export class Updater {
       msg.working();
       return;
     }
+    if (msg.info.deliveryCount >= POISON_DELIVERIES) {
+      // Delivered this often without a report: the agents that took it crashed or stalled on it (a
+      // hostile stream that got past the bounds). Running it again would take down one more agent per
+      // delivery; report it as ours to fix instead, once, and take it off the queue.
+      void this.refuse(job, msg);
+      return;
+    }
     if (!this.opts.runner.hasCapacity(job.probe)) {
       // One work queue carries every probe kind, so a pull can bring a kind whose slots are full. A nak
       // would bounce it straight back to us (or to another full agent) and burn its max_deliver budget;
@@ -223,6 +236,41 @@ export class Updater {
       return;
     }
     this.begin(job, msg);
+  }
+
+  private async refuse(job: Job, msg: JsMsg): Promise<void> {
+    const n = msg.info.deliveryCount;
+    const log = this.opts.logger.child({ jobId: job.id, target: job.target.id, probe: job.probe });
+    log.error({ delivery: n }, 'job delivered again and again without a report; not run (probe-error)');
+    const now = new Date().toISOString();
+    const report = this.envelope(
+      job,
+      {
+        target: job.target,
+        probe: job.probe,
+        mode: job.mode,
+        startedAt: now,
+        endedAt: now,
+        outcome: 'probe-error',
+        reasons: [
+          `job-poisoned: delivered ${n} times without a report (the agents that took it crashed or stalled); not run again`,
+        ],
+        metrics: {},
+        segments: [],
+        errors: [],
+        findings: [],
+      },
+      0,
+    );
+    try {
+      await this.opts.publisher.publish(report);
+      this.reported.add(report.id);
+      msg.term('poisoned');
+      this.stats.poisoned++;
+    } catch (err) {
+      log.warn({ err: (err as Error).message }, 'poisoned job report not published; handed back');
+      msg.nak(10_000);
+    }
   }
 
   private startParked(): void {

@@ -72,6 +72,8 @@ export async function startController(opts: ControllerOptions): Promise<Controll
     names,
     logger,
     resultsMaxAgeH: config.nats.resultsMaxAgeH,
+    resultsMaxMb: config.nats.resultsMaxMb,
+    jobsMaxMb: config.nats.jobsMaxMb,
     replicas,
     jobAckWaitS: config.nats.jobAckWaitS,
     leafRegions: config.nats.leafRegions,

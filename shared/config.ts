@@ -73,6 +73,10 @@ export const ConfigSchema = z.strictObject({
       tlsKeyFile: z.string().optional(),
       prefix: SubjectToken.default('liveprobe'),
       resultsMaxAgeH: z.coerce.number().positive().default(72),
+      /** Size bound of the results stream, MiB (oldest reports dropped past it). */
+      resultsMaxMb: z.coerce.number().positive().default(2048),
+      /** Size bound of the jobs stream, MiB (new jobs refused past it). */
+      jobsMaxMb: z.coerce.number().positive().default(256),
       /** Replicas of the streams and KV buckets the controller creates (3 on a 3-node cluster). */
       replicas: z.coerce.number().int().min(1).max(5).default(1),
       /** Ack wait of the job consumers: a job of a dead agent is redelivered after this. */
@@ -230,6 +234,8 @@ export const ENV_KEYS: Record<string, string> = {
   LIVEPROBE_LEAF_REGIONS: 'nats.leafRegions',
   LIVEPROBE_PREFIX: 'nats.prefix',
   LIVEPROBE_RESULTS_MAX_AGE_H: 'nats.resultsMaxAgeH',
+  LIVEPROBE_RESULTS_MAX_MB: 'nats.resultsMaxMb',
+  LIVEPROBE_JOBS_MAX_MB: 'nats.jobsMaxMb',
   LIVEPROBE_AGENT_ID: 'agent.id',
   LIVEPROBE_REGION: 'agent.region',
   LIVEPROBE_CAPACITY_BROWSER: 'agent.capacity.browser',

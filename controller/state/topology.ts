@@ -1,6 +1,7 @@
 import {
   AckPolicy,
   DeliverPolicy,
+  DiscardPolicy,
   JetStreamApiError,
   type JetStreamManager,
   RetentionPolicy,
@@ -21,6 +22,9 @@ export interface TopologyOptions {
   jobAckWaitS?: number;
   /** Stream replicas (3 on a 3-node cluster: the streams survive the loss of one node). Default 1. */
   replicas?: number;
+  /** Size bounds, MiB: the results stream drops its oldest reports past it; the jobs stream refuses new jobs. */
+  resultsMaxMb?: number;
+  jobsMaxMb?: number;
   /**
    * Regions behind a leaf node whose JetStream domain is the region's name: each gets a results stream on
    * its leaf (capturing only that region's reports), sourced by the hub's results stream.
@@ -51,6 +55,9 @@ export class Topology {
       num_replicas: this.opts.replicas ?? 1,
       duplicate_window: dedup,
       max_age: nanos(24 * 3600 * 1000),
+      // A flood of sweeps must not fill the disk: past the bound a new job is refused (the API says so).
+      max_bytes: Math.floor((this.opts.jobsMaxMb ?? 256) * 1024 * 1024),
+      discard: DiscardPolicy.New,
     });
     const leafRegions = this.opts.leafRegions ?? [];
     await this.upsertStream({
@@ -61,6 +68,9 @@ export class Topology {
       num_replicas: this.opts.replicas ?? 1,
       duplicate_window: dedup,
       max_age: nanos(this.opts.resultsMaxAgeH * 3600 * 1000),
+      // Reports age out by time, and by size first if they come faster than expected.
+      max_bytes: Math.floor((this.opts.resultsMaxMb ?? 2048) * 1024 * 1024),
+      discard: DiscardPolicy.Old,
       // A leaf region's reports never reach this stream's subjects (its leaf link denies exporting them):
       // they are stored on the leaf and sourced from there. A source is a consumer that tracks the leaf's
       // sequence, so after a cut link it resumes where it stopped: every report once, none lost.
@@ -142,6 +152,9 @@ export class Topology {
       num_replicas: 1,
       duplicate_window: nanos((this.opts.dedupWindowS ?? 600) * 1000),
       max_age: nanos(this.opts.resultsMaxAgeH * 3600 * 1000),
+      // The same bound as the hub's stream: a region cut off for longer than it holds drops its oldest.
+      max_bytes: Math.floor((this.opts.resultsMaxMb ?? 2048) * 1024 * 1024),
+      discard: DiscardPolicy.Old,
     };
     try {
       const info = await jsm.streams.info(cfg.name);
