@@ -188,13 +188,13 @@ describe('deploy/compose/compose.yaml', () => {
     }
   });
 
-  it('mounts the NATS config files of deploy/nats that exist', () => {
+  it('mounts files of deploy/ that exist (NATS configs, Prometheus rules, Grafana provisioning)', () => {
     for (const [name, s] of Object.entries(compose.services)) {
       for (const v of s.volumes ?? []) {
         const src = v.split(':')[0] as string;
         // A compose default (`$` + `{LIVEPROBE_NATS_VARS_DIR:-../nats}`) resolves to ../nats here.
         const local = src.replace(/^\$\{LIVEPROBE_NATS_VARS_DIR:-([^}]+)\}/, '$1');
-        if (!local.startsWith('../nats/')) continue;
+        if (!local.startsWith('../')) continue;
         const path = join(dirname(file), local);
         expect(existsSync(path), `${name}: ${src}`).toBe(true);
       }
