@@ -228,6 +228,6 @@ export interface AgentView {
     draining: boolean;
     capacity: Record<string, number>;
     running: Record<string, number>;
-    publisher?: { spooled?: number; dropped?: number };
+    publisher?: { spooled?: number; dropped?: number; spoolDepth?: number };
   };
 }

@@ -52,11 +52,19 @@ export function cellFigure(c: BoardCell | undefined, fig: Figure, state: CellSta
   if (!c || state === 'nodata') return '';
   const w = c.w1m && c.w1m.count > 0 ? c.w1m : c.w5m;
   const judged = w.outcomes.ok + w.outcomes.degraded + w.outcomes.failed;
-  // A failing cell always says how many probes succeeded: "0/4" is the figure that matters then.
-  if (fig === 'success' || state === 'failed') return `${w.outcomes.ok + w.outcomes.degraded}/${judged}`;
-  if (fig === 'startup') return seconds(w.metrics.startup_ms?.p95 ?? c.latest[0]?.startup_ms);
-  if (fig === 'g2g') return seconds(w.metrics.g2g_p50_ms?.p50 ?? c.latest[0]?.g2g_ms);
-  return w.rebuffer_ratio === null ? '–' : `${(w.rebuffer_ratio * 100).toFixed(1)}%`;
+  const success = `${w.outcomes.ok + w.outcomes.degraded}/${judged} ok`;
+  // A failing cell always says how many probes succeeded: "0/4 ok" is the figure that matters then.
+  if (fig === 'success' || state === 'failed' || judged === 0) return judged ? success : '';
+  let v: string | undefined;
+  if (fig === 'startup') v = secondsOr(w.metrics.startup_ms?.p95 ?? c.latest[0]?.startup_ms);
+  else if (fig === 'g2g') v = secondsOr(w.metrics.g2g_p50_ms?.p50 ?? c.latest[0]?.g2g_ms);
+  else if (w.rebuffer_ratio !== null) v = `${(w.rebuffer_ratio * 100).toFixed(1)}%`;
+  // A figure the probe kind does not measure (stream probes have no startup): the success ratio instead.
+  return v ?? success;
+}
+
+function secondsOr(ms: number | undefined): string | undefined {
+  return ms === undefined ? undefined : seconds(ms);
 }
 
 export const ago = (ms: number): string => {

@@ -86,12 +86,16 @@ class LiveFeed {
       this.listeners.set(type, set);
     }
     set.add(fn);
-    return () => set.delete(fn);
+    return () => {
+      set.delete(fn);
+    };
   }
 
   onState(fn: () => void): () => void {
     this.stateListeners.add(fn);
-    return () => this.stateListeners.delete(fn);
+    return () => {
+      this.stateListeners.delete(fn);
+    };
   }
 
   /** A successful API read also counts as fresh data. */

@@ -13,7 +13,9 @@ export class Store<T> {
   }
   subscribe(fn: () => void): () => void {
     this.subs.add(fn);
-    return () => this.subs.delete(fn);
+    return () => {
+      this.subs.delete(fn);
+    };
   }
 }
 

@@ -50,6 +50,12 @@ const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
  * no repeat). Other events carry no id (they are state changes: re-read the resource after a reconnect).
  */
 export const eventRoutes = (s: Services) => async (app: App) => {
+  // Open streams never go idle: end them when the server closes, or close() would wait for them forever
+  // (every open command-center page holds one).
+  const open = new Set<import('node:http').ServerResponse>();
+  app.addHook('preClose', async () => {
+    for (const res of open) res.end();
+  });
   // The newest report sequence seen, so a fresh client learns an id to resume from before its first report.
   let newestSeq = 0;
   s.events.on('report', (_r, seq) => {
@@ -112,7 +118,9 @@ export const eventRoutes = (s: Services) => async (app: App) => {
     if (types.includes('alert'))
       on('alert', (e) => (!target || e.alert.labels.target === target) && send('alert', e));
     const keepalive = setInterval(() => res.write(': keepalive\n\n'), 15_000);
+    open.add(res);
     res.on('close', () => {
+      open.delete(res);
       slot.release();
       clearInterval(keepalive);
       for (const [type, fn] of listeners) s.events.off(type, fn as never);
