@@ -1,5 +1,6 @@
-import { jetstreamManager } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
+import { connect } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Agent, startAgent } from '../../agent/index.js';
 import { type Controller, startController } from '../../controller/index.js';
@@ -7,7 +8,7 @@ import { loadConfig } from '../../shared/config.js';
 import { LOOPBACK_RULES } from '../../shared/egress.js';
 import { createLogger } from '../../shared/log.js';
 import type { Report } from '../../shared/schemas.js';
-import { waitFor } from '../helpers/fleet.js';
+import { makeReport, waitFor } from '../helpers/fleet.js';
 import { freePort, tempDir } from '../helpers/procs.js';
 import {
   adminConnect,
@@ -169,6 +170,29 @@ describe('deploy/nats topology: hub cluster of 3 + two leaf regions', () => {
       }
     }
   }, 180_000);
+
+  it('a report crosses the link only through the sourced stream (no Nats-Msg-Id to hide a second copy)', async () => {
+    const leafAdmin = await connect({ servers: topo.leafs['eu-west'].url, user: 'admin', pass: PASS.admin });
+    try {
+      const report = makeReport({
+        jobId: 'no-msg-id',
+        region: 'eu-west',
+        targetId: 'x',
+        agentId: 'agent-eu-west-1',
+      });
+      const ack = await jetstream(leafAdmin).publish(
+        names.results('eu-west', 'agent-eu-west-1', 'x'),
+        JSON.stringify(report),
+      );
+      expect(ack.domain).toBe('eu-west');
+      await waitFor('the report to be ingested', () => ingested.has(report.id), 60_000);
+      const hub = await storedIds(admin);
+      expect(hub.get(report.id)).toBe(1);
+      expect(ingested.get(report.id)).toBe(1);
+    } finally {
+      await leafAdmin.close();
+    }
+  }, 120_000);
 
   it('a region cut off from the hub for 60 s keeps probing; every report arrives once after the link returns', async () => {
     const created = await api('/v1/watches', {
