@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { Gauge, Registry } from 'prom-client';
-import { placementName } from '../shared/clock.js';
+import { canonicalPlacement, placementName } from '../shared/clock.js';
 import type { Config } from '../shared/config.js';
 import { type Logger, redactUrl } from '../shared/log.js';
 import { InjectorHeartbeat } from '../shared/schemas.js';
@@ -52,7 +52,7 @@ export async function startInjector(opts: {
   logger.info({ clockOffsetMs: applied, clockSource }, 'stamp clock');
 
   const startedAt = new Date();
-  const placement = { corner: o.corner, size: o.size };
+  const placement = canonicalPlacement({ corner: o.corner, size: o.size });
   const injector = new Injector({
     args: {
       input: o.in,

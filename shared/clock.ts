@@ -92,6 +92,11 @@ export function stripRect(p: StripPlacement): { x: number; y: number; w: number;
   };
 }
 
+/** At size 1 the band spans the width: left and right name the same band, and readers say "left". */
+export function canonicalPlacement(p: StripPlacement): StripPlacement {
+  return p.size === 1 ? { corner: p.corner.startsWith('top') ? 'top-left' : 'bottom-left', size: 1 } : p;
+}
+
 /** "top-left@0.5": how a placement appears in reports and logs. */
 export const placementName = (p: StripPlacement): string => `${p.corner}@${p.size}`;
 
