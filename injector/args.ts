@@ -72,6 +72,8 @@ function outputArgs(a: InjectArgs): string[] {
     '1',
     '-f',
     outputFormat(a.output),
+    // A file output is a rehearsal: each run rewrites it (ffmpeg would otherwise ask, and with -nostdin fail).
+    '-y',
     a.output,
   ];
 }
