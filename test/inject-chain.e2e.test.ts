@@ -297,4 +297,38 @@ describe('rehearsal chain: camera -> injector -> packager -> browser probe', () 
       dir.remove();
     }
   });
+
+  it('a stream with no strip: the probe says so and reports no glass-to-glass', async () => {
+    const dir = tempDir('inject-none');
+    const camPort = await freePort();
+    const packager = startPackager(
+      `udp://127.0.0.1:${camPort}?fifo_size=1000000&overrun_nonfatal=1`,
+      dir.path,
+    );
+    const camera = startCamera(`udp://127.0.0.1:${camPort}?pkt_size=1316`, {
+      width: W,
+      height: H,
+      fps: 30,
+      bitrate: 1_000_000,
+    });
+    const http = await serveDir(dir.path);
+    try {
+      await waitForSegments(dir.path, 3);
+      const r = await prober.run(
+        { ...job(`${http.url}/index.m3u8`), durationS: 8 },
+        { signal: new AbortController().signal, logger },
+      );
+      ProbeResult.parse(r);
+      expect(r.outcome).toBe('ok');
+      expect(r.g2g_method).toBe('none');
+      expect(r.g2g_injector_id).toBeUndefined();
+      expect(r.metrics.g2g_p50_ms).toBeUndefined();
+      expect(r.latency_method).toBe('pdt');
+    } finally {
+      await camera.stop();
+      await packager.stop();
+      await http.close();
+      dir.remove();
+    }
+  });
 });
