@@ -4,7 +4,9 @@
  * For a 1080p30 and a 720p60 contribution feed (pre-encoded clips, looped at their own rate by a copy-only
  * ffmpeg so the camera costs nothing), one ffmpeg tee sends the same MPEG-TS packets to the bench (direct) and
  * to the injector, whose output comes back to the bench. Measured per feed:
- * - added delay: arrival of a video frame (PES with a given PTS) from the injector minus its arrival direct;
+ * - added delay: when a video frame (PES with a given PTS) is usable by a demuxer downstream of the injector
+ *   minus when it is usable direct (its PES delimited: by the next frame's first packet direct, on arrival
+ *   from the injector, which writes PES lengths);
  * - CPU of the injector's ffmpeg (utime+stime from /proc over the window), % of one core;
  * - decode success after a 3-rung ladder (1080p 4.5 Mbit/s, 720p 2.5 Mbit/s, 360p 300 kbit/s, x264): the
  *   recorded output is transcoded offline and every frame of every rung is searched for the strip.
@@ -148,10 +150,17 @@ async function benchFeed(f: Feed) {
       nats: false,
       videoBitrate: f.bitrate,
       gop: f.fps,
+      passthrough: process.env.BENCH_INJECT_PASSTHROUGH === '1',
+      ...(process.env.BENCH_INJECT_PRESET ? { preset: process.env.BENCH_INJECT_PRESET } : {}),
     }),
     config,
     logger,
   });
+  // Each painted frame's stamp by PTS: splits the delay into input->stamp (demux, decode) and the rest.
+  const stampAt = new Map<number, number>();
+  running.injector.on('stamp', (e: { pts: number; stamp: number }) =>
+    stampAt.set(e.pts % 2 ** 33, e.stamp - performance.timeOrigin),
+  );
   const source = spawnFfmpeg([
     '-loglevel',
     'error',
@@ -181,11 +190,23 @@ async function benchFeed(f: Feed) {
     const t1 = performance.now();
     const cpuPct = ((c1 - c0) / TICKS_PER_S / ((t1 - t0) / 1000)) * 100;
     const delays: number[] = [];
+    const toStamp: number[] = [];
+    // A demuxer can only hand on a direct frame (no PES length, as most encoders send it) once the next
+    // frame's first packet arrives: that is when the frame is usable without the injector. The injector's
+    // output carries PES lengths, so its frames are usable on arrival.
+    const order = [...direct.at.entries()];
+    const usable = new Map<number, number>();
+    for (let i = 0; i + 1 < order.length; i++) usable.set(order[i]![0], order[i + 1]![1]);
     for (const [pts, tOut] of out.at) {
-      const tIn = direct.at.get(pts);
-      if (tIn !== undefined && tIn >= t0 && tIn <= t1) delays.push(tOut - tIn);
+      const tIn = usable.get(pts);
+      if (tIn !== undefined && tIn >= t0 && tIn <= t1) {
+        delays.push(tOut - tIn);
+        const s = stampAt.get(pts);
+        if (s !== undefined) toStamp.push(s - tIn);
+      }
     }
     delays.sort((a, b) => a - b);
+    toStamp.sort((a, b) => a - b);
     const stats = running.injector.stats();
     const recorded = join(tmpdir(), `liveprobe-bench-inject-${f.name}-out.ts`);
     writeFileSync(recorded, Buffer.concat(out.bytes));
@@ -194,6 +215,7 @@ async function benchFeed(f: Feed) {
       cpuPct,
       delayP50: percentile(delays, 0.5),
       delayP95: percentile(delays, 0.95),
+      toStampP50: percentile(toStamp, 0.5),
       frames: delays.length,
       expected: Math.round(((t1 - t0) / 1000) * f.fps),
       restarts: stats.restarts,
@@ -246,7 +268,8 @@ async function main() {
   const results = [];
   const table: Record<string, string | number>[] = [];
   let worstDecode = 100;
-  for (const f of FEEDS) {
+  const only = process.env.BENCH_INJECT_FEEDS?.split(',');
+  for (const f of FEEDS.filter((x) => !only || only.includes(x.name))) {
     const r = await benchFeed(f);
     results.push(r);
     const ladder = await ladderDecode(r.recorded, f.name);
@@ -257,6 +280,7 @@ async function main() {
         feed: f.name,
         'delay p50 ms': r.delayP50.toFixed(1),
         'delay p95 ms': r.delayP95.toFixed(1),
+        'in->stamp p50 ms': r.toStampP50.toFixed(1),
         'frames matched': `${r.frames}/${r.expected}`,
         'cpu % core': r.cpuPct.toFixed(0),
         restarts: r.restarts,

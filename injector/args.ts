@@ -2,7 +2,10 @@ import type { StripPlacement } from '../shared/clock.js';
 import { paintGraph } from './strip-filter.js';
 
 export interface EncodeOptions {
-  /** libx264 preset; the 1080p30 CPU budget (one core) holds at veryfast on this class of machine. */
+  /**
+   * libx264 preset. ffmpeg 5.1 decodes, paints and encodes one frame after the other on one thread, so the
+   * encoder's time per frame is added delay: ultrafast (the default) keeps 1080p30 within ~one frame.
+   */
   preset: string;
   /** Video bitrate of the re-encode, bits/s (a contribution feed: well above the ladder's top rung). */
   bitrate: number;
@@ -70,6 +73,9 @@ function outputArgs(a: InjectArgs): string[] {
     '0',
     '-flush_packets',
     '1',
+    // Video PES with their length (ffmpeg omits it by default): a downstream demuxer can hand a frame on as
+    // soon as its last packet arrives instead of waiting for the next frame's first one (one frame sooner).
+    ...(outputFormat(a.output) === 'mpegts' ? ['-omit_video_pes_length', '0'] : []),
     '-f',
     outputFormat(a.output),
     // A file output is a rehearsal: each run rewrites it (ffmpeg would otherwise ask, and with -nostdin fail).

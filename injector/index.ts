@@ -156,7 +156,7 @@ export async function startInjector(opts: {
     logger.info({ port: metricsPort, host: o.metricsHost }, 'injector metrics on /metrics');
   }
 
-  injector.start();
+  injector.start(o.passthrough ? 'passthrough' : 'paint');
   const publish = () => {
     latest = heartbeat();
     if (nc && !nc.isClosed()) nc.publish(names.injector(o.id), encodeJson(latest));

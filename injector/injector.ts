@@ -39,7 +39,8 @@ const DECODE_ERROR =
  * stderr (geq's print), from which the injector counts frames and measures its own delay. Whatever ffmpeg
  * does, the supervisor keeps going: a dead run is replaced (paint, else passthrough, with backoff).
  *
- * Events: 'mode' (InjectorMode), 'run' ({pid, mode}), 'exit' ({pid, mode, code, signal}).
+ * Events: 'mode' (InjectorMode), 'run' ({pid, mode}), 'exit' ({pid, mode, code, signal}),
+ * 'stamp' ({pts (90 kHz), stamp (epoch ms)}) per painted frame.
  */
 export class Injector extends EventEmitter {
   private child: ChildProcess | undefined;
@@ -92,8 +93,9 @@ export class Injector extends EventEmitter {
     return s[Math.floor(s.length / 2)];
   }
 
-  start(): void {
-    this.launch('paint');
+  /** Starts painting; `passthrough` only carries the feed (an A/B baseline of what painting adds). */
+  start(mode: 'paint' | 'passthrough' = 'paint'): void {
+    this.launch(mode);
   }
 
   private setMode(m: InjectorMode): void {
@@ -202,6 +204,7 @@ export class Injector extends EventEmitter {
       if (this.pendingPts === undefined) this.pendingPts = v;
       else {
         this.stamps.set(this.stampIndex++, v);
+        if (this.listenerCount('stamp') > 0) this.emit('stamp', { pts: this.pendingPts, stamp: v });
         this.pendingPts = undefined;
         if (this.stamps.size > 600) this.stamps.delete(this.stampIndex - 601);
       }

@@ -20,8 +20,10 @@ export const InjectOptions = z.strictObject({
     .default(0.5),
   loop: z.boolean().default(false),
   passthroughOnError: z.boolean().default(false),
-  preset: z.enum(['ultrafast', 'superfast', 'veryfast', 'faster', 'fast', 'medium']).default('veryfast'),
-  videoBitrate: z.coerce.number().int().min(100_000).max(100_000_000).default(6_000_000),
+  /** Never paint: carry the feed unpainted (an A/B baseline of the injector's own cost). */
+  passthrough: z.boolean().default(false),
+  preset: z.enum(['ultrafast', 'superfast', 'veryfast', 'faster', 'fast', 'medium']).default('ultrafast'),
+  videoBitrate: z.coerce.number().int().min(100_000).max(100_000_000).default(8_000_000),
   gop: z.coerce.number().int().min(0).max(1000).default(0),
   /** Host clock minus reference clock, when no controller is reachable to measure it. */
   clockOffsetMs: z.coerce.number().int().min(-86_400_000).max(86_400_000).optional(),
