@@ -73,7 +73,11 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     spool.open();
   }
 
-  const nc = await connectNats(config.nats, `liveprobe-agent-${id}`, logger);
+  // Replies (job pulls, publish acks, the time service) come to this agent's own inbox prefix: the shipped
+  // NATS permissions let an agent subscribe to `_INBOX_<id>.>` only, so no agent reads another's replies.
+  const nc = await connectNats(config.nats, `liveprobe-agent-${id}`, logger, {
+    inboxPrefix: names.agentInbox(id),
+  });
   const js = jetstream(nc);
   const startedAt = new Date().toISOString();
 
@@ -143,7 +147,8 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
       clearInterval(offsetTimer);
       await runner.close();
       await publisher.stop();
-      await nc.drain().catch(() => undefined);
+      // Draining a connection whose server is gone (it got the same Ctrl-C) waits out a timeout: close it.
+      await (publisher.connected ? nc.drain() : nc.close()).catch(() => undefined);
       logger.info({ publisher: publisher.stats }, 'agent stopped');
       resolveStopped();
     })();
@@ -173,8 +178,10 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
   const watchStops = nc.subscribe(names.watchStop, {
     callback: (_err, msg) => {
       try {
-        const { watchId } = decodeJson(msg.data) as { watchId?: unknown };
+        const { watchId, sweepId } = decodeJson(msg.data) as { watchId?: unknown; sweepId?: unknown };
         if (typeof watchId === 'string') updater.stopWatch(watchId);
+        // A cancelled sweep (DELETE /v1/sweeps/:id): its running jobs end now.
+        if (typeof sweepId === 'string') updater.stopSweep(sweepId);
       } catch {
         logger.warn('malformed watch-stop message ignored');
       }

@@ -109,7 +109,7 @@ export class JetStreamPublisher implements Publisher {
   async publish(report: Report): Promise<PublishOutcome> {
     // Validate here too: a malformed report must fail on the agent, loudly, not poison the controller.
     const checked = Report.parse(report);
-    const subject = this.opts.names.results(checked.region, checked.target.id);
+    const subject = this.opts.names.results(checked.region, checked.agentId, checked.target.id);
     const data = JSON.stringify(checked);
     const spool = this.opts.spool;
     if (spool && (spool.depth > 0 || !this.online)) return this.toSpool(subject, checked.id, data);

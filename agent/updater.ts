@@ -35,6 +35,12 @@ interface Inflight {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * A job delivered this many times without a report is recognised as one that crashed or stalled the agents
+ * that took it (the job consumers allow 5 deliveries): the agent reports it as a probe-error and terms it.
+ */
+export const POISON_DELIVERIES = 3;
+
 /** Report ids this agent already stored or spooled: a redelivered job (its ack was lost) is acked, not re-run. */
 class RecentIds {
   private readonly ids = new Set<string>();
@@ -68,7 +74,8 @@ export class Updater {
   private loop: Promise<void> | undefined;
   private workingEveryMs: number;
   private readonly reported = new RecentIds(1000);
-  readonly stats = { started: 0, completed: 0, handedBack: 0, expired: 0, alreadyReported: 0 };
+  readonly stats = { started: 0, completed: 0, handedBack: 0, expired: 0, alreadyReported: 0, poisoned: 0 };
+  private readonly cancelledSweeps = new Set<string>();
 
   constructor(private readonly opts: UpdaterOptions) {
     this.workingEveryMs = opts.workingEveryMs ?? 10_000;
@@ -203,6 +210,10 @@ export class Updater {
       msg.term('expired');
       return;
     }
+    if (job.sweepId && this.cancelledSweeps.has(job.sweepId)) {
+      msg.term('sweep cancelled');
+      return;
+    }
     if (this.reported.has(reportId(job))) {
       // We stored its report but the ack did not reach the server (e.g. NATS restarted): just ack.
       this.stats.alreadyReported++;
@@ -212,6 +223,13 @@ export class Updater {
     if (this.inflight.has(job.id) || this.parked?.job.id === job.id) {
       // Redelivered to us while we still have it (we missed working() during an outage): keep ours.
       msg.working();
+      return;
+    }
+    if (msg.info.deliveryCount >= POISON_DELIVERIES) {
+      // Delivered this often without a report: the agents that took it crashed or stalled on it (a
+      // hostile stream that got past the bounds). Running it again would take down one more agent per
+      // delivery; report it as ours to fix instead, once, and take it off the queue.
+      void this.refuse(job, msg);
       return;
     }
     if (!this.opts.runner.hasCapacity(job.probe)) {
@@ -225,11 +243,52 @@ export class Updater {
     this.begin(job, msg);
   }
 
+  private async refuse(job: Job, msg: JsMsg): Promise<void> {
+    const n = msg.info.deliveryCount;
+    const log = this.opts.logger.child({ jobId: job.id, target: job.target.id, probe: job.probe });
+    log.error({ delivery: n }, 'job delivered again and again without a report; not run (probe-error)');
+    const now = new Date().toISOString();
+    const report = this.envelope(
+      job,
+      {
+        target: job.target,
+        probe: job.probe,
+        mode: job.mode,
+        startedAt: now,
+        endedAt: now,
+        outcome: 'probe-error',
+        reasons: [
+          `job-poisoned: delivered ${n} times without a report (the agents that took it crashed or stalled); not run again`,
+        ],
+        metrics: {},
+        segments: [],
+        errors: [],
+        findings: [],
+      },
+      0,
+    );
+    try {
+      await this.opts.publisher.publish(report);
+      this.reported.add(report.id);
+      msg.term('poisoned');
+      this.stats.poisoned++;
+    } catch (err) {
+      log.warn({ err: (err as Error).message }, 'poisoned job report not published; handed back');
+      msg.nak(10_000);
+    }
+  }
+
   private startParked(): void {
     const p = this.parked;
     if (!p || this.draining || !this.opts.runner.hasCapacity(p.job.probe)) return;
     clearInterval(p.working);
     this.parked = undefined;
+    // Pulled before its sweep was cancelled: the controller deleted it from the queue, we drop our copy.
+    if (p.job.sweepId && this.cancelledSweeps.has(p.job.sweepId)) {
+      p.msg.term('sweep cancelled');
+      this.wake();
+      return;
+    }
     this.begin(p.job, p.msg);
   }
 
@@ -338,6 +397,25 @@ export class Updater {
       }
     }
     if (n) this.opts.logger.info({ watchId, jobs: n }, 'watch stopped by the controller');
+    return n;
+  }
+
+  /** A cancelled sweep: its running jobs end now and report what they measured. */
+  stopSweep(sweepId: string): number {
+    // Remembered (bounded) so a job of it already pulled or parked here is dropped instead of started.
+    this.cancelledSweeps.add(sweepId);
+    if (this.cancelledSweeps.size > 1000) {
+      const oldest = this.cancelledSweeps.values().next().value;
+      if (oldest !== undefined) this.cancelledSweeps.delete(oldest);
+    }
+    let n = 0;
+    for (const entry of this.inflight.values()) {
+      if (entry.job.sweepId === sweepId) {
+        entry.abort.abort(new Error('sweep cancelled'));
+        n++;
+      }
+    }
+    if (n) this.opts.logger.info({ sweepId, jobs: n }, 'sweep cancelled by the controller');
     return n;
   }
 

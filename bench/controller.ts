@@ -97,7 +97,7 @@ async function main(): Promise<void> {
       const batch = [];
       for (let k = i; k < Math.min(N_INGEST, i + 1000); k++) {
         const r = realisticReport(k, 500);
-        batch.push(js.publish(n.results(r.region, r.target.id), encodeJson(r), { msgID: r.id }));
+        batch.push(js.publish(n.results(r.region, r.agentId, r.target.id), encodeJson(r), { msgID: r.id }));
       }
       await Promise.all(batch);
     }

@@ -1,5 +1,6 @@
 import { type Config, ConfigError, loadConfig } from '../shared/config.js';
 import { createLogger, type Logger } from '../shared/log.js';
+import { killDescendants } from './children.js';
 
 export interface CommonFlags {
   config?: string;
@@ -11,7 +12,7 @@ export function setup(
   name: string,
   flags: CommonFlags,
   overrides: Record<string, unknown> = {},
-  logFd: 1 | 2 = 1,
+  logFd: 1 | 2 | string = 1,
 ): { config: Config; logger: Logger } {
   try {
     const config = loadConfig({
@@ -22,7 +23,8 @@ export function setup(
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`liveprobe: ${err.message}\n`);
-      process.exit(2);
+      // EX_CONFIG: a configuration error never reads as a probe verdict.
+      process.exit(78);
     }
     throw err;
   }
@@ -46,3 +48,30 @@ export const int = (v: string): number => {
   if (!Number.isInteger(n)) throw new Error(`not an integer: ${v}`);
   return n;
 };
+
+/**
+ * Runs a service's graceful stop, but never for longer than `withinMs`: then every process this one started
+ * (and their children) gets SIGKILL and we exit. A stop can hang when nats-server got the same Ctrl-C and is
+ * gone (drains, KV watches and acks wait on it); an operator's Ctrl-C must still end everything promptly.
+ */
+export async function stopWithin(
+  stop: () => Promise<void>,
+  withinMs: number,
+  onTimeout?: () => void,
+): Promise<never> {
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<'timeout'>((r) => {
+    timer = setTimeout(() => r('timeout'), withinMs);
+  });
+  const result = await Promise.race([
+    stop().then(
+      () => 'stopped' as const,
+      () => 'failed' as const,
+    ),
+    timedOut,
+  ]);
+  clearTimeout(timer);
+  if (result === 'timeout') onTimeout?.();
+  killDescendants();
+  process.exit(result === 'stopped' ? 0 : 1);
+}

@@ -61,6 +61,10 @@ export function formatRenditions(rs: NonNullable<Report['renditions']>): string 
 
 export function formatSweep(s: Sweep): string {
   const lines = [`sweep ${s.id}: ${s.state}, ${s.received}/${s.expected} reports`];
+  if (s.verdict) {
+    lines.push(`  verdict ${s.verdict.toUpperCase()}`);
+    for (const r of s.reasons ?? []) lines.push(`    - ${r}`);
+  }
   for (const [region, p] of Object.entries(s.perRegion)) {
     lines.push(
       `  region ${region}: ok ${p.ok} degraded ${p.degraded} failed ${p.failed} probe-error ${p.probeError} missing ${p.missing}`,

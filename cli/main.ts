@@ -1,12 +1,14 @@
 #!/usr/bin/env node
-import { Command, Option } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
 import { startAgent } from '../agent/index.js';
 import { startController } from '../controller/index.js';
 import { runInjectCommand } from '../injector/cli.js';
 import { VERSION } from '../shared/version.js';
 import { runTestbedCommand } from '../testbed/cli.js';
-import { int, setup, untilSignal } from './common.js';
+import { int, setup, stopWithin, untilSignal } from './common.js';
 import { runDemo } from './demo.js';
+import { registerOperatorCommands } from './ops/commands.js';
+import { CliError, EXIT } from './ops/exit.js';
 import { runProbeCommand } from './probe.js';
 import { createProbers } from './probers.js';
 
@@ -53,7 +55,11 @@ program
     });
     const controller = await startController({ config, logger });
     await untilSignal();
-    await controller.stop();
+    await stopWithin(
+      () => controller.stop(),
+      8000,
+      () => logger.warn('stop took too long; exiting'),
+    );
   });
 
 program
@@ -68,7 +74,12 @@ program
     });
     const agent = await startAgent({ config, logger, probers: createProbers(config, logger) });
     await untilSignal();
-    await agent.stop();
+    // Running jobs get the drain grace; the rest of the stop gets 8 s.
+    await stopWithin(
+      () => agent.stop(),
+      config.agent.drainGraceS * 1000 + 8000,
+      () => logger.warn('stop took too long; exiting'),
+    );
   });
 
 program
@@ -121,7 +132,20 @@ program
     process.exitCode = await runInjectCommand(flags, { config, logger, untilSignal });
   });
 
+registerOperatorCommands(program);
+
+// Usage errors (unknown option, missing argument) exit 64, never a code that reads as a verdict.
+program.exitOverride();
+for (const c of program.commands) {
+  c.exitOverride();
+  for (const sub of c.commands) sub.exitOverride();
+}
 program.parseAsync(process.argv).catch((err) => {
+  if (err instanceof CommanderError) {
+    // help and --version are not errors; everything else commander refuses is a usage error.
+    const ok = ['commander.helpDisplayed', 'commander.version', 'commander.help'].includes(err.code);
+    process.exit(ok ? 0 : EXIT.usage);
+  }
   process.stderr.write(`liveprobe: ${err instanceof Error ? err.message : String(err)}\n`);
-  process.exit(1);
+  process.exit(err instanceof CliError ? err.code : 1);
 });

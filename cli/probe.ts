@@ -20,7 +20,8 @@ export const EXIT_CODES: Record<Outcome, number> = { ok: 0, degraded: 1, failed:
 export async function runProbeCommand(url: string, flags: ProbeFlags): Promise<number> {
   const { config, logger } = setup('liveprobe-probe', flags, {}, 2);
   const protocol: Protocol = flags.protocol ?? (/\.mpd(\?|$)/i.test(url) ? 'dash' : 'hls');
-  const probers = createProbers(config, logger);
+  // The person at the keyboard runs this on their own behalf: no egress policy (docs/operations/security.md).
+  const probers = createProbers(config, logger, { egress: false });
   const prober = probers[flags.probe];
   const abort = new AbortController();
   const onSignal = () => abort.abort(new Error('interrupted'));

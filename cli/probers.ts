@@ -2,6 +2,7 @@ import { BrowserProber } from '../probes/browser/index.js';
 import { StreamProber } from '../probes/stream/index.js';
 import type { ProbeContext, ProbeJob, Prober } from '../probes/types.js';
 import type { Config } from '../shared/config.js';
+import { EgressPolicy } from '../shared/egress.js';
 import type { Logger } from '../shared/log.js';
 import type { ProbeKind, ProbeResult } from '../shared/schemas.js';
 
@@ -31,8 +32,17 @@ class LazyProber implements Prober {
   }
 }
 
-/** Every probe kind wired in one place; a kind added to ProbeKind and not here fails to compile. */
-export function createProbers(config: Config, logger: Logger): Record<ProbeKind, Prober> {
+/**
+ * Every probe kind wired in one place; a kind added to ProbeKind and not here fails to compile. Agents get the
+ * egress policy of the config; `liveprobe probe` (a one-off run by the person at the keyboard) passes
+ * `{ egress: false }`.
+ */
+export function createProbers(
+  config: Config,
+  logger: Logger,
+  opts: { egress?: boolean } = {},
+): Record<ProbeKind, Prober> {
+  const egress = opts.egress === false ? undefined : new EgressPolicy(config.egress.allow);
   return {
     browser: new LazyProber(
       'browser',
@@ -42,8 +52,18 @@ export function createProbers(config: Config, logger: Logger): Record<ProbeKind,
           extraArgs: config.browser.extraArgs,
           maxSessions: config.agent.capacity.browser,
           logger: logger.child({ probe: 'browser' }),
+          egress,
+          secretsDir: config.agent.secretsDir,
         }),
     ),
-    stream: new LazyProber('stream', () => new StreamProber({ logger: logger.child({ probe: 'stream' }) })),
+    stream: new LazyProber(
+      'stream',
+      () =>
+        new StreamProber({
+          logger: logger.child({ probe: 'stream' }),
+          egress,
+          secretsDir: config.agent.secretsDir,
+        }),
+    ),
   };
 }

@@ -4,9 +4,10 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { Schedule, Watch } from '../shared/api.js';
 import type { Config } from '../shared/config.js';
+import { EgressPolicy } from '../shared/egress.js';
 import type { Logger } from '../shared/log.js';
 import { names as subjectNames } from '../shared/subjects.js';
-import { connectNats } from '../shared/transport.js';
+import { connectNats, encodeJson } from '../shared/transport.js';
 import { Aggregator } from './aggregate/aggregator.js';
 import { Alerting } from './alerting/index.js';
 import { isLoopback } from './api/auth.js';
@@ -14,6 +15,7 @@ import { buildApi } from './api/server.js';
 import { EventBus } from './events.js';
 import { Fleet } from './fleet.js';
 import { Ingest } from './ingest.js';
+import { LatestReports } from './latest.js';
 import { ControllerMetrics } from './metrics.js';
 import { ResultsReader } from './results.js';
 import { Lease } from './scheduler/lease.js';
@@ -70,6 +72,8 @@ export async function startController(opts: ControllerOptions): Promise<Controll
     names,
     logger,
     resultsMaxAgeH: config.nats.resultsMaxAgeH,
+    resultsMaxMb: config.nats.resultsMaxMb,
+    jobsMaxMb: config.nats.jobsMaxMb,
     replicas,
     jobAckWaitS: config.nats.jobAckWaitS,
   });
@@ -94,18 +98,39 @@ export async function startController(opts: ControllerOptions): Promise<Controll
   });
 
   const events = new EventBus();
-  const sweeps = new SweepService({ js, names, targets, topology, events, logger });
-  const aggregator = new Aggregator();
-  const metrics = new ControllerMetrics(aggregator);
+  let fleetRef: Fleet | undefined;
+  const sweeps = new SweepService({
+    js,
+    jsm,
+    names,
+    targets,
+    topology,
+    events,
+    logger,
+    kv: await kvm.create(`${config.nats.prefix}_sweeps`, { history: 1, replicas }),
+    regions: () => fleetRef?.regions() ?? [],
+    // The watch-stop broadcast also carries {sweepId}: agents abort that sweep's running jobs.
+    stopJobs: (sweepId) => nc.publish(names.watchStop, encodeJson({ sweepId })),
+  });
+  await sweeps.start();
+  const aggregator = new Aggregator({ labelsOf: (id) => targets.get(id)?.labels });
+  const latest = new LatestReports();
+  const metrics = new ControllerMetrics(aggregator, {
+    targetLabels: config.controller.metricsTargetLabels,
+    labelsOf: (id) => targets.get(id)?.labels,
+    maxSeries: config.controller.metricsMaxSeries,
+  });
   const results = new ResultsReader(js, jsm, names);
   const ingest = new Ingest({
     js,
     names,
     logger,
-    onReport: (r) => {
+    onReport: (r, seq) => {
       aggregator.add(r);
+      latest.add(r);
+      metrics.observe(r);
       sweeps.onReport(r);
-      events.emit('report', r);
+      events.emit('report', r, seq);
     },
   });
   // Rebuild the windows from the stream before live ingest starts: a restart keeps /v1/summary's figures.
@@ -114,6 +139,9 @@ export async function startController(opts: ControllerOptions): Promise<Controll
   const replayed = rebuildMs
     ? await results.replay(new Date(Date.now() - rebuildMs), (r) => {
         aggregator.add(r);
+        // A report that arrived while no controller ran still completes its sweep (idempotent per id).
+        sweeps.onReport(r);
+        latest.add(r);
         ingest.remember(r.id);
       })
     : 0;
@@ -122,8 +150,15 @@ export async function startController(opts: ControllerOptions): Promise<Controll
     'aggregation windows rebuilt from the results stream',
   );
   await ingest.start();
-  metrics.trackIngest(ingest.stats);
-  const evictTimer = setInterval(() => aggregator.evict(), 30_000);
+  metrics.trackIngest(ingest.stats, async () => {
+    const info = await jsm.consumers.info(names.resultsStream, names.ingestConsumer);
+    return { pending: info.num_pending, ackPending: info.num_ack_pending };
+  });
+  const evictTimer = setInterval(() => {
+    aggregator.evict();
+    metrics.evict();
+    latest.evict(Date.now() - 3_600_000);
+  }, 30_000);
   const fleet = new Fleet({
     nc,
     names,
@@ -135,6 +170,8 @@ export async function startController(opts: ControllerOptions): Promise<Controll
       void topology.ensureRegion(region).catch((err) => logger.error({ err, region }, 'region setup failed')),
   });
   fleet.start();
+  fleetRef = fleet;
+  metrics.trackFleet(() => fleet.regions());
   const timeSub = serveTime(nc, names);
 
   const replicaId = `${hostname().replace(/[^A-Za-z0-9_-]/g, '-')}-${process.pid}-${randomBytes(2).toString('hex')}`;
@@ -179,10 +216,18 @@ export async function startController(opts: ControllerOptions): Promise<Controll
     events,
     logger,
     rulesFile: config.controller.rulesFile,
-    externalUrl: () => apiUrl,
+    externalUrl: () => config.controller.externalUrl ?? apiUrl,
     stream: { js, jsm, names },
   });
   await alerting.start();
+  metrics.trackAlerting({
+    alertCounts: () => alerting.alertCounts(),
+    notificationCounts: () =>
+      alerting.receiverNames.map((receiver) => ({
+        receiver,
+        ...(alerting.notificationCounts.get(receiver) ?? { sent: 0, failed: 0 }),
+      })),
+  });
 
   const app = await buildApi(
     {
@@ -191,6 +236,7 @@ export async function startController(opts: ControllerOptions): Promise<Controll
       results,
       fleet,
       aggregator,
+      latest,
       events,
       metrics,
       schedules,
@@ -199,6 +245,7 @@ export async function startController(opts: ControllerOptions): Promise<Controll
       watchService,
       alerting,
       ready: () => !nc.isClosed(),
+      egress: new EgressPolicy(config.egress.allow),
     },
     config.controller,
     logger,
@@ -223,19 +270,36 @@ export async function startController(opts: ControllerOptions): Promise<Controll
     alerting,
     async stop() {
       clearInterval(evictTimer);
-      await alerting.stop();
+      // nats-server may have got the same Ctrl-C and be gone: then every KV write and drain below would wait
+      // for its request timeout. Closing the connection first makes them fail at once.
+      const reachable = await Promise.race([
+        nc.flush().then(
+          () => true,
+          () => false,
+        ),
+        new Promise<boolean>((r) => setTimeout(() => r(false), 1000).unref()),
+      ]);
+      if (!reachable) {
+        logger.warn('NATS unreachable: stopping without it');
+        await nc.close().catch(() => undefined);
+      }
+      const step = (what: string, p: Promise<unknown> | unknown) =>
+        Promise.resolve(p).catch((err) =>
+          logger.warn({ err: (err as Error).message, what }, 'stop step failed'),
+        );
+      await step('alerting', alerting.stop());
       scheduler.stop();
       watchService.close();
-      await lease.stop();
-      await app.close();
-      sweeps.stop();
+      await step('lease', lease.stop());
+      await step('api', app.close());
+      await step('sweeps', sweeps.stop());
       fleet.stop();
       timeSub.unsubscribe();
-      await ingest.stop();
-      await targets.stop();
-      await schedules.stop();
-      await watches.stop();
-      await nc.drain().catch(() => undefined);
+      await step('ingest', ingest.stop());
+      await step('targets', targets.stop());
+      await step('schedules', schedules.stop());
+      await step('watches', watches.stop());
+      if (reachable) await nc.drain().catch(() => undefined);
     },
   };
 }

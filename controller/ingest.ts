@@ -13,8 +13,8 @@ export interface IngestOptions {
   js: JetStreamClient;
   names: Names;
   logger: Logger;
-  /** Called once per distinct report id, in stream order. */
-  onReport: (report: Report) => void;
+  /** Called once per distinct report id, in stream order, with its results-stream sequence. */
+  onReport: (report: Report, seq: number) => void;
   /** Report ids remembered to make redelivery (after a controller crash) idempotent. */
   rememberIds?: number;
 }
@@ -25,7 +25,8 @@ export interface IngestOptions {
  * A malformed report is counted, logged and acked past (never redelivered), never crashes the loop.
  */
 export class Ingest {
-  readonly stats = { ingested: 0, invalid: 0, redelivered: 0 };
+  /** `mismatched` (also counted in `invalid`): the body's region or agent disagrees with the subject. */
+  readonly stats = { ingested: 0, invalid: 0, redelivered: 0, mismatched: 0 };
   private readonly seen = new Set<string>();
   private messages: ConsumerMessages | undefined;
   private loop: Promise<void> | undefined;
@@ -75,6 +76,19 @@ export class Ingest {
             continue;
           }
           report = parsed.data;
+          const claim = subjectMismatch(msg.subject, report);
+          if (claim) {
+            // A report for another region or agent than the one its subject (and so the publisher's NATS
+            // permissions) vouches for: a compromised or misconfigured agent, never ingested.
+            this.stats.invalid++;
+            this.stats.mismatched++;
+            this.opts.logger.warn(
+              { subject: msg.subject, seq: msg.seq, region: report.region, agentId: report.agentId, claim },
+              'report body disagrees with its subject; dropped',
+            );
+            done(msg);
+            continue;
+          }
         } catch {
           this.stats.invalid++;
           this.opts.logger.warn({ subject: msg.subject, seq: msg.seq }, 'report is not JSON; skipped');
@@ -87,7 +101,7 @@ export class Ingest {
           continue;
         }
         try {
-          this.opts.onReport(report);
+          this.opts.onReport(report, msg.seq);
         } catch (err) {
           this.opts.logger.error({ err, reportId: report.id }, 'report handler failed');
         }
@@ -114,4 +128,20 @@ export class Ingest {
     await this.loop;
     this.flush();
   }
+}
+
+/**
+ * `<prefix>.results.<region>.<agent>.<target>`: which of region, agent or target the body contradicts.
+ * A subject of the older 4-token form (`<prefix>.results.<region>.<target>`, spooled before an upgrade) is
+ * held to its region and target only.
+ */
+export function subjectMismatch(subject: string, r: Report): string | undefined {
+  // The prefix is one subject token (nats.prefix is a SubjectToken).
+  const t = subject.split('.');
+  if (t[1] !== 'results') return 'subject';
+  const rest = t.slice(2);
+  if (rest[0] !== r.region) return 'region';
+  if (rest.length === 3 && rest[1] !== r.agentId) return 'agent';
+  if (rest[rest.length - 1] !== r.target.id) return 'target';
+  return rest.length === 2 || rest.length === 3 ? undefined : 'subject';
 }

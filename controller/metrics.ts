@@ -1,163 +1,501 @@
-import { Counter, Gauge, Registry } from 'prom-client';
-import type { Aggregator, SketchedMetric, WindowName } from './aggregate/aggregator.js';
-
-const LABELS = ['target', 'region', 'probe'] as const;
-const QUANTILES = [
-  ['0.5', 'p50'],
-  ['0.95', 'p95'],
-  ['0.99', 'p99'],
-] as const;
+import { Counter, collectDefaultMetrics, Gauge, Histogram, type LabelValues, Registry } from 'prom-client';
+import type { MetricName } from '../shared/metrics.js';
+import { FINDING_CODES } from '../shared/metrics.js';
+import type { Report } from '../shared/schemas.js';
+import { VERSION } from '../shared/version.js';
+import type { Aggregator, WindowName } from './aggregate/aggregator.js';
+import type { RegionCapacity } from './fleet.js';
 
 /**
- * Prometheus names follow METRICS.md: liveprobe_<name without percentile and unit suffix>_<base unit>,
- * labels target, region, probe. Values are read from the controller's own windows at scrape time — the
- * 5m DDSketch quantiles as gauges with a `quantile` label, outcome and error counts as counters since the
- * series appeared — so ingest pays nothing per report for Prometheus (prom-client's per-observation label
- * hashing cost more than validating a report).
+ * A latency-like report figure exported as a histogram per target x region x probe. Buckets are chosen per
+ * figure from what a live-video operator alerts on (docs/reference/metrics.md gives the reasoning): tight
+ * around the usual SLO edges, a few wide ones beyond so a tail stays visible. prom-client has no native
+ * (sparse) histograms, so these are classic histograms.
  */
-const QUANTILE_GAUGES: [SketchedMetric, string, string, number][] = [
-  ['startup_ms', 'liveprobe_startup_seconds', 'loadSource -> first frame presented', 1000],
-  ['manifest_ms', 'liveprobe_manifest_seconds', 'loadSource -> master playlist / MPD loaded', 1000],
-  ['first_segment_ms', 'liveprobe_first_segment_seconds', 'loadSource -> first media segment loaded', 1000],
-  [
-    'segment_ttfb_p50_ms',
-    'liveprobe_segment_ttfb_seconds',
-    'segment request -> first byte (per-report p50)',
-    1000,
-  ],
-  [
-    'segment_download_p50_ms',
-    'liveprobe_segment_download_seconds',
-    'segment request -> last byte (per-report p50)',
-    1000,
-  ],
-  [
-    'segment_availability_delay_p50_ms',
-    'liveprobe_segment_availability_delay_seconds',
-    'first seen in playlist - (PDT + duration)',
-    1000,
-  ],
-  ['g2g_p50_ms', 'liveprobe_g2g_seconds', 'glass-to-glass from the in-frame clock (per-report p50)', 1000],
-  [
-    'pdt_latency_p50_ms',
-    'liveprobe_pdt_latency_seconds',
-    'now - playing PROGRAM-DATE-TIME (per-report p50)',
-    1000,
-  ],
-  ['dash_latency_p50_ms', 'liveprobe_dash_latency_seconds', 'dash.js live latency (per-report p50)', 1000],
-  ['stall_ms', 'liveprobe_stall_seconds', 'stalled time per report', 1000],
+export interface HistogramSpec {
+  metric: MetricName;
+  name: string;
+  help: string;
+  /** Report unit -> Prometheus base unit. */
+  scale: number;
+  buckets: number[];
+}
+
+/** Players give up, and viewers leave, between 2 and 10 s; the buckets are dense there. */
+const LIVE_LATENCY_BUCKETS = [0.5, 1, 2, 3, 4, 5, 6, 8, 10, 15, 20, 30, 60];
+
+export const HISTOGRAMS: readonly HistogramSpec[] = [
+  {
+    metric: 'startup_ms',
+    name: 'liveprobe_startup_seconds',
+    help: 'Browser probe: loadSource -> first frame presented, playhead advancing',
+    scale: 1e-3,
+    buckets: [0.25, 0.5, 0.75, 1, 1.5, 2, 3, 4, 6, 10, 20],
+  },
+  {
+    metric: 'manifest_ms',
+    name: 'liveprobe_manifest_seconds',
+    help: 'Browser probe: loadSource -> master playlist / MPD loaded',
+    scale: 1e-3,
+    buckets: [0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5],
+  },
+  {
+    metric: 'first_segment_ms',
+    name: 'liveprobe_first_segment_seconds',
+    help: 'Browser probe: loadSource -> first media segment fully loaded',
+    scale: 1e-3,
+    buckets: [0.1, 0.25, 0.5, 1, 1.5, 2, 3, 5, 10],
+  },
+  {
+    metric: 'segment_ttfb_p50_ms',
+    name: 'liveprobe_segment_ttfb_seconds',
+    help: 'Segment request start -> first byte (one observation per report: its median)',
+    scale: 1e-3,
+    buckets: [0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1, 2, 5],
+  },
+  {
+    metric: 'segment_download_p50_ms',
+    name: 'liveprobe_segment_download_seconds',
+    help: 'Segment request start -> last byte (one observation per report: its median)',
+    scale: 1e-3,
+    buckets: [0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8],
+  },
+  {
+    metric: 'segment_throughput_p50_kbps',
+    name: 'liveprobe_segment_throughput_bytes_per_second',
+    help: 'Segment bytes / download time (one observation per report: its median)',
+    scale: 1000 / 8,
+    buckets: [62_500, 125_000, 250_000, 500_000, 1e6, 2e6, 4e6, 8e6, 16e6],
+  },
+  {
+    metric: 'segment_availability_delay_p50_ms',
+    name: 'liveprobe_segment_availability_delay_seconds',
+    help: 'Stream probe: segment first seen in the playlist - (PDT + duration); le="0" counts early ones',
+    scale: 1e-3,
+    buckets: [0, 0.5, 1, 2, 4, 6, 10, 20, 60],
+  },
+  {
+    metric: 'g2g_p50_ms',
+    name: 'liveprobe_g2g_seconds',
+    help: 'Glass-to-glass latency from the in-frame clock (one observation per report: its median)',
+    scale: 1e-3,
+    buckets: LIVE_LATENCY_BUCKETS,
+  },
+  {
+    metric: 'pdt_latency_p50_ms',
+    name: 'liveprobe_pdt_latency_seconds',
+    help: 'now - playing EXT-X-PROGRAM-DATE-TIME (one observation per report: its median)',
+    scale: 1e-3,
+    buckets: LIVE_LATENCY_BUCKETS,
+  },
+  {
+    metric: 'dash_latency_p50_ms',
+    name: 'liveprobe_dash_latency_seconds',
+    help: 'dash.js live latency (one observation per report: its median)',
+    scale: 1e-3,
+    buckets: LIVE_LATENCY_BUCKETS,
+  },
+  {
+    metric: 'stall_ms',
+    name: 'liveprobe_stall_seconds',
+    help: 'Browser probe: stalled time per report; le="0" counts reports without a stall',
+    scale: 1e-3,
+    buckets: [0, 0.5, 1, 2, 5, 10, 30, 60],
+  },
 ];
 
+/** Controller API request durations: most answers take milliseconds, a summary over 100k series ~100 ms. */
+export const HTTP_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
+
+const SERIES_LABELS = ['target', 'region', 'probe'] as const;
+const OUTCOMES = ['ok', 'degraded', 'failed', 'probe-error'] as const;
+const ERROR_CATEGORIES = [
+  ['http', 'errors_http'],
+  ['network', 'errors_network'],
+  ['player', 'errors_player'],
+  ['conformance', 'errors_conformance'],
+] as const;
+
+/** A series idle this long is dropped from /metrics (its counters restart at 0 if it comes back). */
+const SERIES_IDLE_MS = 2 * 3_600_000;
+
+export interface MetricsOptions {
+  /** Target labels exported as extra labels on the per-series metrics (config controller.metricsTargetLabels). */
+  targetLabels?: readonly string[];
+  /** Labels of a target, for targetLabels; undefined for an ad hoc target. */
+  labelsOf?: (targetId: string) => Record<string, string> | undefined;
+  /** Bound of target x region x probe series (config controller.metricsMaxSeries). */
+  maxSeries?: number;
+  /** Read the rebuffer gauge from this window of the aggregator. */
+  window?: WindowName;
+}
+
+type Labels = LabelValues<string>;
+
+interface SeriesChildren {
+  labels: Labels;
+  lastSeen: number;
+  histograms: ({ observe(v: number): void } | undefined)[];
+  outcomes: Record<(typeof OUTCOMES)[number], { inc(v?: number): void }>;
+  success: { set(v: number): void };
+  lastReport: { set(v: number): void };
+}
+
+/**
+ * The controller's Prometheus registry. Report figures are observed once per live-ingested report (not
+ * the start-up replay: a counter that jumped by an hour of reports after a restart would fake a rate
+ * spike); label children are cached per series so an observation costs a bucket search, not a label hash.
+ * Fleet, ingest and alerting figures are read at scrape time from their owners.
+ */
 export class ControllerMetrics {
   readonly registry = new Registry();
+  private readonly series = new Map<string, SeriesChildren>();
+  private readonly extra: readonly string[];
+  private readonly histograms: Histogram<string>[];
+  private readonly reports: Counter<string>;
+  private readonly errors: Counter<string>;
+  private readonly findings: Counter<string>;
+  private readonly success: Gauge<string>;
+  private readonly lastReport: Gauge<string>;
+  private readonly seriesDropped: Counter<string>;
+  private readonly http: Histogram<string>;
 
-  constructor(aggregator: Aggregator, window: WindowName = '5m') {
+  constructor(
+    aggregator: Aggregator,
+    private readonly opts: MetricsOptions = {},
+  ) {
     const registers = [this.registry];
+    this.extra = opts.targetLabels ?? [];
+    const labelNames = [...SERIES_LABELS, ...this.extra];
+    collectDefaultMetrics({ register: this.registry });
+    // These three are gauges named _total (promtool rejects that); the same figures stay exported, by
+    // type, as nodejs_active_handles / _requests / _resources.
+    for (const name of [
+      'nodejs_active_handles_total',
+      'nodejs_active_requests_total',
+      'nodejs_active_resources_total',
+    ])
+      this.registry.removeSingleMetric(name);
+    new Gauge({
+      name: 'liveprobe_build_info',
+      help: 'Always 1; the labels say which liveprobe and Node.js run this controller',
+      labelNames: ['version', 'nodejs_version'],
+      registers,
+    }).set({ version: VERSION, nodejs_version: process.versions.node }, 1);
+
+    this.histograms = HISTOGRAMS.map(
+      (h) => new Histogram({ name: h.name, help: h.help, labelNames, buckets: h.buckets, registers }),
+    );
+    this.reports = new Counter({
+      name: 'liveprobe_reports_total',
+      help: 'Probe reports ingested, by outcome',
+      labelNames: [...labelNames, 'outcome'],
+      registers,
+    });
+    this.errors = new Counter({
+      name: 'liveprobe_errors_total',
+      help: 'Errors seen by probes, by category (http, network, player, conformance)',
+      labelNames: [...labelNames, 'category'],
+      registers,
+    });
+    this.findings = new Counter({
+      name: 'liveprobe_findings_total',
+      help: 'Stream conformance findings, by code (collapsed repeats counted)',
+      labelNames: [...labelNames, 'code'],
+      registers,
+    });
+    this.success = new Gauge({
+      name: 'liveprobe_probe_success',
+      help: "1 if the series' last report was ok or degraded, 0 if it failed or the probe itself erred (like blackbox_exporter's probe_success)",
+      labelNames,
+      registers,
+    });
+    this.lastReport = new Gauge({
+      name: 'liveprobe_probe_last_report_timestamp_seconds',
+      help: "When the series' last report ended (Unix time)",
+      labelNames,
+      registers,
+    });
+    this.seriesDropped = new Counter({
+      name: 'liveprobe_metrics_series_dropped_reports_total',
+      help: 'Reports not exported because the series limit (controller.metricsMaxSeries) was reached',
+      registers,
+    });
+    const window = opts.window ?? '5m';
     let snapshot: ReturnType<Aggregator['perSeries']> = [];
     let snapshotAt = 0;
-    // One aggregator pass per scrape, shared by every metric's collect().
-    const series = () => {
-      if (Date.now() - snapshotAt > 500) {
-        snapshot = aggregator.perSeries(window);
-        snapshotAt = Date.now();
-      }
-      return snapshot;
-    };
-    for (const [metric, name, help, divisor] of QUANTILE_GAUGES) {
-      new Gauge({
-        name,
-        help: `${help}; ${window} window quantiles`,
-        labelNames: [...LABELS, 'quantile'],
-        registers,
-        collect() {
-          this.reset();
-          for (const s of series()) {
-            const q = s.summary.metrics[metric];
-            if (!q) continue;
-            for (const [label, key] of QUANTILES) {
-              this.set(
-                { target: s.target, region: s.region, probe: s.probe, quantile: label },
-                q[key] / divisor,
-              );
-            }
-          }
-        },
-      });
-    }
+    const extra = this.extra;
+    const labelsOf = opts.labelsOf;
     new Gauge({
       name: 'liveprobe_rebuffer_ratio',
-      help: `stall time / (stall + playing time), duration-weighted over the ${window} window`,
-      labelNames: LABELS,
+      help: `Stall time / (stall + playing time), duration-weighted over the last ${window}`,
+      labelNames,
       registers,
       collect() {
+        if (Date.now() - snapshotAt > 500) {
+          snapshot = aggregator.perSeries(window);
+          snapshotAt = Date.now();
+        }
         this.reset();
-        for (const s of series()) {
-          if (s.summary.rebuffer_ratio !== null) {
-            this.set({ target: s.target, region: s.region, probe: s.probe }, s.summary.rebuffer_ratio);
-          }
+        for (const s of snapshot) {
+          if (s.summary.rebuffer_ratio === null) continue;
+          const own = labelsOf?.(s.target);
+          const labels: Labels = { target: s.target, region: s.region, probe: s.probe };
+          for (const l of extra) labels[l] = own?.[l] ?? '';
+          this.set(labels, s.summary.rebuffer_ratio);
         }
       },
     });
-    // Counters read from cumulative totals: exposed with the counter type via a gauge-free text name.
-    const counter = (
-      name: string,
-      help: string,
-      label: string,
-      read: (t: ReturnType<Aggregator['perSeries']>[number]['totals']) => [string, number][],
-    ) =>
+    const seriesMap = this.series;
+    new Gauge({
+      name: 'liveprobe_metrics_series',
+      help: 'target x region x probe series currently exported (bounded by controller.metricsMaxSeries)',
+      registers,
+      collect() {
+        this.set(seriesMap.size);
+      },
+    });
+    this.http = new Histogram({
+      name: 'liveprobe_http_request_duration_seconds',
+      help: 'Controller API requests, by route template, method and status code (the SSE feed excluded)',
+      labelNames: ['method', 'route', 'status_code'],
+      buckets: HTTP_BUCKETS,
+      registers,
+    });
+  }
+
+  /** Called for every report ingested live. */
+  observe(report: Report, now = Date.now()): void {
+    // A watch's summary (seq 0) re-counts the period its interval reports already covered.
+    if (report.mode === 'watch' && report.seq === 0) return;
+    const s = this.childrenFor(report, now);
+    if (!s) return;
+    s.lastSeen = now;
+    const m = report.metrics;
+    for (let i = 0; i < HISTOGRAMS.length; i++) {
+      const spec = HISTOGRAMS[i] as HistogramSpec;
+      const v = m[spec.metric];
+      if (v === undefined) continue;
+      let h = s.histograms[i];
+      if (!h) {
+        h = (this.histograms[i] as Histogram<string>).labels(s.labels);
+        s.histograms[i] = h;
+      }
+      h.observe(v * spec.scale);
+    }
+    s.outcomes[report.outcome].inc();
+    s.success.set(report.outcome === 'ok' || report.outcome === 'degraded' ? 1 : 0);
+    s.lastReport.set(Date.parse(report.endedAt) / 1000);
+    for (const [category, key] of ERROR_CATEGORIES) {
+      const n = m[key];
+      if (n) this.errors.inc({ ...s.labels, category }, n);
+    }
+    for (const f of report.findings) this.findings.inc({ ...s.labels, code: f.code }, f.count);
+  }
+
+  private childrenFor(report: Report, now: number): SeriesChildren | undefined {
+    const key = `${report.target.id}\u0000${report.region}\u0000${report.probe}`;
+    const known = this.series.get(key);
+    if (known) return known;
+    if (this.series.size >= (this.opts.maxSeries ?? 5000)) {
+      this.seriesDropped.inc();
+      return undefined;
+    }
+    const labels: Labels = { target: report.target.id, region: report.region, probe: report.probe };
+    const own = this.opts.labelsOf?.(report.target.id);
+    for (const l of this.extra) labels[l] = own?.[l] ?? '';
+    const outcomes = {} as SeriesChildren['outcomes'];
+    for (const o of OUTCOMES) {
+      outcomes[o] = this.reports.labels({ ...labels, outcome: o });
+      // Every outcome exists from the first report on, so rate() sees the first failure as an increase.
+      outcomes[o].inc(0);
+    }
+    const s: SeriesChildren = {
+      labels,
+      lastSeen: now,
+      histograms: [],
+      outcomes,
+      success: this.success.labels(labels),
+      lastReport: this.lastReport.labels(labels),
+    };
+    this.series.set(key, s);
+    return s;
+  }
+
+  /** Drops series without a report for SERIES_IDLE_MS: what keeps deleted targets from piling up. */
+  evict(now = Date.now()): void {
+    for (const [key, s] of this.series) {
+      if (now - s.lastSeen < SERIES_IDLE_MS) continue;
+      this.series.delete(key);
+      for (const h of this.histograms) h.remove(s.labels);
+      for (const o of OUTCOMES) this.reports.remove({ ...s.labels, outcome: o });
+      for (const [category] of ERROR_CATEGORIES) this.errors.remove({ ...s.labels, category });
+      for (const code of FINDING_CODES) this.findings.remove({ ...s.labels, code });
+      this.success.remove(s.labels);
+      this.lastReport.remove(s.labels);
+    }
+  }
+
+  observeHttp(method: string, route: string, statusCode: number, seconds: number): void {
+    this.http.observe({ method, route, status_code: String(statusCode) }, seconds);
+  }
+
+  /** Ingest loop counters and the JetStream consumer's backlog (read at scrape time). */
+  trackIngest(
+    stats: { ingested: number; invalid: number; redelivered: number },
+    consumer?: () => Promise<{ pending: number; ackPending: number } | undefined>,
+  ): void {
+    const registers = [this.registry];
+    const counter = (name: string, help: string, read: () => number) =>
       new Counter({
         name,
-        help: `${help} (since the series appeared; resets when it is evicted)`,
-        labelNames: [...LABELS, label],
+        help,
         registers,
         collect() {
           this.reset();
-          for (const s of series()) {
-            for (const [value, n] of read(s.totals)) {
-              this.inc({ target: s.target, region: s.region, probe: s.probe, [label]: value }, n);
-            }
-          }
+          this.inc(read());
         },
       });
-    counter('liveprobe_reports_total', 'reports ingested, by outcome', 'outcome', (t) => [
-      ['ok', t.ok],
-      ['degraded', t.degraded],
-      ['failed', t.failed],
-      ['probe-error', t['probe-error']],
-    ]);
-    counter('liveprobe_errors_total', 'errors seen by probes, by category', 'category', (t) => [
-      ['http', t.http],
-      ['network', t.network],
-      ['player', t.player],
-      ['conformance', t.conformance],
-    ]);
+    counter(
+      'liveprobe_ingest_reports_total',
+      'Reports ingested live since start (distinct ids)',
+      () => stats.ingested,
+    );
+    counter(
+      'liveprobe_ingest_invalid_total',
+      'Results-stream messages that failed validation (acked past, never redelivered)',
+      () => stats.invalid,
+    );
+    counter(
+      'liveprobe_ingest_redelivered_total',
+      'Redelivered reports skipped as already counted',
+      () => stats.redelivered,
+    );
+    if (!consumer) return;
+    let cached: Promise<{ pending: number; ackPending: number } | undefined> | undefined;
+    let cachedAt = 0;
+    // One consumer-info request per scrape, shared by both gauges; a failed request exports nothing.
+    const info = () => {
+      if (!cached || Date.now() - cachedAt > 500) {
+        cachedAt = Date.now();
+        cached = consumer().catch(() => undefined);
+      }
+      return cached;
+    };
+    new Gauge({
+      name: 'liveprobe_ingest_consumer_pending_messages',
+      help: 'Results-stream messages not yet delivered to the ingest consumer: the ingest lag',
+      registers,
+      async collect() {
+        this.reset();
+        const i = await info();
+        if (i) this.set(i.pending);
+      },
+    });
+    new Gauge({
+      name: 'liveprobe_ingest_consumer_ack_pending_messages',
+      help: 'Messages delivered to the ingest consumer and not yet acknowledged',
+      registers,
+      async collect() {
+        this.reset();
+        const i = await info();
+        if (i) this.set(i.ackPending);
+      },
+    });
   }
 
-  /** Exposes the ingest loop's own counters (read at scrape time). */
-  trackIngest(stats: { ingested: number; invalid: number; redelivered: number }): void {
-    const gauge = (name: string, help: string, read: () => number) =>
+  /** Agents, slots, spools and dropped reports per region, from the heartbeats (read at scrape time). */
+  trackFleet(regions: () => RegionCapacity[]): void {
+    const registers = [this.registry];
+    const gauge = (
+      name: string,
+      help: string,
+      labelNames: string[],
+      fill: (set: (labels: Labels, v: number) => void, r: RegionCapacity) => void,
+    ) =>
       new Gauge({
         name,
         help,
-        registers: [this.registry],
+        labelNames,
+        registers,
         collect() {
-          this.set(read());
+          this.reset();
+          for (const r of regions()) fill((labels, v) => this.set({ region: r.region, ...labels }, v), r);
         },
       });
     gauge(
-      'liveprobe_ingest_reports_total',
-      'reports ingested since start (distinct ids)',
-      () => stats.ingested,
+      'liveprobe_agents',
+      'Agents by region and status (online, offline, draining)',
+      ['region', 'status'],
+      (set, r) => {
+        // draining agents are online too; the three are reported as the fleet page shows them
+        set({ status: 'online' }, r.agents.online);
+        set({ status: 'offline' }, r.agents.offline);
+        set({ status: 'draining' }, r.agents.draining);
+      },
     );
-    gauge(
-      'liveprobe_ingest_invalid_total',
-      'results-stream messages that failed validation (terminated)',
-      () => stats.invalid,
+    const perKind = (name: string, help: string, read: (r: RegionCapacity) => Record<string, number>) =>
+      gauge(name, help, ['region', 'kind'], (set, r) => {
+        for (const [kind, v] of Object.entries(read(r))) set({ kind }, v);
+      });
+    perKind(
+      'liveprobe_agent_capacity_slots',
+      'Probe slots of online, non-draining agents',
+      (r) => r.capacity,
     );
+    perKind('liveprobe_agent_running_jobs', 'Jobs running on the agents', (r) => r.running);
+    perKind('liveprobe_agent_free_slots', 'Probe slots free for new jobs', (r) => r.free);
     gauge(
-      'liveprobe_ingest_redelivered_total',
-      'redelivered reports skipped as already counted',
-      () => stats.redelivered,
+      'liveprobe_agent_spooled_reports',
+      "Reports waiting in the agents' spools (NATS unreachable from there)",
+      ['region'],
+      (set, r) => set({}, r.spooled),
+    );
+    new Counter({
+      name: 'liveprobe_agent_dropped_reports_total',
+      help: "Reports the region's agents could not store or spool (sum of the agents' own counters; drops when an agent is forgotten)",
+      labelNames: ['region'],
+      registers,
+      collect() {
+        this.reset();
+        for (const r of regions()) this.inc({ region: r.region }, r.dropped);
+      },
+    });
+  }
+
+  /** Alerts by rule and state, notifications by receiver and result (read at scrape time). */
+  trackAlerting(a: {
+    alertCounts: () => { rule: string; severity: string; state: string; count: number }[];
+    notificationCounts: () => { receiver: string; sent: number; failed: number }[];
+  }): void {
+    const registers = [this.registry];
+    new Gauge({
+      name: 'liveprobe_alerts',
+      help: 'Active alerts by rule, severity and state (pending, firing)',
+      labelNames: ['rule', 'severity', 'state'],
+      registers,
+      collect() {
+        this.reset();
+        for (const c of a.alertCounts())
+          this.set({ rule: c.rule, severity: c.severity, state: c.state }, c.count);
+      },
+    });
+    const notifications = (name: string, help: string, key: 'sent' | 'failed') =>
+      new Counter({
+        name,
+        help,
+        labelNames: ['receiver'],
+        registers,
+        collect() {
+          this.reset();
+          for (const c of a.notificationCounts()) this.inc({ receiver: c.receiver }, c[key]);
+        },
+      });
+    notifications('liveprobe_notifications_sent_total', 'Notifications delivered, by receiver', 'sent');
+    notifications(
+      'liveprobe_notifications_failed_total',
+      'Notifications given up on after retries, by receiver',
+      'failed',
     );
   }
 }

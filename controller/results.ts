@@ -5,6 +5,7 @@ import { parseReport } from '../shared/fast-parse.js';
 import type { Report } from '../shared/schemas.js';
 import type { Names } from '../shared/subjects.js';
 import { decodeJson } from '../shared/transport.js';
+import { subjectMismatch } from './ingest.js';
 
 export interface ResultsPage {
   reports: Report[];
@@ -26,7 +27,7 @@ export class ResultsReader {
   async query(q: ResultsQuery): Promise<ResultsPage> {
     const since = q.since ?? new Date(Date.now() - 3600_000).toISOString();
     const info = await this.jsm.consumers.add(this.names.resultsStream, {
-      filter_subject: this.names.results(q.region ?? '*', q.target ?? '*'),
+      filter_subject: this.names.resultsFilter(q.region, q.target),
       ...(q.cursor
         ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: q.cursor }
         : { deliver_policy: DeliverPolicy.StartTime, opt_start_time: since }),
@@ -44,7 +45,8 @@ export class ResultsReader {
           lastSeq = m.seq;
           try {
             const parsed = parseReport(decodeJson(m.data));
-            if (parsed.success) reports.push(parsed.data);
+            // a report its subject does not vouch for (forged region / agent) is no result
+            if (parsed.success && !subjectMismatch(m.subject, parsed.data)) reports.push(parsed.data);
           } catch {
             // skip what is not a report; ingest counted it already
           }
@@ -79,7 +81,7 @@ export class ResultsReader {
         left--;
         try {
           const parsed = parseReport(decodeJson(m.data));
-          if (parsed.success) {
+          if (parsed.success && !subjectMismatch(m.subject, parsed.data)) {
             onReport(parsed.data);
             delivered++;
           }
@@ -89,6 +91,49 @@ export class ResultsReader {
         if (left <= 0) break;
       }
       return delivered;
+    } finally {
+      await this.jsm.consumers.delete(this.names.resultsStream, info.name).catch(() => undefined);
+    }
+  }
+
+  /**
+   * Reports stored after stream sequence `seq` (the SSE feed's Last-Event-ID), in order, up to `max`; stops
+   * early when `stopped()` says the client left. Returns how many were pending beyond `max` (0 = caught up).
+   */
+  async after(
+    seq: number,
+    filter: { target?: string },
+    onReport: (r: Report, seq: number) => void,
+    opts: { max: number; stopped: () => boolean },
+  ): Promise<number> {
+    const info = await this.jsm.consumers.add(this.names.resultsStream, {
+      filter_subject: this.names.resultsFilter(undefined, filter.target),
+      deliver_policy: DeliverPolicy.StartSequence,
+      opt_start_seq: seq + 1,
+      ack_policy: AckPolicy.None,
+      inactive_threshold: nanos(30_000),
+    });
+    try {
+      const want = Math.min(opts.max, info.num_pending);
+      if (want === 0) return 0;
+      const consumer = await this.js.consumers.get(this.names.resultsStream, info.name);
+      let got = 0;
+      while (got < want && !opts.stopped()) {
+        const batch = await consumer.fetch({ max_messages: Math.min(500, want - got), expires: 5000 });
+        let n = 0;
+        for await (const m of batch) {
+          n++;
+          got++;
+          try {
+            const parsed = parseReport(decodeJson(m.data));
+            if (parsed.success && !subjectMismatch(m.subject, parsed.data)) onReport(parsed.data, m.seq);
+          } catch {
+            // not a report: ingest counted it
+          }
+        }
+        if (n === 0) break;
+      }
+      return Math.max(0, info.num_pending - got);
     } finally {
       await this.jsm.consumers.delete(this.names.resultsStream, info.name).catch(() => undefined);
     }

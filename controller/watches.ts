@@ -113,6 +113,7 @@ export class WatchService {
       deadline: new Date(until).toISOString(),
       expectations: typeof w.target === 'string' ? (this.opts.targets.get(w.target)?.expectations ?? {}) : {},
       rendition: typeof w.target === 'string' ? this.opts.targets.get(w.target)?.rendition : undefined,
+      auth: typeof w.target === 'string' ? this.opts.targets.get(w.target)?.auth : undefined,
     };
     // The msg id makes a re-queue of the same chunk (e.g. by a replica taking over) a no-op.
     await this.opts.js.publish(this.opts.names.jobs(region), encodeJson(job), { msgID: jobId });

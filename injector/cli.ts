@@ -12,7 +12,7 @@ export async function runInjectCommand(
   if (!parsed.success) {
     for (const i of parsed.error.issues)
       process.stderr.write(`liveprobe inject: --${i.path.join('.') || '?'}: ${i.message}\n`);
-    return 2;
+    return 64; // EX_USAGE, as the other commands (cli/ops/exit.ts)
   }
   const running = await startInjector({ options: parsed.data, config: ctx.config, logger: ctx.logger });
   await ctx.untilSignal();

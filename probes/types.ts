@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { Job, ProbeKind, ProbeResult } from '../shared/schemas.js';
 
 /** What a probe needs from a job: no fleet envelope, so the CLI can run a probe without NATS. */
-export type ProbeJob = Pick<Job, 'target' | 'durationS' | 'mode' | 'expectations' | 'rendition'> & {
+export type ProbeJob = Pick<Job, 'target' | 'durationS' | 'mode' | 'expectations' | 'rendition' | 'auth'> & {
   /** watch mode: emit an interval report every intervalS seconds. */
   intervalS?: number;
 };

@@ -2,7 +2,7 @@
 # Makes a fresh Debian/Ubuntu checkout runnable; idempotent, quiet when there is nothing to do.
 #  - apt packages chromium, ffmpeg, nats-server when missing (sudo when not root)
 #  - npm ci when node_modules is missing or package-lock.json changed since the last install
-#  - tsc build (incremental)
+#  - build: tsc (incremental) and the command-center page bundle (ui/ -> dist/ui)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,4 +28,4 @@ if [ ! -d node_modules ] || [ "$(cat "$stamp" 2>/dev/null || true)" != "$sum" ];
   echo "$sum" > "$stamp"
 fi
 
-npx tsc -p tsconfig.json
+npm run -s build

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { isAllowRule, splitList } from './egress.js';
 import { SubjectToken } from './ids.js';
 
 /**
@@ -33,6 +34,20 @@ export function parseTokenList(value: string): unknown[] {
     });
 }
 
+/** Labels the controller's own metrics use; a target label exported by config may not reuse one. */
+const METRIC_RESERVED_LABELS = new Set([
+  'target',
+  'region',
+  'probe',
+  'outcome',
+  'category',
+  'code',
+  'le',
+  'quantile',
+  'job',
+  'instance',
+]);
+
 export const ConfigSchema = z.strictObject({
   nats: z
     .strictObject({
@@ -49,6 +64,10 @@ export const ConfigSchema = z.strictObject({
       tlsKeyFile: z.string().optional(),
       prefix: SubjectToken.default('liveprobe'),
       resultsMaxAgeH: z.coerce.number().positive().default(72),
+      /** Size bound of the results stream, MiB (oldest reports dropped past it). */
+      resultsMaxMb: z.coerce.number().positive().default(2048),
+      /** Size bound of the jobs stream, MiB (new jobs refused past it). */
+      jobsMaxMb: z.coerce.number().positive().default(256),
       /** Replicas of the streams and KV buckets the controller creates (3 on a 3-node cluster). */
       replicas: z.coerce.number().int().min(1).max(5).default(1),
       /** Ack wait of the job consumers: a job of a dead agent is redelivered after this. */
@@ -70,6 +89,8 @@ export const ConfigSchema = z.strictObject({
       spoolMaxMb: z.coerce.number().nonnegative().default(64),
       /** On SIGTERM or a stop request: how long running jobs may finish before they are handed back. */
       drainGraceS: z.coerce.number().nonnegative().default(30),
+      /** Protected targets' secrets by name (one file per secretRef), besides env LIVEPROBE_SECRET_<NAME>. */
+      secretsDir: z.string().min(1).optional(),
     })
     .prefault({}),
   controller: z
@@ -80,18 +101,76 @@ export const ConfigSchema = z.strictObject({
       tokens: z.array(ApiToken).default([]),
       /** Write requests (POST/PUT/DELETE) per minute per token (or client address). */
       writeRateLimitPerMin: positiveInt.default(120),
+      /** Read requests (GET) per minute per token (or client address). */
+      readRateLimitPerMin: positiveInt.default(6000),
+      /** Server-sent event streams (/v1/events) open at once per token, and overall; more get 429. */
+      sseMaxPerToken: positiveInt.default(16),
+      sseMax: positiveInt.default(256),
+      /** Silences stored at once, and the longest one (hours); beyond either a new silence gets 400. */
+      silencesMax: positiveInt.default(1000),
+      silenceMaxHours: positiveInt.default(24 * 90),
       /** Largest accepted request body. */
       bodyLimitKb: positiveInt.default(256),
       /** History replayed from the results stream at start-up to rebuild the windows (0 = none). */
       rebuildWindowS: z.coerce.number().int().min(0).max(3600).default(3600),
       /** Alerting rules file (YAML); unset = the shipped deploy/rules.yaml; "none" = API rules only. */
       rulesFile: z.string().min(1).optional(),
+      /**
+       * Where people reach this controller (behind a proxy, e.g. https://probes.example.com): the base of
+       * links in notifications (command-center page, runbooks). Unset = the address the API listens on.
+       */
+      externalUrl: z
+        .url({ protocol: /^https?$/, error: 'an absolute http(s) URL' })
+        .transform((u) => u.replace(/\/+$/, ''))
+        .optional(),
+      /**
+       * Target labels (Target.labels keys, e.g. cdn) exported as extra labels on the per-series Prometheus
+       * metrics; a target without the label exports "". Each one multiplies nothing (one value per target),
+       * but keep the list short: every series carries them.
+       */
+      metricsTargetLabels: z
+        .preprocess(
+          (v) =>
+            typeof v === 'string'
+              ? v
+                  .split(',')
+                  .map((s) => s.trim())
+                  .filter(Boolean)
+              : v,
+          z
+            .array(
+              z
+                .string()
+                .regex(/^[a-z_][a-z0-9_]*$/, 'a Prometheus label name (lower case)')
+                .refine((n) => !METRIC_RESERVED_LABELS.has(n) && !n.startsWith('__'), {
+                  error: 'clashes with a label liveprobe already sets',
+                }),
+            )
+            .max(8),
+        )
+        .default([]),
+      /** Bound of target x region x probe series in /metrics; reports of series beyond it are not exported. */
+      metricsMaxSeries: positiveInt.default(5000),
     })
     .prefault({}),
   browser: z
     .strictObject({
       chromium: z.string().optional(),
       extraArgs: z.array(z.string()).default([]),
+    })
+    .prefault({}),
+  /** Egress policy (shared/egress.ts): what agents may fetch beyond the public internet. */
+  egress: z
+    .strictObject({
+      /** CIDRs and host globs opened on top of the default (public unicast http/https only). */
+      allow: z
+        .preprocess(
+          splitList,
+          z.array(
+            z.string().refine(isAllowRule, 'not a CIDR (10.0.0.0/8), address or host glob (*.example.com)'),
+          ),
+        )
+        .default([]),
     })
     .prefault({}),
   log: z
@@ -117,6 +196,8 @@ export const ENV_KEYS: Record<string, string> = {
   LIVEPROBE_JOB_ACK_WAIT_S: 'nats.jobAckWaitS',
   LIVEPROBE_PREFIX: 'nats.prefix',
   LIVEPROBE_RESULTS_MAX_AGE_H: 'nats.resultsMaxAgeH',
+  LIVEPROBE_RESULTS_MAX_MB: 'nats.resultsMaxMb',
+  LIVEPROBE_JOBS_MAX_MB: 'nats.jobsMaxMb',
   LIVEPROBE_AGENT_ID: 'agent.id',
   LIVEPROBE_REGION: 'agent.region',
   LIVEPROBE_CAPACITY_BROWSER: 'agent.capacity.browser',
@@ -125,14 +206,24 @@ export const ENV_KEYS: Record<string, string> = {
   LIVEPROBE_SPOOL_DIR: 'agent.spoolDir',
   LIVEPROBE_SPOOL_MAX_MB: 'agent.spoolMaxMb',
   LIVEPROBE_DRAIN_GRACE_S: 'agent.drainGraceS',
+  LIVEPROBE_SECRETS_DIR: 'agent.secretsDir',
   LIVEPROBE_HOST: 'controller.host',
   LIVEPROBE_PORT: 'controller.port',
   LIVEPROBE_TOKENS: 'controller.tokens',
   LIVEPROBE_WRITE_RATE_LIMIT: 'controller.writeRateLimitPerMin',
+  LIVEPROBE_READ_RATE_LIMIT: 'controller.readRateLimitPerMin',
+  LIVEPROBE_SSE_MAX_PER_TOKEN: 'controller.sseMaxPerToken',
+  LIVEPROBE_SSE_MAX: 'controller.sseMax',
+  LIVEPROBE_SILENCES_MAX: 'controller.silencesMax',
+  LIVEPROBE_SILENCE_MAX_HOURS: 'controller.silenceMaxHours',
   LIVEPROBE_REBUILD_WINDOW_S: 'controller.rebuildWindowS',
   LIVEPROBE_RULES_FILE: 'controller.rulesFile',
+  LIVEPROBE_EXTERNAL_URL: 'controller.externalUrl',
+  LIVEPROBE_METRICS_TARGET_LABELS: 'controller.metricsTargetLabels',
+  LIVEPROBE_METRICS_MAX_SERIES: 'controller.metricsMaxSeries',
   LIVEPROBE_CHROMIUM: 'browser.chromium',
   LIVEPROBE_LOG_LEVEL: 'log.level',
+  LIVEPROBE_EGRESS_ALLOW: 'egress.allow',
 };
 
 export class ConfigError extends Error {

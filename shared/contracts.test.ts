@@ -166,7 +166,8 @@ describe('names and redaction', () => {
   it('derives subjects and stream names from the prefix', () => {
     const n = names('lp');
     expect(n.jobs('eu')).toBe('lp.jobs.eu');
-    expect(n.results('eu', 't1')).toBe('lp.results.eu.t1');
+    expect(n.results('eu', 'a1', 't1')).toBe('lp.results.eu.a1.t1');
+    expect(n.resultsFilter(undefined, 't1')).toBe('lp.results.*.*.t1');
     expect(n.jobsStream).toBe('LP_JOBS');
     expect(names().resultsStream).toBe('LIVEPROBE_RESULTS');
   });

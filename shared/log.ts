@@ -1,4 +1,6 @@
+import { isatty } from 'node:tty';
 import { type Logger, pino } from 'pino';
+import pretty from 'pino-pretty';
 
 /** Paths pino blanks before a line is written: credentials never reach a log. */
 export const REDACT_PATHS = [
@@ -30,16 +32,22 @@ export const REDACT_PATHS = [
   'receivers[*].webhook_url',
 ];
 
-/** Services log JSON lines to stdout; a CLI whose stdout is its output (probe --json) logs to stderr (fd 2). */
+/**
+ * Services log JSON lines to stdout; a CLI whose stdout is its output (probe --json) logs to stderr (fd 2);
+ * the demo logs to a file (a path). A terminal gets pino-pretty lines instead of JSON unless
+ * LIVEPROBE_LOG_FORMAT=json (a pipe or a file always gets JSON, for log shippers).
+ */
 export function createLogger(
   name: string,
   level = process.env.LIVEPROBE_LOG_LEVEL ?? 'info',
-  fd: 1 | 2 = 1,
+  dest: 1 | 2 | string = 1,
 ): Logger {
-  return pino(
-    { name, level, redact: { paths: REDACT_PATHS, censor: '[redacted]' } },
-    pino.destination({ fd, sync: fd === 2 }),
-  );
+  const opts = { name, level, redact: { paths: REDACT_PATHS, censor: '[redacted]' } };
+  if (typeof dest === 'string') return pino(opts, pino.destination({ dest, sync: true, mkdir: true }));
+  if (isatty(dest) && process.env.LIVEPROBE_LOG_FORMAT !== 'json') {
+    return pino(opts, pretty({ destination: dest, sync: true, colorize: true, ignore: 'pid,hostname' }));
+  }
+  return pino(opts, pino.destination({ fd: dest, sync: dest === 2 }));
 }
 
 /**

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { IsoTime, SubjectToken } from './ids.js';
 import { FindingCode, Metrics } from './metrics.js';
+import { TargetAuth } from './target-auth.js';
 
 export const Protocol = z.enum(['hls', 'dash']);
 export type Protocol = z.infer<typeof Protocol>;
@@ -28,6 +29,10 @@ export const Expectations = z
     startup_ms: z.number().positive(),
     g2g_ms: z.number().positive(),
     rebuffer_ratio: z.number().min(0).max(1),
+    /** Readiness verdict only: PDT / DASH latency p50 (streams without an in-frame clock). */
+    latency_ms: z.number().positive(),
+    /** Readiness verdict only: failed requests (HTTP + network errors) per segment requested. */
+    error_rate: z.number().min(0).max(1),
   })
   .partial();
 
@@ -46,15 +51,28 @@ export const RenditionChoice = z
   .partial();
 export type RenditionChoice = z.infer<typeof RenditionChoice>;
 
+/**
+ * Target labels become alert labels (and Prometheus labels): the same name rule as alert labels, so no label
+ * can break alert persistence or GET /v1/alerts.
+ */
+export const TargetLabelName = z
+  .string()
+  .regex(
+    /^[A-Za-z_][A-Za-z0-9_]{0,62}$/,
+    'label names: [A-Za-z_][A-Za-z0-9_]* (as alert labels), e.g. cost_center',
+  );
+
 export const Target = z.object({
   id: SubjectToken,
   name: z.string().max(200).optional(),
   url: HttpUrl,
   protocol: Protocol,
-  labels: z.record(z.string(), z.string()).default({}),
+  labels: z.record(TargetLabelName, z.string().max(1000)).default({}),
   expectations: Expectations.default({}),
   /** Browser jobs of this target play this rendition choice (sweeps, schedules, watches). */
   rendition: RenditionChoice.optional(),
+  /** Protected target: headers, cookies, URL tokens by secret name (shared/target-auth.ts); no secret values. */
+  auth: TargetAuth.optional(),
 });
 export type Target = z.infer<typeof Target>;
 
@@ -80,6 +98,8 @@ export const Job = z.object({
   watchId: SubjectToken.optional(),
   /** Browser probe: pin or cap the rendition (from the target); absent = ABR over the whole ladder. */
   rendition: RenditionChoice.optional(),
+  /** The target's credentials by secret name; the agent resolves them (never a secret value in a job). */
+  auth: TargetAuth.optional(),
 });
 export type Job = z.infer<typeof Job>;
 

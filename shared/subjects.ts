@@ -9,12 +9,20 @@ export interface Names {
   jobs(region: string): string;
   jobsAll: string;
   jobsConsumer(region: string): string;
-  results(region: string, targetId: string): string;
+  /**
+   * A report's subject carries its region and agent, so the NATS server can hold an agent to its own (see
+   * deploy/nats/nats-server.conf) and ingest can drop a report whose body claims otherwise.
+   */
+  results(region: string, agentId: string, targetId: string): string;
+  /** Filter for reports of a region and/or target (any agent). */
+  resultsFilter(region?: string, targetId?: string): string;
   resultsAll: string;
   heartbeat(region: string, agentId: string): string;
   heartbeatAll: string;
   control(agentId: string): string;
-  /** Broadcast (core NATS): {watchId} — agents abort the jobs of a stopped watch. */
+  /** Inbox prefix of an agent's connection: its permissions allow `<inbox>.>` only, never `_INBOX.>`. */
+  agentInbox(agentId: string): string;
+  /** Broadcast (core NATS): {watchId} or {sweepId} — agents abort the jobs of a stopped watch / cancelled sweep. */
   watchStop: string;
   time: string;
   ingestConsumer: string;
@@ -32,11 +40,13 @@ export function names(prefix = 'liveprobe'): Names {
     jobs: (region) => `${prefix}.jobs.${region}`,
     jobsAll: `${prefix}.jobs.>`,
     jobsConsumer: (region) => `jobs-${region}`,
-    results: (region, targetId) => `${prefix}.results.${region}.${targetId}`,
+    results: (region, agentId, targetId) => `${prefix}.results.${region}.${agentId}.${targetId}`,
+    resultsFilter: (region = '*', targetId = '*') => `${prefix}.results.${region}.*.${targetId}`,
     resultsAll: `${prefix}.results.>`,
     heartbeat: (region, agentId) => `${prefix}.agents.${region}.${agentId}`,
     heartbeatAll: `${prefix}.agents.>`,
     control: (agentId) => `${prefix}.control.${agentId}`,
+    agentInbox: (agentId) => `_INBOX_${agentId}`,
     watchStop: `${prefix}.watches.stop`,
     time: `${prefix}.time`,
     ingestConsumer: 'controller-ingest',

@@ -53,8 +53,10 @@ export async function connectNats(
   cfg: Config['nats'],
   name: string,
   logger: Logger,
+  /** e.g. an agent's own inboxPrefix (its NATS permissions allow that prefix only). */
+  extra: Partial<ConnectionOptions> = {},
 ): Promise<NatsConnection> {
-  const nc = await connect(natsOptions(cfg, name));
+  const nc = await connect({ ...natsOptions(cfg, name), ...extra });
   logger.info({ server: nc.getServer(), name }, 'connected to NATS');
   void (async () => {
     for await (const s of nc.status()) {

@@ -5,6 +5,7 @@ import { startController } from '../controller/index.js';
 import type { ProbeJob, Prober } from '../probes/types.js';
 import { Sweep } from '../shared/api.js';
 import { loadConfig } from '../shared/config.js';
+import { LOOPBACK_RULES } from '../shared/egress.js';
 import { createLogger } from '../shared/log.js';
 import type { ProbeKind, ProbeResult } from '../shared/schemas.js';
 import { freePort, startNats } from './helpers/procs.js';
@@ -49,6 +50,7 @@ describe('sweep through NATS JetStream', () => {
       env: {},
       overrides: {
         'nats.url': nats.url,
+        'egress.allow': LOOPBACK_RULES,
         'controller.port': await freePort(),
         'agent.region': 'eu-west',
         'agent.heartbeatS': 1,

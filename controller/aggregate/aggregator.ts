@@ -22,7 +22,8 @@ export type SketchedMetric = (typeof SKETCHED)[number];
 export const WINDOWS = { '1m': 60_000, '5m': 300_000, '1h': 3_600_000 } as const;
 export type WindowName = keyof typeof WINDOWS;
 export const GROUP_BY = ['region', 'target', 'probe'] as const;
-export type GroupBy = (typeof GROUP_BY)[number];
+/** A fixed dimension, or `label:<name>`: the value of that label on the series' target (per-CDN comparison). */
+export type GroupBy = (typeof GROUP_BY)[number] | `label:${string}`;
 
 /** Windows are made of 15 s buckets: a window's edge is exact to 15 s, and a series holds at most 240. */
 export const BUCKET_MS = 15_000;
@@ -140,7 +141,14 @@ export class Aggregator {
     string,
     { at: number; groups: SummaryGroup[] | undefined; refreshing: Promise<SummaryGroup[]> | undefined }
   >();
-  constructor(private readonly opts: { now?: () => number; cacheMs?: number } = {}) {}
+  constructor(
+    private readonly opts: {
+      now?: () => number;
+      cacheMs?: number;
+      /** A target's labels (from the target registry), for groupBy=label:<name>; read at query time. */
+      labelsOf?: (targetId: string) => Record<string, string> | undefined;
+    } = {},
+  ) {}
 
   private now(): number {
     return this.opts.now?.() ?? Date.now();
@@ -243,12 +251,18 @@ export class Aggregator {
   }
 
   /** Unfiltered region/probe groupings read the rollups; everything else the series. */
-  private plan(q: SummaryQuery): { source: Iterable<Series>; keyOf: (s: Series) => string } {
-    const unfiltered = !q.target && !q.region && !q.probe;
-    if (unfiltered && (q.groupBy === 'region' || q.groupBy === 'probe')) {
-      return { source: this.rollups[q.groupBy].values(), keyOf: (s) => s[q.groupBy] };
+  private plan(q: SummaryQuery): { source: Iterable<Series>; keyOf: (s: Series) => string | undefined } {
+    if (q.groupBy.startsWith('label:')) {
+      const name = q.groupBy.slice('label:'.length);
+      // Series of targets without the label are left out: they are not part of the comparison.
+      return { source: this.series.values(), keyOf: (s) => this.opts.labelsOf?.(s.target)?.[name] };
     }
-    return { source: this.series.values(), keyOf: (s) => s[q.groupBy] };
+    const groupBy = q.groupBy as (typeof GROUP_BY)[number];
+    const unfiltered = !q.target && !q.region && !q.probe;
+    if (unfiltered && (groupBy === 'region' || groupBy === 'probe')) {
+      return { source: this.rollups[groupBy].values(), keyOf: (s) => s[groupBy] };
+    }
+    return { source: this.series.values(), keyOf: (s) => s[groupBy] };
   }
 
   /**
@@ -301,6 +315,59 @@ export class Aggregator {
     });
   }
 
+  /** One summary per target x region, probe kinds together: the command-center board's cells. */
+  cells(window: WindowName): { target: string; region: string; summary: SummaryGroup }[] {
+    return this.compute({ window, groupBy: 'target' }, this.now(), (s) => `${s.target}\u0000${s.region}`).map(
+      (summary) => {
+        const [target = '', region = ''] = summary.key.split('\u0000');
+        return { target, region, summary: { ...summary, key: `${target}/${region}` } };
+      },
+    );
+  }
+
+  /**
+   * A target's history in steps of `stepMs` (a multiple of the 15 s bucket) from `fromMs`, one summary
+   * per region per step (undefined where the region had no report): /v1/series.
+   */
+  timeline(q: { target: string; region?: string; probe?: ProbeKind; fromMs: number; stepMs: number }): {
+    times: number[];
+    regions: { region: string; steps: (SummaryGroup | undefined)[] }[];
+  } {
+    const from = Math.floor(q.fromMs / BUCKET_MS) * BUCKET_MS;
+    const steps = Math.max(1, Math.ceil((this.now() - from) / q.stepMs));
+    const times = Array.from({ length: steps }, (_, i) => from + i * q.stepMs);
+    const acc = new Map<string, (Bucket | undefined)[]>();
+    for (const s of this.series.values()) {
+      if (s.target !== q.target || (q.region && s.region !== q.region) || (q.probe && s.probe !== q.probe))
+        continue;
+      let row = acc.get(s.region);
+      if (!row) {
+        row = new Array(steps).fill(undefined);
+        acc.set(s.region, row);
+      }
+      for (const b of s.buckets) {
+        if (b.start < from) continue;
+        const i = Math.floor((b.start - from) / q.stepMs);
+        if (i >= steps) continue;
+        let into = row[i];
+        if (!into) {
+          into = emptyBucket(0);
+          row[i] = into;
+        }
+        mergeInto(into, b);
+      }
+    }
+    return {
+      times,
+      regions: [...acc.entries()]
+        .sort(([a], [b]) => a.localeCompare(b))
+        .map(([region, row]) => ({
+          region,
+          steps: row.map((b) => (b ? finish(new Map([[region, b]]))[0] : undefined)),
+        })),
+    };
+  }
+
   private compute(q: SummaryQuery, now: number, keyOf: (s: Series) => string): SummaryGroup[] {
     const acc = new Map<string, Bucket>();
     this.accumulate(this.series.values(), q, now - WINDOWS[q.window], keyOf, acc);
@@ -311,7 +378,7 @@ export class Aggregator {
     series: Iterable<Series>,
     q: SummaryQuery,
     from: number,
-    keyOf: (s: Series) => string,
+    keyOf: (s: Series) => string | undefined,
     acc: Map<string, Bucket>,
   ): void {
     for (const s of series) {
@@ -323,6 +390,7 @@ export class Aggregator {
         continue;
       }
       const key = keyOf(s);
+      if (key === undefined) continue;
       for (let i = s.buckets.length - 1; i >= 0; i--) {
         const b = s.buckets[i] as Bucket;
         if (b.start + BUCKET_MS <= from) break;

@@ -13,6 +13,7 @@ import type { Report } from '../../shared/schemas.js';
 import type { Names } from '../../shared/subjects.js';
 import { decodeJson, encodeJson } from '../../shared/transport.js';
 import { Aggregator } from '../aggregate/aggregator.js';
+import { subjectMismatch } from '../ingest.js';
 
 export interface FeedOptions {
   js: JetStreamClient;
@@ -51,7 +52,7 @@ export class ReportFeed {
       for await (const m of messages) {
         try {
           const parsed = parseReport(decodeJson(m.data));
-          if (parsed.success) {
+          if (parsed.success && !subjectMismatch(m.subject, parsed.data)) {
             this.aggregator.add(parsed.data);
             this.opts.onReport(parsed.data);
           }

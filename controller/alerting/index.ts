@@ -151,6 +151,28 @@ export class Alerting {
     notificationsFailed: 0,
   };
 
+  /** Notifications delivered / given up on per receiver (this replica's, since start), for /metrics. */
+  readonly notificationCounts = new Map<string, { sent: number; failed: number }>();
+
+  private countNotification(receiver: string, key: 'sent' | 'failed'): void {
+    const c = this.notificationCounts.get(receiver) ?? { sent: 0, failed: 0 };
+    c[key]++;
+    this.notificationCounts.set(receiver, c);
+  }
+
+  /** Active (pending, firing) alerts counted by rule, severity and state, for /metrics. */
+  alertCounts(): { rule: string; severity: string; state: string; count: number }[] {
+    const counts = new Map<string, { rule: string; severity: string; state: string; count: number }>();
+    for (const a of this.listAlerts()) {
+      const severity = a.labels.severity ?? '';
+      const key = `${a.rule}\u0000${severity}\u0000${a.state}`;
+      const c = counts.get(key) ?? { rule: a.rule, severity, state: a.state, count: 0 };
+      c.count++;
+      counts.set(key, c);
+    }
+    return [...counts.values()];
+  }
+
   private constructor(
     private readonly opts: AlertingOptions,
     buckets: { rules: KV; silences: KV; alerts: KV; history: KV; nlog: KV },
@@ -168,8 +190,14 @@ export class Alerting {
       holder: opts.holder,
       fetch: opts.fetch,
       externalUrl: opts.externalUrl,
-      onSent: () => this.stats.notificationsSent++,
-      onFailed: () => this.stats.notificationsFailed++,
+      onSent: (n) => {
+        this.stats.notificationsSent++;
+        this.countNotification(n.receiver.name, 'sent');
+      },
+      onFailed: (n) => {
+        this.stats.notificationsFailed++;
+        this.countNotification(n.receiver.name, 'failed');
+      },
     });
   }
 

@@ -4,9 +4,11 @@
  * accepted by one is accepted by all. It lives here rather than in shared/ because what a rule may
  * aggregate is decided by the windows (SKETCHED), which are controller code.
  */
+
 import { z } from 'zod';
 import { IsoTime, SubjectToken, TimeZone } from '../../shared/ids.js';
 import { FindingCode, METRIC_NAMES } from '../../shared/metrics.js';
+import { regexError } from '../../shared/regex.js';
 import { ProbeKind } from '../../shared/schemas.js';
 import { SKETCHED, WINDOWS } from '../aggregate/aggregator.js';
 
@@ -188,12 +190,23 @@ export type RuleInput = z.input<typeof Rule>;
 
 // ----------------------------------------------------------------------------------------------- silences
 
-export const Matcher = z.strictObject({
-  name: LabelName,
-  value: z.string().max(1000),
-  is_regex: z.boolean().default(false),
-  is_equal: z.boolean().default(true),
-});
+export const Matcher = z
+  .strictObject({
+    name: LabelName,
+    value: z.string().max(1000),
+    is_regex: z.boolean().default(false),
+    is_equal: z.boolean().default(true),
+  })
+  .superRefine((m, ctx) => {
+    // Silences, routes and inhibitions all match with RE2 (linear time); anything else is refused here.
+    const why = m.is_regex ? regexError(m.value) : undefined;
+    if (why)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['value'],
+        message: `invalid regular expression (RE2 syntax): ${why}`,
+      });
+  });
 export type Matcher = z.infer<typeof Matcher>;
 
 export const WEEKDAYS = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'] as const;
@@ -208,16 +221,6 @@ export const Recurrence = z.strictObject({
 });
 export type Recurrence = z.infer<typeof Recurrence>;
 
-const validRegexes = (ms: Matcher[], ctx: z.RefinementCtx) =>
-  ms.forEach((m, i) => {
-    if (!m.is_regex) return;
-    try {
-      new RegExp(`^(?:${m.value})$`);
-    } catch {
-      ctx.addIssue({ code: 'custom', path: ['matchers', i, 'value'], message: 'invalid regular expression' });
-    }
-  });
-
 /** POST /v1/silences. Without ends_at, `duration` (default 1h) from starts_at (default now). */
 export const SilenceRequest = z
   .strictObject({
@@ -231,7 +234,6 @@ export const SilenceRequest = z
     recurrence: Recurrence.optional(),
   })
   .superRefine((s, ctx) => {
-    validRegexes(s.matchers, ctx);
     if (s.ends_at && s.duration !== undefined)
       ctx.addIssue({ code: 'custom', path: ['duration'], message: 'give ends_at or duration, not both' });
     if (s.starts_at && s.ends_at && Date.parse(s.ends_at) <= Date.parse(s.starts_at))

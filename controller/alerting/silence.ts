@@ -4,14 +4,16 @@
  * A silenced alert keeps its state and is not sent; if it still fires when the silence ends it is sent
  * then. Resolve notices of alerts already paged are always sent (an open incident must close).
  */
+import { compileAnchored, type SafeRegex } from '../../shared/regex.js';
 import type { Labels, Matcher, Recurrence, Silence } from './schema.js';
 import { durationMs, WEEKDAYS } from './schema.js';
 
-const regexCache = new Map<string, RegExp>();
-function anchored(re: string): RegExp {
+// Matchers run on RE2 (linear time): a silence or route regex from the API cannot stall the evaluator.
+const regexCache = new Map<string, SafeRegex>();
+function anchored(re: string): SafeRegex {
   let r = regexCache.get(re);
   if (!r) {
-    r = new RegExp(`^(?:${re})$`);
+    r = compileAnchored(re);
     if (regexCache.size > 1000) regexCache.clear();
     regexCache.set(re, r);
   }

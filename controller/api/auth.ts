@@ -1,8 +1,9 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ApiToken, Role } from '../../shared/config.js';
+import { SESSION_COOKIE, Sessions, sameOrigin } from './session.js';
 
-const RANK: Record<Role, number> = { viewer: 1, operator: 2, admin: 3 };
+export const RANK: Record<Role, number> = { viewer: 1, operator: 2, admin: 3 };
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -23,8 +24,9 @@ const digest = (s: string) => createHash('sha256').update(s).digest();
  * Bearer-token auth with three roles: viewer (reads) < operator (sweeps, watches, silences) < admin
  * (targets, rules, schedules). Tokens are compared as SHA-256 digests in constant time and never logged.
  * With no tokens configured every caller is admin — the controller then binds to loopback only.
+ * Browsers may instead carry a session cookie (./session.ts) made from a token at sign-in.
  */
-export function authHook(tokens: ApiToken[]) {
+export function authHook(tokens: ApiToken[], sessions = new Sessions(tokens)) {
   const known = tokens.map((t) => ({ name: t.name, role: t.role, digest: digest(t.token) }));
   return async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
     const cfg = req.routeOptions.config;
@@ -37,6 +39,27 @@ export function authHook(tokens: ApiToken[]) {
     }
     const header = req.headers.authorization ?? '';
     const m = /^Bearer\s+(\S+)$/i.exec(header);
+    if (!m && !header) {
+      // The page's session cookie (EventSource cannot send a header).
+      const who = sessions.verify(req.cookies?.[SESSION_COOKIE]);
+      if (who) {
+        const write = !(req.method === 'GET' || req.method === 'HEAD' || req.method === 'OPTIONS');
+        if (write && !sameOrigin(req.headers.origin, req.headers.host, req.protocol)) {
+          await reply
+            .code(403)
+            .send({ error: 'forbidden', message: 'cross-origin write with a session cookie refused' });
+          return;
+        }
+        if (RANK[who.role] < RANK[need]) {
+          await reply
+            .code(403)
+            .send({ error: 'forbidden', message: `${who.role} may not do this; needs ${need}` });
+          return;
+        }
+        req.principal = who;
+        return;
+      }
+    }
     if (!m) {
       await reply
         .code(401)

@@ -67,7 +67,7 @@ export class Scheduler {
       return; // another replica fired this tick
     }
     try {
-      const sweep = await this.opts.sweeps.create(s.sweep);
+      const sweep = await this.opts.sweeps.create(s.sweep, { author: `schedule:${s.id}` });
       this.fired.push({ scheduleId: s.id, tick: new Date(tick * 1000).toISOString(), sweepId: sweep.id });
       if (this.fired.length > 1000) this.fired.shift();
       this.opts.logger.info({ schedule: s.id, tick, sweepId: sweep.id }, 'schedule fired');

@@ -66,6 +66,35 @@ export class KvCollection<S extends z.ZodType<{ id: string }>> {
     return v;
   }
 
+  /**
+   * Read-modify-write with compare-and-set on the entry's revision, retried when another replica wrote
+   * in between. `fn` returns the new value, or undefined to leave the entry as it is.
+   */
+  async mutate(
+    id: string,
+    fn: (cur: z.infer<S>) => z.input<S> | undefined,
+    tries = 20,
+  ): Promise<z.infer<S> | undefined> {
+    for (let i = 0; i < tries; i++) {
+      const e = await this.kv.get(id);
+      if (e?.operation !== 'PUT') return undefined;
+      const cur = this.schema.safeParse(safeJson(e.value));
+      if (!cur.success) return undefined;
+      const next = fn(cur.data);
+      if (next === undefined) return cur.data;
+      const v = this.schema.parse(next);
+      try {
+        await this.kv.update(id, encodeJson(v), e.revision);
+      } catch (err) {
+        if (i === tries - 1) throw err;
+        continue; // wrong last sequence: someone else wrote; read again
+      }
+      this.cache.set(id, v);
+      return v;
+    }
+    return undefined;
+  }
+
   async delete(id: string): Promise<boolean> {
     if (!this.cache.has(id)) return false;
     await this.kv.delete(id);

@@ -1,6 +1,7 @@
 import {
   AckPolicy,
   DeliverPolicy,
+  DiscardPolicy,
   JetStreamApiError,
   type JetStreamManager,
   RetentionPolicy,
@@ -21,6 +22,9 @@ export interface TopologyOptions {
   jobAckWaitS?: number;
   /** Stream replicas (3 on a 3-node cluster: the streams survive the loss of one node). Default 1. */
   replicas?: number;
+  /** Size bounds, MiB: the results stream drops its oldest reports past it; the jobs stream refuses new jobs. */
+  resultsMaxMb?: number;
+  jobsMaxMb?: number;
 }
 
 const isNotFound = (err: unknown) => err instanceof JetStreamApiError && err.status === 404;
@@ -44,6 +48,9 @@ export class Topology {
       num_replicas: this.opts.replicas ?? 1,
       duplicate_window: dedup,
       max_age: nanos(24 * 3600 * 1000),
+      // A flood of sweeps must not fill the disk: past the bound a new job is refused (the API says so).
+      max_bytes: Math.floor((this.opts.jobsMaxMb ?? 256) * 1024 * 1024),
+      discard: DiscardPolicy.New,
     });
     await this.upsertStream({
       name: names.resultsStream,
@@ -53,6 +60,9 @@ export class Topology {
       num_replicas: this.opts.replicas ?? 1,
       duplicate_window: dedup,
       max_age: nanos(this.opts.resultsMaxAgeH * 3600 * 1000),
+      // Reports age out by time, and by size first if they come faster than expected.
+      max_bytes: Math.floor((this.opts.resultsMaxMb ?? 2048) * 1024 * 1024),
+      discard: DiscardPolicy.Old,
     });
     await jsm.consumers.add(names.resultsStream, {
       durable_name: names.ingestConsumer,

@@ -1,3 +1,4 @@
+import type { EgressPolicy } from '../../shared/egress.js';
 import type { Logger } from '../../shared/log.js';
 import type { ProbeResult } from '../../shared/schemas.js';
 import type { ProbeContext, ProbeJob, Prober } from '../types.js';
@@ -13,6 +14,10 @@ export { classifyOutcome } from './outcome.js';
 export { percentile, percentiles } from './percentiles.js';
 
 export interface BrowserProberOptions {
+  /** Egress policy for every request the page makes (agents); absent = no policy (a local one-off run). */
+  egress?: EgressPolicy;
+  /** Protected targets' secrets directory (besides env LIVEPROBE_SECRET_<NAME>). */
+  secretsDir?: string;
   /** Chromium binary; else env LIVEPROBE_CHROMIUM; else standard locations (throws if none). */
   chromiumPath?: string;
   /** Extra Chromium flags, e.g. --disable-dev-shm-usage where /dev/shm is small. */
@@ -111,6 +116,8 @@ export class BrowserProber implements Prober {
     }
     const session = new BrowserSession(job, ctx, (signal) => this.pool.acquire(signal), {
       harnessUrl: server.url,
+      egress: this.opts.egress,
+      secretsDir: this.opts.secretsDir,
       dashScript: server.dashScript,
       decodeEvery: this.opts.decodeEvery ?? 5,
       pdtEveryMs: this.opts.pdtSampleMs ?? 500,

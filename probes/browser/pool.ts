@@ -173,6 +173,8 @@ export class BrowserPool {
         handleSIGINT: false,
         handleSIGTERM: false,
         handleSIGHUP: false,
+        // Pages run untrusted scripts: Chromium gets no NATS credentials, API tokens or other secrets.
+        env: chromiumEnv(),
         // Every measurement comes from hls.js inside the page; CDP network events would only cost CPU.
         networkEnabled: false,
         timeout: this.opts.launchTimeoutMs,
@@ -262,4 +264,17 @@ export class BrowserPool {
     if (i) await this.dispose(i);
     await Promise.all([...this.disposing]);
   }
+}
+
+/**
+ * The environment Chromium is launched with: an allow-list (locale, paths, display, fonts, proxies the
+ * operator set for it), never the agent's own (NATS_*, LIVEPROBE_*, secrets of secretRef, cloud credentials).
+ */
+const CHROMIUM_ENV_KEYS =
+  /^(PATH|HOME|USER|LOGNAME|SHELL|LANG|LANGUAGE|TZ|TMPDIR|DISPLAY|WAYLAND_DISPLAY|FONTCONFIG_(FILE|PATH)|LC_[A-Z]+|XDG_[A-Z_]+|DBUS_SESSION_BUS_ADDRESS|(HTTPS?|NO|ALL)_PROXY|(https?|no|all)_proxy)$/;
+
+export function chromiumEnv(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) if (v !== undefined && CHROMIUM_ENV_KEYS.test(k)) out[k] = v;
+  return out;
 }

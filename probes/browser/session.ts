@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { BrowserContext, Page } from 'puppeteer-core';
+
 import {
   CLOCK_BITS,
   CLOCK_COLS,
@@ -11,11 +12,15 @@ import {
   stripBlockCentre,
   stripRect,
 } from '../../shared/clock.js';
+import { EgressPolicy } from '../../shared/egress.js';
+
 import type { Logger } from '../../shared/log.js';
 import { redactUrl } from '../../shared/log.js';
 import type { ProbeResult } from '../../shared/schemas.js';
+import { createAuthorizer } from '../../shared/target-auth.js';
 import type { ProbeContext, ProbeJob } from '../types.js';
 import { initialCarry, PeriodAccumulator, type PeriodData } from './aggregate.js';
+import { guardPage } from './egress.js';
 import {
   type DrainResult,
   type HarnessSnapshot,
@@ -28,6 +33,10 @@ import type { Lease } from './pool.js';
 
 export interface SessionOptions {
   harnessUrl: string;
+  /** Every request of the page must pass it (agents); absent = no policy. */
+  egress?: EgressPolicy;
+  /** Protected targets' secrets directory (besides env LIVEPROBE_SECRET_<NAME>). */
+  secretsDir?: string;
   /** Path of dash.js on the harness server (DASH targets need it). */
   dashScript?: string;
   decodeEvery: number;
@@ -256,6 +265,18 @@ export class BrowserSession {
     page.on('pageerror', (err) =>
       this.log.warn({ err: (err as Error).message }, 'uncaught error in harness page'),
     );
+    const authorize = this.job.auth
+      ? createAuthorizer(this.job.target.url, this.job.auth, { dir: this.opts.secretsDir })
+      : undefined;
+    if (this.opts.egress?.enforce || authorize) {
+      const policy = this.opts.egress ?? EgressPolicy.open();
+      const harnessOrigin = new URL(this.opts.harnessUrl).origin;
+      const onBlocked = (url: string, reason: string) => {
+        this.probeError ??= `blocked-by-policy: ${url}: ${reason}`;
+        this.log.warn({ url, reason }, 'request blocked by the egress policy');
+      };
+      await guardPage(page, policy, harnessOrigin, onBlocked, authorize);
+    }
     await withTimeout(
       page.goto(this.opts.harnessUrl, { waitUntil: 'load' }),
       OPEN_TIMEOUT_MS,

@@ -8,6 +8,7 @@ import { checkLastModified } from './checks/last-modified.js';
 import {
   type DashRepresentation,
   edgeEndS,
+  MANIFEST_TOO_LARGE,
   type MpdSnapshot,
   maxSegmentDurationS,
   parseMpd,
@@ -121,7 +122,9 @@ export class DashRun {
       const parsed = parseMpd(r.body, Date.now(), r.url, this.clockOffset ?? 0);
       if (!parsed.ok) {
         s.entry(false);
-        s.invalidDocument(MPD, r.url, 'MPD', parsed.error);
+        if (parsed.error.includes(MANIFEST_TOO_LARGE))
+          s.error('conformance', MANIFEST_TOO_LARGE, `MPD: ${parsed.error}`, { url: r.url });
+        else s.invalidDocument(MPD, r.url, 'MPD', parsed.error);
         return this.reloadS(this.prev);
       }
       cur = parsed.value;
@@ -265,7 +268,7 @@ export class DashRun {
           if (sample) s.segment(sample);
           return;
         }
-        if (!res.ok && res.kind === 'aborted') return;
+        if ((!res.ok && res.kind === 'aborted') || s.blocked(res)) return;
         const what = res.ok ? `HTTP ${res.status}` : res.error;
         if (res.ok)
           s.error('http', `segment HTTP ${res.status}`, `segment ${rep.id}: ${what}`, {

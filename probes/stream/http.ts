@@ -9,6 +9,8 @@
 import http, { type IncomingHttpHeaders } from 'node:http';
 import https from 'node:https';
 import type { Socket } from 'node:net';
+import type { EgressPolicy } from '../../shared/egress.js';
+import type { Authorizer } from '../../shared/target-auth.js';
 import { mono } from './scheduler.js';
 
 export interface Phases {
@@ -38,7 +40,8 @@ export interface HttpOk {
 
 export interface HttpFail {
   ok: false;
-  kind: 'timeout' | 'network' | 'too-large' | 'aborted' | 'bad-url';
+  /** blocked: refused by the egress policy (the URL, a redirect hop, or the address a name resolved to). */
+  kind: 'timeout' | 'network' | 'too-large' | 'aborted' | 'bad-url' | 'blocked';
   error: string;
   url: string;
   phases: Phases;
@@ -55,6 +58,11 @@ export interface RequestOptions {
   keepBody: boolean;
   signal?: AbortSignal;
   headers?: Record<string, string>;
+  /**
+   * Protected target: adds its credentials (headers, query token) to each hop whose host they are for. The
+   * result's `url` stays the URL without them, so no computed token reaches a report.
+   */
+  authorize?: Authorizer;
 }
 
 const STALE_SOCKET = /ECONNRESET|EPIPE|ECONNABORTED|socket hang up/;
@@ -63,7 +71,12 @@ export class HttpClient {
   private agents = new Map<string, http.Agent>();
 
   constructor(
-    private readonly opts: { maxSockets: number; headers?: Record<string, string> } = { maxSockets: 64 },
+    private readonly opts: {
+      maxSockets: number;
+      headers?: Record<string, string>;
+      /** Checked on every URL (each redirect hop) and on the resolved address at connect time. */
+      egress?: EgressPolicy;
+    } = { maxSockets: 64 },
   ) {}
 
   private agentFor(u: URL): http.Agent {
@@ -78,6 +91,7 @@ export class HttpClient {
         maxSockets: this.opts.maxSockets,
         maxFreeSockets: this.opts.maxSockets,
         scheduling: 'lifo' as const,
+        ...(this.opts.egress?.enforce ? { lookup: this.opts.egress.lookup } : {}),
       };
       a = u.protocol === 'https:' ? new https.Agent(o) : new http.Agent(o);
       this.agents.set(key, a);
@@ -120,10 +134,25 @@ export class HttpClient {
       reused: false,
     };
     let u: URL;
+    let extra: Record<string, string> = {};
     try {
       u = new URL(url);
       if (u.protocol !== 'http:' && u.protocol !== 'https:')
         throw new Error(`unsupported scheme ${u.protocol}`);
+      const verdict = this.opts.egress?.checkUrl(url);
+      if (verdict && !verdict.ok)
+        return Promise.resolve({
+          ok: false,
+          kind: 'blocked',
+          error: `blocked by egress policy: ${verdict.reason}`,
+          url,
+          phases,
+        });
+      if (o.authorize) {
+        const a = o.authorize(url);
+        u = new URL(a.url);
+        extra = a.headers;
+      }
     } catch (err) {
       return Promise.resolve({
         ok: false,
@@ -146,7 +175,7 @@ export class HttpClient {
         finish({ ok: false, kind, error: error.slice(0, 300), url, phases });
         req.destroy();
       };
-      const headers: Record<string, string> = { ...this.opts.headers, ...o.headers };
+      const headers: Record<string, string> = { ...this.opts.headers, ...o.headers, ...extra };
       if (o.range) headers.range = `bytes=${o.range.start}-${o.range.end}`;
       const mod = u.protocol === 'https:' ? https : http;
       const req = mod.request(u, {
@@ -178,6 +207,7 @@ export class HttpClient {
       });
       req.on('error', (err: NodeJS.ErrnoException) => {
         if (err.name === 'AbortError') fail('aborted', 'aborted');
+        else if (err.code === 'EBLOCKEDBYPOLICY') fail('blocked', err.message);
         else fail('network', err.code ? `${err.code}: ${err.message}` : err.message);
       });
       req.on('response', (res) => {

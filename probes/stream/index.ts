@@ -8,6 +8,7 @@
  *                                    { signal, logger });
  */
 import type { ProbeResult } from '../../shared/schemas.js';
+import { type Authorizer, createAuthorizer } from '../../shared/target-auth.js';
 import type { ProbeContext, ProbeJob, Prober } from '../types.js';
 import { DashRun } from './dash-monitor.js';
 import { HlsRun } from './hls-monitor.js';
@@ -74,7 +75,11 @@ export class StreamProber implements Prober {
 
   constructor(options: StreamProberOptions = {}) {
     this.opts = resolveOptions(options);
-    this.http = new HttpClient({ maxSockets: this.opts.maxSocketsPerOrigin, headers: this.opts.headers });
+    this.http = new HttpClient({
+      maxSockets: this.opts.maxSocketsPerOrigin,
+      headers: this.opts.headers,
+      egress: this.opts.egress,
+    });
     this.segments = new SegmentFetcher(this.http, this.scheduler, {
       maxConcurrent: this.opts.maxConcurrentSegments,
       method: this.opts.segmentMethod,
@@ -112,12 +117,32 @@ export class StreamProber implements Prober {
 
   async run(job: ProbeJob, ctx: ProbeContext): Promise<ProbeResult> {
     const logger = ctx.logger ?? this.opts.logger;
+    // A protected target's credentials, resolved here on the agent; a missing secret is a probe-error.
+    let authorize: Authorizer | undefined;
+    let authError: string | undefined;
+    try {
+      authorize = job.auth
+        ? createAuthorizer(job.target.url, job.auth, { dir: this.opts.secretsDir })
+        : undefined;
+    } catch (err) {
+      authError = (err as Error).message;
+    }
+    const segments = this.segments;
     const session = new Session(
       {
         opts: this.opts,
-        http: this.http,
+        http: authorize
+          ? { request: (url, o) => this.http.request(url, { ...o, authorize: o.authorize ?? authorize }) }
+          : this.http,
         scheduler: this.scheduler,
-        segments: this.segments,
+        segments: authorize
+          ? {
+              submit: (j) => segments.submit({ ...j, authorize }),
+              get pending() {
+                return segments.pending;
+              },
+            }
+          : segments,
         onPollLate: (latePct, driftPct) => {
           this.polls++;
           this.late.add(latePct);
@@ -128,8 +153,8 @@ export class StreamProber implements Prober {
       },
       job,
     );
-    if (this.closed) {
-      session.internalError = 'prober is closed';
+    if (this.closed || authError) {
+      session.internalError = authError ?? 'prober is closed';
       return session.result(session.total);
     }
     this.sessions.add(session);

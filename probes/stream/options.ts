@@ -1,3 +1,4 @@
+import type { EgressPolicy } from '../../shared/egress.js';
 import type { Logger } from '../../shared/log.js';
 import type { Finding, SegmentTiming } from '../../shared/schemas.js';
 
@@ -76,6 +77,10 @@ export interface StreamProberOptions {
   maxRenditions?: number;
   /** Extra request headers (e.g. a CDN token header). */
   headers?: Record<string, string>;
+  /** Egress policy for every request (agents); absent = no policy (a local one-off run). */
+  egress?: EgressPolicy;
+  /** Where protected targets' secrets are read from (besides env LIVEPROBE_SECRET_<NAME>). */
+  secretsDir?: string;
   /** Called once per new finding (code x variant) of a run, the moment it is first observed. */
   onFinding?: (finding: Finding, target: string) => void;
   /** Called for every segment download with its phase timings. */
@@ -96,6 +101,8 @@ export interface ResolvedOptions {
   maxConcurrentSegments: number;
   maxRenditions: number;
   headers: Record<string, string>;
+  egress?: EgressPolicy;
+  secretsDir?: string;
   onFinding?: (finding: Finding, target: string) => void;
   onSegment?: (sample: SegmentSample) => void;
 }
@@ -115,6 +122,8 @@ export function resolveOptions(o: StreamProberOptions = {}): ResolvedOptions {
     maxConcurrentSegments: o.maxConcurrentSegments ?? 32,
     maxRenditions: o.maxRenditions ?? 5000,
     headers: o.headers ?? {},
+    egress: o.egress,
+    secretsDir: o.secretsDir,
     onFinding: o.onFinding,
     onSegment: o.onSegment,
   };

@@ -3,6 +3,7 @@
  * behind them (more is dropped and counted, never an unbounded backlog), phase timings per download.
  */
 import { redactUrl } from '../../shared/log.js';
+import type { Authorizer } from '../../shared/target-auth.js';
 import type { HttpClient, HttpResult } from './http.js';
 import type { SegmentMethod, SegmentSample } from './options.js';
 import { mono, type Scheduler, task } from './scheduler.js';
@@ -15,6 +16,8 @@ export interface SegmentJob {
   duration?: number;
   byterange?: { length: number; offset: number };
   signal: AbortSignal;
+  /** The run's protected-target credentials. */
+  authorize?: Authorizer;
   /** Called once if the download is still running this long after it started (ms). */
   slowAfterMs?: number;
   onSlow?(elapsedMs: number): void;
@@ -82,6 +85,7 @@ export class SegmentFetcher {
       maxBytes: 512 * 1024 * 1024,
       keepBody: false,
       signal: job.signal,
+      authorize: job.authorize,
     });
     if (watchdog) this.scheduler?.cancel(watchdog);
     if (!r.ok && r.kind === 'aborted') return;

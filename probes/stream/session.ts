@@ -25,7 +25,7 @@ export interface Services {
   opts: ResolvedOptions;
   http: { request(url: string, o: RequestOptions): Promise<HttpResult> };
   scheduler: Scheduler;
-  segments: SegmentFetcher;
+  segments: Pick<SegmentFetcher, 'submit' | 'pending'>;
   /** Prober-wide poll lateness (the bench and the self-check read it). */
   /**
    * Per reload: how late it started vs the RFC earliest time (% of the interval; includes deliberate aiming
@@ -47,6 +47,8 @@ export class Session {
   readonly renditions = new Set<string>();
   /** Set when our own code failed: the outcome becomes probe-error. */
   internalError: string | undefined;
+  /** Set when the egress policy refused a request: the outcome is a probe-error, never a stream failure. */
+  blockedByPolicy: string | undefined;
   /**
    * Watch mode: called when a critical finding of a (code, variant), or a failed request, appears that the
    * previous interval did not have — news an on-call page should not wait the rest of the interval for. A
@@ -131,6 +133,7 @@ export class Session {
     r: HttpResult,
     ctx: { sn?: number; playlist?: MediaPlaylist } = {},
   ): boolean {
+    if (this.blocked(r)) return true;
     const f: HttpFailure = { resource, url: redactUrl(r.url), sn: ctx.sn, playlist: ctx.playlist };
     if (r.ok) {
       if (r.status >= 200 && r.status < 300) return false;
@@ -145,6 +148,17 @@ export class Session {
       this.error('network', `${resource} ${r.kind}`, `${resource} ${variant}: ${r.error}`, { url: r.url });
     }
     this.observe(variant, httpStatusObservation(f));
+    return true;
+  }
+
+  /**
+   * A request the egress policy refused: recorded as a `blocked-by-policy` error, not as an HTTP observation,
+   * since the stream did nothing wrong that we know of. Returns true when it was such a request.
+   */
+  blocked(r: HttpResult): boolean {
+    if (r.ok || r.kind !== 'blocked') return false;
+    this.blockedByPolicy ??= `${redactUrl(r.url)}: ${r.error}`;
+    this.error('network', 'blocked-by-policy', r.error, { url: r.url });
     return true;
   }
 
@@ -277,6 +291,10 @@ export class Session {
     if (t.pollDriftPct.count >= 20 && driftP95 !== undefined && driftP95 > OVERLOAD_LATE_PCT) {
       reasons.push(`probe overloaded: reloads start ${driftP95.toFixed(0)}% of their interval late (p95)`);
       if (outcome !== 'failed') outcome = 'probe-error';
+    }
+    if (this.blockedByPolicy) {
+      reasons.unshift(`blocked-by-policy: ${this.blockedByPolicy}`);
+      outcome = 'probe-error';
     }
     if (this.internalError) {
       reasons.unshift(`probe error: ${this.internalError}`);

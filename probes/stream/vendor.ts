@@ -24,6 +24,8 @@ export interface XmlElement {
   setAttribute(name: string, value: string): void;
   getElementsByTagName(name: string): ArrayLike<XmlElement>;
   textContent?: string | null;
+  /** The enclosing element (xmldom); null at the root. */
+  parentNode?: XmlElement | null;
 }
 
 interface MpdModule {

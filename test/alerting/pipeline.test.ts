@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JetStreamPublisher } from '../../agent/publisher.js';
 import { type Controller, startController } from '../../controller/index.js';
 import { loadConfig } from '../../shared/config.js';
+import { LOOPBACK_RULES } from '../../shared/egress.js';
 import { REDACT_PATHS } from '../../shared/log.js';
 import type { Report } from '../../shared/schemas.js';
 import { names } from '../../shared/subjects.js';
@@ -98,6 +99,7 @@ describe('alerting pipeline', () => {
       },
       overrides: {
         'nats.url': nats.url,
+        'egress.allow': LOOPBACK_RULES,
         'controller.port': await freePort(),
         'controller.rulesFile': rulesFile,
       },

@@ -7,6 +7,7 @@ import { type Controller, startController } from '../../controller/index.js';
 import type { Prober } from '../../probes/types.js';
 import type { Sweep } from '../../shared/api.js';
 import { type Config, loadConfig } from '../../shared/config.js';
+import { LOOPBACK_RULES } from '../../shared/egress.js';
 import { createLogger, type Logger } from '../../shared/log.js';
 import type { ProbeKind, Report, TargetRef } from '../../shared/schemas.js';
 import { names as subjectNames } from '../../shared/subjects.js';
@@ -24,7 +25,8 @@ export function chaosLogger(name: string): Logger {
 
 /** Config as the processes would load it, with no env leaking in from the developer's shell. */
 export function testConfig(overrides: Record<string, unknown>): Config {
-  return loadConfig({ env: {}, overrides });
+  // The chaos tests' origins run on loopback: open it as `demo` does.
+  return loadConfig({ env: {}, overrides: { 'egress.allow': LOOPBACK_RULES, ...overrides } });
 }
 
 /** Until a JetStream cluster has elected its meta leader, API calls answer 503: wait that out. */

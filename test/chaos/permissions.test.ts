@@ -110,8 +110,16 @@ describe('deploy/nats/nats-server.conf: per-role permissions', () => {
 
       // A report into another region's subjects (JetStream publish = request): refused.
       await expect(
-        js.publish(names.results('us-east', 'ch1'), JSON.stringify(other), {
+        js.publish(names.results('us-east', 'agent-us-east-1', 'ch1'), JSON.stringify(other), {
           msgID: other.id,
+          timeout: 2000,
+        }),
+      ).rejects.toThrow(/permission/i);
+      // A report of its own region but under another agent's id: refused too.
+      const twin = makeReport({ jobId: 'twin', region: 'eu-west', targetId: 'ch1' });
+      await expect(
+        js.publish(names.results('eu-west', 'agent-eu-west-2', 'ch1'), JSON.stringify(twin), {
+          msgID: twin.id,
           timeout: 2000,
         }),
       ).rejects.toThrow(/permission/i);
@@ -123,19 +131,24 @@ describe('deploy/nats/nats-server.conf: per-role permissions', () => {
       // Listening to another agent's control subject, or to every report: refused.
       const sub = nc.subscribe(names.control('agent-us-east-1'));
       const snoop = nc.subscribe(names.resultsAll);
+      // Every reply of every agent and of the controller (pulls, acks, control answers): refused.
+      const inboxes = nc.subscribe('_INBOX.>');
       await nc.flush();
       await expect(sub.closed).resolves.toBeInstanceOf(Error);
       await expect(snoop.closed).resolves.toBeInstanceOf(Error);
+      await expect(inboxes.closed).resolves.toBeInstanceOf(Error);
       // No stream administration (the controller owns the topology).
       const jsm = await jetstreamManager(nc, { checkAPI: false });
       await expect(jsm.streams.delete(names.resultsStream)).rejects.toThrow();
 
-      await waitFor('the server to report the violations', () => violations.length >= 4, 5000);
+      await waitFor('the server to report the violations', () => violations.length >= 6, 5000);
       const text = violations.join('\n');
-      expect(text).toMatch(/publish.*liveprobe\.results\.us-east\.ch1/i);
+      expect(text).toMatch(/publish.*liveprobe\.results\.us-east\.agent-us-east-1\.ch1/i);
+      expect(text).toMatch(/publish.*liveprobe\.results\.eu-west\.agent-eu-west-2\.ch1/i);
       expect(text).toMatch(/publish.*liveprobe\.agents\.us-east\.agent-us-east-1/i);
       expect(text).toMatch(/subscription.*liveprobe\.control\.agent-us-east-1/i);
       expect(text).toMatch(/subscription.*liveprobe\.results\.>/i);
+      expect(text).toMatch(/subscription.*_INBOX\.>/i);
 
       // Nothing of us-east was stored.
       const admin = await connect({ servers: nats.url, user: 'admin', pass: PASS.LIVEPROBE_ADMIN_PASS });
@@ -147,6 +160,46 @@ describe('deploy/nats/nats-server.conf: per-role permissions', () => {
       } finally {
         await admin.close();
       }
+    } finally {
+      await nc.close();
+    }
+  });
+
+  it('drops and counts a report whose body disagrees with its subject (region, agent)', async () => {
+    const nc = await connect({
+      servers: nats.url,
+      user: 'agent-eu-west-1',
+      pass: PASS.LIVEPROBE_AGENT_EU_WEST_1_PASS,
+      inboxPrefix: names.agentInbox('agent-eu-west-1'),
+    });
+    const invalid = async () => {
+      const text = await (await fetch(`${controller.url}/metrics`)).text();
+      return Number(/^liveprobe_ingest_invalid_total (\d+)/m.exec(text)?.[1] ?? 'NaN');
+    };
+    try {
+      const before = await invalid();
+      const js = jetstream(nc);
+      const subject = names.results('eu-west', 'agent-eu-west-1', 'ch1');
+      // allowed by the server (its own subject), but the body speaks for another region / agent
+      const asOtherRegion = makeReport({
+        jobId: 'forged-1',
+        region: 'us-east',
+        targetId: 'ch1',
+        agentId: 'agent-eu-west-1',
+      });
+      const asOtherAgent = makeReport({
+        jobId: 'forged-2',
+        region: 'eu-west',
+        targetId: 'ch1',
+        agentId: 'agent-eu-west-2',
+      });
+      for (const r of [asOtherRegion, asOtherAgent])
+        await js.publish(subject, JSON.stringify(r), { msgID: r.id });
+      await waitFor('ingest to reject both', async () => (await invalid()) >= before + 2, 15_000);
+      const res = await fetch(`${controller.url}/v1/results?target=ch1`);
+      const { reports } = (await res.json()) as { reports: { jobId: string }[] };
+      expect(reports.map((r) => r.jobId)).not.toContain('forged-1');
+      expect(reports.map((r) => r.jobId)).not.toContain('forged-2');
     } finally {
       await nc.close();
     }

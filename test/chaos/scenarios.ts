@@ -199,7 +199,9 @@ export async function controllerKill(
           Array.from({ length: nTargets }, (_, t) => {
             const r = makeReport({ jobId: `ck.${i}.${t}`, region: REGION, targetId: `tgt${t}` });
             ids.push(r.id);
-            return js.publish(names.results(REGION, r.target.id), JSON.stringify(r), { msgID: r.id });
+            return js.publish(names.results(REGION, r.agentId, r.target.id), JSON.stringify(r), {
+              msgID: r.id,
+            });
           }),
         );
         // Pace the load so the kill lands while reports are still arriving.

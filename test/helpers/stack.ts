@@ -2,6 +2,7 @@ import { type Agent, startAgent } from '../../agent/index.js';
 import { createProbers } from '../../cli/probers.js';
 import { type Controller, startController } from '../../controller/index.js';
 import { type Config, loadConfig } from '../../shared/config.js';
+import { LOOPBACK_RULES } from '../../shared/egress.js';
 import { createLogger } from '../../shared/log.js';
 import { type Ladder, startTestbed, type Testbed } from '../../testbed/index.js';
 import { freePort, startNats } from './procs.js';
@@ -27,6 +28,7 @@ export async function startStack(opts: { ladder?: Ladder } = {}): Promise<Stack>
     env: {},
     overrides: {
       'nats.url': nats.url,
+      'egress.allow': LOOPBACK_RULES,
       'controller.port': await freePort(),
       'agent.region': 'local',
       'agent.heartbeatS': 1,

@@ -31,6 +31,9 @@ export async function postJson(o: PostOptions): Promise<void> {
       headers: { 'content-type': 'application/json', 'user-agent': 'liveprobe-alerting', ...o.headers },
       body: o.body,
       signal: o.signal,
+      // A receiver URL is configuration, not a suggestion: a redirect (to an internal address, say) is an
+      // error to fix, never followed.
+      redirect: 'manual',
     });
   } catch (err) {
     const e = err as Error;
@@ -39,8 +42,35 @@ export async function postJson(o: PostOptions): Promise<void> {
       true,
     );
   }
-  const text = await res.text().catch(() => '');
+  const text = await readBounded(res, MAX_RESPONSE_BYTES).catch(() => '');
   if (res.ok) return;
+  if (res.status >= 300 && res.status < 400)
+    throw new NotifyError(
+      `HTTP ${res.status}: redirects are not followed; fix the receiver URL`,
+      false,
+      res.status,
+    );
   const retryable = res.status >= 500 || res.status === 429 || res.status === 408;
   throw new NotifyError(`HTTP ${res.status}: ${text.slice(0, 200)}`, retryable, res.status);
+}
+
+/** Only the start of a receiver's answer matters (an error message); the rest is never read into memory. */
+const MAX_RESPONSE_BYTES = 64 * 1024;
+
+async function readBounded(res: Response, max: number): Promise<string> {
+  const reader = res.body?.getReader();
+  if (!reader) return '';
+  const chunks: Uint8Array[] = [];
+  let n = 0;
+  try {
+    while (n < max) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      chunks.push(value);
+      n += value.length;
+    }
+  } finally {
+    await reader.cancel().catch(() => undefined);
+  }
+  return Buffer.concat(chunks).subarray(0, max).toString('utf8');
 }

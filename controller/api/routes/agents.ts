@@ -4,6 +4,7 @@ import { SubjectToken } from '../../../shared/ids.js';
 import { ControlReply, Heartbeat } from '../../../shared/schemas.js';
 import { AgentUnreachableError } from '../../control.js';
 import { UnknownAgentError } from '../../fleet.js';
+import { problem } from '../problem.js';
 import type { App, Services } from '../server.js';
 
 const AgentView = z.object({
@@ -56,10 +57,8 @@ export const agentRoutes = (s: Services) => async (app: App) => {
         try {
           return await s.fleet.command(req.params.id, action);
         } catch (err) {
-          if (err instanceof UnknownAgentError)
-            return reply.code(404).send({ error: 'not-found', message: err.message });
-          if (err instanceof AgentUnreachableError)
-            return reply.code(503).send({ error: 'unavailable', message: err.message });
+          if (err instanceof UnknownAgentError) return problem(reply, 404, err.message);
+          if (err instanceof AgentUnreachableError) return problem(reply, 503, err.message);
           throw err;
         }
       },

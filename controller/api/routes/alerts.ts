@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { ApiError } from '../../../shared/api.js';
 import { HistoryEntry } from '../../alerting/index.js';
 import { AlertState, AlertView } from '../../alerting/schema.js';
+import { problem } from '../problem.js';
 import type { App, Services } from '../server.js';
 
 const ListQuery = z.object({
@@ -27,13 +28,13 @@ export const alertRoutes = (s: Services) => async (app: App) => {
   app.get(
     '/v1/alerts/history',
     { schema: { querystring: HistoryQuery, response: { 200: z.array(HistoryEntry) } } },
-    async (req) => s.alerting.alertHistory(req.query),
+    // `limit` is applied by the central pagination (server.ts), after the cursor
+    async (req) => s.alerting.alertHistory({ ...req.query, limit: Number.MAX_SAFE_INTEGER }),
   );
   app.get(
     '/v1/alerts/:id',
     { schema: { params: IdParams, response: { 200: AlertView, 404: ApiError } } },
     async (req, reply) =>
-      s.alerting.getAlert(req.params.id) ??
-      reply.code(404).send({ error: 'not-found', message: `no active alert ${req.params.id}` }),
+      s.alerting.getAlert(req.params.id) ?? problem(reply, 404, `no active alert ${req.params.id}`),
   );
 };

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { ApiError } from '../../../shared/api.js';
 import { SubjectToken } from '../../../shared/ids.js';
 import { Rule } from '../../alerting/schema.js';
+import { problem } from '../problem.js';
 import type { App, Services } from '../server.js';
 
 const IdParams = z.object({ id: SubjectToken });
@@ -9,21 +10,19 @@ const IdParams = z.object({ id: SubjectToken });
 /** Alerting rules (admin to change): the rules file's rules plus API-made ones, stored in KV. */
 export const ruleRoutes = (s: Services) => async (app: App) => {
   const rules = s.alerting.rules;
-  const notFound = (id: string) => ({ error: 'not-found', message: `no rule ${id}` });
+  const notFound = <R>(reply: R, id: string) => problem(reply, 404, `no rule ${id}`);
   app.get('/v1/rules', { schema: { response: { 200: z.array(Rule) } } }, async () => rules.list());
   app.get(
     '/v1/rules/:id',
     { schema: { params: IdParams, response: { 200: Rule, 404: ApiError } } },
-    async (req, reply) => rules.get(req.params.id) ?? reply.code(404).send(notFound(req.params.id)),
+    async (req, reply) => rules.get(req.params.id) ?? notFound(reply, req.params.id),
   );
   app.post(
     '/v1/rules',
     { config: { role: 'admin' }, schema: { body: Rule, response: { 201: Rule, 409: ApiError } } },
     async (req, reply) =>
       rules.get(req.body.id)
-        ? reply
-            .code(409)
-            .send({ error: 'conflict', message: `rule ${req.body.id} exists; PUT /v1/rules/${req.body.id}` })
+        ? problem(reply, 409, `rule ${req.body.id} exists; PUT /v1/rules/${req.body.id}`)
         : reply.code(201).send(await s.alerting.putRule(req.body)),
   );
   app.put(
@@ -34,9 +33,7 @@ export const ruleRoutes = (s: Services) => async (app: App) => {
     },
     async (req, reply) =>
       req.body.id !== req.params.id
-        ? reply.code(400).send({
-            error: 'validation',
-            message: 'id in the body differs from the path',
+        ? problem(reply, 400, 'id in the body differs from the path', {
             issues: [{ path: 'body.id', message: `expected ${req.params.id}` }],
           })
         : s.alerting.putRule(req.body),
@@ -45,8 +42,6 @@ export const ruleRoutes = (s: Services) => async (app: App) => {
     '/v1/rules/:id',
     { config: { role: 'admin' }, schema: { params: IdParams, response: { 204: z.null(), 404: ApiError } } },
     async (req, reply) =>
-      (await rules.delete(req.params.id))
-        ? reply.code(204).send(null)
-        : reply.code(404).send(notFound(req.params.id)),
+      (await rules.delete(req.params.id)) ? reply.code(204).send(null) : notFound(reply, req.params.id),
   );
 };

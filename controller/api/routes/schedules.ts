@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import { ApiError, Schedule } from '../../../shared/api.js';
 import { SubjectToken } from '../../../shared/ids.js';
+import { assertAdHocTargets } from '../guards.js';
+import { problem } from '../problem.js';
 import type { App, Services } from '../server.js';
 
 const IdParams = z.object({ id: SubjectToken });
@@ -16,20 +18,20 @@ export const scheduleRoutes = (s: Services) => async (app: App) => {
     { schema: { params: IdParams, response: { 200: ScheduleView, 404: ApiError } } },
     async (req, reply) => {
       const sch = s.schedules.get(req.params.id);
-      return sch
-        ? view(sch)
-        : reply.code(404).send({ error: 'not-found', message: `no schedule ${req.params.id}` });
+      return sch ? view(sch) : problem(reply, 404, `no schedule ${req.params.id}`);
     },
   );
   app.post(
     '/v1/schedules',
-    { config: { role: 'admin' }, schema: { body: Schedule, response: { 201: Schedule, 400: ApiError } } },
+    {
+      config: { role: 'admin' },
+      schema: { body: Schedule, response: { 201: Schedule, 400: ApiError, 409: ApiError } },
+    },
     async (req, reply) => {
+      assertAdHocTargets(s.egress!, req.body.sweep.targets, (id) => s.targets.get(id), 'body.sweep.targets');
       const unknown = s.sweeps.unknownTargets(req.body.sweep);
       if (unknown.length) {
-        return reply.code(400).send({
-          error: 'validation',
-          message: `unknown target id(s): ${unknown.join(', ')}`,
+        return problem(reply, 400, `unknown target id(s): ${unknown.join(', ')}`, {
           issues: unknown.map((id) => ({ path: 'body.sweep.targets', message: `unknown target id ${id}` })),
         });
       }
@@ -42,6 +44,6 @@ export const scheduleRoutes = (s: Services) => async (app: App) => {
     async (req, reply) =>
       (await s.schedules.delete(req.params.id))
         ? reply.code(204).send(null)
-        : reply.code(404).send({ error: 'not-found', message: `no schedule ${req.params.id}` }),
+        : problem(reply, 404, `no schedule ${req.params.id}`),
   );
 };

@@ -7,7 +7,10 @@ import type { App, Services } from '../server.js';
 
 const SummaryQuerySchema = z.object({
   window: z.enum(Object.keys(WINDOWS) as [keyof typeof WINDOWS]).default('5m'),
-  groupBy: z.enum(GROUP_BY).default('target'),
+  /** region | target | probe | label:<name> (the value of that label on each series' target). */
+  groupBy: z
+    .union([z.enum(GROUP_BY), z.templateLiteral(['label:', z.string().regex(/^[A-Za-z0-9_./-]{1,63}$/)])])
+    .default('target'),
   target: SubjectToken.optional(),
   region: SubjectToken.optional(),
   probe: ProbeKind.optional(),

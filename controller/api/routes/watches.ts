@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import { ApiError, Watch } from '../../../shared/api.js';
 import { SubjectToken } from '../../../shared/ids.js';
+import { assertAdHocTargets } from '../guards.js';
+import { problem } from '../problem.js';
 import type { App, Services } from '../server.js';
 
 const IdParams = z.object({ id: SubjectToken });
@@ -30,17 +32,16 @@ export const watchRoutes = (s: Services) => async (app: App) => {
     { schema: { params: IdParams, response: { 200: WatchView, 404: ApiError } } },
     async (req, reply) => {
       const w = s.watches.get(req.params.id);
-      return w ? view(w) : reply.code(404).send({ error: 'not-found', message: `no watch ${req.params.id}` });
+      return w ? view(w) : problem(reply, 404, `no watch ${req.params.id}`);
     },
   );
   app.post(
     '/v1/watches',
-    { schema: { body: Watch, response: { 201: Watch, 400: ApiError } } },
+    { schema: { body: Watch, response: { 201: Watch, 400: ApiError, 409: ApiError } } },
     async (req, reply) => {
+      assertAdHocTargets(s.egress!, [req.body.target], (id) => s.targets.get(id), 'body.target');
       if (!s.watchService.resolveTarget(req.body)) {
-        return reply.code(400).send({
-          error: 'validation',
-          message: `unknown target id ${String(req.body.target)}`,
+        return problem(reply, 400, `unknown target id ${String(req.body.target)}`, {
           issues: [{ path: 'body.target', message: `unknown target id ${String(req.body.target)}` }],
         });
       }
@@ -58,7 +59,7 @@ export const watchRoutes = (s: Services) => async (app: App) => {
     { schema: { params: IdParams, response: { 204: z.null(), 404: ApiError } } },
     async (req, reply) => {
       const w = s.watches.get(req.params.id);
-      if (!w) return reply.code(404).send({ error: 'not-found', message: `no watch ${req.params.id}` });
+      if (!w) return problem(reply, 404, `no watch ${req.params.id}`);
       await s.watchService.stop(w);
       await s.watches.delete(w.id);
       return reply.code(204).send(null);

@@ -40,6 +40,22 @@ export interface MpdSnapshot {
 
 /** Largest segment list we let mpd-parser expand per representation. */
 export const MAX_SEGMENTS_PER_REPRESENTATION = 5000;
+/**
+ * Budgets of one MPD after template inheritance (a SegmentTemplate of an AdaptationSet applies to each of its
+ * Representations): past either, the MPD is refused as `manifest-too-large` before anything is expanded.
+ */
+export const MAX_REPRESENTATIONS = 2000;
+export const MAX_SEGMENTS_TOTAL = 200_000;
+/** Prefix of the parse error of an MPD over those budgets (the error type the monitor reports). */
+export const MANIFEST_TOO_LARGE = 'manifest-too-large';
+
+/** How many Representations a SegmentTemplate / SegmentList applies to, by where it sits. */
+function inheritedBy(tpl: XmlElement): number {
+  const parent = tpl.parentNode as XmlElement | null;
+  if (!parent || parent.tagName === 'Representation') return 1;
+  return Math.max(1, list(parent, 'Representation').length);
+}
+
 /** Window we impose on a dynamic MPD that declares none (or an absurd one), in seconds. */
 const MAX_WINDOW_S = 600;
 
@@ -124,6 +140,16 @@ function guard(root: XmlElement, now: number): string | undefined {
   if (!dynamic) window = sourceDuration;
   // How far "now" is from the availability start: r="-1" in a live $Number$ timeline repeats up to it.
   const liveSpan = dynamic && ast !== undefined ? (now - ast) / 1000 + mup : 0;
+  const representations = list(root, 'Representation').length;
+  if (representations > MAX_REPRESENTATIONS)
+    return `${MANIFEST_TOO_LARGE}: ${representations} Representations (> ${MAX_REPRESENTATIONS})`;
+  let total = 0;
+  const spend = (segments: number, tpl: XmlElement): string | undefined => {
+    total += segments * inheritedBy(tpl);
+    return total > MAX_SEGMENTS_TOTAL
+      ? `${MANIFEST_TOO_LARGE}: templates expand to more than ${MAX_SEGMENTS_TOTAL} segments over all Representations`
+      : undefined;
+  };
   for (const tpl of [...list(root, 'SegmentTemplate'), ...list(root, 'SegmentList')]) {
     const ts = attr(tpl, 'timescale');
     const timescale = ts === undefined ? 1 : int(ts);
@@ -137,8 +163,10 @@ function guard(root: XmlElement, now: number): string | undefined {
         return `${tpl.tagName}@duration ${d.slice(0, 40)} is not positive`;
       const span = dynamic ? Math.min(window, MAX_WINDOW_S) : window;
       if (span / dur > MAX_SEGMENTS_PER_REPRESENTATION) {
-        return `${tpl.tagName} would expand to ${Math.round(span / dur)} segments (> ${MAX_SEGMENTS_PER_REPRESENTATION})`;
+        return `${MANIFEST_TOO_LARGE}: ${tpl.tagName} would expand to ${Math.round(span / dur)} segments (> ${MAX_SEGMENTS_PER_REPRESENTATION})`;
       }
+      const over = spend(span / dur, tpl);
+      if (over) return over;
       continue;
     }
     let count = 0;
@@ -164,9 +192,11 @@ function guard(root: XmlElement, now: number): string | undefined {
         t += d * n;
       }
       if (count > MAX_SEGMENTS_PER_REPRESENTATION) {
-        return `SegmentTimeline would expand to more than ${MAX_SEGMENTS_PER_REPRESENTATION} segments`;
+        return `${MANIFEST_TOO_LARGE}: SegmentTimeline would expand to more than ${MAX_SEGMENTS_PER_REPRESENTATION} segments`;
       }
     }
+    const over = spend(count, tpl);
+    if (over) return over;
   }
   return undefined;
 }

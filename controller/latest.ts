@@ -1,0 +1,62 @@
+import type { Outcome, Report } from '../shared/schemas.js';
+
+/** One line about a report: what the board shows on a cell and the target view lists. */
+export interface ReportLine {
+  id: string;
+  at: string;
+  agentId: string;
+  probe: string;
+  outcome: Outcome;
+  reasons: string[];
+  findings: string[];
+  startup_ms?: number;
+  g2g_ms?: number;
+}
+
+const KEEP = 5;
+
+/**
+ * The last few reports per target x region as one-liners. The windows hold counts and sketches only; the
+ * board also needs "what did the last probe say" for a cell's state and its tooltip.
+ */
+export class LatestReports {
+  private readonly cells = new Map<string, ReportLine[]>();
+
+  add(r: Report): void {
+    // A watch's summary (seq 0) repeats what its interval reports said.
+    if (r.mode === 'watch' && r.seq === 0) return;
+    const key = `${r.target.id}\u0000${r.region}`;
+    let lines = this.cells.get(key);
+    if (!lines) {
+      lines = [];
+      this.cells.set(key, lines);
+    }
+    const line: ReportLine = {
+      id: r.id,
+      at: r.endedAt,
+      agentId: r.agentId,
+      probe: r.probe,
+      outcome: r.outcome,
+      reasons: r.reasons.slice(0, 3),
+      findings: [...new Set(r.findings.map((f) => f.code))],
+      startup_ms: r.metrics.startup_ms,
+      g2g_ms: r.metrics.g2g_p50_ms,
+    };
+    // Replay and redelivery may arrive out of order: keep newest first.
+    let i = 0;
+    while (i < lines.length && (lines[i] as ReportLine).at > line.at) i++;
+    lines.splice(i, 0, line);
+    if (lines.length > KEEP) lines.length = KEEP;
+  }
+
+  get(target: string, region: string): ReportLine[] {
+    return this.cells.get(`${target}\u0000${region}`) ?? [];
+  }
+
+  /** Drops cells whose newest report is older than `beforeMs` (they fall off the board with the windows). */
+  evict(beforeMs: number): void {
+    for (const [key, lines] of this.cells) {
+      if (!lines[0] || Date.parse(lines[0].at) < beforeMs) this.cells.delete(key);
+    }
+  }
+}

@@ -1,0 +1,286 @@
+import { jetstream } from '@nats-io/jetstream';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { JetStreamPublisher } from '../agent/publisher.js';
+import { fieldNameAllowed, fieldNames } from '../controller/api/casing.js';
+import { type Controller, startController } from '../controller/index.js';
+import { loadConfig } from '../shared/config.js';
+import { LOOPBACK_RULES } from '../shared/egress.js';
+import { createLogger } from '../shared/log.js';
+import { names } from '../shared/subjects.js';
+import { makeReport, waitFor } from './helpers/fleet.js';
+import { freePort, startNats } from './helpers/procs.js';
+
+const TOKENS = {
+  viewer: 'viewer-token-0123456789',
+  operator: 'operator-token-0123456789',
+  admin: 'admin-token-0123456789abc',
+  burst: 'burst-token-0123456789abc',
+};
+
+type Json = Record<string, unknown>;
+type OpenApi = {
+  components: { securitySchemes: Record<string, { type: string; scheme: string }>; schemas: Json };
+  security: unknown[];
+  tags: { name: string }[];
+  paths: Record<
+    string,
+    Record<string, Json & { operationId?: string; tags?: string[]; security?: unknown[] }>
+  >;
+};
+
+describe('API contract: OpenAPI, problem+json, casing, pagination, SSE resume', () => {
+  let nats: Awaited<ReturnType<typeof startNats>>;
+  let controller: Controller;
+  let nc: NatsConnection;
+  let publisher: JetStreamPublisher;
+  let doc: OpenApi;
+  const logger = createLogger('test', 'warn');
+  const call = (method: string, path: string, token?: string, body?: unknown) =>
+    fetch(`${controller.url}${path}`, {
+      method,
+      headers: {
+        ...(token ? { authorization: `Bearer ${token}` } : {}),
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+
+  beforeAll(async () => {
+    nats = await startNats();
+    const config = loadConfig({
+      env: {
+        LIVEPROBE_TOKENS: `dash:viewer:${TOKENS.viewer},oncall:operator:${TOKENS.operator},ops:admin:${TOKENS.admin},burst:operator:${TOKENS.burst}`,
+        LIVEPROBE_WRITE_RATE_LIMIT: '12',
+      },
+      overrides: {
+        'nats.url': nats.url,
+        'controller.port': await freePort(),
+        'egress.allow': LOOPBACK_RULES,
+      },
+    });
+    controller = await startController({ config, logger });
+    nc = await connect({ servers: nats.url });
+    publisher = new JetStreamPublisher({ js: jetstream(nc), names: names(), logger });
+    doc = (await (await call('GET', '/openapi.json', TOKENS.viewer)).json()) as OpenApi;
+  });
+
+  afterAll(async () => {
+    await nc?.close();
+    await controller?.stop();
+    await nats?.stop();
+  });
+
+  it('documents a bearer scheme, a tag and a unique operationId on every operation', () => {
+    expect(Object.values(doc.components.securitySchemes)).toContainEqual(
+      expect.objectContaining({ type: 'http', scheme: 'bearer' }),
+    );
+    expect(doc.security).toEqual([{ bearer: [] }]);
+    const ops = Object.entries(doc.paths).flatMap(([path, item]) =>
+      Object.entries(item).map(([method, op]) => ({ path, method, op })),
+    );
+    expect(ops.length).toBeGreaterThan(30);
+    const ids = ops.map((o) => o.op.operationId);
+    expect(ids.every((id) => typeof id === 'string' && /^[a-z][A-Za-z]+$/.test(id))).toBe(true);
+    expect(new Set(ids).size).toBe(ids.length);
+    const declared = new Set(doc.tags.map((t) => t.name));
+    for (const { op } of ops) expect(op.tags?.every((t) => declared.has(t))).toBe(true);
+    expect(doc.paths['/v1/targets']?.get?.operationId).toBe('listTargets');
+    expect(doc.paths['/v1/agents/{id}/drain']?.post?.operationId).toBe('drainAgent');
+    // public routes need no token
+    expect(doc.paths['/healthz']?.get?.security).toEqual([]);
+    // errors are documented as problem documents
+    const responses = (doc.paths['/v1/targets/{id}']?.get?.responses ?? {}) as Json;
+    const notFound = responses['404'] as Json;
+    expect(Object.keys(notFound.content as Json)).toEqual(['application/problem+json']);
+  });
+
+  it('holds one casing convention over every field of the OpenAPI document', () => {
+    const bad: string[] = [];
+    for (const [path, item] of Object.entries(doc.paths)) {
+      for (const name of fieldNames(item)) if (!fieldNameAllowed(path, name)) bad.push(`${path}: ${name}`);
+    }
+    for (const name of fieldNames(doc.components.schemas)) {
+      if (!fieldNameAllowed('/components', name)) bad.push(`components: ${name}`);
+    }
+    expect(bad).toEqual([]);
+    expect(fieldNames(doc.paths).length).toBeGreaterThan(100);
+    // the predicate itself rejects what the convention forbids
+    expect(fieldNameAllowed('/v1/targets', 'agent_id')).toBe(false);
+    expect(fieldNameAllowed('/v1/targets', 'StartupMs')).toBe(false);
+    expect(fieldNameAllowed('/v1/targets', 'startupMs')).toBe(true);
+    expect(fieldNameAllowed('/v1/sweeps', 'startup_ms')).toBe(true);
+  });
+
+  it('serves Swagger UI at /docs', async () => {
+    const res = await fetch(`${controller.url}/docs`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toContain('text/html');
+    expect(await res.text()).toContain('swagger');
+  });
+
+  it('answers every error path with application/problem+json', async () => {
+    const expectProblem = async (res: Response, status: number) => {
+      expect(res.status).toBe(status);
+      expect(res.headers.get('content-type')).toContain('application/problem+json');
+      const body = (await res.json()) as Json;
+      expect(body).toMatchObject({ type: 'about:blank', status, title: expect.any(String) });
+      expect(typeof body.detail).toBe('string');
+      return body;
+    };
+    const nf = await expectProblem(await call('GET', '/v1/no-such-route', TOKENS.viewer), 404);
+    expect(nf.instance).toBe('/v1/no-such-route');
+    await expectProblem(await call('GET', '/v1/targets/nope', TOKENS.viewer), 404);
+    await expectProblem(await call('GET', '/v1/targets'), 401);
+    await expectProblem(await call('GET', '/v1/targets', 'wrong-token-0123456789'), 401);
+    await expectProblem(await call('POST', '/v1/targets', TOKENS.viewer, { id: 'x' }), 403);
+    const invalid = await expectProblem(
+      await call('POST', '/v1/sweeps', TOKENS.operator, {
+        targets: [],
+        regions: [],
+        probe: 'nope',
+        durationS: -1,
+      }),
+      400,
+    );
+    // a validation error lists each invalid field
+    const paths = (invalid.issues as { path: string }[]).map((i) => i.path);
+    expect(paths).toEqual(expect.arrayContaining(['body.durationS', 'body.probe', 'body.regions']));
+    expect(new Set(paths).size).toBe(paths.length);
+    const q = await expectProblem(await call('GET', '/v1/summary?window=7y', TOKENS.viewer), 400);
+    expect((q.issues as { path: string }[]).map((i) => i.path)).toContain('querystring.window');
+    const badJson = await fetch(`${controller.url}/v1/sweeps`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKENS.operator}`, 'content-type': 'application/json' },
+      body: '{not json',
+    });
+    await expectProblem(badJson, 400);
+    const rule = { id: 'dup-rule', metric: 'startup_ms', agg: 'p95', window: '5m', op: '>', threshold: 4000 };
+    expect((await call('POST', '/v1/rules', TOKENS.admin, rule)).status).toBe(201);
+    await expectProblem(await call('POST', '/v1/rules', TOKENS.admin, rule), 409);
+    // 429: the burst token runs out of writes (limit 12 a minute)
+    let last: Response | undefined;
+    for (let i = 0; i < 13; i++) last = await call('POST', '/v1/sweeps', TOKENS.burst, {});
+    const limited = await expectProblem(last as Response, 429);
+    expect(limited.error).toBe('rate-limited');
+    expect(last?.headers.get('retry-after')).toBeTruthy();
+  });
+
+  it('pages every list with limit and cursor, following Link rel="next"', async () => {
+    for (const id of ['pg-e', 'pg-a', 'pg-d', 'pg-b', 'pg-c']) {
+      expect(
+        (
+          await call('POST', '/v1/targets', TOKENS.admin, {
+            id,
+            url: `http://127.0.0.1:1/${id}.m3u8`,
+            protocol: 'hls',
+          })
+        ).status,
+      ).toBe(201);
+    }
+    const seen: string[] = [];
+    let next: string | undefined = '/v1/targets?limit=2';
+    let pages = 0;
+    while (next) {
+      const res = await call('GET', next, TOKENS.viewer);
+      expect(res.status).toBe(200);
+      const page = (await res.json()) as { id: string }[];
+      expect(page.length).toBeLessThanOrEqual(2);
+      seen.push(...page.map((t) => t.id));
+      next = /<([^>]+)>;\s*rel="next"/.exec(res.headers.get('link') ?? '')?.[1];
+      pages++;
+    }
+    const all = seen.filter((id) => id.startsWith('pg-'));
+    expect(all).toEqual(['pg-a', 'pg-b', 'pg-c', 'pg-d', 'pg-e']);
+    expect(pages).toBeGreaterThanOrEqual(3);
+    // a bad cursor is a validation problem
+    const bad = await call('GET', '/v1/targets?cursor=%%%', TOKENS.viewer);
+    expect(bad.status).toBe(400);
+    // every list route documents the parameters
+    for (const path of [
+      '/v1/targets',
+      '/v1/sweeps',
+      '/v1/agents',
+      '/v1/schedules',
+      '/v1/watches',
+      '/v1/alerts',
+      '/v1/rules',
+      '/v1/silences',
+      '/v1/results',
+    ]) {
+      const params = (doc.paths[path]?.get?.parameters ?? []) as { name: string }[];
+      expect(params.map((p) => p.name)).toEqual(expect.arrayContaining(['limit', 'cursor']));
+    }
+  });
+
+  it('resumes the live feed after a 10 s disconnect with Last-Event-ID, without a gap or a repeat', async () => {
+    const ingested = new Set<string>();
+    controller.events.on('report', (r) => ingested.add(r.id));
+    const read = async (
+      res: Response,
+      until: (events: { id?: number; type: string; data: Json }[]) => boolean,
+    ) => {
+      const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+      const events: { id?: number; type: string; data: Json }[] = [];
+      let buf = '';
+      while (!until(events)) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buf += new TextDecoder().decode(value);
+        let cut = buf.indexOf('\n\n');
+        while (cut >= 0) {
+          const block = buf.slice(0, cut);
+          buf = buf.slice(cut + 2);
+          cut = buf.indexOf('\n\n');
+          const field = (k: string) =>
+            /^(.*)$/m.exec(
+              block
+                .split('\n')
+                .find((l) => l.startsWith(`${k}: `))
+                ?.slice(k.length + 2) ?? '',
+            )?.[1];
+          const data = field('data');
+          if (!data) continue;
+          const id = field('id');
+          events.push({
+            id: id ? Number(id) : undefined,
+            type: field('event') ?? 'message',
+            data: JSON.parse(data) as Json,
+          });
+        }
+      }
+      await reader.cancel();
+      return events;
+    };
+    const report = (n: number) => makeReport({ jobId: `sse-${n}`, region: 'eu', targetId: 'sse1' });
+    const sse = (headers: Record<string, string> = {}) =>
+      fetch(`${controller.url}/v1/events?types=report&target=sse1`, {
+        headers: { authorization: `Bearer ${TOKENS.viewer}`, ...headers },
+      });
+
+    const first = await sse();
+    await publisher.publish(report(1));
+    const before = await read(first, (ev) => ev.some((e) => e.data.id === 'sse-1:0'));
+    const lastId = before.find((e) => e.data.id === 'sse-1:0')?.id;
+    expect(lastId).toBeGreaterThan(0);
+    const disconnectedAt = Date.now();
+
+    // missed while away: three reports of this target, one of another (filtered out on replay too)
+    for (const n of [2, 3, 4]) await publisher.publish(report(n));
+    await publisher.publish(makeReport({ jobId: 'sse-other', region: 'eu', targetId: 'other' }));
+    await waitFor('the missed reports ingested', () =>
+      ['sse-2:0', 'sse-3:0', 'sse-4:0', 'sse-other:0'].every((id) => ingested.has(id)),
+    );
+    // the scenario: a client away for 10 s (network drop, laptop lid), not a synchronisation wait
+    await new Promise((r) => setTimeout(r, Math.max(0, 10_000 - (Date.now() - disconnectedAt))));
+
+    const again = await sse({ 'last-event-id': String(lastId) });
+    // a live report while the missed ones are replayed: held, then sent after them
+    await publisher.publish(report(5));
+    const after = await read(again, (ev) => ev.some((e) => e.data.id === 'sse-5:0'));
+    const ids = after.map((e) => e.data.id);
+    expect(ids).toEqual(['sse-2:0', 'sse-3:0', 'sse-4:0', 'sse-5:0']);
+    const seqs = after.map((e) => e.id as number);
+    expect(seqs.every((s, i) => s > (i === 0 ? (lastId as number) : (seqs[i - 1] as number)))).toBe(true);
+  }, 60_000);
+});
