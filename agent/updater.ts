@@ -75,6 +75,7 @@ export class Updater {
   private workingEveryMs: number;
   private readonly reported = new RecentIds(1000);
   readonly stats = { started: 0, completed: 0, handedBack: 0, expired: 0, alreadyReported: 0, poisoned: 0 };
+  private readonly cancelledSweeps = new Set<string>();
 
   constructor(private readonly opts: UpdaterOptions) {
     this.workingEveryMs = opts.workingEveryMs ?? 10_000;
@@ -209,6 +210,10 @@ export class Updater {
       msg.term('expired');
       return;
     }
+    if (job.sweepId && this.cancelledSweeps.has(job.sweepId)) {
+      msg.term('sweep cancelled');
+      return;
+    }
     if (this.reported.has(reportId(job))) {
       // We stored its report but the ack did not reach the server (e.g. NATS restarted): just ack.
       this.stats.alreadyReported++;
@@ -278,6 +283,12 @@ export class Updater {
     if (!p || this.draining || !this.opts.runner.hasCapacity(p.job.probe)) return;
     clearInterval(p.working);
     this.parked = undefined;
+    // Pulled before its sweep was cancelled: the controller deleted it from the queue, we drop our copy.
+    if (p.job.sweepId && this.cancelledSweeps.has(p.job.sweepId)) {
+      p.msg.term('sweep cancelled');
+      this.wake();
+      return;
+    }
     this.begin(p.job, p.msg);
   }
 
@@ -391,6 +402,12 @@ export class Updater {
 
   /** A cancelled sweep: its running jobs end now and report what they measured. */
   stopSweep(sweepId: string): number {
+    // Remembered (bounded) so a job of it already pulled or parked here is dropped instead of started.
+    this.cancelledSweeps.add(sweepId);
+    if (this.cancelledSweeps.size > 1000) {
+      const oldest = this.cancelledSweeps.values().next().value;
+      if (oldest !== undefined) this.cancelledSweeps.delete(oldest);
+    }
     let n = 0;
     for (const entry of this.inflight.values()) {
       if (entry.job.sweepId === sweepId) {

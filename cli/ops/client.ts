@@ -52,7 +52,15 @@ export class ApiClient {
       );
     }
     const contentType = res.headers.get('content-type') ?? '';
-    const text = await res.text();
+    let text: string;
+    try {
+      text = await res.text();
+    } catch (err) {
+      throw new CliError(
+        `the controller at ${this.conn.url} closed the connection mid-answer: ${(err as Error).message}`,
+        EXIT.couldNotRun,
+      );
+    }
     let parsed: unknown = text;
     if (contentType.includes('json') && text) {
       try {

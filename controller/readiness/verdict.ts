@@ -64,9 +64,10 @@ export function cellStats(reports: Report[]): CellStats {
     rebuffer: max(judged.map((r) => r.metrics.rebuffer_ratio)),
     errorRate: max(
       judged.map((r) => {
-        const seg = r.metrics.segments_total;
-        if (!seg) return undefined;
-        return ((r.metrics.errors_http ?? 0) + (r.metrics.errors_network ?? 0)) / seg;
+        // segments_total counts the segments fetched and timed; failed requests come on top of them.
+        const failed = (r.metrics.errors_http ?? 0) + (r.metrics.errors_network ?? 0);
+        const requests = (r.metrics.segments_total ?? 0) + failed;
+        return requests ? failed / requests : undefined;
       }),
     ),
   };
