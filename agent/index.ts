@@ -11,6 +11,7 @@ import { VERSION } from '../shared/version.js';
 import { estimateClockOffset } from './clock.js';
 import { serveControl } from './control.js';
 import { HeartbeatSender } from './heartbeat.js';
+import { type AgentHttp, startAgentHttp } from './http.js';
 import { JetStreamPublisher, type PublisherStats } from './publisher.js';
 import { Runner } from './runner.js';
 import { Spool } from './spool.js';
@@ -36,6 +37,8 @@ export interface Agent {
   /** Resolves once the agent has stopped, whether by stop() or a control `stop` request. */
   stopped: Promise<void>;
   stats(): { publisher: PublisherStats; jobs: Updater['stats'] };
+  /** Port of the optional HTTP listener (agent.httpPort; 0 picks a free one), when enabled. */
+  httpPort?: number;
 }
 
 /** Probers that can tell whether their browser is alive (the browser prober) feed the heartbeat. */
@@ -78,7 +81,9 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
   const nc = await connectNats(config.nats, `liveprobe-agent-${id}`, logger, {
     inboxPrefix: names.agentInbox(id),
   });
-  const js = jetstream(nc);
+  // Behind a leaf node (its own JetStream domain) the job queue is reached in the hub's domain; reports are
+  // published to plain subjects and stored by whichever stream captures them (the leaf's, then sourced).
+  const js = config.nats.domain ? jetstream(nc, { domain: config.nats.domain }) : jetstream(nc);
   const startedAt = new Date().toISOString();
 
   let clockOffset = await estimateClockOffset(nc, names);
@@ -130,6 +135,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     resolveStopped = r;
   });
   let stopping: Promise<void> | undefined;
+  let http: AgentHttp | undefined;
   const stop = (stopOpts: { graceMs?: number } = {}): Promise<void> => {
     stopping ??= (async () => {
       const graceMs = stopOpts.graceMs ?? config.agent.drainGraceS * 1000;
@@ -142,6 +148,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
       }
       heartbeat.beat();
       heartbeat.stop();
+      await http?.close().catch(() => undefined);
       control.unsubscribe();
       watchStops.unsubscribe();
       clearInterval(offsetTimer);
@@ -188,6 +195,25 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     },
   });
 
+  if (config.agent.httpPort !== undefined) {
+    http = await startAgentHttp({
+      host: config.agent.httpHost,
+      port: config.agent.httpPort,
+      logger,
+      source: {
+        id,
+        region,
+        connected: () => publisher.connected,
+        stopping: () => stopping !== undefined,
+        draining: () => updater.draining,
+        snapshot: () => runner.snapshot(),
+        publisher: () => publisher.stats,
+        jobs: () => updater.stats,
+        browser: () => browser?.health(),
+      },
+    });
+  }
+
   heartbeat.start();
   updater.start();
   logger.info(
@@ -203,5 +229,6 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     stop,
     stopped,
     stats: () => ({ publisher: publisher.stats, jobs: updater.stats }),
+    ...(http ? { httpPort: http.port } : {}),
   };
 }

@@ -49,6 +49,7 @@ export function createProbers(
       () =>
         new BrowserProber({
           chromiumPath: config.browser.chromium,
+          args: config.browser.args,
           extraArgs: config.browser.extraArgs,
           maxSessions: config.agent.capacity.browser,
           logger: logger.child({ probe: 'browser' }),

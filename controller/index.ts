@@ -76,8 +76,11 @@ export async function startController(opts: ControllerOptions): Promise<Controll
     jobsMaxMb: config.nats.jobsMaxMb,
     replicas,
     jobAckWaitS: config.nats.jobAckWaitS,
+    leafRegions: config.nats.leafRegions,
+    domainManager: (domain) => jetstreamManager(nc, { domain, checkAPI: false }),
   });
   await topology.ensureStreams();
+  const stopLeafStreams = topology.maintainLeafStreams();
   const kvm = new Kvm(js);
   const targets = new TargetStore(
     await kvm.create(`${config.nats.prefix}_targets`, { history: 5, replicas }),
@@ -186,14 +189,14 @@ export async function startController(opts: ControllerOptions): Promise<Controll
   const scheduler = new Scheduler({ schedules, sweeps, lease, guards: leases, logger });
   scheduler.start();
   const watches = new KvCollection(
-    await kvm.create(`${config.nats.prefix}_watches`, { history: 5 }),
+    await kvm.create(`${config.nats.prefix}_watches`, { history: 5, replicas }),
     Watch,
     logger,
   );
   await watches.start();
   const watchService = new WatchService({
     watches,
-    state: await kvm.create(`${config.nats.prefix}_watchstate`, { history: 1 }),
+    state: await kvm.create(`${config.nats.prefix}_watchstate`, { history: 1, replicas }),
     js,
     nc,
     names,
@@ -270,6 +273,7 @@ export async function startController(opts: ControllerOptions): Promise<Controll
     alerting,
     async stop() {
       clearInterval(evictTimer);
+      stopLeafStreams();
       // nats-server may have got the same Ctrl-C and be gone: then every KV write and drain below would wait
       // for its request timeout. Closing the connection first makes them fail at once.
       const reachable = await Promise.race([

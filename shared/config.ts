@@ -48,6 +48,15 @@ const METRIC_RESERVED_LABELS = new Set([
   'instance',
 ]);
 
+/** "a, b,c" -> ['a','b','c'] for list keys set from an env var; arrays pass through. */
+const commaList = (v: unknown): unknown =>
+  typeof v === 'string'
+    ? v
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean)
+    : v;
+
 export const ConfigSchema = z.strictObject({
   nats: z
     .strictObject({
@@ -72,6 +81,20 @@ export const ConfigSchema = z.strictObject({
       replicas: z.coerce.number().int().min(1).max(5).default(1),
       /** Ack wait of the job consumers: a job of a dead agent is redelivered after this. */
       jobAckWaitS: z.coerce.number().positive().default(30),
+      /**
+       * JetStream domain that holds the job queue. Agents connected to a regional leaf node (which runs its
+       * own JetStream domain) set it to the hub's domain, so their job pulls cross the leaf link.
+       */
+      domain: z
+        .string()
+        .regex(/^[A-Za-z0-9_-]+$/, 'a JetStream domain name')
+        .optional(),
+      /**
+       * Controller: regions served by a leaf node whose JetStream domain is named like the region. Their
+       * reports are stored on the leaf first and sourced into the hub's results stream, so a cut link loses
+       * nothing (deploy/nats, docs/operations/nats.md).
+       */
+      leafRegions: z.preprocess(commaList, z.array(SubjectToken)).default([]),
     })
     .prefault({}),
   agent: z
@@ -89,6 +112,9 @@ export const ConfigSchema = z.strictObject({
       spoolMaxMb: z.coerce.number().nonnegative().default(64),
       /** On SIGTERM or a stop request: how long running jobs may finish before they are handed back. */
       drainGraceS: z.coerce.number().nonnegative().default(30),
+      /** Optional HTTP port with /healthz and /metrics for orchestrators (unset = no listener). */
+      httpPort: port.optional(),
+      httpHost: z.string().default('127.0.0.1'),
       /** Protected targets' secrets by name (one file per secretRef), besides env LIVEPROBE_SECRET_<NAME>. */
       secretsDir: z.string().min(1).optional(),
     })
@@ -156,6 +182,16 @@ export const ConfigSchema = z.strictObject({
   browser: z
     .strictObject({
       chromium: z.string().optional(),
+      /**
+       * Every Chromium flag (whitespace-separated in env LIVEPROBE_CHROMIUM_ARGS); set, it replaces the
+       * built-in list. --no-sandbox is still added when running as root; extraArgs are appended.
+       */
+      args: z
+        .preprocess(
+          (v) => (typeof v === 'string' ? v.split(/\s+/).filter(Boolean) : v),
+          z.array(z.string().regex(/^--/, 'a Chromium flag starting with --')),
+        )
+        .optional(),
       extraArgs: z.array(z.string()).default([]),
     })
     .prefault({}),
@@ -194,6 +230,8 @@ export const ENV_KEYS: Record<string, string> = {
   NATS_TLS_KEY: 'nats.tlsKeyFile',
   LIVEPROBE_REPLICAS: 'nats.replicas',
   LIVEPROBE_JOB_ACK_WAIT_S: 'nats.jobAckWaitS',
+  LIVEPROBE_JS_DOMAIN: 'nats.domain',
+  LIVEPROBE_LEAF_REGIONS: 'nats.leafRegions',
   LIVEPROBE_PREFIX: 'nats.prefix',
   LIVEPROBE_RESULTS_MAX_AGE_H: 'nats.resultsMaxAgeH',
   LIVEPROBE_RESULTS_MAX_MB: 'nats.resultsMaxMb',
@@ -206,6 +244,8 @@ export const ENV_KEYS: Record<string, string> = {
   LIVEPROBE_SPOOL_DIR: 'agent.spoolDir',
   LIVEPROBE_SPOOL_MAX_MB: 'agent.spoolMaxMb',
   LIVEPROBE_DRAIN_GRACE_S: 'agent.drainGraceS',
+  LIVEPROBE_AGENT_HTTP_PORT: 'agent.httpPort',
+  LIVEPROBE_AGENT_HTTP_HOST: 'agent.httpHost',
   LIVEPROBE_SECRETS_DIR: 'agent.secretsDir',
   LIVEPROBE_HOST: 'controller.host',
   LIVEPROBE_PORT: 'controller.port',
@@ -222,6 +262,7 @@ export const ENV_KEYS: Record<string, string> = {
   LIVEPROBE_METRICS_TARGET_LABELS: 'controller.metricsTargetLabels',
   LIVEPROBE_METRICS_MAX_SERIES: 'controller.metricsMaxSeries',
   LIVEPROBE_CHROMIUM: 'browser.chromium',
+  LIVEPROBE_CHROMIUM_ARGS: 'browser.args',
   LIVEPROBE_LOG_LEVEL: 'log.level',
   LIVEPROBE_EGRESS_ALLOW: 'egress.allow',
 };

@@ -25,6 +25,13 @@ export interface TopologyOptions {
   /** Size bounds, MiB: the results stream drops its oldest reports past it; the jobs stream refuses new jobs. */
   resultsMaxMb?: number;
   jobsMaxMb?: number;
+  /**
+   * Regions behind a leaf node whose JetStream domain is the region's name: each gets a results stream on
+   * its leaf (capturing only that region's reports), sourced by the hub's results stream.
+   */
+  leafRegions?: readonly string[];
+  /** The JetStream API of another domain (a leaf's), reached through the leaf link. */
+  domainManager?: (domain: string) => Promise<JetStreamManager>;
 }
 
 const isNotFound = (err: unknown) => err instanceof JetStreamApiError && err.status === 404;
@@ -52,6 +59,7 @@ export class Topology {
       max_bytes: Math.floor((this.opts.jobsMaxMb ?? 256) * 1024 * 1024),
       discard: DiscardPolicy.New,
     });
+    const leafRegions = this.opts.leafRegions ?? [];
     await this.upsertStream({
       name: names.resultsStream,
       subjects: [names.resultsAll],
@@ -63,6 +71,17 @@ export class Topology {
       // Reports age out by time, and by size first if they come faster than expected.
       max_bytes: Math.floor((this.opts.resultsMaxMb ?? 2048) * 1024 * 1024),
       discard: DiscardPolicy.Old,
+      // A leaf region's reports never reach this stream's subjects (its leaf link denies exporting them):
+      // they are stored on the leaf and sourced from there. A source is a consumer that tracks the leaf's
+      // sequence, so after a cut link it resumes where it stopped: every report once, none lost.
+      ...(leafRegions.length
+        ? {
+            sources: leafRegions.map((region) => ({
+              name: names.resultsStream,
+              external: { api: `$JS.${region}.API`, deliver: '' },
+            })),
+          }
+        : {}),
     });
     await jsm.consumers.add(names.resultsStream, {
       durable_name: names.ingestConsumer,
@@ -84,6 +103,66 @@ export class Topology {
       if (!isNotFound(err)) throw err;
       await this.opts.jsm.streams.add(cfg);
       this.opts.logger.info({ stream: cfg.name }, 'created stream');
+    }
+  }
+
+  /**
+   * Creates (and keeps) each leaf region's results stream in the leaf's domain. A leaf unreachable now (link
+   * down, leaf not started) is retried every retryMs, and streams are re-checked as often, so a leaf whose
+   * store was wiped gets its stream back. Returns a stop function.
+   */
+  maintainLeafStreams(retryMs = 10_000): () => void {
+    const regions = this.opts.leafRegions ?? [];
+    const domainManager = this.opts.domainManager;
+    if (!regions.length || !domainManager) return () => undefined;
+    let timer: NodeJS.Timeout | undefined;
+    let stopped = false;
+    const ready = new Set<string>();
+    const round = async () => {
+      for (const region of regions) {
+        if (stopped) return;
+        try {
+          await this.ensureLeafStream(await domainManager(region), region);
+          if (!ready.has(region)) this.opts.logger.info({ region }, 'leaf results stream ready');
+          ready.add(region);
+        } catch (err) {
+          ready.delete(region);
+          this.opts.logger.warn(
+            { region, err: (err as Error).message },
+            'leaf results stream not reachable (leaf link down?); retrying',
+          );
+        }
+      }
+      if (!stopped) timer = setTimeout(() => void round(), retryMs);
+    };
+    void round();
+    return () => {
+      stopped = true;
+      clearTimeout(timer);
+    };
+  }
+
+  private async ensureLeafStream(jsm: JetStreamManager, region: string): Promise<void> {
+    const { names } = this.opts;
+    const cfg = {
+      name: names.resultsStream,
+      subjects: [`${names.prefix}.results.${region}.>`],
+      retention: RetentionPolicy.Limits,
+      storage: StorageType.File,
+      num_replicas: 1,
+      duplicate_window: nanos((this.opts.dedupWindowS ?? 600) * 1000),
+      max_age: nanos(this.opts.resultsMaxAgeH * 3600 * 1000),
+      // The same bound as the hub's stream: a region cut off for longer than it holds drops its oldest.
+      max_bytes: Math.floor((this.opts.resultsMaxMb ?? 2048) * 1024 * 1024),
+      discard: DiscardPolicy.Old,
+    };
+    try {
+      const info = await jsm.streams.info(cfg.name);
+      if (info.config.subjects?.join() !== cfg.subjects.join()) await jsm.streams.update(cfg.name, cfg);
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+      await jsm.streams.add(cfg);
+      this.opts.logger.info({ region, stream: cfg.name }, 'created leaf results stream');
     }
   }
 

@@ -20,6 +20,8 @@ export interface BrowserProberOptions {
   secretsDir?: string;
   /** Chromium binary; else env LIVEPROBE_CHROMIUM; else standard locations (throws if none). */
   chromiumPath?: string;
+  /** Every Chromium flag, replacing the built-in list (BASE_CHROMIUM_ARGS); unset = the built-in list. */
+  args?: string[];
   /** Extra Chromium flags, e.g. --disable-dev-shm-usage where /dev/shm is small. */
   extraArgs?: string[];
   logger: Logger;
@@ -74,6 +76,7 @@ export class BrowserProber implements Prober {
     this.opts = opts;
     this.pool = new BrowserPool({
       chromiumPath: resolveChromiumPath(opts.chromiumPath),
+      ...(opts.args ? { baseArgs: opts.args } : {}),
       extraArgs: opts.extraArgs ?? [],
       logger: opts.logger.child({ component: 'browser-pool' }),
       maxSessions: opts.maxSessions ?? 8,

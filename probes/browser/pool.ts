@@ -20,6 +20,8 @@ export const BASE_CHROMIUM_ARGS = [
 
 export interface PoolOptions {
   chromiumPath: string;
+  /** Replaces BASE_CHROMIUM_ARGS when set (LIVEPROBE_CHROMIUM_ARGS: every flag settable by the operator). */
+  baseArgs?: readonly string[];
   extraArgs: readonly string[];
   logger: Logger;
   /** Concurrent sessions (windows) in the one browser; further run() calls wait for a slot. */
@@ -156,9 +158,9 @@ export class BrowserPool {
 
   private async launch(): Promise<Instance> {
     const userDataDir = mkdtempSync(join(tmpdir(), 'liveprobe-chromium-'));
-    const args: string[] = [...BASE_CHROMIUM_ARGS];
+    const args: string[] = [...(this.opts.baseArgs ?? BASE_CHROMIUM_ARGS)];
     // The setuid sandbox cannot run as root; elsewhere keep it (extraArgs can still add --no-sandbox).
-    if (process.getuid?.() === 0) args.push('--no-sandbox');
+    if (process.getuid?.() === 0 && !args.includes('--no-sandbox')) args.push('--no-sandbox');
     args.push(...this.opts.extraArgs);
     const t0 = Date.now();
     try {

@@ -11,7 +11,6 @@ import {
   MANIFEST_TOO_LARGE,
   type MpdSnapshot,
   maxSegmentDurationS,
-  parseMpd,
 } from './dash/parse.js';
 import { jittered } from './hls-monitor.js';
 import type { HttpOk, HttpResult } from './http.js';
@@ -95,6 +94,7 @@ export class DashRun {
         maxBytes: s.opts.maxPlaylistBytes,
         signal: s.signal,
       });
+      await s.preparse('mpd', r, this.clockOffset ?? 0);
       if (s.closed) return;
       intervalS = this.ingest(start, r);
     } catch (err) {
@@ -119,7 +119,7 @@ export class DashRun {
     let cur = this.prev;
     // A $Number$ template's segment list depends on the clock: re-expand it even when the text is unchanged.
     if (!this.prev || r.body !== this.prevText || (this.prev.dynamic && !this.prev.hasTimeline)) {
-      const parsed = parseMpd(r.body, Date.now(), r.url, this.clockOffset ?? 0);
+      const parsed = s.parseMpd(r.body, r.url, this.clockOffset ?? 0);
       if (!parsed.ok) {
         s.entry(false);
         if (parsed.error.includes(MANIFEST_TOO_LARGE))

@@ -13,7 +13,7 @@ import { checkStale, staleLimitMs } from './checks/stale.js';
 import { checkExtinf, checkTargetDuration, checkWindow } from './checks/target.js';
 import { checkVariantDiscontinuity, checkVariantDrift, type DriftEntry } from './checks/variant-drift.js';
 import { evidence, redactUri } from './evidence.js';
-import { looksLikeMaster, parseMaster, parseMedia } from './hls/parse.js';
+import { looksLikeMaster } from './hls/parse.js';
 import type { HttpOk, HttpResult } from './http.js';
 import { type HlsSegment, lastSn, type MasterEntry, type MediaPlaylist, type Observation } from './model.js';
 import { PublicationPhase } from './phase.js';
@@ -97,6 +97,7 @@ export class HlsRun {
         maxBytes: s.opts.maxPlaylistBytes,
         signal: s.signal,
       });
+      await s.preparse('hls', r);
       if (s.closed) return;
       this.acceptEntry(r, started);
     } catch (err) {
@@ -126,7 +127,7 @@ export class HlsRun {
     }
     if (!looksLikeMaster(text) && this.media.size === 0) {
       // The URL is a media playlist: follow it as the only rendition.
-      const parsed = parseMedia(text, Date.now());
+      const parsed = s.parseMedia(text);
       if (!parsed.ok) {
         s.entry(false);
         s.invalidDocument(MASTER, r.url, 'playlist', parsed.error);
@@ -141,7 +142,7 @@ export class HlsRun {
       m.ingest(started, r);
       return;
     }
-    const parsed = parseMaster(text, Date.now(), r.url);
+    const parsed = s.parseMaster(text, r.url);
     if (!parsed.ok) {
       s.entry(false);
       s.invalidDocument(MASTER, r.url, 'master playlist', parsed.error);
@@ -301,6 +302,7 @@ export class MediaMonitor {
       s.internalError = `request: ${String((err as Error)?.message ?? err)}`;
       return;
     }
+    await s.preparse('hls', r);
     if (this.stopped || s.closed) return;
     this.ingest(start, r, startWall);
   }
@@ -368,7 +370,7 @@ export class MediaMonitor {
     if (this.prev && text === this.prevText) {
       // Unchanged: nothing to parse.
     } else {
-      const parsed = parseMedia(text, Date.now());
+      const parsed = s.parseMedia(text);
       if (!parsed.ok) {
         s.invalidDocument(name, r.url, 'media playlist', parsed.error);
         return { changed: false, fresh: false };

@@ -14,6 +14,7 @@ import { DashRun } from './dash-monitor.js';
 import { HlsRun } from './hls-monitor.js';
 import { HttpClient } from './http.js';
 import { type ResolvedOptions, resolveOptions, type StreamProberOptions } from './options.js';
+import { ParsePool } from './parse-pool.js';
 import { mono, Scheduler, task } from './scheduler.js';
 import { SegmentFetcher } from './segments.js';
 import { Session } from './session.js';
@@ -56,6 +57,8 @@ export interface StreamProberStats {
   /** How late the scheduler fired tasks vs their (jittered) due time, ms. */
   timerLateP95Ms?: number;
   segmentsPending: number;
+  /** Large playlists / MPDs parsed off the event loop (parse-pool.ts). */
+  parsedOffLoop: number;
 }
 
 export class StreamProber implements Prober {
@@ -64,6 +67,7 @@ export class StreamProber implements Prober {
   private readonly http: HttpClient;
   private readonly scheduler = new Scheduler();
   private readonly segments: SegmentFetcher;
+  private readonly parser = new ParsePool();
   private readonly sessions = new Set<Session>();
   private late = new Reservoir(20_000);
   private drift = new Reservoir(20_000);
@@ -102,6 +106,7 @@ export class StreamProber implements Prober {
       deliberateLateShare: this.polls > 0 ? this.deliberate / this.polls : undefined,
       timerLateP95Ms: this.timerLate.percentile(95),
       segmentsPending: this.segments.pending,
+      parsedOffLoop: this.parser.offloaded,
     };
   }
 
@@ -135,6 +140,7 @@ export class StreamProber implements Prober {
           ? { request: (url, o) => this.http.request(url, { ...o, authorize: o.authorize ?? authorize }) }
           : this.http,
         scheduler: this.scheduler,
+        parser: this.parser,
         segments: authorize
           ? {
               submit: (j) => segments.submit({ ...j, authorize }),
@@ -227,5 +233,6 @@ export class StreamProber implements Prober {
     for (const s of this.sessions) s.close();
     this.scheduler.close();
     this.http.close();
+    await this.parser.close();
   }
 }

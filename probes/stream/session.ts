@@ -8,10 +8,13 @@ import type { Metrics } from '../../shared/metrics.js';
 import type { ErrorCategory, Outcome, ProbeResult } from '../../shared/schemas.js';
 import type { ProbeJob } from '../types.js';
 import { type HttpFailure, httpStatusObservation, type Resource } from './checks/http.js';
+import { type MpdSnapshot, parseMpd } from './dash/parse.js';
 import { type BookEntry, isFindingCode, toFinding } from './findings.js';
+import { parseMaster, parseMedia } from './hls/parse.js';
 import type { HttpResult, RequestOptions } from './http.js';
-import type { MediaPlaylist, Observation } from './model.js';
+import type { MasterPlaylist, MediaPlaylist, Observation, ParseResult } from './model.js';
 import type { ResolvedOptions, SegmentSample } from './options.js';
+import { OFFLOAD_BYTES, type Parsed, type ParsePool } from './parse-pool.js';
 import type { Scheduler } from './scheduler.js';
 import type { SegmentFetcher } from './segments.js';
 import { round } from './stats.js';
@@ -26,6 +29,8 @@ export interface Services {
   http: { request(url: string, o: RequestOptions): Promise<HttpResult> };
   scheduler: Scheduler;
   segments: Pick<SegmentFetcher, 'submit' | 'pending'>;
+  /** Parses large documents off the event loop (absent: everything inline). */
+  parser?: ParsePool;
   /** Prober-wide poll lateness (the bench and the self-check read it). */
   /**
    * Per reload: how late it started vs the RFC earliest time (% of the interval; includes deliberate aiming
@@ -56,6 +61,8 @@ export class Session {
    */
   onUrgent: (() => void) | undefined;
   private previous: Tally | undefined;
+  /** The latest large body parsed in the worker, for the monitor's synchronous handling that follows. */
+  private pre: { text: string; parsed: Parsed } | undefined;
 
   constructor(
     readonly svc: Services,
@@ -72,6 +79,40 @@ export class Session {
   close(): void {
     this.closed = true;
     this.abort.abort();
+  }
+
+  /**
+   * Parses a large response body in the parse worker ahead of the monitor's (synchronous) handling, which
+   * then finds it through parseMedia / parseMaster / parseMpd below instead of parsing on the event loop.
+   */
+  async preparse(kind: 'hls' | 'mpd', r: HttpResult, clockOffset = 0): Promise<void> {
+    const parser = this.svc.parser;
+    if (!r.ok || r.body.length < OFFLOAD_BYTES || !parser?.available) return;
+    const parsed = await parser.parse({ kind, text: r.body, fetchedAt: Date.now(), url: r.url, clockOffset });
+    this.pre = { text: r.body, parsed };
+  }
+
+  private preparsed<T>(
+    text: string,
+    pick: (p: Parsed) => ParseResult<T> | undefined,
+  ): ParseResult<T> | undefined {
+    const pre = this.pre;
+    // Identity first: the body handed to preparse is the very string handled now.
+    if (!pre || pre.text !== text) return undefined;
+    this.pre = undefined;
+    return pick(pre.parsed) ?? (pre.parsed.error ? { ok: false, error: pre.parsed.error } : undefined);
+  }
+
+  parseMedia(text: string): ParseResult<MediaPlaylist> {
+    return this.preparsed(text, (p) => p.media) ?? parseMedia(text, Date.now());
+  }
+
+  parseMaster(text: string, baseUrl: string): ParseResult<MasterPlaylist> {
+    return this.preparsed(text, (p) => p.master) ?? parseMaster(text, Date.now(), baseUrl);
+  }
+
+  parseMpd(text: string, url: string, clockOffset: number): ParseResult<MpdSnapshot> {
+    return this.preparsed(text, (p) => p.mpd) ?? parseMpd(text, Date.now(), url, clockOffset);
   }
 
   /** Records an observation in both windows; fires onFinding the first time a (code, variant) appears. */
@@ -164,7 +205,9 @@ export class Session {
 
   /** A document that came back 2xx but is not a valid playlist / MPD. */
   invalidDocument(variant: string, url: string, what: string, error: string): void {
-    this.error('conformance', `${what} invalid`, `${variant}: ${error}`, { url });
+    // A document over our size budgets is refused, not judged: its own error type.
+    const type = error.includes('manifest-too-large') ? 'manifest-too-large' : `${what} invalid`;
+    this.error('conformance', type, `${variant}: ${error}`, { url });
   }
 
   segment(sample: SegmentSample): void {

@@ -65,9 +65,25 @@ function checkHeader(text: string): string | undefined {
   return undefined;
 }
 
+/**
+ * Segments of one media playlist beyond which it is refused as `manifest-too-large` (counted before
+ * parsing): 20 000 two-second segments are an 11-hour window, and every reload of a longer list costs the
+ * agent its conformance checks over all of them.
+ */
+export const MAX_MEDIA_SEGMENTS = 20_000;
+
+function countSegments(text: string): number {
+  let n = 0;
+  for (let i = text.indexOf('#EXTINF'); i >= 0; i = text.indexOf('#EXTINF', i + 7)) n++;
+  return n;
+}
+
 export function parseMedia(text: string, fetchedAt: number): ParseResult<MediaPlaylist> {
   const bad = checkHeader(text);
   if (bad) return { ok: false, error: bad };
+  const count = countSegments(text);
+  if (count > MAX_MEDIA_SEGMENTS)
+    return { ok: false, error: `manifest-too-large: ${count} segments (> ${MAX_MEDIA_SEGMENTS})` };
   const r = runParser(text);
   if ('error' in r) return { ok: false, error: r.error };
   const m = r.manifest;

@@ -1,0 +1,127 @@
+/**
+ * Hostile streams against the real stream probe, while a heartbeat-like timer ticks on the same event loop:
+ * an MPD of 5000 Representations, a template that expands to a million segments, a 4 MiB live media
+ * playlist of 70 000 segments (all refused as manifest-too-large before anything is expanded or checked),
+ * and a 3.5 MiB playlist of long URIs that changes on every reload (parsed in the parse worker, off the
+ * loop, and followed). The ticks keep coming.
+ */
+import { once } from 'node:events';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { StreamProber } from '../../probes/stream/index.js';
+import { createLogger } from '../../shared/log.js';
+
+const logger = createLogger('test', 'silent');
+
+const mpdHead = (extra = '') =>
+  `<?xml version="1.0"?><MPD xmlns="urn:mpeg:dash:schema:mpd:2011" type="dynamic" availabilityStartTime="2020-01-01T00:00:00Z" minimumUpdatePeriod="PT2S" timeShiftBufferDepth="PT60S" profiles="urn:mpeg:dash:profile:isoff-live:2011"${extra}><Period id="0" start="PT0S">`;
+
+/** 5000 Representations sharing one small template: small per Representation, huge in total. */
+const manyReps = `${mpdHead()}<AdaptationSet mimeType="video/mp4"><SegmentTemplate timescale="1" duration="2" media="s_$RepresentationID$_$Number$.m4s" initialization="i.mp4" startNumber="1"/>${Array.from(
+  { length: 5000 },
+  (_, i) =>
+    `<Representation id="v${i}" bandwidth="${100000 + i}" width="640" height="360" codecs="avc1.64001e"/>`,
+).join('')}</AdaptationSet></Period></MPD>`;
+
+/** One Representation whose timeline repeats a million times. */
+const millionSegments = `${mpdHead()}<AdaptationSet mimeType="video/mp4"><SegmentTemplate timescale="1000" media="s_$Number$.m4s" initialization="i.mp4" startNumber="1"><SegmentTimeline><S t="0" d="1" r="999999"/></SegmentTimeline></SegmentTemplate><Representation id="v0" bandwidth="100000" codecs="avc1.64001e"/></AdaptationSet></Period></MPD>`;
+
+/** A live media playlist of about `bytes`, one segment newer on every request. */
+function bigPlaylist(n: number, bytes: number, uriPad: number): string {
+  const lines = ['#EXTM3U', '#EXT-X-VERSION:3', '#EXT-X-TARGETDURATION:2', `#EXT-X-MEDIA-SEQUENCE:${n}`];
+  const pad = 'x'.repeat(uriPad);
+  for (let i = 0, size = 0; size < bytes; i++) {
+    const l = `#EXTINF:2.000,\nsegment-${n + i}-${pad}.ts`;
+    lines.push(l);
+    size += l.length + 1;
+  }
+  return lines.join('\n');
+}
+
+describe('hostile streams cannot stall the stream probe or its agent', () => {
+  let origin: http.Server;
+  let base = '';
+  let reloads = 0;
+  let longReloads = 0;
+
+  beforeAll(async () => {
+    origin = http.createServer((req, res) => {
+      if (req.url === '/many.mpd') return void res.end(manyReps);
+      if (req.url === '/million.mpd') return void res.end(millionSegments);
+      // 4 MiB of short segment lines: ~70 000 segments
+      if (req.url === '/huge.m3u8')
+        return void res.end(bigPlaylist(1000 + reloads++, 4 * 1024 * 1024 - 4096, 26));
+      // 3.5 MiB of long segment URIs: ~15 000 segments, within the count budget, parsed off the loop
+      if (req.url === '/long.m3u8')
+        return void res.end(bigPlaylist(1000 + longReloads++, 3.5 * 1024 * 1024, 220));
+      res.writeHead(404).end(); // segments: not the point here
+    });
+    origin.listen(0, '127.0.0.1');
+    await once(origin, 'listening');
+    base = `http://127.0.0.1:${(origin.address() as AddressInfo).port}`;
+  });
+
+  afterAll(() => origin?.close());
+
+  it('refuses oversized manifests as manifest-too-large, parses big playlists off the loop; ticks keep coming', async () => {
+    const prober = new StreamProber({ logger, segmentFetch: 'none' });
+    const lag = monitorEventLoopDelay({ resolution: 10 });
+    lag.enable();
+    // the agent's heartbeat runs on this timer, on this loop
+    let worstGapMs = 0;
+    let last = performance.now();
+    const ticker = setInterval(() => {
+      const now = performance.now();
+      worstGapMs = Math.max(worstGapMs, now - last);
+      last = now;
+    }, 250);
+    try {
+      const run = (path: string, protocol: 'hls' | 'dash') =>
+        prober.run(
+          {
+            target: { id: path.slice(1, 5), url: `${base}${path}`, protocol },
+            mode: 'check',
+            durationS: 8,
+            expectations: {},
+          },
+          { signal: new AbortController().signal, logger },
+        );
+      const [many, million, huge, long] = await Promise.all([
+        run('/many.mpd', 'dash'),
+        run('/million.mpd', 'dash'),
+        run('/huge.m3u8', 'hls'),
+        run('/long.m3u8', 'hls'),
+      ]);
+      for (const r of [many, million, huge]) {
+        expect(r.errors.some((e) => e.type === 'manifest-too-large')).toBe(true);
+        expect(r.outcome).not.toBe('ok');
+      }
+      expect(many.errors.find((e) => e.type === 'manifest-too-large')?.details).toMatch(
+        /5000 Representations/,
+      );
+      expect(huge.errors.find((e) => e.type === 'manifest-too-large')?.details).toMatch(
+        /segments \(> 20000\)/,
+      );
+      // the long playlist was followed (reloaded, parsed, checked) and its parses left the loop
+      expect(longReloads).toBeGreaterThanOrEqual(2);
+      expect(long.outcome).toBe('ok');
+      expect(prober.stats().parsedOffLoop).toBeGreaterThanOrEqual(longReloads);
+      console.log(
+        JSON.stringify({
+          longReloads,
+          worstTickGapMs: Math.round(worstGapMs),
+          loopDelayMaxMs: Math.round(lag.max / 1e6),
+          loopDelayP99Ms: Math.round(lag.percentile(99) / 1e6),
+        }),
+      );
+      // liveness, not speed: a 250 ms ticker never waited seconds (a 5 s heartbeat would have gone out)
+      expect(worstGapMs).toBeLessThan(5000);
+    } finally {
+      clearInterval(ticker);
+      lag.disable();
+      await prober.close();
+    }
+  }, 60_000);
+});
