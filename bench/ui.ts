@@ -169,7 +169,12 @@ async function main(): Promise<void> {
     await sleep(1500);
     const m1 = await page.metrics();
     const wallS = (Date.now() - t0) / 1000;
-    const busyPct = (100 * ((m1.TaskDuration ?? 0) - (m0.TaskDuration ?? 0))) / wallS;
+    const share = (k: 'TaskDuration' | 'ScriptDuration' | 'LayoutDuration' | 'RecalcStyleDuration') =>
+      (100 * ((m1[k] ?? 0) - (m0[k] ?? 0))) / wallS;
+    const busyPct = share('TaskDuration');
+    console.log(
+      `main thread: script ${share('ScriptDuration').toFixed(1)}%, style ${share('RecalcStyleDuration').toFixed(1)}%, layout ${share('LayoutDuration').toFixed(1)}% of wall time (load average ${(await import('node:os')).loadavg()[0]?.toFixed(1)})`,
+    );
     const lat = ((await page.evaluate('window.__lat')) as number[]).sort((a, b) => a - b);
     await nc.close();
     console.log(

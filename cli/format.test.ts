@@ -33,4 +33,19 @@ describe('formatResult', () => {
     expect(formatResult(browserResult())).not.toContain('renditions');
     expect(formatRenditions([{ rendition: '144p', time_ms: 0 }])).toBe('144p 0.0 s');
   });
+
+  it('says where glass-to-glass came from: an injector strip, the testbed strip, or none', () => {
+    expect(
+      formatResult(
+        browserResult({ g2g_method: 'stamp', g2g_injector_id: 4242, g2g_strip: 'bottom-left@0.5' }),
+      ),
+    ).toContain('\n  clock strip    read, injector 4242 at bottom-left@0.5');
+    expect(formatResult(browserResult({ g2g_method: 'stamp', g2g_strip: 'top-left@1' }))).toContain(
+      'clock strip    read, no painter id (testbed) at top-left@1',
+    );
+    expect(formatResult(browserResult({ g2g_method: 'none' }))).toContain(
+      'clock strip    none in the picture: no glass-to-glass',
+    );
+    expect(formatResult(browserResult())).not.toContain('clock strip');
+  });
 });

@@ -26,6 +26,8 @@ export function formatResult(r: ProbeResult | Report): string {
       `  latency        glass-to-glass p50 ${fmt(m.g2g_p50_ms)} p95 ${fmt(m.g2g_p95_ms)} max ${fmt(m.g2g_max_ms)}; PDT p50 ${fmt(m.pdt_latency_p50_ms)}; DASH p50 ${fmt(m.dash_latency_p50_ms)} (method ${r.latency_method ?? 'n/a'}, clock offset ${fmt(m.clock_offset_ms)})`,
       `  playback       stalls ${m.stall_count ?? 0} (${fmt(m.stall_ms)}); dropped frames ${m.dropped_frames ?? 'n/a'}/${m.total_frames ?? 'n/a'}; switches ${m.bitrate_switches ?? 0}`,
     );
+    const strip = formatClockStrip(r);
+    if (strip) lines.push(`  clock strip    ${strip}`);
     if (r.renditions?.length) lines.push(`  renditions     ${formatRenditions(r.renditions)}`);
   } else {
     lines.push(`  availability   segment availability delay p50 ${fmt(m.segment_availability_delay_p50_ms)}`);
@@ -36,6 +38,14 @@ export function formatResult(r: ProbeResult | Report): string {
     `  errors         http ${m.errors_http ?? 0} network ${m.errors_network ?? 0} player ${m.errors_player ?? 0} conformance ${m.errors_conformance ?? 0}`,
   );
   return lines.join('\n');
+}
+
+/** Where glass-to-glass came from: the strip read (its painter and place), or that the picture has none. */
+export function formatClockStrip(r: ProbeResult | Report): string | undefined {
+  if (r.g2g_method === 'none') return 'none in the picture: no glass-to-glass (latency from PDT/DASH only)';
+  if (r.g2g_method !== 'stamp') return undefined;
+  const who = r.g2g_injector_id !== undefined ? `injector ${r.g2g_injector_id}` : 'no painter id (testbed)';
+  return `read, ${who}${r.g2g_strip ? ` at ${r.g2g_strip}` : ''}`;
 }
 
 /** Playing time per rendition, e.g. `360p 8.2 s (82%), 240p 1.8 s (18%)`. */

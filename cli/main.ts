@@ -2,6 +2,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { startAgent } from '../agent/index.js';
 import { startController } from '../controller/index.js';
+import { runInjectCommand } from '../injector/cli.js';
 import { VERSION } from '../shared/version.js';
 import { runTestbedCommand } from '../testbed/cli.js';
 import { int, setup, stopWithin, untilSignal } from './common.js';
@@ -97,6 +98,38 @@ program
   .action(async (url, opts) => {
     const code = await runProbeCommand(url, { ...program.opts(), ...opts });
     process.exitCode = code;
+  });
+
+program
+  .command('inject')
+  .description('paint the glass-to-glass clock strip into a live contribution feed and push it on')
+  .requiredOption('--in <url>', 'input: srt://, udp://, rtp://, rtmp:// (MPEG-TS/FLV) or a file (looped)')
+  .requiredOption('--out <url>', 'output: srt://, udp://, rtp:// (MPEG-TS), rtmp:// (FLV) or a file')
+  .requiredOption('--id <n>', 'injector id 1..65535, painted into the strip and reported by probes')
+  .option('--name <name>', 'injector name in heartbeats and metrics', 'injector')
+  .option('--site <site>', 'where it runs (heartbeats)')
+  .addOption(
+    new Option('--corner <corner>', 'corner of the strip band')
+      .choices(['top-left', 'top-right', 'bottom-left', 'bottom-right'])
+      .default('bottom-left'),
+  )
+  .addOption(
+    new Option('--size <fraction>', 'band width / frame width').choices(['1', '0.5', '0.25']).default('0.5'),
+  )
+  .option('--loop', 'loop a file input at its own rate (rehearsals)')
+  .option('--passthrough-on-error', 'if painting fails, carry the feed on unpainted instead of stopping it')
+  .option('--preset <preset>', 'x264 preset of the re-encode (each step slower adds delay)', 'ultrafast')
+  .option('--video-bitrate <bps>', 'video bitrate of the re-encode', int, 8_000_000)
+  .option('--gop <frames>', 'GOP length (0 = x264 default)', int, 0)
+  .option('--clock-offset-ms <ms>', 'host clock minus reference, when no controller is reachable', int)
+  .option('--metrics-port <port>', 'serve Prometheus /metrics on this port', int)
+  .option('--metrics-host <host>', 'bind address of /metrics', '127.0.0.1')
+  .option('--heartbeat-s <s>', 'seconds between NATS heartbeats', Number, 5)
+  .option('--no-nats', 'no heartbeats and no clock offset measurement over NATS')
+  .action(async (opts) => {
+    const { config, logger } = setup('liveprobe-injector', program.opts());
+    const { config: _c, logLevel: _l, ...flags } = { ...program.opts(), ...opts };
+    process.exitCode = await runInjectCommand(flags, { config, logger, untilSignal });
   });
 
 registerOperatorCommands(program);

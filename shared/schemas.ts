@@ -19,6 +19,9 @@ export type Outcome = z.infer<typeof Outcome>;
 export const LatencyMethod = z.enum(['stamp', 'pdt', 'dash']);
 export type LatencyMethod = z.infer<typeof LatencyMethod>;
 
+export const G2gMethod = z.enum(['stamp', 'none']);
+export type G2gMethod = z.infer<typeof G2gMethod>;
+
 const HttpUrl = z.url({ protocol: /^https?$/ });
 
 export const Expectations = z
@@ -188,6 +191,15 @@ export const Report = z.object({
   outcome: Outcome,
   reasons: z.array(z.string().max(500)).max(50),
   latency_method: LatencyMethod.optional(),
+  /**
+   * Browser probe, once frames were read: 'stamp' when an in-frame clock strip was decoded, 'none' when the
+   * picture carries none (then there is no g2g figure, never a made-up one).
+   */
+  g2g_method: G2gMethod.optional(),
+  /** Id of the clock painter whose strip was read (an injector's --id; absent for a strip without an id row). */
+  g2g_injector_id: z.number().int().min(1).max(65535).optional(),
+  /** Where the strip was found, e.g. "bottom-right@0.5" (shared/clock.ts placementName). */
+  g2g_strip: z.string().max(40).optional(),
   metrics: Metrics,
   startup: StartupBreakdown.optional(),
   segments: z.array(SegmentTiming).max(MAX_SEGMENTS_IN_REPORT).default([]),
@@ -267,3 +279,34 @@ export const ControlReply = z.object({
   message: z.string().max(500).optional(),
 });
 export type ControlReply = z.infer<typeof ControlReply>;
+
+/**
+ * Heartbeat of a clock-strip injector (`liveprobe inject`) on `<prefix>.injectors.<id>`: where the stamp
+ * that probes read as glass-to-glass comes from, and whether it is being painted right now.
+ */
+export const InjectorHeartbeat = z.object({
+  id: z.number().int().min(1).max(65535),
+  name: z.string().min(1).max(100),
+  site: z.string().max(100).optional(),
+  version: z.string().max(50),
+  startedAt: IsoTime,
+  at: IsoTime,
+  uptimeS: z.number().nonnegative(),
+  /** paint: frames get the strip; passthrough: the feed flows unpainted (painting failed); down: no output. */
+  mode: z.enum(['starting', 'paint', 'passthrough', 'down']),
+  placement: z.string().max(40),
+  /** Inputs and outputs with query values and userinfo redacted (SRT passphrases travel there). */
+  input: z.string().max(2048),
+  output: z.string().max(2048),
+  framesPainted: z.number().int().nonnegative(),
+  framesPassed: z.number().int().nonnegative(),
+  /** Stamp to encoder, ms (median of the last heartbeat interval); absent while not painting. */
+  addedDelayMs: z.number().nonnegative().optional(),
+  /** Host clock minus the controller's clock; the stamp is corrected by appliedOffsetMs. */
+  clockOffsetMs: z.number().optional(),
+  appliedOffsetMs: z.number(),
+  clockSource: z.enum(['controller', 'manual', 'none']),
+  restarts: z.number().int().nonnegative(),
+  decodeErrors: z.number().int().nonnegative(),
+});
+export type InjectorHeartbeat = z.infer<typeof InjectorHeartbeat>;

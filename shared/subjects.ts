@@ -26,6 +26,9 @@ export interface Names {
   watchStop: string;
   time: string;
   ingestConsumer: string;
+  /** Clock-strip injector heartbeats (core NATS): {injectorId}. */
+  injector(id: number): string;
+  injectorsAll: string;
 }
 
 export function names(prefix = 'liveprobe'): Names {
@@ -47,5 +50,7 @@ export function names(prefix = 'liveprobe'): Names {
     watchStop: `${prefix}.watches.stop`,
     time: `${prefix}.time`,
     ingestConsumer: 'controller-ingest',
+    injector: (id) => `${prefix}.injectors.${id}`,
+    injectorsAll: `${prefix}.injectors.>`,
   };
 }

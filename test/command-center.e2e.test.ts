@@ -1,15 +1,19 @@
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { jetstream } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Agent, startAgent } from '../agent/index.js';
+import { JetStreamPublisher } from '../agent/publisher.js';
 import { createProbers } from '../cli/probers.js';
 import { type Controller, startController } from '../controller/index.js';
 import { resolveChromiumPath } from '../probes/browser/index.js';
 import { type Config, loadConfig } from '../shared/config.js';
 import { LOOPBACK_RULES } from '../shared/egress.js';
 import { createLogger } from '../shared/log.js';
+import { names } from '../shared/subjects.js';
 import { startTestbed, type Testbed } from '../testbed/index.js';
 import { freePort, startNats } from './helpers/procs.js';
 
@@ -239,7 +243,7 @@ describe('command center in Chromium against the real stack', () => {
     expect(
       await page.$$eval('.chart .u-legend', (els) => els.some((e) => e.textContent?.includes('local'))),
     ).toBe(true);
-    await shot('target');
+    await shot('target-stream');
   }, 60_000);
 
   it('a sweep started from the page completes with per-region results', async () => {
@@ -339,4 +343,129 @@ describe('command center in Chromium against the real stack', () => {
     );
     expect(pageErrors).toEqual([]);
   }, 150_000);
+
+  it('wall mode fits a 20 target x 8 region board in 1920x1080', async () => {
+    // 19 more targets in 8 regions, reports published as agents would (stand-in figures)
+    const nc = await connect({ servers: nats.url });
+    try {
+      const publisher = new JetStreamPublisher({ js: jetstream(nc), names: names(), logger });
+      const regions = ['eu-west', 'eu-central', 'us-east', 'us-west', 'ap-south', 'ap-east', 'sa-east'];
+      const cdns = ['akamai', 'fastly', 'cloudfront'];
+      let n = 0;
+      for (let t = 0; t < 19; t++) {
+        const id = `event-${String(t + 1).padStart(2, '0')}`;
+        await controller.targets.put({
+          id,
+          url: `https://cdn.example.com/${id}/master.m3u8`,
+          protocol: t % 4 === 3 ? 'dash' : 'hls',
+          labels: { cdn: cdns[t % cdns.length] as string },
+          expectations: {},
+        });
+        for (const region of regions) {
+          n++;
+          const end = Date.now() - 1000;
+          const outcome =
+            n % 23 === 0 ? 'failed' : n % 11 === 0 ? 'degraded' : n % 37 === 0 ? 'probe-error' : 'ok';
+          await publisher.publish({
+            id: `wall-${n}:0`,
+            jobId: `wall-${n}`,
+            seq: 0,
+            target: { id, url: `https://cdn.example.com/${id}/master.m3u8`, protocol: 'hls' },
+            region,
+            agentId: `agent-${region}`,
+            probe: 'browser',
+            mode: 'check',
+            startedAt: new Date(end - 20_000).toISOString(),
+            endedAt: new Date(end).toISOString(),
+            outcome,
+            reasons: outcome === 'ok' ? [] : [`${outcome} (stand-in)`],
+            metrics: { startup_ms: 600 + ((n * 37) % 2400), g2g_p50_ms: 4000 + ((n * 53) % 3000) },
+            segments: [],
+            errors: [],
+            findings: [],
+            version: 'e2e',
+          });
+        }
+      }
+    } finally {
+      await nc.close();
+    }
+    // and 40 minutes of history for one of them: the target view's charts
+    const nc2 = await connect({ servers: nats.url });
+    try {
+      const publisher = new JetStreamPublisher({ js: jetstream(nc2), names: names(), logger });
+      const regions = ['eu-west', 'us-east', 'ap-south', 'sa-east'];
+      const now = Date.now();
+      let k = 0;
+      for (let m = 40; m >= 1; m--) {
+        for (const [ri, region] of regions.entries()) {
+          k++;
+          const end = now - m * 60_000;
+          const slow = region === 'ap-south' && m < 12 && m > 5;
+          await publisher.publish({
+            id: `hist-${k}:0`,
+            jobId: `hist-${k}`,
+            seq: 0,
+            target: { id: 'event-01', url: 'https://cdn.example.com/event-01/master.m3u8', protocol: 'hls' },
+            region,
+            agentId: `agent-${region}`,
+            probe: 'browser',
+            mode: 'check',
+            startedAt: new Date(end - 20_000).toISOString(),
+            endedAt: new Date(end).toISOString(),
+            outcome: slow ? 'degraded' : 'ok',
+            reasons: slow ? ['startup above expectation'] : [],
+            metrics: {
+              startup_ms: (slow ? 3800 : 700) + ri * 150 + ((m * 97) % 300),
+              g2g_p50_ms: 4200 + ri * 300 + ((m * 131) % 500),
+              pdt_latency_p50_ms: 4100 + ri * 300 + ((m * 71) % 400),
+              rebuffer_ratio: slow ? 0.04 : 0.002 * ri,
+              errors_http: slow && m % 2 ? 1 : 0,
+            },
+            startup: {
+              manifest_ms: 90,
+              media_playlist_ms: 180,
+              first_segment_ms: 420,
+              first_buffered_ms: 520,
+              first_frame_ms: 640,
+            },
+            segments: [],
+            errors: [],
+            findings: [],
+            version: 'e2e',
+          });
+        }
+      }
+    } finally {
+      await nc2.close();
+    }
+    await page.goto(`${controller.url}/target/event-01`, { waitUntil: 'domcontentloaded' });
+    await page.waitForSelector('.chart canvas', { timeout: 30_000 });
+    await page.waitForSelector('table.reports tbody tr', { timeout: 30_000 });
+    await shot('target');
+
+    await page.setViewport({ width: 1920, height: 1080 });
+    await page.goto(`${controller.url}/?wall=1`, { waitUntil: 'domcontentloaded' });
+    await page.waitForFunction(() => document.querySelectorAll('.grid .rowhead').length >= 20, {
+      timeout: 30_000,
+    });
+    await page.waitForFunction(() => document.querySelectorAll('.grid .colhead').length >= 8, {
+      timeout: 30_000,
+    });
+    const size = await page.evaluate(() => ({
+      w: document.documentElement.scrollWidth,
+      h: document.documentElement.scrollHeight,
+      cells: document.querySelectorAll('a.cell').length,
+    }));
+    expect(size.cells).toBeGreaterThanOrEqual(160);
+    expect(size.w).toBeLessThanOrEqual(1920);
+    expect(size.h).toBeLessThanOrEqual(1080);
+    await shot('wall');
+    await page.setViewport({ width: 1600, height: 1000 });
+    await page.goto(`${controller.url}/`, { waitUntil: 'domcontentloaded' });
+    await page.waitForFunction(() => document.querySelectorAll('.grid .rowhead').length >= 20, {
+      timeout: 30_000,
+    });
+    await shot('board');
+  }, 90_000);
 });

@@ -2,6 +2,7 @@ import { redactUrl } from '../../shared/log.js';
 import type { Metrics } from '../../shared/metrics.js';
 import {
   type ErrorCategory,
+  type G2gMethod,
   type LatencyMethod,
   MAX_ERRORS_IN_REPORT,
   MAX_RENDITIONS_IN_REPORT,
@@ -59,6 +60,11 @@ export interface PeriodData {
   harnessErrors: string[];
   /** Clock decode attempts / successes in this period. */
   decode: { attempts: number; ok: number };
+  /**
+   * Where glass-to-glass came from: 'stamp' with the strip's place and painter id (the latest read), or
+   * 'none' when frames were read and none carried a strip. Absent when no frame was read.
+   */
+  g2g?: { method: G2gMethod; strip?: string; injectorId?: number };
   /** Period bounds on the timeline clock (ms since loadSource). */
   from: number;
   to: number;
@@ -119,6 +125,8 @@ export class PeriodAccumulator {
   private readonly download: number[] = [];
   private readonly throughput: number[] = [];
   private readonly g2g: number[] = [];
+  private g2gStrip?: string;
+  private g2gInjector?: number;
   private readonly pdt: number[] = [];
   private readonly dash: number[] = [];
   private readonly errors: ProbeErrorEntry[] = [];
@@ -204,6 +212,8 @@ export class PeriodAccumulator {
           break;
         case 'g2g':
           this.g2g.push(e.ms);
+          if (e.strip) this.g2gStrip = e.strip;
+          this.g2gInjector = e.injector;
           break;
         case 'pdt':
           this.pdt.push(e.ms);
@@ -448,6 +458,15 @@ export class PeriodAccumulator {
 
     const s0 = this.startSnapshot ?? zeroSnapshot;
     const s1 = this.snapshot ?? s0;
+    const decode = { attempts: s1.decodeAttempts - s0.decodeAttempts, ok: s1.decodeOk - s0.decodeOk };
+    let g2g: PeriodData['g2g'];
+    if (this.g2g.length > 0)
+      g2g = {
+        method: 'stamp',
+        ...(this.g2gStrip ? { strip: this.g2gStrip } : {}),
+        ...(this.g2gInjector !== undefined ? { injectorId: this.g2gInjector } : {}),
+      };
+    else if (decode.attempts > 0) g2g = { method: 'none' };
     return {
       metrics: m,
       startup,
@@ -457,7 +476,8 @@ export class PeriodAccumulator {
       played,
       fatal: this.fatal,
       harnessErrors: [...this.harnessErrors],
-      decode: { attempts: s1.decodeAttempts - s0.decodeAttempts, ok: s1.decodeOk - s0.decodeOk },
+      decode,
+      g2g,
       from: this.from,
       to: this.to,
       renditions,

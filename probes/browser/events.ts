@@ -30,7 +30,7 @@ export interface HarnessEventMap {
   /** First frame presented with the playhead advancing; t is its expected display time. */
   'first-frame': { mediaTime: number };
   /** One decoded in-frame clock: ms = display wall time - capture wall time. */
-  g2g: { ms: number; capture: number };
+  g2g: { ms: number; capture: number; strip?: string; injector?: number };
   /** Date.now() - hls.playingDate, sampled while playing. */
   pdt: { ms: number };
   /** dash.js getCurrentLiveLatency(), sampled while playing. */
@@ -93,6 +93,10 @@ export interface HarnessStartConfig {
   centres: Array<{ x: number; y: number }>;
   /** Strip height as a fraction of the frame (shared/clock.ts CLOCK_STRIP_HEIGHT). */
   stripHeight: number;
+  /** Where a strip may sit, most likely first (shared/clock.ts STRIP_PLACEMENTS as frame-fraction rects). */
+  placements?: Array<{ name: string; x: number; y: number; w: number; h: number }>;
+  /** The 96 block centres (clock rows, then the id row) as fractions of the band (stripBlockCentre). */
+  bandCentres?: Array<{ x: number; y: number }>;
   hlsConfig: Record<string, unknown>;
   /** Picture unchanged this long while the playhead moves counts as frozen. */
   freezeMinMs: number;

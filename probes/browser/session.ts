@@ -1,7 +1,19 @@
 import { randomUUID } from 'node:crypto';
 import type { BrowserContext, Page } from 'puppeteer-core';
-import { CLOCK_BITS, CLOCK_STRIP_HEIGHT, clockBlockCentre } from '../../shared/clock.js';
+
+import {
+  CLOCK_BITS,
+  CLOCK_COLS,
+  CLOCK_STRIP_HEIGHT,
+  clockBlockCentre,
+  placementName,
+  STRIP_PLACEMENTS,
+  STRIP_ROWS,
+  stripBlockCentre,
+  stripRect,
+} from '../../shared/clock.js';
 import { EgressPolicy } from '../../shared/egress.js';
+
 import type { Logger } from '../../shared/log.js';
 import { redactUrl } from '../../shared/log.js';
 import type { ProbeResult } from '../../shared/schemas.js';
@@ -74,6 +86,8 @@ async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<
 
 /** Block centres from shared/clock.ts, shipped to the page as data (the geometry has one definition). */
 const CENTRES = Array.from({ length: CLOCK_BITS }, (_, i) => clockBlockCentre(i));
+const BAND_CENTRES = Array.from({ length: CLOCK_COLS * STRIP_ROWS }, (_, i) => stripBlockCentre(i));
+const PLACEMENTS = STRIP_PLACEMENTS.map((p) => ({ name: placementName(p), ...stripRect(p) }));
 
 type StopReason = 'duration' | 'aborted' | 'died' | 'fatal' | 'harness';
 
@@ -276,6 +290,8 @@ export class BrowserSession {
       pdtEveryMs: this.opts.pdtEveryMs,
       centres: CENTRES,
       stripHeight: CLOCK_STRIP_HEIGHT,
+      placements: PLACEMENTS,
+      bandCentres: BAND_CENTRES,
       hlsConfig: this.opts.hlsConfig,
       freezeMinMs: this.opts.freezeMinMs,
       blackMinMs: this.opts.blackMinMs,
@@ -501,6 +517,9 @@ export class BrowserSession {
       outcome,
       reasons: reasons.map((r) => r.slice(0, 500)),
       latency_method: data.latencyMethod,
+      ...(data.g2g?.method ? { g2g_method: data.g2g.method } : {}),
+      ...(data.g2g?.injectorId !== undefined ? { g2g_injector_id: data.g2g.injectorId } : {}),
+      ...(data.g2g?.strip ? { g2g_strip: data.g2g.strip } : {}),
       metrics: data.metrics,
       startup: data.startup,
       segments: data.segments,

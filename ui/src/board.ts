@@ -20,10 +20,18 @@ interface BoardModel {
   targets: TargetInfo[];
   regions: string[];
   cells: Map<string, CellModel>;
+  /** Bumped on every change (the cells map may be updated in place). */
+  version: number;
 }
 
 const key = (target: string, region: string) => `${target}\u0000${region}`;
-export const board = new Store<BoardModel>({ loaded: false, targets: [], regions: [], cells: new Map() });
+export const board = new Store<BoardModel>({
+  loaded: false,
+  targets: [],
+  regions: [],
+  cells: new Map(),
+  version: 0,
+});
 
 let pending: BoardModel | undefined;
 let flushing = false;
@@ -65,7 +73,13 @@ async function load(): Promise<void> {
   }
   const regions = new Set(data.regions);
   for (const m of cells.values()) regions.add(m.cell.region);
-  publish({ loaded: true, targets: data.targets, regions: [...regions].sort(), cells });
+  publish({
+    loaded: true,
+    targets: data.targets,
+    regions: [...regions].sort(),
+    cells,
+    version: prev.version + 1,
+  });
 }
 
 function onReport(r: Report): void {
@@ -109,10 +123,33 @@ function onReport(r: Report): void {
     },
     latest: [line, ...base.latest].slice(0, 5),
   };
+  const next = withState(cell, old, Date.now());
+  if (old && m.regions.includes(r.region)) {
+    // A known cell: updated in place and re-rendered alone. Hundreds of reports a second on a big fleet
+    // cost one small DOM update each, not a board render (nor a copy of the map).
+    m.cells.set(k, next);
+    for (const fn of cellSubs.get(k) ?? []) fn();
+    return;
+  }
+  // A new cell or region changes the grid itself.
   const cells = new Map(m.cells);
-  cells.set(k, withState(cell, old, Date.now()));
+  cells.set(k, next);
   const regions = m.regions.includes(r.region) ? m.regions : [...m.regions, r.region].sort();
-  publish({ ...m, regions, cells });
+  publish({ ...m, regions, cells, version: m.version + 1 });
+}
+
+/** Cells listen to their own key: a live report re-renders its cell only. */
+const cellSubs = new Map<string, Set<() => void>>();
+function subscribeCell(k: string, fn: () => void): () => void {
+  let set = cellSubs.get(k);
+  if (!set) {
+    set = new Set();
+    cellSubs.set(k, set);
+  }
+  set.add(fn);
+  return () => {
+    set.delete(fn);
+  };
 }
 
 let started = false;
@@ -132,7 +169,6 @@ function startBoard(): void {
 interface CellProps {
   target: string;
   region: string;
-  model: CellModel | undefined;
   figure: Figure;
   moved: boolean;
 }
@@ -148,21 +184,50 @@ function tooltip(m: CellModel | undefined): string {
   return lines.join('\n');
 }
 
-/** A cell re-renders only when its model, the figure choice or its "moved" ring changes. */
+/**
+ * A cell renders from the board's map; it re-renders when its own model changes (its subscription), when the
+ * figure choice or its "moved" ring changes, and never because another cell moved.
+ */
 class Cell extends Component<CellProps> {
+  private rendered: CellModel | undefined;
+  private off: (() => void) | undefined;
+  override componentDidMount(): void {
+    const k = key(this.props.target, this.props.region);
+    this.off = subscribeCell(k, () => {
+      if (current().cells.get(k) !== this.rendered) this.forceUpdate();
+    });
+  }
+  override componentWillUnmount(): void {
+    this.off?.();
+  }
+  /** The tooltip (last reports, findings) is built when someone looks, not on every live update. */
+  private readonly explain = (ev: Event) => {
+    (ev.currentTarget as HTMLElement).title = tooltip(
+      current().cells.get(key(this.props.target, this.props.region)),
+    );
+  };
   override shouldComponentUpdate(n: CellProps): boolean {
     const p = this.props;
-    return p.model !== n.model || p.figure !== n.figure || p.moved !== n.moved;
+    return (
+      p.figure !== n.figure ||
+      p.moved !== n.moved ||
+      current().cells.get(key(n.target, n.region)) !== this.rendered
+    );
   }
-  override render({ target, region, model, figure, moved }: CellProps) {
+  override render({ target, region, figure, moved }: CellProps) {
+    const model = current().cells.get(key(target, region));
+    this.rendered = model;
     const state = model?.state ?? 'nodata';
     const s = STATE[state];
     const fig = cellFigure(model?.cell, figure, state);
     const at = model?.cell.latest[0]?.at;
+    // the ring also appears between board renders, when a live report changes the state
+    const ring = moved || (!!model && model.changedAt > 0 && Date.now() - model.changedAt < 60_000);
     return html`<a
-      class=${`cell s-${state}${moved ? ' moved' : ''}`}
+      class=${`cell s-${state}${ring ? ' moved' : ''}`}
       href=${`/target/${encodeURIComponent(target)}?region=${encodeURIComponent(region)}`}
-      title=${tooltip(model)}
+      onMouseEnter=${this.explain}
+      onFocus=${this.explain}
       aria-label=${`${target} in ${region}: ${s.word}${fig ? `, ${fig}` : ''}`}
       data-state=${state}
       data-at=${at ? Date.parse(at) : undefined}
@@ -312,7 +377,7 @@ export function Board() {
                 <a class="rowhead" role="rowheader" href=${`/target/${encodeURIComponent(t.id)}`} title=${t.name ?? t.id}>${t.id}</a>
                 ${regions.map((r) => {
                   const cm = m.cells.get(key(t.id, r));
-                  return html`<${Cell} key=${r} target=${t.id} region=${r} model=${cm} figure=${figure}
+                  return html`<${Cell} key=${r} target=${t.id} region=${r} figure=${figure}
                     moved=${!!cm && cm.changedAt > 0 && now - cm.changedAt < 60_000} />`;
                 })}`,
             )}`,

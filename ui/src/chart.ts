@@ -37,6 +37,8 @@ export interface ChartProps {
   width?: number;
   /** Counts: integer ticks only. */
   integer?: boolean;
+  /** Fixed y range (ratios: 0..1); default from 0 to the data's max. */
+  yRange?: [number, number];
 }
 
 /** One uPlot chart; recreated when its series change shape, otherwise fed new data in place. */
@@ -49,6 +51,7 @@ export function Chart({
   marks = [],
   width = 560,
   integer,
+  yRange,
 }: ChartProps) {
   const el = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | undefined>(undefined);
@@ -61,7 +64,11 @@ export function Chart({
       width: Math.max(300, el.current.clientWidth || width),
       height: 200,
       cursor: { drag: { x: false, y: false } },
-      scales: { x: { time: true } },
+      scales: {
+        x: { time: true },
+        // from zero, so a small wobble does not look like a cliff; at least 1 for counts of zero
+        y: { range: (_u, _min, max) => yRange ?? [0, Math.max(max * 1.1, integer ? 3 : 0.001)] },
+      },
       axes: [
         { stroke: axisColor(), grid: { stroke: 'rgba(128,128,128,0.15)' } },
         {
@@ -79,7 +86,13 @@ export function Chart({
           stroke: PALETTE[i % PALETTE.length],
           dash: DASHES[Math.floor(i / PALETTE.length) % DASHES.length] ?? (i % 2 ? [5, 3] : undefined),
           width: 2,
-          spanGaps: false,
+          // Probes report every few seconds to minutes: steps without a report are joined up to 2 minutes
+          // apart; a longer silence stays a visible gap (no data is not a value).
+          gaps: (u: uPlot, _sidx: number, _i0: number, _i1: number, nullGaps: uPlot.Series.Gaps) => {
+            const x0 = u.scales.x?.min ?? 0;
+            const px = u.valToPos(x0 + 120, 'x', true) - u.valToPos(x0, 'x', true);
+            return nullGaps.filter(([a, b]) => b - a > px);
+          },
           points: { show: true, size: 4 },
           value: (_u: uPlot, v: number | null) => (v === null || v === undefined ? '–' : fmt(v)),
         })),
@@ -126,7 +139,7 @@ export function Chart({
       plot.current = undefined;
     };
     // recreated only when the set of lines changes
-  }, [shape, width, integer]);
+  }, [shape, width, integer, yRange?.[0], yRange?.[1]]);
   useEffect(() => {
     plot.current?.setData([times, ...lines.map((l) => l.values)] as uPlot.AlignedData);
   }, [times, lines]);

@@ -14,6 +14,7 @@ import {
   BLACK_MAX_LUMA,
   clockSamplePoints,
   createPictureMonitor,
+  maskRect,
   pictureStats,
   readClockBits,
   UNCHANGED_MAD,
@@ -84,10 +85,72 @@ function canvas2d(w, h) {
 
 function setupPicture(cfg) {
   strip = canvas2d(STRIP_W, STRIP_H);
+  band = canvas2d(BAND_W, BAND_H);
   thumb = canvas2d(THUMB_W, THUMB_H);
   stripFraction = cfg.stripHeight;
   samplePoints = clockSamplePoints(cfg.centres, cfg.stripHeight, STRIP_W, STRIP_H);
+  if (cfg.placements && cfg.bandCentres) {
+    placements = cfg.placements;
+    // The band canvas holds the whole band: centres are already band fractions (strip height 1).
+    bandPoints = clockSamplePoints(cfg.bandCentres, 1, BAND_W, BAND_H);
+  }
   monitor = createPictureMonitor({ freezeMinMs: cfg.freezeMinMs, blackMinMs: cfg.blackMinMs, emit });
+}
+
+// --- strip search: the testbed paints across the top, an injector in a corner band of some size ---------
+
+// The band (3 rows x 32 blocks) scaled to a fixed canvas; 16 px per row.
+const BAND_W = 256;
+const BAND_H = 48;
+let band = null;
+let placements = [];
+let bandPoints = [];
+/** Index of the placement that last held a strip (tried first), -1 before any. */
+let locked = -1;
+/** Full searches in a row that found nothing: past a few, search only every SEARCH_EVERY-th read. */
+let misses = 0;
+let reads = 0;
+const SEARCH_EVERY = 10;
+
+/** Reads the band at placement i: { capture, id } or null. */
+function readBand(vw, vh, i) {
+  const p = placements[i];
+  band.drawImage(video, p.x * vw, p.y * vh, p.w * vw, p.h * vh, 0, 0, BAND_W, BAND_H);
+  const bits = readClockBits(band.getImageData(0, 0, BAND_W, BAND_H).data, bandPoints);
+  const capture = LiveprobeClock.decodeClockBits(bits.slice(0, 64), LiveprobeClock.clockCheckWord);
+  if (capture === null) return null;
+  const id = LiveprobeClock.decodeIdBits(bits.slice(64), LiveprobeClock.clockCheckWord);
+  return { capture, id, strip: p.name };
+}
+
+/** The strip wherever it sits: the locked placement first, then (not on every frame once none) all others. */
+function findStrip(vw, vh) {
+  reads++;
+  if (locked >= 0) {
+    const r = readBand(vw, vh, locked);
+    if (r) return r;
+  }
+  if (misses > 3 && reads % SEARCH_EVERY !== 0) return null;
+  for (let i = 0; i < placements.length; i++) {
+    if (i === locked) continue;
+    const r = readBand(vw, vh, i);
+    if (r) {
+      locked = i;
+      misses = 0;
+      return r;
+    }
+  }
+  misses++;
+  return null;
+}
+
+/** The locked band as a rect of the thumbnail canvas (it changes every frame, so it is not picture). */
+function lockedBandInThumb(sh, vh) {
+  if (locked < 0) return null;
+  const p = placements[locked];
+  const y0 = (p.y * vh - sh) / (vh - sh);
+  const y1 = ((p.y + p.h) * vh - sh) / (vh - sh);
+  return { x0: p.x, x1: p.x + p.w, y0, y1 };
 }
 
 /** Reads the frame on screen: decoded capture clock (epoch ms or null) and picture change/black state. */
@@ -96,16 +159,30 @@ function readFrame() {
   const vh = video.videoHeight;
   if (!vw || !vh) return null;
   const sh = vh * stripFraction;
-  strip.drawImage(video, 0, 0, vw, sh, 0, 0, STRIP_W, STRIP_H);
-  const capture = LiveprobeClock.decodeClockBits(
-    readClockBits(strip.getImageData(0, 0, STRIP_W, STRIP_H).data, samplePoints),
-    LiveprobeClock.clockCheckWord,
-  );
+  let found = null;
+  if (placements.length > 0) found = findStrip(vw, vh);
+  else {
+    strip.drawImage(video, 0, 0, vw, sh, 0, 0, STRIP_W, STRIP_H);
+    const c = LiveprobeClock.decodeClockBits(
+      readClockBits(strip.getImageData(0, 0, STRIP_W, STRIP_H).data, samplePoints),
+      LiveprobeClock.clockCheckWord,
+    );
+    if (c !== null) found = { capture: c, id: null, strip: undefined };
+  }
   thumb.drawImage(video, 0, sh, vw, vh - sh, 0, 0, THUMB_W, THUMB_H);
-  const stats = pictureStats(thumb.getImageData(0, 0, THUMB_W, THUMB_H).data, prevThumb);
+  const px = thumb.getImageData(0, 0, THUMB_W, THUMB_H).data;
+  const mask = lockedBandInThumb(sh, vh);
+  if (mask) maskRect(px, THUMB_W, THUMB_H, mask);
+  const stats = pictureStats(px, prevThumb);
   prevThumb = stats.luma;
   lastBlack = stats.max < BLACK_MAX_LUMA;
-  return { capture, changed: stats.mad >= UNCHANGED_MAD, isBlack: lastBlack };
+  return {
+    capture: found ? found.capture : null,
+    id: found?.id ?? null,
+    strip: found?.strip,
+    changed: stats.mad >= UNCHANGED_MAD,
+    isBlack: lastBlack,
+  };
 }
 
 // --- frames: first frame, glass-to-glass, picture ----------------------------------------------------------
@@ -134,7 +211,10 @@ const onFrame = guard((_now, meta) => {
   // Date.now() instead of performance.timeOrigin avoids the drift between the monotonic clock and an
   // NTP-slewed wall clock over a long watch.
   const displayWall = Date.now() + (meta.expectedDisplayTime - performance.now());
-  emit('g2g', { ms: Math.round(displayWall - r.capture), capture: r.capture }, t);
+  const g = { ms: Math.round(displayWall - r.capture), capture: r.capture };
+  if (r.strip) g.strip = r.strip;
+  if (r.id !== null) g.injector = r.id;
+  emit('g2g', g, t);
 });
 
 // --- stalls ----------------------------------------------------------------------------------------------

@@ -39,6 +39,24 @@ export function readClockBits(px, samplePoints) {
 }
 
 /**
+ * Blanks (to black) the part of an RGBA canvas of width x height inside rect (fractions x0..x1, y0..y1;
+ * clipped), so a clock band that changes every frame does not count as moving picture.
+ */
+export function maskRect(px, width, height, rect) {
+  const xa = Math.max(0, Math.floor(rect.x0 * width));
+  const xb = Math.min(width, Math.ceil(rect.x1 * width));
+  const ya = Math.max(0, Math.floor(rect.y0 * height));
+  const yb = Math.min(height, Math.ceil(rect.y1 * height));
+  for (let y = ya; y < yb; y++)
+    for (let x = xa; x < xb; x++) {
+      const o = (y * width + x) * 4;
+      px[o] = 0;
+      px[o + 1] = 0;
+      px[o + 2] = 0;
+    }
+}
+
+/**
  * Luma summary of a small thumbnail of the picture (below the clock strip, which changes every frame).
  * Returns the luma array (for the next comparison), its mean and max, and the mean absolute difference to
  * the previous thumbnail (Infinity when there is none).

@@ -12,6 +12,7 @@ interface ChartDef {
   agg?: 'p50' | 'p95';
   fmt: (v: number) => string;
   integer?: boolean;
+  yRange?: [number, number];
 }
 
 const ms = (v: number) => seconds(v);
@@ -26,7 +27,7 @@ function chartsFor(protocol: string | undefined): ChartDef[] {
       ? { title: 'DASH latency p50', metric: 'dash_latency_p50_ms', agg: 'p50', fmt: ms }
       : { title: 'PDT latency p50', metric: 'pdt_latency_p50_ms', agg: 'p50', fmt: ms },
     { title: 'Rebuffer ratio', metric: 'rebuffer_ratio', fmt: pct },
-    { title: 'Success ratio', metric: 'success_ratio', fmt: pct },
+    { title: 'Success ratio', metric: 'success_ratio', fmt: pct, yRange: [0, 1.05] },
     { title: 'Findings', metric: 'findings', fmt: count, integer: true },
   ];
 }
@@ -95,6 +96,9 @@ async function loadAll(
     marks,
   };
 }
+
+/** Charts with data first: a figure this target's probes do not measure is a one-line note at the end. */
+const hasData = (lines: Line[]) => lines.some((l) => l.values.some((v) => v !== null));
 
 const STAGES: [string, string, string][] = [
   ['manifest_ms', 'manifest', '#1f77b4'],
@@ -182,10 +186,14 @@ export function TargetView({ id, region }: { id: string; region?: string }) {
     ${
       data &&
       html`<div class="charts">
-        ${data.charts.map(
-          (c) => html`<${Chart} key=${c.def.metric} title=${c.def.title} times=${data.times} lines=${c.lines}
-            fmt=${c.def.fmt} integer=${c.def.integer} bands=${data.bands} marks=${data.marks} width=${width} />`,
-        )}
+        ${[...data.charts]
+          .sort((a, b) => Number(hasData(b.lines)) - Number(hasData(a.lines)))
+          .map(
+            (
+              c,
+            ) => html`<${Chart} key=${c.def.metric} title=${c.def.title} times=${data.times} lines=${c.lines}
+            fmt=${c.def.fmt} integer=${c.def.integer} yRange=${c.def.yRange} bands=${data.bands} marks=${data.marks} width=${width} />`,
+          )}
         <${Chart} title="Errors by category (all regions shown)" times=${data.times} lines=${data.errors}
           fmt=${count} integer=${true} bands=${data.bands} marks=${data.marks} width=${width} />
       </div>`

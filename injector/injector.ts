@@ -1,0 +1,256 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import type { Logger } from '../shared/log.js';
+import { type InjectArgs, paintArgs, passthroughArgs } from './args.js';
+
+export type InjectorMode = 'starting' | 'paint' | 'passthrough' | 'down';
+
+export interface InjectorOptions {
+  args: InjectArgs;
+  /** When painting fails, carry the feed on unpainted (stream copy) instead of leaving the output dark. */
+  passthroughOnError: boolean;
+  logger: Logger;
+  ffmpegPath?: string;
+  /** A run that has shown no new frame for this long is stuck (its input gone or its encoder wedged). */
+  stallMs?: number;
+  /** A run's first frame may take this long (input probing, waiting for a sender). */
+  firstFrameMs?: number;
+  /** After a painting failure, stay in passthrough this long before trying to paint again. */
+  holdMs?: number;
+  backoffMs?: number;
+  maxBackoffMs?: number;
+}
+
+export interface InjectorStats {
+  mode: InjectorMode;
+  framesPainted: number;
+  framesPassed: number;
+  restarts: number;
+  decodeErrors: number;
+  pid?: number;
+}
+
+const DECODE_ERROR =
+  /error while decoding|concealing|corrupt|Invalid NAL|non-existing PPS|decode_slice_header|no frame!|Invalid data/i;
+
+/**
+ * Supervises the ffmpeg that paints (or, after a failure with --passthrough-on-error, merely carries) the
+ * feed. The Node process never touches a frame: ffmpeg reports progress on stdout and each frame's stamp on
+ * stderr (geq's print), from which the injector counts frames and measures its own delay. Whatever ffmpeg
+ * does, the supervisor keeps going: a dead run is replaced (paint, else passthrough, with backoff).
+ *
+ * Events: 'mode' (InjectorMode), 'run' ({pid, mode}), 'exit' ({pid, mode, code, signal}),
+ * 'stamp' ({pts (90 kHz), stamp (epoch ms)}) per painted frame.
+ */
+export class Injector extends EventEmitter {
+  private child: ChildProcess | undefined;
+  private childMode: 'paint' | 'passthrough' = 'paint';
+  private stopping = false;
+  private timer: NodeJS.Timeout | undefined;
+  private watchdog: NodeJS.Timeout | undefined;
+  private paintAgainAt = 0;
+  private failures = 0;
+  private modeNow: InjectorMode = 'starting';
+  private framesPainted = 0;
+  private framesPassed = 0;
+  private restarts = 0;
+  private decodeErrors = 0;
+  /** This run: frames reported so far, and when the count last moved. */
+  private runFrames = 0;
+  private lastProgressAt = 0;
+  private runStartedAt = 0;
+  /** Stamps of this run's painted frames by frame index (pruned), from geq's print. */
+  private readonly stamps = new Map<number, number>();
+  private stampIndex = 0;
+  private pendingPts: number | undefined;
+  private delaySamples: number[] = [];
+
+  constructor(private readonly opts: InjectorOptions) {
+    super();
+  }
+
+  get mode(): InjectorMode {
+    return this.modeNow;
+  }
+
+  stats(): InjectorStats {
+    const pid = this.child?.exitCode === null ? this.child.pid : undefined;
+    return {
+      mode: this.modeNow,
+      framesPainted: this.framesPainted,
+      framesPassed: this.framesPassed,
+      restarts: this.restarts,
+      decodeErrors: this.decodeErrors,
+      ...(pid !== undefined ? { pid } : {}),
+    };
+  }
+
+  /** Median stamp-to-encoder delay since the last call (undefined when nothing was painted). */
+  takeDelayMs(): number | undefined {
+    const s = this.delaySamples.sort((a, b) => a - b);
+    this.delaySamples = [];
+    if (s.length === 0) return undefined;
+    return s[Math.floor(s.length / 2)];
+  }
+
+  /** Starts painting; `passthrough` only carries the feed (an A/B baseline of what painting adds). */
+  start(mode: 'paint' | 'passthrough' = 'paint'): void {
+    this.launch(mode);
+  }
+
+  private setMode(m: InjectorMode): void {
+    if (m === this.modeNow) return;
+    this.modeNow = m;
+    this.opts.logger.info({ mode: m }, 'injector mode');
+    this.emit('mode', m);
+  }
+
+  private launch(mode: 'paint' | 'passthrough'): void {
+    if (this.stopping) return;
+    const { logger } = this.opts;
+    const args = mode === 'paint' ? paintArgs(this.opts.args) : passthroughArgs(this.opts.args);
+    const child = spawn(this.opts.ffmpegPath ?? 'ffmpeg', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = child;
+    this.childMode = mode;
+    this.runFrames = 0;
+    this.runStartedAt = Date.now();
+    this.lastProgressAt = 0;
+    this.stamps.clear();
+    this.stampIndex = 0;
+    this.pendingPts = undefined;
+    child.once('error', (err) => logger.error({ err: err.message }, 'ffmpeg failed to start'));
+    child.once('spawn', () => {
+      logger.info({ pid: child.pid, mode }, 'ffmpeg started');
+      this.emit('run', { pid: child.pid, mode });
+    });
+    lines(child.stdout!, (line) => this.onProgress(line, mode));
+    lines(child.stderr!, (line) => this.onStderr(line, child.pid));
+    child.once('close', (code, signal) => {
+      clearInterval(this.watchdog);
+      this.emit('exit', { pid: child.pid, mode, code, signal });
+      if (this.stopping) return;
+      logger.warn({ pid: child.pid, mode, code, signal }, 'ffmpeg run ended');
+      this.onRunEnded(mode);
+    });
+    const stallMs = this.opts.stallMs ?? 8000;
+    const firstFrameMs = this.opts.firstFrameMs ?? 20_000;
+    this.watchdog = setInterval(() => {
+      const now = Date.now();
+      const stuck =
+        this.lastProgressAt === 0
+          ? now - this.runStartedAt > firstFrameMs
+          : now - this.lastProgressAt > stallMs;
+      if (stuck) {
+        logger.warn({ pid: child.pid, mode }, 'ffmpeg shows no new frame; replacing the run');
+        clearInterval(this.watchdog);
+        kill(child);
+      } else if (mode === 'passthrough' && this.paintAgainAt && now >= this.paintAgainAt) {
+        // Time to try painting again: end the passthrough run; onRunEnded starts the painter.
+        logger.info('trying to paint again');
+        clearInterval(this.watchdog);
+        this.failures = 0;
+        kill(child);
+      }
+    }, 500);
+  }
+
+  private onRunEnded(mode: 'paint' | 'passthrough'): void {
+    this.setMode('down');
+    const healthy = this.lastProgressAt !== 0 && Date.now() - this.runStartedAt > 20_000;
+    this.failures = healthy ? 0 : this.failures + 1;
+    let next: 'paint' | 'passthrough' = 'paint';
+    let delay = 0;
+    if (mode === 'paint' && this.opts.passthroughOnError) {
+      // Painting failed: the feed goes on unpainted at once, and painting is retried later.
+      next = 'passthrough';
+      this.paintAgainAt = Date.now() + (this.opts.holdMs ?? 30_000);
+    } else if (mode === 'passthrough' && this.paintAgainAt && Date.now() >= this.paintAgainAt) {
+      next = 'paint';
+      this.paintAgainAt = 0;
+    } else {
+      next = mode;
+      const base = this.opts.backoffMs ?? 500;
+      delay = Math.min(this.opts.maxBackoffMs ?? 10_000, base * 2 ** Math.max(0, this.failures - 1));
+    }
+    this.timer = setTimeout(() => {
+      this.restarts++;
+      this.launch(next);
+    }, delay);
+  }
+
+  private onProgress(line: string, mode: 'paint' | 'passthrough'): void {
+    const m = /^frame=(\d+)/.exec(line);
+    if (!m) return;
+    const frames = Number(m[1]);
+    if (frames <= this.runFrames) return;
+    const delta = frames - this.runFrames;
+    this.runFrames = frames;
+    this.lastProgressAt = Date.now();
+    if (mode === 'paint') this.framesPainted += delta;
+    else this.framesPassed += delta;
+    this.setMode(mode);
+    if (mode === 'paint') {
+      // The latest frame handed to the encoder: how long ago it was stamped.
+      const stamp = this.stamps.get(frames - 1);
+      if (stamp !== undefined) this.delaySamples.push(Math.max(0, this.lastProgressAt - stamp));
+      for (const k of this.stamps.keys()) if (k < frames - 1) this.stamps.delete(k);
+    }
+  }
+
+  private onStderr(line: string, pid: number | undefined): void {
+    // geq prints two numbers per painted frame: its pts (90 kHz), then its stamp (epoch ms).
+    if (/^-?\d+\.\d+$/.test(line)) {
+      const v = Number(line);
+      if (this.pendingPts === undefined) this.pendingPts = v;
+      else {
+        this.stamps.set(this.stampIndex++, v);
+        if (this.listenerCount('stamp') > 0) this.emit('stamp', { pts: this.pendingPts, stamp: v });
+        this.pendingPts = undefined;
+        if (this.stamps.size > 600) this.stamps.delete(this.stampIndex - 601);
+      }
+      return;
+    }
+    if (DECODE_ERROR.test(line)) {
+      this.decodeErrors++;
+      this.opts.logger.debug({ pid }, `ffmpeg: ${line}`);
+      return;
+    }
+    this.opts.logger.warn({ pid, mode: this.childMode }, `ffmpeg: ${line}`);
+  }
+
+  /** Ends the current run (SIGTERM, then SIGKILL) and starts nothing more. */
+  async stop(graceMs = 3000): Promise<void> {
+    this.stopping = true;
+    clearTimeout(this.timer);
+    clearInterval(this.watchdog);
+    const child = this.child;
+    this.setMode('down');
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const closed = new Promise<void>((resolve) => child.once('close', () => resolve()));
+    kill(child, 'SIGTERM');
+    const t = setTimeout(() => kill(child, 'SIGKILL'), graceMs);
+    await closed;
+    clearTimeout(t);
+  }
+}
+
+function kill(child: ChildProcess, signal: NodeJS.Signals = 'SIGKILL'): void {
+  try {
+    if (child.pid !== undefined && child.exitCode === null) process.kill(child.pid, signal);
+  } catch {
+    // already gone
+  }
+}
+
+function lines(stream: NodeJS.ReadableStream, onLine: (line: string) => void): void {
+  let tail = '';
+  stream.setEncoding('utf8');
+  stream.on('data', (d: string) => {
+    const parts = (tail + d).split('\n');
+    tail = parts.pop() ?? '';
+    for (const p of parts) {
+      const l = p.trim();
+      if (l) onLine(l);
+    }
+  });
+}

@@ -1,0 +1,157 @@
+import { spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { startInjector } from '../injector/index.js';
+import { InjectOptions } from '../injector/options.js';
+import { readStrips } from '../injector/rehearsal.js';
+import { loadConfig } from '../shared/config.js';
+import { createLogger } from '../shared/log.js';
+import { waitFor } from './helpers/fleet.js';
+import { tempDir } from './helpers/procs.js';
+
+/**
+ * The injector must never take a feed off air: damaged input frames and a feed it cannot paint at all.
+ * Inputs are short files looped at their own rate; outputs are files read back with ffmpeg.
+ */
+const logger = createLogger('inject-failures', process.env.LIVEPROBE_LOG_LEVEL ?? 'silent');
+const config = loadConfig({ env: {} });
+
+function makeClip(path: string, size: string, seconds: number): void {
+  const r = spawnSync('ffmpeg', [
+    '-hide_banner',
+    '-loglevel',
+    'error',
+    '-f',
+    'lavfi',
+    '-i',
+    `testsrc2=s=${size}:r=30`,
+    '-f',
+    'lavfi',
+    '-i',
+    'sine=sample_rate=48000',
+    '-t',
+    String(seconds),
+    '-c:v',
+    'libx264',
+    '-preset',
+    'ultrafast',
+    '-g',
+    '30',
+    '-c:a',
+    'aac',
+    '-f',
+    'mpegts',
+    '-y',
+    path,
+  ]);
+  expect(r.status).toBe(0);
+}
+
+/** Overwrites the payload of every video TS packet (PID 0x100) in [from, to) with garbage. */
+function damageVideo(path: string, fromPacket: number, toPacket: number): number {
+  const buf = readFileSync(path);
+  let damaged = 0;
+  for (let i = fromPacket; i < toPacket && (i + 1) * 188 <= buf.length; i++) {
+    const o = i * 188;
+    const pid = ((buf[o + 1]! & 0x1f) << 8) | buf[o + 2]!;
+    const payloadStart = (buf[o + 1]! & 0x40) !== 0;
+    if (pid !== 0x100 || payloadStart) continue; // keep PES headers (timestamps) and other PIDs intact
+    buf.fill(0xa7, o + 4, o + 188);
+    damaged++;
+  }
+  writeFileSync(path, buf);
+  return damaged;
+}
+
+function countVideoFrames(path: string): number {
+  const r = spawnSync('ffprobe', [
+    '-v',
+    'error',
+    '-select_streams',
+    'v:0',
+    '-count_packets',
+    '-show_entries',
+    'stream=nb_read_packets',
+    '-of',
+    'csv=p=0',
+    path,
+  ]);
+  return Number(String(r.stdout).trim().split('\n')[0]);
+}
+
+describe('injector failure handling', () => {
+  it('damaged input frames: the feed flows on, painted, with no restart; the errors are counted', async () => {
+    const dir = tempDir('inject-damage');
+    const input = join(dir.path, 'in.ts');
+    const output = join(dir.path, 'out.ts');
+    makeClip(input, '640x360', 3);
+    expect(damageVideo(input, 1500, 1700)).toBeGreaterThan(20);
+    const running = await startInjector({
+      options: InjectOptions.parse({
+        in: input,
+        out: output,
+        id: 9,
+        loop: true,
+        nats: false,
+        videoBitrate: 1_000_000,
+      }),
+      config,
+      logger,
+    });
+    try {
+      // Two passes over the damaged clip.
+      await waitFor(
+        'frames painted past the damage twice',
+        () => running.injector.stats().framesPainted >= 180,
+        60_000,
+        200,
+      );
+      const s = running.injector.stats();
+      expect(s.mode).toBe('paint');
+      expect(s.restarts).toBe(0);
+      expect(s.decodeErrors).toBeGreaterThan(0);
+      expect(s.framesPassed).toBe(0);
+    } finally {
+      await running.stop();
+    }
+    const reads = await readStrips(output, 640, 360, 1000);
+    expect(reads.length).toBeGreaterThanOrEqual(150);
+    const painted = reads.filter((r) => r?.id === 9).length;
+    // Concealed frames are painted too: the stamp is when they entered, whatever their picture.
+    expect(painted / reads.length).toBeGreaterThanOrEqual(0.95);
+    dir.remove();
+  });
+
+  it('a feed it cannot paint goes on unpainted with --passthrough-on-error, and the heartbeat says so', async () => {
+    const dir = tempDir('inject-pass');
+    const input = join(dir.path, 'in.ts');
+    const output = join(dir.path, 'out.ts');
+    // 16x16 pictures: smaller than the strip's 32x4 source, so the paint graph cannot be built.
+    makeClip(input, '16x16', 3);
+    const running = await startInjector({
+      options: InjectOptions.parse({
+        in: input,
+        out: output,
+        id: 10,
+        loop: true,
+        nats: false,
+        passthroughOnError: true,
+      }),
+      config,
+      logger,
+    });
+    try {
+      await waitFor('passthrough frames', () => running.injector.stats().framesPassed >= 60, 60_000, 200);
+      const hb = running.heartbeat();
+      expect(hb.mode).toBe('passthrough');
+      expect(hb.framesPainted).toBe(0);
+      expect(hb.framesPassed).toBeGreaterThanOrEqual(60);
+      expect(hb.addedDelayMs).toBeUndefined();
+    } finally {
+      await running.stop();
+    }
+    expect(countVideoFrames(output)).toBeGreaterThanOrEqual(60);
+    dir.remove();
+  });
+});
