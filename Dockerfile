@@ -11,14 +11,9 @@ FROM node:20-bookworm-slim AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
 RUN PUPPETEER_SKIP_DOWNLOAD=1 npm ci --no-audit --no-fund
-COPY tsconfig.json ./
-COPY shared ./shared
-COPY probes ./probes
-COPY agent ./agent
-COPY controller ./controller
-COPY testbed ./testbed
-COPY cli ./cli
-COPY bench ./bench
+# The whole source (.dockerignore keeps node_modules, dist and .git out): the build compiles the TypeScript
+# projects (bench imports test helpers) and bundles the command-center page into dist/ui.
+COPY . .
 RUN npm run -s build && npm prune --omit=dev --no-audit --no-fund
 
 # ---- runtime ----
@@ -39,6 +34,8 @@ COPY --from=build /src/dist ./dist
 # controller finds by walking up from dist/ (controller.rulesFile / LIVEPROBE_RULES_FILE overrides it).
 COPY probes/browser/harness ./probes/browser/harness
 COPY deploy/rules.yaml ./deploy/rules.yaml
+# the shipped rules link their runbooks as runbooks/<rule-id>, served by the controller from here
+COPY docs/runbooks ./docs/runbooks
 COPY deploy/scenarios ./deploy/scenarios
 
 # Everything written at run time lives under /var/lib/liveprobe (mount volumes here; Kubernetes: emptyDirs):
