@@ -11,14 +11,9 @@ FROM node:20-bookworm-slim AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
 RUN PUPPETEER_SKIP_DOWNLOAD=1 npm ci --no-audit --no-fund
-COPY tsconfig.json ./
-COPY shared ./shared
-COPY probes ./probes
-COPY agent ./agent
-COPY controller ./controller
-COPY testbed ./testbed
-COPY cli ./cli
-COPY bench ./bench
+# The whole source (.dockerignore keeps node_modules, dist and .git out): the build compiles the TypeScript
+# projects (bench imports test helpers) and bundles the command-center page into dist/ui.
+COPY . .
 RUN npm run -s build && npm prune --omit=dev --no-audit --no-fund
 
 # ---- runtime ----

@@ -270,6 +270,7 @@ describe('deploy/nats topology: hub cluster of 3 + two leaf regions', () => {
     const leader = (await jsm.streams.info(names.resultsStream)).cluster?.leader;
     const victim = topo.hub.find((n) => n.name === leader) ?? (topo.hub[0] as Topology['hub'][number]);
     await victim.stop('SIGKILL');
+    const killedAt = Date.now();
     const survivors = topo.hubUrls.filter((u) => u !== victim.url);
     const atKill = REGIONS.map((r) => ids(r, isWatch).length);
     await waitFor(
@@ -278,6 +279,7 @@ describe('deploy/nats topology: hub cluster of 3 + two leaf regions', () => {
       120_000,
       250,
     );
+    const flowingS = (Date.now() - killedAt) / 1000;
     expect((await api('/v1/watches/cut', { method: 'DELETE' })).status).toBe(204);
     const nc = await adminConnect(survivors);
     try {
@@ -299,6 +301,10 @@ describe('deploy/nats topology: hub cluster of 3 + two leaf regions', () => {
       const again = await storedIds(nc);
       for (const [id, n] of again) expect(n, `${id} on the hub`).toBe(1);
       expect([...ingested.values()].every((n) => n === 1)).toBe(true);
+      console.log(
+        `[topology] ${victim.name} (leader of ${names.resultsStream}) killed: 3 more reports from each region ` +
+          `${flowingS.toFixed(1)} s later; ${again.size} reports on the hub, each once; ${ingested.size} ingested, each once`,
+      );
     } finally {
       await nc.close();
     }
