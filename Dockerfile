@@ -34,6 +34,8 @@ COPY --from=build /src/dist ./dist
 # controller finds by walking up from dist/ (controller.rulesFile / LIVEPROBE_RULES_FILE overrides it).
 COPY probes/browser/harness ./probes/browser/harness
 COPY deploy/rules.yaml ./deploy/rules.yaml
+# the shipped rules link their runbooks as runbooks/<rule-id>, served by the controller from here
+COPY docs/runbooks ./docs/runbooks
 COPY deploy/scenarios ./deploy/scenarios
 
 # Everything written at run time lives under /var/lib/liveprobe (mount volumes here; Kubernetes: emptyDirs):

@@ -184,7 +184,7 @@ export class JetStreamPublisher implements Publisher {
   private toSpool(subject: string, msgId: string, data: string): PublishOutcome {
     const spool = this.opts.spool as Spool;
     if (!spool.append({ subject, msgId, data })) {
-      return this.drop(msgId, 'spool full');
+      return this.drop(msgId, 'spool full or its disk refused the write');
     }
     this.counts.spooled++;
     if (spool.depth === 1 || spool.depth % 100 === 0) {

@@ -2,7 +2,9 @@ import {
   appendFileSync,
   closeSync,
   existsSync,
+  fstatSync,
   fsyncSync,
+  ftruncateSync,
   mkdirSync,
   openSync,
   readdirSync,
@@ -155,18 +157,38 @@ export class Spool {
     return { depth: this.depth, bytes: this.bytes, appended: this.appended, refused: this.refused };
   }
 
-  /** Appends durably; false (counted) when the entry would exceed maxBytes. */
+  /**
+   * Appends durably; false (counted) when the entry would exceed maxBytes, or the disk refused it (full, I/O
+   * error): then the file is cut back to where it was, so no torn line remains, and the caller hands the job
+   * back. A short write is continued until the whole line is down; only then (and fsynced) is it accepted.
+   */
   append(entry: SpoolEntry): boolean {
-    const line = `${JSON.stringify(entry)}\n`;
-    const size = Buffer.byteLength(line);
+    const line = Buffer.from(`${JSON.stringify(entry)}\n`);
+    const size = line.length;
     if (this.bytes + size > this.opts.maxBytes) {
       this.refused++;
       return false;
     }
     const fd = openSync(join(this.own, ENTRIES), 'a');
+    let before = -1;
     try {
-      writeSync(fd, line);
+      before = fstatSync(fd).size;
+      for (let off = 0; off < size; ) off += writeSync(fd, line, off, size - off);
       fsyncSync(fd);
+    } catch (err) {
+      if (before >= 0) {
+        try {
+          ftruncateSync(fd, before);
+        } catch {
+          // not a regular file (or the disk is gone): nothing more to undo
+        }
+      }
+      this.refused++;
+      this.opts.logger.error(
+        { err: (err as Error).message },
+        'spool write failed (disk full?): report not spooled',
+      );
+      return false;
     } finally {
       closeSync(fd);
     }

@@ -68,7 +68,8 @@ export async function runDemo(flags: DemoFlags): Promise<void> {
     mkdirSync(storeDir, { recursive: true });
     // Even on loopback NATS takes a token (generated per run): another local user cannot join the fleet.
     // It reaches nats-server through its environment, not its command line (which any local user can read).
-    const token = randomBytes(24).toString('hex');
+    // A letter first: nats-server parses a variable's value that starts with a digit as a number and fails.
+    const token = `lp${randomBytes(24).toString('hex')}`;
     const configFile = join(flags.dataDir, 'nats.conf');
     writeFileSync(
       configFile,

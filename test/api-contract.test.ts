@@ -1,6 +1,9 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { jetstream } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse as parseYaml } from 'yaml';
 import { JetStreamPublisher } from '../agent/publisher.js';
 import { fieldNameAllowed, fieldNames } from '../controller/api/casing.js';
 import { type Controller, startController } from '../controller/index.js';
@@ -211,6 +214,27 @@ describe('API contract: OpenAPI, problem+json, casing, pagination, SSE resume', 
       const params = (doc.paths[path]?.get?.parameters ?? []) as { name: string }[];
       expect(params.map((p) => p.name)).toEqual(expect.arrayContaining(['limit', 'cursor']));
     }
+  });
+
+  it('serves the runbook of every shipped rule at the relative runbook_url its annotations name', async () => {
+    const rules = parseYaml(
+      readFileSync(join(import.meta.dirname, '..', 'deploy', 'rules.yaml'), 'utf8'),
+    ) as {
+      rules: { id: string; annotations?: { runbook_url?: string } }[];
+    };
+    expect(rules.rules.length).toBeGreaterThan(5);
+    for (const rule of rules.rules) {
+      expect(rule.annotations?.runbook_url).toBe(`runbooks/${rule.id}`);
+      // public (no token), Markdown
+      const res = await fetch(`${controller.url}/${rule.annotations?.runbook_url}`);
+      expect(res.status, rule.id).toBe(200);
+      expect(res.headers.get('content-type')).toContain('text/markdown');
+      expect((await res.text()).trimStart().startsWith('#')).toBe(true);
+    }
+    const missing = await fetch(`${controller.url}/runbooks/no-such-rule`);
+    expect(missing.status).toBe(404);
+    expect(missing.headers.get('content-type')).toContain('application/problem+json');
+    expect((await fetch(`${controller.url}/runbooks/..%2Fpackage`)).status).toBe(400);
   });
 
   it('resumes the live feed after a 10 s disconnect with Last-Event-ID, without a gap or a repeat', async () => {

@@ -8,6 +8,7 @@ import type { Receiver } from './config.js';
 import type { Notification, PlannedItem } from './group.js';
 import type { Fetch } from './notifiers/http.js';
 import { NotifyError, notifierFor, type OutAlert, type Outgoing } from './notifiers/index.js';
+import { withLinks } from './notifiers/links.js';
 import type { NotificationRecord } from './schema.js';
 import { durationMs } from './schema.js';
 
@@ -178,11 +179,12 @@ export class Dispatcher {
 
   private async sendOnce(r: Receiver, out: Outgoing): Promise<void> {
     const signal = AbortSignal.any([this.abort.signal, AbortSignal.timeout(durationMs(r.retry.timeout))]);
-    await notifierFor(r).send(r, out, {
+    const externalUrl = this.opts.externalUrl?.();
+    await notifierFor(r).send(r, withLinks(out, externalUrl), {
       fetch: this.opts.fetch ?? fetch,
       signal,
       now: Date.now(),
-      externalUrl: this.opts.externalUrl?.(),
+      externalUrl,
     });
   }
 }

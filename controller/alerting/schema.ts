@@ -99,7 +99,22 @@ export const Annotations = z
   .object({
     summary: z.string().max(1000).optional(),
     description: z.string().max(4000).optional(),
-    runbook_url: z.url({ protocol: /^https?$/ }).optional(),
+    /**
+     * An absolute http(s) URL, or a path relative to the controller (runbooks/<rule-id>, served by GET
+     * /runbooks/:id) that notifications resolve against controller.externalUrl.
+     */
+    runbook_url: z
+      .union([
+        z.url({ protocol: /^https?$/ }),
+        z
+          .string()
+          .max(500)
+          .regex(
+            /^\/?[A-Za-z0-9._~-]+(\/[A-Za-z0-9._~-]+)*(#[A-Za-z0-9._~-]*)?$/,
+            'an http(s) URL or a relative path',
+          ),
+      ])
+      .optional(),
   })
   .catchall(z.string().max(4000));
 

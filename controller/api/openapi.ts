@@ -212,5 +212,7 @@ function finishOperation(method: string, path: string, op: Operation): void {
       },
     };
   }
-  op.summary ??= `${op.operationId ?? method} (${path})`;
+  // "listAlertsHistory" -> "List alerts history"
+  const words = (op.operationId ?? method).replace(/([A-Z])/g, ' $1').toLowerCase();
+  op.summary ??= words.charAt(0).toUpperCase() + words.slice(1);
 }

@@ -39,6 +39,7 @@ import { healthRoutes } from './routes/health.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { resultRoutes } from './routes/results.js';
 import { ruleRoutes } from './routes/rules.js';
+import { runbookRoutes } from './routes/runbooks.js';
 import { scheduleRoutes } from './routes/schedules.js';
 import { seriesRoutes } from './routes/series.js';
 import { sessionRoutes } from './routes/session.js';
@@ -177,6 +178,7 @@ export async function buildApi(services: Services, cfg: Config['controller'], lo
   await app.register(silenceRoutes(services));
   await app.register(eventRoutes(services));
   await app.register(metricsRoutes(services));
+  await app.register(runbookRoutes());
   await app.register(seriesRoutes(services));
   await app.register(boardRoutes(services));
   await app.register(sessionRoutes(cfg.tokens, sessions));

@@ -1,6 +1,17 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Webhook } from 'standardwebhooks';
 import { verifySignature } from '../../controller/alerting/notifiers/webhook.js';
+
+function standardVerified(secret: string, raw: string, headers: Record<string, unknown>): boolean {
+  try {
+    new Webhook(secret, { format: 'raw' }).verify(raw, headers as Record<string, string>);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 import type { Report } from '../../shared/schemas.js';
 
 export interface Receipt {
@@ -43,7 +54,10 @@ export async function startReceiver(secret: string): Promise<{
         at: Date.now(),
         body,
         raw,
-        signed: path.startsWith('/hook') ? verifySignature(secret, header, raw) : undefined,
+        // both signatures: the Standard Webhooks one (checked with its reference library) and the older header
+        signed: path.startsWith('/hook')
+          ? verifySignature(secret, header, raw) && standardVerified(secret, raw, req.headers)
+          : undefined,
       });
       if (path.startsWith('/broken')) return void res.writeHead(503).end('down');
       res.writeHead(path.startsWith('/pd') ? 202 : 200, { 'content-type': 'application/json' }).end('{}');

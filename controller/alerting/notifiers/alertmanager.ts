@@ -27,7 +27,11 @@ export function alertmanagerBody(r: R, n: Outgoing, now: number, externalUrl?: s
         a.status === 'resolved'
           ? (a.ends_at ?? new Date(now).toISOString())
           : new Date(now + ttl).toISOString(),
-      ...(externalUrl ? { generatorURL: `${externalUrl}/v1/alerts/${a.fingerprint}` } : {}),
+      ...(a.url
+        ? { generatorURL: a.url }
+        : externalUrl
+          ? { generatorURL: `${externalUrl}/v1/alerts/${a.fingerprint}` }
+          : {}),
     })),
   );
 }

@@ -1,13 +1,15 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Webhook, WebhookVerificationError } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AlertingFile, type Receiver } from '../config.js';
 import { alertmanagerBody } from './alertmanager.js';
 import { NOTIFIERS, notifierFor } from './index.js';
+import { resolveLink, withLinks } from './links.js';
 import { dedupKey, pagerDutyEvent } from './pagerduty.js';
 import { slackBody } from './slack.js';
 import type { OutAlert, Outgoing } from './types.js';
-import { SIGNATURE_HEADER, sign, verifySignature } from './webhook.js';
+import { SIGNATURE_HEADER, sign, verifySignature, webhookBody } from './webhook.js';
 
 const firing: OutAlert = {
   fingerprint: '0123456789abcdef',
@@ -75,13 +77,33 @@ describe('notifiers', () => {
     expect(verifySignature('another-secret-key-12', header, hit?.body ?? '')).toBe(false);
     expect(verifySignature('a-very-secret-key-123', header, `${hit?.body} `)).toBe(false);
     const body = JSON.parse(hit?.body ?? '{}');
+    // Alertmanager's webhook payload, version 4
     expect(body).toMatchObject({
-      version: '1',
+      version: '4',
       status: 'firing',
-      group_labels: { target: 'ch1' },
-      external_url: 'http://ctl:8080',
+      receiver: 'r',
+      groupKey: expect.any(String),
+      truncatedAlerts: 0,
+      groupLabels: { target: 'ch1' },
+      commonLabels: firing.labels,
+      externalURL: 'http://ctl:8080',
     });
-    expect(body.alerts[0]).toMatchObject({ fingerprint: firing.fingerprint, labels: firing.labels });
+    expect(body.alerts[0]).toMatchObject({
+      status: 'firing',
+      fingerprint: firing.fingerprint,
+      labels: firing.labels,
+      startsAt: firing.starts_at,
+      endsAt: '0001-01-01T00:00:00Z',
+    });
+    // Standard Webhooks: verified with the reference library, over the raw body
+    const sw = new Webhook('a-very-secret-key-123', { format: 'raw' });
+    const headers = hit?.headers as Record<string, string>;
+    expect(headers['webhook-id']).toMatch(/^msg_[0-9a-f]{32}$/);
+    expect(sw.verify(hit?.body ?? '', headers)).toMatchObject({ version: '4' });
+    expect(() => sw.verify(`${hit?.body} `, headers)).toThrow(WebhookVerificationError);
+    expect(() =>
+      new Webhook('another-secret-key-12', { format: 'raw' }).verify(hit?.body ?? '', headers),
+    ).toThrow(WebhookVerificationError);
     // A replayed (old) signature is refused.
     const old = sign('k'.repeat(16), Date.now() - 600_000, 'x');
     expect(verifySignature('k'.repeat(16), old, 'x')).toBe(false);
@@ -143,5 +165,28 @@ describe('notifiers', () => {
     expect(z.endsAt).toBe(resolved.ends_at);
     await notifierFor(am).send(am, outgoing([firing]), ctx());
     expect(got.some((g) => g.path === '/am/api/v2/alerts')).toBe(true);
+  });
+
+  it('links: the alert page and a relative runbook resolved against the external URL', () => {
+    const n = outgoing([
+      { ...firing, annotations: { ...firing.annotations, runbook_url: 'runbooks/playlist-stale' } },
+    ]);
+    const linked = withLinks(n, 'https://probes.example.com/lp');
+    expect(linked.alerts[0]?.annotations.runbook_url).toBe(
+      'https://probes.example.com/lp/runbooks/playlist-stale',
+    );
+    expect(linked.alerts[0]?.url).toBe(`https://probes.example.com/lp/alerts?alert=${firing.fingerprint}`);
+    // absolute runbook URLs are kept; without an external URL nothing changes
+    expect(withLinks(outgoing([firing]), 'https://p.example').alerts[0]?.annotations.runbook_url).toBe(
+      'https://runbooks.example/stale',
+    );
+    expect(withLinks(n, undefined)).toBe(n);
+    expect(resolveLink('/runbooks/x', 'http://127.0.0.1:8080')).toBe('http://127.0.0.1:8080/runbooks/x');
+    // the webhook body carries the page as Alertmanager's generatorURL
+    const body = JSON.parse(webhookBody(linked, 'https://probes.example.com/lp'));
+    expect(body.alerts[0].generatorURL).toBe(linked.alerts[0]?.url);
+    expect(body.alerts[0].annotations.runbook_url).toBe(
+      'https://probes.example.com/lp/runbooks/playlist-stale',
+    );
   });
 });

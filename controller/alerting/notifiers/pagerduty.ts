@@ -46,7 +46,7 @@ export function pagerDutyEvent(r: R, a: OutAlert, externalUrl?: string): Record<
       },
     },
     client: 'liveprobe',
-    ...((r.client_url ?? externalUrl) ? { client_url: r.client_url ?? externalUrl } : {}),
+    ...((r.client_url ?? a.url ?? externalUrl) ? { client_url: r.client_url ?? a.url ?? externalUrl } : {}),
     ...(a.annotations.runbook_url ? { links: [{ href: a.annotations.runbook_url, text: 'Runbook' }] } : {}),
   };
 }

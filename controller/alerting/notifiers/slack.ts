@@ -19,7 +19,7 @@ function line(a: OutAlert): string {
     .filter((r) => r.breaching)
     .map((r) => `${r.region}=${r.value === null ? 'n/a' : formatNumber(r.value)}`)
     .join(', ');
-  const runbook = a.annotations.runbook_url ? ` <${a.annotations.runbook_url}|runbook>` : '';
+  const runbook = `${a.annotations.runbook_url ? ` <${a.annotations.runbook_url}|runbook>` : ''}${a.url ? ` <${a.url}|view>` : ''}`;
   return `${icon} *${a.status === 'resolved' ? 'RESOLVED' : a.repeat ? 'STILL FIRING' : 'FIRING'}* ${esc(what)}${where ? ` — \`${esc(where)}\`` : ''}${regions ? ` (${esc(regions)})` : ''}${runbook}`;
 }
 

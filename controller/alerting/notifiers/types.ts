@@ -14,6 +14,8 @@ export interface OutAlert {
   value: number | null;
   threshold: number | null;
   evidence: Evidence;
+  /** The alert's command-center page (set when the controller's external URL is known). */
+  url?: string;
 }
 
 /** One notification: the alerts of one group for one receiver. */
