@@ -146,7 +146,7 @@ const PAGE_PARAMS: Record<string, string> = {
 export function openapiOptions(): SwaggerOptions {
   return {
     openapi: {
-      openapi: '3.0.3',
+      openapi: '3.1.0',
       info: {
         title: 'liveprobe controller API',
         version: VERSION,
