@@ -210,6 +210,8 @@ export class Injector extends EventEmitter {
       }
       return;
     }
+    // av_log's repeat compression of the decoder's join-time errors: noise, whatever the log level flags.
+    if (line.startsWith('Last message repeated')) return;
     if (DECODE_ERROR.test(line)) {
       this.decodeErrors++;
       this.opts.logger.debug({ pid }, `ffmpeg: ${line}`);

@@ -197,6 +197,7 @@ describe('rehearsal chain: camera -> injector -> packager -> browser probe', () 
         name: 'e2e-udp',
         site: 'lab',
         heartbeatS: 1,
+        metricsPort: 0,
         videoBitrate: 1_500_000,
         gop: 30,
       }),
@@ -227,6 +228,13 @@ describe('rehearsal chain: camera -> injector -> packager -> browser probe', () 
       expect(hb.clockOffsetMs).toBeTypeOf('number');
       expect(hb.placement).toBe('bottom-left@0.5');
       expect(hb.framesPassed).toBe(0);
+
+      const metrics = await (await fetch(`http://127.0.0.1:${running.metricsPort}/metrics`)).text();
+      const painted = /liveprobe_injector_frames_painted\{injector="4242",name="e2e-udp"\} (\d+)/.exec(
+        metrics,
+      );
+      expect(Number(painted?.[1])).toBeGreaterThan(0);
+      expect(metrics).toContain('liveprobe_injector_painting{injector="4242",name="e2e-udp"} 1');
     } finally {
       await running.stop();
       for (const p of procs) await p.stop();
