@@ -29,6 +29,20 @@ export async function runProbeCommand(url: string, flags: ProbeFlags): Promise<n
   process.once('SIGTERM', onSignal);
   const print = (r: Parameters<typeof formatResult>[0]) =>
     process.stdout.write(`${flags.json ? JSON.stringify(r) : formatResult(r)}\n`);
+  // A terminal sees the seconds pass (stderr, so stdout stays the report); a pipe gets nothing extra.
+  const t0 = Date.now();
+  const progress =
+    process.stderr.isTTY && !flags.json
+      ? setInterval(() => {
+          const s = Math.min(flags.duration, Math.round((Date.now() - t0) / 1000));
+          process.stderr.write(`\r${flags.probe} probe of ${url}: ${s}/${flags.duration} s `);
+        }, 1000)
+      : undefined;
+  const clearProgress = () => {
+    if (!progress) return;
+    clearInterval(progress);
+    process.stderr.write('\r\u001b[2K');
+  };
   try {
     const result = await prober.run(
       {
@@ -44,9 +58,11 @@ export async function runProbeCommand(url: string, flags: ProbeFlags): Promise<n
       },
       { signal: abort.signal, logger, onInterval: flags.interval ? print : undefined },
     );
+    clearProgress();
     print(result);
     return EXIT_CODES[result.outcome];
   } finally {
+    clearProgress();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     await Promise.allSettled(Object.values(probers).map((p) => p.close()));

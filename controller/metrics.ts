@@ -1,6 +1,5 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, type LabelValues, Registry } from 'prom-client';
 import type { MetricName } from '../shared/metrics.js';
-import { FINDING_CODES } from '../shared/metrics.js';
 import type { Report } from '../shared/schemas.js';
 import { VERSION } from '../shared/version.js';
 import type { Aggregator, WindowName } from './aggregate/aggregator.js';
@@ -132,31 +131,63 @@ export interface MetricsOptions {
 
 type Labels = LabelValues<string>;
 
-interface SeriesChildren {
+/** One target x region x probe series: plain numbers, so an observation is a bucket search and adds. */
+interface SeriesState {
   labels: Labels;
   lastSeen: number;
-  histograms: ({ observe(v: number): void } | undefined)[];
-  outcomes: Record<(typeof OUTCOMES)[number], { inc(v?: number): void }>;
-  success: { set(v: number): void };
-  lastReport: { set(v: number): void };
+  /** Per HISTOGRAMS entry: non-cumulative counts, one per bucket plus +Inf (allocated on first use). */
+  buckets: (Float64Array | undefined)[];
+  sums: Float64Array;
+  counts: Float64Array;
+  outcomes: Float64Array;
+  errors: Float64Array;
+  findings: Map<string, number>;
+  success: number;
+  /** endedAt of the last report (parsed at scrape time, not per report). */
+  lastEnded: string;
+}
+
+interface Sample {
+  labels: Labels;
+  value: number;
+  metricName?: string;
+}
+
+/**
+ * A metric family read from the series map at scrape time, registered as is: prom-client's own
+ * label-keyed children hash their labels on every observation, which cost more per report than
+ * validating it; here ingest only touches numbers, and labels are formatted once per scrape.
+ */
+class SeriesFamily {
+  readonly aggregator = 'sum';
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    readonly type: 'counter' | 'gauge' | 'histogram',
+    private readonly read: () => Sample[],
+  ) {}
+  async get() {
+    return {
+      name: this.name,
+      help: this.help,
+      type: this.type,
+      aggregator: this.aggregator,
+      values: this.read(),
+    };
+  }
+  reset(): void {}
 }
 
 /**
  * The controller's Prometheus registry. Report figures are observed once per live-ingested report (not
  * the start-up replay: a counter that jumped by an hour of reports after a restart would fake a rate
- * spike); label children are cached per series so an observation costs a bucket search, not a label hash.
- * Fleet, ingest and alerting figures are read at scrape time from their owners.
+ * spike) into per-series arrays; fleet, ingest and alerting figures are read at scrape time from their
+ * owners.
  */
 export class ControllerMetrics {
   readonly registry = new Registry();
-  private readonly series = new Map<string, SeriesChildren>();
+  private readonly series = new Map<string, SeriesState>();
   private readonly extra: readonly string[];
-  private readonly histograms: Histogram<string>[];
-  private readonly reports: Counter<string>;
-  private readonly errors: Counter<string>;
-  private readonly findings: Counter<string>;
-  private readonly success: Gauge<string>;
-  private readonly lastReport: Gauge<string>;
   private readonly seriesDropped: Counter<string>;
   private readonly http: Histogram<string>;
 
@@ -183,39 +214,67 @@ export class ControllerMetrics {
       registers,
     }).set({ version: VERSION, nodejs_version: process.versions.node }, 1);
 
-    this.histograms = HISTOGRAMS.map(
-      (h) => new Histogram({ name: h.name, help: h.help, labelNames, buckets: h.buckets, registers }),
+    const all = () => this.series.values();
+    const family = (name: string, help: string, type: SeriesFamily['type'], read: () => Sample[]) =>
+      this.registry.registerMetric(new SeriesFamily(name, help, type, read) as unknown as Gauge<string>);
+    HISTOGRAMS.forEach((h, i) => {
+      family(h.name, h.help, 'histogram', () => {
+        const out: Sample[] = [];
+        for (const s of all()) {
+          const counts = s.buckets[i];
+          if (!counts) continue;
+          let acc = 0;
+          h.buckets.forEach((le, b) => {
+            acc += counts[b] as number;
+            out.push({ labels: { le, ...s.labels }, value: acc, metricName: `${h.name}_bucket` });
+          });
+          const n = s.counts[i] as number;
+          out.push({ labels: { le: '+Inf', ...s.labels }, value: n, metricName: `${h.name}_bucket` });
+          out.push({ labels: s.labels, value: s.sums[i] as number, metricName: `${h.name}_sum` });
+          out.push({ labels: s.labels, value: n, metricName: `${h.name}_count` });
+        }
+        return out;
+      });
+    });
+    // Every outcome and category exists from a series' first report on, so rate() sees the first failure.
+    family('liveprobe_reports_total', 'Probe reports ingested, by outcome', 'counter', () =>
+      [...all()].flatMap((s) =>
+        OUTCOMES.map((outcome, k) => ({ labels: { ...s.labels, outcome }, value: s.outcomes[k] as number })),
+      ),
     );
-    this.reports = new Counter({
-      name: 'liveprobe_reports_total',
-      help: 'Probe reports ingested, by outcome',
-      labelNames: [...labelNames, 'outcome'],
-      registers,
-    });
-    this.errors = new Counter({
-      name: 'liveprobe_errors_total',
-      help: 'Errors seen by probes, by category (http, network, player, conformance)',
-      labelNames: [...labelNames, 'category'],
-      registers,
-    });
-    this.findings = new Counter({
-      name: 'liveprobe_findings_total',
-      help: 'Stream conformance findings, by code (collapsed repeats counted)',
-      labelNames: [...labelNames, 'code'],
-      registers,
-    });
-    this.success = new Gauge({
-      name: 'liveprobe_probe_success',
-      help: "1 if the series' last report was ok or degraded, 0 if it failed or the probe itself erred (like blackbox_exporter's probe_success)",
-      labelNames,
-      registers,
-    });
-    this.lastReport = new Gauge({
-      name: 'liveprobe_probe_last_report_timestamp_seconds',
-      help: "When the series' last report ended (Unix time)",
-      labelNames,
-      registers,
-    });
+    family(
+      'liveprobe_errors_total',
+      'Errors seen by probes, by category (http, network, player, conformance)',
+      'counter',
+      () =>
+        [...all()].flatMap((s) =>
+          ERROR_CATEGORIES.map(([category], k) => ({
+            labels: { ...s.labels, category },
+            value: s.errors[k] as number,
+          })),
+        ),
+    );
+    family(
+      'liveprobe_findings_total',
+      'Stream conformance findings, by code (collapsed repeats counted)',
+      'counter',
+      () =>
+        [...all()].flatMap((s) =>
+          [...s.findings].map(([code, value]) => ({ labels: { ...s.labels, code }, value })),
+        ),
+    );
+    family(
+      'liveprobe_probe_success',
+      "1 if the series' last report was ok or degraded, 0 if it failed or the probe itself erred (like blackbox_exporter's probe_success)",
+      'gauge',
+      () => [...all()].map((s) => ({ labels: s.labels, value: s.success })),
+    );
+    family(
+      'liveprobe_probe_last_report_timestamp_seconds',
+      "When the series' last report ended (Unix time)",
+      'gauge',
+      () => [...all()].map((s) => ({ labels: s.labels, value: Date.parse(s.lastEnded) / 1000 })),
+    );
     this.seriesDropped = new Counter({
       name: 'liveprobe_metrics_series_dropped_reports_total',
       help: 'Reports not exported because the series limit (controller.metricsMaxSeries) was reached',
@@ -268,32 +327,39 @@ export class ControllerMetrics {
   observe(report: Report, now = Date.now()): void {
     // A watch's summary (seq 0) re-counts the period its interval reports already covered.
     if (report.mode === 'watch' && report.seq === 0) return;
-    const s = this.childrenFor(report, now);
+    const s = this.seriesFor(report, now);
     if (!s) return;
     s.lastSeen = now;
     const m = report.metrics;
     for (let i = 0; i < HISTOGRAMS.length; i++) {
       const spec = HISTOGRAMS[i] as HistogramSpec;
-      const v = m[spec.metric];
-      if (v === undefined) continue;
-      let h = s.histograms[i];
-      if (!h) {
-        h = (this.histograms[i] as Histogram<string>).labels(s.labels);
-        s.histograms[i] = h;
+      const raw = m[spec.metric];
+      if (raw === undefined) continue;
+      const v = raw * spec.scale;
+      const bounds = spec.buckets;
+      let counts = s.buckets[i];
+      if (!counts) {
+        counts = new Float64Array(bounds.length + 1);
+        s.buckets[i] = counts;
       }
-      h.observe(v * spec.scale);
+      let b = 0;
+      while (b < bounds.length && v > (bounds[b] as number)) b++;
+      counts[b] = (counts[b] as number) + 1;
+      s.sums[i] = (s.sums[i] as number) + v;
+      s.counts[i] = (s.counts[i] as number) + 1;
     }
-    s.outcomes[report.outcome].inc();
-    s.success.set(report.outcome === 'ok' || report.outcome === 'degraded' ? 1 : 0);
-    s.lastReport.set(Date.parse(report.endedAt) / 1000);
-    for (const [category, key] of ERROR_CATEGORIES) {
-      const n = m[key];
-      if (n) this.errors.inc({ ...s.labels, category }, n);
+    const o = OUTCOMES.indexOf(report.outcome);
+    s.outcomes[o] = (s.outcomes[o] as number) + 1;
+    s.success = report.outcome === 'ok' || report.outcome === 'degraded' ? 1 : 0;
+    s.lastEnded = report.endedAt;
+    for (let k = 0; k < ERROR_CATEGORIES.length; k++) {
+      const n = m[(ERROR_CATEGORIES[k] as (typeof ERROR_CATEGORIES)[number])[1]];
+      if (n) s.errors[k] = (s.errors[k] as number) + n;
     }
-    for (const f of report.findings) this.findings.inc({ ...s.labels, code: f.code }, f.count);
+    for (const f of report.findings) s.findings.set(f.code, (s.findings.get(f.code) ?? 0) + f.count);
   }
 
-  private childrenFor(report: Report, now: number): SeriesChildren | undefined {
+  private seriesFor(report: Report, now: number): SeriesState | undefined {
     const key = `${report.target.id}\u0000${report.region}\u0000${report.probe}`;
     const known = this.series.get(key);
     if (known) return known;
@@ -304,19 +370,17 @@ export class ControllerMetrics {
     const labels: Labels = { target: report.target.id, region: report.region, probe: report.probe };
     const own = this.opts.labelsOf?.(report.target.id);
     for (const l of this.extra) labels[l] = own?.[l] ?? '';
-    const outcomes = {} as SeriesChildren['outcomes'];
-    for (const o of OUTCOMES) {
-      outcomes[o] = this.reports.labels({ ...labels, outcome: o });
-      // Every outcome exists from the first report on, so rate() sees the first failure as an increase.
-      outcomes[o].inc(0);
-    }
-    const s: SeriesChildren = {
+    const s: SeriesState = {
       labels,
       lastSeen: now,
-      histograms: [],
-      outcomes,
-      success: this.success.labels(labels),
-      lastReport: this.lastReport.labels(labels),
+      buckets: [],
+      sums: new Float64Array(HISTOGRAMS.length),
+      counts: new Float64Array(HISTOGRAMS.length),
+      outcomes: new Float64Array(OUTCOMES.length),
+      errors: new Float64Array(ERROR_CATEGORIES.length),
+      findings: new Map(),
+      success: 1,
+      lastEnded: report.endedAt,
     };
     this.series.set(key, s);
     return s;
@@ -324,16 +388,7 @@ export class ControllerMetrics {
 
   /** Drops series without a report for SERIES_IDLE_MS: what keeps deleted targets from piling up. */
   evict(now = Date.now()): void {
-    for (const [key, s] of this.series) {
-      if (now - s.lastSeen < SERIES_IDLE_MS) continue;
-      this.series.delete(key);
-      for (const h of this.histograms) h.remove(s.labels);
-      for (const o of OUTCOMES) this.reports.remove({ ...s.labels, outcome: o });
-      for (const [category] of ERROR_CATEGORIES) this.errors.remove({ ...s.labels, category });
-      for (const code of FINDING_CODES) this.findings.remove({ ...s.labels, code });
-      this.success.remove(s.labels);
-      this.lastReport.remove(s.labels);
-    }
+    for (const [key, s] of this.series) if (now - s.lastSeen >= SERIES_IDLE_MS) this.series.delete(key);
   }
 
   observeHttp(method: string, route: string, statusCode: number, seconds: number): void {

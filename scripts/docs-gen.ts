@@ -2,6 +2,8 @@
  * Generates the reference pages that must not drift from the code:
  *   docs/reference/configuration.md  from the zod config schema and the env var map (shared/config.ts)
  *   docs/reference/findings.md       from the finding-code vocabulary (shared/metrics.ts)
+ *   docs/reference/cli.md            from the commander definitions (cli/program.ts)
+ *   docs/reference/fleet.schema.json from the fleet file's zod schema (cli/ops/fleet.ts)
  * `npm run docs:gen` writes them; `--check` only compares and exits 1 when a page is out of date.
  * test/docs.test.ts runs the same render functions, so a key added without regenerating fails the tests.
  */
@@ -10,6 +12,9 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 import { z } from 'zod';
+import { fleetJsonSchema } from '../cli/ops/fleet.js';
+import { renderCliReference } from '../cli/ops/reference.js';
+import { buildProgram } from '../cli/program.js';
 import { ConfigSchema, ENV_KEYS } from '../shared/config.js';
 import { FINDING_CODES } from '../shared/metrics.js';
 import { CONFIG_NOTES, FINDING_NOTES } from './docs-notes.js';
@@ -268,6 +273,11 @@ export function generatedPages(root = repoRoot()): GeneratedPage[] {
   return [
     { path: 'docs/reference/configuration.md', render: () => renderConfiguration(root) },
     { path: 'docs/reference/findings.md', render: () => renderFindings() },
+    { path: 'docs/reference/cli.md', render: () => renderCliReference(buildProgram()) },
+    {
+      path: 'docs/reference/fleet.schema.json',
+      render: () => `${JSON.stringify(fleetJsonSchema(), null, 2)}\n`,
+    },
   ];
 }
 

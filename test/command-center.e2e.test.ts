@@ -269,6 +269,12 @@ describe('command center in Chromium against the real stack', () => {
     const verdict = await page.$eval('table.verdicts tbody', (e) => e.textContent ?? '');
     expect(verdict).toMatch(/testbed/);
     expect(verdict).toMatch(/ok|degraded|failed|probe-error/);
+    // the list below follows the sweep's events too
+    await page.waitForFunction(
+      (sid) => document.querySelector('table.sweep-list')?.textContent?.includes(`${sid}done`),
+      { timeout: 30_000 },
+      id,
+    );
     await shot('sweeps');
   }, 180_000);
 

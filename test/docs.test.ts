@@ -36,7 +36,9 @@ const OWN = new Set(
     'docs/README.md',
     'docs/getting-started.md',
     'docs/benchmarks.md',
-    ...['targets', 'schedules', 'watching', 'alerting'].map((p) => `docs/guides/${p}.md`),
+    ...['targets', 'schedules', 'watching', 'alerting', 'readiness', 'fleet-file'].map(
+      (p) => `docs/guides/${p}.md`,
+    ),
     ...['fleet', 'sizing', 'troubleshooting', 'upgrading'].map((p) => `docs/operations/${p}.md`),
     ...['architecture', 'nats-layout', 'exactly-once', 'alerting-pipeline'].map(
       (p) => `docs/internals/${p}.md`,

@@ -312,10 +312,9 @@ export function registerOperatorCommands(program: Command): void {
             header: 'matchers',
             value: (s) =>
               s.matchers
-                .map((m) =>
-                  `${m.name}${m.is_equal ? '' : '!'}${m.is_regex ? '~' : '='}${m.value}`
-                    .replace('!=', '!=')
-                    .replace(/!~/, '!~'),
+                .map(
+                  (m) =>
+                    `${m.name}${m.is_regex ? (m.is_equal ? '=~' : '!~') : m.is_equal ? '=' : '!='}${m.value}`,
                 )
                 .join(' '),
           },

@@ -40,6 +40,7 @@ import { type AgentFact, evaluateFleet } from './fleet-rules.js';
 import { plan } from './group.js';
 import { inhibit } from './inhibit.js';
 import type { Fetch } from './notifiers/http.js';
+import { notifierFor } from './notifiers/index.js';
 import { Dispatcher } from './notify.js';
 import { NotificationLog } from './notify-log.js';
 import { quorum } from './quorum.js';
@@ -199,6 +200,57 @@ export class Alerting {
         this.countNotification(n.receiver.name, 'failed');
       },
     });
+  }
+
+  /** The receivers of the alerting file that are in use (GET /v1/receivers). */
+  receiverViews(): { name: string; kind: string }[] {
+    return [...this.receivers.values()].map((r) => ({ name: r.name, kind: r.kind }));
+  }
+
+  /**
+   * Sends one synthetic firing alert through a receiver now (POST /v1/receivers/:name/test), outside grouping
+   * and the notification log: an operator checks the wiring before the event. undefined: no such receiver.
+   */
+  async testReceiver(name: string): Promise<{ ok: boolean; message?: string } | undefined> {
+    const r = this.receivers.get(name);
+    if (!r) return undefined;
+    const now = new Date().toISOString();
+    const labels = { alertname: 'liveprobe-receiver-test', severity: 'info' };
+    try {
+      await notifierFor(r).send(
+        r,
+        {
+          receiver: r.name,
+          group_key: `test:${r.name}`,
+          group_labels: labels,
+          status: 'firing',
+          alerts: [
+            {
+              fingerprint: `test-${randomBytes(4).toString('hex')}`,
+              status: 'firing',
+              repeat: false,
+              labels,
+              annotations: { summary: `Test notification from liveprobe through receiver ${r.name}` },
+              starts_at: now,
+              value: null,
+              threshold: null,
+              evidence: { regions: [] },
+            },
+          ],
+        },
+        {
+          fetch: this.opts.fetch ?? fetch,
+          signal: AbortSignal.timeout(durationMs(r.retry.timeout)),
+          now: Date.now(),
+          externalUrl: this.opts.externalUrl?.(),
+        },
+      );
+      this.opts.logger.info({ receiver: r.name }, 'receiver test sent');
+      return { ok: true };
+    } catch (err) {
+      this.opts.logger.warn({ receiver: r.name, err: (err as Error).message }, 'receiver test failed');
+      return { ok: false, message: (err as Error).message };
+    }
   }
 
   static async create(opts: AlertingOptions): Promise<Alerting> {

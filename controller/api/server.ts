@@ -37,6 +37,7 @@ import { boardRoutes } from './routes/board.js';
 import { eventRoutes } from './routes/events.js';
 import { healthRoutes } from './routes/health.js';
 import { metricsRoutes } from './routes/metrics.js';
+import { receiverRoutes } from './routes/receivers.js';
 import { resultRoutes } from './routes/results.js';
 import { ruleRoutes } from './routes/rules.js';
 import { runbookRoutes } from './routes/runbooks.js';
@@ -176,6 +177,7 @@ export async function buildApi(services: Services, cfg: Config['controller'], lo
   await app.register(alertRoutes(services));
   await app.register(ruleRoutes(services));
   await app.register(silenceRoutes(services));
+  await app.register(receiverRoutes(services));
   await app.register(eventRoutes(services));
   await app.register(metricsRoutes(services));
   await app.register(runbookRoutes());

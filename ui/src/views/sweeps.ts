@@ -118,8 +118,7 @@ function SweepDetail({ id }: { id: string }) {
   return html`<section class="sweep-detail" data-state=${s.state}>
     <h2>Sweep <code>${s.id}</code> — <span class=${`badge ${s.state === 'done' ? 's-ok' : 's-degraded'}`}>${s.state}</span></h2>
     <p class="muted">${s.probe} probe, ${s.durationS} s, ${s.targets.length} target(s) x ${s.regions.length} region(s);
-      started ${time(s.createdAt)}${s.finishedAt ? `, finished ${time(s.finishedAt)}` : `, deadline ${time(s.deadline)}`};
-      ${s.received}/${s.expected} reports. <a href=${`/v1/sweeps/${encodeURIComponent(s.id)}`}>JSON</a></p>
+      started ${time(s.createdAt)}${s.finishedAt ? `, finished ${time(s.finishedAt)}` : `, deadline ${time(s.deadline)}`}${'; '}${s.received}/${s.expected} reports. <a href=${`/v1/sweeps/${encodeURIComponent(s.id)}`}>JSON</a></p>
     <table class="progress"><thead><tr><th>region</th><th>received / expected</th><th></th><th class="num">ok</th><th class="num">degraded</th><th class="num">failed</th><th class="num">probe-error</th><th class="num">missing</th></tr></thead>
       <tbody>${Object.entries(s.perRegion).map(
         ([
@@ -156,7 +155,7 @@ export function SweepsView({ id }: { id?: string }) {
     let t: ReturnType<typeof setTimeout> | undefined;
     return feed.on('sweep', () => {
       clearTimeout(t);
-      t = setTimeout(reload, 500);
+      t = setTimeout(reload, 200);
     });
   }, []);
   const list = [...(data ?? [])].sort((a, b) => b.createdAt.localeCompare(a.createdAt)).slice(0, 30);
