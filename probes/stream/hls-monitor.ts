@@ -50,6 +50,8 @@ export class HlsRun {
   /** The entry URL turned out to be a media playlist: no master to reload. */
   private direct = false;
   private lastMasterText: string | undefined;
+  /** Entries of the last master (the over-budget error is recorded once per change). */
+  private lastMasterCount = 0;
 
   constructor(
     readonly session: Session,
@@ -151,6 +153,19 @@ export class HlsRun {
     s.entry(true);
     this.lastMasterText = text;
     const entries = parsed.value.entries.slice(0, s.opts.maxRenditions);
+    if (
+      parsed.value.entries.length > entries.length &&
+      this.lastMasterCount !== parsed.value.entries.length
+    ) {
+      // A per-run budget of objects: each rendition is a playlist reloaded every few seconds plus segments.
+      s.error(
+        'conformance',
+        'manifest-too-large',
+        `master lists ${parsed.value.entries.length} renditions; following the first ${entries.length}`,
+        { url: r.url },
+      );
+    }
+    this.lastMasterCount = parsed.value.entries.length;
     if (entries.length === 0) {
       s.invalidDocument(MASTER, r.url, 'master playlist', 'no variant or rendition with a URI');
       return;

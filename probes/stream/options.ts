@@ -73,7 +73,7 @@ export interface StreamProberOptions {
   maxSocketsPerOrigin?: number;
   /** Segment downloads in flight across all runs (default 32); more are skipped and counted. */
   maxConcurrentSegments?: number;
-  /** Renditions followed per run (default 5000). */
+  /** Renditions followed per run (default 100; more in a master is a manifest-too-large error, the rest ignored). */
   maxRenditions?: number;
   /** Extra request headers (e.g. a CDN token header). */
   headers?: Record<string, string>;
@@ -120,7 +120,7 @@ export function resolveOptions(o: StreamProberOptions = {}): ResolvedOptions {
     maxPlaylistBytes: o.maxPlaylistBytes ?? 4 * 1024 * 1024,
     maxSocketsPerOrigin: o.maxSocketsPerOrigin ?? 64,
     maxConcurrentSegments: o.maxConcurrentSegments ?? 32,
-    maxRenditions: o.maxRenditions ?? 5000,
+    maxRenditions: o.maxRenditions ?? 100,
     headers: o.headers ?? {},
     egress: o.egress,
     secretsDir: o.secretsDir,

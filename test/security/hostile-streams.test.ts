@@ -45,6 +45,7 @@ describe('hostile streams cannot stall the stream probe or its agent', () => {
   let base = '';
   let reloads = 0;
   let longReloads = 0;
+  const wideMedia = new Set<string>();
 
   beforeAll(async () => {
     origin = http.createServer((req, res) => {
@@ -56,6 +57,17 @@ describe('hostile streams cannot stall the stream probe or its agent', () => {
       // 3.5 MiB of long segment URIs: ~15 000 segments, within the count budget, parsed off the loop
       if (req.url === '/long.m3u8')
         return void res.end(bigPlaylist(1000 + longReloads++, 3.5 * 1024 * 1024, 220));
+      // a master of 5000 renditions: each one a playlist the probe would reload every few seconds
+      if (req.url === '/wide.m3u8')
+        return void res.end(
+          `#EXTM3U\n${Array.from({ length: 5000 }, (_, i) => `#EXT-X-STREAM-INF:BANDWIDTH=${100000 + i}\nv/${i}.m3u8`).join('\n')}\n`,
+        );
+      if (req.url?.startsWith('/v/')) {
+        wideMedia.add(req.url);
+        return void res.end(
+          '#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:1\n#EXTINF:2.0,\ns1.ts\n',
+        );
+      }
       res.writeHead(404).end(); // segments: not the point here
     });
     origin.listen(0, '127.0.0.1');
@@ -88,12 +100,17 @@ describe('hostile streams cannot stall the stream probe or its agent', () => {
           },
           { signal: new AbortController().signal, logger },
         );
-      const [many, million, huge, long] = await Promise.all([
+      const [many, million, huge, long, wide] = await Promise.all([
         run('/many.mpd', 'dash'),
         run('/million.mpd', 'dash'),
         run('/huge.m3u8', 'hls'),
         run('/long.m3u8', 'hls'),
+        run('/wide.m3u8', 'hls'),
       ]);
+      // the wide master: followed up to the per-run budget of renditions, the rest refused and said so
+      expect(wide.errors.find((e) => e.type === 'manifest-too-large')?.details).toMatch(/5000 renditions/);
+      expect(wideMedia.size).toBeGreaterThan(0);
+      expect(wideMedia.size).toBeLessThanOrEqual(100);
       for (const r of [many, million, huge]) {
         expect(r.errors.some((e) => e.type === 'manifest-too-large')).toBe(true);
         expect(r.outcome).not.toBe('ok');
