@@ -6,7 +6,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { JetStreamPublisher } from '../agent/publisher.js';
 import { fieldNameAllowed, fieldNames } from '../controller/api/casing.js';
+import { EXAMPLES } from '../controller/api/openapi.js';
 import { type Controller, startController } from '../controller/index.js';
+import { SweepRequest } from '../shared/api.js';
 import { loadConfig } from '../shared/config.js';
 import { LOOPBACK_RULES } from '../shared/egress.js';
 import { createLogger } from '../shared/log.js';
@@ -115,6 +117,29 @@ describe('API contract: OpenAPI, problem+json, casing, pagination, SSE resume', 
     expect(fieldNameAllowed('/v1/sweeps', 'startup_ms')).toBe(true);
   });
 
+  it('documents request examples the API accepts', async () => {
+    const example = (path: string, method: string) =>
+      ((doc.paths[path]?.[method]?.requestBody as Json | undefined)?.content as Json | undefined)?.[
+        'application/json'
+      ] as { example?: unknown } | undefined;
+    for (const [path, method, id] of [
+      ['/v1/targets', 'post', 'createTarget'],
+      ['/v1/sweeps', 'post', 'createSweep'],
+      ['/v1/watches', 'post', 'createWatch'],
+      ['/v1/silences', 'post', 'createSilence'],
+      ['/v1/rules', 'post', 'createRule'],
+    ] as const) {
+      expect(example(path, method)?.example, id).toEqual(EXAMPLES[id]);
+    }
+    expect((await call('POST', '/v1/targets', TOKENS.admin, EXAMPLES.createTarget)).status).toBe(201);
+    expect((await call('POST', '/v1/watches', TOKENS.operator, EXAMPLES.createWatch)).status).toBe(201);
+    expect((await call('POST', '/v1/silences', TOKENS.operator, EXAMPLES.createSilence)).status).toBe(201);
+    expect((await call('POST', '/v1/rules', TOKENS.admin, EXAMPLES.createRule)).status).toBe(201);
+    // a sweep needs online agents to start; its example is at least a valid body
+    expect(SweepRequest.safeParse(EXAMPLES.createSweep).success).toBe(true);
+    expect(doc.paths['/v1/events']?.get?.description).toContain('Last-Event-ID');
+  });
+
   it('serves Swagger UI at /docs', async () => {
     const res = await fetch(`${controller.url}/docs`);
     expect(res.status).toBe(200);
@@ -158,6 +183,18 @@ describe('API contract: OpenAPI, problem+json, casing, pagination, SSE resume', 
       body: '{not json',
     });
     await expectProblem(badJson, 400);
+    const textBody = await fetch(`${controller.url}/v1/sweeps`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKENS.operator}`, 'content-type': 'application/xml' },
+      body: '<sweep/>',
+    });
+    await expectProblem(textBody, 415);
+    const huge = await fetch(`${controller.url}/v1/sweeps`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKENS.operator}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'x'.repeat(300 * 1024) }),
+    });
+    await expectProblem(huge, 413);
     const rule = { id: 'dup-rule', metric: 'startup_ms', agg: 'p95', window: '5m', op: '>', threshold: 4000 };
     expect((await call('POST', '/v1/rules', TOKENS.admin, rule)).status).toBe(201);
     await expectProblem(await call('POST', '/v1/rules', TOKENS.admin, rule), 409);
