@@ -2,6 +2,7 @@ import type { ChildProcess } from 'node:child_process';
 import { Kvm } from '@nats-io/kv';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LOOPBACK_RULES } from '../shared/egress.js';
 import { Job } from '../shared/schemas.js';
 import { names } from '../shared/subjects.js';
 import { decodeJson } from '../shared/transport.js';
@@ -22,7 +23,11 @@ describe('schedules across controller replicas', () => {
     nats = await startNats();
     for (let i = 0; i < 2; i++) {
       const port = await freePort();
-      const child = spawnLiveprobe(['controller', '--port', String(port)], { NATS_URL: nats.url });
+      // the test's targets live on loopback, which the egress policy refuses unless allowed
+      const child = spawnLiveprobe(['controller', '--port', String(port)], {
+        NATS_URL: nats.url,
+        LIVEPROBE_EGRESS_ALLOW: LOOPBACK_RULES.join(','),
+      });
       replicas.set(child.pid as number, { child, url: `http://127.0.0.1:${port}` });
     }
     for (const r of replicas.values()) await waitHttp(`${r.url}/healthz`);
