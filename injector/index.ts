@@ -69,11 +69,9 @@ export async function startInjector(opts: {
     ...(opts.ffmpegPath ? { ffmpegPath: opts.ffmpegPath } : {}),
   });
 
-  let lastDelay: number | undefined;
   const heartbeat = (): InjectorHeartbeat => {
     const s = injector.stats();
-    const d = injector.takeDelayMs();
-    if (d !== undefined || s.mode !== 'paint') lastDelay = s.mode === 'paint' ? d : undefined;
+    const delay = injector.delayMs();
     return InjectorHeartbeat.parse({
       id: o.id,
       name: o.name,
@@ -88,7 +86,7 @@ export async function startInjector(opts: {
       output: redactUrl(o.out),
       framesPainted: s.framesPainted,
       framesPassed: s.framesPassed,
-      ...(lastDelay !== undefined ? { addedDelayMs: lastDelay } : {}),
+      ...(delay !== undefined ? { addedDelayMs: delay } : {}),
       ...(measured !== undefined ? { clockOffsetMs: measured } : {}),
       appliedOffsetMs: applied,
       clockSource,
@@ -162,7 +160,8 @@ export async function startInjector(opts: {
     if (nc && !nc.isClosed()) nc.publish(names.injector(o.id), encodeJson(latest));
   };
   const hbTimer = setInterval(publish, o.heartbeatS * 1000);
-  // The offset is applied once per ffmpeg run (it is baked into the filter); re-measured for the heartbeat.
+  // The offset is applied once, at start (it is baked into the filter expression); re-measured every minute
+  // for the heartbeat, so a drifting host shows as clockOffsetMs moving away from appliedOffsetMs.
   const offsetTimer = setInterval(() => {
     if (nc && !nc.isClosed())
       void measureClockOffset(nc, names).then((m) => {
@@ -173,7 +172,7 @@ export async function startInjector(opts: {
   return {
     injector,
     ...(metricsPort !== undefined ? { metricsPort } : {}),
-    heartbeat: () => injector.stats() && heartbeat(),
+    heartbeat,
     async stop() {
       clearInterval(hbTimer);
       clearInterval(offsetTimer);

@@ -30,6 +30,11 @@ export interface InjectorStats {
   pid?: number;
 }
 
+/** Delay samples kept (progress comes every 0.5 s: the last 10 s). */
+const DELAY_WINDOW = 20;
+/** The same ffmpeg message is logged at most once per this many ms (a broken feed repeats itself). */
+const LOG_EVERY_MS = 10_000;
+
 const DECODE_ERROR =
   /error while decoding|concealing|corrupt|Invalid NAL|non-existing PPS|decode_slice_header|no frame!|Invalid data/i;
 
@@ -64,6 +69,7 @@ export class Injector extends EventEmitter {
   private stampIndex = 0;
   private pendingPts: number | undefined;
   private delaySamples: number[] = [];
+  private readonly logged = new Map<string, number>();
 
   constructor(private readonly opts: InjectorOptions) {
     super();
@@ -85,11 +91,10 @@ export class Injector extends EventEmitter {
     };
   }
 
-  /** Median stamp-to-encoder delay since the last call (undefined when nothing was painted). */
-  takeDelayMs(): number | undefined {
-    const s = this.delaySamples.sort((a, b) => a - b);
-    this.delaySamples = [];
-    if (s.length === 0) return undefined;
+  /** Median stamp-to-encoder delay over the latest samples (two a second); undefined unless painting. */
+  delayMs(): number | undefined {
+    if (this.modeNow !== 'paint' || this.delaySamples.length === 0) return undefined;
+    const s = [...this.delaySamples].sort((a, b) => a - b);
     return s[Math.floor(s.length / 2)];
   }
 
@@ -118,6 +123,7 @@ export class Injector extends EventEmitter {
     this.stamps.clear();
     this.stampIndex = 0;
     this.pendingPts = undefined;
+    this.delaySamples = [];
     child.once('error', (err) => logger.error({ err: err.message }, 'ffmpeg failed to start'));
     child.once('spawn', () => {
       logger.info({ pid: child.pid, mode }, 'ffmpeg started');
@@ -192,7 +198,10 @@ export class Injector extends EventEmitter {
     if (mode === 'paint') {
       // The latest frame handed to the encoder: how long ago it was stamped.
       const stamp = this.stamps.get(frames - 1);
-      if (stamp !== undefined) this.delaySamples.push(Math.max(0, this.lastProgressAt - stamp));
+      if (stamp !== undefined) {
+        this.delaySamples.push(Math.max(0, this.lastProgressAt - stamp));
+        if (this.delaySamples.length > DELAY_WINDOW) this.delaySamples.shift();
+      }
       for (const k of this.stamps.keys()) if (k < frames - 1) this.stamps.delete(k);
     }
   }
@@ -217,6 +226,10 @@ export class Injector extends EventEmitter {
       this.opts.logger.debug({ pid }, `ffmpeg: ${line}`);
       return;
     }
+    const now = Date.now();
+    if (now - (this.logged.get(line) ?? 0) < LOG_EVERY_MS) return;
+    if (this.logged.size > 500) this.logged.clear();
+    this.logged.set(line, now);
     this.opts.logger.warn({ pid, mode: this.childMode }, `ffmpeg: ${line}`);
   }
 

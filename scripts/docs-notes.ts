@@ -33,6 +33,7 @@ export const CONFIG_NOTES: Record<string, string> = {
     'Spool bound; when full a report is dropped (counted in the heartbeat, logged) and its job handed back; `0` disables the spool.',
   'agent.drainGraceS':
     'On SIGTERM or `POST /v1/agents/:id/stop`: running jobs may finish this long, then are handed back (nak).',
+  'agent.httpHost': 'Bind address of the agent HTTP port (`agent.httpPort`).',
   'controller.host': 'API bind address.',
   'controller.port': 'API port.',
   'controller.tokens':

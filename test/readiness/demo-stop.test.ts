@@ -71,4 +71,53 @@ describe('demo: human output and Ctrl-C', () => {
       data.remove();
     }
   }, 240_000);
+
+  it('stops `controller` and `agent` started by hand next to nats-server, all in one terminal group, on SIGINT', async () => {
+    const data = tempDir('ready-svc');
+    const [natsPort, apiPort] = [await freePort(), await freePort()];
+    const main = distEntry('cli/main.js');
+    // One shell job, as a terminal runs it: the three processes share the job's process group.
+    const script = [
+      `nats-server -js -sd ${data.path}/nats -a 127.0.0.1 -p ${natsPort} &`,
+      `sleep 1; "${process.execPath}" ${main} controller --port ${apiPort} &`,
+      `"${process.execPath}" ${main} agent --region local --id stop-test &`,
+      'wait',
+    ].join('\n');
+    const child = spawn('sh', ['-c', script], {
+      detached: true,
+      stdio: 'ignore',
+      env: {
+        ...process.env,
+        NATS_URL: `nats://127.0.0.1:${natsPort}`,
+        LIVEPROBE_SPOOL_DIR: join(data.path, 'spool'),
+        LIVEPROBE_LOG_LEVEL: 'warn',
+      },
+    });
+    const pgid = child.pid as number;
+    try {
+      await waitFor(
+        'the agent online at the controller',
+        async () => {
+          try {
+            const agents = (await (await fetch(`http://127.0.0.1:${apiPort}/v1/agents`)).json()) as unknown[];
+            return agents.length === 1;
+          } catch {
+            return false;
+          }
+        },
+        120_000,
+        250,
+      );
+      expect(groupMembers(pgid).length).toBeGreaterThanOrEqual(4); // sh, nats-server, controller, agent
+      process.kill(-pgid, 'SIGINT');
+      await waitFor('every process of the group to exit', () => groupMembers(pgid).length === 0, 10_000, 100);
+    } finally {
+      try {
+        process.kill(-pgid, 'SIGKILL');
+      } catch {
+        // all gone
+      }
+      data.remove();
+    }
+  }, 180_000);
 });

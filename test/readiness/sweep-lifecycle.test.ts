@@ -1,4 +1,4 @@
-import type { ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { jetstreamManager } from '@nats-io/jetstream';
@@ -10,7 +10,7 @@ import type { Sweep } from '../../shared/api.js';
 import { names } from '../../shared/subjects.js';
 import { chaosLogger, REGION, spawnController, startStandInAgent } from '../chaos/harness.js';
 import { waitHttp } from '../helpers/cli.js';
-import { kill9, waitFor } from '../helpers/fleet.js';
+import { distEntry, kill9, waitFor } from '../helpers/fleet.js';
 import { freePort, startNats, stopProcess, tempDir } from '../helpers/procs.js';
 import { json, lp } from './cli.js';
 
@@ -127,6 +127,44 @@ describe('readiness sweeps: restart-safe, cancellable, driven by the CLI', () =>
     );
     expect(sweep.cells?.map((c) => c.verdict)).toEqual(Array(6).fill('go'));
   }, 180_000);
+
+  it('draws progress bars and a boxed, coloured verdict table on a terminal', async () => {
+    await waitHttp(`${url}/readyz`, 60_000);
+    // script(1) gives the CLI a real pseudo-terminal, as an operator's shell would.
+    const cmd = [
+      process.execPath,
+      distEntry('cli/main.js'),
+      'sweep',
+      'run',
+      '-l',
+      'cdn=akamai',
+      '--region',
+      REGION,
+      '--probe',
+      'stream',
+      '--duration',
+      '2',
+      '--follow',
+      '--url',
+      url,
+    ].join(' ');
+    const tty = await new Promise<{ code: number | null; out: string }>((resolve, reject) => {
+      const child = spawn('script', ['-qefc', cmd, '/dev/null'], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let out = '';
+      child.stdout.on('data', (d) => {
+        out += d;
+      });
+      child.once('error', reject);
+      child.once('exit', (code) => resolve({ code, out }));
+    });
+    expect(tty.code, tty.out).toBe(0);
+    // Without the terminal's escape sequences (colours, cursor moves).
+    const plain = tty.out.replace(new RegExp(`${String.fromCharCode(27)}\\[[0-9;?]*[A-Za-z]`, 'g'), '');
+    expect(plain).toMatch(/chaos\s+\[[█░]+\] 3\/3 reports/); // the region's bar, complete
+    expect(tty.out).toContain('\u001b[1;32mGO  sweep'); // bold green headline
+    expect(plain).toMatch(/┌.*┐/); // a boxed table
+    expect(plain).toMatch(/│ ch1\s+│ chaos\s+│ GO/);
+  }, 120_000);
 
   it('cancel drops the queued jobs and stops the running ones', async () => {
     await waitHttp(`${url}/readyz`, 60_000);

@@ -170,6 +170,7 @@ interface CellProps {
   target: string;
   region: string;
   figure: Figure;
+  window: '1m' | '5m';
   moved: boolean;
 }
 
@@ -210,16 +211,17 @@ class Cell extends Component<CellProps> {
     const p = this.props;
     return (
       p.figure !== n.figure ||
+      p.window !== n.window ||
       p.moved !== n.moved ||
       current().cells.get(key(n.target, n.region)) !== this.rendered
     );
   }
-  override render({ target, region, figure, moved }: CellProps) {
+  override render({ target, region, figure, window, moved }: CellProps) {
     const model = current().cells.get(key(target, region));
     this.rendered = model;
     const state = model?.state ?? 'nodata';
     const s = STATE[state];
-    const fig = cellFigure(model?.cell, figure, state);
+    const fig = cellFigure(model?.cell, figure, state, window);
     const at = model?.cell.latest[0]?.at;
     // the ring also appears between board renders, when a live report changes the state
     const ring = moved || (!!model && model.changedAt > 0 && Date.now() - model.changedAt < 60_000);
@@ -264,6 +266,7 @@ export function Board() {
   const q = new URLSearchParams(location.search);
   const [filter, setFilter] = useState(q.get('filter') ?? '');
   const [figure, setFigure] = useState<Figure>((q.get('figure') as Figure) || 'startup');
+  const [win, setWin] = useState<'1m' | '5m'>(q.get('window') === '5m' ? '5m' : '1m');
   const labelKeys = useMemo(
     () => [...new Set(m.targets.flatMap((t) => Object.keys(t.labels)))].sort(),
     [m.targets],
@@ -326,13 +329,14 @@ export function Board() {
     for (const [k, v] of [
       ['filter', filter],
       ['figure', figure === 'startup' ? '' : figure],
+      ['window', win === '1m' ? '' : win],
       ['group', groupBy ?? ''],
     ] as const) {
       if (v) u.searchParams.set(k, v);
       else u.searchParams.delete(k);
     }
     history.replaceState(null, '', u);
-  }, [filter, figure, groupBy]);
+  }, [filter, figure, groupBy, win]);
 
   const counts: Record<CellState, number> = { ok: 0, degraded: 0, failed: 0, 'probe-error': 0, nodata: 0 };
   for (const t of shown) for (const r of regions) counts[m.cells.get(key(t.id, r))?.state ?? 'nodata']++;
@@ -345,6 +349,9 @@ export function Board() {
           onInput=${(e: Event) => setFilter((e.target as HTMLInputElement).value)} /></label>
         <label>Figure <select value=${figure} onChange=${(e: Event) => setFigure((e.target as HTMLSelectElement).value as Figure)}>
           ${Object.entries(FIGURES).map(([k, v]) => html`<option value=${k}>${v}</option>`)}
+        </select></label>
+        <label>Window <select value=${win} onChange=${(e: Event) => setWin((e.target as HTMLSelectElement).value === '5m' ? '5m' : '1m')}>
+          <option value="1m">1m</option><option value="5m">5m</option>
         </select></label>
         <label>Group by <select value=${group} onChange=${(e: Event) => setGroupBy((e.target as HTMLSelectElement).value)}>
           <option value="">(none)</option>
@@ -377,7 +384,7 @@ export function Board() {
                 <a class="rowhead" role="rowheader" href=${`/target/${encodeURIComponent(t.id)}`} title=${t.name ?? t.id}>${t.id}</a>
                 ${regions.map((r) => {
                   const cm = m.cells.get(key(t.id, r));
-                  return html`<${Cell} key=${r} target=${t.id} region=${r} figure=${figure}
+                  return html`<${Cell} key=${r} target=${t.id} region=${r} figure=${figure} window=${win}
                     moved=${!!cm && cm.changedAt > 0 && now - cm.changedAt < 60_000} />`;
                 })}`,
             )}`,

@@ -47,10 +47,15 @@ export const seconds = (ms: number | undefined | null): string =>
       ? `${(ms / 1000).toFixed(1)}s`
       : `${Math.round(ms / 1000)}s`;
 
-/** The figure of a cell from its 1m window (5m when the minute is empty). */
-export function cellFigure(c: BoardCell | undefined, fig: Figure, state: CellState): string {
+/** The figure of a cell from its 1m window (5m when the minute is empty), or from its 5m window. */
+export function cellFigure(
+  c: BoardCell | undefined,
+  fig: Figure,
+  state: CellState,
+  window: '1m' | '5m' = '1m',
+): string {
   if (!c || state === 'nodata') return '';
-  const w = c.w1m && c.w1m.count > 0 ? c.w1m : c.w5m;
+  const w = window === '1m' && c.w1m && c.w1m.count > 0 ? c.w1m : c.w5m;
   const judged = w.outcomes.ok + w.outcomes.degraded + w.outcomes.failed;
   const success = `${w.outcomes.ok + w.outcomes.degraded}/${judged} ok`;
   // A failing cell always says how many probes succeeded: "0/4 ok" is the figure that matters then.
