@@ -1,13 +1,16 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { jetstream } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
+import puppeteer from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { JetStreamPublisher } from '../agent/publisher.js';
 import { fieldNameAllowed, fieldNames } from '../controller/api/casing.js';
 import { EXAMPLES } from '../controller/api/openapi.js';
 import { type Controller, startController } from '../controller/index.js';
+import { resolveChromiumPath } from '../probes/browser/index.js';
 import { SweepRequest } from '../shared/api.js';
 import { loadConfig } from '../shared/config.js';
 import { LOOPBACK_RULES } from '../shared/egress.js';
@@ -140,12 +143,45 @@ describe('API contract: OpenAPI, problem+json, casing, pagination, SSE resume', 
     expect(doc.paths['/v1/events']?.get?.description).toContain('Last-Event-ID');
   });
 
-  it('serves Swagger UI at /docs', async () => {
+  it('serves Swagger UI at /docs, and it renders every tag in real Chromium', async () => {
     const res = await fetch(`${controller.url}/docs`);
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toContain('text/html');
-    expect(await res.text()).toContain('swagger');
-  });
+    const profile = mkdtempSync(join(tmpdir(), 'liveprobe-docs-'));
+    const browser = await puppeteer.launch({
+      executablePath: resolveChromiumPath(undefined),
+      headless: true,
+      userDataDir: profile,
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+      defaultViewport: { width: 1280, height: 1000 },
+    });
+    try {
+      const page = await browser.newPage();
+      const errors: string[] = [];
+      page.on('pageerror', (e) => errors.push(String(e)));
+      await page.goto(`${controller.url}/docs/`, { waitUntil: 'load' });
+      await page.waitForSelector('.opblock-tag', { timeout: 60_000 });
+      const tags = await page.$$eval('.opblock-tag', (els) => els.map((e) => e.getAttribute('data-tag')));
+      expect(tags).toEqual(expect.arrayContaining(['targets', 'sweeps', 'agents', 'alerts', 'events']));
+      expect(await page.$eval('.info .title', (e) => e.textContent ?? '')).toContain(
+        'liveprobe controller API',
+      );
+      // the bearer scheme is offered
+      expect(await page.$('.auth-wrapper .authorize')).not.toBeNull();
+      expect(errors).toEqual([]);
+    } finally {
+      await browser.close();
+      rmSync(profile, { recursive: true, force: true });
+    }
+  }, 120_000);
 
   it('answers every error path with application/problem+json', async () => {
     const expectProblem = async (res: Response, status: number) => {
