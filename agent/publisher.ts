@@ -3,7 +3,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from '../shared/log.js';
 import { Report } from '../shared/schemas.js';
 import type { Names } from '../shared/subjects.js';
-import type { Spool } from './spool.js';
+import type { Spool, SpoolEntry } from './spool.js';
 
 /** Where a report ended up: stored in JetStream (or found there already), or durably in the local spool. */
 export type PublishOutcome = 'stored' | 'duplicate' | 'spooled';
@@ -50,6 +50,9 @@ export interface JetStreamPublisherOptions {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Spooled reports published at once during a replay (acks awaited together). */
+const REPLAY_WINDOW = 64;
 
 /**
  * A stream that answers 400 (e.g. message too large) will never take this report: retrying or spooling it
@@ -222,27 +225,38 @@ export class JetStreamPublisher implements Publisher {
         });
         continue;
       }
-      try {
-        const outcome = await this.send(entry.subject, entry.msgId, entry.data);
-        spool.commit();
-        this.counts.replayed++;
-        delay = 250;
-        if (spool.depth === 0) {
-          this.opts.logger.info({ replayed: this.counts.replayed, last: outcome }, 'spool replayed');
-        }
-      } catch (err) {
-        if (isPermanent(err)) {
+      // A window of publishes in flight, acks awaited together: one at a time, a 100 ms round trip would cap
+      // the replay at 10 reports/s, slower than an agent with many watches makes new ones (which queue
+      // behind the spool), so it would never catch up. Msg ids make a resend after a partial failure safe.
+      const batch = spool.peekBatch(REPLAY_WINDOW);
+      const results = await Promise.allSettled(batch.map((e) => this.send(e.subject, e.msgId, e.data)));
+      let failed: unknown;
+      for (let i = 0; i < results.length; i++) {
+        const r = results[i] as PromiseSettledResult<'stored' | 'duplicate'>;
+        const e = batch[i] as SpoolEntry;
+        if (r.status === 'fulfilled') {
+          spool.commit();
+          this.counts.replayed++;
+        } else if (isPermanent(r.reason)) {
           spool.commit();
           this.counts.dropped++;
           this.opts.logger.error(
-            { reportId: entry.msgId, err: (err as Error).message, dropped: this.counts.dropped },
+            { reportId: e.msgId, err: (r.reason as Error).message, dropped: this.counts.dropped },
             'spooled report rejected by the stream; dropped',
           );
-          continue;
+        } else {
+          // keep order: this one and everything after it go again
+          failed = r.reason;
+          break;
         }
+      }
+      if (failed === undefined) {
+        delay = 250;
+        if (spool.depth === 0) this.opts.logger.info({ replayed: this.counts.replayed }, 'spool replayed');
+      } else {
         this.counts.retries++;
         this.opts.logger.warn(
-          { err: (err as Error).message, reportId: entry.msgId, spoolDepth: spool.depth },
+          { err: (failed as Error).message, spoolDepth: spool.depth },
           'spool replay failed; backing off',
         );
         await sleep(delay);

@@ -204,6 +204,11 @@ export class Spool {
     return this.queue[this.head];
   }
 
+  /** The oldest `n` pending entries, oldest first (commit() them in that order). */
+  peekBatch(n: number): SpoolEntry[] {
+    return this.queue.slice(this.head, this.head + n);
+  }
+
   /** Marks the oldest entry published. */
   commit(): void {
     const e = this.queue[this.head];

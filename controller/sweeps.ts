@@ -32,7 +32,7 @@ export class UnknownRegionError extends Error {
   }
 }
 
-/** A selector or ["*"] that matched nothing. */
+/** A sweep that cannot be made: a selector or ["*"] that matched nothing, or too many cells. */
 export class EmptySweepError extends Error {}
 
 /** What the sweep's regions can run now (from agents' heartbeats), for the capacity estimate. */
@@ -93,9 +93,23 @@ const emptyProgress = (): RegionProgress => ({
   missing: 0,
 });
 
-/** Reports kept in the sweep record: segment timings dropped, errors and findings capped (KV values stay small). */
+/**
+ * A sweep is one KV value (at most the NATS max payload, 1 MiB by default): a trimmed report and its verdict
+ * cell take ~2-3 KiB, so a sweep is bounded in cells. Bigger checks are several sweeps (by label selector).
+ */
+export const MAX_SWEEP_CELLS = 300;
+
+const cut = (s: string, n: number) => (s.length > n ? `${s.slice(0, n - 1)}…` : s);
+
+/** Reports kept in the sweep record: segment timings dropped, errors, findings and reasons capped and cut. */
 function trimReport(r: Report): Report {
-  return { ...r, segments: [], errors: r.errors.slice(0, 10), findings: r.findings.slice(0, 20) };
+  return {
+    ...r,
+    reasons: r.reasons.slice(0, 10).map((x) => cut(x, 300)),
+    segments: [],
+    errors: r.errors.slice(0, 5).map((e) => ({ ...e, details: cut(e.details, 300) })),
+    findings: r.findings.slice(0, 10).map((f) => ({ ...f, evidence: cut(f.evidence, 300) })),
+  };
 }
 
 /** `a=b,c!=d` -> matcher over a label map. */
@@ -204,6 +218,10 @@ export class SweepService {
     const targets = this.resolveTargets(req);
     if (targets.length === 0) throw new EmptySweepError(`the selector "${req.selector}" matched no target`);
     const regions = this.resolveRegions(req.regions, o.strictRegions ?? false);
+    if (targets.length * regions.length > MAX_SWEEP_CELLS)
+      throw new EmptySweepError(
+        `${targets.length} targets x ${regions.length} regions = ${targets.length * regions.length} cells; a sweep holds at most ${MAX_SWEEP_CELLS}: split it (e.g. by label selector)`,
+      );
     const id = randomUUID();
     const now = Date.now();
     const deadline = new Date(now + (req.durationS + (this.opts.graceS ?? 90)) * 1000);

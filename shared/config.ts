@@ -133,7 +133,7 @@ export const ConfigSchema = z.strictObject({
       sseMaxPerToken: positiveInt.default(16),
       sseMax: positiveInt.default(256),
       /** Silences stored at once, and the longest one (hours); beyond either a new silence gets 400. */
-      silencesMax: positiveInt.default(1000),
+      silencesMax: positiveInt.default(200),
       silenceMaxHours: positiveInt.default(24 * 90),
       /** Largest accepted request body. */
       bodyLimitKb: positiveInt.default(256),

@@ -10,8 +10,11 @@ export interface SafeRegex {
   test(s: string): boolean;
 }
 
-/** Longest pattern accepted: RE2 compiles in linear time, but a megabyte of pattern is still no label rule. */
-export const MAX_PATTERN_LENGTH = 1000;
+/**
+ * Longest pattern accepted. RE2 matches in time linear in the input but proportional to the pattern too:
+ * a label matcher needs no more than this, and a longer one would make every evaluation pay for it.
+ */
+export const MAX_PATTERN_LENGTH = 256;
 
 /** Compiles an anchored matcher; throws with RE2's message when the pattern is not valid RE2 syntax. */
 export function compileAnchored(pattern: string): SafeRegex {

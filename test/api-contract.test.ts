@@ -1,12 +1,17 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { jetstream } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
+import puppeteer from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { JetStreamPublisher } from '../agent/publisher.js';
 import { fieldNameAllowed, fieldNames } from '../controller/api/casing.js';
+import { EXAMPLES } from '../controller/api/openapi.js';
 import { type Controller, startController } from '../controller/index.js';
+import { resolveChromiumPath } from '../probes/browser/index.js';
+import { SweepRequest } from '../shared/api.js';
 import { loadConfig } from '../shared/config.js';
 import { LOOPBACK_RULES } from '../shared/egress.js';
 import { createLogger } from '../shared/log.js';
@@ -115,12 +120,68 @@ describe('API contract: OpenAPI, problem+json, casing, pagination, SSE resume', 
     expect(fieldNameAllowed('/v1/sweeps', 'startup_ms')).toBe(true);
   });
 
-  it('serves Swagger UI at /docs', async () => {
+  it('documents request examples the API accepts', async () => {
+    const example = (path: string, method: string) =>
+      ((doc.paths[path]?.[method]?.requestBody as Json | undefined)?.content as Json | undefined)?.[
+        'application/json'
+      ] as { example?: unknown } | undefined;
+    for (const [path, method, id] of [
+      ['/v1/targets', 'post', 'createTarget'],
+      ['/v1/sweeps', 'post', 'createSweep'],
+      ['/v1/watches', 'post', 'createWatch'],
+      ['/v1/silences', 'post', 'createSilence'],
+      ['/v1/rules', 'post', 'createRule'],
+    ] as const) {
+      expect(example(path, method)?.example, id).toEqual(EXAMPLES[id]);
+    }
+    expect((await call('POST', '/v1/targets', TOKENS.admin, EXAMPLES.createTarget)).status).toBe(201);
+    expect((await call('POST', '/v1/watches', TOKENS.operator, EXAMPLES.createWatch)).status).toBe(201);
+    expect((await call('POST', '/v1/silences', TOKENS.operator, EXAMPLES.createSilence)).status).toBe(201);
+    expect((await call('POST', '/v1/rules', TOKENS.admin, EXAMPLES.createRule)).status).toBe(201);
+    // a sweep needs online agents to start; its example is at least a valid body
+    expect(SweepRequest.safeParse(EXAMPLES.createSweep).success).toBe(true);
+    expect(doc.paths['/v1/events']?.get?.description).toContain('Last-Event-ID');
+  });
+
+  it('serves Swagger UI at /docs, and it renders every tag in real Chromium', async () => {
     const res = await fetch(`${controller.url}/docs`);
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toContain('text/html');
-    expect(await res.text()).toContain('swagger');
-  });
+    const profile = mkdtempSync(join(tmpdir(), 'liveprobe-docs-'));
+    const browser = await puppeteer.launch({
+      executablePath: resolveChromiumPath(undefined),
+      headless: true,
+      userDataDir: profile,
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+      defaultViewport: { width: 1280, height: 1000 },
+    });
+    try {
+      const page = await browser.newPage();
+      const errors: string[] = [];
+      page.on('pageerror', (e) => errors.push(String(e)));
+      await page.goto(`${controller.url}/docs/`, { waitUntil: 'load' });
+      await page.waitForSelector('.opblock-tag', { timeout: 60_000 });
+      const tags = await page.$$eval('.opblock-tag', (els) => els.map((e) => e.getAttribute('data-tag')));
+      expect(tags).toEqual(expect.arrayContaining(['targets', 'sweeps', 'agents', 'alerts', 'events']));
+      expect(await page.$eval('.info .title', (e) => e.textContent ?? '')).toContain(
+        'liveprobe controller API',
+      );
+      // the bearer scheme is offered
+      expect(await page.$('.auth-wrapper .authorize')).not.toBeNull();
+      expect(errors).toEqual([]);
+    } finally {
+      await browser.close();
+      rmSync(profile, { recursive: true, force: true });
+    }
+  }, 120_000);
 
   it('answers every error path with application/problem+json', async () => {
     const expectProblem = async (res: Response, status: number) => {
@@ -158,6 +219,18 @@ describe('API contract: OpenAPI, problem+json, casing, pagination, SSE resume', 
       body: '{not json',
     });
     await expectProblem(badJson, 400);
+    const textBody = await fetch(`${controller.url}/v1/sweeps`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKENS.operator}`, 'content-type': 'application/xml' },
+      body: '<sweep/>',
+    });
+    await expectProblem(textBody, 415);
+    const huge = await fetch(`${controller.url}/v1/sweeps`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKENS.operator}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'x'.repeat(300 * 1024) }),
+    });
+    await expectProblem(huge, 413);
     const rule = { id: 'dup-rule', metric: 'startup_ms', agg: 'p95', window: '5m', op: '>', threshold: 4000 };
     expect((await call('POST', '/v1/rules', TOKENS.admin, rule)).status).toBe(201);
     await expectProblem(await call('POST', '/v1/rules', TOKENS.admin, rule), 409);

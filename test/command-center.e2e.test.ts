@@ -269,6 +269,12 @@ describe('command center in Chromium against the real stack', () => {
     const verdict = await page.$eval('table.verdicts tbody', (e) => e.textContent ?? '');
     expect(verdict).toMatch(/testbed/);
     expect(verdict).toMatch(/ok|degraded|failed|probe-error/);
+    // the readiness report is linked, and opens with the session cookie
+    const reportHref = await page.$eval('.sweep-detail a[href*="/report?format=html"]', (a) =>
+      a.getAttribute('href'),
+    );
+    const reportStatus = await page.evaluate(async (h) => (await fetch(h as string)).status, reportHref);
+    expect(reportStatus).toBe(200);
     // the list below follows the sweep's events too
     await page.waitForFunction(
       (sid) => document.querySelector('table.sweep-list')?.textContent?.includes(`${sid}done`),

@@ -34,6 +34,50 @@ Conventions (docs/reference/api.md):
 - Casing: resource fields are camelCase (\`agentId\`, \`durationS\`); measured quantities use the metrics vocabulary, snake_case with a unit suffix (\`startup_ms\`, \`rebuffer_ratio\`).
 - Lists: cursor pagination with \`limit\` and \`cursor\`; the next page's URL is in the \`Link: <...>; rel="next"\` header.`;
 
+/** Request-body examples of the main writes (the API contract test posts each one and expects it taken). */
+export const EXAMPLES: Record<string, unknown> = {
+  createTarget: {
+    id: 'ch1',
+    name: 'Channel 1',
+    url: 'https://cdn.example.com/ch1/master.m3u8',
+    protocol: 'hls',
+    labels: { cdn: 'akamai', tier: 'premium' },
+    expectations: { startup_ms: 3000 },
+  },
+  createSweep: { targets: ['ch1'], regions: ['*'], probe: 'browser', durationS: 30, name: 'pre-show check' },
+  createWatch: { id: 'ch1-stream', target: 'ch1', regions: ['eu-west'], probe: 'stream', intervalS: 10 },
+  createSilence: {
+    matchers: [{ name: 'target', value: 'ch1' }],
+    duration: '2h',
+    comment: 'planned encoder maintenance',
+  },
+  createRule: {
+    id: 'startup-slow-ch1',
+    metric: 'startup_ms',
+    agg: 'p95',
+    window: '5m',
+    op: '>',
+    threshold: 3000,
+    annotations: { summary: '{{target}}: startup p95 {{value}} ms', runbook_url: 'runbooks/startup-slow' },
+  },
+};
+
+/** Descriptions of operations whose summary says too little. */
+const DESCRIPTIONS: Record<string, string> = {
+  listTargets: 'Every target, ordered by id; paged with `limit` and `cursor` (Link rel="next").',
+  createSweep:
+    'Starts an ad hoc sweep: one job per target x region, answered 202 with the sweep id and a capacity estimate; follow it with GET /v1/sweeps/{id} or the live feed.',
+  getResults:
+    'Reports from the results stream, filtered by target, region and time; paged by stream sequence (`next`).',
+  getSummary:
+    'Windowed counts, success ratio and p50/p95/p99 of the sketched figures, grouped by region, target or probe.',
+  getEvents:
+    'Server-sent events (text/event-stream): report, sweep, agent, alert. Resumable: reconnect with Last-Event-ID (or ?lastEventId=) to get the reports missed since, replayed from the results stream.',
+  listAlerts:
+    'Active alerts (pending and firing) with evidence, silences and notification records; newest first.',
+  createSilence: 'A silence (matchers, start/end or duration, comment) or a recurring maintenance window.',
+};
+
 const VERBS: Record<string, string> = {
   GET: 'get',
   POST: 'create',
@@ -102,7 +146,7 @@ const PAGE_PARAMS: Record<string, string> = {
 export function openapiOptions(): SwaggerOptions {
   return {
     openapi: {
-      openapi: '3.0.3',
+      openapi: '3.1.0',
       info: {
         title: 'liveprobe controller API',
         version: VERSION,
@@ -212,6 +256,11 @@ function finishOperation(method: string, path: string, op: Operation): void {
       },
     };
   }
+  const id = op.operationId ?? '';
+  if (DESCRIPTIONS[id] && !op.description) op.description = DESCRIPTIONS[id];
+  const body = (op as { requestBody?: { content?: Record<string, { example?: unknown }> } }).requestBody;
+  const json = body?.content?.['application/json'];
+  if (json && EXAMPLES[id] !== undefined) json.example ??= EXAMPLES[id];
   // "listAlertsHistory" -> "List alerts history"
   const words = (op.operationId ?? method).replace(/([A-Z])/g, ' $1').toLowerCase();
   op.summary ??= words.charAt(0).toUpperCase() + words.slice(1);

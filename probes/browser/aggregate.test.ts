@@ -118,6 +118,39 @@ describe('PeriodAccumulator', () => {
     expect(e.metrics.g2g_max_ms).toBe(4030);
   });
 
+  it('g2g source: stamp with the strip and injector read, none when frames were read without a strip', () => {
+    const a = new PeriodAccumulator(initialCarry());
+    const g2g = [4010, 4020].map(
+      (ms, i) =>
+        ({
+          type: 'g2g',
+          t: 600 + i * 100,
+          ms,
+          capture: 0,
+          strip: 'bottom-left@0.5',
+          injector: 12,
+        }) as HarnessEvent,
+    );
+    a.add(drain([...startup, ...g2g], { ...snap(2000), decodeAttempts: 10, decodeOk: 2 }));
+    expect(a.finish().g2g).toEqual({ method: 'stamp', strip: 'bottom-left@0.5', injectorId: 12 });
+
+    const b = new PeriodAccumulator(initialCarry());
+    b.add(drain([...startup, { type: 'pdt', t: 1000, ms: 4000 }], { ...snap(2000), decodeAttempts: 10 }));
+    const none = b.finish();
+    expect(none.g2g).toEqual({ method: 'none' });
+    expect('g2g_p50_ms' in none.metrics).toBe(false);
+
+    // No frame read at all (never played): nothing is claimed either way.
+    const c = new PeriodAccumulator(initialCarry());
+    c.add(
+      drain(
+        [{ type: 'start', t: 0, wall: WALL, player: 'hls.js', nativeHls: '' }] as HarnessEvent[],
+        snap(500),
+      ),
+    );
+    expect(c.finish().g2g).toBeUndefined();
+  });
+
   it('never played: no stall/frame metrics, errors counted by category', () => {
     const a = new PeriodAccumulator(initialCarry());
     a.add(

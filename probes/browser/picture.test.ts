@@ -10,7 +10,13 @@ import {
   encodeClockBits,
 } from '../../shared/clock.js';
 // The page's own picture code (plain JS, no DOM), tested here in Node.
-import { clockSamplePoints, createPictureMonitor, pictureStats, readClockBits } from './harness/picture.js';
+import {
+  clockSamplePoints,
+  createPictureMonitor,
+  maskRect,
+  pictureStats,
+  readClockBits,
+} from './harness/picture.js';
 
 const W = 256;
 const H = 32;
@@ -149,5 +155,20 @@ describe('picture monitor', () => {
       ['frozen-start', 0],
       ['frozen-end', 2600],
     ]);
+  });
+});
+
+describe('maskRect', () => {
+  it('blanks the clock band (fractions of the canvas, clipped) and nothing else', () => {
+    const w = 8;
+    const h = 4;
+    const px = new Uint8ClampedArray(w * h * 4).fill(200);
+    maskRect(px, w, h, { x0: 0.5, x1: 1.5, y0: -0.2, y1: 0.5 });
+    const at = (x: number, y: number) => px[(y * w + x) * 4];
+    expect(at(4, 0)).toBe(0);
+    expect(at(7, 1)).toBe(0);
+    expect(at(3, 0)).toBe(200);
+    expect(at(4, 2)).toBe(200);
+    expect(px[(0 * w + 4) * 4 + 3]).toBe(200); // alpha untouched
   });
 });

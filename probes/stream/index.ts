@@ -12,7 +12,7 @@ import { type Authorizer, createAuthorizer } from '../../shared/target-auth.js';
 import type { ProbeContext, ProbeJob, Prober } from '../types.js';
 import { DashRun } from './dash-monitor.js';
 import { HlsRun } from './hls-monitor.js';
-import { HttpClient } from './http.js';
+import { HttpClient, type HttpResult } from './http.js';
 import { type ResolvedOptions, resolveOptions, type StreamProberOptions } from './options.js';
 import { ParsePool } from './parse-pool.js';
 import { mono, Scheduler, task } from './scheduler.js';
@@ -133,22 +133,43 @@ export class StreamProber implements Prober {
       authError = (err as Error).message;
     }
     const segments = this.segments;
-    const session = new Session(
+    // Per-run byte budget: what a hostile (or just enormous) stream may make this run download in all.
+    const budget = this.opts.maxSessionBytes;
+    let spent = 0;
+    let overBudget = false;
+    const spend = (r: HttpResult) => {
+      spent += r.ok ? r.bytes : 0;
+      if (spent > budget && !overBudget) {
+        overBudget = true;
+        session.error(
+          'conformance',
+          'budget-exceeded',
+          `this run downloaded over ${Math.round(budget / 1048576)} MiB; no more segments are fetched`,
+        );
+      }
+      return r;
+    };
+    const session: Session = new Session(
       {
         opts: this.opts,
-        http: authorize
-          ? { request: (url, o) => this.http.request(url, { ...o, authorize: o.authorize ?? authorize }) }
-          : this.http,
+        http: {
+          request: async (url, o) =>
+            spend(
+              await this.http.request(url, authorize ? { ...o, authorize: o.authorize ?? authorize } : o),
+            ),
+        },
         scheduler: this.scheduler,
         parser: this.parser,
-        segments: authorize
-          ? {
-              submit: (j) => segments.submit({ ...j, authorize }),
-              get pending() {
-                return segments.pending;
-              },
-            }
-          : segments,
+        segments: {
+          submit: (j) => {
+            // Over budget: the segment is neither fetched nor counted as skipped (the error says why).
+            if (overBudget) return true;
+            return segments.submit({ ...j, authorize, done: (r, sample) => j.done(spend(r), sample) });
+          },
+          get pending() {
+            return segments.pending;
+          },
+        },
         onPollLate: (latePct, driftPct) => {
           this.polls++;
           this.late.add(latePct);

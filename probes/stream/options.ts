@@ -81,6 +81,8 @@ export interface StreamProberOptions {
   egress?: EgressPolicy;
   /** Where protected targets' secrets are read from (besides env LIVEPROBE_SECRET_<NAME>). */
   secretsDir?: string;
+  /** Bytes one run may download in all (playlists and segments; default 2 GiB); past it no segment is fetched. */
+  maxSessionBytes?: number;
   /** Called once per new finding (code x variant) of a run, the moment it is first observed. */
   onFinding?: (finding: Finding, target: string) => void;
   /** Called for every segment download with its phase timings. */
@@ -103,6 +105,7 @@ export interface ResolvedOptions {
   headers: Record<string, string>;
   egress?: EgressPolicy;
   secretsDir?: string;
+  maxSessionBytes: number;
   onFinding?: (finding: Finding, target: string) => void;
   onSegment?: (sample: SegmentSample) => void;
 }
@@ -124,6 +127,7 @@ export function resolveOptions(o: StreamProberOptions = {}): ResolvedOptions {
     headers: o.headers ?? {},
     egress: o.egress,
     secretsDir: o.secretsDir,
+    maxSessionBytes: o.maxSessionBytes ?? 2 * 1024 * 1024 * 1024,
     onFinding: o.onFinding,
     onSegment: o.onSegment,
   };

@@ -46,6 +46,7 @@ describe('hostile streams cannot stall the stream probe or its agent', () => {
   let reloads = 0;
   let longReloads = 0;
   const wideMedia = new Set<string>();
+  let fatBytes = 0;
 
   beforeAll(async () => {
     origin = http.createServer((req, res) => {
@@ -67,6 +68,17 @@ describe('hostile streams cannot stall the stream probe or its agent', () => {
         return void res.end(
           '#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:1\n#EXTINF:2.0,\ns1.ts\n',
         );
+      }
+      // a live playlist of fat segments (512 KiB each), one more every request
+      if (req.url === '/fat.m3u8') {
+        const n = Math.floor(Date.now() / 500);
+        return void res.end(
+          `#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXT-X-MEDIA-SEQUENCE:${n}\n${[0, 1, 2].map((i) => `#EXTINF:1.0,\nfat${n + i}.ts`).join('\n')}\n`,
+        );
+      }
+      if (req.url?.startsWith('/fat')) {
+        fatBytes += 512 * 1024;
+        return void res.end(Buffer.alloc(512 * 1024));
       }
       res.writeHead(404).end(); // segments: not the point here
     });
@@ -141,4 +153,25 @@ describe('hostile streams cannot stall the stream probe or its agent', () => {
       await prober.close();
     }
   }, 60_000);
+
+  it('stops fetching once a run has downloaded its byte budget', async () => {
+    const prober = new StreamProber({ logger, segmentFetch: 'all', maxSessionBytes: 2 * 1024 * 1024 });
+    try {
+      const r = await prober.run(
+        {
+          target: { id: 'fat', url: `${base}/fat.m3u8`, protocol: 'hls' },
+          mode: 'check',
+          durationS: 8,
+          expectations: {},
+        },
+        { signal: new AbortController().signal, logger },
+      );
+      expect(r.errors.find((e) => e.type === 'budget-exceeded')?.details).toMatch(/over 2 MiB/);
+      // the budget, plus what was already in flight when it ran out
+      expect(fatBytes).toBeLessThanOrEqual(2 * 1024 * 1024 + 8 * 512 * 1024);
+      expect(fatBytes).toBeGreaterThan(2 * 1024 * 1024);
+    } finally {
+      await prober.close();
+    }
+  });
 });

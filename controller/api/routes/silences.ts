@@ -31,7 +31,7 @@ export const silenceRoutes = (s: Services) => async (app: App) => {
     '/v1/silences',
     { schema: { body: SilenceRequest, response: { 201: SilenceView, 400: ApiError } } },
     async (req, reply) => {
-      const limits = s.silenceLimits ?? { max: 1000, maxHours: 24 * 90 };
+      const limits = s.silenceLimits ?? { max: 200, maxHours: 24 * 90 };
       const starts = req.body.starts_at ? Date.parse(req.body.starts_at) : Date.now();
       const ends = req.body.ends_at
         ? Date.parse(req.body.ends_at)

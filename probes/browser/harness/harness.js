@@ -111,6 +111,8 @@ let locked = -1;
 let misses = 0;
 let reads = 0;
 const SEARCH_EVERY = 10;
+/** A decoded capture time further than this from the agent's clock is rejected (24 h). */
+const PLAUSIBLE_MS = 86_400_000;
 
 /** Reads the band at placement i: { capture, id } or null. */
 function readBand(vw, vh, i) {
@@ -118,7 +120,9 @@ function readBand(vw, vh, i) {
   band.drawImage(video, p.x * vw, p.y * vh, p.w * vw, p.h * vh, 0, 0, BAND_W, BAND_H);
   const bits = readClockBits(band.getImageData(0, 0, BAND_W, BAND_H).data, bandPoints);
   const capture = LiveprobeClock.decodeClockBits(bits.slice(0, 64), LiveprobeClock.clockCheckWord);
-  if (capture === null) return null;
+  // Searching many places multiplies the 1/65536 chance that some picture passes the check word; a time
+  // that far from now is such a picture, not a clock.
+  if (capture === null || Math.abs(Date.now() - capture) > PLAUSIBLE_MS) return null;
   const id = LiveprobeClock.decodeIdBits(bits.slice(64), LiveprobeClock.clockCheckWord);
   return { capture, id, strip: p.name };
 }

@@ -118,7 +118,12 @@ function SweepDetail({ id }: { id: string }) {
   return html`<section class="sweep-detail" data-state=${s.state}>
     <h2>Sweep <code>${s.id}</code> — <span class=${`badge ${s.state === 'done' ? 's-ok' : 's-degraded'}`}>${s.state}</span></h2>
     <p class="muted">${s.probe} probe, ${s.durationS} s, ${s.targets.length} target(s) x ${s.regions.length} region(s);
-      started ${time(s.createdAt)}${s.finishedAt ? `, finished ${time(s.finishedAt)}` : `, deadline ${time(s.deadline)}`}${'; '}${s.received}/${s.expected} reports. <a href=${`/v1/sweeps/${encodeURIComponent(s.id)}`}>JSON</a></p>
+      started ${time(s.createdAt)}${s.finishedAt ? `, finished ${time(s.finishedAt)}` : `, deadline ${time(s.deadline)}`}${'; '}${s.received}/${s.expected} reports.</p>
+    <p class="links">${
+      s.state === 'done'
+        ? html`Readiness report: <a href=${`/v1/sweeps/${encodeURIComponent(s.id)}/report?format=html`} target="_blank" rel="noopener">HTML</a>${' · '}<a href=${`/v1/sweeps/${encodeURIComponent(s.id)}/report?format=md`} target="_blank" rel="noopener">Markdown</a>${' · '}`
+        : null
+    }<a href=${`/v1/sweeps/${encodeURIComponent(s.id)}`} target="_blank" rel="noopener">JSON</a></p>
     <table class="progress"><thead><tr><th>region</th><th>received / expected</th><th></th><th class="num">ok</th><th class="num">degraded</th><th class="num">failed</th><th class="num">probe-error</th><th class="num">missing</th></tr></thead>
       <tbody>${Object.entries(s.perRegion).map(
         ([

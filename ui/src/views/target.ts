@@ -178,8 +178,8 @@ export function TargetView({ id, region }: { id: string; region?: string }) {
     <p class="muted">
       ${target?.name ?? ''} ${target?.url ? html`<code>${target.url}</code>` : null}
       ${target && Object.entries(target.labels).map(([k, v]) => html` <span class="badge s-nodata">${k}=${v}</span>`)}
-      ${region ? html` · <a href=${`/target/${encodeURIComponent(id)}`}>all regions</a>` : null}
-      · last hour, 15 s steps, one line per region; red bands: alert episodes, dashed lines: sweeps
+      ${region ? html`${' · '}<a href=${`/target/${encodeURIComponent(id)}`}>all regions</a>` : null}
+      ${' · last hour, 15 s steps, one line per region; red bands: alert episodes, dashed lines: sweeps'}
     </p>
     ${error && html`<p class="error" role="alert">${error}</p>`}
     ${!data && !error && html`<p class="muted">Loading…</p>`}
