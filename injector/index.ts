@@ -3,13 +3,13 @@ import type { AddressInfo } from 'node:net';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { Gauge, Registry } from 'prom-client';
 import { canonicalPlacement, placementName } from '../shared/clock.js';
+import { estimateClockOffset } from '../shared/clock-offset.js';
 import type { Config } from '../shared/config.js';
 import { type Logger, redactUrl } from '../shared/log.js';
 import { InjectorHeartbeat } from '../shared/schemas.js';
 import { names as subjectNames } from '../shared/subjects.js';
 import { connectNats, encodeJson } from '../shared/transport.js';
 import { VERSION } from '../shared/version.js';
-import { measureClockOffset } from './clock-offset.js';
 import { Injector } from './injector.js';
 import type { InjectOptions } from './options.js';
 
@@ -45,7 +45,7 @@ export async function startInjector(opts: {
       );
     }
   }
-  let measured = nc ? await measureClockOffset(nc, names) : undefined;
+  let measured = nc ? await estimateClockOffset(nc, names, 7) : undefined;
   const clockSource =
     measured !== undefined ? 'controller' : o.clockOffsetMs !== undefined ? 'manual' : 'none';
   const applied = measured ?? o.clockOffsetMs ?? 0;
@@ -164,7 +164,7 @@ export async function startInjector(opts: {
   // for the heartbeat, so a drifting host shows as clockOffsetMs moving away from appliedOffsetMs.
   const offsetTimer = setInterval(() => {
     if (nc && !nc.isClosed())
-      void measureClockOffset(nc, names).then((m) => {
+      void estimateClockOffset(nc, names, 7).then((m) => {
         if (m !== undefined) measured = m;
       });
   }, 60_000);

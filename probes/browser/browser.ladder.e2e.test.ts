@@ -3,7 +3,6 @@ import { createLogger } from '../../shared/log.js';
 import { ProbeResult } from '../../shared/schemas.js';
 import { startTestbed, type Testbed } from '../../testbed/index.js';
 import type { ProbeJob } from '../types.js';
-import { resolveDashJs } from './harness-server.js';
 import { BrowserProber } from './index.js';
 
 /**
@@ -79,46 +78,43 @@ describe('browser probe on a bitrate ladder', () => {
   });
 
   // dash.js comes from the dashjs package (or LIVEPROBE_DASHJS); without it the DASH test cannot run.
-  it.skipIf(!resolveDashJs())(
-    'DASH with dash.js: UTCTiming from the stream, dash latency and g2g agree',
-    async () => {
-      const r = await prober.run(job(url('dash'), { durationS: 15 }), ctx());
-      ProbeResult.parse(r);
-      const m = r.metrics;
-      console.log(
-        JSON.stringify({
-          dash: {
-            outcome: r.outcome,
-            reasons: r.reasons,
-            startup: r.startup,
-            metrics: m,
-            renditions: r.renditions,
-          },
-        }),
-      );
-      // dash.js plays at the latency the MPD asks for and may take short stalls doing so: measured, not hidden.
-      expect(['ok', 'degraded']).toContain(r.outcome);
-      expect(r.latency_method).toBe('stamp');
-      expect(m.dash_latency_p50_ms).toBeTypeOf('number');
-      expect(m.g2g_p50_ms).toBeTypeOf('number');
-      expect(Math.abs((m.g2g_p50_ms as number) - (m.dash_latency_p50_ms as number))).toBeLessThanOrEqual(150);
-      expect(m.startup_ms).toBeGreaterThan(50);
-      const s = r.startup ?? {};
-      for (const k of [
-        'manifest_ms',
-        'first_segment_ttfb_ms',
-        'first_segment_ms',
-        'first_buffered_ms',
-      ] as const) {
-        expect(s[k]).toBeTypeOf('number');
-        expect(s[k] as number).toBeLessThanOrEqual(m.startup_ms as number);
-      }
-      expect(r.segments.filter((x) => x.rendition !== 'audio').length).toBeGreaterThanOrEqual(3);
-      expect(r.segments.some((x) => /init/.test(x.url))).toBe(false);
-      expect(m.stall_count).toBeTypeOf('number');
-      expectRenditionTime(r, ['360p', '240p', '144p']);
-    },
-  );
+  it('DASH with dash.js: UTCTiming from the stream, dash latency and g2g agree', async () => {
+    const r = await prober.run(job(url('dash'), { durationS: 15 }), ctx());
+    ProbeResult.parse(r);
+    const m = r.metrics;
+    console.log(
+      JSON.stringify({
+        dash: {
+          outcome: r.outcome,
+          reasons: r.reasons,
+          startup: r.startup,
+          metrics: m,
+          renditions: r.renditions,
+        },
+      }),
+    );
+    // dash.js plays at the latency the MPD asks for and may take short stalls doing so: measured, not hidden.
+    expect(['ok', 'degraded']).toContain(r.outcome);
+    expect(r.latency_method).toBe('stamp');
+    expect(m.dash_latency_p50_ms).toBeTypeOf('number');
+    expect(m.g2g_p50_ms).toBeTypeOf('number');
+    expect(Math.abs((m.g2g_p50_ms as number) - (m.dash_latency_p50_ms as number))).toBeLessThanOrEqual(150);
+    expect(m.startup_ms).toBeGreaterThan(50);
+    const s = r.startup ?? {};
+    for (const k of [
+      'manifest_ms',
+      'first_segment_ttfb_ms',
+      'first_segment_ms',
+      'first_buffered_ms',
+    ] as const) {
+      expect(s[k]).toBeTypeOf('number');
+      expect(s[k] as number).toBeLessThanOrEqual(m.startup_ms as number);
+    }
+    expect(r.segments.filter((x) => x.rendition !== 'audio').length).toBeGreaterThanOrEqual(3);
+    expect(r.segments.some((x) => /init/.test(x.url))).toBe(false);
+    expect(m.stall_count).toBeTypeOf('number');
+    expectRenditionTime(r, ['360p', '240p', '144p']);
+  });
 
   it('pinning a rendition loads only that rendition, and the clock still decodes at 144p', async () => {
     const r = await prober.run(job(url('hls-ts'), { rendition: { pinHeight: 144 } }), ctx());
@@ -156,52 +152,46 @@ describe('browser probe on a bitrate ladder', () => {
     expect(missing.errors[0]?.details).toMatch(/no rendition with height 1080 \(have 144, 240, 360\)/);
   });
 
-  it.skipIf(!resolveDashJs())(
-    'DASH: pinning loads and shows only that Representation, all the playing time at it',
-    async () => {
-      const pinned = rendition('dash', '144p');
-      const r = await prober.run(job(url('dash'), { durationS: 12, rendition: { pinHeight: 144 } }), ctx());
-      ProbeResult.parse(r);
-      console.log(
-        JSON.stringify({ dashPinned: { outcome: r.outcome, reasons: r.reasons, renditions: r.renditions } }),
-      );
-      expect(['ok', 'degraded']).toContain(r.outcome);
-      const video = r.segments.filter((x) => x.rendition !== 'audio');
-      expect(video.length).toBeGreaterThanOrEqual(3);
-      expect([...mainRenditions(r)]).toEqual(['144p']);
-      // Independently of how the probe names renditions: every video segment is that Representation's.
-      for (const x of video) expect(x.url).toContain(`chunk-stream${pinned.representationId}-`);
-      expect(r.metrics.bitrate_switches).toBe(0);
-      expectRenditionTime(r, ['144p']);
-      expect(r.renditions).toEqual([
-        { rendition: '144p', height: 144, bitrate: pinned.bandwidth, time_ms: expect.any(Number) },
-      ]);
-    },
-  );
+  it('DASH: pinning loads and shows only that Representation, all the playing time at it', async () => {
+    const pinned = rendition('dash', '144p');
+    const r = await prober.run(job(url('dash'), { durationS: 12, rendition: { pinHeight: 144 } }), ctx());
+    ProbeResult.parse(r);
+    console.log(
+      JSON.stringify({ dashPinned: { outcome: r.outcome, reasons: r.reasons, renditions: r.renditions } }),
+    );
+    expect(['ok', 'degraded']).toContain(r.outcome);
+    const video = r.segments.filter((x) => x.rendition !== 'audio');
+    expect(video.length).toBeGreaterThanOrEqual(3);
+    expect([...mainRenditions(r)]).toEqual(['144p']);
+    // Independently of how the probe names renditions: every video segment is that Representation's.
+    for (const x of video) expect(x.url).toContain(`chunk-stream${pinned.representationId}-`);
+    expect(r.metrics.bitrate_switches).toBe(0);
+    expectRenditionTime(r, ['144p']);
+    expect(r.renditions).toEqual([
+      { rendition: '144p', height: 144, bitrate: pinned.bandwidth, time_ms: expect.any(Number) },
+    ]);
+  });
 
-  it.skipIf(!resolveDashJs())(
-    'DASH: a cap keeps ABR at or below it; a pin that matches nothing is a probe-error naming the heights',
-    async () => {
-      const capped = await prober.run(
-        job(url('dash'), { durationS: 12, rendition: { maxHeight: 240 } }),
-        ctx(),
-      );
-      ProbeResult.parse(capped);
-      console.log(JSON.stringify({ dashCapped: { outcome: capped.outcome, renditions: capped.renditions } }));
-      expect(['ok', 'degraded']).toContain(capped.outcome);
-      expect(capped.segments.filter((x) => x.rendition !== 'audio').length).toBeGreaterThanOrEqual(3);
-      for (const name of mainRenditions(capped)) expect(['240p', '144p']).toContain(name);
-      const top = rendition('dash', '360p').representationId;
-      for (const x of capped.segments) expect(x.url).not.toContain(`chunk-stream${top}-`);
-      expectRenditionTime(capped, ['240p', '144p']);
+  it('DASH: a cap keeps ABR at or below it; a pin that matches nothing is a probe-error naming the heights', async () => {
+    const capped = await prober.run(
+      job(url('dash'), { durationS: 12, rendition: { maxHeight: 240 } }),
+      ctx(),
+    );
+    ProbeResult.parse(capped);
+    console.log(JSON.stringify({ dashCapped: { outcome: capped.outcome, renditions: capped.renditions } }));
+    expect(['ok', 'degraded']).toContain(capped.outcome);
+    expect(capped.segments.filter((x) => x.rendition !== 'audio').length).toBeGreaterThanOrEqual(3);
+    for (const name of mainRenditions(capped)) expect(['240p', '144p']).toContain(name);
+    const top = rendition('dash', '360p').representationId;
+    for (const x of capped.segments) expect(x.url).not.toContain(`chunk-stream${top}-`);
+    expectRenditionTime(capped, ['240p', '144p']);
 
-      const missing = await prober.run(job(url('dash'), { rendition: { pinHeight: 1080 } }), ctx());
-      expect(missing.outcome).toBe('probe-error');
-      expect(missing.reasons[0]).toMatch(
-        /renditionNotFound: no rendition with height 1080 \(have 144, 240, 360\)/,
-      );
-      expect(missing.errors.filter((e) => e.fatal).map((e) => e.type)).toEqual(['probeConfig']);
-      expect(missing.segments.filter((x) => x.rendition !== 'audio')).toEqual([]);
-    },
-  );
+    const missing = await prober.run(job(url('dash'), { rendition: { pinHeight: 1080 } }), ctx());
+    expect(missing.outcome).toBe('probe-error');
+    expect(missing.reasons[0]).toMatch(
+      /renditionNotFound: no rendition with height 1080 \(have 144, 240, 360\)/,
+    );
+    expect(missing.errors.filter((e) => e.fatal).map((e) => e.type)).toEqual(['probeConfig']);
+    expect(missing.segments.filter((x) => x.rendition !== 'audio')).toEqual([]);
+  });
 });

@@ -1,10 +1,11 @@
 import type { NatsConnection } from '@nats-io/transport-node';
-import type { Names } from '../shared/subjects.js';
-import { decodeJson } from '../shared/transport.js';
+import type { Names } from './subjects.js';
+import { decodeJson } from './transport.js';
 
 /**
  * NTP-style clock offset against the controller's time service: of several request/reply samples keep the
- * one with the smallest round trip (least queueing), offset = local midpoint - server time.
+ * one with the smallest round trip (least queueing), offset = local midpoint - server time. Agents and the
+ * injector both measure it this way, so every clock in the fleet is read against the same reference.
  */
 export async function estimateClockOffset(
   nc: NatsConnection,
@@ -18,7 +19,7 @@ export async function estimateClockOffset(
       const reply = await nc.request(names.time, undefined, { timeout: 1000 });
       const t1 = Date.now();
       const body = decodeJson(reply.data) as { now?: unknown };
-      if (typeof body.now !== 'number') continue;
+      if (typeof body.now !== 'number' || !Number.isFinite(body.now)) continue;
       const rtt = t1 - t0;
       const offset = (t0 + t1) / 2 - body.now;
       if (!best || rtt < best.rtt) best = { rtt, offset };
