@@ -1,3 +1,5 @@
+import { bitrateOver } from './bitrate-over.js';
+import { captionsStale } from './captions-stale.js';
 import { delay } from './delay.js';
 import { hang } from './hang.js';
 import { discontinuity, dropSegment, endlist, mseqRegress, pdtJump } from './playlist-edits.js';
@@ -24,6 +26,8 @@ export const FAULT_TYPES = [
   'mpd-stale',
   'wrong-ast',
   'segment-404',
+  'captions-stale',
+  'bitrate-over',
 ] as const;
 export type FaultType = (typeof FAULT_TYPES)[number];
 
@@ -43,6 +47,8 @@ export const FAULTS: Record<FaultType, FaultModule<never>> = {
   'mpd-stale': mpdStale,
   'wrong-ast': wrongAst,
   'segment-404': segment404,
+  'captions-stale': captionsStale,
+  'bitrate-over': bitrateOver,
 } as Record<FaultType, FaultModule<never>>;
 
 export function isFaultType(t: string): t is FaultType {
