@@ -64,6 +64,7 @@ export function createProbers(
           logger: logger.child({ probe: 'stream' }),
           egress,
           secretsDir: config.agent.secretsDir,
+          thresholds: { bandwidthTolerance: config.agent.bandwidthTolerance },
         }),
     ),
   };

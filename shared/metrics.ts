@@ -39,6 +39,9 @@ export const MetricsShape = {
   errors_player: count,
   errors_conformance: count,
   clock_offset_ms: ms,
+  // Issue #21, stream probe: highest (segment bits / duration) / declared BANDWIDTH (HLS) or @bandwidth
+  // (DASH) over the renditions and segments measured in the report; > 1 means a rendition is over.
+  bandwidth_peak_ratio: nonNeg,
 } as const;
 
 export const Metrics = z.object(MetricsShape).partial();
@@ -65,6 +68,10 @@ export const FINDING_CODES = [
   'dash-availability',
   // Beyond METRICS.md: a segment downloading slower than real time (throttled origin/CDN), per variant.
   'segment-slow',
+  // Issue #21 (stream probe): a subtitle rendition stopped advancing (warning: picture and sound go on).
+  'captions-stale',
+  // Issue #21 (stream probe): a rendition's measured segment bitrate above its declared BANDWIDTH.
+  'bandwidth-exceeded',
 ] as const;
 export const FindingCode = z.enum(FINDING_CODES);
 export type FindingCode = z.infer<typeof FindingCode>;

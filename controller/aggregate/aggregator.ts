@@ -16,6 +16,8 @@ export const SKETCHED = [
   'pdt_latency_p50_ms',
   'dash_latency_p50_ms',
   'stall_ms',
+  // Issue #21 (stream probe).
+  'bandwidth_peak_ratio',
 ] as const satisfies readonly MetricName[];
 export type SketchedMetric = (typeof SKETCHED)[number];
 

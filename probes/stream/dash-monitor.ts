@@ -3,6 +3,7 @@
  * reload compared with the previous; the UTCTiming clock is sampled every few minutes; the live-edge segment
  * of every representation is fetched when it changes (segmentFetch newest|all) and must be available.
  */
+import { BitrateMeter, minBufferTimeS, segmentSize } from './checks/bandwidth.js';
 import { availabilityObs, checkDashClock, checkMpdStale, checkPublishTime } from './checks/dash.js';
 import { checkLastModified } from './checks/last-modified.js';
 import {
@@ -52,6 +53,8 @@ export class DashRun {
   private clockSource = 'our clock (no UTCTiming)';
   private clockAt = Number.NEGATIVE_INFINITY;
   private clockInFlight = false;
+  /** Measured segment sizes per representation (bandwidth-exceeded). */
+  private readonly bitrate = new Map<string, BitrateMeter>();
 
   constructor(
     readonly session: Session,
@@ -266,6 +269,7 @@ export class DashRun {
         if (s.closed) return;
         if (res.ok && res.status >= 200 && res.status < 300) {
           if (sample) s.segment(sample);
+          if (sample) this.measureBitrate(cur, rep, last.duration, res.status, sample.bytes, res.headers);
           return;
         }
         if ((!res.ok && res.kind === 'aborted') || s.blocked(res)) return;
@@ -288,6 +292,34 @@ export class DashRun {
       },
     });
     if (!ok) s.segmentSkipped();
+  }
+
+  /** bandwidth-exceeded: the live-edge segment against @bandwidth (a leaky bucket of minBufferTime). */
+  private measureBitrate(
+    cur: MpdSnapshot,
+    rep: DashRepresentation,
+    durationS: number,
+    status: number,
+    bodyBytes: number,
+    headers: Record<string, string | string[] | undefined>,
+  ): void {
+    const s = this.session;
+    if (rep.type === 'subtitles' || !rep.bandwidth || !Number.isFinite(durationS) || durationS <= 0) return;
+    const bytes = segmentSize(s.opts.segmentMethod, status, bodyBytes, headers);
+    if (bytes === undefined) return;
+    let meter = this.bitrate.get(rep.id);
+    if (!meter) {
+      meter = new BitrateMeter();
+      this.bitrate.set(rep.id, meter);
+    }
+    const mbt = minBufferTimeS(cur.text);
+    const found = meter.add(
+      { bytes, durationS },
+      { protocol: 'dash', bandwidth: rep.bandwidth, ...(mbt !== undefined ? { minBufferTimeS: mbt } : {}) },
+      s.opts.thresholds.bandwidthTolerance,
+    );
+    s.bandwidthRatio(rep.id, (bytes * 8) / durationS / rep.bandwidth);
+    for (const o of found) s.observe(rep.id, o);
   }
 
   /** UTCTiming: http-iso / http-xsdate (body), http-head (Date header), direct (value). NTP schemes: skipped. */

@@ -83,6 +83,8 @@ export class Tally {
   readonly availability = new Reservoir(1024);
   /** Reload start vs its planned time, % of the interval (our own drift, not the RFC lateness). */
   readonly pollDriftPct = new Reservoir(512);
+  /** Highest measured segment bitrate / declared bandwidth, and the rendition it was on. */
+  bandwidthPeakRatio: number | undefined;
   segmentsTotal = 0;
   segmentsSkipped = 0;
   polls = 0;
