@@ -216,7 +216,12 @@ describe('browser probe end to end', () => {
         // Each step waits for the player to show the previous one (latency is several seconds).
         if (!step.freeze && ir.metrics.startup_ms !== undefined)
           step.freeze = testbed.faults.inject({ stream: 'hls-ts', type: 'freeze', durationS: 6 }).id;
-        else if (step.freeze && !step.black && (ir.metrics.frozen_ms ?? 0) > 0 && !testbed.faults.list().length)
+        else if (
+          step.freeze &&
+          !step.black &&
+          (ir.metrics.frozen_ms ?? 0) > 0 &&
+          !testbed.faults.list().length
+        )
           step.black = testbed.faults.inject({ stream: 'hls-ts', type: 'black', durationS: 5 }).id;
         else if (step.black && (ir.metrics.black_ms ?? 0) > 0) step.blackSeen = true;
         else if (step.blackSeen && (ir.metrics.black_ms ?? 0) === 0) ac.abort();

@@ -121,24 +121,21 @@ describe('browser probe on a bitrate ladder', () => {
     const since = Date.now();
     let throttled: string | undefined;
     const ac = new AbortController();
-    const r = await prober.run(
-      job(url('hls-ts'), { mode: 'watch', durationS: 60, intervalS: 2 }),
-      {
-        signal: ac.signal,
-        logger,
-        onInterval: (ir) => {
-          // Once playing, the 800 kbit/s rendition is served at a quarter of its rate; stop once ABR moved.
-          if (!throttled && ir.metrics.startup_ms !== undefined)
-            throttled = testbed.faults.inject({
-              stream: 'hls-ts',
-              rendition: '360p',
-              type: 'throttle',
-              bytesPerSecond: Math.round(top.bandwidth / 8 / 4),
-            }).id;
-          else if (throttled && (ir.metrics.bitrate_switches ?? 0) > 0) ac.abort();
-        },
+    const r = await prober.run(job(url('hls-ts'), { mode: 'watch', durationS: 60, intervalS: 2 }), {
+      signal: ac.signal,
+      logger,
+      onInterval: (ir) => {
+        // Once playing, the 800 kbit/s rendition is served at a quarter of its rate; stop once ABR moved.
+        if (!throttled && ir.metrics.startup_ms !== undefined)
+          throttled = testbed.faults.inject({
+            stream: 'hls-ts',
+            rendition: '360p',
+            type: 'throttle',
+            bytesPerSecond: Math.round(top.bandwidth / 8 / 4),
+          }).id;
+        else if (throttled && (ir.metrics.bitrate_switches ?? 0) > 0) ac.abort();
       },
-    );
+    });
     if (throttled) testbed.faults.remove(throttled);
     ProbeResult.parse(r);
     console.log(JSON.stringify({ abr: { metrics: r.metrics, renditions: r.renditions } }));

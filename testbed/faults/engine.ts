@@ -8,14 +8,7 @@ import type { ManifestVersion, PlaylistStore } from '../playlists.js';
 import type { TruthfulPublisher } from '../publish.js';
 import type { TimelineTruth } from '../truth.js';
 import { FAULT_TYPES, FAULTS, type FaultType, isFaultType } from './registry.js';
-import type {
-  ActiveFault,
-  FaultEnv,
-  FaultModule,
-  FaultRecord,
-  PictureMode,
-  RequestCtx,
-} from './types.js';
+import type { ActiveFault, FaultEnv, FaultModule, FaultRecord, PictureMode, RequestCtx } from './types.js';
 
 export interface FaultIssue {
   path: string;
