@@ -1,6 +1,8 @@
 import { bitrateOver } from './bitrate-over.js';
+import { black } from './black.js';
 import { captionsStale } from './captions-stale.js';
 import { delay } from './delay.js';
+import { freeze } from './freeze.js';
 import { hang } from './hang.js';
 import { discontinuity, dropSegment, endlist, mseqRegress, pdtJump } from './playlist-edits.js';
 import { publishDelay } from './publish-delay.js';
@@ -28,6 +30,8 @@ export const FAULT_TYPES = [
   'segment-404',
   'captions-stale',
   'bitrate-over',
+  'freeze',
+  'black',
 ] as const;
 export type FaultType = (typeof FAULT_TYPES)[number];
 
@@ -49,6 +53,8 @@ export const FAULTS: Record<FaultType, FaultModule<never>> = {
   'segment-404': segment404,
   'captions-stale': captionsStale,
   'bitrate-over': bitrateOver,
+  freeze,
+  black,
 } as Record<FaultType, FaultModule<never>>;
 
 export function isFaultType(t: string): t is FaultType {
