@@ -1,4 +1,6 @@
+import { black } from './black.js';
 import { delay } from './delay.js';
+import { freeze } from './freeze.js';
 import { hang } from './hang.js';
 import { discontinuity, dropSegment, endlist, mseqRegress, pdtJump } from './playlist-edits.js';
 import { publishDelay } from './publish-delay.js';
@@ -24,6 +26,8 @@ export const FAULT_TYPES = [
   'mpd-stale',
   'wrong-ast',
   'segment-404',
+  'freeze',
+  'black',
 ] as const;
 export type FaultType = (typeof FAULT_TYPES)[number];
 
@@ -43,6 +47,8 @@ export const FAULTS: Record<FaultType, FaultModule<never>> = {
   'mpd-stale': mpdStale,
   'wrong-ast': wrongAst,
   'segment-404': segment404,
+  freeze,
+  black,
 } as Record<FaultType, FaultModule<never>>;
 
 export function isFaultType(t: string): t is FaultType {
