@@ -219,6 +219,7 @@ export async function startTestbed(opts: TestbedOptions = {}): Promise<Testbed> 
   streams = streamInfos(layout, base, segmentS, windowSize);
 
   const painter = new FramePainter({ width: 640, height: 360 }, fps);
+  painter.mode = () => engine.picture();
   encoder = new Encoder({
     args: buildFfmpegArgs({
       dir,

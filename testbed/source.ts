@@ -40,6 +40,10 @@ export class FramePainter {
   private readonly rowEdges: number[];
   private readonly fps: number;
   private readonly marker: { x0: number; x1: number; upper: [number, number]; lower: [number, number] };
+  private readonly blackFrame: Buffer;
+  private last: Buffer | undefined;
+  /** Asked once per frame: a picture fault active at the source (testbed/faults/freeze.ts, black.ts). */
+  mode: () => 'freeze' | 'black' | undefined = () => undefined;
 
   constructor(g: FrameGeometry = { width: 640, height: 360 }, fps = 30) {
     if (g.width % 2 || g.height % 2) throw new Error('frame width and height must be even');
@@ -63,6 +67,21 @@ export class FramePainter {
     const ySize = g.width * g.height;
     this.template.fill(64, 0, ySize); // dark grey background
     this.template.fill(128, ySize); // neutral chroma
+    this.blackFrame = Buffer.alloc(this.size);
+    this.blackFrame.fill(CLOCK_BLACK, 0, ySize);
+    this.blackFrame.fill(128, ySize);
+  }
+
+  /**
+   * The frame to send for `captureMs` / `n`, after any picture fault: black is studio black everywhere (the
+   * clock strip too, as a dead input would be); freeze repeats the last frame sent, byte for byte.
+   */
+  frame(captureMs: number, n: number): Buffer {
+    const mode = this.mode();
+    if (mode === 'black') return this.blackFrame;
+    if (mode === 'freeze' && this.last) return this.last;
+    this.last = this.paint(captureMs, n);
+    return this.last;
   }
 
   /** A new frame buffer carrying `captureMs` in the strip and frame number `n` in the moving parts. */
@@ -215,7 +234,7 @@ export function startPacer(opts: PacerOptions): { stop(): void; frames(): number
         n++;
         continue;
       }
-      opts.write(opts.painter.paint(stampMs, n), n);
+      opts.write(opts.painter.frame(stampMs, n), n);
       opts.onFrame?.(n, stampMs);
       n++;
     }

@@ -5,7 +5,7 @@
 import { setMaxListeners } from 'node:events';
 import { redactUrl } from '../../shared/log.js';
 import type { Metrics } from '../../shared/metrics.js';
-import type { ErrorCategory, Outcome, ProbeResult } from '../../shared/schemas.js';
+import type { ErrorCategory, Outcome, ProbeResult, SegmentPhases } from '../../shared/schemas.js';
 import type { ProbeJob } from '../types.js';
 import { type HttpFailure, httpStatusObservation, type Resource } from './checks/http.js';
 import { type MpdSnapshot, parseMpd } from './dash/parse.js';
@@ -17,7 +17,7 @@ import type { ResolvedOptions, SegmentSample } from './options.js';
 import { OFFLOAD_BYTES, type Parsed, type ParsePool } from './parse-pool.js';
 import type { Scheduler } from './scheduler.js';
 import type { SegmentFetcher } from './segments.js';
-import { round } from './stats.js';
+import { type Reservoir, round } from './stats.js';
 import { Tally } from './tally.js';
 
 /** Variant names of findings about the entry document rather than a rendition. */
@@ -219,9 +219,19 @@ export class Session {
       bytes: sample.bytes,
       ttfb_ms: sample.ttfb_ms,
       download_ms: sample.download_ms,
+      connect_ms: sample.connect_ms,
+      tls_ms: sample.tls_ms,
+      transfer_ms: sample.transfer_ms,
+      reused: sample.reused,
     };
     for (const t of [this.interval, this.total]) {
       t.segmentsTotal++;
+      t.transfer.add(sample.transfer_ms);
+      if (!sample.reused) {
+        t.newConnections++;
+        t.connect.add(sample.connect_ms);
+        if (sample.tls_ms > 0) t.tls.add(sample.tls_ms);
+      }
       t.segments.add(timing);
       t.ttfb.add(sample.ttfb_ms);
       t.download.add(sample.download_ms);
@@ -292,6 +302,7 @@ export class Session {
       latency_method: t.availability.count > 0 ? 'pdt' : undefined,
       metrics,
       segments: t.segments.list(),
+      ...(t.segmentsTotal > 0 ? { segment_phases: phaseSummary(t) } : {}),
       errors: t.errors.entries(),
       findings: t.book.findings(),
     };
@@ -361,4 +372,24 @@ function conformanceCount(t: Tally): number {
   let n = 0;
   for (const e of t.book.all()) if (e.code !== 'http-status' && isFindingCode(e.code)) n += e.count;
   return n;
+}
+
+function phaseStats(r: Reservoir): { p50: number; p95: number } | undefined {
+  const p50 = round(r.percentile(50));
+  const p95 = round(r.percentile(95));
+  return p50 === undefined || p95 === undefined ? undefined : { p50, p95 };
+}
+
+/** The report's segment_phases: every phase's p50/p95 over the period's downloads. */
+function phaseSummary(t: Tally): SegmentPhases {
+  const out: SegmentPhases = { samples: t.segmentsTotal, new_connections: t.newConnections };
+  const put = (k: 'connect_ms' | 'tls_ms' | 'ttfb_ms' | 'transfer_ms', r: Reservoir) => {
+    const v = phaseStats(r);
+    if (v) out[k] = v;
+  };
+  put('connect_ms', t.connect);
+  put('tls_ms', t.tls);
+  put('ttfb_ms', t.ttfb);
+  put('transfer_ms', t.transfer);
+  return out;
 }

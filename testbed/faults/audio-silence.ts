@@ -11,6 +11,7 @@ export const audioSilence = defineFault({
     'the source audio becomes digital silence (the track keeps flowing in every stream); takes effect at capture time, so a player hears it one glass-to-glass latency later',
   protocols: ['hls', 'dash'],
   rendition: 'forbidden',
+  scope: 'source',
   params: z.object({}).strict(),
   inject(f, env) {
     env.source.set(f.record.id, { silent: true });

@@ -15,6 +15,7 @@ export const avDrift = defineFault({
   description: `shifts the source audio by shiftMs against the picture (positive: audio late; |shiftMs| <= ${MAX_SHIFT_MS}); every stream, from capture time on`,
   protocols: ['hls', 'dash'],
   rendition: 'forbidden',
+  scope: 'source',
   params: z
     .object({
       shiftMs: z

@@ -9,7 +9,7 @@ import type { TruthfulPublisher } from '../publish.js';
 import type { SourceControl } from '../source-control.js';
 import type { TimelineTruth } from '../truth.js';
 import { FAULT_TYPES, FAULTS, type FaultType, isFaultType } from './registry.js';
-import type { ActiveFault, FaultEnv, FaultModule, FaultRecord, RequestCtx } from './types.js';
+import type { ActiveFault, FaultEnv, FaultModule, FaultRecord, PictureMode, RequestCtx } from './types.js';
 
 export interface FaultIssue {
   path: string;
@@ -38,6 +38,8 @@ export interface TruthLogEntry {
   source: string;
   /** remove: api | expired | scenario | clear | stop */
   reason?: string;
+  /** 'source': a picture fault, shown on every stream whatever `stream` names. */
+  scope?: 'source';
 }
 
 const Base = z.looseObject({
@@ -167,6 +169,7 @@ export class FaultEngine implements OriginHooks {
         : {}),
       injectedAt: new Date(now).toISOString(),
       source,
+      ...(module.scope ? { scope: module.scope } : {}),
     };
     let release = () => {};
     const removed = new Promise<void>((r) => {
@@ -235,6 +238,7 @@ export class FaultEngine implements OriginHooks {
       params: r.params,
       ...(r.durationS !== undefined ? { durationS: r.durationS } : {}),
       source: r.source,
+      ...(r.scope ? { scope: r.scope } : {}),
       ...(reason ? { reason } : {}),
     });
     const max = this.opts.maxLogEntries ?? 10_000;
@@ -289,6 +293,17 @@ export class FaultEngine implements OriginHooks {
 
   private ctx(ref: ResourceRef, now: number): RequestCtx {
     return { ref, now, segmentS: this.opts.segmentS, truth: this.opts.truth, store: this.opts.store };
+  }
+
+  /** What the painted source shows now: black wins over freeze (a frozen black frame is black). */
+  picture(): PictureMode | undefined {
+    let mode: PictureMode | undefined;
+    for (const e of this.active.values()) {
+      const m = e.module.picture?.(e.fault);
+      if (m === 'black') return m;
+      mode ??= m;
+    }
+    return mode;
   }
 
   // --- OriginHooks ---

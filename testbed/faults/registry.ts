@@ -1,7 +1,9 @@
 import { audioDrop } from './audio-drop.js';
 import { audioSilence } from './audio-silence.js';
 import { avDrift } from './av-drift.js';
+import { black } from './black.js';
 import { delay } from './delay.js';
+import { freeze } from './freeze.js';
 import { hang } from './hang.js';
 import { discontinuity, dropSegment, endlist, mseqRegress, pdtJump } from './playlist-edits.js';
 import { publishDelay } from './publish-delay.js';
@@ -32,6 +34,8 @@ export const FAULT_TYPES = [
   'audio-drop',
   'av-drift',
   'resolution-lie',
+  'freeze',
+  'black',
 ] as const;
 export type FaultType = (typeof FAULT_TYPES)[number];
 
@@ -55,6 +59,8 @@ export const FAULTS: Record<FaultType, FaultModule<never>> = {
   'audio-drop': audioDrop,
   'av-drift': avDrift,
   'resolution-lie': resolutionLie,
+  freeze,
+  black,
 } as Record<FaultType, FaultModule<never>>;
 
 export function isFaultType(t: string): t is FaultType {

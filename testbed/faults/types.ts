@@ -18,7 +18,12 @@ export interface FaultRecord {
   injectedAt: string;
   expiresAt?: string;
   source: string;
+  /** 'source': the fault acts on the one painted source, so every stream shows it (freeze, black). */
+  scope?: 'source';
 }
+
+/** What a picture fault does to the painted source. */
+export type PictureMode = 'freeze' | 'black';
 
 /** A fault while active, with the private state its module keeps (frozen copies, counters...). */
 export interface ActiveFault<P = Record<string, unknown>> {
@@ -63,6 +68,8 @@ export interface FaultModule<P = Record<string, unknown>> {
   /** Whether a rendition may / must be named. */
   rendition: 'optional' | 'forbidden';
   params: z.ZodType<P>;
+  /** 'source' for faults that act on the painted picture (every stream), not on the origin's answers. */
+  scope?: 'source';
   /** Extra checks that need the target; returns problems (each becomes a 400 issue). */
   check?(target: { stream: StreamLayout; rendition?: string }): string[];
   /** Called once at injection (e.g. snapshot the playlist to freeze). */
@@ -86,6 +93,8 @@ export interface FaultModule<P = Record<string, unknown>> {
   segmentBody?(f: ActiveFault<P>, body: Buffer, ctx: RequestCtx): Buffer;
   /** False hides a segment (404). */
   segmentVisible?(f: ActiveFault<P>, ctx: RequestCtx): boolean;
+  /** Change the painted source picture while active (freeze, black). */
+  picture?(f: ActiveFault<P>): PictureMode | undefined;
 }
 
 /** Helper so each module keeps its own param type while the registry holds them uniformly. */
