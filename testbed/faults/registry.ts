@@ -1,3 +1,6 @@
+import { audioDrop } from './audio-drop.js';
+import { audioSilence } from './audio-silence.js';
+import { avDrift } from './av-drift.js';
 import { bitrateOver } from './bitrate-over.js';
 import { black } from './black.js';
 import { captionsStale } from './captions-stale.js';
@@ -6,6 +9,7 @@ import { freeze } from './freeze.js';
 import { hang } from './hang.js';
 import { discontinuity, dropSegment, endlist, mseqRegress, pdtJump } from './playlist-edits.js';
 import { publishDelay } from './publish-delay.js';
+import { resolutionLie } from './resolution-lie.js';
 import { segment404 } from './segment-404.js';
 import { mpdStale, stale } from './stale.js';
 import { status } from './status.js';
@@ -30,6 +34,10 @@ export const FAULT_TYPES = [
   'segment-404',
   'captions-stale',
   'bitrate-over',
+  'audio-silence',
+  'audio-drop',
+  'av-drift',
+  'resolution-lie',
   'freeze',
   'black',
 ] as const;
@@ -53,6 +61,10 @@ export const FAULTS: Record<FaultType, FaultModule<never>> = {
   'segment-404': segment404,
   'captions-stale': captionsStale,
   'bitrate-over': bitrateOver,
+  'audio-silence': audioSilence,
+  'audio-drop': audioDrop,
+  'av-drift': avDrift,
+  'resolution-lie': resolutionLie,
   freeze,
   black,
 } as Record<FaultType, FaultModule<never>>;
