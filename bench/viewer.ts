@@ -110,7 +110,7 @@ const SPECS: FaultSpec[] = [
     type: 'av-drift',
     watch: 'browser',
     where: 'source 500 ms',
-    fault: { stream: STREAM, type: 'av-drift', offsetMs: 500 },
+    fault: { stream: STREAM, type: 'av-drift', shiftMs: 500 },
     seen: browserSignal('av-offset', (m) => Math.abs(num(m.av_offset_ms) ?? 0) > 200),
   },
   {
