@@ -77,7 +77,10 @@ export class CmcdRun {
     e.push([this.customKey, true]);
     if (this.mode === 'query') return { query: encode(e) };
     const groups: Record<string, Array<[string, Value]>> = {};
-    for (const kv of e) (groups[HEADER_OF[kv[0]] ?? 'Session'] ??= []).push(kv);
+    for (const kv of e) {
+      const h = HEADER_OF[kv[0]] ?? 'Session';
+      groups[h] = [...(groups[h] ?? []), kv];
+    }
     const headers: Record<string, string> = {};
     for (const [h, kvs] of Object.entries(groups)) headers[`cmcd-${h.toLowerCase()}`] = encode(kvs);
     return { headers };
