@@ -6,6 +6,7 @@ import type { ResourceRef, StreamLayout } from '../layout.js';
 import type { ManifestView, OriginHooks, ServePlan } from '../origin.js';
 import type { ManifestVersion, PlaylistStore } from '../playlists.js';
 import type { TruthfulPublisher } from '../publish.js';
+import type { SourceControl } from '../source-control.js';
 import type { TimelineTruth } from '../truth.js';
 import { FAULT_TYPES, FAULTS, type FaultType, isFaultType } from './registry.js';
 import type { ActiveFault, FaultEnv, FaultModule, FaultRecord, PictureMode, RequestCtx } from './types.js';
@@ -77,6 +78,8 @@ export interface FaultEngineOptions {
   publisher: TruthfulPublisher;
   segmentS: number;
   logger: Logger;
+  /** The live source's controls (content faults: audio-silence, av-drift). */
+  source: SourceControl;
   maxLogEntries?: number;
 }
 
@@ -254,6 +257,7 @@ export class FaultEngine implements OriginHooks {
       truth: this.opts.truth,
       stream,
       segmentS: this.opts.segmentS,
+      source: this.opts.source,
       manifests,
       currentView: (path) => {
         const rendition = stream.renditions.find((r) => r.playlist === path);
@@ -277,6 +281,14 @@ export class FaultEngine implements OriginHooks {
       out.push(e);
     }
     return out;
+  }
+
+  /** Faults of the stream that edit its entry (master / MPD), whether or not they name a rendition. */
+  private entryEditors(ref: ResourceRef): Entry[] {
+    if (ref.kind !== 'master' && ref.kind !== 'mpd') return [];
+    return [...this.active.values()].filter(
+      (e) => e.fault.record.stream === ref.stream.id && e.module.editEntry,
+    );
   }
 
   private ctx(ref: ResourceRef, now: number): RequestCtx {
@@ -316,7 +328,8 @@ export class FaultEngine implements OriginHooks {
 
   manifest(ref: ResourceRef, latest: ManifestVersion | undefined, now: number): ManifestView | undefined {
     const faults = this.matching(ref);
-    if (faults.length === 0) return this.opts.publisher.manifest(ref, latest);
+    const entryEditors = this.entryEditors(ref);
+    if (faults.length === 0 && entryEditors.length === 0) return this.opts.publisher.manifest(ref, latest);
     const ctx = this.ctx(ref, now);
     for (const e of faults) {
       const frozen = e.module.freeze?.(e.fault, ctx);
@@ -339,7 +352,15 @@ export class FaultEngine implements OriginHooks {
     } else if (ref.kind === 'mpd') {
       for (const e of faults) if (e.module.editMpd) text = e.module.editMpd(e.fault, text, ctx);
     }
+    for (const e of entryEditors) text = e.module.editEntry!(e.fault, text, ctx);
     return { text, at: version.at };
+  }
+
+  segmentBody(ref: ResourceRef, now: number): ((body: Buffer) => Buffer) | undefined {
+    const editors = this.matching(ref).filter((e) => e.module.segmentBody);
+    if (editors.length === 0) return undefined;
+    const ctx = this.ctx(ref, now);
+    return (body) => editors.reduce((b, e) => e.module.segmentBody!(e.fault, b, ctx), body);
   }
 
   segmentVisible(ref: ResourceRef, now: number): boolean {

@@ -3,6 +3,7 @@ import type { MediaPlaylist } from '../hls.js';
 import type { ResourceKind, ResourceRef, StreamLayout } from '../layout.js';
 import type { ManifestView, ServePlan } from '../origin.js';
 import type { ManifestVersion, PlaylistStore } from '../playlists.js';
+import type { SourceControl } from '../source-control.js';
 import type { TimelineTruth } from '../truth.js';
 
 /** An injected fault as the API reports it. */
@@ -44,6 +45,8 @@ export interface FaultEnv {
   manifests: string[];
   /** The manifest as currently served (truth-corrected, before faults). */
   currentView(path: string): ManifestView | undefined;
+  /** The live source itself (its audio): content faults act here, on every stream at once. */
+  source: SourceControl;
 }
 
 export interface RequestCtx {
@@ -81,6 +84,13 @@ export interface FaultModule<P = Record<string, unknown>> {
   editPlaylist?(f: ActiveFault<P>, p: MediaPlaylist, ctx: RequestCtx): void;
   /** Rewrite a DASH MPD. */
   editMpd?(f: ActiveFault<P>, text: string, ctx: RequestCtx): string;
+  /**
+   * Rewrite the stream's master playlist or MPD. Unlike editPlaylist / editMpd, it is called for a fault that
+   * names a rendition too (the entry declares every rendition: resolution-lie edits one's declaration).
+   */
+  editEntry?(f: ActiveFault<P>, text: string, ctx: RequestCtx): string;
+  /** Rewrite a media segment's (or init segment's) bytes before they are served. */
+  segmentBody?(f: ActiveFault<P>, body: Buffer, ctx: RequestCtx): Buffer;
   /** False hides a segment (404). */
   segmentVisible?(f: ActiveFault<P>, ctx: RequestCtx): boolean;
   /** Change the painted source picture while active (freeze, black). */
