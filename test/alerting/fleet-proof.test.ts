@@ -13,6 +13,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JetStreamPublisher } from '../../agent/publisher.js';
 import { type Controller, startController } from '../../controller/index.js';
+import { estimateClockOffset } from '../../shared/clock-offset.js';
 import { loadConfig } from '../../shared/config.js';
 import { LOOPBACK_RULES } from '../../shared/egress.js';
 import { createLogger } from '../../shared/log.js';
@@ -229,4 +230,30 @@ describe('alerting with real agents, Slack and maintenance windows', () => {
     await evaluations(3);
     expect(slack().some((t) => t.includes('mw-in'))).toBe(false);
   }, 60_000);
+
+  it('clock offset against known values: 0 for agents on this host, +5 s against a time service 5 s behind', async () => {
+    // The live agent measured itself against the controller, which shares this host's clock: true offset 0,
+    // read within its best sample's round trip (loopback NATS; generous for a loaded machine).
+    const us = await waitFor('us-1 to report its clock offset', async () =>
+      (
+        (await (await api('GET', '/v1/agents')).json()) as {
+          agentId: string;
+          heartbeat: { clockOffsetMs?: number };
+        }[]
+      ).find((a) => a.agentId === 'us-1' && a.heartbeat.clockOffsetMs !== undefined),
+    );
+    expect(Math.abs(us.heartbeat.clockOffsetMs as number)).toBeLessThanOrEqual(250);
+    // A time service whose clock is exactly 5000 ms behind ours: the estimate must say +5000 (ours is ahead).
+    const skewed = names('skewed');
+    const sub = nc.subscribe(skewed.time, {
+      callback: (_err, m) => m.respond(new TextEncoder().encode(JSON.stringify({ now: Date.now() - 5000 }))),
+    });
+    try {
+      const offset = await estimateClockOffset(nc, skewed);
+      expect(offset).toBeTypeOf('number');
+      expect(Math.abs((offset as number) - 5000)).toBeLessThanOrEqual(250);
+    } finally {
+      sub.unsubscribe();
+    }
+  });
 });
