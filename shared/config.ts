@@ -117,6 +117,11 @@ export const ConfigSchema = z.strictObject({
       httpHost: z.string().default('127.0.0.1'),
       /** Protected targets' secrets by name (one file per secretRef), besides env LIVEPROBE_SECRET_<NAME>. */
       secretsDir: z.string().min(1).optional(),
+      /**
+       * Clock honesty: a report whose clock estimate is less certain than this (± ms, half the time-service
+       * round trip) is flagged clock-suspect and its latency figures are kept out of latency alerts.
+       */
+      clockUncertaintyMaxMs: z.coerce.number().positive().default(100),
     })
     .prefault({}),
   controller: z
@@ -247,6 +252,7 @@ export const ENV_KEYS: Record<string, string> = {
   LIVEPROBE_AGENT_HTTP_PORT: 'agent.httpPort',
   LIVEPROBE_AGENT_HTTP_HOST: 'agent.httpHost',
   LIVEPROBE_SECRETS_DIR: 'agent.secretsDir',
+  LIVEPROBE_CLOCK_UNCERTAINTY_MAX_MS: 'agent.clockUncertaintyMaxMs',
   LIVEPROBE_HOST: 'controller.host',
   LIVEPROBE_PORT: 'controller.port',
   LIVEPROBE_TOKENS: 'controller.tokens',
