@@ -11,8 +11,12 @@ import { readFileSync } from 'node:fs';
 import { type IntervalHistogram, monitorEventLoopDelay } from 'node:perf_hooks';
 import type { SelfCheck } from '../shared/schemas.js';
 
-/** Event-loop delay at or above this (ms) makes the probe late: a poll or a timer ran that much behind. */
-export const LATE_LOOP_LAG_MS = 1000;
+/**
+ * Event-loop delay at or above this (ms) makes the probe late: a poll or a timer ran that much behind. High
+ * enough that the ordinary hiccups of a busy host do not excuse a real fault; a block this long can turn a
+ * 2 s segment's download or a 1.5 x TARGETDURATION staleness judgement on its own.
+ */
+export const LATE_LOOP_LAG_MS = 1500;
 /** Reloads starting this late vs their plan (% of the interval, p95) make the stream probe late. */
 export const LATE_POLL_DRIFT_PCT = 50;
 

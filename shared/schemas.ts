@@ -177,7 +177,7 @@ export type RenditionTime = z.infer<typeof RenditionTime>;
  * - clock-suspect: the agent's clock estimate is less certain than `agent.clockUncertaintyMaxMs`, so its
  *   latency figures (g2g, PDT / DASH latency, availability delay) are kept out of latency alerts;
  * - inconclusive: the probe itself ran late (event-loop lag, late polls, CPU starvation, an unresponsive
- *   renderer) when it found what it found; the report is a probe-error with the cause in `self_check`.
+ *   renderer) when it found what it found; the report is a probe-error with the cause in `selfCheck`.
  */
 export const ReportFlag = z.enum(['clock-suspect', 'inconclusive']);
 export type ReportFlag = z.infer<typeof ReportFlag>;
@@ -189,8 +189,8 @@ export const SelfCheck = z.object({
   loop_lag_max_ms: z.number().nonnegative().optional(),
   /** Time the process's main thread waited for a CPU (Linux run-queue wait) per wall-clock ms. */
   cpu_wait_ratio: z.number().nonnegative().optional(),
-  /** Stream probe: reload start vs its planned time, % of the reload interval (p95). */
-  poll_drift_p95_pct: z.number().optional(),
+  /** Stream probe: reload start vs its planned time, as a share of the reload interval (p95; 0.5 = half). */
+  poll_drift_p95_ratio: z.number().optional(),
   /** Browser probe: longest gap between animation frames in the page, and the slowest drain round trip. */
   raf_gap_max_ms: z.number().nonnegative().optional(),
   drain_rtt_max_ms: z.number().nonnegative().optional(),
@@ -264,7 +264,7 @@ export const Report = z.object({
   /** Trust marks (clock-suspect, inconclusive); absent = none. */
   flags: z.array(ReportFlag).max(8).optional(),
   /** The probe's watch on itself over the period (optional: older agents do not send it). */
-  self_check: SelfCheck.optional(),
+  selfCheck: SelfCheck.optional(),
   /**
    * Mergeable DDSketches of the raw samples behind the percentile metrics (e.g. every segment's download
    * time, every decoded frame's g2g), by sample name, base64 protobuf; the controller merges them so a p95

@@ -172,10 +172,10 @@ describe('numbers on-call can trust', () => {
     );
     const r = await sweep('starved', 'starved', 20);
     await kill9(burner);
-    expect(r.self_check, 'the report carries the self-check').toBeDefined();
-    expect(r.self_check?.late).toBe(true);
-    expect(r.self_check?.loop_lag_max_ms).toBeGreaterThanOrEqual(1000);
-    expect(r.self_check?.cause).toMatch(/event loop ran up to \d+ ms late/);
+    expect(r.selfCheck, 'the report carries the self-check').toBeDefined();
+    expect(r.selfCheck?.late).toBe(true);
+    expect(r.selfCheck?.loop_lag_max_ms).toBeGreaterThanOrEqual(1500);
+    expect(r.selfCheck?.cause).toMatch(/event loop ran up to \d+ ms late/);
     // Whatever the late probe thought it saw is not the stream's: either nothing, or an inconclusive report.
     expect(['ok', 'probe-error']).toContain(r.outcome);
     if (r.findings.length > 0) {

@@ -332,7 +332,7 @@ export class Session {
       errors: t.errors.entries(),
       findings: t.book.findings(),
       ...(flags.length ? { flags } : {}),
-      self_check: self,
+      selfCheck: self,
     };
   }
 
@@ -370,9 +370,9 @@ export class Session {
     if (t.segmentsSkipped > 0)
       reasons.push(`${t.segmentsSkipped} segment download(s) skipped: fetch queue full`);
     const driftP95 = t.pollDriftPct.percentile(95);
-    const driftLate = t.pollDriftPct.count >= 5 && driftP95 !== undefined && driftP95 > OVERLOAD_LATE_PCT;
+    const driftLate = t.pollDriftPct.count >= 20 && driftP95 !== undefined && driftP95 > OVERLOAD_LATE_PCT;
     const self = this.self.check(t.startedAt, {
-      figures: driftP95 !== undefined ? { poll_drift_p95_pct: Math.round(driftP95) } : {},
+      figures: driftP95 !== undefined ? { poll_drift_p95_ratio: Math.round(driftP95) / 100 } : {},
       late: driftLate ? [`reloads started ${driftP95?.toFixed(0)}% of their interval late (p95)`] : [],
     });
     const flags: ReportFlag[] = [];
@@ -382,7 +382,7 @@ export class Session {
       reasons.unshift(`inconclusive: ${self.cause}; that alone could explain ${timing.join(', ')}`);
       flags.push('inconclusive');
       outcome = 'probe-error';
-    } else if (t.pollDriftPct.count >= 20 && driftLate) {
+    } else if (driftLate) {
       reasons.push(`probe overloaded: reloads start ${driftP95?.toFixed(0)}% of their interval late (p95)`);
       if (outcome !== 'failed') outcome = 'probe-error';
     }
