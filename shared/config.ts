@@ -200,6 +200,16 @@ export const ConfigSchema = z.strictObject({
       extraArgs: z.array(z.string()).default([]),
     })
     .prefault({}),
+  /**
+   * CMCD (CTA-5004) on probe requests, so CDN logs can be joined to probe runs. Stream probe: `query` (a CMCD=
+   * argument), `header` (CMCD-* headers) or `off`. The browser probe sends it in query mode whenever it is not
+   * `off` (headers would make every cross-origin player request a CORS preflight).
+   */
+  cmcd: z
+    .strictObject({
+      mode: z.enum(['query', 'header', 'off']).default('query'),
+    })
+    .prefault({}),
   /** Egress policy (shared/egress.ts): what agents may fetch beyond the public internet. */
   egress: z
     .strictObject({
@@ -271,6 +281,7 @@ export const ENV_KEYS: Record<string, string> = {
   LIVEPROBE_CHROMIUM_ARGS: 'browser.args',
   LIVEPROBE_LOG_LEVEL: 'log.level',
   LIVEPROBE_EGRESS_ALLOW: 'egress.allow',
+  LIVEPROBE_CMCD_MODE: 'cmcd.mode',
 };
 
 export class ConfigError extends Error {

@@ -167,6 +167,20 @@ export const ProbeErrorEntry = z.object({
 });
 export type ProbeErrorEntry = z.infer<typeof ProbeErrorEntry>;
 
+/**
+ * Browser probe: a non-fatal player event that a healthy live stream also produces (hls.js seeking over a
+ * small buffer hole at start, nudging past a micro-stall): reported for the record, never as a player error.
+ */
+export const PlayerNotice = z.object({
+  /** The player's detail name, e.g. bufferSeekOverHole. */
+  type: z.string().max(200),
+  /** Epoch ms of the first one in the period. */
+  at: z.number(),
+  count: z.number().int().positive(),
+  details: z.string().max(1000).optional(),
+});
+export type PlayerNotice = z.infer<typeof PlayerNotice>;
+
 export const Finding = z.object({
   code: FindingCode,
   severity: z.enum(['info', 'warning', 'critical']),
@@ -285,6 +299,8 @@ export const Report = z.object({
   /** Stream probe: p50/p95 of each download phase over every segment of the period (not only those listed). */
   segment_phases: SegmentPhases.optional(),
   errors: z.array(ProbeErrorEntry).max(MAX_ERRORS_IN_REPORT).default([]),
+  /** Browser probe: player notices (non-fatal, expected of healthy streams), kept out of `errors`. */
+  notices: z.array(PlayerNotice).max(50).optional(),
   /** Browser probe, once playing: time at each rendition in the report period (optional: older reports lack it). */
   renditions: z.array(RenditionTime).max(MAX_RENDITIONS_IN_REPORT).optional(),
   findings: z.array(Finding).max(200).default([]),

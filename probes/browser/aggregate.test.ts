@@ -210,6 +210,42 @@ describe('PeriodAccumulator', () => {
     ]);
   });
 
+  it('non-fatal hls.js housekeeping (a hole skipped at start) is a notice, not a player error', () => {
+    const a = new PeriodAccumulator(initialCarry());
+    const hole = (t: number): HarnessEvent => ({
+      type: 'error',
+      t,
+      errType: 'mediaError',
+      details: 'bufferSeekOverHole',
+      fatal: false,
+      reason: 'fragment loaded with buffer holes, seeking from 0 to 0.02',
+    });
+    a.add(
+      drain(
+        [
+          ...startup,
+          hole(490),
+          hole(700),
+          { type: 'error', t: 800, errType: 'mediaError', details: 'bufferAppendError', fatal: false },
+          { type: 'error', t: 900, errType: 'mediaError', details: 'bufferSeekOverHole', fatal: true },
+        ] as HarnessEvent[],
+        snap(1000, 10),
+      ),
+    );
+    const d = a.finish();
+    expect(d.notices).toEqual([
+      {
+        type: 'bufferSeekOverHole',
+        at: WALL + 490,
+        count: 2,
+        details: 'fragment loaded with buffer holes, seeking from 0 to 0.02',
+      },
+    ]);
+    // A non-fatal error outside the notice list stays an error, and so does any fatal one.
+    expect(d.metrics.errors_player).toBe(2);
+    expect(d.errors.map((e) => e.details)).toEqual(['bufferAppendError', 'bufferSeekOverHole']);
+  });
+
   it('stalls split across watch intervals; rebuffer ratio over playing time; frame deltas', () => {
     const a = new PeriodAccumulator(initialCarry());
     a.add(drain(startup, snap(480, 0)));

@@ -524,6 +524,7 @@ export class BrowserSession {
       startup: data.startup,
       segments: data.segments,
       errors: data.errors,
+      ...(data.notices.length ? { notices: data.notices } : {}),
       renditions: data.renditions,
       findings: [],
     };

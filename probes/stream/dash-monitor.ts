@@ -3,8 +3,10 @@
  * reload compared with the previous; the UTCTiming clock is sampled every few minutes; the live-edge segment
  * of every representation is fetched when it changes (segmentFetch newest|all) and must be available.
  */
+
 import { availabilityObs, checkDashClock, checkMpdStale, checkPublishTime } from './checks/dash.js';
 import { checkLastModified } from './checks/last-modified.js';
+import { cmcdMediaType } from './cmcd.js';
 import {
   type DashRepresentation,
   edgeEndS,
@@ -260,6 +262,7 @@ export class DashRun {
     const ok = s.svc.segments.submit({
       url: last.uri,
       variant: rep.id,
+      cmcd: { ot: cmcdMediaType(rep.type), bandwidth: rep.bandwidth },
       duration: Number.isFinite(last.duration) ? last.duration : undefined,
       signal: s.signal,
       done: (res, sample) => {
