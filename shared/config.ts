@@ -81,6 +81,8 @@ export const ConfigSchema = z.strictObject({
       replicas: z.coerce.number().int().min(1).max(5).default(1),
       /** Ack wait of the job consumers: a job of a dead agent is redelivered after this. */
       jobAckWaitS: z.coerce.number().positive().default(30),
+      /** A region's job consumer idle (no pull, no ack) this long is removed by JetStream; re-created on demand. */
+      jobConsumerIdleS: z.coerce.number().positive().default(3600),
       /**
        * JetStream domain that holds the job queue. Agents connected to a regional leaf node (which runs its
        * own JetStream domain) set it to the hub's domain, so their job pulls cross the leaf link.
@@ -245,6 +247,7 @@ export const ENV_KEYS: Record<string, string> = {
   NATS_TLS_KEY: 'nats.tlsKeyFile',
   LIVEPROBE_REPLICAS: 'nats.replicas',
   LIVEPROBE_JOB_ACK_WAIT_S: 'nats.jobAckWaitS',
+  LIVEPROBE_JOB_CONSUMER_IDLE_S: 'nats.jobConsumerIdleS',
   LIVEPROBE_JS_DOMAIN: 'nats.domain',
   LIVEPROBE_LEAF_REGIONS: 'nats.leafRegions',
   LIVEPROBE_PREFIX: 'nats.prefix',
