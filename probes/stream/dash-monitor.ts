@@ -3,8 +3,10 @@
  * reload compared with the previous; the UTCTiming clock is sampled every few minutes; the live-edge segment
  * of every representation is fetched when it changes (segmentFetch newest|all) and must be available.
  */
+
 import { availabilityObs, checkDashClock, checkMpdStale, checkPublishTime } from './checks/dash.js';
 import { checkLastModified } from './checks/last-modified.js';
+import { cmcdMediaType } from './cmcd.js';
 import {
   type DashRepresentation,
   edgeEndS,
@@ -227,7 +229,7 @@ export class DashRun {
         Number.isFinite(last.start)
       ) {
         const availableAt = cur.availabilityStartTime + (last.start + last.duration) * 1000;
-        s.availability(cur.fetchedAt + (this.clockOffset ?? 0) - availableAt);
+        s.availability(cur.fetchedAt + (this.clockOffset ?? 0) - availableAt, this.clockOffset !== undefined);
       }
       if (s.opts.segmentFetch === 'none') continue;
       // Fetch once the segment has been available for the grace period (by the server's clock): a segment
@@ -260,6 +262,7 @@ export class DashRun {
     const ok = s.svc.segments.submit({
       url: last.uri,
       variant: rep.id,
+      cmcd: { ot: cmcdMediaType(rep.type), bandwidth: rep.bandwidth },
       duration: Number.isFinite(last.duration) ? last.duration : undefined,
       signal: s.signal,
       done: (res, sample) => {

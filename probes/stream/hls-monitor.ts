@@ -4,6 +4,7 @@
  * change wait TARGETDURATION, after no change TARGETDURATION/2, measured from the start of the previous
  * request, plus a small positive jitter. All timing goes through the prober's single scheduler.
  */
+
 import { checkDiscontinuitySequence } from './checks/discontinuity.js';
 import { checkEndlist } from './checks/endlist.js';
 import { checkLastModified } from './checks/last-modified.js';
@@ -12,6 +13,7 @@ import { checkMediaSequence } from './checks/sequence.js';
 import { checkStale, staleLimitMs } from './checks/stale.js';
 import { checkExtinf, checkTargetDuration, checkWindow } from './checks/target.js';
 import { checkVariantDiscontinuity, checkVariantDrift, type DriftEntry } from './checks/variant-drift.js';
+import { cmcdMediaType } from './cmcd.js';
 import { evidence, redactUri } from './evidence.js';
 import type { HttpOk, HttpResult } from './http.js';
 import { type HlsSegment, lastSn, type MasterEntry, type MediaPlaylist, type Observation } from './model.js';
@@ -551,6 +553,7 @@ export class MediaMonitor {
     const ok = s.svc.segments.submit({
       url,
       variant: name,
+      cmcd: { ot: cmcdMediaType(this.entry.type), bandwidth: this.entry.bandwidth },
       sn: seg.sn,
       duration: Number.isFinite(seg.duration) ? seg.duration : undefined,
       byterange: seg.byterange,

@@ -11,6 +11,7 @@ import https from 'node:https';
 import type { Socket } from 'node:net';
 import type { EgressPolicy } from '../../shared/egress.js';
 import type { Authorizer } from '../../shared/target-auth.js';
+import { applyCmcd, type CmcdWire } from './cmcd.js';
 import { mono } from './scheduler.js';
 
 export interface Phases {
@@ -68,6 +69,8 @@ export interface RequestOptions {
    * result's `url` stays the URL without them, so no computed token reaches a report.
    */
   authorize?: Authorizer;
+  /** CMCD for this request (probes/stream/cmcd.ts), added to each hop; the result's `url` stays without it. */
+  cmcd?: CmcdWire;
 }
 
 /** Gives `r` its undecoded body and a `body` decoded from it on first read (then kept). */
@@ -196,6 +199,7 @@ export class HttpClient {
         req.destroy();
       };
       const headers: Record<string, string> = { ...this.opts.headers, ...o.headers, ...extra };
+      applyCmcd(u, headers, o.cmcd);
       if (o.range) headers.range = `bytes=${o.range.start}-${o.range.end}`;
       const mod = u.protocol === 'https:' ? https : http;
       const req = mod.request(u, {
