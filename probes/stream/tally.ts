@@ -90,6 +90,10 @@ export class Tally {
   readonly pollDriftPct = new Reservoir(512);
   /** Highest measured segment bitrate / declared bandwidth, and the rendition it was on. */
   bandwidthPeakRatio: number | undefined;
+  /** Availability delays still negative after the clock correction (clock skew). */
+  skewNegative = 0;
+  /** The clock estimate's ± bound when availability delays were corrected by it. */
+  clockUncertaintyMs: number | undefined;
   segmentsTotal = 0;
   segmentsSkipped = 0;
   polls = 0;
