@@ -119,6 +119,11 @@ export const ConfigSchema = z.strictObject({
       httpHost: z.string().default('127.0.0.1'),
       /** Protected targets' secrets by name (one file per secretRef), besides env LIVEPROBE_SECRET_<NAME>. */
       secretsDir: z.string().min(1).optional(),
+      /**
+       * Clock honesty: a report whose clock estimate is less certain than this (± ms, half the time-service
+       * round trip) is flagged clock-suspect and its latency figures are kept out of latency alerts.
+       */
+      clockUncertaintyMaxMs: z.coerce.number().positive().default(100),
     })
     .prefault({}),
   controller: z
@@ -179,6 +184,17 @@ export const ConfigSchema = z.strictObject({
         .default([]),
       /** Bound of target x region x probe series in /metrics; reports of series beyond it are not exported. */
       metricsMaxSeries: positiveInt.default(5000),
+      /**
+       * Ingest partitions (docs/operations/scale-out.md). 1 = one durable consumer shared by every replica
+       * (the single-controller default). N > 1 = reports spread over N partitions by target by the nats-server
+       * subject mapping `partition(N, 3)` (deploy/nats/nats-server.conf), each owned by one replica through a
+       * KV lease; every replica then answers for the whole fleet. Every replica must use the same N.
+       */
+      partitions: z.coerce.number().int().min(1).max(256).default(1),
+      /** A partition lease not renewed within this (ms) expires: a dead replica's partitions move after it. */
+      partitionLeaseMs: z.coerce.number().int().min(1000).max(120_000).default(5000),
+      /** How long (ms) a replica waits for the others' parts of a fleet-wide answer before answering `partial`. */
+      mergeDeadlineMs: z.coerce.number().int().min(50).max(30_000).default(1500),
     })
     .prefault({}),
   browser: z
@@ -260,6 +276,7 @@ export const ENV_KEYS: Record<string, string> = {
   LIVEPROBE_AGENT_HTTP_PORT: 'agent.httpPort',
   LIVEPROBE_AGENT_HTTP_HOST: 'agent.httpHost',
   LIVEPROBE_SECRETS_DIR: 'agent.secretsDir',
+  LIVEPROBE_CLOCK_UNCERTAINTY_MAX_MS: 'agent.clockUncertaintyMaxMs',
   LIVEPROBE_HOST: 'controller.host',
   LIVEPROBE_PORT: 'controller.port',
   LIVEPROBE_TOKENS: 'controller.tokens',
@@ -274,6 +291,9 @@ export const ENV_KEYS: Record<string, string> = {
   LIVEPROBE_EXTERNAL_URL: 'controller.externalUrl',
   LIVEPROBE_METRICS_TARGET_LABELS: 'controller.metricsTargetLabels',
   LIVEPROBE_METRICS_MAX_SERIES: 'controller.metricsMaxSeries',
+  LIVEPROBE_PARTITIONS: 'controller.partitions',
+  LIVEPROBE_PARTITION_LEASE_MS: 'controller.partitionLeaseMs',
+  LIVEPROBE_MERGE_DEADLINE_MS: 'controller.mergeDeadlineMs',
   LIVEPROBE_CHROMIUM: 'browser.chromium',
   LIVEPROBE_CHROMIUM_ARGS: 'browser.args',
   LIVEPROBE_LOG_LEVEL: 'log.level',

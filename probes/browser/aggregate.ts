@@ -409,9 +409,17 @@ export class PeriodAccumulator {
     return c;
   }
 
-  finish(): PeriodData {
+  /**
+   * The period's report data. `clock` (the agent's estimate against the reference clock) corrects the
+   * figures that compare our clock with the painter's or packager's: g2g and PDT latency (dash.js corrects its
+   * own latency by the MPD's UTCTiming). Samples still negative after that are counted as clock skew.
+   */
+  finish(clock?: { offsetMs: number; uncertaintyMs: number }): PeriodData {
     const c = this.carry;
     const m: Metrics = {};
+    const off = clock?.offsetMs ?? 0;
+    const g2gSamples = off ? this.g2g.map((v) => v - off) : this.g2g;
+    const pdtSamples = off ? this.pdt.map((v) => v - off) : this.pdt;
     const played = c.firstFrameAt !== undefined;
     let renditions: RenditionTime[] | undefined;
 
@@ -441,14 +449,14 @@ export class PeriodAccumulator {
     if (tp) m.segment_throughput_p50_kbps = r1(tp[50]);
 
     let latencyMethod: LatencyMethod | undefined;
-    const g = percentiles(this.g2g, [50, 95, 100]);
+    const g = percentiles(g2gSamples, [50, 95, 100]);
     if (g) {
       m.g2g_p50_ms = r1(g[50]);
       m.g2g_p95_ms = r1(g[95]);
       m.g2g_max_ms = r1(g[100]);
       latencyMethod = 'stamp';
     }
-    const p = percentiles(this.pdt, [50, 95]);
+    const p = percentiles(pdtSamples, [50, 95]);
     if (p) {
       m.pdt_latency_p50_ms = r1(p[50]);
       m.pdt_latency_p95_ms = r1(p[95]);
@@ -458,6 +466,12 @@ export class PeriodAccumulator {
     if (dl50) {
       m.dash_latency_p50_ms = r1(dl50[50]);
       latencyMethod ??= 'dash';
+    }
+    if (g2gSamples.length + pdtSamples.length + this.dash.length > 0) {
+      let negative = 0;
+      for (const xs of [g2gSamples, pdtSamples, this.dash]) for (const v of xs) if (v < 0) negative++;
+      m.clock_skew_negative = negative;
+      if (clock) m.clock_uncertainty_ms = r1(clock.uncertaintyMs);
     }
 
     if (played) {

@@ -229,7 +229,7 @@ export class DashRun {
         Number.isFinite(last.start)
       ) {
         const availableAt = cur.availabilityStartTime + (last.start + last.duration) * 1000;
-        s.availability(cur.fetchedAt + (this.clockOffset ?? 0) - availableAt);
+        s.availability(cur.fetchedAt + (this.clockOffset ?? 0) - availableAt, this.clockOffset !== undefined);
       }
       if (s.opts.segmentFetch === 'none') continue;
       // Fetch once the segment has been available for the grace period (by the server's clock): a segment

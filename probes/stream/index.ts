@@ -196,9 +196,12 @@ export class StreamProber implements Prober {
       },
       job,
     );
+    session.clock = ctx.clock;
     if (this.closed || authError) {
       session.internalError = authError ?? 'prober is closed';
-      return session.result(session.total);
+      const refused = session.result(session.total);
+      session.release();
+      return refused;
     }
     this.sessions.add(session);
     const monitor =
@@ -258,6 +261,7 @@ export class StreamProber implements Prober {
       this.sessions.delete(session);
     }
     const summary = session.result(session.total);
+    session.release();
     logger?.debug?.(
       { target: job.target.id, outcome: summary.outcome, findings: summary.findings.length },
       'stream probe done',
