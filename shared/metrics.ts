@@ -39,6 +39,13 @@ export const MetricsShape = {
   errors_player: count,
   errors_conformance: count,
   clock_offset_ms: ms,
+  // Viewer signals (browser probe, docs/guides/viewer-signals.md).
+  audio_level_p50_dbfs: z.number().finite().max(0),
+  silent_ms: nonNeg,
+  audio_missing_ms: nonNeg,
+  av_offset_ms: ms,
+  av_offset_abs_ms: nonNeg,
+  caption_cues_per_min: nonNeg,
 } as const;
 
 export const Metrics = z.object(MetricsShape).partial();
@@ -65,6 +72,9 @@ export const FINDING_CODES = [
   'dash-availability',
   // Beyond METRICS.md: a segment downloading slower than real time (throttled origin/CDN), per variant.
   'segment-slow',
+  // Browser probe viewer signals: the decoded picture is not the declared size; declared audio does not play.
+  'resolution-mismatch',
+  'audio-missing',
 ] as const;
 export const FindingCode = z.enum(FINDING_CODES);
 export type FindingCode = z.infer<typeof FindingCode>;
