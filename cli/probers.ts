@@ -57,6 +57,7 @@ export function createProbers(
           logger: logger.child({ probe: 'browser' }),
           egress,
           secretsDir: config.agent.secretsDir,
+          ...(config.cmcd.mode === 'off' ? { cmcd: false as const } : {}),
         }),
     ),
     stream: new LazyProber(
@@ -64,6 +65,7 @@ export function createProbers(
       () =>
         new StreamProber({
           logger: logger.child({ probe: 'stream' }),
+          cmcd: { mode: config.cmcd.mode },
           egress,
           secretsDir: config.agent.secretsDir,
         }),

@@ -67,6 +67,7 @@ export async function startController(opts: ControllerOptions): Promise<Controll
   const jsm = await jetstreamManager(nc);
 
   const { replicas } = config.nats;
+  let fleetRef: Fleet | undefined;
   const topology = new Topology({
     jsm,
     names,
@@ -76,6 +77,8 @@ export async function startController(opts: ControllerOptions): Promise<Controll
     jobsMaxMb: config.nats.jobsMaxMb,
     replicas,
     jobAckWaitS: config.nats.jobAckWaitS,
+    jobConsumerIdleS: config.nats.jobConsumerIdleS,
+    isKnownRegion: (region) => fleetRef?.regions().some((r) => r.region === region) ?? false,
     leafRegions: config.nats.leafRegions,
     domainManager: (domain) => jetstreamManager(nc, { domain, checkAPI: false }),
   });
@@ -101,7 +104,6 @@ export async function startController(opts: ControllerOptions): Promise<Controll
   });
 
   const events = new EventBus();
-  let fleetRef: Fleet | undefined;
   const sweeps = new SweepService({
     js,
     jsm,
@@ -170,8 +172,19 @@ export async function startController(opts: ControllerOptions): Promise<Controll
     offlineAfterMs: config.agent.heartbeatS * 3000,
     // Agents of a new region find their work queue ready when the first job arrives.
     onRegion: (region) =>
-      void topology.ensureRegion(region).catch((err) => logger.error({ err, region }, 'region setup failed')),
+      void topology
+        .ensureRegion(region, true)
+        .catch((err) => logger.error({ err, region }, 'region setup failed')),
   });
+  // A consumer JetStream removed while its region was idle is back before that region's agents pull again.
+  const regionTimer = setInterval(() => {
+    for (const r of fleet.regions())
+      if (r.agents.online > 0)
+        void topology
+          .ensureRegion(r.region, true)
+          .catch((err) => logger.warn({ err, region: r.region }, 'region refresh failed'));
+  }, 60_000);
+  regionTimer.unref();
   fleet.start();
   fleetRef = fleet;
   metrics.trackFleet(() => fleet.regions());
@@ -273,6 +286,7 @@ export async function startController(opts: ControllerOptions): Promise<Controll
     alerting,
     async stop() {
       clearInterval(evictTimer);
+      clearInterval(regionTimer);
       stopLeafStreams();
       // nats-server may have got the same Ctrl-C and be gone: then every KV write and drain below would wait
       // for its request timeout. Closing the connection first makes them fail at once.

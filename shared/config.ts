@@ -81,6 +81,8 @@ export const ConfigSchema = z.strictObject({
       replicas: z.coerce.number().int().min(1).max(5).default(1),
       /** Ack wait of the job consumers: a job of a dead agent is redelivered after this. */
       jobAckWaitS: z.coerce.number().positive().default(30),
+      /** A region's job consumer idle (no pull, no ack) this long is removed by JetStream; re-created on demand. */
+      jobConsumerIdleS: z.coerce.number().positive().default(3600),
       /**
        * JetStream domain that holds the job queue. Agents connected to a regional leaf node (which runs its
        * own JetStream domain) set it to the hub's domain, so their job pulls cross the leaf link.
@@ -117,6 +119,11 @@ export const ConfigSchema = z.strictObject({
       httpHost: z.string().default('127.0.0.1'),
       /** Protected targets' secrets by name (one file per secretRef), besides env LIVEPROBE_SECRET_<NAME>. */
       secretsDir: z.string().min(1).optional(),
+      /**
+       * Clock honesty: a report whose clock estimate is less certain than this (± ms, half the time-service
+       * round trip) is flagged clock-suspect and its latency figures are kept out of latency alerts.
+       */
+      clockUncertaintyMaxMs: z.coerce.number().positive().default(100),
     })
     .prefault({}),
   controller: z
@@ -207,6 +214,16 @@ export const ConfigSchema = z.strictObject({
       silenceDbfs: z.coerce.number().min(-150).max(0).default(-60),
     })
     .prefault({}),
+  /**
+   * CMCD (CTA-5004) on probe requests, so CDN logs can be joined to probe runs. Stream probe: `query` (a CMCD=
+   * argument), `header` (CMCD-* headers) or `off`. The browser probe sends it in query mode whenever it is not
+   * `off` (headers would make every cross-origin player request a CORS preflight).
+   */
+  cmcd: z
+    .strictObject({
+      mode: z.enum(['query', 'header', 'off']).default('query'),
+    })
+    .prefault({}),
   /** Egress policy (shared/egress.ts): what agents may fetch beyond the public internet. */
   egress: z
     .strictObject({
@@ -242,6 +259,7 @@ export const ENV_KEYS: Record<string, string> = {
   NATS_TLS_KEY: 'nats.tlsKeyFile',
   LIVEPROBE_REPLICAS: 'nats.replicas',
   LIVEPROBE_JOB_ACK_WAIT_S: 'nats.jobAckWaitS',
+  LIVEPROBE_JOB_CONSUMER_IDLE_S: 'nats.jobConsumerIdleS',
   LIVEPROBE_JS_DOMAIN: 'nats.domain',
   LIVEPROBE_LEAF_REGIONS: 'nats.leafRegions',
   LIVEPROBE_PREFIX: 'nats.prefix',
@@ -259,6 +277,7 @@ export const ENV_KEYS: Record<string, string> = {
   LIVEPROBE_AGENT_HTTP_PORT: 'agent.httpPort',
   LIVEPROBE_AGENT_HTTP_HOST: 'agent.httpHost',
   LIVEPROBE_SECRETS_DIR: 'agent.secretsDir',
+  LIVEPROBE_CLOCK_UNCERTAINTY_MAX_MS: 'agent.clockUncertaintyMaxMs',
   LIVEPROBE_HOST: 'controller.host',
   LIVEPROBE_PORT: 'controller.port',
   LIVEPROBE_TOKENS: 'controller.tokens',
@@ -279,6 +298,7 @@ export const ENV_KEYS: Record<string, string> = {
   LIVEPROBE_SILENCE_DBFS: 'browser.silenceDbfs',
   LIVEPROBE_LOG_LEVEL: 'log.level',
   LIVEPROBE_EGRESS_ALLOW: 'egress.allow',
+  LIVEPROBE_CMCD_MODE: 'cmcd.mode',
 };
 
 export class ConfigError extends Error {

@@ -24,6 +24,14 @@ export const SKETCHED = [
 ] as const satisfies readonly MetricName[];
 export type SketchedMetric = (typeof SKETCHED)[number];
 
+/** Figures that compare our clock with another machine's: left out of a clock-suspect report's series. */
+export const CLOCK_DEPENDENT: ReadonlySet<SketchedMetric> = new Set<SketchedMetric>([
+  'segment_availability_delay_p50_ms',
+  'g2g_p50_ms',
+  'pdt_latency_p50_ms',
+  'dash_latency_p50_ms',
+]);
+
 export const WINDOWS = { '1m': 60_000, '5m': 300_000, '1h': 3_600_000 } as const;
 export type WindowName = keyof typeof WINDOWS;
 export const GROUP_BY = ['region', 'target', 'probe'] as const;
@@ -450,7 +458,11 @@ function addToBucket(b: Bucket, report: Report, at: number): void {
   b.errorsNetwork += m.errors_network ?? 0;
   b.errorsPlayer += m.errors_player ?? 0;
   b.errorsConformance += m.errors_conformance ?? 0;
-  for (const f of report.findings) {
+  // A probe-error (our own failure, or an inconclusive report: the probe ran late) says nothing about the
+  // stream: its findings and figures never reach a stream alert. Its outcome is still counted.
+  const ours = report.outcome === 'probe-error';
+  const clockSuspect = report.flags?.includes('clock-suspect') === true;
+  for (const f of ours ? [] : report.findings) {
     b.findings ??= {};
     b.findings[f.code] = (b.findings[f.code] ?? 0) + f.count;
   }
@@ -460,8 +472,10 @@ function addToBucket(b: Bucket, report: Report, at: number): void {
     b.rebufferDurationMs += d;
   }
   for (let i = 0; i < SKETCHED.length; i++) {
-    const v = m[SKETCHED[i] as SketchedMetric];
-    if (v === undefined) continue;
+    if (ours) break;
+    const name = SKETCHED[i] as SketchedMetric;
+    const v = m[name];
+    if (v === undefined || (clockSuspect && CLOCK_DEPENDENT.has(name))) continue;
     if (b.sketches) addToSketch(b, i, v);
     else {
       b.raw ??= [];
