@@ -184,6 +184,17 @@ export const ConfigSchema = z.strictObject({
         .default([]),
       /** Bound of target x region x probe series in /metrics; reports of series beyond it are not exported. */
       metricsMaxSeries: positiveInt.default(5000),
+      /**
+       * Ingest partitions (docs/operations/scale-out.md). 1 = one durable consumer shared by every replica
+       * (the single-controller default). N > 1 = reports spread over N partitions by target by the nats-server
+       * subject mapping `partition(N, 3)` (deploy/nats/nats-server.conf), each owned by one replica through a
+       * KV lease; every replica then answers for the whole fleet. Every replica must use the same N.
+       */
+      partitions: z.coerce.number().int().min(1).max(256).default(1),
+      /** A partition lease not renewed within this (ms) expires: a dead replica's partitions move after it. */
+      partitionLeaseMs: z.coerce.number().int().min(1000).max(120_000).default(5000),
+      /** How long (ms) a replica waits for the others' parts of a fleet-wide answer before answering `partial`. */
+      mergeDeadlineMs: z.coerce.number().int().min(50).max(30_000).default(1500),
     })
     .prefault({}),
   browser: z
@@ -292,6 +303,9 @@ export const ENV_KEYS: Record<string, string> = {
   LIVEPROBE_EXTERNAL_URL: 'controller.externalUrl',
   LIVEPROBE_METRICS_TARGET_LABELS: 'controller.metricsTargetLabels',
   LIVEPROBE_METRICS_MAX_SERIES: 'controller.metricsMaxSeries',
+  LIVEPROBE_PARTITIONS: 'controller.partitions',
+  LIVEPROBE_PARTITION_LEASE_MS: 'controller.partitionLeaseMs',
+  LIVEPROBE_MERGE_DEADLINE_MS: 'controller.mergeDeadlineMs',
   LIVEPROBE_CHROMIUM: 'browser.chromium',
   LIVEPROBE_CHROMIUM_ARGS: 'browser.args',
   LIVEPROBE_BROWSER_AUDIO: 'browser.audio',

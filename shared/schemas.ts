@@ -417,7 +417,10 @@ export const InjectorHeartbeat = z.object({
   addedDelayMs: z.number().nonnegative().optional(),
   /** Host clock minus the controller's clock; the stamp is corrected by appliedOffsetMs. */
   clockOffsetMs: z.number().optional(),
+  /** The correction frames get now; re-measured offsets are applied while painting (within ±127 ms a step). */
   appliedOffsetMs: z.number(),
+  /** When clockOffsetMs was last measured (every offsetRefreshS, default 60 s). */
+  offsetMeasuredAt: IsoTime.optional(),
   clockSource: z.enum(['controller', 'manual', 'none']),
   restarts: z.number().int().nonnegative(),
   decodeErrors: z.number().int().nonnegative(),
