@@ -16,8 +16,8 @@
  *   captions-stale  hls-ts subs      stream: finding captions-stale on subs/index.m3u8
  *   bitrate-over    hls-ts 240p x3   stream: finding bandwidth-exceeded on 240p/index.m3u8
  *   audio-silence   source           browser: metrics.silent_ms > 0 (or a finding/reason audio-silent)
- *   audio-drop      hls-ts           browser: metrics.audio_missing (or a finding/reason audio-missing)
- *   av-drift        source 500 ms    browser: |metrics.av_offset_ms| > 200 (or a finding/reason av-offset)
+ *   audio-drop      hls-ts           browser: finding audio-missing, or metrics.audio_missing_ms > 0
+ *   av-drift        source 500 ms    browser: metrics.av_offset_abs_ms > 200 (A/V offset, marker or buffer)
  *   resolution-lie  hls-ts 360p      browser-check: finding/reason resolution-mismatch
  * A fault type the testbed does not have yet (another helper's, not landed) is listed as "not available"
  * and its injections count as not detected.
@@ -104,14 +104,14 @@ const SPECS: FaultSpec[] = [
     watch: 'browser',
     where: STREAM,
     fault: { stream: STREAM, type: 'audio-drop' },
-    seen: browserSignal('audio-missing', (m) => m.audio_missing === true || (num(m.audio_missing) ?? 0) > 0),
+    seen: browserSignal('audio-missing', (m) => (num(m.audio_missing_ms) ?? 0) > 0),
   },
   {
     type: 'av-drift',
     watch: 'browser',
     where: 'source 500 ms',
     fault: { stream: STREAM, type: 'av-drift', shiftMs: 500 },
-    seen: browserSignal('av-offset', (m) => Math.abs(num(m.av_offset_ms) ?? 0) > 200),
+    seen: browserSignal('av-offset', (m) => (num(m.av_offset_abs_ms) ?? 0) > 200),
   },
   {
     type: 'resolution-lie',

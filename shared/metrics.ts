@@ -49,6 +49,13 @@ export const MetricsShape = {
   // Issue #21, stream probe: highest (segment bits / duration) / declared BANDWIDTH (HLS) or @bandwidth
   // (DASH) over the renditions and segments measured in the report; > 1 means a rendition is over.
   bandwidth_peak_ratio: nonNeg,
+  // Viewer signals (browser probe, docs/guides/viewer-signals.md).
+  audio_level_p50_dbfs: z.number().finite().max(0),
+  silent_ms: nonNeg,
+  audio_missing_ms: nonNeg,
+  av_offset_ms: ms,
+  av_offset_abs_ms: nonNeg,
+  caption_cues_per_min: nonNeg,
 } as const;
 
 export const Metrics = z.object(MetricsShape).partial();
@@ -79,6 +86,9 @@ export const FINDING_CODES = [
   'captions-stale',
   // Issue #21 (stream probe): a rendition's measured segment bitrate above its declared BANDWIDTH.
   'bandwidth-exceeded',
+  // Browser probe viewer signals: the decoded picture is not the declared size; declared audio does not play.
+  'resolution-mismatch',
+  'audio-missing',
 ] as const;
 export const FindingCode = z.enum(FINDING_CODES);
 export type FindingCode = z.infer<typeof FindingCode>;
