@@ -108,6 +108,8 @@ export const HISTOGRAMS: readonly HistogramSpec[] = [
     help: 'Stream probe: highest measured segment bitrate / declared BANDWIDTH (DASH @bandwidth) per report',
     scale: 1,
     buckets: [0.5, 0.8, 1, 1.1, 1.25, 1.5, 2, 3, 5],
+  },
+  {
     metric: 'silent_ms',
     name: 'liveprobe_silent_seconds',
     help: 'Browser probe: audio below the silence threshold while the stream carried audio, per report; le="0" counts reports without silence',
