@@ -5,9 +5,18 @@ import type { Report } from '../shared/schemas.js';
 import type { Names } from '../shared/subjects.js';
 import { decodeJson } from '../shared/transport.js';
 
-/** Ack after this many reports, or ACK_IDLE_MS after the last one, whichever comes first. */
-const ACK_BATCH = 200;
+/**
+ * Ack after this many reports, or ACK_IDLE_MS after the last one, whichever comes first. Every ack is a
+ * socket write; redelivery of an unacked batch after a crash is made idempotent by the id memory.
+ */
+const ACK_BATCH = 500;
 const ACK_IDLE_MS = 20;
+/**
+ * Pull up to PULL_MAX reports and ask for more when PULL_REFILL are left: few, large pull requests (the
+ * client's default refills at 75 %, a pull request every quarter batch).
+ */
+const PULL_MAX = 1000;
+const PULL_REFILL = 250;
 
 export interface IngestOptions {
   js: JetStreamClient;
@@ -29,10 +38,14 @@ export class Ingest {
   readonly stats = { ingested: 0, invalid: 0, redelivered: 0, mismatched: 0 };
   private readonly seen = new Set<string>();
   private messages: ConsumerMessages | undefined;
-  private loop: Promise<void> | undefined;
-  private flush: () => void = () => undefined;
+  private pending: JsMsg | undefined;
+  private unacked = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly max: number;
 
-  constructor(private readonly opts: IngestOptions) {}
+  constructor(private readonly opts: IngestOptions) {
+    this.max = opts.rememberIds ?? 100_000;
+  }
 
   async start(): Promise<void> {
     const consumer = await this.opts.js.consumers.get(
@@ -40,92 +53,102 @@ export class Ingest {
       this.opts.names.ingestConsumer,
     );
     // A short pull expiry: if the consumer's leader moves (a cluster node dies), ingest notices in seconds.
-    this.messages = await consumer.consume({ max_messages: 500, expires: 5000 });
-    const messages = this.messages;
-    let pending: JsMsg | undefined;
-    let unacked = 0;
-    let timer: NodeJS.Timeout | undefined;
-    // The consumer acks cumulatively (AckPolicy.All): acking message N acks everything before it. The loop
-    // handles messages strictly in order, so one ack per batch (or after a short idle) is as safe as one
-    // per message — and a per-message ack was a socket write per report, the largest ingest cost.
-    const flush = () => {
-      if (timer) clearTimeout(timer);
-      timer = undefined;
-      pending?.ack();
-      pending = undefined;
-      unacked = 0;
-    };
-    const done = (msg: JsMsg) => {
-      pending = msg;
-      if (++unacked >= ACK_BATCH) flush();
-      else timer ??= setTimeout(flush, ACK_IDLE_MS);
-    };
-    this.flush = flush;
-    this.loop = (async () => {
-      for await (const msg of messages) {
-        let report: Report;
-        try {
-          const parsed = parseReport(decodeJson(msg.data));
-          if (!parsed.success) {
-            this.stats.invalid++;
-            this.opts.logger.warn(
-              { subject: msg.subject, seq: msg.seq, issues: parsed.error.issues.slice(0, 5) },
-              'malformed report; skipped',
-            );
-            done(msg);
-            continue;
-          }
-          report = parsed.data;
-          const claim = subjectMismatch(msg.subject, report);
-          if (claim) {
-            // A report for another region or agent than the one its subject (and so the publisher's NATS
-            // permissions) vouches for: a compromised or misconfigured agent, never ingested.
-            this.stats.invalid++;
-            this.stats.mismatched++;
-            this.opts.logger.warn(
-              { subject: msg.subject, seq: msg.seq, region: report.region, agentId: report.agentId, claim },
-              'report body disagrees with its subject; dropped',
-            );
-            done(msg);
-            continue;
-          }
-        } catch {
-          this.stats.invalid++;
-          this.opts.logger.warn({ subject: msg.subject, seq: msg.seq }, 'report is not JSON; skipped');
-          done(msg);
-          continue;
-        }
-        if (this.seen.has(report.id)) {
-          this.stats.redelivered++;
-          done(msg);
-          continue;
-        }
-        try {
-          this.opts.onReport(report, msg.seq);
-        } catch (err) {
-          this.opts.logger.error({ err, reportId: report.id }, 'report handler failed');
-        }
-        this.remember(report.id);
-        this.stats.ingested++;
-        done(msg);
-      }
-      flush();
-    })();
+    // A callback, not the async iterator: one report is handled synchronously as the client parses it,
+    // in stream order, without a promise and a queue entry per report.
+    this.messages = await consumer.consume({
+      max_messages: PULL_MAX,
+      threshold_messages: PULL_REFILL,
+      expires: 5000,
+      callback: (msg) => this.handle(msg),
+    });
   }
+
+  /**
+   * One delivered message: decode and validate once, check it against its subject, hand it on once per id.
+   * Never throws (a throw would stop the consumer).
+   */
+  handle(msg: JsMsg): void {
+    let report: Report;
+    try {
+      const parsed = parseReport(decodeJson(msg.data));
+      if (!parsed.success) {
+        this.stats.invalid++;
+        this.opts.logger.warn(
+          { subject: msg.subject, seq: msg.seq, issues: parsed.error.issues.slice(0, 5) },
+          'malformed report; skipped',
+        );
+        this.done(msg);
+        return;
+      }
+      report = parsed.data;
+      const claim = subjectMismatch(msg.subject, report);
+      if (claim) {
+        // A report for another region or agent than the one its subject (and so the publisher's NATS
+        // permissions) vouches for: a compromised or misconfigured agent, never ingested.
+        this.stats.invalid++;
+        this.stats.mismatched++;
+        this.opts.logger.warn(
+          { subject: msg.subject, seq: msg.seq, region: report.region, agentId: report.agentId, claim },
+          'report body disagrees with its subject; dropped',
+        );
+        this.done(msg);
+        return;
+      }
+    } catch {
+      this.stats.invalid++;
+      this.opts.logger.warn({ subject: msg.subject, seq: msg.seq }, 'report is not JSON; skipped');
+      this.done(msg);
+      return;
+    }
+    if (this.seen.has(report.id)) {
+      this.stats.redelivered++;
+      this.done(msg);
+      return;
+    }
+    try {
+      this.opts.onReport(report, msg.seq);
+    } catch (err) {
+      this.opts.logger.error({ err, reportId: report.id }, 'report handler failed');
+    }
+    this.remember(report.id);
+    this.stats.ingested++;
+    this.done(msg);
+  }
+
+  /**
+   * The consumer acks cumulatively (AckPolicy.All): acking message N acks everything before it. Messages
+   * are handled strictly in order, so one ack per batch (or after a short idle) is as safe as one per
+   * message — and a per-message ack was a socket write per report, the largest ingest cost.
+   */
+  private done(msg: JsMsg): void {
+    this.pending = msg;
+    if (++this.unacked >= ACK_BATCH) this.flush();
+    else this.timer ??= setTimeout(this.flush, ACK_IDLE_MS);
+  }
+
+  private readonly flush = (): void => {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.pending?.ack();
+    this.pending = undefined;
+    this.unacked = 0;
+  };
 
   /** Marks a report as already handled (replayed at start-up), so its redelivery is not counted twice. */
   remember(id: string): void {
     this.seen.add(id);
-    const max = this.opts.rememberIds ?? 100_000;
-    if (this.seen.size > max) {
+    if (this.seen.size > this.max) {
       const oldest = this.seen.values().next().value;
       if (oldest !== undefined) this.seen.delete(oldest);
     }
   }
 
   async stop(): Promise<void> {
-    this.messages?.stop();
-    await this.loop;
+    if (this.messages) {
+      const closed = this.messages.closed();
+      this.messages.stop();
+      await closed;
+    }
     this.flush();
   }
 }
