@@ -37,6 +37,9 @@ export class Ingest {
   /** `mismatched` (also counted in `invalid`): the body's region or agent disagrees with the subject. */
   readonly stats = { ingested: 0, invalid: 0, redelivered: 0, mismatched: 0 };
   private readonly seen = new Set<string>();
+  /** The remembered ids in arrival order, a ring: the oldest is forgotten first without an iterator. */
+  private readonly ring: (string | undefined)[];
+  private ringAt = 0;
   private messages: ConsumerMessages | undefined;
   private pending: JsMsg | undefined;
   private unacked = 0;
@@ -45,6 +48,7 @@ export class Ingest {
 
   constructor(private readonly opts: IngestOptions) {
     this.max = opts.rememberIds ?? 100_000;
+    this.ring = new Array(this.max).fill(undefined);
   }
 
   async start(): Promise<void> {
@@ -106,7 +110,7 @@ export class Ingest {
       return;
     }
     try {
-      this.opts.onReport(report, msg.seq);
+      this.opts.onReport(report, streamSeq(msg));
     } catch (err) {
       this.opts.logger.error({ err, reportId: report.id }, 'report handler failed');
     }
@@ -136,11 +140,12 @@ export class Ingest {
 
   /** Marks a report as already handled (replayed at start-up), so its redelivery is not counted twice. */
   remember(id: string): void {
+    if (this.seen.has(id)) return;
+    const oldest = this.ring[this.ringAt];
+    if (oldest !== undefined) this.seen.delete(oldest);
+    this.ring[this.ringAt] = id;
+    this.ringAt = (this.ringAt + 1) % this.max;
     this.seen.add(id);
-    if (this.seen.size > this.max) {
-      const oldest = this.seen.values().next().value;
-      if (oldest !== undefined) this.seen.delete(oldest);
-    }
   }
 
   async stop(): Promise<void> {
@@ -159,6 +164,24 @@ export class Ingest {
  * held to its region and target only.
  */
 export function subjectMismatch(subject: string, r: Report): string | undefined {
+  // The usual case, checked in place (no token array per report): `<prefix>.results.<region>.<agent>.<target>`
+  // with all three as the body says. Anything else takes the token-by-token path, which names the mismatch.
+  const a = subject.indexOf('.');
+  const region = a + 9;
+  const agent = region + r.region.length + 1;
+  const target = agent + r.agentId.length + 1;
+  if (
+    a > 0 &&
+    subject.startsWith('.results.', a) &&
+    subject.startsWith(r.region, region) &&
+    subject.charCodeAt(agent - 1) === DOT &&
+    subject.startsWith(r.agentId, agent) &&
+    subject.charCodeAt(target - 1) === DOT &&
+    subject.length === target + r.target.id.length &&
+    subject.endsWith(r.target.id)
+  ) {
+    return undefined;
+  }
   // The prefix is one subject token (nats.prefix is a SubjectToken).
   const t = subject.split('.');
   if (t[1] !== 'results') return 'subject';
@@ -167,4 +190,31 @@ export function subjectMismatch(subject: string, r: Report): string | undefined 
   if (rest.length === 3 && rest[1] !== r.agentId) return 'agent';
   if (rest[rest.length - 1] !== r.target.id) return 'target';
   return rest.length === 2 || rest.length === 3 ? undefined : 'subject';
+}
+
+const DOT = 46;
+
+/**
+ * A delivered message's stream sequence, read from its ack subject without the client's `msg.seq` (which
+ * splits the subject and parses five numbers into a new object, per report):
+ * `$JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<ts>.<pending>` (9 tokens) or, with
+ * a domain and account hash, `$JS.ACK.<domain>.<hash>.<stream>.<consumer>.<delivered>.<stream seq>...`.
+ */
+export function streamSeq(msg: JsMsg): number {
+  // `reply` is on the client's message object, not in the JsMsg interface.
+  const reply = (msg as unknown as { reply?: string }).reply;
+  if (!reply) return msg.seq;
+  let dots = 0;
+  for (let i = reply.indexOf('.'); i >= 0; i = reply.indexOf('.', i + 1)) dots++;
+  // Token 5 (9 tokens) or 7 (12 tokens): skip that many dots.
+  const skip = dots === 8 ? 5 : 7;
+  let at = 0;
+  for (let k = 0; k < skip; k++) at = reply.indexOf('.', at) + 1;
+  let n = 0;
+  for (let i = at; i < reply.length; i++) {
+    const c = reply.charCodeAt(i) - 48;
+    if (c < 0 || c > 9) break;
+    n = n * 10 + c;
+  }
+  return at > 0 && (dots === 8 || dots === 11) ? n : msg.seq;
 }
