@@ -10,6 +10,8 @@ describe('subjectMismatch', () => {
   it('accepts the subject the body vouches for, in both subject forms', () => {
     expect(subjectMismatch(ok, r)).toBeUndefined();
     expect(subjectMismatch(`lp.results.${r.region}.${r.target.id}`, r)).toBeUndefined();
+    // Partitioned: the server's mapping appends the target's partition.
+    expect(subjectMismatch(`${ok}.13`, r)).toBeUndefined();
   });
 
   it('names what the body contradicts', () => {
@@ -22,6 +24,9 @@ describe('subjectMismatch', () => {
       [`liveprobe.results.${r.region}.${r.agentId}.${r.target.id}x`, 'target'],
       [`liveprobe.results.${r.region}.${r.agentId}.x${r.target.id}`, 'target'],
       [`liveprobe.results.${r.region}.${r.agentId}.${r.target.id}.more`, 'target'],
+      [`liveprobe.results.${r.region}.${r.agentId}.${r.target.id}.`, 'target'],
+      [`liveprobe.results.${r.region}.${r.agentId}.${r.target.id}.1x`, 'target'],
+      [`liveprobe.results.${r.region}.${r.agentId}.other.4`, 'target'],
       [`liveprobe.jobs.${r.region}.${r.agentId}.${r.target.id}`, 'subject'],
       [`results.${r.region}.${r.agentId}.${r.target.id}`, 'subject'],
     ];

@@ -26,6 +26,8 @@ export interface IngestOptions {
   onReport: (report: Report, seq: number) => void;
   /** Report ids remembered to make redelivery (after a controller crash) idempotent. */
   rememberIds?: number;
+  /** Durable consumer to read (default: the shared `names.ingestConsumer`; a partition's own: controller/partition/). */
+  consumer?: string;
 }
 
 /**
@@ -54,7 +56,7 @@ export class Ingest {
   async start(): Promise<void> {
     const consumer = await this.opts.js.consumers.get(
       this.opts.names.resultsStream,
-      this.opts.names.ingestConsumer,
+      this.opts.consumer ?? this.opts.names.ingestConsumer,
     );
     // A short pull expiry: if the consumer's leader moves (a cluster node dies), ingest notices in seconds.
     // A callback, not the async iterator: one report is handled synchronously as the client parses it,
@@ -165,11 +167,13 @@ export class Ingest {
  */
 export function subjectMismatch(subject: string, r: Report): string | undefined {
   // The usual case, checked in place (no token array per report): `<prefix>.results.<region>.<agent>.<target>`
-  // with all three as the body says. Anything else takes the token-by-token path, which names the mismatch.
+  // (then `.<partition>` when partitioned) with all three as the body says. Anything else takes the
+  // token-by-token path, which names the mismatch.
   const a = subject.indexOf('.');
   const region = a + 9;
   const agent = region + r.region.length + 1;
   const target = agent + r.agentId.length + 1;
+  const end = target + r.target.id.length;
   if (
     a > 0 &&
     subject.startsWith('.results.', a) &&
@@ -177,8 +181,8 @@ export function subjectMismatch(subject: string, r: Report): string | undefined 
     subject.charCodeAt(agent - 1) === DOT &&
     subject.startsWith(r.agentId, agent) &&
     subject.charCodeAt(target - 1) === DOT &&
-    subject.length === target + r.target.id.length &&
-    subject.endsWith(r.target.id)
+    subject.startsWith(r.target.id, target) &&
+    (subject.length === end || (subject.charCodeAt(end) === DOT && digitsFrom(subject, end + 1)))
   ) {
     return undefined;
   }
@@ -186,6 +190,8 @@ export function subjectMismatch(subject: string, r: Report): string | undefined 
   const t = subject.split('.');
   if (t[1] !== 'results') return 'subject';
   const rest = t.slice(2);
+  // A partitioned deployment's server appends the target's partition (`{{partition(n,3)}}`): R.A.T.<p>.
+  if (rest.length === 4 && /^\d+$/.test(rest[3] as string)) rest.pop();
   if (rest[0] !== r.region) return 'region';
   if (rest.length === 3 && rest[1] !== r.agentId) return 'agent';
   if (rest[rest.length - 1] !== r.target.id) return 'target';
@@ -193,6 +199,16 @@ export function subjectMismatch(subject: string, r: Report): string | undefined 
 }
 
 const DOT = 46;
+
+/** `s` from `at` to its end is one or more decimal digits. */
+function digitsFrom(s: string, at: number): boolean {
+  if (at >= s.length) return false;
+  for (let i = at; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 48 || c > 57) return false;
+  }
+  return true;
+}
 
 /**
  * A delivered message's stream sequence, read from its ack subject without the client's `msg.seq` (which

@@ -3,6 +3,7 @@ import { createLogger } from '../../shared/log.js';
 import { ProbeResult } from '../../shared/schemas.js';
 import { startTestbed, type Testbed } from '../../testbed/index.js';
 import type { ProbeJob } from '../types.js';
+import { NOTICE_DETAILS } from './aggregate.js';
 import { BrowserProber } from './index.js';
 
 /**
@@ -114,6 +115,45 @@ describe('browser probe on a bitrate ladder', () => {
     expect(r.segments.some((x) => /init/.test(x.url))).toBe(false);
     expect(m.stall_count).toBeTypeOf('number');
     expectRenditionTime(r, ['360p', '240p', '144p']);
+  });
+
+  it('ABR: throttling the top rendition at the origin makes hls.js switch down (switches > 0)', async () => {
+    const top = rendition('hls-ts', '360p');
+    const since = Date.now();
+    let throttled: string | undefined;
+    const ac = new AbortController();
+    const r = await prober.run(job(url('hls-ts'), { mode: 'watch', durationS: 60, intervalS: 2 }), {
+      signal: ac.signal,
+      logger,
+      onInterval: (ir) => {
+        // Once playing, the 800 kbit/s rendition is served at a quarter of its rate; stop once ABR moved.
+        if (!throttled && ir.metrics.startup_ms !== undefined)
+          throttled = testbed.faults.inject({
+            stream: 'hls-ts',
+            rendition: '360p',
+            type: 'throttle',
+            bytesPerSecond: Math.round(top.bandwidth / 8 / 4),
+          }).id;
+        else if (throttled && (ir.metrics.bitrate_switches ?? 0) > 0) ac.abort();
+      },
+    });
+    if (throttled) testbed.faults.remove(throttled);
+    ProbeResult.parse(r);
+    console.log(
+      JSON.stringify({
+        abr: { metrics: r.metrics, renditions: r.renditions, errors: r.errors, notices: r.notices },
+      }),
+    );
+    expect(testbed.faults.log(since).some((e) => e.type === 'throttle' && e.rendition === '360p')).toBe(true);
+    expect(r.metrics.bitrate_switches).toBeGreaterThan(0);
+    // It went down the ladder: time at a lower rendition, and lower renditions' segments were loaded.
+    const lower = (r.renditions ?? []).filter((x) => x.rendition !== '360p' && x.time_ms > 0);
+    expect(lower.length).toBeGreaterThan(0);
+    expect(r.segments.some((x) => x.rendition === '240p' || x.rendition === '144p')).toBe(true);
+    // hls.js's non-fatal housekeeping around a switch (e.g. bufferAppendNoProgress) is a notice, not an error.
+    for (const e of r.errors) expect(NOTICE_DETAILS.has(e.details.split(':')[0] ?? '')).toBe(false);
+    expect(r.metrics.errors_player).toBe(r.errors.filter((e) => e.category === 'player').length);
+    for (const n of r.notices ?? []) expect(NOTICE_DETAILS.has(n.type)).toBe(true);
   });
 
   it('pinning a rendition loads only that rendition, and the clock still decodes at 144p', async () => {

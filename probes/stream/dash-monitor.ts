@@ -3,8 +3,10 @@
  * reload compared with the previous; the UTCTiming clock is sampled every few minutes; the live-edge segment
  * of every representation is fetched when it changes (segmentFetch newest|all) and must be available.
  */
+
 import { availabilityObs, checkDashClock, checkMpdStale, checkPublishTime } from './checks/dash.js';
 import { checkLastModified } from './checks/last-modified.js';
+import { cmcdMediaType } from './cmcd.js';
 import {
   type DashRepresentation,
   edgeEndS,
@@ -27,7 +29,7 @@ function header(r: HttpOk, name: string): string | undefined {
 
 export class DashRun {
   private prev: MpdSnapshot | undefined;
-  private prevText: string | undefined;
+  private prevBody: Buffer | string | undefined;
   private readonly task: Task;
   private specDue: number | undefined;
   private specInterval = 0;
@@ -118,8 +120,8 @@ export class DashRun {
     }
     let cur = this.prev;
     // A $Number$ template's segment list depends on the clock: re-expand it even when the text is unchanged.
-    if (!this.prev || r.body !== this.prevText || (this.prev.dynamic && !this.prev.hasTimeline)) {
-      const parsed = s.parseMpd(r.body, r.url, this.clockOffset ?? 0);
+    if (!this.prev || !s.sameBody(r, this.prevBody) || (this.prev.dynamic && !this.prev.hasTimeline)) {
+      const parsed = s.parseMpd(r, this.clockOffset ?? 0);
       if (!parsed.ok) {
         s.entry(false);
         if (parsed.error.includes(MANIFEST_TOO_LARGE))
@@ -139,7 +141,7 @@ export class DashRun {
     if (changed) {
       for (const o of checkPublishTime(prev, cur)) obs.push({ variant: MPD, o });
       this.prev = cur;
-      this.prevText = r.body;
+      this.prevBody = s.bodyKey(r);
       if (cur.utcTiming && mono() - this.clockAt > CLOCK_REFRESH_MS)
         void this.syncClock(cur, r.url).catch(() => {});
     }
@@ -227,7 +229,7 @@ export class DashRun {
         Number.isFinite(last.start)
       ) {
         const availableAt = cur.availabilityStartTime + (last.start + last.duration) * 1000;
-        s.availability(cur.fetchedAt + (this.clockOffset ?? 0) - availableAt);
+        s.availability(cur.fetchedAt + (this.clockOffset ?? 0) - availableAt, this.clockOffset !== undefined);
       }
       if (s.opts.segmentFetch === 'none') continue;
       // Fetch once the segment has been available for the grace period (by the server's clock): a segment
@@ -260,6 +262,7 @@ export class DashRun {
     const ok = s.svc.segments.submit({
       url: last.uri,
       variant: rep.id,
+      cmcd: { ot: cmcdMediaType(rep.type), bandwidth: rep.bandwidth },
       duration: Number.isFinite(last.duration) ? last.duration : undefined,
       signal: s.signal,
       done: (res, sample) => {

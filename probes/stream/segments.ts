@@ -4,6 +4,7 @@
  */
 import { redactUrl } from '../../shared/log.js';
 import type { Authorizer } from '../../shared/target-auth.js';
+import type { CmcdObject, CmcdWire } from './cmcd.js';
 import type { HttpClient, HttpResult } from './http.js';
 import type { SegmentMethod, SegmentSample } from './options.js';
 import { mono, type Scheduler, task } from './scheduler.js';
@@ -18,6 +19,10 @@ export interface SegmentJob {
   signal: AbortSignal;
   /** The run's protected-target credentials. */
   authorize?: Authorizer;
+  /** What the segment is, for CMCD (ot, br); set by the monitor. */
+  cmcd?: CmcdObject;
+  /** The CMCD to send with it; set by the prober when CMCD is on. */
+  cmcdWire?: CmcdWire;
   /** Called once if the download is still running this long after it started (ms). */
   slowAfterMs?: number;
   onSlow?(elapsedMs: number): void;
@@ -86,6 +91,7 @@ export class SegmentFetcher {
       keepBody: false,
       signal: job.signal,
       authorize: job.authorize,
+      cmcd: job.cmcdWire,
     });
     if (watchdog) this.scheduler?.cancel(watchdog);
     if (!r.ok && r.kind === 'aborted') return;

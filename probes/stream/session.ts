@@ -3,21 +3,30 @@
  * availability delays, poll lateness) and how a window of that becomes a ProbeResult.
  */
 import { setMaxListeners } from 'node:events';
+import type { ClockEstimate } from '../../shared/clock-offset.js';
 import { redactUrl } from '../../shared/log.js';
 import type { Metrics } from '../../shared/metrics.js';
-import type { ErrorCategory, Outcome, ProbeResult } from '../../shared/schemas.js';
+import type {
+  ErrorCategory,
+  Outcome,
+  ProbeResult,
+  ReportFlag,
+  SegmentPhases,
+  SelfCheck,
+} from '../../shared/schemas.js';
+import { LATE_POLL_DRIFT_PCT, SelfWatch } from '../self-watch.js';
 import type { ProbeJob } from '../types.js';
 import { type HttpFailure, httpStatusObservation, type Resource } from './checks/http.js';
 import { type MpdSnapshot, parseMpd } from './dash/parse.js';
 import { type BookEntry, isFindingCode, toFinding } from './findings.js';
-import { parseMaster, parseMedia } from './hls/parse.js';
-import type { HttpResult, RequestOptions } from './http.js';
+import { looksLikeMaster, parseMaster, parseMedia } from './hls/parse.js';
+import type { HttpOk, HttpResult, RequestOptions } from './http.js';
 import type { MasterPlaylist, MediaPlaylist, Observation, ParseResult } from './model.js';
 import type { ResolvedOptions, SegmentSample } from './options.js';
 import { OFFLOAD_BYTES, type Parsed, type ParsePool } from './parse-pool.js';
 import type { Scheduler } from './scheduler.js';
 import type { SegmentFetcher } from './segments.js';
-import { round } from './stats.js';
+import { type Reservoir, round } from './stats.js';
 import { Tally } from './tally.js';
 
 /** Variant names of findings about the entry document rather than a rendition. */
@@ -40,7 +49,19 @@ export interface Services {
 }
 
 /** Scheduler drift p95 (percent of the reload interval) above which the probe reports itself overloaded. */
-const OVERLOAD_LATE_PCT = 50;
+const OVERLOAD_LATE_PCT = LATE_POLL_DRIFT_PCT;
+
+/**
+ * Findings that are judgements of time (something did not arrive soon enough): a probe that itself ran late
+ * can produce them on a healthy stream, so with the probe late they make the report inconclusive.
+ */
+export const TIMING_CODES: ReadonlySet<string> = new Set([
+  'playlist-stale',
+  'mpd-stale',
+  'segment-slow',
+  'dash-availability',
+  'variant-mseq-drift',
+]);
 
 export class Session {
   interval = new Tally();
@@ -60,9 +81,13 @@ export class Session {
    * condition that persists is not news again in every interval.
    */
   onUrgent: (() => void) | undefined;
+  /** The agent's clock estimate (ProbeContext.clock); absent on a CLI run. */
+  clock: (() => ClockEstimate | undefined) | undefined;
   private previous: Tally | undefined;
-  /** The latest large body parsed in the worker, for the monitor's synchronous handling that follows. */
-  private pre: { text: string; parsed: Parsed } | undefined;
+  /** Our own lateness (process-wide sampler); released by release() after the last result. */
+  private readonly self = new SelfWatch();
+  /** Large bodies parsed in the worker, by response, for the monitor's synchronous handling that follows. */
+  private readonly pre = new WeakMap<HttpOk, Parsed>();
 
   constructor(
     readonly svc: Services,
@@ -81,38 +106,70 @@ export class Session {
     this.abort.abort();
   }
 
+  /** After the last result: lets go of the self-watch sampler. */
+  release(): void {
+    this.self.close();
+  }
+
   /**
    * Parses a large response body in the parse worker ahead of the monitor's (synchronous) handling, which
    * then finds it through parseMedia / parseMaster / parseMpd below instead of parsing on the event loop.
+   * The body goes as bytes and is never decoded on the loop unless evidence needs its text.
    */
   async preparse(kind: 'hls' | 'mpd', r: HttpResult, clockOffset = 0): Promise<void> {
     const parser = this.svc.parser;
-    if (!r.ok || r.body.length < OFFLOAD_BYTES || !parser?.available) return;
-    const parsed = await parser.parse({ kind, text: r.body, fetchedAt: Date.now(), url: r.url, clockOffset });
-    this.pre = { text: r.body, parsed };
+    if (!r.ok || r.bytes < OFFLOAD_BYTES || !parser?.available) return;
+    const bytes = r.raw ?? Buffer.from(r.body, 'utf8');
+    const parsed = await parser.parse({ kind, bytes, fetchedAt: Date.now(), url: r.url, clockOffset });
+    for (const p of [parsed.media, parsed.master, parsed.mpd]) {
+      if (!p?.ok) continue;
+      // The worker sent the document back without its text: it reads the response's, decoded on demand.
+      Object.defineProperty(p.value, 'text', { enumerable: true, configurable: true, get: () => r.body });
+    }
+    this.pre.set(r, parsed);
   }
 
   private preparsed<T>(
-    text: string,
+    r: HttpOk,
     pick: (p: Parsed) => ParseResult<T> | undefined,
   ): ParseResult<T> | undefined {
-    const pre = this.pre;
-    // Identity first: the body handed to preparse is the very string handled now.
-    if (!pre || pre.text !== text) return undefined;
-    this.pre = undefined;
-    return pick(pre.parsed) ?? (pre.parsed.error ? { ok: false, error: pre.parsed.error } : undefined);
+    const pre = this.pre.get(r);
+    if (!pre) return undefined;
+    return pick(pre) ?? (pre.error ? { ok: false, error: pre.error } : undefined);
   }
 
-  parseMedia(text: string): ParseResult<MediaPlaylist> {
-    return this.preparsed(text, (p) => p.media) ?? parseMedia(text, Date.now());
+  /** What identifies a response body for "unchanged since the last reload" (bytes when we have them). */
+  bodyKey(r: HttpOk): Buffer | string {
+    return r.raw ?? r.body;
   }
 
-  parseMaster(text: string, baseUrl: string): ParseResult<MasterPlaylist> {
-    return this.preparsed(text, (p) => p.master) ?? parseMaster(text, Date.now(), baseUrl);
+  /** True when `r`'s body is the one `key` (from bodyKey) was taken from: compares bytes, no decoding. */
+  sameBody(r: HttpOk, key: Buffer | string | undefined): boolean {
+    if (key === undefined) return false;
+    if (typeof key === 'string') return r.body === key;
+    return r.raw ? r.raw.equals(key) : key.toString('utf8') === r.body;
   }
 
-  parseMpd(text: string, url: string, clockOffset: number): ParseResult<MpdSnapshot> {
-    return this.preparsed(text, (p) => p.mpd) ?? parseMpd(text, Date.now(), url, clockOffset);
+  /** looksLikeMaster, answered by the worker for a body it parsed. */
+  looksLikeMaster(r: HttpOk): boolean {
+    return this.pre.get(r)?.isMaster ?? looksLikeMaster(r.body);
+  }
+
+  parseMedia(r: HttpOk): ParseResult<MediaPlaylist> {
+    const hit = this.preparsed(r, (p) => p.media);
+    if (hit) return hit;
+    // Kept for this response: a lone media playlist is parsed for the entry, then again for its monitor.
+    const media = parseMedia(r.body, Date.now());
+    this.pre.set(r, { media });
+    return media;
+  }
+
+  parseMaster(r: HttpOk): ParseResult<MasterPlaylist> {
+    return this.preparsed(r, (p) => p.master) ?? parseMaster(r.body, Date.now(), r.url);
+  }
+
+  parseMpd(r: HttpOk, clockOffset: number): ParseResult<MpdSnapshot> {
+    return this.preparsed(r, (p) => p.mpd) ?? parseMpd(r.body, Date.now(), r.url, clockOffset);
   }
 
   /** Records an observation in both windows; fires onFinding the first time a (code, variant) appears. */
@@ -219,9 +276,19 @@ export class Session {
       bytes: sample.bytes,
       ttfb_ms: sample.ttfb_ms,
       download_ms: sample.download_ms,
+      connect_ms: sample.connect_ms,
+      tls_ms: sample.tls_ms,
+      transfer_ms: sample.transfer_ms,
+      reused: sample.reused,
     };
     for (const t of [this.interval, this.total]) {
       t.segmentsTotal++;
+      t.transfer.add(sample.transfer_ms);
+      if (!sample.reused) {
+        t.newConnections++;
+        t.connect.add(sample.connect_ms);
+        if (sample.tls_ms > 0) t.tls.add(sample.tls_ms);
+      }
       t.segments.add(timing);
       t.ttfb.add(sample.ttfb_ms);
       t.download.add(sample.download_ms);
@@ -235,9 +302,19 @@ export class Session {
     this.total.segmentsSkipped++;
   }
 
-  availability(ms: number): void {
-    this.interval.availability.add(ms);
-    this.total.availability.add(ms);
+  /**
+   * A segment's availability delay. Measured on our clock against the packager's PDT, it is corrected by the
+   * agent's clock offset; `onReferenceClock` when it was already taken on the server's clock (DASH UTCTiming).
+   * A value still negative is counted as clock skew and kept.
+   */
+  availability(ms: number, onReferenceClock = false): void {
+    const c = onReferenceClock ? undefined : this.clock?.();
+    const v = c ? ms - c.offsetMs : ms;
+    for (const t of [this.interval, this.total]) {
+      t.availability.add(v);
+      if (v < 0) t.skewNegative++;
+      if (c) t.clockUncertaintyMs = c.uncertaintyMs;
+    }
   }
 
   poll(late: { latePct: number; driftPct: number } | undefined): void {
@@ -280,7 +357,11 @@ export class Session {
     set('segment_download_p95_ms', round(t.download.percentile(95)));
     set('segment_throughput_p50_kbps', round(t.throughput.percentile(50)));
     set('segment_availability_delay_p50_ms', round(t.availability.percentile(50)));
-    const { outcome, reasons } = this.verdict(t);
+    if (t.availability.count > 0) {
+      metrics.clock_skew_negative = t.skewNegative;
+      set('clock_uncertainty_ms', t.clockUncertaintyMs);
+    }
+    const { outcome, reasons, flags, self } = this.verdict(t);
     return {
       target: this.job.target,
       probe: 'stream',
@@ -292,12 +373,15 @@ export class Session {
       latency_method: t.availability.count > 0 ? 'pdt' : undefined,
       metrics,
       segments: t.segments.list(),
+      ...(t.segmentsTotal > 0 ? { segment_phases: phaseSummary(t) } : {}),
       errors: t.errors.entries(),
       findings: t.book.findings(),
+      ...(flags.length ? { flags } : {}),
+      selfCheck: self,
     };
   }
 
-  private verdict(t: Tally): { outcome: Outcome; reasons: string[] } {
+  private verdict(t: Tally): { outcome: Outcome; reasons: string[]; flags: ReportFlag[]; self: SelfCheck } {
     const reasons: string[] = [];
     const entries = t.book.all();
     const critical = new Set(entries.filter((e) => e.severity === 'critical').map((e) => e.variant));
@@ -331,8 +415,20 @@ export class Session {
     if (t.segmentsSkipped > 0)
       reasons.push(`${t.segmentsSkipped} segment download(s) skipped: fetch queue full`);
     const driftP95 = t.pollDriftPct.percentile(95);
-    if (t.pollDriftPct.count >= 20 && driftP95 !== undefined && driftP95 > OVERLOAD_LATE_PCT) {
-      reasons.push(`probe overloaded: reloads start ${driftP95.toFixed(0)}% of their interval late (p95)`);
+    const driftLate = t.pollDriftPct.count >= 20 && driftP95 !== undefined && driftP95 > OVERLOAD_LATE_PCT;
+    const self = this.self.check(t.startedAt, {
+      figures: driftP95 !== undefined ? { poll_drift_p95_ratio: Math.round(driftP95) / 100 } : {},
+      late: driftLate ? [`reloads started ${driftP95?.toFixed(0)}% of their interval late (p95)`] : [],
+    });
+    const flags: ReportFlag[] = [];
+    const timing = [...new Set(entries.filter((e) => TIMING_CODES.has(e.code)).map((e) => e.code))];
+    if (self.late && timing.length > 0) {
+      // Our own lateness could explain what we found: not the stream's fault, and not ours to page for.
+      reasons.unshift(`inconclusive: ${self.cause}; that alone could explain ${timing.join(', ')}`);
+      flags.push('inconclusive');
+      outcome = 'probe-error';
+    } else if (driftLate) {
+      reasons.push(`probe overloaded: reloads start ${driftP95?.toFixed(0)}% of their interval late (p95)`);
       if (outcome !== 'failed') outcome = 'probe-error';
     }
     if (this.blockedByPolicy) {
@@ -344,7 +440,7 @@ export class Session {
       outcome = 'probe-error';
     }
     if (outcome === 'ok') reasons.push(`${this.renditions.size} rendition(s) conform; ${t.polls} reloads`);
-    return { outcome, reasons: reasons.slice(0, 50).map((r) => r.slice(0, 500)) };
+    return { outcome, reasons: reasons.slice(0, 50).map((r) => r.slice(0, 500)), flags, self };
   }
 }
 
@@ -361,4 +457,24 @@ function conformanceCount(t: Tally): number {
   let n = 0;
   for (const e of t.book.all()) if (e.code !== 'http-status' && isFindingCode(e.code)) n += e.count;
   return n;
+}
+
+function phaseStats(r: Reservoir): { p50: number; p95: number } | undefined {
+  const p50 = round(r.percentile(50));
+  const p95 = round(r.percentile(95));
+  return p50 === undefined || p95 === undefined ? undefined : { p50, p95 };
+}
+
+/** The report's segment_phases: every phase's p50/p95 over the period's downloads. */
+function phaseSummary(t: Tally): SegmentPhases {
+  const out: SegmentPhases = { samples: t.segmentsTotal, new_connections: t.newConnections };
+  const put = (k: 'connect_ms' | 'tls_ms' | 'ttfb_ms' | 'transfer_ms', r: Reservoir) => {
+    const v = phaseStats(r);
+    if (v) out[k] = v;
+  };
+  put('connect_ms', t.connect);
+  put('tls_ms', t.tls);
+  put('ttfb_ms', t.ttfb);
+  put('transfer_ms', t.transfer);
+  return out;
 }

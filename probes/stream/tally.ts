@@ -81,8 +81,17 @@ export class Tally {
   readonly download = new Reservoir(1024);
   readonly throughput = new Reservoir(1024);
   readonly availability = new Reservoir(1024);
+  /** Download phases (connect/TLS only from downloads that opened a connection). */
+  readonly connect = new Reservoir(512);
+  readonly tls = new Reservoir(512);
+  readonly transfer = new Reservoir(1024);
+  newConnections = 0;
   /** Reload start vs its planned time, % of the interval (our own drift, not the RFC lateness). */
   readonly pollDriftPct = new Reservoir(512);
+  /** Availability delays still negative after the clock correction (clock skew). */
+  skewNegative = 0;
+  /** The clock estimate's ± bound when availability delays were corrected by it. */
+  clockUncertaintyMs: number | undefined;
   segmentsTotal = 0;
   segmentsSkipped = 0;
   polls = 0;
