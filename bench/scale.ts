@@ -2,7 +2,9 @@
  * npm run bench:scale — the controller scaled out: real nats-server, real controller processes, stand-in
  * agent processes (bench/scale-agent.ts) for a fleet of REGIONS x TARGETS series publishing realistic
  * reports through the agents' publisher. Runs 1, 2 and 3 controller replicas in turn, each phase on its
- * own subject prefix (fresh streams, consumers and buckets):
+ * own subject prefix (fresh streams, consumers and buckets). One replica runs as deployed alone (one shared
+ * ingest consumer); several run partitioned (docs/operations/scale-out.md): BENCH_SCALE_PARTITIONS
+ * partitions by the nats-server's subject mapping, leased among the replicas, answers merged over NATS.
  *
  *  1. priming: the stand-in agents publish one report per target x region (the full cardinality) while no
  *     controller runs, then keep publishing at the live rate (BENCH_SCALE_RATE reports/s, round-robin);
@@ -20,24 +22,28 @@
  *     the shipped rule playlist-stale fires for it. p95 over BENCH_SCALE_INJECTIONS injections a phase.
  *
  *   BENCH_SCALE_REGIONS (100) BENCH_SCALE_TARGETS (1000) BENCH_SCALE_RATE (2000) BENCH_SCALE_INJECTIONS (6)
- *   BENCH_SCALE_REPLICAS (1,2,3)
+ *   BENCH_SCALE_REPLICAS (1,2,3) BENCH_SCALE_PARTITIONS (16; used when replicas > 1, or always with
+ *   BENCH_SCALE_PARTITION_ALL=1)
  *
  * Last line: ingest_per_cpu_s=<n> scaling_efficiency=<x> summary_p99_ms=<n> ttd_under_load_p95_ms=<n> series=<n>
  * (ingest: the one-replica phase; efficiency: the lowest over the multi-replica phases; summary and time to
  * detect: the worst phase; series: the lowest phase).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { type JetStreamManager, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import Table from 'cli-table3';
 import { JetStreamPublisher } from '../agent/publisher.js';
-import { stopChild } from '../cli/children.js';
+import { startNatsServer, stopChild } from '../cli/children.js';
 import { freeLoopbackPort } from '../cli/ports.js';
 import { createLogger } from '../shared/log.js';
 import { type Names, names as subjectNames } from '../shared/subjects.js';
-import { benchNats, cpuSeconds, percentile, startControllerProcess } from './lib.js';
+import { cpuSeconds, percentile, startControllerProcess } from './lib.js';
 import { fleetReport, regionName, targetName } from './report-fixture.js';
 
 const AGENT = fileURLToPath(new URL('./scale-agent.js', import.meta.url));
@@ -46,6 +52,9 @@ const TARGETS = Number(process.env.BENCH_SCALE_TARGETS ?? 1000);
 const RATE = Number(process.env.BENCH_SCALE_RATE ?? 2000);
 const INJECTIONS = Number(process.env.BENCH_SCALE_INJECTIONS ?? 6);
 const REPLICAS = (process.env.BENCH_SCALE_REPLICAS ?? '1,2,3').split(',').map(Number);
+const PARTITIONS = Number(process.env.BENCH_SCALE_PARTITIONS ?? 16);
+const PARTITION_ALL = process.env.BENCH_SCALE_PARTITION_ALL === '1';
+const partitionsFor = (k: number) => (k > 1 || PARTITION_ALL ? PARTITIONS : 1);
 /** Stand-in agent processes; each plays REGIONS / AGENT_PROCS regions. */
 const AGENT_PROCS = 2;
 const SUMMARY_REQUESTS = 200;
@@ -61,6 +70,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface PhaseResult {
   replicas: number;
+  partitions: number;
   drained: number;
   cpuS: number[];
   wallS: number;
@@ -72,13 +82,24 @@ interface PhaseResult {
   ttd: number[];
 }
 
-/** Σ over the durable ingest consumers of the results stream: acked deliveries and what is left. */
-async function ingestProgress(jsm: JetStreamManager, n: Names): Promise<{ acked: number; left: number }> {
+/**
+ * Σ over the ingest consumers of the results stream: acked deliveries and what is left. Partitioned, the
+ * partitions' durable consumers (`<ingest>-<p>-of-<N>`; the shared one stays idle); else the shared one.
+ * Ordered consumers (live feed, readers) are not ingest.
+ */
+async function ingestProgress(
+  jsm: JetStreamManager,
+  n: Names,
+  partitioned: boolean,
+): Promise<{ acked: number; left: number }> {
   let acked = 0;
   let left = 0;
   for await (const c of jsm.consumers.list(n.resultsStream)) {
-    // Durable consumers only: ordered consumers (the alerting feed, readers) are not ingest.
-    if (!c.config.durable_name) continue;
+    const name = c.config.durable_name ?? '';
+    const ours = partitioned
+      ? name.startsWith(`${n.ingestConsumer}-`) && /-of-\d+$/.test(name)
+      : name === n.ingestConsumer;
+    if (!ours) continue;
     acked += c.ack_floor.consumer_seq;
     left += c.num_pending + c.num_ack_pending;
   }
@@ -175,7 +196,12 @@ async function phase(natsUrl: string, k: number, oneReplica: number | undefined)
   const prefix = `scale${k}`;
   const n = subjectNames(prefix);
   const tag = `p${k}x${Date.now().toString(36)}`;
-  const env = { LIVEPROBE_PREFIX: prefix, LIVEPROBE_REBUILD_WINDOW_S: '0' };
+  const partitions = partitionsFor(k);
+  const env = {
+    LIVEPROBE_PREFIX: prefix,
+    LIVEPROBE_REBUILD_WINDOW_S: '0',
+    LIVEPROBE_PARTITIONS: String(partitions),
+  };
   const nc = await connect({ servers: natsUrl });
   const jsm = await jetstreamManager(nc);
   const controllers: ChildProcess[] = [];
@@ -199,7 +225,7 @@ async function phase(natsUrl: string, k: number, oneReplica: number | undefined)
     const deadline = Date.now() + 240_000;
     let end: { acked: number; cpu: number[]; at: number };
     for (;;) {
-      const p = await ingestProgress(jsm, n);
+      const p = await ingestProgress(jsm, n, partitions > 1);
       if (!start && p.acked > 0) start = { acked: p.acked, cpu: pids.map(cpuSeconds), at: Date.now() };
       // Drained: the live rate's last ~second is all that is left.
       if (start && p.acked > REGIONS * TARGETS && p.left < Math.max(500, RATE)) {
@@ -230,16 +256,18 @@ async function phase(natsUrl: string, k: number, oneReplica: number | undefined)
     }
     lat.sort((a, b) => a - b);
 
-    // Series held: distinct target x region over the replicas' answers, region by region.
+    // Series held: distinct target x region in the answers, region by region, asking the replicas in turn
+    // (each answers for the whole fleet).
     const held = new Set<string>();
+    let partial = 0;
     for (let r = 0; r < REGIONS; r++) {
-      for (const u of urls) {
-        const body = (await getJson(`${u}/v1/summary?window=1h&groupBy=target&region=${regionName(r)}`)) as {
-          groups: { key: string }[];
-        };
-        for (const g of body.groups) held.add(`${g.key}/${r}`);
-      }
+      const body = (await getJson(
+        `${urls[r % k]}/v1/summary?window=1h&groupBy=target&region=${regionName(r)}`,
+      )) as { groups: { key: string }[]; partial?: boolean };
+      if (body.partial) partial++;
+      for (const g of body.groups) held.add(`${g.key}/${r}`);
     }
+    if (partial) process.stderr.write(`[${k} replica(s)] ${partial} partial answers while counting series\n`);
 
     // Time to detect under load: one target, two regions, a stale playlist.
     process.stderr.write(`[${k} replica(s)] injecting ${INJECTIONS} problems...\n`);
@@ -287,6 +315,7 @@ async function phase(natsUrl: string, k: number, oneReplica: number | undefined)
     ttd.sort((a, b) => a - b);
     return {
       replicas: k,
+      partitions,
       drained,
       cpuS,
       wallS: (end.at - begin.at) / 1000,
@@ -312,9 +341,34 @@ async function phase(natsUrl: string, k: number, oneReplica: number | undefined)
   }
 }
 
+/**
+ * nats-server with the partition mapping for every phase that runs partitioned (the deployment's own
+ * mapping, docs/operations/scale-out.md).
+ */
+async function startNats(): Promise<{ url: string; cleanup(): Promise<void> }> {
+  const dir = mkdtempSync(join(tmpdir(), 'lp-bench-scale-'));
+  const conf = join(dir, 'nats.conf');
+  const maps = REPLICAS.filter((k) => partitionsFor(k) > 1).map(
+    (k) =>
+      `  "scale${k}.results.*.*.*": "scale${k}.results.{{wildcard(1)}}.{{wildcard(2)}}.{{wildcard(3)}}.{{partition(${partitionsFor(k)},3)}}"`,
+  );
+  writeFileSync(
+    conf,
+    [`jetstream { store_dir: "${join(dir, 'store')}" }`, 'mappings: {', ...maps, '}'].join('\n'),
+  );
+  const nats = await startNatsServer({ port: await freeLoopbackPort(), storeDir: dir, configFile: conf });
+  return {
+    url: nats.url,
+    async cleanup() {
+      await nats.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
 async function main(): Promise<void> {
   const t0 = Date.now();
-  const nats = await benchNats();
+  const nats = await startNats();
   const results: PhaseResult[] = [];
   try {
     for (const k of REPLICAS) {
@@ -327,7 +381,7 @@ async function main(): Promise<void> {
     // Plain: the output is read in logs and CI as often as in a terminal.
     style: { head: [], border: [] },
     head: [
-      'replicas',
+      'replicas (partitions)',
       'reports drained',
       'CPU s per replica',
       'ingest/CPU-s per replica',
@@ -341,7 +395,7 @@ async function main(): Promise<void> {
   const r0 = Math.round;
   for (const r of results) {
     table.push([
-      r.replicas,
+      `${r.replicas} (${r.partitions})`,
       `${r.drained} in ${r.wallS.toFixed(1)} s`,
       r.cpuS.map((c) => c.toFixed(1)).join(' / '),
       r0(r.perReplica),
