@@ -222,7 +222,8 @@ async function waitFor<T>(
 function spawnLiveprobe(args: string[], env: NodeJS.ProcessEnv, logFile: string): ChildProcess {
   const fd = openSync(logFile, 'a');
   const child = spawn(process.execPath, [MAIN, ...args], {
-    env: { ...process.env, LIVEPROBE_LOG_LEVEL: 'info', ...env },
+    // The testbed is on loopback, which the egress policy refuses by default.
+    env: { ...process.env, LIVEPROBE_LOG_LEVEL: 'info', LIVEPROBE_EGRESS_ALLOW: '127.0.0.0/8', ...env },
     stdio: ['ignore', fd, fd],
   });
   closeSync(fd);

@@ -65,6 +65,8 @@ export const FINDING_CODES = [
   'dash-availability',
   // Beyond METRICS.md: a segment downloading slower than real time (throttled origin/CDN), per variant.
   'segment-slow',
+  // The master playlist / MPD (the entry document) could not be loaded or parsed on a reload.
+  'manifest-unavailable',
 ] as const;
 export const FindingCode = z.enum(FINDING_CODES);
 export type FindingCode = z.infer<typeof FindingCode>;

@@ -3,8 +3,12 @@
  * reload compared with the previous; the UTCTiming clock is sampled every few minutes; the live-edge segment
  * of every representation is fetched when it changes (segmentFetch newest|all) and must be available.
  */
+
+import { redactUrl } from '../../shared/log.js';
 import { availabilityObs, checkDashClock, checkMpdStale, checkPublishTime } from './checks/dash.js';
 import { checkLastModified } from './checks/last-modified.js';
+import { manifestUnavailable } from './checks/manifest.js';
+import { slowObservation, slowSummary } from './checks/slow.js';
 import {
   type DashRepresentation,
   edgeEndS,
@@ -52,6 +56,11 @@ export class DashRun {
   private clockSource = 'our clock (no UTCTiming)';
   private clockAt = Number.NEGATIVE_INFINITY;
   private clockInFlight = false;
+  /** Failed MPD reloads in a row, and the wall time of the last one that worked. */
+  private mpdFailures = 0;
+  private mpdOkAt: number | undefined;
+  /** Consecutive live-edge segments judged slow, per representation. */
+  private readonly slowStreak = new Map<string, number>();
 
   constructor(
     readonly session: Session,
@@ -113,7 +122,7 @@ export class DashRun {
     const s = this.session;
     const arrived = mono();
     if (s.requestFailed(MPD, 'MPD', r) || !r.ok) {
-      s.entry(false);
+      this.mpdFailed(r);
       return this.reloadS(this.prev);
     }
     let cur = this.prev;
@@ -121,15 +130,21 @@ export class DashRun {
     if (!this.prev || r.body !== this.prevText || (this.prev.dynamic && !this.prev.hasTimeline)) {
       const parsed = s.parseMpd(r.body, r.url, this.clockOffset ?? 0);
       if (!parsed.ok) {
-        s.entry(false);
-        if (parsed.error.includes(MANIFEST_TOO_LARGE))
+        if (parsed.error.includes(MANIFEST_TOO_LARGE)) {
+          // Refused by our own budget, not judged: no finding.
+          s.entry(false);
           s.error('conformance', MANIFEST_TOO_LARGE, `MPD: ${parsed.error}`, { url: r.url });
-        else s.invalidDocument(MPD, r.url, 'MPD', parsed.error);
+        } else {
+          s.invalidDocument(MPD, r.url, 'MPD', parsed.error);
+          this.mpdFailed(r, parsed.error);
+        }
         return this.reloadS(this.prev);
       }
       cur = parsed.value;
     }
     s.entry(true);
+    this.mpdFailures = 0;
+    this.mpdOkAt = Date.now();
     if (!cur) return 2;
     if (this.prev === undefined) for (const rep of cur.representations) s.renditions.add(rep.id);
     const prev = this.prev;
@@ -206,6 +221,26 @@ export class DashRun {
     return this.reloadS(cur);
   }
 
+  /** The MPD failed on this reload (not a policy refusal or our own abort): manifest-unavailable. */
+  private mpdFailed(r: HttpResult, invalid?: string): void {
+    const s = this.session;
+    s.entry(false);
+    if (!r.ok && (r.kind === 'aborted' || r.kind === 'blocked')) return;
+    this.mpdFailures++;
+    s.observe(
+      MPD,
+      manifestUnavailable({
+        what: 'MPD',
+        url: redactUrl(r.url),
+        status: r.ok && invalid === undefined ? r.status : undefined,
+        error: r.ok ? undefined : r.error,
+        invalid,
+        failures: this.mpdFailures,
+        lastOkAt: this.mpdOkAt,
+      }),
+    );
+  }
+
   private reloadS(cur: MpdSnapshot | undefined): number {
     if (!cur) return 2;
     const mup = cur.minimumUpdatePeriodS;
@@ -257,15 +292,44 @@ export class DashRun {
   private fetchEdge(cur: MpdSnapshot, rep: DashRepresentation): void {
     const s = this.session;
     const last = rep.segments[rep.segments.length - 1]!;
+    const judged = s.opts.segmentMethod === 'GET' && Number.isFinite(last.duration) && last.duration > 0;
+    const factor = s.opts.thresholds.slowSegmentFactor;
+    let reported = false;
+    const slow = (summary: string, request: string) => {
+      if (reported || s.closed) return;
+      reported = true;
+      const streak = (this.slowStreak.get(rep.id) ?? 0) + 1;
+      this.slowStreak.set(rep.id, streak);
+      s.observe(rep.id, slowObservation(summary, request, streak));
+    };
     const ok = s.svc.segments.submit({
       url: last.uri,
       variant: rep.id,
       duration: Number.isFinite(last.duration) ? last.duration : undefined,
       signal: s.signal,
+      slow: judged
+        ? {
+            durationMs: last.duration * 1000,
+            factor,
+            onSlow: (v) =>
+              slow(
+                slowSummary(undefined, last.duration, v),
+                `GET ${redactUrl(last.uri)}: in progress, ${v.bytes}${v.totalBytes !== undefined ? ` of ${v.totalBytes}` : ''} bytes after ${Math.round(v.elapsedMs)} ms`,
+              ),
+          }
+        : undefined,
       done: (res, sample) => {
         if (s.closed) return;
         if (res.ok && res.status >= 200 && res.status < 300) {
-          if (sample) s.segment(sample);
+          if (sample) {
+            s.segment(sample);
+            if (judged && sample.download_ms > factor * last.duration * 1000)
+              slow(
+                `live-edge segment took ${(sample.download_ms / 1000).toFixed(2)} s to download, longer than its ${last.duration} s duration (${Math.round((sample.bytes * 8) / Math.max(1, sample.download_ms))} kbit/s)`,
+                `GET ${sample.url}: ttfb ${sample.ttfb_ms} ms, transfer ${sample.transfer_ms} ms, ${sample.bytes} bytes`,
+              );
+            else if (judged && !reported) this.slowStreak.set(rep.id, 0);
+          }
           return;
         }
         if ((!res.ok && res.kind === 'aborted') || s.blocked(res)) return;

@@ -63,6 +63,11 @@ export interface RequestOptions {
    * result's `url` stays the URL without them, so no computed token reaches a report.
    */
   authorize?: Authorizer;
+  /**
+   * Called as the body arrives (each chunk): bytes so far, the expected total (Content-Length) when known, and
+   * the time to the headers; lets a caller judge a download while it is still running.
+   */
+  onProgress?(p: { bytes: number; totalBytes: number | undefined; ttfbMs: number }): void;
 }
 
 const STALE_SOCKET = /ECONNRESET|EPIPE|ECONNABORTED|socket hang up/;
@@ -214,6 +219,8 @@ export class HttpClient {
         phases.ttfb_ms = mono() - phases.start;
         const chunks: Buffer[] = [];
         let bytes = 0;
+        const length = Number(res.headers['content-length']);
+        const totalBytes = Number.isSafeInteger(length) && length >= 0 ? length : undefined;
         res.on('data', (c: Buffer) => {
           bytes += c.length;
           if (bytes > o.maxBytes) {
@@ -221,6 +228,13 @@ export class HttpClient {
             return;
           }
           if (o.keepBody) chunks.push(c);
+          if (o.onProgress && !done) {
+            try {
+              o.onProgress({ bytes, totalBytes, ttfbMs: phases.ttfb_ms });
+            } catch {
+              // a listener's failure is not the download's
+            }
+          }
         });
         res.on('end', () =>
           finish({

@@ -115,13 +115,19 @@ export class Session {
     return this.preparsed(text, (p) => p.mpd) ?? parseMpd(text, Date.now(), url, clockOffset);
   }
 
-  /** Records an observation in both windows; fires onFinding the first time a (code, variant) appears. */
+  /**
+   * Records an observation in both windows; fires onFinding the first time a (code, variant) appears, and
+   * onUrgent when it is news: new in this window and not in the previous one (critical or a failed request),
+   * or a condition that just became critical (a segment-slow that persists) and was not so before.
+   */
   observe(variant: string, obs: Observation, at = Date.now()): void {
+    const before = this.interval.book.severityOf(obs.code, variant);
     const fresh = this.interval.book.record(variant, at, obs).isNew;
+    const prior = this.previous?.book.severityOf(obs.code, variant);
+    const newlyCritical = obs.severity === 'critical' && before !== 'critical' && prior !== 'critical';
     if (
-      fresh &&
-      (obs.severity === 'critical' || obs.code === 'http-status') &&
-      !this.previous?.book.has(obs.code, variant)
+      (fresh && (obs.severity === 'critical' || obs.code === 'http-status') && prior === undefined) ||
+      newlyCritical
     ) {
       this.onUrgent?.();
     }
