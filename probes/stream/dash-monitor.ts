@@ -143,6 +143,7 @@ export class DashRun {
       cur = parsed.value;
     }
     s.entry(true);
+    if (this.mpdFailures > 0) s.ended(MPD, 'manifest-unavailable');
     this.mpdFailures = 0;
     this.mpdOkAt = Date.now();
     if (!cur) return 2;
@@ -164,7 +165,7 @@ export class DashRun {
       this.edge = edge;
       this.edgeSince = arrived;
       this.edgeSnap = cur;
-      this.staleOpen = false;
+      this.endStale();
     }
     const pt = cur.publishTime;
     if (pt !== undefined && (this.publish === undefined || pt > this.publish)) {
@@ -172,7 +173,7 @@ export class DashRun {
       this.publish = pt;
       this.publishSince = arrived;
       this.publishSnap = cur;
-      if (!cur.hasTimeline) this.staleOpen = false;
+      if (!cur.hasTimeline) this.endStale();
     }
     // A timeline must advance; a $Number$ MPD's publishTime, once seen advancing with its updates, too.
     const basis = cur.hasTimeline ? 'timeline' : this.publishAdvances >= 2 ? 'publishTime' : undefined;
@@ -188,6 +189,7 @@ export class DashRun {
       if (stale.length > 0) {
         this.staleOpen = true;
         this.staleObs = stale[0];
+        if (stale[0]) s.hold(MPD, stale[0]);
         for (const o of stale) obs.push({ variant: MPD, o });
       }
     } else if (this.staleOpen && this.staleObs) s.ongoing(MPD, this.staleObs);
@@ -221,24 +223,28 @@ export class DashRun {
     return this.reloadS(cur);
   }
 
+  private endStale(): void {
+    if (this.staleOpen) this.session.ended(MPD, 'mpd-stale');
+    this.staleOpen = false;
+  }
+
   /** The MPD failed on this reload (not a policy refusal or our own abort): manifest-unavailable. */
   private mpdFailed(r: HttpResult, invalid?: string): void {
     const s = this.session;
     s.entry(false);
     if (!r.ok && (r.kind === 'aborted' || r.kind === 'blocked')) return;
     this.mpdFailures++;
-    s.observe(
-      MPD,
-      manifestUnavailable({
-        what: 'MPD',
-        url: redactUrl(r.url),
-        status: r.ok && invalid === undefined ? r.status : undefined,
-        error: r.ok ? undefined : r.error,
-        invalid,
-        failures: this.mpdFailures,
-        lastOkAt: this.mpdOkAt,
-      }),
-    );
+    const obs = manifestUnavailable({
+      what: 'MPD',
+      url: redactUrl(r.url),
+      status: r.ok && invalid === undefined ? r.status : undefined,
+      error: r.ok ? undefined : r.error,
+      invalid,
+      failures: this.mpdFailures,
+      lastOkAt: this.mpdOkAt,
+    });
+    s.observe(MPD, obs);
+    s.hold(MPD, obs);
   }
 
   private reloadS(cur: MpdSnapshot | undefined): number {

@@ -142,22 +142,23 @@ export class HlsRun {
     s.entry(false);
     if (!r.ok && (r.kind === 'aborted' || r.kind === 'blocked')) return;
     this.entryFailures++;
-    s.observe(
-      MASTER,
-      manifestUnavailable({
-        what: 'master playlist',
-        url: redactUrl(r.url),
-        status: r.ok && invalid === undefined ? r.status : undefined,
-        error: r.ok ? undefined : r.error,
-        invalid,
-        failures: this.entryFailures,
-        lastOkAt: this.entryOkAt,
-      }),
-    );
+    const obs = manifestUnavailable({
+      what: 'master playlist',
+      url: redactUrl(r.url),
+      status: r.ok && invalid === undefined ? r.status : undefined,
+      error: r.ok ? undefined : r.error,
+      invalid,
+      failures: this.entryFailures,
+      lastOkAt: this.entryOkAt,
+    });
+    s.observe(MASTER, obs);
+    // Until a reload works: a hanging master's timeout can outlast a watch interval.
+    s.hold(MASTER, obs);
   }
 
   private entryWorked(): void {
     this.session.entry(true);
+    if (this.entryFailures > 0) this.session.ended(MASTER, 'manifest-unavailable');
     this.entryFailures = 0;
     this.entryOkAt = Date.now();
   }
@@ -330,6 +331,7 @@ export class MediaMonitor {
   stop(): void {
     this.stopped = true;
     this.session.svc.scheduler.cancel(this.task);
+    for (const code of this.ongoing.keys()) this.session.ended(this.entry.name, code as Observation['code']);
   }
 
   scheduleAt(due: number, spec: { due: number; interval: number } | undefined): void {
@@ -509,11 +511,14 @@ export class MediaMonitor {
     }
     for (const o of observations) {
       s.observe(name, o);
-      if (o.code === 'playlist-stale' || o.code === 'endlist-in-live') this.ongoing.set(o.code, o);
+      if (o.code === 'playlist-stale' || o.code === 'endlist-in-live') {
+        this.ongoing.set(o.code, o);
+        s.hold(name, o);
+      }
     }
     // Conditions still holding show in every interval report of a watch.
-    if (!this.staleOpen) this.ongoing.delete('playlist-stale');
-    if (!cur.endList) this.ongoing.delete('endlist-in-live');
+    if (!this.staleOpen && this.ongoing.delete('playlist-stale')) s.ended(name, 'playlist-stale');
+    if (!cur.endList && this.ongoing.delete('endlist-in-live')) s.ended(name, 'endlist-in-live');
     for (const o of this.ongoing.values()) s.ongoing(name, o);
     return { changed, fresh };
   }

@@ -61,6 +61,12 @@ export class Session {
    */
   onUrgent: (() => void) | undefined;
   private previous: Tally | undefined;
+  /**
+   * Conditions that hold until their monitor says they ended (a stale episode, an ENDLIST, a failing master):
+   * carried into every new interval window, so a short window (after an early report) with no reload of that
+   * rendition in it still says so.
+   */
+  private readonly holding = new Map<string, { variant: string; obs: Observation }>();
   /** The latest large body parsed in the worker, for the monitor's synchronous handling that follows. */
   private pre: { text: string; parsed: Parsed } | undefined;
 
@@ -147,6 +153,16 @@ export class Session {
    */
   ongoing(variant: string, obs: Observation, at = Date.now()): void {
     if (!this.interval.book.has(obs.code, variant)) this.interval.book.record(variant, at, obs);
+  }
+
+  /** Marks an observed condition as lasting: each later interval window starts with it, until ended(). */
+  hold(variant: string, obs: Observation): void {
+    this.holding.set(`${obs.code}\u0000${variant}`, { variant, obs });
+  }
+
+  /** The held condition (code, variant) is over. */
+  ended(variant: string, code: Observation['code']): void {
+    this.holding.delete(`${code}\u0000${variant}`);
   }
 
   error(
@@ -267,6 +283,8 @@ export class Session {
     const done = this.interval;
     this.interval = new Tally();
     this.previous = done;
+    const now = Date.now();
+    for (const { variant, obs } of this.holding.values()) this.interval.book.record(variant, now, obs);
     return done;
   }
 
