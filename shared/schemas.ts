@@ -124,8 +124,33 @@ export const SegmentTiming = z.object({
   bytes: z.number().int().nonnegative(),
   ttfb_ms: z.number().nonnegative(),
   download_ms: z.number().nonnegative(),
+  /** Stream probe: DNS + TCP connect, ms (0 on a reused keep-alive connection). Older reports lack the phases. */
+  connect_ms: z.number().nonnegative().optional(),
+  /** Stream probe: TLS handshake, ms (0 for http: or a reused connection). */
+  tls_ms: z.number().nonnegative().optional(),
+  /** Stream probe: first byte -> last byte, ms. */
+  transfer_ms: z.number().nonnegative().optional(),
+  /** Stream probe: the request went on a kept-alive connection (no connect, no TLS). */
+  reused: z.boolean().optional(),
 });
 export type SegmentTiming = z.infer<typeof SegmentTiming>;
+
+const PhaseStats = z.object({ p50: z.number().nonnegative(), p95: z.number().nonnegative() });
+
+/**
+ * Per-report summary of the segment download phases (stream probe): TTFB (request start -> first byte, so it
+ * includes connect and TLS on a new connection) and transfer over every download; connect and TLS over the
+ * downloads that opened a connection only (a reused one has none, and zeros would hide the handshake cost).
+ */
+export const SegmentPhases = z.object({
+  samples: z.number().int().nonnegative(),
+  new_connections: z.number().int().nonnegative(),
+  connect_ms: PhaseStats.optional(),
+  tls_ms: PhaseStats.optional(),
+  ttfb_ms: PhaseStats.optional(),
+  transfer_ms: PhaseStats.optional(),
+});
+export type SegmentPhases = z.infer<typeof SegmentPhases>;
 
 export const ErrorCategory = z.enum(['http', 'network', 'player', 'conformance']);
 export type ErrorCategory = z.infer<typeof ErrorCategory>;
@@ -203,6 +228,8 @@ export const Report = z.object({
   metrics: Metrics,
   startup: StartupBreakdown.optional(),
   segments: z.array(SegmentTiming).max(MAX_SEGMENTS_IN_REPORT).default([]),
+  /** Stream probe: p50/p95 of each download phase over every segment of the period (not only those listed). */
+  segment_phases: SegmentPhases.optional(),
   errors: z.array(ProbeErrorEntry).max(MAX_ERRORS_IN_REPORT).default([]),
   /** Browser probe, once playing: time at each rendition in the report period (optional: older reports lack it). */
   renditions: z.array(RenditionTime).max(MAX_RENDITIONS_IN_REPORT).optional(),

@@ -338,6 +338,12 @@ describe('command center in Chromium against the real stack', () => {
   it('killing the controller shows the disconnected banner; the page recovers when it is back', async () => {
     await page.goto(`${controller.url}/`, { waitUntil: 'domcontentloaded' });
     await page.waitForSelector('.feed-live', { timeout: 30_000 });
+    // A second page on the target view: its report rows must not repeat after the feed resumes (the resume
+    // replays missed reports; the view must not also re-read them).
+    const rows = await browser.newPage();
+    await rows.goto(`${controller.url}/target/testbed`, { waitUntil: 'domcontentloaded' });
+    await rows.waitForSelector('table.reports tr[data-report]', { timeout: 60_000 });
+    await rows.waitForSelector('.feed-live', { timeout: 30_000 });
     await controller.stop();
     await page.waitForSelector('.banner.down', { timeout: 30_000 });
     expect(await page.$eval('.banner.down', (e) => e.textContent)).toMatch(/Disconnected.*old/);
@@ -353,6 +359,17 @@ describe('command center in Chromium against the real stack', () => {
       { timeout: 60_000 },
       back,
     );
+    const before = await rows.$$eval('table.reports tr[data-report]', (trs) => trs.length);
+    await rows.waitForFunction(
+      (n) => document.querySelectorAll('table.reports tr[data-report]').length > n || n >= 20,
+      { timeout: 60_000 },
+      before,
+    );
+    const ids = await rows.$$eval('table.reports tr[data-report]', (trs) =>
+      trs.map((tr) => tr.getAttribute('data-report')),
+    );
+    expect(new Set(ids).size).toBe(ids.length);
+    await rows.close();
     expect(pageErrors).toEqual([]);
   }, 150_000);
 

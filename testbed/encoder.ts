@@ -1,8 +1,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { EventEmitter } from 'node:events';
+import type { Writable } from 'node:stream';
 import type { Logger } from '../shared/log.js';
 import { AUDIO_BITRATE, FULL_LADDER, type Ladder } from './layout.js';
-import { type FramePainter, startPacer } from './source.js';
+import { AUDIO_RATE, type AudioPainter, type FramePainter, startPacer } from './source.js';
 
 export interface EncoderConfig {
   /** Output root (absolute). */
@@ -36,7 +37,7 @@ function teeSlave(opts: Record<string, string | number>, target: string): string
 }
 
 /**
- * One ffmpeg encodes the ladder once (raw frames from stdin + a sine tone) and the tee muxer packages the
+ * One ffmpeg encodes the ladder once (raw frames from stdin + raw audio from fd 3) and the tee muxer packages the
  * same encoded streams as HLS TS, HLS fMP4 and DASH, so packaging costs muxing only.
  */
 export function buildFfmpegArgs(c: EncoderConfig): string[] {
@@ -60,11 +61,18 @@ export function buildFfmpegArgs(c: EncoderConfig): string[] {
     '32',
     '-i',
     'pipe:0',
-    '-re',
+    // The audio comes from Node too (AudioPainter), paced with the frames: same media clock, and faults can
+    // silence or shift it without restarting ffmpeg.
     '-f',
-    'lavfi',
+    's16le',
+    '-ar',
+    String(AUDIO_RATE),
+    '-ac',
+    '1',
+    '-thread_queue_size',
+    '64',
     '-i',
-    'sine=frequency=440:sample_rate=48000',
+    'pipe:3',
   ];
   const scale = rungs.map((r, i) =>
     r.width === c.width && r.height === c.height
@@ -196,6 +204,8 @@ export interface EncoderOptions {
   args: string[];
   fps: number;
   painter: FramePainter;
+  /** The audio for each frame, written to ffmpeg's fd 3 (the args read it as `-i pipe:3`). */
+  audio: AudioPainter;
   logger: Logger;
   ffmpegPath?: string;
   /** First restart delay; doubles per quick failure up to maxBackoffMs. */
@@ -239,12 +249,14 @@ export class Encoder extends EventEmitter {
     if (this.stopping) return;
     const { logger } = this.opts;
     const child = spawn(this.opts.ffmpegPath ?? 'ffmpeg', this.opts.args, {
-      stdio: ['pipe', 'ignore', 'pipe'],
+      stdio: ['pipe', 'ignore', 'pipe', 'pipe'],
     });
     this.child = child;
     this.startedAt = Date.now();
     const stdin = child.stdin!;
     stdin.on('error', (err) => logger.debug({ err: err.message }, 'ffmpeg stdin closed'));
+    const audioIn = child.stdio[3] as Writable;
+    audioIn.on('error', (err) => logger.debug({ err: err.message }, 'ffmpeg audio pipe closed'));
     let tail = '';
     child.stderr!.setEncoding('utf8');
     child.stderr!.on('data', (d: string) => {
@@ -262,7 +274,12 @@ export class Encoder extends EventEmitter {
       ...(this.opts.onFrame ? { onFrame: this.opts.onFrame } : {}),
       fps: this.opts.fps,
       painter: this.opts.painter,
-      write: (frame) => (stdin.writable ? stdin.write(frame) : false),
+      write: (frame, n) => {
+        if (!stdin.writable) return false;
+        // Audio first: ffmpeg waits for both inputs, and the pair is dropped together when it lags.
+        if (audioIn.writable) audioIn.write(this.opts.audio.paint(n));
+        return stdin.write(frame);
+      },
       queued: () => stdin.writableLength,
       onLag: (lagMs) => {
         logger.warn({ lagMs: Math.round(lagMs) }, 'frame pacer fell behind; re-anchored');
@@ -309,6 +326,7 @@ export class Encoder extends EventEmitter {
     if (!child || child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
     const closed = new Promise<void>((resolve) => child.once('close', () => resolve()));
     child.stdin?.end();
+    (child.stdio[3] as Writable | null)?.end();
     try {
       process.kill(child.pid, 'SIGTERM');
     } catch {

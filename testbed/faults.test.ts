@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../shared/log.js';
 import { freePort } from '../test/helpers/procs.js';
@@ -481,5 +482,116 @@ describe('DASH MPD faults', () => {
     expect((await fetch(`${tb.url}/dash/chunk-stream0-${String(n).padStart(5, '0')}.m4s`)).status).toBe(404);
     await remove(id);
     expect((await fetch(`${tb.url}/dash/chunk-stream0-${String(n).padStart(5, '0')}.m4s`)).status).toBe(200);
+  });
+});
+
+/** ffmpeg's decode of one TS segment: the stream types it holds and its audio as s16 mono 48 kHz samples. */
+async function decodeTs(bytes: Uint8Array): Promise<{ audio: Int16Array; streams: string }> {
+  const run = (args: string[]) =>
+    new Promise<Buffer>((resolve, reject) => {
+      const child = spawn('ffmpeg', ['-v', 'error', '-i', 'pipe:0', ...args], {
+        stdio: ['pipe', 'pipe', 'pipe'],
+      });
+      const out: Buffer[] = [];
+      child.stdout.on('data', (d: Buffer) => out.push(d));
+      child.stderr.on('data', () => {});
+      child.stdin.on('error', () => {});
+      child.stdin.end(bytes);
+      child.once('error', reject);
+      child.once('close', () => resolve(Buffer.concat(out)));
+    });
+  const streams = await new Promise<string>((resolve, reject) => {
+    const child = spawn('ffprobe', ['-v', 'error', '-show_entries', 'stream=codec_type', '-of', 'csv', '-']);
+    let text = '';
+    child.stdout.on('data', (d: Buffer) => {
+      text += d.toString();
+    });
+    child.stdin.on('error', () => {});
+    child.stdin.end(bytes);
+    child.once('error', reject);
+    child.once('close', () => resolve(text));
+  });
+  const raw = streams.includes('audio')
+    ? await run(['-map', '0:a:0', '-f', 's16le', '-ac', '1', '-ar', '48000', 'pipe:1'])
+    : Buffer.alloc(0);
+  return { audio: new Int16Array(raw.buffer, raw.byteOffset, raw.length >> 1), streams };
+}
+
+describe('viewer-signal faults (audio, A/V sync, resolution)', () => {
+  const newestSegment = async (rendition: string, after: number): Promise<Uint8Array> => {
+    const seq = await until(`a ${rendition} segment after ${after}`, async () => {
+      const p = await playlist(url('hls-ts', rendition));
+      const last = lastSequence(p);
+      return last > after ? last : undefined;
+    });
+    return new Uint8Array(await (await fetch(segUrl('hls-ts', rendition, seq))).arrayBuffer());
+  };
+  const lastSeq = async (rendition: string) => lastSequence(await playlist(url('hls-ts', rendition)));
+
+  it('the source carries audio with a sync tone, and audio-silence makes it digital silence', async () => {
+    const healthy = await decodeTs(await newestSegment('audio', 0));
+    expect(healthy.streams).toContain('audio');
+    expect(healthy.audio.length).toBeGreaterThan(40_000);
+    // At least the -30 dBFS bed (1 s segments: every other one holds a -6 dBFS burst).
+    expect(Math.max(...healthy.audio)).toBeGreaterThan(800);
+    expect((await post({ stream: 'hls-ts', type: 'audio-silence', rendition: 'audio' })).status).toBe(400);
+    const id = await inject({ stream: 'hls-ts', type: 'audio-silence' });
+    // Segments whose capture started after the injection are silent from their first sample.
+    const from = (await lastSeq('audio')) + 1;
+    const silent = await decodeTs(await newestSegment('audio', from));
+    expect(silent.audio.length).toBeGreaterThan(40_000);
+    expect(silent.audio.every((s) => s === 0)).toBe(true);
+    await remove(id);
+    expect(
+      tb.faults.log().some((e) => e.id === id && e.type === 'audio-silence' && e.event === 'remove'),
+    ).toBe(true);
+  });
+
+  it('av-drift: the sync tone moves by shiftMs in the audio', async () => {
+    const toneStart = (a: Int16Array) => a.findIndex((s) => Math.abs(s) > 8000) / 48;
+    const t0 = toneStart((await decodeTs(await newestSegment('audio', 0))).audio);
+    expect((await post({ stream: 'hls-ts', type: 'av-drift', shiftMs: 5000 })).status).toBe(400);
+    const id = await inject({ stream: 'hls-ts', type: 'av-drift', shiftMs: 300 });
+    const from = (await lastSeq('audio')) + 1;
+    // 1 s segments and a 2 s sync period: some segments hold no burst; take the first that does.
+    let shifted = -1;
+    for (let seq = from; shifted < 0; seq++)
+      shifted = toneStart((await decodeTs(await newestSegment('audio', seq))).audio);
+    await remove(id);
+    // Each burst starts a sync period; the shift moves it 300 ms later within the segment (same phase otherwise).
+    expect(Math.abs(((shifted - t0 + 1000) % 1000) - 300)).toBeLessThanOrEqual(30);
+  });
+
+  it('audio-drop: TS segments lose their audio track, the master still declares it', async () => {
+    expect((await post({ stream: 'hls-fmp4', type: 'audio-drop' })).status).toBe(400);
+    expect((await post({ stream: 'hls-ts', type: 'audio-drop', rendition: '360p' })).status).toBe(400);
+    const id = await inject({ stream: 'hls-ts', type: 'audio-drop', rendition: 'audio' });
+    const dropped = await decodeTs(await newestSegment('audio', 0));
+    expect(dropped.streams).not.toContain('audio');
+    expect(await getText(url('hls-ts'))).toContain('TYPE=AUDIO');
+    await remove(id);
+    expect((await decodeTs(await newestSegment('audio', 0))).streams).toContain('audio');
+  });
+
+  it('resolution-lie: the master and the MPD claim another size for one rendition only', async () => {
+    expect((await post({ stream: 'hls-ts', type: 'resolution-lie' })).status).toBe(400);
+    expect((await post({ stream: 'hls-ts', type: 'resolution-lie', rendition: 'audio' })).status).toBe(400);
+    const a = await inject({ stream: 'hls-ts', type: 'resolution-lie', rendition: '240p' });
+    const b = await inject({
+      stream: 'dash',
+      type: 'resolution-lie',
+      rendition: '360p',
+      width: 1920,
+      height: 1080,
+    });
+    const master = await getText(url('hls-ts'));
+    expect(master).toMatch(/RESOLUTION=852x480[^\n]*\n240p\/index\.m3u8/);
+    expect(master).toMatch(/RESOLUTION=640x360[^\n]*\n360p\/index\.m3u8/);
+    const mpd = await getText(url('dash'));
+    expect(mpd).toMatch(/<Representation id="0"[^>]*width="1920" height="1080"/);
+    expect(mpd).toMatch(/<Representation id="1"[^>]*width="426" height="240"/);
+    await remove(a);
+    await remove(b);
+    expect(await getText(url('hls-ts'))).toMatch(/RESOLUTION=426x240[^\n]*\n240p\/index\.m3u8/);
   });
 });

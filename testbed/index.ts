@@ -21,7 +21,8 @@ import {
   type ScenarioRun,
   validateScenarioFaults,
 } from './scenario.js';
-import { FramePainter } from './source.js';
+import { AudioPainter, FramePainter } from './source.js';
+import { SourceControl } from './source-control.js';
 import { TimelineTruth } from './truth.js';
 
 export { decodeClockFromLuma } from './clock-decode.js';
@@ -210,7 +211,8 @@ export async function startTestbed(opts: TestbedOptions = {}): Promise<Testbed> 
   const gop = Math.round(fps * segmentS);
   const truth = new TimelineTruth(gop);
   const publisher = new TruthfulPublisher(truth);
-  const engine = new FaultEngine({ layout, store, truth, publisher, segmentS, logger });
+  const source = new SourceControl();
+  const engine = new FaultEngine({ layout, store, truth, publisher, segmentS, logger, source });
   if (scenario) validateScenarioFaults(scenario, engine);
   let scenarioRun: ScenarioRun | undefined;
   store.start();
@@ -248,7 +250,8 @@ export async function startTestbed(opts: TestbedOptions = {}): Promise<Testbed> 
   const base = `http://${host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host}:${port}`;
   streams = streamInfos(layout, base, segmentS, windowSize);
 
-  const painter = new FramePainter({ width: 640, height: 360 });
+  const painter = new FramePainter({ width: 640, height: 360 }, fps);
+  painter.mode = () => engine.picture();
   encoder = new Encoder({
     args: buildFfmpegArgs({
       dir,
@@ -263,6 +266,7 @@ export async function startTestbed(opts: TestbedOptions = {}): Promise<Testbed> 
     }),
     fps,
     painter,
+    audio: new AudioPainter(fps, () => source.audio()),
     logger,
     onRun: () => {
       if (runs++ > 0) sourceEvent({ kind: 'ffmpeg-restart', atMs: Date.now() });

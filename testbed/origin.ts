@@ -1,5 +1,5 @@
 import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { extname, join, resolve, sep } from 'node:path';
@@ -35,6 +35,8 @@ export interface OriginHooks {
   manifest(ref: ResourceRef, latest: ManifestVersion | undefined, now: number): ManifestView | undefined;
   /** False hides a segment that exists on disk (publish-delay: not yet "published"). */
   segmentVisible(ref: ResourceRef, now: number): boolean;
+  /** A rewrite of the segment's bytes (audio-drop), or undefined to serve the file as it is. */
+  segmentBody?(ref: ResourceRef, now: number): ((body: Buffer) => Buffer) | undefined;
 }
 
 /** A JSON API route handled before media; return false to fall through. */
@@ -281,6 +283,25 @@ export class Origin {
       mtime = st.mtime;
     } catch {
       sendText(res, 404, 'not found\n');
+      return;
+    }
+    const rewrite = hooks?.segmentBody?.(ref, now);
+    if (rewrite) {
+      let body: Buffer;
+      try {
+        body = rewrite(await readFile(file));
+      } catch {
+        sendText(res, 404, 'not found\n');
+        return;
+      }
+      res.writeHead(200, {
+        'Content-Type': type,
+        'Content-Length': body.length,
+        'Cache-Control': 'no-store',
+        'Last-Modified': mtime.toUTCString(),
+        'X-Testbed-Fault': 'segment-body',
+      });
+      await this.writeBody(res, head ? Buffer.alloc(0) : body, plan.throttleBps);
       return;
     }
     res.writeHead(200, {

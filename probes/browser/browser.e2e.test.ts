@@ -206,6 +206,48 @@ describe('browser probe end to end', () => {
     expect(r.metrics.g2g_p50_ms).toBeTypeOf('number');
   });
 
+  it('testbed picture faults: a frozen picture and a black picture are each seen, timed and named', async () => {
+    const ac = new AbortController();
+    const since = Date.now();
+    const step: { freeze?: string; black?: string; blackSeen?: boolean } = {};
+    const r = await prober.run(
+      job(source.url, { mode: 'watch', durationS: 90, intervalS: 2 }),
+      ctx(ac.signal, (ir) => {
+        // Each step waits for the player to show the previous one (latency is several seconds).
+        if (!step.freeze && ir.metrics.startup_ms !== undefined)
+          step.freeze = testbed.faults.inject({ stream: 'hls-ts', type: 'freeze', durationS: 6 }).id;
+        else if (
+          step.freeze &&
+          !step.black &&
+          (ir.metrics.frozen_ms ?? 0) > 0 &&
+          !testbed.faults.list().length
+        )
+          step.black = testbed.faults.inject({ stream: 'hls-ts', type: 'black', durationS: 5 }).id;
+        else if (step.black && (ir.metrics.black_ms ?? 0) > 0) step.blackSeen = true;
+        else if (step.blackSeen && (ir.metrics.black_ms ?? 0) === 0) ac.abort();
+      }),
+    );
+    ProbeResult.parse(r);
+    console.log(JSON.stringify({ picture: { outcome: r.outcome, reasons: r.reasons, metrics: r.metrics } }));
+    expect(step.blackSeen).toBe(true);
+    // At least the fault's length minus the detection minimum: 6 s frozen (2 s to call it), 5 s black (1 s).
+    expect(r.metrics.frozen_ms).toBeGreaterThanOrEqual(3000);
+    expect(r.metrics.black_ms).toBeGreaterThanOrEqual(3000);
+    expect(r.outcome).toBe('degraded');
+    expect(r.reasons.some((x) => /picture frozen/.test(x))).toBe(true);
+    expect(r.reasons.some((x) => /picture black/.test(x))).toBe(true);
+    // A frozen or black picture is not a stall: the player kept playing.
+    expect(r.metrics.stall_count).toBe(0);
+    // The truth log names both, as source-wide faults, each injected and expired.
+    const log = testbed.faults.log(since);
+    for (const type of ['freeze', 'black']) {
+      expect(log.filter((e) => e.type === type).map((e) => [e.event, e.scope, e.reason])).toEqual([
+        ['inject', 'source', undefined],
+        ['remove', 'source', 'expired'],
+      ]);
+    }
+  });
+
   it('every player request carries CMCD (query mode): sid per session, cid = target id, synthetic marker', async () => {
     const proxy = await startProxy();
     try {

@@ -116,6 +116,37 @@ describe('browser probe on a bitrate ladder', () => {
     expectRenditionTime(r, ['360p', '240p', '144p']);
   });
 
+  it('ABR: throttling the top rendition at the origin makes hls.js switch down (switches > 0)', async () => {
+    const top = rendition('hls-ts', '360p');
+    const since = Date.now();
+    let throttled: string | undefined;
+    const ac = new AbortController();
+    const r = await prober.run(job(url('hls-ts'), { mode: 'watch', durationS: 60, intervalS: 2 }), {
+      signal: ac.signal,
+      logger,
+      onInterval: (ir) => {
+        // Once playing, the 800 kbit/s rendition is served at a quarter of its rate; stop once ABR moved.
+        if (!throttled && ir.metrics.startup_ms !== undefined)
+          throttled = testbed.faults.inject({
+            stream: 'hls-ts',
+            rendition: '360p',
+            type: 'throttle',
+            bytesPerSecond: Math.round(top.bandwidth / 8 / 4),
+          }).id;
+        else if (throttled && (ir.metrics.bitrate_switches ?? 0) > 0) ac.abort();
+      },
+    });
+    if (throttled) testbed.faults.remove(throttled);
+    ProbeResult.parse(r);
+    console.log(JSON.stringify({ abr: { metrics: r.metrics, renditions: r.renditions } }));
+    expect(testbed.faults.log(since).some((e) => e.type === 'throttle' && e.rendition === '360p')).toBe(true);
+    expect(r.metrics.bitrate_switches).toBeGreaterThan(0);
+    // It went down the ladder: time at a lower rendition, and lower renditions' segments were loaded.
+    const lower = (r.renditions ?? []).filter((x) => x.rendition !== '360p' && x.time_ms > 0);
+    expect(lower.length).toBeGreaterThan(0);
+    expect(r.segments.some((x) => x.rendition === '240p' || x.rendition === '144p')).toBe(true);
+  });
+
   it('pinning a rendition loads only that rendition, and the clock still decodes at 144p', async () => {
     const r = await prober.run(job(url('hls-ts'), { rendition: { pinHeight: 144 } }), ctx());
     ProbeResult.parse(r);

@@ -31,7 +31,7 @@ function header(r: HttpOk, name: string): string | undefined {
 
 export class DashRun {
   private prev: MpdSnapshot | undefined;
-  private prevText: string | undefined;
+  private prevBody: Buffer | string | undefined;
   private readonly task: Task;
   private specDue: number | undefined;
   private specInterval = 0;
@@ -127,8 +127,8 @@ export class DashRun {
     }
     let cur = this.prev;
     // A $Number$ template's segment list depends on the clock: re-expand it even when the text is unchanged.
-    if (!this.prev || r.body !== this.prevText || (this.prev.dynamic && !this.prev.hasTimeline)) {
-      const parsed = s.parseMpd(r.body, r.url, this.clockOffset ?? 0);
+    if (!this.prev || !s.sameBody(r, this.prevBody) || (this.prev.dynamic && !this.prev.hasTimeline)) {
+      const parsed = s.parseMpd(r, this.clockOffset ?? 0);
       if (!parsed.ok) {
         if (parsed.error.includes(MANIFEST_TOO_LARGE)) {
           // Refused by our own budget, not judged: no finding.
@@ -155,7 +155,7 @@ export class DashRun {
     if (changed) {
       for (const o of checkPublishTime(prev, cur)) obs.push({ variant: MPD, o });
       this.prev = cur;
-      this.prevText = r.body;
+      this.prevBody = s.bodyKey(r);
       if (cur.utcTiming && mono() - this.clockAt > CLOCK_REFRESH_MS)
         void this.syncClock(cur, r.url).catch(() => {});
     }

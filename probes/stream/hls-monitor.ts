@@ -18,7 +18,6 @@ import { checkStale, staleLimitMs } from './checks/stale.js';
 import { checkExtinf, checkTargetDuration, checkWindow } from './checks/target.js';
 import { checkVariantDiscontinuity, checkVariantDrift, type DriftEntry } from './checks/variant-drift.js';
 import { redactUri } from './evidence.js';
-import { looksLikeMaster } from './hls/parse.js';
 import type { HttpOk, HttpResult } from './http.js';
 import { type HlsSegment, lastSn, type MasterEntry, type MediaPlaylist, type Observation } from './model.js';
 import { PublicationPhase } from './phase.js';
@@ -54,7 +53,7 @@ export class HlsRun {
   private masterInFlight = false;
   /** The entry URL turned out to be a media playlist: no master to reload. */
   private direct = false;
-  private lastMasterText: string | undefined;
+  private lastMasterBody: Buffer | string | undefined;
   /** Entries of the last master (the over-budget error is recorded once per change). */
   private lastMasterCount = 0;
   /** Failed entry reloads in a row, and the wall time of the last one that worked. */
@@ -170,14 +169,13 @@ export class HlsRun {
       this.entryFailed(r);
       return;
     }
-    const text = r.body;
-    if (text === this.lastMasterText) {
+    if (s.sameBody(r, this.lastMasterBody)) {
       this.entryWorked();
       return;
     }
-    if (!looksLikeMaster(text) && this.media.size === 0) {
+    if (!s.looksLikeMaster(r) && this.media.size === 0) {
       // The URL is a media playlist: follow it as the only rendition.
-      const parsed = s.parseMedia(text);
+      const parsed = s.parseMedia(r);
       if (!parsed.ok) {
         s.invalidDocument(MASTER, r.url, 'playlist', parsed.error);
         this.entryFailed(r, parsed.error);
@@ -192,14 +190,14 @@ export class HlsRun {
       m.ingest(started, r);
       return;
     }
-    const parsed = s.parseMaster(text, r.url);
+    const parsed = s.parseMaster(r);
     if (!parsed.ok) {
       s.invalidDocument(MASTER, r.url, 'master playlist', parsed.error);
       this.entryFailed(r, parsed.error);
       return;
     }
     this.entryWorked();
-    this.lastMasterText = text;
+    this.lastMasterBody = s.bodyKey(r);
     const entries = parsed.value.entries.slice(0, s.opts.maxRenditions);
     if (
       parsed.value.entries.length > entries.length &&
@@ -286,7 +284,7 @@ function nameFromUrl(url: string): string {
 
 export class MediaMonitor {
   prev: MediaPlaylist | undefined;
-  private prevText: string | undefined;
+  private prevBody: Buffer | string | undefined;
   /**
    * The newest segment's URI and when (monotonic) the response that first listed it arrived: a stale age
    * measured from there to a later request start never flatters the stream, whatever the queueing.
@@ -429,20 +427,19 @@ export class MediaMonitor {
     }
     this.failing = false;
     this.lastOkAt = mono();
-    const text = r.body;
     const observations: Observation[] = [];
     let changed = false;
     let fresh = false;
-    if (this.prev && text === this.prevText) {
+    if (this.prev && s.sameBody(r, this.prevBody)) {
       // Unchanged: nothing to parse.
     } else {
-      const parsed = s.parseMedia(text);
+      const parsed = s.parseMedia(r);
       if (!parsed.ok) {
         s.invalidDocument(name, r.url, 'media playlist', parsed.error);
         return { changed: false, fresh: false };
       }
       const cur = parsed.value;
-      if (cur.segments.length === 0 && looksLikeMaster(text)) {
+      if (cur.segments.length === 0 && s.looksLikeMaster(r)) {
         s.invalidDocument(
           name,
           r.url,
@@ -474,7 +471,7 @@ export class MediaMonitor {
         this.staleOpen = false;
       }
       this.prev = cur;
-      this.prevText = text;
+      this.prevBody = s.bodyKey(r);
     }
     if (this.aimedAt !== undefined) {
       // The reload was aimed at the segment ending at aimedAt: a hit if that one (or a later one) is listed.
@@ -486,7 +483,7 @@ export class MediaMonitor {
       this.phase.aimed(lastEnd >= this.aimedAt - 1, startWall, this.aimedAt, segMs);
     }
     // Unchanged: the same snapshot, seen again now (evidence shows when).
-    const cur = changed ? this.prev! : { ...this.prev!, fetchedAt: Date.now() };
+    const cur = changed ? this.prev! : seenAgain(this.prev!);
     observations.push(
       ...checkLastModified({
         lastModified: header(r, 'last-modified'),
@@ -629,4 +626,14 @@ export class MediaMonitor {
     });
     if (!ok) s.segmentSkipped();
   }
+}
+
+/**
+ * The same snapshot with a new fetch time. Copies property descriptors rather than spreading: a playlist
+ * parsed in the worker reads its `text` from the response lazily, and a spread would decode it every reload.
+ */
+function seenAgain(p: MediaPlaylist): MediaPlaylist {
+  const copy = Object.defineProperties({}, Object.getOwnPropertyDescriptors(p)) as MediaPlaylist;
+  copy.fetchedAt = Date.now();
+  return copy;
 }

@@ -30,8 +30,13 @@ export interface HttpOk {
   ok: true;
   status: number;
   headers: IncomingHttpHeaders;
-  /** Decoded body when requested (keepBody), else ''. */
+  /** Decoded body when requested (keepBody), else ''. Decoded (UTF-8) on first read: see `raw`. */
   body: string;
+  /**
+   * The undecoded body (keepBody): a large playlist is compared and handed to the parse worker as bytes,
+   * so its decoding to a string does not cost the event loop unless something reads `body`.
+   */
+  raw?: Buffer;
   bytes: number;
   /** Final URL after redirects. */
   url: string;
@@ -68,6 +73,21 @@ export interface RequestOptions {
    * the time to the headers; lets a caller judge a download while it is still running.
    */
   onProgress?(p: { bytes: number; totalBytes: number | undefined; ttfbMs: number }): void;
+}
+
+/** Gives `r` its undecoded body and a `body` decoded from it on first read (then kept). */
+export function withRawBody(r: HttpOk, raw: Buffer): HttpOk {
+  let text: string | undefined;
+  r.raw = raw;
+  Object.defineProperty(r, 'body', {
+    enumerable: true,
+    configurable: true,
+    get: () => {
+      text ??= raw.toString('utf8');
+      return text;
+    },
+  });
+  return r;
 }
 
 const STALE_SOCKET = /ECONNRESET|EPIPE|ECONNABORTED|socket hang up/;
@@ -219,15 +239,26 @@ export class HttpClient {
         phases.ttfb_ms = mono() - phases.start;
         const chunks: Buffer[] = [];
         let bytes = 0;
-        const length = Number(res.headers['content-length']);
-        const totalBytes = Number.isSafeInteger(length) && length >= 0 ? length : undefined;
+        // With a Content-Length the body is copied once into its final buffer (no concat of a 4 MiB list).
+        const declared = Number(res.headers['content-length']);
+        const totalBytes = Number.isSafeInteger(declared) && declared >= 0 ? declared : undefined;
+        let whole =
+          o.keepBody && Number.isSafeInteger(declared) && declared > 0 && declared <= o.maxBytes
+            ? Buffer.allocUnsafe(declared)
+            : undefined;
         res.on('data', (c: Buffer) => {
-          bytes += c.length;
-          if (bytes > o.maxBytes) {
+          if (bytes + c.length > o.maxBytes) {
+            bytes += c.length;
             fail('too-large', `body over ${o.maxBytes} bytes`);
             return;
           }
-          if (o.keepBody) chunks.push(c);
+          if (whole && bytes + c.length <= whole.length) c.copy(whole, bytes);
+          else if (o.keepBody) {
+            if (whole) chunks.push(whole.subarray(0, bytes));
+            whole = undefined;
+            chunks.push(c);
+          }
+          bytes += c.length;
           if (o.onProgress && !done) {
             try {
               o.onProgress({ bytes, totalBytes, ttfbMs: phases.ttfb_ms });
@@ -236,19 +267,29 @@ export class HttpClient {
             }
           }
         });
-        res.on('end', () =>
-          finish({
+        res.on('end', () => {
+          const ok: HttpOk = {
             ok: true,
             status: res.statusCode ?? 0,
             headers: res.headers,
-            body: o.keepBody
-              ? (chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)).toString('utf8')
-              : '',
+            body: '',
             bytes,
             url,
             phases,
-          }),
-        );
+          };
+          if (o.keepBody) {
+            const raw =
+              whole && bytes === whole.length
+                ? whole
+                : whole
+                  ? whole.subarray(0, bytes)
+                  : chunks.length === 1
+                    ? chunks[0]!
+                    : Buffer.concat(chunks);
+            withRawBody(ok, raw);
+          }
+          finish(ok);
+        });
         res.on('error', (err) => fail('network', err.message));
         res.on('aborted', () => fail('network', 'response aborted'));
       });

@@ -1,4 +1,5 @@
 import type { FindingCode } from '../../shared/metrics.js';
+import type { Numbering } from './checks/sequence.js';
 
 export type Severity = 'info' | 'warning' | 'critical';
 
@@ -43,6 +44,8 @@ export interface MediaPlaylist {
   endList: boolean;
   playlistType?: string;
   segments: HlsSegment[];
+  /** Segment file numbering, summarised at parse time (checks/sequence.ts numbering()). */
+  numbering?: Numbering;
   /** Parser warnings (bounded). */
   warnings: string[];
 }

@@ -5,19 +5,19 @@
 import { setMaxListeners } from 'node:events';
 import { redactUrl } from '../../shared/log.js';
 import type { Metrics } from '../../shared/metrics.js';
-import type { ErrorCategory, Outcome, ProbeResult } from '../../shared/schemas.js';
+import type { ErrorCategory, Outcome, ProbeResult, SegmentPhases } from '../../shared/schemas.js';
 import type { ProbeJob } from '../types.js';
 import { type HttpFailure, httpStatusObservation, type Resource } from './checks/http.js';
 import { type MpdSnapshot, parseMpd } from './dash/parse.js';
 import { type BookEntry, isFindingCode, toFinding } from './findings.js';
-import { parseMaster, parseMedia } from './hls/parse.js';
-import type { HttpResult, RequestOptions } from './http.js';
+import { looksLikeMaster, parseMaster, parseMedia } from './hls/parse.js';
+import type { HttpOk, HttpResult, RequestOptions } from './http.js';
 import type { MasterPlaylist, MediaPlaylist, Observation, ParseResult } from './model.js';
 import type { ResolvedOptions, SegmentSample } from './options.js';
 import { OFFLOAD_BYTES, type Parsed, type ParsePool } from './parse-pool.js';
 import type { Scheduler } from './scheduler.js';
 import type { SegmentFetcher } from './segments.js';
-import { round } from './stats.js';
+import { type Reservoir, round } from './stats.js';
 import { Tally } from './tally.js';
 
 /** Variant names of findings about the entry document rather than a rendition. */
@@ -67,8 +67,8 @@ export class Session {
    * rendition in it still says so.
    */
   private readonly holding = new Map<string, { variant: string; obs: Observation }>();
-  /** The latest large body parsed in the worker, for the monitor's synchronous handling that follows. */
-  private pre: { text: string; parsed: Parsed } | undefined;
+  /** Large bodies parsed in the worker, by response, for the monitor's synchronous handling that follows. */
+  private readonly pre = new WeakMap<HttpOk, Parsed>();
 
   constructor(
     readonly svc: Services,
@@ -90,35 +90,62 @@ export class Session {
   /**
    * Parses a large response body in the parse worker ahead of the monitor's (synchronous) handling, which
    * then finds it through parseMedia / parseMaster / parseMpd below instead of parsing on the event loop.
+   * The body goes as bytes and is never decoded on the loop unless evidence needs its text.
    */
   async preparse(kind: 'hls' | 'mpd', r: HttpResult, clockOffset = 0): Promise<void> {
     const parser = this.svc.parser;
-    if (!r.ok || r.body.length < OFFLOAD_BYTES || !parser?.available) return;
-    const parsed = await parser.parse({ kind, text: r.body, fetchedAt: Date.now(), url: r.url, clockOffset });
-    this.pre = { text: r.body, parsed };
+    if (!r.ok || r.bytes < OFFLOAD_BYTES || !parser?.available) return;
+    const bytes = r.raw ?? Buffer.from(r.body, 'utf8');
+    const parsed = await parser.parse({ kind, bytes, fetchedAt: Date.now(), url: r.url, clockOffset });
+    for (const p of [parsed.media, parsed.master, parsed.mpd]) {
+      if (!p?.ok) continue;
+      // The worker sent the document back without its text: it reads the response's, decoded on demand.
+      Object.defineProperty(p.value, 'text', { enumerable: true, configurable: true, get: () => r.body });
+    }
+    this.pre.set(r, parsed);
   }
 
   private preparsed<T>(
-    text: string,
+    r: HttpOk,
     pick: (p: Parsed) => ParseResult<T> | undefined,
   ): ParseResult<T> | undefined {
-    const pre = this.pre;
-    // Identity first: the body handed to preparse is the very string handled now.
-    if (!pre || pre.text !== text) return undefined;
-    this.pre = undefined;
-    return pick(pre.parsed) ?? (pre.parsed.error ? { ok: false, error: pre.parsed.error } : undefined);
+    const pre = this.pre.get(r);
+    if (!pre) return undefined;
+    return pick(pre) ?? (pre.error ? { ok: false, error: pre.error } : undefined);
   }
 
-  parseMedia(text: string): ParseResult<MediaPlaylist> {
-    return this.preparsed(text, (p) => p.media) ?? parseMedia(text, Date.now());
+  /** What identifies a response body for "unchanged since the last reload" (bytes when we have them). */
+  bodyKey(r: HttpOk): Buffer | string {
+    return r.raw ?? r.body;
   }
 
-  parseMaster(text: string, baseUrl: string): ParseResult<MasterPlaylist> {
-    return this.preparsed(text, (p) => p.master) ?? parseMaster(text, Date.now(), baseUrl);
+  /** True when `r`'s body is the one `key` (from bodyKey) was taken from: compares bytes, no decoding. */
+  sameBody(r: HttpOk, key: Buffer | string | undefined): boolean {
+    if (key === undefined) return false;
+    if (typeof key === 'string') return r.body === key;
+    return r.raw ? r.raw.equals(key) : key.toString('utf8') === r.body;
   }
 
-  parseMpd(text: string, url: string, clockOffset: number): ParseResult<MpdSnapshot> {
-    return this.preparsed(text, (p) => p.mpd) ?? parseMpd(text, Date.now(), url, clockOffset);
+  /** looksLikeMaster, answered by the worker for a body it parsed. */
+  looksLikeMaster(r: HttpOk): boolean {
+    return this.pre.get(r)?.isMaster ?? looksLikeMaster(r.body);
+  }
+
+  parseMedia(r: HttpOk): ParseResult<MediaPlaylist> {
+    const hit = this.preparsed(r, (p) => p.media);
+    if (hit) return hit;
+    // Kept for this response: a lone media playlist is parsed for the entry, then again for its monitor.
+    const media = parseMedia(r.body, Date.now());
+    this.pre.set(r, { media });
+    return media;
+  }
+
+  parseMaster(r: HttpOk): ParseResult<MasterPlaylist> {
+    return this.preparsed(r, (p) => p.master) ?? parseMaster(r.body, Date.now(), r.url);
+  }
+
+  parseMpd(r: HttpOk, clockOffset: number): ParseResult<MpdSnapshot> {
+    return this.preparsed(r, (p) => p.mpd) ?? parseMpd(r.body, Date.now(), r.url, clockOffset);
   }
 
   /**
@@ -241,9 +268,19 @@ export class Session {
       bytes: sample.bytes,
       ttfb_ms: sample.ttfb_ms,
       download_ms: sample.download_ms,
+      connect_ms: sample.connect_ms,
+      tls_ms: sample.tls_ms,
+      transfer_ms: sample.transfer_ms,
+      reused: sample.reused,
     };
     for (const t of [this.interval, this.total]) {
       t.segmentsTotal++;
+      t.transfer.add(sample.transfer_ms);
+      if (!sample.reused) {
+        t.newConnections++;
+        t.connect.add(sample.connect_ms);
+        if (sample.tls_ms > 0) t.tls.add(sample.tls_ms);
+      }
       t.segments.add(timing);
       t.ttfb.add(sample.ttfb_ms);
       t.download.add(sample.download_ms);
@@ -316,6 +353,7 @@ export class Session {
       latency_method: t.availability.count > 0 ? 'pdt' : undefined,
       metrics,
       segments: t.segments.list(),
+      ...(t.segmentsTotal > 0 ? { segment_phases: phaseSummary(t) } : {}),
       errors: t.errors.entries(),
       findings: t.book.findings(),
     };
@@ -385,4 +423,24 @@ function conformanceCount(t: Tally): number {
   let n = 0;
   for (const e of t.book.all()) if (e.code !== 'http-status' && isFindingCode(e.code)) n += e.count;
   return n;
+}
+
+function phaseStats(r: Reservoir): { p50: number; p95: number } | undefined {
+  const p50 = round(r.percentile(50));
+  const p95 = round(r.percentile(95));
+  return p50 === undefined || p95 === undefined ? undefined : { p50, p95 };
+}
+
+/** The report's segment_phases: every phase's p50/p95 over the period's downloads. */
+function phaseSummary(t: Tally): SegmentPhases {
+  const out: SegmentPhases = { samples: t.segmentsTotal, new_connections: t.newConnections };
+  const put = (k: 'connect_ms' | 'tls_ms' | 'ttfb_ms' | 'transfer_ms', r: Reservoir) => {
+    const v = phaseStats(r);
+    if (v) out[k] = v;
+  };
+  put('connect_ms', t.connect);
+  put('tls_ms', t.tls);
+  put('ttfb_ms', t.ttfb);
+  put('transfer_ms', t.transfer);
+  return out;
 }

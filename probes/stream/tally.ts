@@ -81,6 +81,11 @@ export class Tally {
   readonly download = new Reservoir(1024);
   readonly throughput = new Reservoir(1024);
   readonly availability = new Reservoir(1024);
+  /** Download phases (connect/TLS only from downloads that opened a connection). */
+  readonly connect = new Reservoir(512);
+  readonly tls = new Reservoir(512);
+  readonly transfer = new Reservoir(1024);
+  newConnections = 0;
   /** Reload start vs its planned time, % of the interval (our own drift, not the RFC lateness). */
   readonly pollDriftPct = new Reservoir(512);
   segmentsTotal = 0;

@@ -96,6 +96,27 @@ describe.skipIf(soakS > 0)('stream probe on the real testbed', () => {
     expect(hls.result.findings).toEqual([]);
     expect(hls.result.outcome).toBe('ok');
     expect(hls.result.metrics.segments_total).toBeGreaterThan(10);
+    // Row-level truth: each listed segment carries its phases, and the report summarises them.
+    for (const seg of hls.result.segments) {
+      expect(seg.connect_ms).toBeTypeOf('number');
+      expect(seg.tls_ms).toBe(0); // plain http
+      expect(seg.transfer_ms).toBeLessThanOrEqual(seg.download_ms);
+      expect(seg.reused).toBeTypeOf('boolean');
+      if (seg.reused) expect(seg.connect_ms).toBe(0);
+    }
+    expect(hls.result.segments.some((x) => x.reused)).toBe(true);
+    const ph = hls.result.segment_phases;
+    expect(ph?.samples).toBe(hls.result.metrics.segments_total);
+    // Segments mostly ride the keep-alive connections the playlists opened; connect is summarised over the
+    // downloads that did open one, and only then.
+    const opened = hls.result.segments.filter((x) => !x.reused).length;
+    expect(ph?.new_connections).toBeGreaterThanOrEqual(opened);
+    expect(ph?.new_connections).toBeLessThan(ph?.samples ?? 0);
+    if (ph?.new_connections) expect(ph.connect_ms?.p95).toBeGreaterThanOrEqual(ph.connect_ms?.p50 ?? 0);
+    else expect(ph?.connect_ms).toBeUndefined();
+    expect(ph?.tls_ms).toBeUndefined();
+    expect(ph?.ttfb_ms?.p50).toBe(hls.result.metrics.segment_ttfb_p50_ms);
+    expect(ph?.transfer_ms?.p95).toBeTypeOf('number');
     const dash = await scenario(undefined, { stream: 'dash', runS: 10 });
     expect(dash.result.findings).toEqual([]);
     expect(dash.result.outcome).toBe('ok');

@@ -3,7 +3,13 @@
  * an MPD of 5000 Representations, a template that expands to a million segments, a 4 MiB live media
  * playlist of 70 000 segments (all refused as manifest-too-large before anything is expanded or checked),
  * and a 3.5 MiB playlist of long URIs that changes on every reload (parsed in the parse worker, off the
- * loop, and followed). The ticks keep coming.
+ * loop, and followed). The ticks keep their cadence, and the loop's delay is measured (perf_hooks).
+ *
+ * The origin serves bodies built before the measurement (building a 4 MiB string per request would itself
+ * stall the loop being measured). The loop-delay figures are printed, not asserted (see the last comment
+ * below); measured at a load average of ~20 on the shared 2-core machine: max 103 ms, p99 58 ms (266 / 133
+ * before the parse worker took bytes and returned documents without their text). --cpu-prof puts the
+ * probe's own longest task per reload of the 3.5 MiB playlist under 30 ms (95-150 ms before).
  */
 import { once } from 'node:events';
 import http from 'node:http';
@@ -47,17 +53,24 @@ describe('hostile streams cannot stall the stream probe or its agent', () => {
   let longReloads = 0;
   const wideMedia = new Set<string>();
   let fatBytes = 0;
+  // Successive versions of the live playlists, one segment newer each; the last is repeated.
+  const hugeVersions = Array.from({ length: 3 }, (_, i) =>
+    Buffer.from(bigPlaylist(1000 + i, 4 * 1024 * 1024 - 4096, 26)),
+  );
+  const longVersions = Array.from({ length: 8 }, (_, i) =>
+    Buffer.from(bigPlaylist(1000 + i, 3.5 * 1024 * 1024, 220)),
+  );
+  const manyBody = Buffer.from(manyReps);
+  const version = (list: Buffer[], i: number) => list[Math.min(i, list.length - 1)]!;
 
   beforeAll(async () => {
     origin = http.createServer((req, res) => {
-      if (req.url === '/many.mpd') return void res.end(manyReps);
+      if (req.url === '/many.mpd') return void res.end(manyBody);
       if (req.url === '/million.mpd') return void res.end(millionSegments);
       // 4 MiB of short segment lines: ~70 000 segments
-      if (req.url === '/huge.m3u8')
-        return void res.end(bigPlaylist(1000 + reloads++, 4 * 1024 * 1024 - 4096, 26));
+      if (req.url === '/huge.m3u8') return void res.end(version(hugeVersions, reloads++));
       // 3.5 MiB of long segment URIs: ~15 000 segments, within the count budget, parsed off the loop
-      if (req.url === '/long.m3u8')
-        return void res.end(bigPlaylist(1000 + longReloads++, 3.5 * 1024 * 1024, 220));
+      if (req.url === '/long.m3u8') return void res.end(version(longVersions, longReloads++));
       // a master of 5000 renditions: each one a playlist the probe would reload every few seconds
       if (req.url === '/wide.m3u8')
         return void res.end(
@@ -89,18 +102,22 @@ describe('hostile streams cannot stall the stream probe or its agent', () => {
 
   afterAll(() => origin?.close());
 
-  it('refuses oversized manifests as manifest-too-large, parses big playlists off the loop; ticks keep coming', async () => {
+  it('refuses oversized manifests as manifest-too-large, parses big playlists off the loop; ticks keep their cadence', async () => {
     const prober = new StreamProber({ logger, segmentFetch: 'none' });
     const lag = monitorEventLoopDelay({ resolution: 10 });
     lag.enable();
-    // the agent's heartbeat runs on this timer, on this loop
+    // the agent's heartbeat runs on a timer like this one, on this loop (every 5 s by default; 1 s here to
+    // see more of them in an 8 s run)
+    const TICK_MS = 1000;
     let worstGapMs = 0;
+    let ticks = 0;
     let last = performance.now();
     const ticker = setInterval(() => {
       const now = performance.now();
       worstGapMs = Math.max(worstGapMs, now - last);
       last = now;
-    }, 250);
+      ticks++;
+    }, TICK_MS);
     try {
       const run = (path: string, protocol: 'hls' | 'dash') =>
         prober.run(
@@ -145,8 +162,14 @@ describe('hostile streams cannot stall the stream probe or its agent', () => {
           loopDelayP99Ms: Math.round(lag.percentile(99) / 1e6),
         }),
       );
-      // liveness, not speed: a 250 ms ticker never waited seconds (a 5 s heartbeat would have gone out)
-      expect(worstGapMs).toBeLessThan(5000);
+      // Cadence, not speed: no tick came more than one interval late (a stall of a parse on the loop, 100+ ms
+      // per reload of 4 MiB, stacks up across five runs; a 5 s heartbeat would still go out). The loop-delay
+      // figures are printed above rather than asserted: on a shared 2-core machine a GC pause or another
+      // process can take the CPU for longer than any bound that would mean something.
+      expect(ticks).toBeGreaterThanOrEqual(4);
+      expect(worstGapMs).toBeLessThan(2 * TICK_MS);
+      // The 4 MiB playlist and the 5000-Representation MPD went to the worker, not the loop.
+      expect(prober.stats().parsedOffLoop).toBeGreaterThanOrEqual(longReloads + 2);
     } finally {
       clearInterval(ticker);
       lag.disable();

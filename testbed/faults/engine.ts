@@ -6,9 +6,10 @@ import type { ResourceRef, StreamLayout } from '../layout.js';
 import type { ManifestView, OriginHooks, ServePlan } from '../origin.js';
 import type { ManifestVersion, PlaylistStore } from '../playlists.js';
 import type { TruthfulPublisher } from '../publish.js';
+import type { SourceControl } from '../source-control.js';
 import type { TimelineTruth } from '../truth.js';
 import { FAULT_TYPES, FAULTS, type FaultType, isFaultType } from './registry.js';
-import type { ActiveFault, FaultEnv, FaultModule, FaultRecord, RequestCtx } from './types.js';
+import type { ActiveFault, FaultEnv, FaultModule, FaultRecord, PictureMode, RequestCtx } from './types.js';
 
 export interface FaultIssue {
   path: string;
@@ -37,6 +38,8 @@ export interface TruthLogEntry {
   source: string;
   /** remove: api | expired | scenario | clear | stop */
   reason?: string;
+  /** 'source': a picture fault, shown on every stream whatever `stream` names. */
+  scope?: 'source';
 }
 
 const Base = z.looseObject({
@@ -75,6 +78,8 @@ export interface FaultEngineOptions {
   publisher: TruthfulPublisher;
   segmentS: number;
   logger: Logger;
+  /** The live source's controls (content faults: audio-silence, av-drift). */
+  source: SourceControl;
   maxLogEntries?: number;
 }
 
@@ -170,6 +175,7 @@ export class FaultEngine implements OriginHooks {
         : {}),
       injectedAt: new Date(now).toISOString(),
       source,
+      ...(module.scope ? { scope: module.scope } : {}),
     };
     let release = () => {};
     const removed = new Promise<void>((r) => {
@@ -238,6 +244,7 @@ export class FaultEngine implements OriginHooks {
       params: r.params,
       ...(r.durationS !== undefined ? { durationS: r.durationS } : {}),
       source: r.source,
+      ...(r.scope ? { scope: r.scope } : {}),
       ...(reason ? { reason } : {}),
     });
     const max = this.opts.maxLogEntries ?? 10_000;
@@ -256,6 +263,7 @@ export class FaultEngine implements OriginHooks {
       truth: this.opts.truth,
       stream,
       segmentS: this.opts.segmentS,
+      source: this.opts.source,
       manifests,
       currentView: (path) => {
         const rendition = stream.renditions.find((r) => r.playlist === path);
@@ -281,8 +289,27 @@ export class FaultEngine implements OriginHooks {
     return out;
   }
 
+  /** Faults of the stream that edit its entry (master / MPD), whether or not they name a rendition. */
+  private entryEditors(ref: ResourceRef): Entry[] {
+    if (ref.kind !== 'master' && ref.kind !== 'mpd') return [];
+    return [...this.active.values()].filter(
+      (e) => e.fault.record.stream === ref.stream.id && e.module.editEntry,
+    );
+  }
+
   private ctx(ref: ResourceRef, now: number): RequestCtx {
     return { ref, now, segmentS: this.opts.segmentS, truth: this.opts.truth, store: this.opts.store };
+  }
+
+  /** What the painted source shows now: black wins over freeze (a frozen black frame is black). */
+  picture(): PictureMode | undefined {
+    let mode: PictureMode | undefined;
+    for (const e of this.active.values()) {
+      const m = e.module.picture?.(e.fault);
+      if (m === 'black') return m;
+      mode ??= m;
+    }
+    return mode;
   }
 
   // --- OriginHooks ---
@@ -307,7 +334,8 @@ export class FaultEngine implements OriginHooks {
 
   manifest(ref: ResourceRef, latest: ManifestVersion | undefined, now: number): ManifestView | undefined {
     const faults = this.matching(ref);
-    if (faults.length === 0) return this.opts.publisher.manifest(ref, latest);
+    const entryEditors = this.entryEditors(ref);
+    if (faults.length === 0 && entryEditors.length === 0) return this.opts.publisher.manifest(ref, latest);
     const ctx = this.ctx(ref, now);
     for (const e of faults) {
       const frozen = e.module.freeze?.(e.fault, ctx);
@@ -330,7 +358,15 @@ export class FaultEngine implements OriginHooks {
     } else if (ref.kind === 'mpd') {
       for (const e of faults) if (e.module.editMpd) text = e.module.editMpd(e.fault, text, ctx);
     }
+    for (const e of entryEditors) text = e.module.editEntry!(e.fault, text, ctx);
     return { text, at: version.at };
+  }
+
+  segmentBody(ref: ResourceRef, now: number): ((body: Buffer) => Buffer) | undefined {
+    const editors = this.matching(ref).filter((e) => e.module.segmentBody);
+    if (editors.length === 0) return undefined;
+    const ctx = this.ctx(ref, now);
+    return (body) => editors.reduce((b, e) => e.module.segmentBody!(e.fault, b, ctx), body);
   }
 
   segmentVisible(ref: ResourceRef, now: number): boolean {

@@ -1,7 +1,13 @@
+import { audioDrop } from './audio-drop.js';
+import { audioSilence } from './audio-silence.js';
+import { avDrift } from './av-drift.js';
+import { black } from './black.js';
 import { delay } from './delay.js';
+import { freeze } from './freeze.js';
 import { hang } from './hang.js';
 import { discontinuity, dropSegment, endlist, mseqRegress, pdtJump } from './playlist-edits.js';
 import { publishDelay } from './publish-delay.js';
+import { resolutionLie } from './resolution-lie.js';
 import { segment404 } from './segment-404.js';
 import { mpdStale, stale } from './stale.js';
 import { status } from './status.js';
@@ -24,6 +30,12 @@ export const FAULT_TYPES = [
   'mpd-stale',
   'wrong-ast',
   'segment-404',
+  'audio-silence',
+  'audio-drop',
+  'av-drift',
+  'resolution-lie',
+  'freeze',
+  'black',
 ] as const;
 export type FaultType = (typeof FAULT_TYPES)[number];
 
@@ -43,6 +55,12 @@ export const FAULTS: Record<FaultType, FaultModule<never>> = {
   'mpd-stale': mpdStale,
   'wrong-ast': wrongAst,
   'segment-404': segment404,
+  'audio-silence': audioSilence,
+  'audio-drop': audioDrop,
+  'av-drift': avDrift,
+  'resolution-lie': resolutionLie,
+  freeze,
+  black,
 } as Record<FaultType, FaultModule<never>>;
 
 export function isFaultType(t: string): t is FaultType {

@@ -3,6 +3,7 @@ import type { MediaPlaylist } from '../hls.js';
 import type { ResourceKind, ResourceRef, StreamLayout } from '../layout.js';
 import type { ManifestView, ServePlan } from '../origin.js';
 import type { ManifestVersion, PlaylistStore } from '../playlists.js';
+import type { SourceControl } from '../source-control.js';
 import type { TimelineTruth } from '../truth.js';
 
 /** An injected fault as the API reports it. */
@@ -17,7 +18,12 @@ export interface FaultRecord {
   injectedAt: string;
   expiresAt?: string;
   source: string;
+  /** 'source': the fault acts on the one painted source, so every stream shows it (freeze, black). */
+  scope?: 'source';
 }
+
+/** What a picture fault does to the painted source. */
+export type PictureMode = 'freeze' | 'black';
 
 /** A fault while active, with the private state its module keeps (frozen copies, counters...). */
 export interface ActiveFault<P = Record<string, unknown>> {
@@ -39,6 +45,8 @@ export interface FaultEnv {
   manifests: string[];
   /** The manifest as currently served (truth-corrected, before faults). */
   currentView(path: string): ManifestView | undefined;
+  /** The live source itself (its audio): content faults act here, on every stream at once. */
+  source: SourceControl;
 }
 
 export interface RequestCtx {
@@ -60,6 +68,8 @@ export interface FaultModule<P = Record<string, unknown>> {
   /** Whether a rendition may / must be named. */
   rendition: 'optional' | 'forbidden';
   params: z.ZodType<P>;
+  /** 'source' for faults that act on the painted picture (every stream), not on the origin's answers. */
+  scope?: 'source';
   /** Extra checks that need the target; returns problems (each becomes a 400 issue). */
   check?(target: { stream: StreamLayout; rendition?: string }): string[];
   /** Called once at injection (e.g. snapshot the playlist to freeze). */
@@ -74,8 +84,17 @@ export interface FaultModule<P = Record<string, unknown>> {
   editPlaylist?(f: ActiveFault<P>, p: MediaPlaylist, ctx: RequestCtx): void;
   /** Rewrite a DASH MPD. */
   editMpd?(f: ActiveFault<P>, text: string, ctx: RequestCtx): string;
+  /**
+   * Rewrite the stream's master playlist or MPD. Unlike editPlaylist / editMpd, it is called for a fault that
+   * names a rendition too (the entry declares every rendition: resolution-lie edits one's declaration).
+   */
+  editEntry?(f: ActiveFault<P>, text: string, ctx: RequestCtx): string;
+  /** Rewrite a media segment's (or init segment's) bytes before they are served. */
+  segmentBody?(f: ActiveFault<P>, body: Buffer, ctx: RequestCtx): Buffer;
   /** False hides a segment (404). */
   segmentVisible?(f: ActiveFault<P>, ctx: RequestCtx): boolean;
+  /** Change the painted source picture while active (freeze, black). */
+  picture?(f: ActiveFault<P>): PictureMode | undefined;
 }
 
 /** Helper so each module keeps its own param type while the registry holds them uniformly. */

@@ -3,7 +3,7 @@ import { Component } from 'preact';
 import { useEffect, useLayoutEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { api, type BoardCell, type BoardData, type Report, type ReportLine, type TargetInfo } from './api.js';
 import { type CellState, cellFigure, cellState, FIGURES, type Figure, STATE, time } from './format.js';
-import { feed } from './live.js';
+import { feed, reportsReplayed } from './live.js';
 import { wall } from './router.js';
 import { Store, useStore, useTick } from './store.js';
 
@@ -161,7 +161,8 @@ function startBoard(): void {
   // The windows' figures (p95s) come from the server; live reports only move states and counts between reads.
   setInterval(reload, 5000);
   feed.on('report', (r) => onReport(r as Report));
-  feed.on('reconnected', reload);
+  // Counts move with live reports: a resume that replayed them needs no re-read (it would count them twice).
+  feed.on('reconnected', (d) => reportsReplayed(d) || reload());
 }
 
 // ------------------------------------------------------------------------------------------------ view

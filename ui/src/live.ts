@@ -6,6 +6,16 @@ export type FeedState = 'connecting' | 'live' | 'down';
 
 type Listener = (data: unknown) => void;
 
+/** The `reconnected` event's data. */
+export interface Reconnected {
+  /** The server replayed the reports missed while down (a resume of the same EventSource). */
+  reportsReplayed: boolean;
+}
+
+export function reportsReplayed(d: unknown): boolean {
+  return (d as Reconnected | undefined)?.reportsReplayed === true;
+}
+
 class LiveFeed {
   state: FeedState = 'connecting';
   /** When the page last received data (event or API read): the "data is N s old" of the banner. */
@@ -27,14 +37,20 @@ class LiveFeed {
     clearTimeout(this.retryTimer);
     const es = new EventSource('/v1/events', { withCredentials: true });
     this.es = es;
+    let openedBefore = false;
     es.onopen = () => {
       const wasDown = this.state !== 'live';
       this.retryMs = 1000;
       this.lastDataAt = Date.now();
       this.setState('live');
-      // After a gap the views re-read the API: events missed while down are not replayed.
-      if (wasDown) this.dispatch('reconnected', undefined);
+      // The browser's own retry of this EventSource sends Last-Event-ID and the server replays the reports
+      // missed meanwhile, so views that count reports must not also re-read them (they would count twice).
+      // Sweeps, agents and alerts are not replayed: every view re-reads those.
+      if (wasDown) this.dispatch('reconnected', { reportsReplayed: openedBefore } satisfies Reconnected);
+      openedBefore = true;
     };
+    // Too far behind to replay: the server says so and every view re-reads.
+    es.addEventListener('resync', () => this.dispatch('reconnected', { reportsReplayed: false }));
     es.onerror = () => {
       this.setState('down');
       // EventSource retries by itself while CONNECTING; a refused or failed response CLOSEs it for good,

@@ -1,3 +1,4 @@
+import { numbering } from '../checks/sequence.js';
 import { redactUri } from '../evidence.js';
 import type {
   HlsSegment,
@@ -124,6 +125,7 @@ export function parseMedia(text: string, fetchedAt: number): ParseResult<MediaPl
       endList: m.endList === true,
       playlistType: str(m.playlistType),
       segments,
+      numbering: numbering(segments),
       warnings: r.warnings.slice(0, MAX_WARNINGS),
     },
   };

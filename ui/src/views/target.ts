@@ -3,7 +3,7 @@ import { useEffect, useMemo, useState } from 'preact/hooks';
 import { type Alert, api, type Report, type SeriesData, type Sweep, type TargetInfo } from '../api.js';
 import { Chart, type Line } from '../chart.js';
 import { STATE, seconds, time } from '../format.js';
-import { feed } from '../live.js';
+import { feed, reportsReplayed } from '../live.js';
 import { usePoll } from '../store.js';
 
 interface ChartDef {
@@ -162,9 +162,9 @@ export function TargetView({ id, region }: { id: string; region?: string }) {
     const offR = feed.on('report', (d) => {
       const r = d as Report;
       if (r.target.id !== id || (region && r.region !== region)) return;
-      setReports((prev) => [r, ...prev].slice(0, 20));
+      setReports((prev) => (prev.some((p) => p.id === r.id) ? prev : [r, ...prev].slice(0, 20)));
     });
-    const offC = feed.on('reconnected', () => void load());
+    const offC = feed.on('reconnected', (d) => reportsReplayed(d) || void load());
     return () => {
       live = false;
       offR();
@@ -205,7 +205,7 @@ export function TargetView({ id, region }: { id: string; region?: string }) {
       html`<table class="reports">
         <thead><tr><th>time</th><th>region</th><th>agent</th><th>probe</th><th>outcome</th><th>startup</th><th>g2g</th><th>reasons and findings</th></tr></thead>
         <tbody>${reports.map(
-          (r) => html`<tr>
+          (r) => html`<tr data-report=${r.id}>
             <td>${time(r.endedAt)}</td><td>${r.region}</td><td>${r.agentId}</td><td>${r.probe}</td>
             <td><span class=${`badge s-${r.outcome}`}>${STATE[r.outcome].glyph} ${r.outcome}</span></td>
             <td><${StartupBar} r=${r} /></td>
