@@ -39,6 +39,9 @@ export interface Services {
   onPollLate(latePct: number, driftPct: number): void;
 }
 
+/** Findings that are news at once even as warnings: a failed request, a segment slower than real time. */
+const URGENT_CODES: ReadonlySet<Observation['code']> = new Set(['http-status', 'segment-slow']);
+
 /** Scheduler drift p95 (percent of the reload interval) above which the probe reports itself overloaded. */
 const OVERLOAD_LATE_PCT = 50;
 
@@ -150,8 +153,9 @@ export class Session {
 
   /**
    * Records an observation in both windows; fires onFinding the first time a (code, variant) appears, and
-   * onUrgent when it is news: new in this window and not in the previous one (critical or a failed request),
-   * or a condition that just became critical (a segment-slow that persists) and was not so before.
+   * onUrgent when it is news: new in this window and not in the previous one (critical, a failed request, or
+   * a segment that cannot arrive in real time: a viewer on it stalls either way), or a condition that just
+   * became critical (a segment-slow that persists) and was not so before.
    */
   observe(variant: string, obs: Observation, at = Date.now()): void {
     const before = this.interval.book.severityOf(obs.code, variant);
@@ -159,7 +163,7 @@ export class Session {
     const prior = this.previous?.book.severityOf(obs.code, variant);
     const newlyCritical = obs.severity === 'critical' && before !== 'critical' && prior !== 'critical';
     if (
-      (fresh && (obs.severity === 'critical' || obs.code === 'http-status') && prior === undefined) ||
+      (fresh && (obs.severity === 'critical' || URGENT_CODES.has(obs.code)) && prior === undefined) ||
       newlyCritical
     ) {
       this.onUrgent?.();
