@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { jetstream } from '@nats-io/jetstream';
 import type { Prober } from '../probes/types.js';
-import { estimateClockOffset } from '../shared/clock-offset.js';
+import { type ClockEstimate, type ClockSource, measureClock } from '../shared/clock-offset.js';
 import type { Config } from '../shared/config.js';
 import type { Logger } from '../shared/log.js';
 import type { Heartbeat, ProbeKind } from '../shared/schemas.js';
@@ -21,6 +21,8 @@ export interface AgentOptions {
   config: Config;
   logger: Logger;
   probers: Record<ProbeKind, Prober>;
+  /** Where the clock estimate comes from; default: the controller's time service (tests inject a skewed one). */
+  clockSource?: ClockSource;
 }
 
 export interface Agent {
@@ -86,12 +88,23 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
   const js = config.nats.domain ? jetstream(nc, { domain: config.nats.domain }) : jetstream(nc);
   const startedAt = new Date().toISOString();
 
-  let clockOffset = await estimateClockOffset(nc, names);
+  const measure: ClockSource = opts.clockSource ?? (() => measureClock(nc, names));
+  let clock: ClockEstimate | undefined = await measure();
+  let clockOffset = clock?.offsetMs;
   const offsetTimer = setInterval(async () => {
-    clockOffset = (await estimateClockOffset(nc, names)) ?? clockOffset;
+    const next = await measure().catch(() => undefined);
+    if (next) {
+      clock = next;
+      clockOffset = next.offsetMs;
+    }
   }, 60_000);
 
-  const runner = new Runner({ probers: opts.probers, capacity: { ...config.agent.capacity }, logger });
+  const runner = new Runner({
+    probers: opts.probers,
+    capacity: { ...config.agent.capacity },
+    logger,
+    clock: () => clock,
+  });
   const publisher = new JetStreamPublisher({ js, nc, names, logger, spool });
   publisher.start();
   const updater = new Updater({
@@ -103,6 +116,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     publisher,
     logger,
     clockOffsetMs: () => clockOffset,
+    clockUncertaintyMaxMs: config.agent.clockUncertaintyMaxMs,
   });
   const browser = Object.values(opts.probers).find(reportsHealth);
   const heartbeat = new HeartbeatSender({

@@ -1,4 +1,5 @@
 import type { ProbeJob, Prober } from '../probes/types.js';
+import type { ClockEstimate } from '../shared/clock-offset.js';
 import type { Logger } from '../shared/log.js';
 import type { ProbeKind, ProbeResult } from '../shared/schemas.js';
 
@@ -7,6 +8,8 @@ export interface RunnerOptions {
   probers: Record<ProbeKind, Prober>;
   capacity: Record<ProbeKind, number>;
   logger: Logger;
+  /** The agent's clock estimate, handed to every probe (see ProbeContext.clock). */
+  clock?: () => ClockEstimate | undefined;
 }
 
 /**
@@ -45,6 +48,7 @@ export class Runner {
         signal,
         logger: this.opts.logger.child({ probe: kind }),
         onInterval,
+        ...(this.opts.clock ? { clock: this.opts.clock } : {}),
       });
     } catch (err) {
       this.opts.logger.error({ err, target: job.target.id }, 'probe threw; reporting probe-error');

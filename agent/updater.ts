@@ -23,6 +23,8 @@ export interface UpdaterOptions {
    */
   workingEveryMs?: number;
   clockOffsetMs?: () => number | undefined;
+  /** Reports whose clock_uncertainty_ms is above this are flagged clock-suspect. */
+  clockUncertaintyMaxMs?: number;
 }
 
 interface Inflight {
@@ -373,8 +375,25 @@ export class Updater {
   /** The fleet envelope around a probe result. The target URL is redacted: signed URLs carry credentials. */
   private envelope(job: Job, result: ProbeResult, seq: number): Report {
     const offset = this.opts.clockOffsetMs?.();
+    const bound = this.opts.clockUncertaintyMaxMs;
+    const uncertainty = result.metrics.clock_uncertainty_ms;
+    let { flags, reasons } = result;
+    if (
+      bound !== undefined &&
+      uncertainty !== undefined &&
+      uncertainty > bound &&
+      !flags?.includes('clock-suspect')
+    ) {
+      flags = [...(flags ?? []), 'clock-suspect'];
+      reasons = [
+        ...reasons,
+        `clock-suspect: clock offset known to ±${uncertainty} ms only (bound ${bound} ms); latency figures not used for alerts`,
+      ].slice(0, 50);
+    }
     return {
       ...result,
+      reasons,
+      ...(flags ? { flags } : {}),
       target: { ...result.target, url: redactUrl(result.target.url) },
       id: seq === 0 ? reportId(job) : `${job.id}:${seq}`,
       jobId: job.id,

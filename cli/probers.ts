@@ -55,6 +55,7 @@ export function createProbers(
           logger: logger.child({ probe: 'browser' }),
           egress,
           secretsDir: config.agent.secretsDir,
+          ...(config.cmcd.mode === 'off' ? { cmcd: false as const } : {}),
         }),
     ),
     stream: new LazyProber(
@@ -62,6 +63,7 @@ export function createProbers(
       () =>
         new StreamProber({
           logger: logger.child({ probe: 'stream' }),
+          cmcd: { mode: config.cmcd.mode },
           egress,
           secretsDir: config.agent.secretsDir,
         }),

@@ -17,6 +17,7 @@ import { Fleet } from './fleet.js';
 import { Ingest } from './ingest.js';
 import { LatestReports } from './latest.js';
 import { ControllerMetrics } from './metrics.js';
+import { type Partitioned, startPartitioned } from './partition/index.js';
 import { ResultsReader } from './results.js';
 import { Lease } from './scheduler/lease.js';
 import { Scheduler } from './scheduler/scheduler.js';
@@ -46,6 +47,8 @@ export interface Controller {
   scheduler: Scheduler;
   lease: Lease;
   alerting: Alerting;
+  /** Partitioned ingest (controller.partitions > 1); undefined on a single shared consumer. */
+  partitioned?: Partitioned;
   stop(): Promise<void>;
 }
 
@@ -67,6 +70,7 @@ export async function startController(opts: ControllerOptions): Promise<Controll
   const jsm = await jetstreamManager(nc);
 
   const { replicas } = config.nats;
+  let fleetRef: Fleet | undefined;
   const topology = new Topology({
     jsm,
     names,
@@ -76,6 +80,8 @@ export async function startController(opts: ControllerOptions): Promise<Controll
     jobsMaxMb: config.nats.jobsMaxMb,
     replicas,
     jobAckWaitS: config.nats.jobAckWaitS,
+    jobConsumerIdleS: config.nats.jobConsumerIdleS,
+    isKnownRegion: (region) => fleetRef?.regions().some((r) => r.region === region) ?? false,
     leafRegions: config.nats.leafRegions,
     domainManager: (domain) => jetstreamManager(nc, { domain, checkAPI: false }),
   });
@@ -101,7 +107,6 @@ export async function startController(opts: ControllerOptions): Promise<Controll
   });
 
   const events = new EventBus();
-  let fleetRef: Fleet | undefined;
   const sweeps = new SweepService({
     js,
     jsm,
@@ -123,7 +128,8 @@ export async function startController(opts: ControllerOptions): Promise<Controll
     labelsOf: (id) => targets.get(id)?.labels,
     maxSeries: config.controller.metricsMaxSeries,
   });
-  const results = new ResultsReader(js, jsm, names);
+  const results = new ResultsReader(js, jsm, names, config.controller.partitions);
+  const partitionedMode = config.controller.partitions > 1;
   const ingest = new Ingest({
     js,
     names,
@@ -138,7 +144,7 @@ export async function startController(opts: ControllerOptions): Promise<Controll
   });
   // Rebuild the windows from the stream before live ingest starts: a restart keeps /v1/summary's figures.
   const t0 = Date.now();
-  const rebuildMs = config.controller.rebuildWindowS * 1000;
+  const rebuildMs = partitionedMode ? 0 : config.controller.rebuildWindowS * 1000;
   const replayed = rebuildMs
     ? await results.replay(new Date(Date.now() - rebuildMs), (r) => {
         aggregator.add(r);
@@ -152,11 +158,46 @@ export async function startController(opts: ControllerOptions): Promise<Controll
     { replayed, ms: Date.now() - t0, series: aggregator.size },
     'aggregation windows rebuilt from the results stream',
   );
-  await ingest.start();
-  metrics.trackIngest(ingest.stats, async () => {
-    const info = await jsm.consumers.info(names.resultsStream, names.ingestConsumer);
-    return { pending: info.num_pending, ackPending: info.num_ack_pending };
-  });
+  const replicaId = `${hostname().replace(/[^A-Za-z0-9_-]/g, '-')}-${process.pid}-${randomBytes(2).toString('hex')}`;
+  let partitioned: Partitioned | undefined;
+  if (partitionedMode) {
+    // Each replica ingests the partitions it leases (controller/partition/); the shared consumer stays idle.
+    partitioned = await startPartitioned({
+      config,
+      nc,
+      js,
+      jsm,
+      kvm,
+      names,
+      results,
+      replicaId,
+      logger,
+      labelsOf: (id) => targets.get(id)?.labels,
+      onReport: (r, replayed) => {
+        if (!replayed) metrics.observe(r);
+        sweeps.onReport(r);
+      },
+      onFeed: (r, seq) => events.emit('report', r, seq),
+    });
+    const owner = partitioned.owner;
+    metrics.trackIngest({
+      get ingested() {
+        return owner.stats().ingested;
+      },
+      get invalid() {
+        return owner.stats().invalid;
+      },
+      get redelivered() {
+        return owner.stats().redelivered;
+      },
+    });
+  } else {
+    await ingest.start();
+    metrics.trackIngest(ingest.stats, async () => {
+      const info = await jsm.consumers.info(names.resultsStream, names.ingestConsumer);
+      return { pending: info.num_pending, ackPending: info.num_ack_pending };
+    });
+  }
   const evictTimer = setInterval(() => {
     aggregator.evict();
     metrics.evict();
@@ -170,14 +211,24 @@ export async function startController(opts: ControllerOptions): Promise<Controll
     offlineAfterMs: config.agent.heartbeatS * 3000,
     // Agents of a new region find their work queue ready when the first job arrives.
     onRegion: (region) =>
-      void topology.ensureRegion(region).catch((err) => logger.error({ err, region }, 'region setup failed')),
+      void topology
+        .ensureRegion(region, true)
+        .catch((err) => logger.error({ err, region }, 'region setup failed')),
   });
+  // A consumer JetStream removed while its region was idle is back before that region's agents pull again.
+  const regionTimer = setInterval(() => {
+    for (const r of fleet.regions())
+      if (r.agents.online > 0)
+        void topology
+          .ensureRegion(r.region, true)
+          .catch((err) => logger.warn({ err, region: r.region }, 'region refresh failed'));
+  }, 60_000);
+  regionTimer.unref();
   fleet.start();
   fleetRef = fleet;
   metrics.trackFleet(() => fleet.regions());
   const timeSub = serveTime(nc, names);
 
-  const replicaId = `${hostname().replace(/[^A-Za-z0-9_-]/g, '-')}-${process.pid}-${randomBytes(2).toString('hex')}`;
   const lease = new Lease({
     kv: leases,
     key: 'scheduler',
@@ -249,6 +300,7 @@ export async function startController(opts: ControllerOptions): Promise<Controll
       alerting,
       ready: () => !nc.isClosed(),
       egress: new EgressPolicy(config.egress.allow),
+      cluster: partitioned?.cluster,
     },
     config.controller,
     logger,
@@ -271,8 +323,10 @@ export async function startController(opts: ControllerOptions): Promise<Controll
     scheduler,
     lease,
     alerting,
+    partitioned,
     async stop() {
       clearInterval(evictTimer);
+      clearInterval(regionTimer);
       stopLeafStreams();
       // nats-server may have got the same Ctrl-C and be gone: then every KV write and drain below would wait
       // for its request timeout. Closing the connection first makes them fail at once.
@@ -292,6 +346,8 @@ export async function startController(opts: ControllerOptions): Promise<Controll
           logger.warn({ err: (err as Error).message, what }, 'stop step failed'),
         );
       await step('alerting', alerting.stop());
+      // Hands this replica's partitions over at once (acks flushed, leases deleted).
+      if (partitioned) await step('partitions', partitioned.stop());
       scheduler.stop();
       watchService.close();
       await step('lease', lease.stop());

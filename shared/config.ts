@@ -81,6 +81,8 @@ export const ConfigSchema = z.strictObject({
       replicas: z.coerce.number().int().min(1).max(5).default(1),
       /** Ack wait of the job consumers: a job of a dead agent is redelivered after this. */
       jobAckWaitS: z.coerce.number().positive().default(30),
+      /** A region's job consumer idle (no pull, no ack) this long is removed by JetStream; re-created on demand. */
+      jobConsumerIdleS: z.coerce.number().positive().default(3600),
       /**
        * JetStream domain that holds the job queue. Agents connected to a regional leaf node (which runs its
        * own JetStream domain) set it to the hub's domain, so their job pulls cross the leaf link.
@@ -117,6 +119,11 @@ export const ConfigSchema = z.strictObject({
       httpHost: z.string().default('127.0.0.1'),
       /** Protected targets' secrets by name (one file per secretRef), besides env LIVEPROBE_SECRET_<NAME>. */
       secretsDir: z.string().min(1).optional(),
+      /**
+       * Clock honesty: a report whose clock estimate is less certain than this (± ms, half the time-service
+       * round trip) is flagged clock-suspect and its latency figures are kept out of latency alerts.
+       */
+      clockUncertaintyMaxMs: z.coerce.number().positive().default(100),
     })
     .prefault({}),
   controller: z
@@ -177,6 +184,17 @@ export const ConfigSchema = z.strictObject({
         .default([]),
       /** Bound of target x region x probe series in /metrics; reports of series beyond it are not exported. */
       metricsMaxSeries: positiveInt.default(5000),
+      /**
+       * Ingest partitions (docs/operations/scale-out.md). 1 = one durable consumer shared by every replica
+       * (the single-controller default). N > 1 = reports spread over N partitions by target by the nats-server
+       * subject mapping `partition(N, 3)` (deploy/nats/nats-server.conf), each owned by one replica through a
+       * KV lease; every replica then answers for the whole fleet. Every replica must use the same N.
+       */
+      partitions: z.coerce.number().int().min(1).max(256).default(1),
+      /** A partition lease not renewed within this (ms) expires: a dead replica's partitions move after it. */
+      partitionLeaseMs: z.coerce.number().int().min(1000).max(120_000).default(5000),
+      /** How long (ms) a replica waits for the others' parts of a fleet-wide answer before answering `partial`. */
+      mergeDeadlineMs: z.coerce.number().int().min(50).max(30_000).default(1500),
     })
     .prefault({}),
   browser: z
@@ -193,6 +211,16 @@ export const ConfigSchema = z.strictObject({
         )
         .optional(),
       extraArgs: z.array(z.string()).default([]),
+    })
+    .prefault({}),
+  /**
+   * CMCD (CTA-5004) on probe requests, so CDN logs can be joined to probe runs. Stream probe: `query` (a CMCD=
+   * argument), `header` (CMCD-* headers) or `off`. The browser probe sends it in query mode whenever it is not
+   * `off` (headers would make every cross-origin player request a CORS preflight).
+   */
+  cmcd: z
+    .strictObject({
+      mode: z.enum(['query', 'header', 'off']).default('query'),
     })
     .prefault({}),
   /** Egress policy (shared/egress.ts): what agents may fetch beyond the public internet. */
@@ -230,6 +258,7 @@ export const ENV_KEYS: Record<string, string> = {
   NATS_TLS_KEY: 'nats.tlsKeyFile',
   LIVEPROBE_REPLICAS: 'nats.replicas',
   LIVEPROBE_JOB_ACK_WAIT_S: 'nats.jobAckWaitS',
+  LIVEPROBE_JOB_CONSUMER_IDLE_S: 'nats.jobConsumerIdleS',
   LIVEPROBE_JS_DOMAIN: 'nats.domain',
   LIVEPROBE_LEAF_REGIONS: 'nats.leafRegions',
   LIVEPROBE_PREFIX: 'nats.prefix',
@@ -247,6 +276,7 @@ export const ENV_KEYS: Record<string, string> = {
   LIVEPROBE_AGENT_HTTP_PORT: 'agent.httpPort',
   LIVEPROBE_AGENT_HTTP_HOST: 'agent.httpHost',
   LIVEPROBE_SECRETS_DIR: 'agent.secretsDir',
+  LIVEPROBE_CLOCK_UNCERTAINTY_MAX_MS: 'agent.clockUncertaintyMaxMs',
   LIVEPROBE_HOST: 'controller.host',
   LIVEPROBE_PORT: 'controller.port',
   LIVEPROBE_TOKENS: 'controller.tokens',
@@ -261,10 +291,14 @@ export const ENV_KEYS: Record<string, string> = {
   LIVEPROBE_EXTERNAL_URL: 'controller.externalUrl',
   LIVEPROBE_METRICS_TARGET_LABELS: 'controller.metricsTargetLabels',
   LIVEPROBE_METRICS_MAX_SERIES: 'controller.metricsMaxSeries',
+  LIVEPROBE_PARTITIONS: 'controller.partitions',
+  LIVEPROBE_PARTITION_LEASE_MS: 'controller.partitionLeaseMs',
+  LIVEPROBE_MERGE_DEADLINE_MS: 'controller.mergeDeadlineMs',
   LIVEPROBE_CHROMIUM: 'browser.chromium',
   LIVEPROBE_CHROMIUM_ARGS: 'browser.args',
   LIVEPROBE_LOG_LEVEL: 'log.level',
   LIVEPROBE_EGRESS_ALLOW: 'egress.allow',
+  LIVEPROBE_CMCD_MODE: 'cmcd.mode',
 };
 
 export class ConfigError extends Error {

@@ -39,6 +39,13 @@ export const MetricsShape = {
   errors_player: count,
   errors_conformance: count,
   clock_offset_ms: ms,
+  /** ± bound on clock_offset_ms: half the round trip of the time-service sample it came from. */
+  clock_uncertainty_ms: nonNeg,
+  /**
+   * Latency samples (g2g, PDT latency, availability delay) still negative after the clock correction: an
+   * impossible value, so clock skew beyond the estimate. Counted and kept (never clamped to 0).
+   */
+  clock_skew_negative: count,
 } as const;
 
 export const Metrics = z.object(MetricsShape).partial();

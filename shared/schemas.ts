@@ -167,6 +167,20 @@ export const ProbeErrorEntry = z.object({
 });
 export type ProbeErrorEntry = z.infer<typeof ProbeErrorEntry>;
 
+/**
+ * Browser probe: a non-fatal player event that a healthy live stream also produces (hls.js seeking over a
+ * small buffer hole at start, nudging past a micro-stall): reported for the record, never as a player error.
+ */
+export const PlayerNotice = z.object({
+  /** The player's detail name, e.g. bufferSeekOverHole. */
+  type: z.string().max(200),
+  /** Epoch ms of the first one in the period. */
+  at: z.number(),
+  count: z.number().int().positive(),
+  details: z.string().max(1000).optional(),
+});
+export type PlayerNotice = z.infer<typeof PlayerNotice>;
+
 export const Finding = z.object({
   code: FindingCode,
   severity: z.enum(['info', 'warning', 'critical']),
@@ -196,6 +210,60 @@ export const RenditionTime = z.object({
   time_ms: z.number().nonnegative(),
 });
 export type RenditionTime = z.infer<typeof RenditionTime>;
+
+/**
+ * Marks on a report that change how much its numbers are trusted (all optional; older reports lack them):
+ * - clock-suspect: the agent's clock estimate is less certain than `agent.clockUncertaintyMaxMs`, so its
+ *   latency figures (g2g, PDT / DASH latency, availability delay) are kept out of latency alerts;
+ * - inconclusive: the probe itself ran late (event-loop lag, late polls, CPU starvation, an unresponsive
+ *   renderer) when it found what it found; the report is a probe-error with the cause in `selfCheck`.
+ */
+export const ReportFlag = z.enum(['clock-suspect', 'inconclusive']);
+export type ReportFlag = z.infer<typeof ReportFlag>;
+
+/** How the probe itself fared over the report period (its own lateness, not the stream's). */
+export const SelfCheck = z.object({
+  /** Event-loop delay of the probe's process (perf_hooks monitorEventLoopDelay). */
+  loop_lag_p99_ms: z.number().nonnegative().optional(),
+  loop_lag_max_ms: z.number().nonnegative().optional(),
+  /** Time the process's main thread waited for a CPU (Linux run-queue wait) per wall-clock ms. */
+  cpu_wait_ratio: z.number().nonnegative().optional(),
+  /** Stream probe: reload start vs its planned time, as a share of the reload interval (p95; 0.5 = half). */
+  poll_drift_p95_ratio: z.number().optional(),
+  /** Browser probe: longest gap between animation frames in the page, and the slowest drain round trip. */
+  raf_gap_max_ms: z.number().nonnegative().optional(),
+  drain_rtt_max_ms: z.number().nonnegative().optional(),
+  /** True when the probe's own lateness could explain a lateness finding. */
+  late: z.boolean(),
+  cause: z.string().max(500).optional(),
+});
+export type SelfCheck = z.infer<typeof SelfCheck>;
+
+/** Per-sketch cap on its serialized form (base64 of the DDSketch protobuf); a larger sketch is left out. */
+export const MAX_SKETCH_CHARS = 4096;
+const SketchB64 = z
+  .string()
+  .max(MAX_SKETCH_CHARS)
+  .regex(/^[A-Za-z0-9+/]*={0,2}$/, 'base64');
+
+/**
+ * Mergeable DDSketches (1 % relative accuracy, controller/aggregate/sketch.ts) of a report's raw samples, so
+ * the controller's p95 across reports is a p95 of samples, not of per-report percentiles. Figures that depend
+ * on the clock hold corrected samples; values <= 0 are counted in the sketch's zero bucket.
+ */
+export const SampleSketches = z
+  .object({
+    segment_ttfb_ms: SketchB64,
+    segment_download_ms: SketchB64,
+    segment_throughput_kbps: SketchB64,
+    segment_availability_delay_ms: SketchB64,
+    g2g_ms: SketchB64,
+    pdt_latency_ms: SketchB64,
+    dash_latency_ms: SketchB64,
+  })
+  .partial();
+export type SampleSketches = z.infer<typeof SampleSketches>;
+export type SampleName = keyof SampleSketches;
 
 export const Report = z.object({
   id: z.string().min(1).max(200),
@@ -231,9 +299,21 @@ export const Report = z.object({
   /** Stream probe: p50/p95 of each download phase over every segment of the period (not only those listed). */
   segment_phases: SegmentPhases.optional(),
   errors: z.array(ProbeErrorEntry).max(MAX_ERRORS_IN_REPORT).default([]),
+  /** Browser probe: player notices (non-fatal, expected of healthy streams), kept out of `errors`. */
+  notices: z.array(PlayerNotice).max(50).optional(),
   /** Browser probe, once playing: time at each rendition in the report period (optional: older reports lack it). */
   renditions: z.array(RenditionTime).max(MAX_RENDITIONS_IN_REPORT).optional(),
   findings: z.array(Finding).max(200).default([]),
+  /** Trust marks (clock-suspect, inconclusive); absent = none. */
+  flags: z.array(ReportFlag).max(8).optional(),
+  /** The probe's watch on itself over the period (optional: older agents do not send it). */
+  selfCheck: SelfCheck.optional(),
+  /**
+   * Mergeable DDSketches of the raw samples behind the percentile metrics (e.g. every segment's download
+   * time, every decoded frame's g2g), by sample name, base64 protobuf; the controller merges them so a p95
+   * across reports is a p95 of samples. Bounded by MAX_SKETCH_BYTES in total.
+   */
+  sketches: SampleSketches.optional(),
   version: z.string().max(50),
 });
 export type Report = z.infer<typeof Report>;
@@ -331,7 +411,10 @@ export const InjectorHeartbeat = z.object({
   addedDelayMs: z.number().nonnegative().optional(),
   /** Host clock minus the controller's clock; the stamp is corrected by appliedOffsetMs. */
   clockOffsetMs: z.number().optional(),
+  /** The correction frames get now; re-measured offsets are applied while painting (within ±127 ms a step). */
   appliedOffsetMs: z.number(),
+  /** When clockOffsetMs was last measured (every offsetRefreshS, default 60 s). */
+  offsetMeasuredAt: IsoTime.optional(),
   clockSource: z.enum(['controller', 'manual', 'none']),
   restarts: z.number().int().nonnegative(),
   decodeErrors: z.number().int().nonnegative(),

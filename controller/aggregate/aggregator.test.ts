@@ -116,4 +116,46 @@ describe('Aggregator', () => {
     expect(g?.metrics.g2g_p50_ms?.count).toBe(2);
     expect(g?.metrics.g2g_p50_ms?.p50).toBe(0);
   });
+
+  it('findings and figures of probe-error (inconclusive) reports never reach a stream series', () => {
+    const agg = new Aggregator({ now, cacheMs: 0 });
+    const stale = {
+      code: 'playlist-stale' as const,
+      severity: 'critical' as const,
+      variant: '360p',
+      at: clock,
+      count: 1,
+      evidence: 'x',
+    };
+    agg.add(
+      report({
+        probe: 'stream',
+        outcome: 'probe-error',
+        flags: ['inconclusive'],
+        findings: [stale],
+        metrics: { segment_download_p50_ms: 9000 },
+      }),
+    );
+    agg.add(report({ probe: 'stream', outcome: 'ok', metrics: { segment_download_p50_ms: 40 } }));
+    const [g] = agg.summary({ window: '1m', groupBy: 'target' });
+    expect(g?.outcomes['probe-error']).toBe(1);
+    expect(g?.findings).toEqual({});
+    expect(g?.metrics.segment_download_p50_ms?.count).toBe(1);
+    expect(g?.metrics.segment_download_p50_ms?.p95).toBeLessThan(41);
+  });
+
+  it('a clock-suspect report keeps its timings but not its clock-dependent figures', () => {
+    const agg = new Aggregator({ now, cacheMs: 0 });
+    agg.add(
+      report({
+        flags: ['clock-suspect'],
+        metrics: { g2g_p50_ms: 9000, pdt_latency_p50_ms: 9000, segment_ttfb_p50_ms: 20 },
+      }),
+    );
+    agg.add(report({ metrics: { g2g_p50_ms: 3000 } }));
+    const [g] = agg.summary({ window: '1m', groupBy: 'target' });
+    expect(g?.metrics.g2g_p50_ms?.count).toBe(1);
+    expect(g?.metrics.pdt_latency_p50_ms).toBeUndefined();
+    expect(g?.metrics.segment_ttfb_p50_ms?.count).toBe(1);
+  });
 });

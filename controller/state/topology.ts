@@ -20,6 +20,17 @@ export interface TopologyOptions {
   dedupWindowS?: number;
   /** Ack wait of the job consumers; agents call working() well inside it. */
   jobAckWaitS?: number;
+  /**
+   * A region's job consumer that no agent has pulled from (nor acked on) for this long is removed by
+   * JetStream itself (inactive_threshold). Default 3600 s.
+   */
+  jobConsumerIdleS?: number;
+  /**
+   * Regions a job consumer may be created for (those of agents the fleet has heard from). Without it,
+   * any region is. A job for another region waits in the stream until an agent of that region announces
+   * itself (its first heartbeat creates the consumer).
+   */
+  isKnownRegion?: (region: string) => boolean;
   /** Stream replicas (3 on a 3-node cluster: the streams survive the loss of one node). Default 1. */
   replicas?: number;
   /** Size bounds, MiB: the results stream drops its oldest reports past it; the jobs stream refuses new jobs. */
@@ -41,7 +52,8 @@ const isNotFound = (err: unknown) => err instanceof JetStreamApiError && err.sta
  * permissions to pull their region's jobs and publish their region's reports.
  */
 export class Topology {
-  private readonly regions = new Set<string>();
+  /** Region -> when its job consumer was last created or confirmed (ms). */
+  private readonly regions = new Map<string, number>();
   constructor(private readonly opts: TopologyOptions) {}
 
   async ensureStreams(): Promise<void> {
@@ -166,9 +178,21 @@ export class Topology {
     }
   }
 
-  /** One durable pull consumer per region, shared by that region's agents (a work queue). */
-  async ensureRegion(region: string): Promise<void> {
-    if (this.regions.has(region)) return;
+  /**
+   * One durable pull consumer per region, shared by that region's agents (a work queue), created only for a
+   * known region (`known`: the caller has just heard from an agent of it) and removed by JetStream once idle
+   * for jobConsumerIdleS. Called again (by a job for the region, or the fleet's periodic refresh) it is
+   * re-created if JetStream removed it; a create with the same config is a no-op on the server, and the
+   * answer is cached for a while so a sweep of many jobs costs one request. Returns whether it exists.
+   */
+  async ensureRegion(region: string, known = false): Promise<boolean> {
+    const idleMs = (this.opts.jobConsumerIdleS ?? 3600) * 1000;
+    const at = this.regions.get(region);
+    if (at !== undefined && Date.now() - at < Math.min(60_000, idleMs / 4)) return true;
+    if (!known && this.opts.isKnownRegion && !this.opts.isKnownRegion(region)) {
+      this.opts.logger.debug({ region }, 'no job consumer for a region no agent has announced');
+      return false;
+    }
     const { jsm, names } = this.opts;
     await jsm.consumers.add(names.jobsStream, {
       durable_name: names.jobsConsumer(region),
@@ -176,8 +200,11 @@ export class Topology {
       ack_policy: AckPolicy.Explicit,
       ack_wait: nanos((this.opts.jobAckWaitS ?? 30) * 1000),
       max_deliver: 5,
+      // Pull requests and acks are activity: a region with a live agent never reaches it.
+      inactive_threshold: nanos(idleMs),
     });
-    this.regions.add(region);
-    this.opts.logger.info({ region }, 'job consumer ready');
+    if (at === undefined) this.opts.logger.info({ region }, 'job consumer ready');
+    this.regions.set(region, Date.now());
+    return true;
   }
 }

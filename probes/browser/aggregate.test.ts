@@ -118,6 +118,29 @@ describe('PeriodAccumulator', () => {
     expect(e.metrics.g2g_max_ms).toBe(4030);
   });
 
+  it('clock honesty: g2g and PDT latency corrected by the agent offset; negative samples counted, kept', () => {
+    const a = new PeriodAccumulator(initialCarry());
+    const g2g = [900, 1100, 1300, 1500].map(
+      (ms, i) => ({ type: 'g2g', t: 600 + i * 100, ms, capture: 0 }) as HarnessEvent,
+    );
+    a.add(drain([...startup, ...g2g, { type: 'pdt', t: 1000, ms: 1050 }], snap(2000)));
+    // Agent clock 1200 ms ahead of the reference: every figure drops by 1200; two g2g and the PDT sample
+    // go negative (skew beyond the estimate) and are counted, never clamped to 0.
+    const d = a.finish({ offsetMs: 1200, uncertaintyMs: 35 });
+    expect(d.metrics.g2g_p50_ms).toBe(0);
+    expect(d.metrics.g2g_max_ms).toBe(300);
+    expect(d.metrics.pdt_latency_p50_ms).toBe(-150);
+    expect(d.metrics.clock_skew_negative).toBe(3);
+    expect(d.metrics.clock_uncertainty_ms).toBe(35);
+
+    const raw = new PeriodAccumulator(initialCarry());
+    raw.add(drain([...startup, ...g2g], snap(2000)));
+    const r = raw.finish();
+    expect(r.metrics.g2g_p50_ms).toBe(1200);
+    expect(r.metrics.clock_skew_negative).toBe(0);
+    expect('clock_uncertainty_ms' in r.metrics).toBe(false);
+  });
+
   it('g2g source: stamp with the strip and injector read, none when frames were read without a strip', () => {
     const a = new PeriodAccumulator(initialCarry());
     const g2g = [4010, 4020].map(
@@ -185,6 +208,42 @@ describe('PeriodAccumulator', () => {
         url: 'http://o/x.m3u8?sig=redacted',
       },
     ]);
+  });
+
+  it('non-fatal hls.js housekeeping (a hole skipped at start) is a notice, not a player error', () => {
+    const a = new PeriodAccumulator(initialCarry());
+    const hole = (t: number): HarnessEvent => ({
+      type: 'error',
+      t,
+      errType: 'mediaError',
+      details: 'bufferSeekOverHole',
+      fatal: false,
+      reason: 'fragment loaded with buffer holes, seeking from 0 to 0.02',
+    });
+    a.add(
+      drain(
+        [
+          ...startup,
+          hole(490),
+          hole(700),
+          { type: 'error', t: 800, errType: 'mediaError', details: 'bufferAppendError', fatal: false },
+          { type: 'error', t: 900, errType: 'mediaError', details: 'bufferSeekOverHole', fatal: true },
+        ] as HarnessEvent[],
+        snap(1000, 10),
+      ),
+    );
+    const d = a.finish();
+    expect(d.notices).toEqual([
+      {
+        type: 'bufferSeekOverHole',
+        at: WALL + 490,
+        count: 2,
+        details: 'fragment loaded with buffer holes, seeking from 0 to 0.02',
+      },
+    ]);
+    // A non-fatal error outside the notice list stays an error, and so does any fatal one.
+    expect(d.metrics.errors_player).toBe(2);
+    expect(d.errors.map((e) => e.details)).toEqual(['bufferAppendError', 'bufferSeekOverHole']);
   });
 
   it('stalls split across watch intervals; rebuffer ratio over playing time; frame deltas', () => {

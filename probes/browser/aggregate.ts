@@ -7,6 +7,7 @@ import {
   MAX_ERRORS_IN_REPORT,
   MAX_RENDITIONS_IN_REPORT,
   MAX_SEGMENTS_IN_REPORT,
+  type PlayerNotice,
   type ProbeErrorEntry,
   type RenditionTime,
   type SegmentTiming,
@@ -53,6 +54,8 @@ export interface PeriodData {
   startup?: StartupBreakdown;
   segments: SegmentTiming[];
   errors: ProbeErrorEntry[];
+  /** Non-fatal player events a healthy stream produces too (NOTICE_DETAILS), collapsed by type. */
+  notices: PlayerNotice[];
   latencyMethod?: LatencyMethod;
   /** First frame seen by the end of this period. */
   played: boolean;
@@ -104,6 +107,27 @@ export function redactUrlsIn(text: string): string {
   return text.replace(/https?:\/\/[^\s"'<>]+/g, (u) => reportUrl(u));
 }
 
+/**
+ * hls.js non-fatal error details that a healthy live stream produces too: the player jumping a small hole in
+ * the buffer (typical at start, where audio and video do not begin at the same instant), nudging the playhead
+ * past a micro-stall, noting a stalled buffer it then recovers (a real stall is measured as a stall), a
+ * GAP-tagged fragment skipped, a full buffer it answers by shrinking its target, or an append that added
+ * nothing new. Reported as notices.
+ */
+export const NOTICE_DETAILS: ReadonlySet<string> = new Set([
+  'bufferSeekOverHole',
+  'bufferNudgeOnStall',
+  'bufferStalledError',
+  'fragGap',
+  'bufferFullError',
+  // A fragment whose media the buffer already held (audio re-fetched around a level switch).
+  'bufferAppendNoProgress',
+]);
+
+export function isNotice(e: { fatal: boolean; details: string }): boolean {
+  return !e.fatal && NOTICE_DETAILS.has(e.details);
+}
+
 export function errorCategory(e: { errType: string; status?: number }): ErrorCategory {
   if (e.status !== undefined && (e.status < 200 || e.status >= 400)) return 'http';
   if (e.errType === 'networkError') return 'network';
@@ -131,6 +155,7 @@ export class PeriodAccumulator {
   private readonly pdt: number[] = [];
   private readonly dash: number[] = [];
   private readonly errors: ProbeErrorEntry[] = [];
+  private readonly notices = new Map<string, PlayerNotice>();
   private readonly errorCounts: Record<ErrorCategory, number> = {
     http: 0,
     network: 0,
@@ -255,6 +280,18 @@ export class PeriodAccumulator {
           c.level = e.level;
           break;
         case 'error': {
+          if (isNotice(e)) {
+            const n = this.notices.get(e.details);
+            if (n) n.count++;
+            else if (this.notices.size < 50)
+              this.notices.set(e.details, {
+                type: e.details.slice(0, 200),
+                at: Math.round((c.startWall ?? 0) + e.t),
+                count: 1,
+                ...(e.reason ? { details: redactUrlsIn(e.reason).slice(0, 1000) } : {}),
+              });
+            break;
+          }
           const category = errorCategory(e);
           this.errorCounts[category]++;
           if (e.fatal && !this.fatal) this.fatal = e;
@@ -373,9 +410,17 @@ export class PeriodAccumulator {
     return c;
   }
 
-  finish(): PeriodData {
+  /**
+   * The period's report data. `clock` (the agent's estimate against the reference clock) corrects the
+   * figures that compare our clock with the painter's or packager's: g2g and PDT latency (dash.js corrects its
+   * own latency by the MPD's UTCTiming). Samples still negative after that are counted as clock skew.
+   */
+  finish(clock?: { offsetMs: number; uncertaintyMs: number }): PeriodData {
     const c = this.carry;
     const m: Metrics = {};
+    const off = clock?.offsetMs ?? 0;
+    const g2gSamples = off ? this.g2g.map((v) => v - off) : this.g2g;
+    const pdtSamples = off ? this.pdt.map((v) => v - off) : this.pdt;
     const played = c.firstFrameAt !== undefined;
     let renditions: RenditionTime[] | undefined;
 
@@ -406,14 +451,14 @@ export class PeriodAccumulator {
     if (tp) m.segment_throughput_p50_kbps = r1(tp[50]);
 
     let latencyMethod: LatencyMethod | undefined;
-    const g = percentiles(this.g2g, [50, 95, 100]);
+    const g = percentiles(g2gSamples, [50, 95, 100]);
     if (g) {
       m.g2g_p50_ms = r1(g[50]);
       m.g2g_p95_ms = r1(g[95]);
       m.g2g_max_ms = r1(g[100]);
       latencyMethod = 'stamp';
     }
-    const p = percentiles(this.pdt, [50, 95]);
+    const p = percentiles(pdtSamples, [50, 95]);
     if (p) {
       m.pdt_latency_p50_ms = r1(p[50]);
       m.pdt_latency_p95_ms = r1(p[95]);
@@ -423,6 +468,12 @@ export class PeriodAccumulator {
     if (dl50) {
       m.dash_latency_p50_ms = r1(dl50[50]);
       latencyMethod ??= 'dash';
+    }
+    if (g2gSamples.length + pdtSamples.length + this.dash.length > 0) {
+      let negative = 0;
+      for (const xs of [g2gSamples, pdtSamples, this.dash]) for (const v of xs) if (v < 0) negative++;
+      m.clock_skew_negative = negative;
+      if (clock) m.clock_uncertainty_ms = r1(clock.uncertaintyMs);
     }
 
     if (played) {
@@ -474,6 +525,7 @@ export class PeriodAccumulator {
       startup,
       segments: [...this.segments],
       errors: [...this.errors],
+      notices: [...this.notices.values()],
       latencyMethod,
       played,
       fatal: this.fatal,

@@ -3,6 +3,7 @@ import { createLogger } from '../../shared/log.js';
 import { ProbeResult } from '../../shared/schemas.js';
 import { startTestbed, type Testbed } from '../../testbed/index.js';
 import type { ProbeJob } from '../types.js';
+import { NOTICE_DETAILS } from './aggregate.js';
 import { BrowserProber } from './index.js';
 
 /**
@@ -138,13 +139,21 @@ describe('browser probe on a bitrate ladder', () => {
     });
     if (throttled) testbed.faults.remove(throttled);
     ProbeResult.parse(r);
-    console.log(JSON.stringify({ abr: { metrics: r.metrics, renditions: r.renditions } }));
+    console.log(
+      JSON.stringify({
+        abr: { metrics: r.metrics, renditions: r.renditions, errors: r.errors, notices: r.notices },
+      }),
+    );
     expect(testbed.faults.log(since).some((e) => e.type === 'throttle' && e.rendition === '360p')).toBe(true);
     expect(r.metrics.bitrate_switches).toBeGreaterThan(0);
     // It went down the ladder: time at a lower rendition, and lower renditions' segments were loaded.
     const lower = (r.renditions ?? []).filter((x) => x.rendition !== '360p' && x.time_ms > 0);
     expect(lower.length).toBeGreaterThan(0);
     expect(r.segments.some((x) => x.rendition === '240p' || x.rendition === '144p')).toBe(true);
+    // hls.js's non-fatal housekeeping around a switch (e.g. bufferAppendNoProgress) is a notice, not an error.
+    for (const e of r.errors) expect(NOTICE_DETAILS.has(e.details.split(':')[0] ?? '')).toBe(false);
+    expect(r.metrics.errors_player).toBe(r.errors.filter((e) => e.category === 'player').length);
+    for (const n of r.notices ?? []) expect(NOTICE_DETAILS.has(n.type)).toBe(true);
   });
 
   it('pinning a rendition loads only that rendition, and the clock still decodes at 144p', async () => {

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import puppeteer, { type Browser } from 'puppeteer-core';
 import type { Logger } from '../../shared/log.js';
+import { chooseSandbox, type SandboxChoice } from './chromium.js';
 import { processGroupPssMb, waitGroupGone } from './proc.js';
 
 /** Flags Chromium needs here (FIELD-NOTES): headless, no GPU, no background chatter, autoplay allowed. */
@@ -71,6 +72,9 @@ export class BrowserPool {
   private readonly waiters: Array<() => void> = [];
   private closed = false;
   private readonly disposing = new Set<Promise<void>>();
+
+  /** The sandbox of the latest launch (which, and why). */
+  sandbox: SandboxChoice | undefined;
 
   constructor(private readonly opts: PoolOptions) {}
 
@@ -159,9 +163,11 @@ export class BrowserPool {
   private async launch(): Promise<Instance> {
     const userDataDir = mkdtempSync(join(tmpdir(), 'liveprobe-chromium-'));
     const args: string[] = [...(this.opts.baseArgs ?? BASE_CHROMIUM_ARGS)];
-    // The setuid sandbox cannot run as root; elsewhere keep it (extraArgs can still add --no-sandbox).
-    if (process.getuid?.() === 0 && !args.includes('--no-sandbox')) args.push('--no-sandbox');
     args.push(...this.opts.extraArgs);
+    // The sandbox stays on wherever this host allows it (chromium.ts chooseSandbox); the log says which.
+    const sandbox = chooseSandbox(this.opts.chromiumPath, args);
+    args.push(...sandbox.args);
+    this.sandbox = sandbox;
     const t0 = Date.now();
     try {
       const browser = await puppeteer.launch({
@@ -184,8 +190,16 @@ export class BrowserPool {
       });
       const child = browser.process();
       const pid = child?.pid;
-      this.opts.logger.info(
-        { pid, ms: Date.now() - t0, path: this.opts.chromiumPath, version: await browser.version() },
+      // Off because the host does not allow it (not because an operator said so): worth a warning.
+      this.opts.logger[sandbox.args.includes('--no-sandbox') ? 'warn' : 'info'](
+        {
+          pid,
+          ms: Date.now() - t0,
+          path: this.opts.chromiumPath,
+          version: await browser.version(),
+          sandbox: sandbox.mode,
+          sandboxReason: sandbox.reason,
+        },
         'browser launched',
       );
       const inst: Instance = { browser, child, pid, userDataDir, sessions: 0, disposing: false };

@@ -419,7 +419,7 @@ export class BrowserSession {
     const intervalMs = Math.max(1, this.job.intervalS ?? 10) * 1000;
     while (this.nextInterval <= Date.now()) this.nextInterval += intervalMs;
     this.interval.advance(this.nowT());
-    const data = this.interval.finish();
+    const data = this.interval.finish(this.ctx.clock?.());
     this.interval = new PeriodAccumulator(this.interval.next());
     const endedAt = new Date();
     const result = this.toResult(data, this.intervalStart, endedAt, this.intervalProbeError, false);
@@ -461,7 +461,7 @@ export class BrowserSession {
   private finish(stop: StopReason): ProbeResult {
     // Time after the last drain (e.g. a crash) still belongs to the run.
     this.summary.advance(this.nowT());
-    const data = this.summary.finish();
+    const data = this.summary.finish(this.ctx.clock?.());
     // Stopped from outside before the duration passed (or before playback even started).
     const aborted = stop === 'aborted' && (!this.playStart || Date.now() < this.end);
     // A watch that came back after a browser crash reports the stream; the crash itself is in its intervals.
@@ -524,6 +524,7 @@ export class BrowserSession {
       startup: data.startup,
       segments: data.segments,
       errors: data.errors,
+      ...(data.notices.length ? { notices: data.notices } : {}),
       renditions: data.renditions,
       findings: [],
     };

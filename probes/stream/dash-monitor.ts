@@ -9,6 +9,7 @@ import { availabilityObs, checkDashClock, checkMpdStale, checkPublishTime } from
 import { checkLastModified } from './checks/last-modified.js';
 import { manifestUnavailable } from './checks/manifest.js';
 import { slowObservation, slowSummary } from './checks/slow.js';
+import { cmcdMediaType } from './cmcd.js';
 import {
   type DashRepresentation,
   edgeEndS,
@@ -268,7 +269,7 @@ export class DashRun {
         Number.isFinite(last.start)
       ) {
         const availableAt = cur.availabilityStartTime + (last.start + last.duration) * 1000;
-        s.availability(cur.fetchedAt + (this.clockOffset ?? 0) - availableAt);
+        s.availability(cur.fetchedAt + (this.clockOffset ?? 0) - availableAt, this.clockOffset !== undefined);
       }
       if (s.opts.segmentFetch === 'none') continue;
       // Fetch once the segment has been available for the grace period (by the server's clock): a segment
@@ -311,6 +312,7 @@ export class DashRun {
     const ok = s.svc.segments.submit({
       url: last.uri,
       variant: rep.id,
+      cmcd: { ot: cmcdMediaType(rep.type), bandwidth: rep.bandwidth },
       duration: Number.isFinite(last.duration) ? last.duration : undefined,
       signal: s.signal,
       slow: judged

@@ -17,6 +17,7 @@ import { slowObservation, slowSummary } from './checks/slow.js';
 import { checkStale, staleLimitMs } from './checks/stale.js';
 import { checkExtinf, checkTargetDuration, checkWindow } from './checks/target.js';
 import { checkVariantDiscontinuity, checkVariantDrift, type DriftEntry } from './checks/variant-drift.js';
+import { cmcdMediaType } from './cmcd.js';
 import { redactUri } from './evidence.js';
 import type { HttpOk, HttpResult } from './http.js';
 import { type HlsSegment, lastSn, type MasterEntry, type MediaPlaylist, type Observation } from './model.js';
@@ -595,6 +596,7 @@ export class MediaMonitor {
     const ok = s.svc.segments.submit({
       url,
       variant: name,
+      cmcd: { ot: cmcdMediaType(this.entry.type), bandwidth: this.entry.bandwidth },
       sn: seg.sn,
       duration: Number.isFinite(seg.duration) ? seg.duration : undefined,
       byterange: seg.byterange,

@@ -11,6 +11,7 @@ import https from 'node:https';
 import type { Socket } from 'node:net';
 import type { EgressPolicy } from '../../shared/egress.js';
 import type { Authorizer } from '../../shared/target-auth.js';
+import { applyCmcd, type CmcdWire } from './cmcd.js';
 import { mono } from './scheduler.js';
 
 export interface Phases {
@@ -73,6 +74,8 @@ export interface RequestOptions {
    * the time to the headers; lets a caller judge a download while it is still running.
    */
   onProgress?(p: { bytes: number; totalBytes: number | undefined; ttfbMs: number }): void;
+  /** CMCD for this request (probes/stream/cmcd.ts), added to each hop; the result's `url` stays without it. */
+  cmcd?: CmcdWire;
 }
 
 /** Gives `r` its undecoded body and a `body` decoded from it on first read (then kept). */
@@ -201,6 +204,7 @@ export class HttpClient {
         req.destroy();
       };
       const headers: Record<string, string> = { ...this.opts.headers, ...o.headers, ...extra };
+      applyCmcd(u, headers, o.cmcd);
       if (o.range) headers.range = `bytes=${o.range.start}-${o.range.end}`;
       const mod = u.protocol === 'https:' ? https : http;
       const req = mod.request(u, {

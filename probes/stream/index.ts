@@ -10,6 +10,7 @@
 import type { ProbeResult } from '../../shared/schemas.js';
 import { type Authorizer, createAuthorizer } from '../../shared/target-auth.js';
 import type { ProbeContext, ProbeJob, Prober } from '../types.js';
+import { CmcdRun } from './cmcd.js';
 import { DashRun } from './dash-monitor.js';
 import { HlsRun } from './hls-monitor.js';
 import { HttpClient, type HttpResult } from './http.js';
@@ -133,6 +134,8 @@ export class StreamProber implements Prober {
       authError = (err as Error).message;
     }
     const segments = this.segments;
+    const c = this.opts.cmcd;
+    const cmcd = c && c.mode !== 'off' ? new CmcdRun(c.mode, job.target.id, c.customKey) : undefined;
     // Per-run byte budget: what a hostile (or just enormous) stream may make this run download in all.
     const budget = this.opts.maxSessionBytes;
     let spent = 0;
@@ -153,10 +156,15 @@ export class StreamProber implements Prober {
       {
         opts: this.opts,
         http: {
-          request: async (url, o) =>
-            spend(
-              await this.http.request(url, authorize ? { ...o, authorize: o.authorize ?? authorize } : o),
-            ),
+          request: async (url, o) => {
+            const withCmcd = cmcd ? { ...o, cmcd: cmcd.wire({ ot: 'm' }) } : o;
+            return spend(
+              await this.http.request(
+                url,
+                authorize ? { ...withCmcd, authorize: o.authorize ?? authorize } : withCmcd,
+              ),
+            );
+          },
         },
         scheduler: this.scheduler,
         parser: this.parser,
@@ -164,7 +172,15 @@ export class StreamProber implements Prober {
           submit: (j) => {
             // Over budget: the segment is neither fetched nor counted as skipped (the error says why).
             if (overBudget) return true;
-            return segments.submit({ ...j, authorize, done: (r, sample) => j.done(spend(r), sample) });
+            return segments.submit({
+              ...j,
+              authorize,
+              ...(cmcd ? { cmcdWire: cmcd.wire(j.cmcd ?? { ot: 'o' }) } : {}),
+              done: (r, sample) => {
+                if (cmcd && sample) cmcd.segmentDone(sample.bytes, sample.download_ms);
+                j.done(spend(r), sample);
+              },
+            });
           },
           get pending() {
             return segments.pending;
@@ -180,9 +196,12 @@ export class StreamProber implements Prober {
       },
       job,
     );
+    session.clock = ctx.clock;
     if (this.closed || authError) {
       session.internalError = authError ?? 'prober is closed';
-      return session.result(session.total);
+      const refused = session.result(session.total);
+      session.release();
+      return refused;
     }
     this.sessions.add(session);
     const monitor =
@@ -242,6 +261,7 @@ export class StreamProber implements Prober {
       this.sessions.delete(session);
     }
     const summary = session.result(session.total);
+    session.release();
     logger?.debug?.(
       { target: job.target.id, outcome: summary.outcome, findings: summary.findings.length },
       'stream probe done',

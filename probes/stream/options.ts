@@ -1,6 +1,7 @@
 import type { EgressPolicy } from '../../shared/egress.js';
 import type { Logger } from '../../shared/log.js';
 import type { Finding, SegmentTiming } from '../../shared/schemas.js';
+import type { CmcdMode } from './cmcd.js';
 
 export type SegmentFetch = 'newest' | 'all' | 'none';
 export type SegmentMethod = 'GET' | 'range' | 'HEAD';
@@ -91,6 +92,8 @@ export interface StreamProberOptions {
   onFinding?: (finding: Finding, target: string) => void;
   /** Called for every segment download with its phase timings. */
   onSegment?: (sample: SegmentSample) => void;
+  /** CMCD on every request (probes/stream/cmcd.ts): query argument, headers, or off (the default). */
+  cmcd?: { mode: CmcdMode; customKey?: string };
 }
 
 export interface ResolvedOptions {
@@ -113,6 +116,7 @@ export interface ResolvedOptions {
   maxSessionBytes: number;
   onFinding?: (finding: Finding, target: string) => void;
   onSegment?: (sample: SegmentSample) => void;
+  cmcd?: { mode: CmcdMode; customKey?: string };
 }
 
 export function resolveOptions(o: StreamProberOptions = {}): ResolvedOptions {
@@ -135,5 +139,6 @@ export function resolveOptions(o: StreamProberOptions = {}): ResolvedOptions {
     maxSessionBytes: o.maxSessionBytes ?? 2 * 1024 * 1024 * 1024,
     onFinding: o.onFinding,
     onSegment: o.onSegment,
+    cmcd: o.cmcd,
   };
 }

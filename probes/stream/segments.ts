@@ -5,6 +5,7 @@
 import { redactUrl } from '../../shared/log.js';
 import type { Authorizer } from '../../shared/target-auth.js';
 import { judgeSegmentRate, type SlowVerdict } from './checks/slow.js';
+import type { CmcdObject, CmcdWire } from './cmcd.js';
 import type { HttpClient, HttpResult } from './http.js';
 import type { SegmentMethod, SegmentSample } from './options.js';
 import { mono, type Scheduler, task } from './scheduler.js';
@@ -19,6 +20,10 @@ export interface SegmentJob {
   signal: AbortSignal;
   /** The run's protected-target credentials. */
   authorize?: Authorizer;
+  /** What the segment is, for CMCD (ot, br); set by the monitor. */
+  cmcd?: CmcdObject;
+  /** The CMCD to send with it; set by the prober when CMCD is on. */
+  cmcdWire?: CmcdWire;
   /**
    * Judge the download against real time while it runs (checks/slow.ts): `onSlow` is called at most once,
    * as soon as the body's arrival rate cannot make factor x durationMs, or at that deadline if still running.
@@ -115,6 +120,7 @@ export class SegmentFetcher {
             decide();
           }
         : undefined,
+      cmcd: job.cmcdWire,
     });
     finished = true;
     if (watchdog) this.scheduler?.cancel(watchdog);

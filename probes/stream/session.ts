@@ -3,9 +3,18 @@
  * availability delays, poll lateness) and how a window of that becomes a ProbeResult.
  */
 import { setMaxListeners } from 'node:events';
+import type { ClockEstimate } from '../../shared/clock-offset.js';
 import { redactUrl } from '../../shared/log.js';
 import type { Metrics } from '../../shared/metrics.js';
-import type { ErrorCategory, Outcome, ProbeResult, SegmentPhases } from '../../shared/schemas.js';
+import type {
+  ErrorCategory,
+  Outcome,
+  ProbeResult,
+  ReportFlag,
+  SegmentPhases,
+  SelfCheck,
+} from '../../shared/schemas.js';
+import { LATE_POLL_DRIFT_PCT, SelfWatch } from '../self-watch.js';
 import type { ProbeJob } from '../types.js';
 import { type HttpFailure, httpStatusObservation, type Resource } from './checks/http.js';
 import { type MpdSnapshot, parseMpd } from './dash/parse.js';
@@ -43,7 +52,19 @@ export interface Services {
 const URGENT_CODES: ReadonlySet<Observation['code']> = new Set(['http-status', 'segment-slow']);
 
 /** Scheduler drift p95 (percent of the reload interval) above which the probe reports itself overloaded. */
-const OVERLOAD_LATE_PCT = 50;
+const OVERLOAD_LATE_PCT = LATE_POLL_DRIFT_PCT;
+
+/**
+ * Findings that are judgements of time (something did not arrive soon enough): a probe that itself ran late
+ * can produce them on a healthy stream, so with the probe late they make the report inconclusive.
+ */
+export const TIMING_CODES: ReadonlySet<string> = new Set([
+  'playlist-stale',
+  'mpd-stale',
+  'segment-slow',
+  'dash-availability',
+  'variant-mseq-drift',
+]);
 
 export class Session {
   interval = new Tally();
@@ -63,6 +84,8 @@ export class Session {
    * condition that persists is not news again in every interval.
    */
   onUrgent: (() => void) | undefined;
+  /** The agent's clock estimate (ProbeContext.clock); absent on a CLI run. */
+  clock: (() => ClockEstimate | undefined) | undefined;
   private previous: Tally | undefined;
   /**
    * Conditions that hold until their monitor says they ended (a stale episode, an ENDLIST, a failing master):
@@ -70,6 +93,8 @@ export class Session {
    * rendition in it still says so.
    */
   private readonly holding = new Map<string, { variant: string; obs: Observation }>();
+  /** Our own lateness (process-wide sampler); released by release() after the last result. */
+  private readonly self = new SelfWatch();
   /** Large bodies parsed in the worker, by response, for the monitor's synchronous handling that follows. */
   private readonly pre = new WeakMap<HttpOk, Parsed>();
 
@@ -88,6 +113,11 @@ export class Session {
   close(): void {
     this.closed = true;
     this.abort.abort();
+  }
+
+  /** After the last result: lets go of the self-watch sampler. */
+  release(): void {
+    this.self.close();
   }
 
   /**
@@ -298,9 +328,19 @@ export class Session {
     this.total.segmentsSkipped++;
   }
 
-  availability(ms: number): void {
-    this.interval.availability.add(ms);
-    this.total.availability.add(ms);
+  /**
+   * A segment's availability delay. Measured on our clock against the packager's PDT, it is corrected by the
+   * agent's clock offset; `onReferenceClock` when it was already taken on the server's clock (DASH UTCTiming).
+   * A value still negative is counted as clock skew and kept.
+   */
+  availability(ms: number, onReferenceClock = false): void {
+    const c = onReferenceClock ? undefined : this.clock?.();
+    const v = c ? ms - c.offsetMs : ms;
+    for (const t of [this.interval, this.total]) {
+      t.availability.add(v);
+      if (v < 0) t.skewNegative++;
+      if (c) t.clockUncertaintyMs = c.uncertaintyMs;
+    }
   }
 
   poll(late: { latePct: number; driftPct: number } | undefined): void {
@@ -345,7 +385,11 @@ export class Session {
     set('segment_download_p95_ms', round(t.download.percentile(95)));
     set('segment_throughput_p50_kbps', round(t.throughput.percentile(50)));
     set('segment_availability_delay_p50_ms', round(t.availability.percentile(50)));
-    const { outcome, reasons } = this.verdict(t);
+    if (t.availability.count > 0) {
+      metrics.clock_skew_negative = t.skewNegative;
+      set('clock_uncertainty_ms', t.clockUncertaintyMs);
+    }
+    const { outcome, reasons, flags, self } = this.verdict(t);
     return {
       target: this.job.target,
       probe: 'stream',
@@ -360,10 +404,12 @@ export class Session {
       ...(t.segmentsTotal > 0 ? { segment_phases: phaseSummary(t) } : {}),
       errors: t.errors.entries(),
       findings: t.book.findings(),
+      ...(flags.length ? { flags } : {}),
+      selfCheck: self,
     };
   }
 
-  private verdict(t: Tally): { outcome: Outcome; reasons: string[] } {
+  private verdict(t: Tally): { outcome: Outcome; reasons: string[]; flags: ReportFlag[]; self: SelfCheck } {
     const reasons: string[] = [];
     const entries = t.book.all();
     const critical = new Set(entries.filter((e) => e.severity === 'critical').map((e) => e.variant));
@@ -397,8 +443,20 @@ export class Session {
     if (t.segmentsSkipped > 0)
       reasons.push(`${t.segmentsSkipped} segment download(s) skipped: fetch queue full`);
     const driftP95 = t.pollDriftPct.percentile(95);
-    if (t.pollDriftPct.count >= 20 && driftP95 !== undefined && driftP95 > OVERLOAD_LATE_PCT) {
-      reasons.push(`probe overloaded: reloads start ${driftP95.toFixed(0)}% of their interval late (p95)`);
+    const driftLate = t.pollDriftPct.count >= 20 && driftP95 !== undefined && driftP95 > OVERLOAD_LATE_PCT;
+    const self = this.self.check(t.startedAt, {
+      figures: driftP95 !== undefined ? { poll_drift_p95_ratio: Math.round(driftP95) / 100 } : {},
+      late: driftLate ? [`reloads started ${driftP95?.toFixed(0)}% of their interval late (p95)`] : [],
+    });
+    const flags: ReportFlag[] = [];
+    const timing = [...new Set(entries.filter((e) => TIMING_CODES.has(e.code)).map((e) => e.code))];
+    if (self.late && timing.length > 0) {
+      // Our own lateness could explain what we found: not the stream's fault, and not ours to page for.
+      reasons.unshift(`inconclusive: ${self.cause}; that alone could explain ${timing.join(', ')}`);
+      flags.push('inconclusive');
+      outcome = 'probe-error';
+    } else if (driftLate) {
+      reasons.push(`probe overloaded: reloads start ${driftP95?.toFixed(0)}% of their interval late (p95)`);
       if (outcome !== 'failed') outcome = 'probe-error';
     }
     if (this.blockedByPolicy) {
@@ -410,7 +468,7 @@ export class Session {
       outcome = 'probe-error';
     }
     if (outcome === 'ok') reasons.push(`${this.renditions.size} rendition(s) conform; ${t.polls} reloads`);
-    return { outcome, reasons: reasons.slice(0, 50).map((r) => r.slice(0, 500)) };
+    return { outcome, reasons: reasons.slice(0, 50).map((r) => r.slice(0, 500)), flags, self };
   }
 }
 

@@ -88,6 +88,10 @@ export class Tally {
   newConnections = 0;
   /** Reload start vs its planned time, % of the interval (our own drift, not the RFC lateness). */
   readonly pollDriftPct = new Reservoir(512);
+  /** Availability delays still negative after the clock correction (clock skew). */
+  skewNegative = 0;
+  /** The clock estimate's ± bound when availability delays were corrected by it. */
+  clockUncertaintyMs: number | undefined;
   segmentsTotal = 0;
   segmentsSkipped = 0;
   polls = 0;

@@ -1,0 +1,197 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { connect, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Agent, startAgent } from '../agent/index.js';
+import { StandInProber } from '../agent/testing/stand-in.js';
+import { type Controller, startController } from '../controller/index.js';
+import { StreamProber } from '../probes/stream/index.js';
+import { Sweep } from '../shared/api.js';
+import { measureClock } from '../shared/clock-offset.js';
+import { loadConfig } from '../shared/config.js';
+import { EgressPolicy, LOOPBACK_RULES } from '../shared/egress.js';
+import { createLogger } from '../shared/log.js';
+import type { Report } from '../shared/schemas.js';
+import { startTestbed, type Testbed } from '../testbed/index.js';
+import { distEntry, kill9, waitFor } from './helpers/fleet.js';
+import { freePort, startNats, tempDir } from './helpers/procs.js';
+
+/**
+ * Numbers on-call can trust (#18), on real parts: one nats-server, one ffmpeg testbed (healthy HLS with
+ * PROGRAM-DATE-TIME), one controller with the shipped rules, and agents running the real stream prober.
+ * - clock honesty: an agent whose reference clock is 60 s behind its own, answering after 300 ms;
+ * - self-watch: an agent pinned to one core beside a CPU burner, with a busy loop in its own process.
+ */
+const SKEW_MS = 60_000;
+const TIME_DELAY_MS = 300;
+
+describe('numbers on-call can trust', () => {
+  const logger = createLogger('test', 'warn');
+  let nats: Awaited<ReturnType<typeof startNats>>;
+  let testbed: Testbed;
+  let controller: Controller;
+  let skewed: Agent;
+  let nc: NatsConnection;
+  let fakeTime: Subscription;
+  let hlsUrl: string;
+  const children: ChildProcess[] = [];
+  const spool = tempDir('numbers-spool');
+
+  beforeAll(async () => {
+    nats = await startNats();
+    testbed = await startTestbed({ port: 0, ladder: 'single', logger });
+    hlsUrl = testbed.streams.find((s) => s.protocol === 'hls')?.url as string;
+    const config = loadConfig({
+      env: {},
+      overrides: {
+        'nats.url': nats.url,
+        'egress.allow': LOOPBACK_RULES,
+        'controller.port': await freePort(),
+        'agent.region': 'skewed',
+        'agent.id': 'skewed-1',
+        'agent.heartbeatS': 1,
+        'agent.spoolMaxMb': 0,
+      },
+    });
+    controller = await startController({ config, logger });
+    // A reference clock SKEW_MS behind ours that answers TIME_DELAY_MS after the request: it stamps the
+    // middle of its delay, so the agent must measure offset SKEW_MS within ±(round trip / 2) >= 150 ms.
+    nc = await connect({ servers: nats.url });
+    fakeTime = nc.subscribe('skewtest.time', {
+      callback: (_err, msg) => {
+        const now = Date.now() + TIME_DELAY_MS / 2 - SKEW_MS;
+        setTimeout(() => msg.respond(JSON.stringify({ now })), TIME_DELAY_MS);
+      },
+    });
+    skewed = await startAgent({
+      config,
+      logger,
+      probers: {
+        browser: new StandInProber('browser'),
+        stream: new StreamProber({ logger, egress: new EgressPolicy(LOOPBACK_RULES) }),
+      },
+      clockSource: () => measureClock(nc, { time: 'skewtest.time' }, 3),
+    });
+  }, 120_000);
+
+  afterAll(async () => {
+    for (const c of children) await kill9(c);
+    await skewed?.stop();
+    await controller?.stop();
+    fakeTime?.unsubscribe();
+    await nc?.close();
+    await testbed?.stop();
+    await nats?.stop();
+    spool.remove();
+  });
+
+  const api = async (path: string, init?: { method: string; body: unknown }) => {
+    const res = await fetch(`${controller.url}${path}`, {
+      method: init?.method ?? 'GET',
+      headers: init ? { 'content-type': 'application/json' } : {},
+      body: init ? JSON.stringify(init.body) : undefined,
+    });
+    return { status: res.status, body: (await res.json()) as unknown };
+  };
+
+  /** One stream sweep of `target` in `region`; resolves with the full stored report. */
+  async function sweep(target: string, region: string, durationS: number): Promise<Report> {
+    const put = await api('/v1/targets', {
+      method: 'POST',
+      body: { id: target, url: hlsUrl, protocol: 'hls' },
+    });
+    expect(put.status).toBe(201);
+    const res = await api('/v1/sweeps', {
+      method: 'POST',
+      body: { targets: [target], regions: [region], probe: 'stream', durationS },
+    });
+    expect(res.status).toBe(202);
+    const { id } = res.body as { id: string };
+    await new Promise<void>((resolve) => {
+      if (controller.sweeps.get(id)?.state === 'done') return resolve();
+      controller.events.on('sweep', (s) => s.id === id && s.state === 'done' && resolve());
+    });
+    const done = Sweep.parse((await api(`/v1/sweeps/${id}`)).body);
+    expect(done.reports).toHaveLength(1);
+    const reportId = done.reports[0]?.id;
+    const full = (await api(`/v1/results?target=${target}`)).body as { reports: Report[] };
+    return full.reports.find((r) => r.id === reportId) as Report;
+  }
+
+  it('clock honesty: figures corrected by the measured offset, uncertainty from the round trip, skew counted', async () => {
+    const r = await sweep('skew', 'skewed', 12);
+    const m = r.metrics;
+    expect(m.clock_uncertainty_ms).toBeGreaterThanOrEqual(TIME_DELAY_MS / 2);
+    // The round trip on a loaded machine adds to the delay, never takes from it.
+    expect(m.clock_uncertainty_ms).toBeLessThan(TIME_DELAY_MS / 2 + 1000);
+    expect(Math.abs((m.clock_offset_ms ?? 0) - SKEW_MS)).toBeLessThanOrEqual(m.clock_uncertainty_ms ?? 0);
+    // Uncertainty above agent.clockUncertaintyMaxMs (100 ms by default): flagged and said why.
+    expect(r.flags).toContain('clock-suspect');
+    expect(r.reasons.some((x) => x.startsWith('clock-suspect'))).toBe(true);
+    // A healthy testbed publishes each segment a little after PDT + duration: the raw delay is small and
+    // positive, so corrected by +60 s it is about -60 s, and every such sample is counted as skew, not clamped.
+    const delay = m.segment_availability_delay_p50_ms as number;
+    expect(delay).toBeLessThan(-SKEW_MS + 10_000);
+    expect(delay).toBeGreaterThan(-SKEW_MS - 2_000);
+    expect(m.clock_skew_negative).toBeGreaterThanOrEqual(1);
+    // Kept out of latency alerts: the summary has the segment timings but no availability delay figure.
+    const summary = (await api('/v1/summary?window=5m&groupBy=target&target=skew')).body as {
+      groups: { metrics: Record<string, unknown> }[];
+    };
+    const g = summary.groups[0];
+    expect(g?.metrics.segment_ttfb_p50_ms).toBeDefined();
+    expect(g?.metrics.segment_availability_delay_p50_ms).toBeUndefined();
+  }, 120_000);
+
+  it('self-watch: a starved agent on a healthy stream gives no stream finding and no page, but says it was late', async () => {
+    // A CPU burner and the agent pinned to the same core; the agent also blocks its own event loop.
+    const burner = spawn('taskset', ['-c', '0', process.execPath, '-e', 'for(;;){}'], { stdio: 'ignore' });
+    children.push(burner);
+    const agent = spawn('taskset', ['-c', '0', process.execPath, distEntry('agent/testing/busy-agent.js')], {
+      env: {
+        ...process.env,
+        NATS_URL: nats.url,
+        LIVEPROBE_REGION: 'starved',
+        LIVEPROBE_AGENT_ID: 'starved-1',
+        LIVEPROBE_HEARTBEAT_S: '5',
+        LIVEPROBE_EGRESS_ALLOW: LOOPBACK_RULES.join(','),
+        LIVEPROBE_SPOOL_DIR: spool.path,
+        LIVEPROBE_LOG_LEVEL: 'warn',
+        BUSY_BLOCK_MS: '3500',
+        BUSY_EVERY_MS: '6000',
+      },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+    children.push(agent);
+    await waitFor(
+      'the starved agent online',
+      async () =>
+        ((await api('/v1/agents')).body as { agentId: string; status: string }[]).some(
+          (a) => a.agentId === 'starved-1' && a.status === 'online',
+        ),
+      60_000,
+    );
+    const r = await sweep('starved', 'starved', 20);
+    await kill9(burner);
+    expect(r.selfCheck, 'the report carries the self-check').toBeDefined();
+    expect(r.selfCheck?.late).toBe(true);
+    expect(r.selfCheck?.loop_lag_max_ms).toBeGreaterThanOrEqual(1500);
+    expect(r.selfCheck?.cause).toMatch(/event loop ran up to \d+ ms late/);
+    // Whatever the late probe thought it saw is not the stream's: either nothing, or an inconclusive report.
+    expect(['ok', 'probe-error']).toContain(r.outcome);
+    if (r.findings.length > 0) {
+      expect(r.flags).toContain('inconclusive');
+      expect(r.reasons[0]).toMatch(/^inconclusive: /);
+    }
+    const summary = (await api('/v1/summary?window=5m&groupBy=target&target=starved')).body as {
+      groups: { findings: Record<string, number>; outcomes: Record<string, number> }[];
+    };
+    expect(summary.groups[0]?.findings).toEqual({});
+    expect(summary.groups[0]?.outcomes.failed).toBe(0);
+    // The shipped rules page on one region's playlist-stale finding at once (for: 0s): after an evaluation
+    // that saw the report, nothing may be firing or pending for this target.
+    await controller.alerting.run('tick');
+    await controller.alerting.idle();
+    const alerts = (await api('/v1/alerts')).body as { labels: Record<string, string> }[];
+    expect(alerts.filter((a) => a.labels.target === 'starved')).toEqual([]);
+  }, 180_000);
+});
