@@ -128,7 +128,7 @@ export const FINDING_NOTES: Record<string, FindingNote> = {
   },
   'segment-slow': {
     severity: 'warning / critical',
-    rule: 'A segment GET cannot keep up with real time, judged while it downloads: its body arrives at a rate that (Content-Length known) would end > 1.25 x its duration, measured over >= 200 ms and 10 % of the duration of transfer; or it is still running at its duration; or it took longer in the end. Warning; critical once 2 segments in a row of the rendition are slow (a watch then reports at once).',
+    rule: 'A segment GET cannot keep up with real time, judged while it downloads: its body arrives at a rate that (Content-Length known) would end > 1.25 x its duration, measured over >= 200 ms and 10 % of the duration of transfer; or it is still running at its duration; or it took longer in the end. Warning; critical once 2 segments in a row of the rendition are slow. A watch reports the first one at once, and again when it turns critical.',
   },
   'manifest-unavailable': {
     severity: 'critical',
