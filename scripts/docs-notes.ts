@@ -136,10 +136,10 @@ export const FINDING_NOTES: Record<string, FindingNote> = {
   },
   'resolution-mismatch': {
     severity: 'warning',
-    rule: 'Browser probe: the decoded picture (`videoWidth` x `videoHeight`) differs from the playing rendition\'s declared `RESOLUTION` / `@width` x `@height` by more than 5 % (and 8 px) for 2 s or more; the variant names the rendition (its media playlist URL, or the MPD URL `#` Representation id).',
+    rule: "Browser probe: the decoded picture (`videoWidth` x `videoHeight`) differs from the playing rendition's declared `RESOLUTION` / `@width` x `@height` by more than 5 % (and 8 px) for 2 s or more; the variant names the rendition (its media playlist URL, or the MPD URL `#` Representation id).",
   },
   'audio-missing': {
     severity: 'critical',
-    rule: 'Browser probe: the master or MPD declares audio, yet for 2 s or more of a report the player\'s audio buffer did not hold the playhead while the video buffer did (the audio track is gone from the segments). A stream that declares no audio never has it.',
+    rule: "Browser probe: the master or MPD declares audio, yet for 2 s or more of a report the player's audio buffer did not hold the playhead while the video buffer did (the audio track is gone from the segments). A stream that declares no audio never has it.",
   },
 };
