@@ -211,6 +211,18 @@ export const ConfigSchema = z.strictObject({
         )
         .optional(),
       extraArgs: z.array(z.string()).default([]),
+      /**
+       * Analyse the played audio in the page (Web Audio: silent_ms, audio_missing_ms, the A/V sync tone).
+       * false keeps the player muted and reports no audio figures. Env "false"/"0" turns it off.
+       */
+      audio: z
+        .preprocess(
+          (v) => (typeof v === 'string' ? !['false', '0', 'no', 'off'].includes(v.toLowerCase()) : v),
+          z.boolean(),
+        )
+        .default(true),
+      /** A 100 ms audio window quieter than this RMS level (dBFS) counts as silent (silent_ms). */
+      silenceDbfs: z.coerce.number().min(-150).max(0).default(-60),
     })
     .prefault({}),
   /**
@@ -296,6 +308,8 @@ export const ENV_KEYS: Record<string, string> = {
   LIVEPROBE_MERGE_DEADLINE_MS: 'controller.mergeDeadlineMs',
   LIVEPROBE_CHROMIUM: 'browser.chromium',
   LIVEPROBE_CHROMIUM_ARGS: 'browser.args',
+  LIVEPROBE_BROWSER_AUDIO: 'browser.audio',
+  LIVEPROBE_SILENCE_DBFS: 'browser.silenceDbfs',
   LIVEPROBE_LOG_LEVEL: 'log.level',
   LIVEPROBE_EGRESS_ALLOW: 'egress.allow',
   LIVEPROBE_CMCD_MODE: 'cmcd.mode',

@@ -16,6 +16,11 @@ export const SKETCHED = [
   'pdt_latency_p50_ms',
   'dash_latency_p50_ms',
   'stall_ms',
+  // Viewer signals (browser probe): silence and missing audio per report, |A/V offset| (signed values would
+  // be clamped at 0 like clock skew, so the sketch keeps the magnitude).
+  'silent_ms',
+  'audio_missing_ms',
+  'av_offset_abs_ms',
 ] as const satisfies readonly MetricName[];
 export type SketchedMetric = (typeof SKETCHED)[number];
 
