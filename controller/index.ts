@@ -272,7 +272,8 @@ export async function startController(opts: ControllerOptions): Promise<Controll
     logger,
     rulesFile: config.controller.rulesFile,
     externalUrl: () => config.controller.externalUrl ?? apiUrl,
-    stream: { js, jsm, names },
+    // Partitioned: alerting reads the windows merged from every replica, never the stream a second time.
+    ...(partitioned ? { cluster: partitioned.cluster } : { stream: { js, jsm, names } }),
   });
   await alerting.start();
   metrics.trackAlerting({
