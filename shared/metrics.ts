@@ -82,15 +82,12 @@ export const FINDING_CODES = [
   'dash-availability',
   // Beyond METRICS.md: a segment downloading slower than real time (throttled origin/CDN), per variant.
   'segment-slow',
-<<<<<<< HEAD
   // Issue #21 (stream probe): a subtitle rendition stopped advancing (warning: picture and sound go on).
   'captions-stale',
   // Issue #21 (stream probe): a rendition's measured segment bitrate above its declared BANDWIDTH.
   'bandwidth-exceeded',
-=======
   // The master playlist / MPD (the entry document) could not be loaded or parsed on a reload.
   'manifest-unavailable',
->>>>>>> main
   // Browser probe viewer signals: the decoded picture is not the declared size; declared audio does not play.
   'resolution-mismatch',
   'audio-missing',

@@ -4,11 +4,8 @@
  * of every representation is fetched when it changes (segmentFetch newest|all) and must be available.
  */
 
-<<<<<<< HEAD
-import { BitrateMeter, minBufferTimeS, segmentSize } from './checks/bandwidth.js';
-=======
 import { redactUrl } from '../../shared/log.js';
->>>>>>> main
+import { BitrateMeter, minBufferTimeS, segmentSize } from './checks/bandwidth.js';
 import { availabilityObs, checkDashClock, checkMpdStale, checkPublishTime } from './checks/dash.js';
 import { checkLastModified } from './checks/last-modified.js';
 import { manifestUnavailable } from './checks/manifest.js';
@@ -61,16 +58,13 @@ export class DashRun {
   private clockSource = 'our clock (no UTCTiming)';
   private clockAt = Number.NEGATIVE_INFINITY;
   private clockInFlight = false;
-<<<<<<< HEAD
   /** Measured segment sizes per representation (bandwidth-exceeded). */
   private readonly bitrate = new Map<string, BitrateMeter>();
-=======
   /** Failed MPD reloads in a row, and the wall time of the last one that worked. */
   private mpdFailures = 0;
   private mpdOkAt: number | undefined;
   /** Consecutive live-edge segments judged slow, per representation. */
   private readonly slowStreak = new Map<string, number>();
->>>>>>> main
 
   constructor(
     readonly session: Session,
@@ -338,12 +332,9 @@ export class DashRun {
       done: (res, sample) => {
         if (s.closed) return;
         if (res.ok && res.status >= 200 && res.status < 300) {
-<<<<<<< HEAD
-          if (sample) s.segment(sample);
-          if (sample) this.measureBitrate(cur, rep, last.duration, res.status, sample.bytes, res.headers);
-=======
           if (sample) {
             s.segment(sample);
+            this.measureBitrate(cur, rep, last.duration, res.status, sample.bytes, res.headers);
             if (judged && sample.download_ms > factor * last.duration * 1000)
               slow(
                 `live-edge segment took ${(sample.download_ms / 1000).toFixed(2)} s to download, longer than its ${last.duration} s duration (${Math.round((sample.bytes * 8) / Math.max(1, sample.download_ms))} kbit/s)`,
@@ -351,7 +342,6 @@ export class DashRun {
               );
             else if (judged && !reported) this.slowStreak.set(rep.id, 0);
           }
->>>>>>> main
           return;
         }
         if ((!res.ok && res.kind === 'aborted') || s.blocked(res)) return;

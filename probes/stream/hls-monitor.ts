@@ -6,11 +6,8 @@
  * request, plus a small positive jitter. All timing goes through the prober's single scheduler.
  */
 
-<<<<<<< HEAD
-import { BitrateMeter, segmentSize } from './checks/bandwidth.js';
-=======
 import { redactUrl } from '../../shared/log.js';
->>>>>>> main
+import { BitrateMeter, segmentSize } from './checks/bandwidth.js';
 import { checkDiscontinuitySequence } from './checks/discontinuity.js';
 import { checkEndlist } from './checks/endlist.js';
 import { checkLastModified } from './checks/last-modified.js';
@@ -318,12 +315,9 @@ export class MediaMonitor {
   private aimedAt: number | undefined;
   failing = false;
   lastOkAt = 0;
-<<<<<<< HEAD
   private readonly bitrate = new BitrateMeter();
-=======
   /** Consecutive downloaded segments judged slow (segment-slow persists: critical). */
   private slowStreak = 0;
->>>>>>> main
 
   constructor(
     readonly run: HlsRun,
@@ -523,26 +517,15 @@ export class MediaMonitor {
     }
     for (const o of observations) {
       s.observe(name, o);
-<<<<<<< HEAD
-      if (o.code === 'playlist-stale' || o.code === 'captions-stale' || o.code === 'endlist-in-live')
-        this.ongoing.set(o.code, o);
-    }
-    // Conditions still holding show in every interval report of a watch.
-    if (!this.staleOpen) {
-      this.ongoing.delete('playlist-stale');
-      this.ongoing.delete('captions-stale');
-    }
-    if (!cur.endList) this.ongoing.delete('endlist-in-live');
-=======
-      if (o.code === 'playlist-stale' || o.code === 'endlist-in-live') {
+      if (o.code === 'playlist-stale' || o.code === 'captions-stale' || o.code === 'endlist-in-live') {
         this.ongoing.set(o.code, o);
         s.hold(name, o);
       }
     }
     // Conditions still holding show in every interval report of a watch.
     if (!this.staleOpen && this.ongoing.delete('playlist-stale')) s.ended(name, 'playlist-stale');
+    if (!this.staleOpen && this.ongoing.delete('captions-stale')) s.ended(name, 'captions-stale');
     if (!cur.endList && this.ongoing.delete('endlist-in-live')) s.ended(name, 'endlist-in-live');
->>>>>>> main
     for (const o of this.ongoing.values()) s.ongoing(name, o);
     return { changed, fresh };
   }
