@@ -125,6 +125,7 @@ interface Track {
   dir: string;
   written: Set<number>;
   chain: Promise<void>;
+  prunedBelow: number;
 }
 
 export class SubtitleWriter {
@@ -152,6 +153,7 @@ export class SubtitleWriter {
         dir: sub.playlist!.slice(0, sub.playlist!.lastIndexOf('/')),
         written: new Set(),
         chain: Promise.resolve(),
+        prunedBelow: 0,
       });
     }
   }
@@ -224,7 +226,14 @@ export class SubtitleWriter {
     const file = join(this.opts.root, t.playlist);
     await writeFile(`${file}.tmp`, text);
     await rename(`${file}.tmp`, file);
-    await this.prune(t, segments[0]!.seq - this.opts.keepExtraSegments);
+    // Publish now rather than on the directory watch's next event: the subtitle playlist must not trail its
+    // video playlist by more than the write itself (a stale-rule margin at TD 1 s is 0.5 s).
+    await this.opts.store.refresh(t.playlist);
+    const below = segments[0]!.seq - this.opts.keepExtraSegments;
+    if (below > t.prunedBelow) {
+      t.prunedBelow = below;
+      await this.prune(t, below);
+    }
   }
 
   /** Deletes vtt files older than the window plus the kept extra segments. */

@@ -259,7 +259,10 @@ describe.skipIf(soakS > 0)('stream probe on the real testbed', () => {
   }, 60_000);
 
   it('bitrate-over: a representation above its @bandwidth (DASH)', async () => {
-    const o = await scenario({ rendition: BAD, type: 'bitrate-over', factor: 4 }, { stream: 'dash' });
+    const o = await scenario(
+      { rendition: BAD, type: 'bitrate-over', factor: 4 },
+      { stream: 'dash', runS: 14 },
+    );
     const rep = tb.streams
       .find((x) => x.id === 'dash')
       ?.renditions.find((r) => r.name === BAD)?.representationId;
