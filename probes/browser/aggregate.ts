@@ -1,5 +1,6 @@
 import { redactUrl } from '../../shared/log.js';
 import type { Metrics } from '../../shared/metrics.js';
+import { sketchesOf } from '../../shared/sample-sketch.js';
 import {
   type ErrorCategory,
   type G2gMethod,
@@ -10,6 +11,7 @@ import {
   type PlayerNotice,
   type ProbeErrorEntry,
   type RenditionTime,
+  type SampleSketches,
   type SegmentTiming,
   type StartupBreakdown,
 } from '../../shared/schemas.js';
@@ -73,6 +75,8 @@ export interface PeriodData {
   to: number;
   /** Once played: playing time per displayed rendition in this period (sums to the period's playing time). */
   renditions?: RenditionTime[];
+  /** Mergeable sketches of the raw samples behind the percentiles (clock-dependent ones corrected). */
+  sketches?: SampleSketches;
 }
 
 const r1 = (x: number) => Math.round(x * 10) / 10;
@@ -533,6 +537,14 @@ export class PeriodAccumulator {
       from: this.from,
       to: this.to,
       renditions,
+      sketches: sketchesOf({
+        segment_ttfb_ms: this.ttfb,
+        segment_download_ms: this.download,
+        segment_throughput_kbps: this.throughput,
+        g2g_ms: g2gSamples,
+        pdt_latency_ms: pdtSamples,
+        dash_latency_ms: this.dash,
+      }),
     };
   }
 }

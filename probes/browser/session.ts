@@ -526,6 +526,7 @@ export class BrowserSession {
       errors: data.errors,
       ...(data.notices.length ? { notices: data.notices } : {}),
       renditions: data.renditions,
+      ...(data.sketches ? { sketches: data.sketches } : {}),
       findings: [],
     };
   }
