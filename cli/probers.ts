@@ -51,6 +51,8 @@ export function createProbers(
           chromiumPath: config.browser.chromium,
           args: config.browser.args,
           extraArgs: config.browser.extraArgs,
+          audio: config.browser.audio,
+          silenceDbfs: config.browser.silenceDbfs,
           maxSessions: config.agent.capacity.browser,
           logger: logger.child({ probe: 'browser' }),
           egress,

@@ -137,6 +137,12 @@ export function buildProgram(): Command {
     .option('--metrics-port <port>', 'serve Prometheus /metrics on this port', int)
     .option('--metrics-host <host>', 'bind address of /metrics', '127.0.0.1')
     .option('--heartbeat-s <s>', 'seconds between NATS heartbeats', Number, 5)
+    .option(
+      '--offset-refresh-s <s>',
+      'seconds between clock offset re-measurements (applied while painting)',
+      Number,
+      60,
+    )
     .option('--no-nats', 'no heartbeats and no clock offset measurement over NATS')
     .action(async (opts) => {
       const { config, logger } = setup('liveprobe-injector', program.opts());

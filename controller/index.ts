@@ -17,6 +17,7 @@ import { Fleet } from './fleet.js';
 import { Ingest } from './ingest.js';
 import { LatestReports } from './latest.js';
 import { ControllerMetrics } from './metrics.js';
+import { type Partitioned, startPartitioned } from './partition/index.js';
 import { ResultsReader } from './results.js';
 import { Lease } from './scheduler/lease.js';
 import { Scheduler } from './scheduler/scheduler.js';
@@ -46,6 +47,8 @@ export interface Controller {
   scheduler: Scheduler;
   lease: Lease;
   alerting: Alerting;
+  /** Partitioned ingest (controller.partitions > 1); undefined on a single shared consumer. */
+  partitioned?: Partitioned;
   stop(): Promise<void>;
 }
 
@@ -125,7 +128,8 @@ export async function startController(opts: ControllerOptions): Promise<Controll
     labelsOf: (id) => targets.get(id)?.labels,
     maxSeries: config.controller.metricsMaxSeries,
   });
-  const results = new ResultsReader(js, jsm, names);
+  const results = new ResultsReader(js, jsm, names, config.controller.partitions);
+  const partitionedMode = config.controller.partitions > 1;
   const ingest = new Ingest({
     js,
     names,
@@ -140,7 +144,7 @@ export async function startController(opts: ControllerOptions): Promise<Controll
   });
   // Rebuild the windows from the stream before live ingest starts: a restart keeps /v1/summary's figures.
   const t0 = Date.now();
-  const rebuildMs = config.controller.rebuildWindowS * 1000;
+  const rebuildMs = partitionedMode ? 0 : config.controller.rebuildWindowS * 1000;
   const replayed = rebuildMs
     ? await results.replay(new Date(Date.now() - rebuildMs), (r) => {
         aggregator.add(r);
@@ -154,11 +158,46 @@ export async function startController(opts: ControllerOptions): Promise<Controll
     { replayed, ms: Date.now() - t0, series: aggregator.size },
     'aggregation windows rebuilt from the results stream',
   );
-  await ingest.start();
-  metrics.trackIngest(ingest.stats, async () => {
-    const info = await jsm.consumers.info(names.resultsStream, names.ingestConsumer);
-    return { pending: info.num_pending, ackPending: info.num_ack_pending };
-  });
+  const replicaId = `${hostname().replace(/[^A-Za-z0-9_-]/g, '-')}-${process.pid}-${randomBytes(2).toString('hex')}`;
+  let partitioned: Partitioned | undefined;
+  if (partitionedMode) {
+    // Each replica ingests the partitions it leases (controller/partition/); the shared consumer stays idle.
+    partitioned = await startPartitioned({
+      config,
+      nc,
+      js,
+      jsm,
+      kvm,
+      names,
+      results,
+      replicaId,
+      logger,
+      labelsOf: (id) => targets.get(id)?.labels,
+      onReport: (r, replayed) => {
+        if (!replayed) metrics.observe(r);
+        sweeps.onReport(r);
+      },
+      onFeed: (r, seq) => events.emit('report', r, seq),
+    });
+    const owner = partitioned.owner;
+    metrics.trackIngest({
+      get ingested() {
+        return owner.stats().ingested;
+      },
+      get invalid() {
+        return owner.stats().invalid;
+      },
+      get redelivered() {
+        return owner.stats().redelivered;
+      },
+    });
+  } else {
+    await ingest.start();
+    metrics.trackIngest(ingest.stats, async () => {
+      const info = await jsm.consumers.info(names.resultsStream, names.ingestConsumer);
+      return { pending: info.num_pending, ackPending: info.num_ack_pending };
+    });
+  }
   const evictTimer = setInterval(() => {
     aggregator.evict();
     metrics.evict();
@@ -190,7 +229,6 @@ export async function startController(opts: ControllerOptions): Promise<Controll
   metrics.trackFleet(() => fleet.regions());
   const timeSub = serveTime(nc, names);
 
-  const replicaId = `${hostname().replace(/[^A-Za-z0-9_-]/g, '-')}-${process.pid}-${randomBytes(2).toString('hex')}`;
   const lease = new Lease({
     kv: leases,
     key: 'scheduler',
@@ -262,6 +300,7 @@ export async function startController(opts: ControllerOptions): Promise<Controll
       alerting,
       ready: () => !nc.isClosed(),
       egress: new EgressPolicy(config.egress.allow),
+      cluster: partitioned?.cluster,
     },
     config.controller,
     logger,
@@ -284,6 +323,7 @@ export async function startController(opts: ControllerOptions): Promise<Controll
     scheduler,
     lease,
     alerting,
+    partitioned,
     async stop() {
       clearInterval(evictTimer);
       clearInterval(regionTimer);
@@ -306,6 +346,8 @@ export async function startController(opts: ControllerOptions): Promise<Controll
           logger.warn({ err: (err as Error).message, what }, 'stop step failed'),
         );
       await step('alerting', alerting.stop());
+      // Hands this replica's partitions over at once (acks flushed, leases deleted).
+      if (partitioned) await step('partitions', partitioned.stop());
       scheduler.stop();
       watchService.close();
       await step('lease', lease.stop());

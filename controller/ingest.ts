@@ -17,6 +17,8 @@ export interface IngestOptions {
   onReport: (report: Report, seq: number) => void;
   /** Report ids remembered to make redelivery (after a controller crash) idempotent. */
   rememberIds?: number;
+  /** Durable consumer to read (default: the shared `names.ingestConsumer`; a partition's own: controller/partition/). */
+  consumer?: string;
 }
 
 /**
@@ -37,7 +39,7 @@ export class Ingest {
   async start(): Promise<void> {
     const consumer = await this.opts.js.consumers.get(
       this.opts.names.resultsStream,
-      this.opts.names.ingestConsumer,
+      this.opts.consumer ?? this.opts.names.ingestConsumer,
     );
     // A short pull expiry: if the consumer's leader moves (a cluster node dies), ingest notices in seconds.
     this.messages = await consumer.consume({ max_messages: 500, expires: 5000 });
@@ -140,6 +142,8 @@ export function subjectMismatch(subject: string, r: Report): string | undefined 
   const t = subject.split('.');
   if (t[1] !== 'results') return 'subject';
   const rest = t.slice(2);
+  // A partitioned deployment's server appends the target's partition (`{{partition(n,3)}}`): R.A.T.<p>.
+  if (rest.length === 4 && /^\d+$/.test(rest[3] as string)) rest.pop();
   if (rest[0] !== r.region) return 'region';
   if (rest.length === 3 && rest[1] !== r.agentId) return 'agent';
   if (rest[rest.length - 1] !== r.target.id) return 'target';

@@ -101,6 +101,28 @@ export const HISTOGRAMS: readonly HistogramSpec[] = [
     scale: 1e-3,
     buckets: [0, 0.5, 1, 2, 5, 10, 30, 60],
   },
+  {
+    metric: 'silent_ms',
+    name: 'liveprobe_silent_seconds',
+    help: 'Browser probe: audio below the silence threshold while the stream carried audio, per report; le="0" counts reports without silence',
+    scale: 1e-3,
+    buckets: [0, 0.5, 1, 2, 5, 10, 30, 60],
+  },
+  {
+    metric: 'audio_missing_ms',
+    name: 'liveprobe_audio_missing_seconds',
+    help: 'Browser probe: declared audio not playing while the picture had data, per report',
+    scale: 1e-3,
+    buckets: [0, 0.5, 1, 2, 5, 10, 30, 60],
+  },
+  {
+    metric: 'av_offset_abs_ms',
+    name: 'liveprobe_av_offset_abs_seconds',
+    help: 'Browser probe: |audio - video| presentation offset (median per report; av_method marker or buffer)',
+    scale: 1e-3,
+    // Lip sync is noticed around 45 ms (audio early) to 125 ms (audio late); 200 ms is the shipped rule.
+    buckets: [0.02, 0.045, 0.09, 0.125, 0.2, 0.3, 0.5, 1, 2],
+  },
 ];
 
 /** Controller API request durations: most answers take milliseconds, a summary over 100k series ~100 ms. */

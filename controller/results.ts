@@ -6,6 +6,7 @@ import type { Report } from '../shared/schemas.js';
 import type { Names } from '../shared/subjects.js';
 import { decodeJson } from '../shared/transport.js';
 import { subjectMismatch } from './ingest.js';
+import { partitionOf } from './partition/hash.js';
 
 export interface ResultsPage {
   reports: Report[];
@@ -22,12 +23,21 @@ export class ResultsReader {
     private readonly js: JetStreamClient,
     private readonly jsm: JetStreamManager,
     private readonly names: Names,
+    /** controller.partitions: above 1 the server appends a target's partition to its report subjects. */
+    private readonly partitions = 1,
   ) {}
+
+  private filterFor(region?: string, target?: string): string {
+    if (this.partitions <= 1) return this.names.resultsFilter(region, target);
+    return target
+      ? `${this.names.resultsFilter(region, target)}.${partitionOf(target, this.partitions)}`
+      : `${this.names.prefix}.results.${region ?? '*'}.*.*.*`;
+  }
 
   async query(q: ResultsQuery): Promise<ResultsPage> {
     const since = q.since ?? new Date(Date.now() - 3600_000).toISOString();
     const info = await this.jsm.consumers.add(this.names.resultsStream, {
-      filter_subject: this.names.resultsFilter(q.region, q.target),
+      filter_subject: this.filterFor(q.region, q.target),
       ...(q.cursor
         ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: q.cursor }
         : { deliver_policy: DeliverPolicy.StartTime, opt_start_time: since }),
@@ -63,9 +73,9 @@ export class ResultsReader {
    * Streams every report since `since` to onReport (used to rebuild the aggregation windows after a
    * restart). Reads exactly the messages pending when it starts; returns how many it delivered.
    */
-  async replay(since: Date, onReport: (r: Report) => void): Promise<number> {
+  async replay(since: Date, onReport: (r: Report) => void, filter = this.names.resultsAll): Promise<number> {
     const info = await this.jsm.consumers.add(this.names.resultsStream, {
-      filter_subject: this.names.resultsAll,
+      filter_subject: filter,
       deliver_policy: DeliverPolicy.StartTime,
       opt_start_time: since.toISOString(),
       ack_policy: AckPolicy.None,
@@ -107,7 +117,7 @@ export class ResultsReader {
     opts: { max: number; stopped: () => boolean },
   ): Promise<number> {
     const info = await this.jsm.consumers.add(this.names.resultsStream, {
-      filter_subject: this.names.resultsFilter(undefined, filter.target),
+      filter_subject: this.filterFor(undefined, filter.target),
       deliver_policy: DeliverPolicy.StartSequence,
       opt_start_seq: seq + 1,
       ack_policy: AckPolicy.None,

@@ -34,10 +34,11 @@ export function outputFormat(output: string): string {
   return 'mpegts';
 }
 
-function inputArgs(a: InjectArgs): string[] {
+function inputArgs(a: InjectArgs, stdinCommands = false): string[] {
   const args = [
     '-hide_banner',
-    '-nostdin',
+    // A painting run takes filter commands on stdin (the clock offset: strip-filter.ts OFFSET_FILTER).
+    ...(stdinCommands ? [] : ['-nostdin']),
     '-loglevel',
     'error',
     '-progress',
@@ -92,7 +93,7 @@ function outputArgs(a: InjectArgs): string[] {
 export function paintArgs(a: InjectArgs): string[] {
   const e = a.encode;
   return [
-    ...inputArgs(a),
+    ...inputArgs(a, true),
     '-filter_complex',
     paintGraph({ offsetMs: a.stampCorrectionMs, id: a.id, placement: a.placement }),
     '-map',

@@ -18,6 +18,8 @@ export interface RunningInjector {
   /** Bound metrics port (when --metrics-port was given). */
   metricsPort?: number;
   heartbeat(): InjectorHeartbeat;
+  /** Re-measures the clock offset now and applies it (also done every offsetRefreshS). */
+  refreshOffset(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -46,6 +48,7 @@ export async function startInjector(opts: {
     }
   }
   let measured = nc ? await estimateClockOffset(nc, names, 7) : undefined;
+  let offsetMeasuredAt = measured !== undefined ? Date.now() : undefined;
   const clockSource =
     measured !== undefined ? 'controller' : o.clockOffsetMs !== undefined ? 'manual' : 'none';
   const applied = measured ?? o.clockOffsetMs ?? 0;
@@ -88,7 +91,11 @@ export async function startInjector(opts: {
       framesPassed: s.framesPassed,
       ...(delay !== undefined ? { addedDelayMs: delay } : {}),
       ...(measured !== undefined ? { clockOffsetMs: measured } : {}),
-      appliedOffsetMs: applied,
+      // What frames get now (host minus reference): follows clockOffsetMs as it is re-measured.
+      appliedOffsetMs: -injector.appliedCorrectionMs,
+      ...(offsetMeasuredAt !== undefined
+        ? { offsetMeasuredAt: new Date(offsetMeasuredAt).toISOString() }
+        : {}),
       clockSource,
       restarts: s.restarts,
       decodeErrors: s.decodeErrors,
@@ -160,19 +167,24 @@ export async function startInjector(opts: {
     if (nc && !nc.isClosed()) nc.publish(names.injector(o.id), encodeJson(latest));
   };
   const hbTimer = setInterval(publish, o.heartbeatS * 1000);
-  // The offset is applied once, at start (it is baked into the filter expression); re-measured every minute
-  // for the heartbeat, so a drifting host shows as clockOffsetMs moving away from appliedOffsetMs.
-  const offsetTimer = setInterval(() => {
-    if (nc && !nc.isClosed())
-      void estimateClockOffset(nc, names, 7).then((m) => {
-        if (m !== undefined) measured = m;
-      });
-  }, 60_000);
+  // The offset is re-measured every offsetRefreshS and applied to the running painter (a filter command,
+  // no restart: Injector.setCorrection), so a drifting host clock does not drift the stamps. A manual
+  // offset (no controller to measure against) stays as given.
+  const refreshOffset = async () => {
+    if (!nc || nc.isClosed()) return;
+    const m = await estimateClockOffset(nc, names, 7);
+    if (m === undefined) return;
+    measured = m;
+    offsetMeasuredAt = Date.now();
+    if (clockSource === 'controller') injector.setCorrection(-m);
+  };
+  const offsetTimer = setInterval(() => void refreshOffset().catch(() => undefined), o.offsetRefreshS * 1000);
 
   return {
     injector,
     ...(metricsPort !== undefined ? { metricsPort } : {}),
     heartbeat,
+    refreshOffset,
     async stop() {
       clearInterval(hbTimer);
       clearInterval(offsetTimer);

@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../shared/log.js';
 import { type InjectArgs, paintArgs, passthroughArgs } from './args.js';
+import { MAX_OFFSET_DELTA_MS, OFFSET_BIAS, OFFSET_FILTER } from './strip-filter.js';
 
 export type InjectorMode = 'starting' | 'paint' | 'passthrough' | 'down';
 
@@ -70,9 +71,45 @@ export class Injector extends EventEmitter {
   private pendingPts: number | undefined;
   private delaySamples: number[] = [];
   private readonly logged = new Map<string, number>();
+  /** Stamp correction wanted now (ms added to the host clock), the one baked into this run, and its delta. */
+  private correctionMs: number;
+  private runBaseMs = 0;
+  private runDeltaMs = 0;
 
   constructor(private readonly opts: InjectorOptions) {
     super();
+    this.correctionMs = opts.args.stampCorrectionMs;
+  }
+
+  /** The stamp correction frames get now: the baked one plus the delta last sent to ffmpeg. */
+  get appliedCorrectionMs(): number {
+    return this.runBaseMs + this.runDeltaMs;
+  }
+
+  /**
+   * Moves the stamp correction (the clock offset, re-measured) without restarting ffmpeg: sent as a
+   * filter command on the painting run's stdin, applied from the next frame on. A move of more than
+   * MAX_OFFSET_DELTA_MS from the run's baked value is applied up to that bound (and in full by the next
+   * run); returns the correction now applied.
+   */
+  setCorrection(ms: number): number {
+    this.correctionMs = Math.round(ms);
+    const child = this.child;
+    if (this.childMode !== 'paint' || !child?.stdin?.writable || child.exitCode !== null)
+      return this.appliedCorrectionMs;
+    const want = this.correctionMs - this.runBaseMs;
+    const delta = Math.max(-MAX_OFFSET_DELTA_MS, Math.min(MAX_OFFSET_DELTA_MS, want));
+    if (delta !== want)
+      this.opts.logger.warn(
+        { wantMs: this.correctionMs, appliedMs: this.runBaseMs + delta },
+        'clock offset moved more than the running painter can follow; the next run applies it in full',
+      );
+    if (delta !== this.runDeltaMs) {
+      // ffmpeg's keyboard interaction: 'c', then "<target> <time> <command> <arg>" (time -1: now).
+      child.stdin.write(`c${OFFSET_FILTER} -1 y ${OFFSET_BIAS + delta}\n`);
+      this.runDeltaMs = delta;
+    }
+    return this.appliedCorrectionMs;
   }
 
   get mode(): InjectorMode {
@@ -113,8 +150,16 @@ export class Injector extends EventEmitter {
   private launch(mode: 'paint' | 'passthrough'): void {
     if (this.stopping) return;
     const { logger } = this.opts;
-    const args = mode === 'paint' ? paintArgs(this.opts.args) : passthroughArgs(this.opts.args);
-    const child = spawn(this.opts.ffmpegPath ?? 'ffmpeg', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    // A new run bakes the latest correction into its filter (and starts with no delta).
+    this.runBaseMs = this.correctionMs;
+    this.runDeltaMs = 0;
+    const a = { ...this.opts.args, stampCorrectionMs: this.correctionMs };
+    const args = mode === 'paint' ? paintArgs(a) : passthroughArgs(a);
+    const child = spawn(this.opts.ffmpegPath ?? 'ffmpeg', args, {
+      stdio: [mode === 'paint' ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+    });
+    // ffmpeg gone while a command is being written: nothing to do (the run is replaced).
+    child.stdin?.on('error', () => undefined);
     this.child = child;
     this.childMode = mode;
     this.runFrames = 0;
@@ -221,6 +266,12 @@ export class Injector extends EventEmitter {
     }
     // av_log's repeat compression of the decoder's join-time errors: noise, whatever the log level flags.
     if (line.startsWith('Last message repeated')) return;
+    // ffmpeg's echo of a filter command (setCorrection): ret:0 is success.
+    if (line.startsWith('Enter command:')) return;
+    if (line.startsWith('Command reply')) {
+      if (!/ret:0\b/.test(line)) this.opts.logger.warn({ pid }, `ffmpeg: ${line}`);
+      return;
+    }
     if (DECODE_ERROR.test(line)) {
       this.decodeErrors++;
       this.opts.logger.debug({ pid }, `ffmpeg: ${line}`);

@@ -30,6 +30,8 @@ export const InjectOptions = z.strictObject({
   metricsPort: z.coerce.number().int().min(0).max(65535).optional(),
   metricsHost: z.string().default('127.0.0.1'),
   heartbeatS: z.coerce.number().positive().max(3600).default(5),
+  /** How often the clock offset is re-measured against the controller and applied to the painter. */
+  offsetRefreshS: z.coerce.number().min(5).max(86_400).default(60),
   /** Publish heartbeats and measure the clock offset over NATS (config nats.*). */
   nats: z.boolean().default(true),
 });

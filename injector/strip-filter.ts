@@ -6,6 +6,16 @@ import {
   type StripPlacement,
 } from '../shared/clock.js';
 
+/**
+ * The clock offset can be moved while ffmpeg runs (geq takes no commands; lutyuv does): the strip's source
+ * passes through `lutyuv@offset`, whose luma is set to OFFSET_BIAS + delta, and geq adds `lum(0,0) -
+ * OFFSET_BIAS` ms to the offset baked into its expression. One command (`y`) changes it atomically between
+ * two frames, by at most MAX_OFFSET_DELTA_MS either way of the baked offset (a new run bakes the latest).
+ */
+export const OFFSET_FILTER = 'lutyuv@offset';
+export const OFFSET_BIAS = 128;
+export const MAX_OFFSET_DELTA_MS = 127;
+
 /** Luma of a 1 / 0 block (studio range, as the testbed paints). */
 const WHITE = 235;
 const BLACK = 16;
@@ -25,7 +35,7 @@ export function stripExpression(opts: { offsetMs: number; id: number }): string 
   if (!Number.isInteger(id) || id < 1 || id > MAX_STRIP_ID) throw new Error(`id must be 1..${MAX_STRIP_ID}`);
   // bit j (0 = LSB) of the stamp
   const b = (j: string) => `mod(floor(ld(0)/pow(2,${j})),2)`;
-  const stamp = `st(0,floor(time(0)*1000)${offsetMs >= 0 ? '+' : '-'}${Math.abs(offsetMs)})`;
+  const stamp = `st(0,floor(time(0)*1000)${offsetMs >= 0 ? '+' : '-'}${Math.abs(offsetMs)}+lum(0,0)-${OFFSET_BIAS})`;
   const printStamp = 'print(floor(T*90000+0.5),16);print(ld(0),16)';
   // rows 0 and 1 (X < 16): value bit 47 - i, i = Y*32 + X
   const valueBit = b(`47-(Y*${CLOCK_COLS}+X)`);
@@ -55,7 +65,7 @@ export function paintGraph(opts: { offsetMs: number; id: number; placement: Stri
   const y = corner.startsWith('bottom') ? 'main_h-overlay_h' : '0';
   return [
     '[0:v:0]format=yuv420p,split=2[m][t]',
-    `[t]crop=32:4:0:0,geq=lum=${quote(stripExpression(opts))}:cb=128:cr=128:threads=1[s0]`,
+    `[t]crop=32:4:0:0,${OFFSET_FILTER}=y=${OFFSET_BIAS}:u=128:v=128,geq=lum=${quote(stripExpression(opts))}:cb=128:cr=128:threads=1[s0]`,
     // 4 strip rows scaled to 4/3 of the band height, the 4th cropped: every row is bandH/3 of the picture.
     `[s0][m]scale2ref=w='trunc(iw*${size}/2)*2':h='trunc(ih*${bandH}*4/3/4)*4':flags=neighbor[s1][m1]`,
     '[s1]crop=iw:ih*3/4:0:0[s2]',

@@ -52,6 +52,10 @@ export const CONFIG_NOTES: Record<string, string> = {
   'browser.chromium':
     'Chromium binary (`/usr/lib/chromium/chromium` on Debian). Default: standard locations.',
   'browser.extraArgs': 'Extra Chromium flags (e.g. `--disable-dev-shm-usage` in containers).',
+  'browser.audio':
+    'Analyse the played audio with Web Audio (`silent_ms`, `audio_missing_ms`, the A/V sync tone); `false` keeps players muted and reports no audio figures.',
+  'browser.silenceDbfs':
+    'RMS level (dBFS) below which a 100 ms window of played audio is silent (`silent_ms`). -60 sits far below programme audio and above codec noise on digital silence.',
   'log.level': 'pino log level.',
 };
 
@@ -129,5 +133,13 @@ export const FINDING_NOTES: Record<string, FindingNote> = {
   'segment-slow': {
     severity: 'warning',
     rule: 'A segment GET takes longer than its duration (reported while still in flight): the rendition is named, it is also a reason, and the outcome is degraded.',
+  },
+  'resolution-mismatch': {
+    severity: 'warning',
+    rule: "Browser probe: the decoded picture (`videoWidth` x `videoHeight`) differs from the playing rendition's declared `RESOLUTION` / `@width` x `@height` by more than 5 % (and 8 px) for 2 s or more; the variant names the rendition (its media playlist URL, or the MPD URL `#` Representation id).",
+  },
+  'audio-missing': {
+    severity: 'critical',
+    rule: "Browser probe: the master or MPD declares audio, yet for 2 s or more of a report the player's audio buffer did not hold the playhead while the video buffer did (the audio track is gone from the segments). A stream that declares no audio never has it.",
   },
 };

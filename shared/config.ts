@@ -184,6 +184,17 @@ export const ConfigSchema = z.strictObject({
         .default([]),
       /** Bound of target x region x probe series in /metrics; reports of series beyond it are not exported. */
       metricsMaxSeries: positiveInt.default(5000),
+      /**
+       * Ingest partitions (docs/operations/scale-out.md). 1 = one durable consumer shared by every replica
+       * (the single-controller default). N > 1 = reports spread over N partitions by target by the nats-server
+       * subject mapping `partition(N, 3)` (deploy/nats/nats-server.conf), each owned by one replica through a
+       * KV lease; every replica then answers for the whole fleet. Every replica must use the same N.
+       */
+      partitions: z.coerce.number().int().min(1).max(256).default(1),
+      /** A partition lease not renewed within this (ms) expires: a dead replica's partitions move after it. */
+      partitionLeaseMs: z.coerce.number().int().min(1000).max(120_000).default(5000),
+      /** How long (ms) a replica waits for the others' parts of a fleet-wide answer before answering `partial`. */
+      mergeDeadlineMs: z.coerce.number().int().min(50).max(30_000).default(1500),
     })
     .prefault({}),
   browser: z
@@ -200,6 +211,18 @@ export const ConfigSchema = z.strictObject({
         )
         .optional(),
       extraArgs: z.array(z.string()).default([]),
+      /**
+       * Analyse the played audio in the page (Web Audio: silent_ms, audio_missing_ms, the A/V sync tone).
+       * false keeps the player muted and reports no audio figures. Env "false"/"0" turns it off.
+       */
+      audio: z
+        .preprocess(
+          (v) => (typeof v === 'string' ? !['false', '0', 'no', 'off'].includes(v.toLowerCase()) : v),
+          z.boolean(),
+        )
+        .default(true),
+      /** A 100 ms audio window quieter than this RMS level (dBFS) counts as silent (silent_ms). */
+      silenceDbfs: z.coerce.number().min(-150).max(0).default(-60),
     })
     .prefault({}),
   /**
@@ -280,8 +303,13 @@ export const ENV_KEYS: Record<string, string> = {
   LIVEPROBE_EXTERNAL_URL: 'controller.externalUrl',
   LIVEPROBE_METRICS_TARGET_LABELS: 'controller.metricsTargetLabels',
   LIVEPROBE_METRICS_MAX_SERIES: 'controller.metricsMaxSeries',
+  LIVEPROBE_PARTITIONS: 'controller.partitions',
+  LIVEPROBE_PARTITION_LEASE_MS: 'controller.partitionLeaseMs',
+  LIVEPROBE_MERGE_DEADLINE_MS: 'controller.mergeDeadlineMs',
   LIVEPROBE_CHROMIUM: 'browser.chromium',
   LIVEPROBE_CHROMIUM_ARGS: 'browser.args',
+  LIVEPROBE_BROWSER_AUDIO: 'browser.audio',
+  LIVEPROBE_SILENCE_DBFS: 'browser.silenceDbfs',
   LIVEPROBE_LOG_LEVEL: 'log.level',
   LIVEPROBE_EGRESS_ALLOW: 'egress.allow',
   LIVEPROBE_CMCD_MODE: 'cmcd.mode',

@@ -46,6 +46,13 @@ export const MetricsShape = {
    * impossible value, so clock skew beyond the estimate. Counted and kept (never clamped to 0).
    */
   clock_skew_negative: count,
+  // Viewer signals (browser probe, docs/guides/viewer-signals.md).
+  audio_level_p50_dbfs: z.number().finite().max(0),
+  silent_ms: nonNeg,
+  audio_missing_ms: nonNeg,
+  av_offset_ms: ms,
+  av_offset_abs_ms: nonNeg,
+  caption_cues_per_min: nonNeg,
 } as const;
 
 export const Metrics = z.object(MetricsShape).partial();
@@ -72,6 +79,9 @@ export const FINDING_CODES = [
   'dash-availability',
   // Beyond METRICS.md: a segment downloading slower than real time (throttled origin/CDN), per variant.
   'segment-slow',
+  // Browser probe viewer signals: the decoded picture is not the declared size; declared audio does not play.
+  'resolution-mismatch',
+  'audio-missing',
 ] as const;
 export const FindingCode = z.enum(FINDING_CODES);
 export type FindingCode = z.infer<typeof FindingCode>;

@@ -22,6 +22,10 @@ export type LatencyMethod = z.infer<typeof LatencyMethod>;
 export const G2gMethod = z.enum(['stamp', 'none']);
 export type G2gMethod = z.infer<typeof G2gMethod>;
 
+/** How av_offset_ms was measured: the sync marker in the decoded output, or the buffered timelines. */
+export const AvMethod = z.enum(['marker', 'buffer']);
+export type AvMethod = z.infer<typeof AvMethod>;
+
 const HttpUrl = z.url({ protocol: /^https?$/ });
 
 export const Expectations = z
@@ -295,6 +299,8 @@ export const Report = z.object({
   g2g_injector_id: z.number().int().min(1).max(65535).optional(),
   /** Where the strip was found, e.g. "bottom-right@0.5" (shared/clock.ts placementName). */
   g2g_strip: z.string().max(40).optional(),
+  /** Browser probe: how av_offset_ms was measured (present with it). */
+  av_method: AvMethod.optional(),
   metrics: Metrics,
   startup: StartupBreakdown.optional(),
   segments: z.array(SegmentTiming).max(MAX_SEGMENTS_IN_REPORT).default([]),
@@ -413,7 +419,10 @@ export const InjectorHeartbeat = z.object({
   addedDelayMs: z.number().nonnegative().optional(),
   /** Host clock minus the controller's clock; the stamp is corrected by appliedOffsetMs. */
   clockOffsetMs: z.number().optional(),
+  /** The correction frames get now; re-measured offsets are applied while painting (within ±127 ms a step). */
   appliedOffsetMs: z.number(),
+  /** When clockOffsetMs was last measured (every offsetRefreshS, default 60 s). */
+  offsetMeasuredAt: IsoTime.optional(),
   clockSource: z.enum(['controller', 'manual', 'none']),
   restarts: z.number().int().nonnegative(),
   decodeErrors: z.number().int().nonnegative(),

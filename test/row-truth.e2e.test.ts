@@ -84,6 +84,22 @@ async function streamRun(mode: 'query' | 'header', url: string, protocol: 'hls' 
   }
 }
 
+/** A stream-probe check straight at the testbed, with `fault` (publish-delay...) active for its whole run. */
+async function check(fault: Record<string, unknown> | undefined, durationS = 8): Promise<ProbeResult> {
+  const id = fault ? testbed.faults.inject({ stream: 'hls-ts', ...fault }).id : undefined;
+  const p = new StreamProber({ masterIntervalS: 1, logger });
+  try {
+    const s = testbed.streams.find((x) => x.id === 'hls-ts')!;
+    return await p.run(
+      { target: { id: 'truth', url: s.url, protocol: 'hls' }, mode: 'check', durationS, expectations: {} },
+      { signal: new AbortController().signal, logger },
+    );
+  } finally {
+    if (id) testbed.faults.remove(id);
+    await p.close();
+  }
+}
+
 beforeAll(async () => {
   testbed = await startTestbed({ port: 0, ladder: 'full', segmentS: 1, logger });
   browser = new BrowserProber({ logger });
@@ -217,4 +233,23 @@ describe('row-level truth through a recording proxy', () => {
       await proxy.close();
     }
   }, 90_000);
+
+  it('availability delay against a known publish delay, and cross-variant mseq drift on a real origin', async () => {
+    const base = await check(undefined);
+    const held = await check({ type: 'publish-delay', ms: 3000 });
+    const b = base.metrics.segment_availability_delay_p50_ms;
+    const h = held.metrics.segment_availability_delay_p50_ms;
+    console.log(JSON.stringify({ availability: { base: b, held: h } }));
+    expect(b).toBeTypeOf('number');
+    expect(h).toBeTypeOf('number');
+    // The origin held publication back by exactly 3000 ms: the probe reads that, within one target duration.
+    expect(Math.abs((h as number) - (b as number) - 3000)).toBeLessThanOrEqual(1000);
+
+    // One rendition published 4 s (4 segments) late on the same origin: the drift check names it alone.
+    const drift = await check({ rendition: '240p', type: 'publish-delay', ms: 4000 });
+    const found = drift.findings.filter((f) => f.code === 'variant-mseq-drift');
+    expect(found.length).toBeGreaterThan(0);
+    for (const f of found) expect(f.variant).toContain('240p');
+    expect(found[0]?.evidence).toMatch(/segments off the other renditions/);
+  }, 60_000);
 });

@@ -17,6 +17,11 @@ export const SKETCHED = [
   'pdt_latency_p50_ms',
   'dash_latency_p50_ms',
   'stall_ms',
+  // Viewer signals (browser probe): silence and missing audio per report, |A/V offset| (signed values would
+  // be clamped at 0 like clock skew, so the sketch keeps the magnitude).
+  'silent_ms',
+  'audio_missing_ms',
+  'av_offset_abs_ms',
 ] as const satisfies readonly MetricName[];
 export type SketchedMetric = (typeof SKETCHED)[number];
 
@@ -54,7 +59,7 @@ const RETAIN_MS = WINDOWS['1h'];
 /** Series merged per event-loop turn when the API recomputes a summary. */
 const SLICE = 500;
 
-interface Bucket {
+export interface Bucket {
   start: number;
   count: number;
   ok: number;
@@ -157,7 +162,7 @@ export interface SummaryGroup {
   sums?: SummarySums;
 }
 
-const emptyBucket = (start: number): Bucket => ({
+export const emptyBucket = (start: number): Bucket => ({
   start,
   count: 0,
   ok: 0,
@@ -305,6 +310,68 @@ export class Aggregator {
     const { source, keyOf } = this.plan(q);
     this.accumulate(source, q, this.now() - WINDOWS[q.window], keyOf, acc);
     return finish(acc);
+  }
+
+  /**
+   * A summary's group accumulators before they are finished, for the cross-replica merge
+   * (controller/partition/): `by` = 'cell' keys them target x region, 'series' target x region x probe.
+   */
+  partial(q: SummaryQuery, by?: 'cell' | 'series'): Map<string, Bucket> {
+    const acc = new Map<string, Bucket>();
+    const plan: { source: Iterable<Series>; keyOf: (s: Series) => string | undefined } = by
+      ? {
+          source: this.series.values(),
+          keyOf:
+            by === 'cell'
+              ? (s) => `${s.target}\u0000${s.region}`
+              : (s) => seriesKey(s.target, s.region, s.probe),
+        }
+      : this.plan(q);
+    this.accumulate(plan.source, q, this.now() - WINDOWS[q.window], plan.keyOf, acc);
+    return acc;
+  }
+
+  /** Cumulative totals of one series (target x region x probe), if it is held here. */
+  totalsOf(target: string, region: string, probe: string): Totals | undefined {
+    return this.series.get(seriesKey(target, region, probe))?.totals;
+  }
+
+  /** /v1/series before finishing: a target's buckets per region and step (merged across replicas). */
+  timelineBuckets(q: {
+    target: string;
+    region?: string;
+    probe?: ProbeKind;
+    fromMs: number;
+    stepMs: number;
+  }): {
+    times: number[];
+    rows: Map<string, (Bucket | undefined)[]>;
+  } {
+    const from = Math.floor(q.fromMs / BUCKET_MS) * BUCKET_MS;
+    const steps = Math.max(1, Math.ceil((this.now() - from) / q.stepMs));
+    const times = Array.from({ length: steps }, (_, i) => from + i * q.stepMs);
+    const rows = new Map<string, (Bucket | undefined)[]>();
+    for (const s of this.series.values()) {
+      if (s.target !== q.target || (q.region && s.region !== q.region) || (q.probe && s.probe !== q.probe))
+        continue;
+      let row = rows.get(s.region);
+      if (!row) {
+        row = new Array(steps).fill(undefined);
+        rows.set(s.region, row);
+      }
+      for (const b of s.buckets) {
+        if (b.start < from) continue;
+        const i = Math.floor((b.start - from) / q.stepMs);
+        if (i >= steps) continue;
+        let into = row[i];
+        if (!into) {
+          into = emptyBucket(0);
+          row[i] = into;
+        }
+        mergeInto(into, b);
+      }
+    }
+    return { times, rows };
   }
 
   /** Unfiltered region/probe groupings read the rollups; everything else the series. */
@@ -463,7 +530,7 @@ export class Aggregator {
 }
 
 /** Group accumulators -> API groups, sorted by key. */
-function finish(acc: Map<string, Bucket>): SummaryGroup[] {
+export function finish(acc: Map<string, Bucket>): SummaryGroup[] {
   return [...acc.entries()]
     .sort(([a], [b]) => a.localeCompare(b))
     .map(([key, t]) => {
@@ -591,7 +658,7 @@ function addToSketch(b: Bucket, i: number, v: number): void {
 }
 
 /** Group accumulators always use sketches. */
-function mergeInto(into: Bucket, b: Bucket): void {
+export function mergeInto(into: Bucket, b: Bucket): void {
   into.count += b.count;
   into.ok += b.ok;
   into.degraded += b.degraded;

@@ -19,6 +19,7 @@ import type { EventBus } from '../events.js';
 import type { Fleet } from '../fleet.js';
 import type { LatestReports } from '../latest.js';
 import type { ControllerMetrics } from '../metrics.js';
+import type { Cluster } from '../partition/cluster.js';
 import type { ResultsReader } from '../results.js';
 import type { Scheduler } from '../scheduler/scheduler.js';
 import type { KvCollection } from '../state/kvcollection.js';
@@ -74,6 +75,8 @@ export interface Services {
   egress?: EgressPolicy;
   /** Caps on open event streams (set by buildApi from the config). */
   sse?: SseLimiter;
+  /** Fleet-wide answers merged across replicas (partitioned ingest: controller/partition/). */
+  cluster?: Cluster;
   /** Bounds on stored silences (set by buildApi from the config). */
   silenceLimits?: { max: number; maxHours: number };
 }

@@ -2,7 +2,9 @@ import { redactUrl } from '../../shared/log.js';
 import type { Metrics } from '../../shared/metrics.js';
 import { sketchesOf } from '../../shared/sample-sketch.js';
 import {
+  type AvMethod,
   type ErrorCategory,
+  type Finding,
   type G2gMethod,
   type LatencyMethod,
   MAX_ERRORS_IN_REPORT,
@@ -15,10 +17,22 @@ import {
   type SegmentTiming,
   type StartupBreakdown,
 } from '../../shared/schemas.js';
+import { SYNC_PERIOD_S } from '../../shared/sync-marker.js';
 import type { DrainResult, EventOf, HarnessEventMap, HarnessSnapshot } from './events.js';
 import { percentiles } from './percentiles.js';
 
 type Level = HarnessEventMap['levels']['levels'][number];
+
+/** A 100 ms window of played audio below this RMS level (dBFS) is silent (config browser.silenceDbfs). */
+export const DEFAULT_SILENCE_DBFS = -60;
+/** Each audio-level event covers this much playback. */
+const AUDIO_WINDOW_MS = 100;
+/** A tone and a marked frame further apart than this are not one sync event (half the marker period). */
+const AV_PAIR_MS = (SYNC_PERIOD_S * 1000) / 2;
+/** A decoded size differing from the declared one this long (same level) is a finding, not a switch. */
+const RESOLUTION_MIN_MS = 2000;
+/** Audio missing this long in a report is a finding. */
+const AUDIO_MISSING_MIN_MS = 2000;
 
 /** What one period hands the next: the session state that spans report boundaries. */
 export interface Carry {
@@ -41,13 +55,27 @@ export interface Carry {
   level?: number;
   /** Playing time up to this t is already credited to a rendition. */
   renditionMark?: number;
+  /** 100 ms audio windows quieter than this (dBFS) are silent. */
+  silenceDbfs: number;
+  /** The master / MPD declares audio (undefined until the player said). */
+  audioDeclared?: boolean;
+  /** A caption track is selected (its label). */
+  captions?: string;
+  /** Sync tones not yet paired with a marked frame, and recent marked frames (t). */
+  avTones: number[];
+  avMarks: number[];
+  /** The decoded picture size and level showing since t. */
+  picture?: { level: number; width: number; height: number; since: number };
 }
 
-export const initialCarry = (): Carry => ({
+export const initialCarry = (silenceDbfs = DEFAULT_SILENCE_DBFS): Carry => ({
   levels: [],
   startup: {},
   startupReported: false,
   fatalSeen: false,
+  silenceDbfs,
+  avTones: [],
+  avMarks: [],
 });
 
 export interface PeriodData {
@@ -77,6 +105,10 @@ export interface PeriodData {
   renditions?: RenditionTime[];
   /** Mergeable sketches of the raw samples behind the percentiles (clock-dependent ones corrected). */
   sketches?: SampleSketches;
+  /** Where av_offset_ms came from: the sync marker in the picture and sound, else the buffered timelines. */
+  avMethod?: AvMethod;
+  /** Viewer-signal findings of this period (resolution-mismatch, audio-missing). */
+  findings: Finding[];
 }
 
 const r1 = (x: number) => Math.round(x * 10) / 10;
@@ -176,6 +208,14 @@ export class PeriodAccumulator {
   /** Playing ms per rendition name, credited up to carry.renditionMark. */
   private readonly renditionMs = new Map<string, RenditionTime>();
   private firstFrameThisPeriod = false;
+  private readonly audioDb: number[] = [];
+  private silentMs = 0;
+  private audioMissingMs = 0;
+  private readonly avMarker: number[] = [];
+  private readonly avBuffer: number[] = [];
+  private cues = 0;
+  /** Per level: the mismatching decoded size seen (for one finding per level and period). */
+  private readonly mismatches = new Map<number, { at: number; width: number; height: number; ms: number }>();
   private readonly isFirstPeriod: boolean;
 
   constructor(carry: Carry) {
@@ -315,10 +355,103 @@ export class PeriodAccumulator {
         case 'harness-error':
           this.harnessErrors.push(e.message);
           break;
+        case 'declared':
+          c.audioDeclared = e.audio;
+          break;
+        case 'captions':
+          c.captions = e.label;
+          break;
+        case 'cue':
+          if (e.t >= this.from) this.cues++;
+          break;
+        case 'audio-level':
+          this.audioWindow(e);
+          break;
+        case 'av-tone':
+          c.avTones.push(e.t);
+          break;
+        case 'av-mark':
+          c.avMarks.push(e.t);
+          break;
+        case 'av-buffer':
+          this.avBuffer.push(e.ms);
+          break;
+        case 'resolution':
+          this.closePicture(e.t);
+          c.picture = { level: e.level, width: e.width, height: e.height, since: e.t };
+          break;
       }
     }
+    this.pairAv(d.snapshot.now);
     this.snapshot = d.snapshot;
     this.to = Math.max(this.to, d.snapshot.now);
+  }
+
+  /**
+   * One 100 ms window of played audio. Silent: playing, the player's audio buffer holds the playhead, and
+   * quieter than the threshold. Missing: audio is declared, the video buffer holds the playhead and the
+   * audio buffer does not (a stall with both empty is a stall, not missing audio).
+   */
+  private audioWindow(e: EventOf<'audio-level'>): void {
+    const c = this.carry;
+    if (
+      c.firstFrameAt === undefined ||
+      e.t < c.firstFrameAt ||
+      e.t < this.from ||
+      c.offlineSince !== undefined
+    )
+      return;
+    if (e.carried === true) {
+      if (!e.playing || c.openStallAt !== undefined) return;
+      this.audioDb.push(e.db);
+      if (e.db < c.silenceDbfs) this.silentMs += AUDIO_WINDOW_MS;
+    } else if (c.audioDeclared && e.video !== false) {
+      this.audioMissingMs += AUDIO_WINDOW_MS;
+    }
+  }
+
+  /**
+   * Pairs each sync tone with the nearest marked frame once every frame that could pair with it has been
+   * seen (half a marker period later): offset = tone output time - marked frame display time.
+   */
+  private pairAv(now: number): void {
+    const c = this.carry;
+    const keep: number[] = [];
+    for (const ta of c.avTones) {
+      if (now < ta + AV_PAIR_MS + 200) {
+        keep.push(ta);
+        continue;
+      }
+      let best: number | undefined;
+      for (const tm of c.avMarks)
+        if (Math.abs(ta - tm) < AV_PAIR_MS && (best === undefined || Math.abs(ta - tm) < Math.abs(ta - best)))
+          best = tm;
+      if (best !== undefined) this.avMarker.push(ta - best);
+    }
+    c.avTones = keep;
+    c.avMarks = c.avMarks.filter((tm) => tm > now - 3 * AV_PAIR_MS);
+  }
+
+  /** The picture state showing since c.picture.since ends at t: a lasting mismatch becomes a finding. */
+  private closePicture(t: number): void {
+    const p = this.carry.picture;
+    if (!p) return;
+    const ms = t - p.since;
+    const overlap = this.overlap(p.since, t);
+    if (ms < RESOLUTION_MIN_MS || overlap <= 0) return;
+    const l = this.carry.levels[p.level];
+    if (!l?.width || !l.height) return;
+    const off = (got: number, want: number) => Math.abs(got - want) > Math.max(8, want * 0.05);
+    if (!off(p.width, l.width) && !off(p.height, l.height)) return;
+    const m = this.mismatches.get(p.level);
+    if (m) m.ms += overlap;
+    else
+      this.mismatches.set(p.level, {
+        at: Math.max(p.since, this.from),
+        width: p.width,
+        height: p.height,
+        ms: overlap,
+      });
   }
 
   /** The player is gone at t (browser died, or restarting after a fatal error): close what it had open. */
@@ -505,6 +638,47 @@ export class PeriodAccumulator {
       }
     }
 
+    let avMethod: AvMethod | undefined;
+    const findings: Finding[] = [];
+    if (played) {
+      const lv = percentiles(this.audioDb, [50]);
+      if (lv) m.audio_level_p50_dbfs = r1(lv[50]);
+      if (this.audioDb.length > 0 || c.audioDeclared) m.silent_ms = this.silentMs;
+      if (c.audioDeclared) m.audio_missing_ms = this.audioMissingMs;
+      const av = percentiles(this.avMarker, [50]) ?? percentiles(this.avBuffer, [50]);
+      if (av) {
+        avMethod = this.avMarker.length > 0 ? 'marker' : 'buffer';
+        m.av_offset_ms = r1(av[50]);
+        m.av_offset_abs_ms = Math.abs(m.av_offset_ms);
+      }
+      if (c.captions !== undefined) {
+        const playingMs = (renditions ?? []).reduce((a, r) => a + r.time_ms, 0);
+        if (playingMs >= 10_000) m.caption_cues_per_min = r1((this.cues * 60_000) / playingMs);
+      }
+      if (this.audioMissingMs >= AUDIO_MISSING_MIN_MS)
+        findings.push({
+          code: 'audio-missing',
+          severity: 'critical',
+          variant: 'audio',
+          at: Math.round((c.startWall ?? 0) + this.from),
+          count: 1,
+          evidence: `the stream declares audio but none played for ${(this.audioMissingMs / 1000).toFixed(1)} s while the picture had data`,
+        });
+      // The picture showing at the period end counts up to it (without closing it: it carries on).
+      this.closePicture(this.to);
+      for (const [level, mm] of this.mismatches) {
+        const l = c.levels[level];
+        findings.push({
+          code: 'resolution-mismatch',
+          severity: 'warning',
+          variant: l?.url ? reportUrl(l.url) : renditionName(c.levels, level),
+          at: Math.round((c.startWall ?? 0) + mm.at),
+          count: 1,
+          evidence: `decoded ${mm.width}x${mm.height}, declared ${l?.width}x${l?.height} for ${renditionName(c.levels, level)} (${l?.bitrate ? `${Math.round(l.bitrate / 1000)} kbit/s` : 'bitrate unknown'}) for ${(mm.ms / 1000).toFixed(1)} s`,
+        });
+      }
+    }
+
     if (measured) {
       m.errors_http = this.errorCounts.http;
       m.errors_network = this.errorCounts.network;
@@ -545,6 +719,8 @@ export class PeriodAccumulator {
         pdt_latency_ms: pdtSamples,
         dash_latency_ms: this.dash,
       }),
+      avMethod,
+      findings,
     };
   }
 }

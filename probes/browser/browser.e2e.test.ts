@@ -248,6 +248,47 @@ describe('browser probe end to end', () => {
     }
   });
 
+  it('a CPU squeeze on the Chromium process group shows as dropped frames', async () => {
+    // Starve the whole browser (puppeteer starts it in its own process group) of CPU once it plays: stopped
+    // 70 ms of every 100 ms, as a host saturated by other work would leave it. Frames due while it is stopped
+    // are late when it runs again and the media pipeline drops them.
+    let squeeze: NodeJS.Timeout | undefined;
+    let pgid: number | undefined;
+    const release = () => {
+      if (squeeze) clearInterval(squeeze);
+      squeeze = undefined;
+      if (pgid !== undefined) process.kill(-pgid, 'SIGCONT');
+    };
+    const ac = new AbortController();
+    let squeezedIntervals = 0;
+    try {
+      const r = await prober.run(
+        job(source.url, { mode: 'watch', durationS: 60, intervalS: 2 }),
+        ctx(ac.signal, (ir) => {
+          if (!squeeze && squeezedIntervals === 0 && ir.metrics.startup_ms !== undefined) {
+            pgid = prober.health().pid;
+            if (pgid === undefined) return;
+            squeeze = setInterval(() => {
+              process.kill(-(pgid as number), 'SIGSTOP');
+              setTimeout(() => process.kill(-(pgid as number), 'SIGCONT'), 70);
+            }, 100);
+          } else if (squeeze && ++squeezedIntervals >= 3) {
+            release();
+            ac.abort();
+          }
+        }),
+      );
+      ProbeResult.parse(r);
+      console.log(JSON.stringify({ squeeze: { outcome: r.outcome, metrics: r.metrics } }));
+      expect(squeezedIntervals).toBeGreaterThanOrEqual(3);
+      expect(r.outcome).not.toBe('probe-error');
+      expect(r.metrics.total_frames).toBeGreaterThan(0);
+      expect(r.metrics.dropped_frames).toBeGreaterThan(0);
+    } finally {
+      release();
+    }
+  });
+
   it('every player request carries CMCD (query mode): sid per session, cid = target id, synthetic marker', async () => {
     const proxy = await startProxy();
     try {

@@ -11,7 +11,7 @@ export interface HarnessEventMap {
   /** MANIFEST_LOADED: the master (or single media) playlist. */
   manifest: Record<string, never>;
   /** MANIFEST_PARSED / LEVELS_UPDATED: the levels as hls.js indexes them (frag.level, LEVEL_SWITCHED). */
-  levels: { levels: Array<{ height?: number; bitrate?: number }> };
+  levels: { levels: Array<{ height?: number; width?: number; bitrate?: number; url?: string }> };
   /** LEVEL_LOADED: a media playlist. */
   'media-playlist': { level: number; live: boolean };
   /** FRAG_LOADED for a media fragment (never an init segment); start/first/end are relative like t. */
@@ -49,6 +49,28 @@ export interface HarnessEventMap {
   /** Picture black for >= blackMinMs; t is when it went black. */
   'black-start': Record<string, never>;
   'black-end': Record<string, never>;
+  /** How the Web Audio analysis came up (error: it could not; no audio figures then). */
+  'audio-ready': { sampleRate?: number; state?: string; error?: string };
+  /**
+   * One 100 ms window of the played audio: RMS in dBFS (-200 for digital silence); playing = the element was
+   * playing; carried = the player's audio buffer holds the playhead (null: the player made no audio buffer);
+   * video = the same for the video buffer.
+   */
+  'audio-level': { db: number; playing: boolean; carried: boolean | null; video: boolean | null };
+  /** What the master / MPD declares: an audio track, caption tracks. */
+  declared: { audio: boolean; captions: boolean };
+  /** A caption track was selected (label or language). */
+  captions: { label: string };
+  /** A caption cue became active for the first time. */
+  cue: { start: number };
+  /** The sync tone started playing (t: when it is output). */
+  'av-tone': Record<string, never>;
+  /** The marked frame of the sync marker was presented (t: its display time). */
+  'av-mark': Record<string, never>;
+  /** Buffered audio minus video timeline at the playhead (range starts), ms. */
+  'av-buffer': { ms: number };
+  /** The decoded picture size or the playing level changed. */
+  resolution: { level: number; width: number; height: number };
   /** Our own harness code failed (probe-error, never the stream's fault). */
   'harness-error': { message: string };
 }
@@ -103,6 +125,13 @@ export interface HarnessStartConfig {
   /** Picture black this long counts as black. */
   blackMinMs: number;
   rendition?: RenditionChoice;
+  /** Analyse the played audio (Web Audio); absent = the element stays muted and no audio figures. */
+  audio?: { workletUrl: string; toneHz: number };
+  /** Look for the A/V sync marker (shared/sync-marker.ts geometry). */
+  sync?: {
+    marker: { x0: number; x1: number; upper: { y0: number; y1: number }; lower: { y0: number; y1: number } };
+    minDiff: number;
+  };
   /** CMCD (CTA-5004) in query mode on every request. */
   cmcd?: {
     sessionId: string;
@@ -132,6 +161,15 @@ const TYPES: ReadonlySet<string> = new Set<HarnessEventType>([
   'black-end',
   'error',
   'harness-error',
+  'audio-ready',
+  'audio-level',
+  'declared',
+  'captions',
+  'cue',
+  'av-tone',
+  'av-mark',
+  'av-buffer',
+  'resolution',
 ]);
 
 /** A light structural check at the page boundary: a malformed drain means the harness broke. */

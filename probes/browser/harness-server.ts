@@ -75,6 +75,11 @@ export async function startHarnessServer(opts: { dashJsPath?: string } = {}): Pr
     '/harness.html': { type: 'text/html; charset=utf-8', body: readFileSync(join(dir, 'harness.html')) },
     '/harness.js': { type: 'text/javascript; charset=utf-8', body: readFileSync(join(dir, 'harness.js')) },
     '/picture.js': { type: 'text/javascript; charset=utf-8', body: readFileSync(join(dir, 'picture.js')) },
+    '/viewer.js': { type: 'text/javascript; charset=utf-8', body: readFileSync(join(dir, 'viewer.js')) },
+    '/audio-worklet.js': {
+      type: 'text/javascript; charset=utf-8',
+      body: readFileSync(join(dir, 'audio-worklet.js')),
+    },
     '/hls.min.js': {
       type: 'text/javascript; charset=utf-8',
       body: readFileSync(require.resolve('hls.js/dist/hls.min.js')),

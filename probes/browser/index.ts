@@ -2,6 +2,7 @@ import type { EgressPolicy } from '../../shared/egress.js';
 import type { Logger } from '../../shared/log.js';
 import type { ProbeResult } from '../../shared/schemas.js';
 import type { ProbeContext, ProbeJob, Prober } from '../types.js';
+import { DEFAULT_SILENCE_DBFS } from './aggregate.js';
 import { resolveChromiumPath } from './chromium.js';
 import type { RenditionChoice } from './events.js';
 import { type HarnessServer, startHarnessServer } from './harness-server.js';
@@ -46,6 +47,13 @@ export interface BrowserProberOptions {
   freezeMinMs?: number;
   /** Picture black this long is black (black_ms). Default 1000 ms. */
   blackMinMs?: number;
+  /**
+   * Analyse the played audio in the page (Web Audio; silent_ms, audio_missing_ms, the A/V sync tone). Needs
+   * autoplay with sound (the built-in flags allow it). Default true.
+   */
+  audio?: boolean;
+  /** 100 ms audio windows below this RMS level count as silent (silent_ms). Default -60 dBFS. */
+  silenceDbfs?: number;
   /** Default rendition choice for every job (a job's own `rendition` wins). Default: ABR, uncapped. */
   rendition?: RenditionChoice;
   /**
@@ -128,6 +136,8 @@ export class BrowserProber implements Prober {
       hlsConfig: { backBufferLength: 30, ...this.opts.hlsConfig },
       freezeMinMs: this.opts.freezeMinMs ?? 2000,
       blackMinMs: this.opts.blackMinMs ?? 1000,
+      audio: this.opts.audio ?? true,
+      silenceDbfs: this.opts.silenceDbfs ?? DEFAULT_SILENCE_DBFS,
       rendition: this.opts.rendition,
       cmcd: this.opts.cmcd === false ? undefined : { customKey: DEFAULT_CMCD_KEY, ...this.opts.cmcd },
     });

@@ -13,10 +13,10 @@ import {
   stripRect,
 } from '../../shared/clock.js';
 import { EgressPolicy } from '../../shared/egress.js';
-
 import type { Logger } from '../../shared/log.js';
 import { redactUrl } from '../../shared/log.js';
 import type { ProbeResult } from '../../shared/schemas.js';
+import { SYNC_MARK_MIN_DIFF, SYNC_MARKER, SYNC_TONE_HZ } from '../../shared/sync-marker.js';
 import { createAuthorizer } from '../../shared/target-auth.js';
 import type { ProbeContext, ProbeJob } from '../types.js';
 import { initialCarry, PeriodAccumulator, type PeriodData } from './aggregate.js';
@@ -41,6 +41,10 @@ export interface SessionOptions {
   dashScript?: string;
   decodeEvery: number;
   pdtEveryMs: number;
+  /** Analyse the played audio (Web Audio); false keeps the element muted (no audio figures). */
+  audio: boolean;
+  /** 100 ms audio windows below this RMS level (dBFS) count as silent. */
+  silenceDbfs: number;
   drainEveryMs: number;
   hlsConfig: Record<string, unknown>;
   freezeMinMs: number;
@@ -114,8 +118,8 @@ interface Run {
  */
 export class BrowserSession {
   private readonly log: Logger;
-  private readonly summary = new PeriodAccumulator(initialCarry());
-  private interval = new PeriodAccumulator(initialCarry());
+  private readonly summary: PeriodAccumulator;
+  private interval: PeriodAccumulator;
   private probeError?: string;
   /** A browser death inside the current watch interval (that interval is a probe-error). */
   private intervalProbeError?: string;
@@ -140,6 +144,8 @@ export class BrowserSession {
     private readonly opts: SessionOptions,
   ) {
     this.log = ctx.logger.child({ target: job.target.id, session: 'browser' });
+    this.summary = new PeriodAccumulator(initialCarry(opts.silenceDbfs));
+    this.interval = new PeriodAccumulator(initialCarry(opts.silenceDbfs));
   }
 
   private get watch(): boolean {
@@ -296,6 +302,15 @@ export class BrowserSession {
       freezeMinMs: this.opts.freezeMinMs,
       blackMinMs: this.opts.blackMinMs,
       rendition: this.job.rendition ?? this.opts.rendition,
+      ...(this.opts.audio
+        ? {
+            audio: {
+              workletUrl: new URL('/audio-worklet.js', this.opts.harnessUrl).href,
+              toneHz: SYNC_TONE_HZ,
+            },
+          }
+        : {}),
+      sync: { marker: SYNC_MARKER, minDiff: SYNC_MARK_MIN_DIFF },
       cmcd: this.opts.cmcd && { sessionId: randomUUID(), contentId: this.job.target.id, ...this.opts.cmcd },
     };
     if (!this.playStart) {
@@ -527,7 +542,8 @@ export class BrowserSession {
       ...(data.notices.length ? { notices: data.notices } : {}),
       renditions: data.renditions,
       ...(data.sketches ? { sketches: data.sketches } : {}),
-      findings: [],
+      ...(data.avMethod ? { av_method: data.avMethod } : {}),
+      findings: data.findings,
     };
   }
 }

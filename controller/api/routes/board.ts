@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { Outcome } from '../../../shared/schemas.js';
-import { SKETCHED } from '../../aggregate/aggregator.js';
+import { finish, SKETCHED, type SummaryGroup } from '../../aggregate/aggregator.js';
 import type { App, Services } from '../server.js';
+import { PartialFields, partialOf } from './summary.js';
 
 const Quantiles = z.object({ p50: z.number(), p95: z.number(), p99: z.number(), count: z.number() });
 const WindowFigures = z.object({
@@ -56,6 +57,7 @@ export const boardRoutes = (s: Services) => async (app: App) => {
             ),
             regions: z.array(z.string()),
             cells: z.array(Cell),
+            ...PartialFields,
           }),
         },
       },
@@ -66,15 +68,20 @@ export const boardRoutes = (s: Services) => async (app: App) => {
         errors: _e,
         ...g
       }: ReturnType<typeof s.aggregator.cells>[number]['summary']) => g;
-      const w1 = new Map(s.aggregator.cells('1m').map((c) => [`${c.target}/${c.region}`, c.summary]));
-      const cells = s.aggregator.cells('5m').map((c) => {
+      const fleet = s.cluster ? await clusterCells(s.cluster) : undefined;
+      const w1 = new Map(
+        (fleet?.w1m ?? s.aggregator.cells('1m')).map((c) => [`${c.target}/${c.region}`, c.summary]),
+      );
+      const cells = (fleet?.w5m ?? s.aggregator.cells('5m')).map((c) => {
         const one = w1.get(`${c.target}/${c.region}`);
         return {
           target: c.target,
           region: c.region,
           w1m: one ? slim(one) : null,
           w5m: slim(c.summary),
-          latest: s.latest.get(c.target, c.region),
+          latest: fleet
+            ? (fleet.latest.get(`${c.target}\u0000${c.region}`) ?? [])
+            : s.latest.get(c.target, c.region),
         };
       });
       const regions = new Set(cells.map((c) => c.region));
@@ -84,7 +91,26 @@ export const boardRoutes = (s: Services) => async (app: App) => {
         targets: s.targets.list().map((t) => ({ id: t.id, name: t.name, labels: t.labels })),
         regions: [...regions].sort(),
         cells,
+        ...partialOf(fleet?.missing ?? []),
       };
     },
   );
 };
+
+type CellSummary = { target: string; region: string; summary: SummaryGroup };
+
+/** The board's cells over the whole fleet: 1m and 5m accumulators and last reports from every partition. */
+async function clusterCells(cluster: NonNullable<Services['cluster']>) {
+  const [one, five] = await Promise.all([
+    cluster.summaryBuckets({ window: '1m', groupBy: 'target' }, 'cell'),
+    cluster.summaryBuckets({ window: '5m', groupBy: 'target' }, 'cell'),
+  ]);
+  const cellsOf = (acc: typeof one.value): CellSummary[] =>
+    finish(acc).map((g) => {
+      const [target = '', region = ''] = g.key.split('\u0000');
+      return { target, region, summary: { ...g, key: `${target}/${region}` } };
+    });
+  const latest = await cluster.latest([...five.value.keys()]);
+  const missing = [...new Set([...one.missing, ...five.missing, ...latest.missing])].sort();
+  return { w1m: cellsOf(one.value), w5m: cellsOf(five.value), latest: latest.value, missing };
+}

@@ -3,6 +3,7 @@ import { SubjectToken } from '../../../shared/ids.js';
 import { ProbeKind } from '../../../shared/schemas.js';
 import { BUCKET_MS, SKETCHED, type SketchedMetric, type SummaryGroup } from '../../aggregate/aggregator.js';
 import type { App, Services } from '../server.js';
+import { PartialFields, partialOf } from './summary.js';
 
 /** Figures a series can follow besides the sketched latencies (those take agg=p50|p95|p99). */
 const COUNTED = [
@@ -63,6 +64,7 @@ export const SeriesResponse = z.object({
   times: z.array(z.number()),
   step_ms: z.number(),
   series: z.array(z.object({ region: z.string(), values: z.array(z.number().nullable()) })),
+  ...PartialFields,
 });
 
 /** The figure of one step; null where the region had no report (a gap in the line, not a zero). */
@@ -114,13 +116,15 @@ export const seriesRoutes = (s: Services) => async (app: App) => {
     async (req) => {
       const q = req.query;
       const stepMs = durationMs(q.step);
-      const tl = s.aggregator.timeline({
+      const tq = {
         target: q.target,
         region: q.region,
         probe: q.probe,
         fromMs: Date.now() - durationMs(q.window),
         stepMs,
-      });
+      };
+      const merged = s.cluster ? await s.cluster.timeline(tq) : undefined;
+      const tl = merged ? merged.value : s.aggregator.timeline(tq);
       const sketched = (SKETCHED as readonly string[]).includes(q.metric);
       return {
         target: q.target,
@@ -132,6 +136,7 @@ export const seriesRoutes = (s: Services) => async (app: App) => {
           region: r.region,
           values: r.steps.map((g) => pick(g, q.metric, q.agg)),
         })),
+        ...partialOf(merged?.missing ?? []),
       };
     },
   );

@@ -49,6 +49,17 @@ const Group = z.object({
   sums: Sums.optional(),
 });
 
+/**
+ * Set only by a partitioned deployment (docs/operations/scale-out.md) when some partitions' owners did not
+ * answer in time: the figures leave those partitions out (never a guess), and `missingPartitions` names them.
+ */
+export const PartialFields = {
+  partial: z.boolean().optional(),
+  missingPartitions: z.array(z.string()).optional(),
+};
+export const partialOf = (missing: string[]) =>
+  missing.length ? { partial: true, missingPartitions: missing } : {};
+
 export const summaryRoutes = (s: Services) => async (app: App) => {
   app.get(
     '/v1/summary',
@@ -56,15 +67,21 @@ export const summaryRoutes = (s: Services) => async (app: App) => {
       schema: {
         querystring: SummaryQuerySchema,
         response: {
-          200: z.object({ window: z.string(), groupBy: z.string(), at: z.string(), groups: z.array(Group) }),
+          200: z.object({
+            window: z.string(),
+            groupBy: z.string(),
+            at: z.string(),
+            groups: z.array(Group),
+            ...PartialFields,
+          }),
         },
       },
     },
-    async (req) => ({
-      window: req.query.window,
-      groupBy: req.query.groupBy,
-      at: new Date().toISOString(),
-      groups: await s.aggregator.summaryCached(req.query),
-    }),
+    async (req) => {
+      const head = { window: req.query.window, groupBy: req.query.groupBy, at: new Date().toISOString() };
+      if (!s.cluster) return { ...head, groups: await s.aggregator.summaryCached(req.query) };
+      const merged = await s.cluster.summary(req.query);
+      return { ...head, groups: merged.value, ...partialOf(merged.missing) };
+    },
   );
 };

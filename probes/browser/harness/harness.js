@@ -19,6 +19,7 @@ import {
   readClockBits,
   UNCHANGED_MAD,
 } from './picture.js';
+import { createViewer } from './viewer.js';
 
 const video = /** @type {HTMLVideoElement} */ (document.getElementById('video'));
 
@@ -42,6 +43,8 @@ let stopped = false;
 let currentLevel = -1;
 
 const rel = (perfMs) => Math.round((perfMs - t0) * 10) / 10;
+/** Audio, A/V sync, captions and decoded size (viewer.js); made in start(). */
+let viewer = null;
 
 function emit(type, payload, at) {
   pending.push({ type, t: at === undefined ? rel(performance.now()) : at, ...payload });
@@ -193,9 +196,16 @@ function readFrame() {
 
 let decodeEvery = 5;
 
+/** The rendition at the playhead: hls.js's currentLevel is the level of the fragment playing. */
+function playingLevel() {
+  if (hls) return hls.currentLevel;
+  return currentLevel;
+}
+
 const onFrame = guard((_now, meta) => {
   if (stopped) return;
   video.requestVideoFrameCallback(onFrame);
+  if (firstFrameAt >= 0) viewer?.onFrame(meta, playingLevel());
   if (firstFrameAt < 0) {
     // The first frame presented after `playing`: the playhead is advancing (a paused preroll frame is not it).
     if (!playingSeen || video.paused) return;
@@ -259,6 +269,7 @@ video.addEventListener(
 
 function tick() {
   if (firstFrameAt < 0 || stopped) return;
+  viewer?.tick();
   const now = rel(performance.now());
   // No frame presented for a while yet the playhead moves: the picture is frozen (the frame callback only
   // runs for new frames, so the monitor needs this second feed).
@@ -318,7 +329,9 @@ function wireHls(h, cfg) {
   const levelsEvent = guard((_e, data) => {
     const levels = (data.levels ?? []).map((l) => ({
       height: l.height || undefined,
+      width: l.width || undefined,
       bitrate: l.bitrate || undefined,
+      url: typeof l.uri === 'string' ? l.uri : typeof l.url === 'string' ? l.url : undefined,
     }));
     emit('levels', { levels });
   });
@@ -373,7 +386,24 @@ function wireHls(h, cfg) {
   h.on(
     E.MANIFEST_PARSED,
     guard((_e, data) => {
-      const problem = applyRendition(h, data.levels ?? [], cfg.rendition);
+      const levels = data.levels ?? [];
+      const audioTracks = data.audioTracks ?? [];
+      const subtitleTracks = data.subtitleTracks ?? [];
+      viewer?.declared({
+        audio: audioTracks.length > 0 || levels.some((l) => !!l.audioCodec),
+        captions: subtitleTracks.length > 0,
+      });
+      if (subtitleTracks.length > 0 && h.subtitleTrack < 0) {
+        // Select a caption track as a viewer would (the default one, else the first), drawn nowhere.
+        const i = Math.max(
+          0,
+          subtitleTracks.findIndex((t) => t.default),
+        );
+        h.subtitleDisplay = false;
+        h.subtitleTrack = i;
+        viewer?.captionSelected(subtitleTracks[i]?.name ?? subtitleTracks[i]?.lang);
+      }
+      const problem = applyRendition(h, levels, cfg.rendition);
       if (problem) {
         emit('error', { errType: 'probeConfig', details: 'renditionNotFound', fatal: true, reason: problem });
         h.stopLoad();
@@ -567,7 +597,12 @@ function startDash(cfg) {
     if (ids.length === repIndex.size && ids.every((id, i) => repIndex.get(id) === i)) return;
     repIndex = new Map(ids.map((id, i) => [id, i]));
     emit('levels', {
-      levels: reps.map((r) => ({ height: r.height || undefined, bitrate: r.bandwidth || undefined })),
+      levels: reps.map((r) => ({
+        height: r.height || undefined,
+        width: r.width || undefined,
+        bitrate: r.bandwidth || undefined,
+        url: `${cfg.url.split('#')[0]}#${r.id}`,
+      })),
     });
   };
   const levelOf = (id) => {
@@ -612,6 +647,17 @@ function startDash(cfg) {
     E.STREAM_INITIALIZED,
     guard(() => {
       readReps();
+      const text = p.getTracksFor('text') ?? [];
+      viewer?.declared({ audio: (p.getTracksFor('audio') ?? []).length > 0, captions: text.length > 0 });
+      if (text.length > 0) {
+        try {
+          p.enableText(true);
+          p.setTextTrack(0);
+          viewer?.captionSelected(text[0].labels?.[0]?.text ?? text[0].lang);
+        } catch (err) {
+          emit('error', { errType: 'dash:text', details: String(err?.message ?? err), fatal: false });
+        }
+      }
       const current = p.getCurrentRepresentationForType('video');
       if (pinnedId !== undefined && current && current.id !== pinnedId) {
         // The bitrate bracket should already have made dash.js start on the pin; make sure of it.
@@ -698,6 +744,8 @@ window.__liveprobe = {
     decodeEvery = Math.max(1, cfg.decodeEvery | 0);
     setupPicture(cfg);
     video.muted = true;
+    viewer = createViewer({ video, emit, guard, rel: (perfMs) => (t0 < 0 ? -1 : rel(perfMs)) });
+    await viewer.start(cfg);
     let player;
     if (cfg.protocol === 'dash') {
       if (!cfg.dashScript) throw new Error('dash.js is not available to this prober (install dashjs)');
@@ -720,6 +768,7 @@ window.__liveprobe = {
       // Recorded to show it was ignored: Chromium says "maybe" to native HLS, which would lose every metric.
       nativeHls: video.canPlayType('application/vnd.apple.mpegurl'),
     });
+    viewer.announce();
     if (hls) hls.loadSource(cfg.url);
     else dash.attachSource(cfg.url);
     timer = setInterval(guard(tick), cfg.pdtEveryMs);
@@ -749,5 +798,6 @@ window.__liveprobe = {
     hls = null;
     dash?.reset();
     dash = null;
+    viewer?.stop();
   },
 };

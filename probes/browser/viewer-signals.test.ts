@@ -1,0 +1,131 @@
+import { describe, expect, it } from 'vitest';
+import { initialCarry, PeriodAccumulator } from './aggregate.js';
+import type { HarnessEvent, HarnessSnapshot } from './events.js';
+
+/** The viewer-signal arithmetic (silence, missing audio, A/V pairing, resolution) on synthetic timelines. */
+const WALL = 1_700_000_000_000;
+const snap = (now: number): HarnessSnapshot => ({
+  now,
+  dropped: 0,
+  total: 0,
+  currentTime: 0,
+  stalled: false,
+  level: 0,
+  decodeAttempts: 0,
+  decodeOk: 0,
+});
+const playing = (declared = true): HarnessEvent[] =>
+  [
+    { type: 'start', t: 0, wall: WALL, player: 'hls.js', nativeHls: '' },
+    {
+      type: 'levels',
+      t: 1,
+      levels: [{ height: 360, width: 640, bitrate: 800_000, url: 'http://cdn.example/360p/index.m3u8' }],
+    },
+    { type: 'declared', t: 2, audio: declared, captions: false },
+    { type: 'switch', t: 3, level: 0 },
+    { type: 'first-frame', t: 500, mediaTime: 0 },
+  ] as HarnessEvent[];
+const level = (
+  t: number,
+  db: number,
+  carried: boolean | null,
+  video: boolean | null = true,
+): HarnessEvent => ({
+  type: 'audio-level',
+  t,
+  db,
+  playing: true,
+  carried,
+  video,
+});
+const windows = (from: number, n: number, f: (t: number) => HarnessEvent) =>
+  Array.from({ length: n }, (_, i) => f(from + i * 100));
+
+function period(events: HarnessEvent[], to: number, silenceDbfs?: number) {
+  const acc = new PeriodAccumulator(initialCarry(silenceDbfs));
+  acc.add({ events, snapshot: snap(to) });
+  return acc.finish();
+}
+
+describe('viewer signals arithmetic', () => {
+  it('silence counts only windows below the threshold with audio in the buffer', () => {
+    const d = period(
+      [
+        ...playing(),
+        ...windows(600, 30, (t) => level(t, -33, true)),
+        ...windows(3600, 50, (t) => level(t, -200, true)),
+        ...windows(8600, 10, (t) => level(t, -200, false, false)), // a stall: both buffers empty
+      ],
+      10_000,
+    );
+    expect(d.metrics.silent_ms).toBe(5000);
+    expect(d.metrics.audio_missing_ms).toBe(0);
+    expect(d.metrics.audio_level_p50_dbfs).toBe(-200);
+    expect(d.findings).toEqual([]);
+  });
+
+  it('declared audio absent from the buffer while the picture plays is missing, with a finding', () => {
+    const d = period([...playing(), ...windows(600, 40, (t) => level(t, -200, false))], 5000);
+    expect(d.metrics.audio_missing_ms).toBe(4000);
+    expect(d.metrics.silent_ms).toBe(0);
+    expect(d.findings.map((f) => [f.code, f.severity])).toEqual([['audio-missing', 'critical']]);
+  });
+
+  it('a stream that declares and carries no audio is neither silent nor missing', () => {
+    const d = period([...playing(false), ...windows(600, 40, (t) => level(t, -200, null, true))], 5000);
+    expect(d.metrics.silent_ms).toBeUndefined();
+    expect(d.metrics.audio_missing_ms).toBeUndefined();
+  });
+
+  it('pairs each tone with the nearest marked frame (marker method), else uses the buffer figures', () => {
+    const marks = [1000, 3000, 5000, 7000].flatMap((t): HarnessEvent[] => [
+      { type: 'av-mark', t },
+      { type: 'av-tone', t: t + 410 },
+    ]);
+    const d = period([...playing(), ...marks, { type: 'av-buffer', t: 2000, ms: 5 }], 9000);
+    expect(d.avMethod).toBe('marker');
+    expect(d.metrics.av_offset_ms).toBe(410);
+    expect(d.metrics.av_offset_abs_ms).toBe(410);
+    const early = period([...playing(), { type: 'av-mark', t: 2000 }, { type: 'av-tone', t: 1880 }], 4000);
+    expect(early.metrics.av_offset_ms).toBe(-120);
+    expect(early.metrics.av_offset_abs_ms).toBe(120);
+    const b = period([...playing(), { type: 'av-buffer', t: 2000, ms: -40 }], 4000);
+    expect(b.avMethod).toBe('buffer');
+    expect(b.metrics.av_offset_ms).toBe(-40);
+  });
+
+  it('resolution-mismatch needs 2 s at one level and names the rendition', () => {
+    const brief = period(
+      [
+        ...playing(),
+        { type: 'resolution', t: 600, level: 0, width: 426, height: 240 },
+        { type: 'resolution', t: 1500, level: 0, width: 640, height: 360 },
+      ],
+      6000,
+    );
+    expect(brief.findings).toEqual([]);
+    const lie = period(
+      [...playing(), { type: 'resolution', t: 600, level: 0, width: 426, height: 240 }],
+      6000,
+    );
+    expect(lie.findings).toHaveLength(1);
+    expect(lie.findings[0]).toMatchObject({
+      code: 'resolution-mismatch',
+      variant: 'http://cdn.example/360p/index.m3u8',
+      at: WALL + 600,
+    });
+    expect(lie.findings[0]!.evidence).toContain('decoded 426x240, declared 640x360');
+  });
+
+  it('counts caption cues per playing minute only when a track was selected', () => {
+    const cues = Array.from(
+      { length: 20 },
+      (_, i): HarnessEvent => ({ type: 'cue', t: 600 + i * 500, start: i }),
+    );
+    const none = period([...playing(), ...cues], 20_500);
+    expect(none.metrics.caption_cues_per_min).toBeUndefined();
+    const d = period([...playing(), { type: 'captions', t: 550, label: 'English' }, ...cues], 20_500);
+    expect(d.metrics.caption_cues_per_min).toBe(60);
+  });
+});

@@ -1,0 +1,312 @@
+import type { ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { jetstream } from '@nats-io/jetstream';
+import { Kvm } from '@nats-io/kv';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Agent, startAgent } from '../../agent/index.js';
+import { JetStreamPublisher } from '../../agent/publisher.js';
+import { StandInProber } from '../../agent/testing/stand-in.js';
+import { startNatsServer } from '../../cli/children.js';
+import { Aggregator, type SummaryQuery } from '../../controller/aggregate/aggregator.js';
+import { partitionOf } from '../../controller/partition/hash.js';
+import { loadConfig } from '../../shared/config.js';
+import { LOOPBACK_RULES } from '../../shared/egress.js';
+import { createLogger } from '../../shared/log.js';
+import type { Report } from '../../shared/schemas.js';
+import { names } from '../../shared/subjects.js';
+import { decodeJson } from '../../shared/transport.js';
+import { spawnLiveprobe, waitHttp } from '../helpers/cli.js';
+import { makeReport, waitFor } from '../helpers/fleet.js';
+import { freePort, stopProcess, tempDir } from '../helpers/procs.js';
+
+const N = 8;
+/** Partition ids of an N-way deployment (controller/partition/hash.ts). */
+const ALL = [...Array.from({ length: N }, (_, i) => String(i)), 'unmapped', 'legacy'];
+/** Long enough that a frozen replica's partitions are still its own when the test asks (then they move). */
+const LEASE_MS = 8000;
+
+interface Replica {
+  child: ChildProcess;
+  url: string;
+  pid: number;
+}
+
+/**
+ * Three controller processes with partitioned ingest (8 partitions by the nats-server subject mapping) and
+ * reports for 200 targets: every replica's fleet summary equals what one controller computes from the same
+ * reports; a sweep created on one replica completes with reports the others ingested; a frozen replica
+ * (SIGSTOP) makes answers `partial` (its partitions named, the rest exact), never wrong; a killed one
+ * (SIGKILL) hands its partitions over within seconds, and no report is lost or counted twice.
+ */
+describe('partitioned ingest across three controller replicas', () => {
+  const dir = tempDir('scale');
+  const logger = createLogger('test', 'fatal');
+  let nats: Awaited<ReturnType<typeof startNatsServer>>;
+  let nc: NatsConnection;
+  let publisher: JetStreamPublisher;
+  let agent: Agent | undefined;
+  const replicas: Replica[] = [];
+  const stopped = new Set<number>();
+  /** What a single controller computes from the same reports (the reference answer). */
+  const reference = new Aggregator();
+  let published = 0;
+
+  const api = async (r: Replica, path: string, body?: unknown) => {
+    const res = await fetch(`${r.url}${path}`, {
+      method: body === undefined ? 'GET' : 'POST',
+      headers: body === undefined ? {} : { 'content-type': 'application/json' },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+  };
+  type Summary = {
+    groups: { key: string; count: number }[];
+    partial?: boolean;
+    missingPartitions?: string[];
+  };
+  const summary = async (r: Replica, q: string) =>
+    (await api(r, `/v1/summary?${q}`)).body as unknown as Summary;
+  const q1h = (groupBy: string): SummaryQuery => ({
+    window: '1h',
+    groupBy: groupBy as SummaryQuery['groupBy'],
+  });
+  const total = (s: Summary) => s.groups.reduce((n, g) => n + g.count, 0);
+  /** partition -> holder replica id, from the leases bucket. */
+  const owners = async () => {
+    const kv = await new Kvm(nc).open('liveprobe_partitions');
+    const out = new Map<string, string>();
+    for (const p of ALL) {
+      const e = await kv.get(`owner.${p}`);
+      if (e?.operation === 'PUT') out.set(p, (decodeJson(e.value) as { holder: string }).holder);
+    }
+    return out;
+  };
+  const pidOf = (holder: string) => Number(/-(\d+)-[0-9a-f]{4}$/.exec(holder)?.[1]);
+  const live = () => replicas.filter((r) => !stopped.has(r.pid));
+
+  const publish = async (reports: Report[]) => {
+    for (const r of reports) {
+      await publisher.publish(r);
+      reference.add(r);
+      published++;
+    }
+  };
+  const batch = (tag: string) =>
+    Array.from({ length: 200 }, (_, i) =>
+      makeReport({ jobId: `${tag}-${i}`, region: i % 2 ? 'r1' : 'r2', targetId: `t${i}`, agentId: 'pub' }),
+    ).map(
+      (r, i) =>
+        ({
+          ...r,
+          metrics: { startup_ms: 50 + ((i * 37) % 900) },
+          outcome: i % 9 ? r.outcome : 'failed',
+        }) as Report,
+    );
+
+  beforeAll(async () => {
+    const conf = join(dir.path, 'nats.conf');
+    writeFileSync(
+      conf,
+      [
+        `jetstream { store_dir: "${join(dir.path, 'store')}" }`,
+        'mappings: {',
+        `  "liveprobe.results.*.*.*": "liveprobe.results.{{wildcard(1)}}.{{wildcard(2)}}.{{wildcard(3)}}.{{partition(${N},3)}}"`,
+        '}',
+      ].join('\n'),
+    );
+    nats = await startNatsServer({ port: await freePort(), storeDir: dir.path, configFile: conf });
+    for (let i = 0; i < 3; i++) {
+      const port = await freePort();
+      const child = spawnLiveprobe(['controller', '--port', String(port)], {
+        NATS_URL: nats.url,
+        LIVEPROBE_PARTITIONS: String(N),
+        LIVEPROBE_PARTITION_LEASE_MS: String(LEASE_MS),
+        LIVEPROBE_MERGE_DEADLINE_MS: '1500',
+        LIVEPROBE_EGRESS_ALLOW: LOOPBACK_RULES.join(','),
+        LIVEPROBE_RULES_FILE: 'none',
+        LIVEPROBE_LOG_LEVEL: 'error',
+      });
+      replicas.push({ child, url: `http://127.0.0.1:${port}`, pid: child.pid as number });
+    }
+    for (const r of replicas) await waitHttp(`${r.url}/healthz`);
+    nc = await connect({ servers: nats.url });
+    publisher = new JetStreamPublisher({ js: jetstream(nc), names: names(), logger });
+    // Every partition owned, by all three replicas between them.
+    await waitFor(
+      'every partition owned, shared by the three replicas',
+      async () => {
+        const o = await owners();
+        return o.size === ALL.length && new Set(o.values()).size === 3;
+      },
+      60_000,
+    );
+  }, 120_000);
+
+  afterAll(async () => {
+    await agent?.stop();
+    await nc?.close();
+    for (const r of replicas) {
+      if (stopped.has(r.pid)) continue;
+      r.child.kill('SIGCONT');
+      await stopProcess(r.child);
+    }
+    await nats?.stop();
+    dir.remove();
+  });
+
+  it('answers the whole fleet from every replica, equal to a single controller', async () => {
+    await publish(batch('a'));
+    for (const r of replicas)
+      await waitFor(
+        `replica ${r.pid} counts every report`,
+        async () => total(await summary(r, 'window=1h&groupBy=region')) === published,
+        30_000,
+      );
+    for (const groupBy of ['target', 'region', 'probe']) {
+      const want = reference.summary(q1h(groupBy));
+      for (const r of replicas) {
+        const got = await summary(r, `window=1h&groupBy=${groupBy}`);
+        expect(got.partial).toBeUndefined();
+        expect(got.groups).toEqual(want);
+      }
+    }
+    // The live feed is the fleet's, and /v1/series and the board too (a target lives in one partition).
+    const series = await api(
+      replicas[0] as Replica,
+      '/v1/series?target=t3&metric=reports&window=15m&step=15m',
+    );
+    expect(
+      (series.body.series as { values: (number | null)[] }[])[0]?.values.filter((v) => v !== null),
+    ).toEqual([1]);
+    const board = await api(replicas[1] as Replica, '/v1/board');
+    expect((board.body.cells as unknown[]).length).toBe(200);
+  }, 60_000);
+
+  it('completes a sweep created on one replica with reports the others ingest', async () => {
+    const [a] = replicas as [Replica];
+    for (let i = 0; i < 24; i++) {
+      const res = await api(a, '/v1/targets', {
+        id: `s${i}`,
+        url: `http://127.0.0.1:1/s${i}.m3u8`,
+        protocol: 'hls',
+      });
+      expect(res.status).toBe(201);
+    }
+    const config = loadConfig({
+      env: {},
+      overrides: {
+        'nats.url': nats.url,
+        'egress.allow': LOOPBACK_RULES,
+        'agent.region': 'r1',
+        'agent.heartbeatS': 1,
+        'agent.capacity.stream': 24,
+      },
+    });
+    agent = await startAgent({
+      config,
+      logger,
+      probers: { browser: new StandInProber('browser'), stream: new StandInProber('stream', { speed: 10 }) },
+    });
+    await waitFor(
+      'the agent announced itself',
+      async () => ((await api(a, '/v1/agents')).body as unknown as unknown[]).length === 1,
+      20_000,
+    );
+    const ids = Array.from({ length: 24 }, (_, i) => `s${i}`);
+    // The sweep's targets fall into several partitions, owned by different replicas.
+    const o = await owners();
+    const ingestedBy = new Set(ids.map((t) => o.get(String(partitionOf(t, N)))));
+    expect(ingestedBy.size).toBeGreaterThan(1);
+    const created = await api(a, '/v1/sweeps', {
+      targets: ids,
+      regions: ['r1'],
+      probe: 'stream',
+      durationS: 2,
+    });
+    expect(created.status).toBe(202);
+    const id = created.body.id as string;
+    const done = await waitFor(
+      'the sweep completes',
+      async () => {
+        const s = (await api(a, `/v1/sweeps/${id}`)).body as {
+          state: string;
+          perRegion: Record<string, { received: number; missing: number }>;
+          reports: Report[];
+        };
+        return s.state === 'done' ? s : undefined;
+      },
+      60_000,
+    );
+    expect(done.perRegion.r1?.received).toBe(24);
+    expect(done.perRegion.r1?.missing).toBe(0);
+    // The sweep's reports are part of the fleet's figures from here on.
+    for (const r of done.reports) {
+      reference.add(r);
+      published++;
+    }
+    await agent.stop();
+    agent = undefined;
+  }, 90_000);
+
+  it('says partial, never wrong, while a replica is frozen', async () => {
+    const o = await owners();
+    const frozen = replicas[2] as Replica;
+    const its = [...o]
+      .filter(([, h]) => pidOf(h) === frozen.pid)
+      .map(([p]) => p)
+      .sort();
+    expect(its.length).toBeGreaterThan(0);
+    frozen.child.kill('SIGSTOP');
+    try {
+      const got = await summary(replicas[0] as Replica, 'window=1h&groupBy=target');
+      expect(got.partial).toBe(true);
+      expect(got.missingPartitions).toEqual(its);
+      // Every group answered is exact; the frozen partitions' targets are left out, never guessed.
+      const want = new Map(reference.summary(q1h('target')).map((g) => [g.key, g]));
+      for (const g of got.groups) expect(g).toEqual(want.get(g.key));
+      const left = [...want.keys()].filter((t) => its.includes(String(partitionOf(t, N))));
+      expect(left.length).toBeGreaterThan(0);
+      expect(got.groups.length).toBe(want.size - left.length);
+    } finally {
+      frozen.child.kill('SIGCONT');
+    }
+    await waitFor(
+      'whole answers again after the replica resumed',
+      async () => {
+        const s = await summary(replicas[0] as Replica, 'window=1h&groupBy=target');
+        return !s.partial && total(s) === published;
+      },
+      30_000,
+    );
+    for (const r of replicas)
+      expect((await summary(r, 'window=1h&groupBy=target')).groups).toEqual(reference.summary(q1h('target')));
+  }, 60_000);
+
+  it('moves a killed replica’s partitions within seconds, losing and doubling nothing', async () => {
+    const victim = replicas[1] as Replica;
+    await stopProcess(victim.child, 'SIGKILL');
+    stopped.add(victim.pid);
+    await waitFor(
+      'the killed replica’s partitions taken over',
+      async () => {
+        const o = await owners();
+        return o.size === ALL.length && [...o.values()].every((h) => pidOf(h) !== victim.pid);
+      },
+      30_000,
+    );
+    await publish(batch('b'));
+    for (const r of live())
+      await waitFor(
+        `replica ${r.pid} counts every report once`,
+        async () => {
+          const s = await summary(r, 'window=1h&groupBy=target');
+          return !s.partial && total(s) === published;
+        },
+        30_000,
+      );
+    for (const r of live())
+      expect((await summary(r, 'window=1h&groupBy=target')).groups).toEqual(reference.summary(q1h('target')));
+  }, 60_000);
+});
