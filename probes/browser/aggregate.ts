@@ -206,6 +206,8 @@ export class PeriodAccumulator {
   private firstFrameThisPeriod = false;
   private readonly audioDb: number[] = [];
   private silentMs = 0;
+  /** Audio windows analysed in this period (none: audio analysis off or failed, so no audio figures). */
+  private audioWindows = 0;
   private audioMissingMs = 0;
   private readonly avMarker: number[] = [];
   private readonly avBuffer: number[] = [];
@@ -397,6 +399,7 @@ export class PeriodAccumulator {
       c.offlineSince !== undefined
     )
       return;
+    this.audioWindows++;
     if (e.carried === true) {
       if (!e.playing || c.openStallAt !== undefined) return;
       this.audioDb.push(e.db);
@@ -639,8 +642,8 @@ export class PeriodAccumulator {
     if (played) {
       const lv = percentiles(this.audioDb, [50]);
       if (lv) m.audio_level_p50_dbfs = r1(lv[50]);
-      if (this.audioDb.length > 0 || c.audioDeclared) m.silent_ms = this.silentMs;
-      if (c.audioDeclared) m.audio_missing_ms = this.audioMissingMs;
+      if (this.audioWindows > 0 && (this.audioDb.length > 0 || c.audioDeclared)) m.silent_ms = this.silentMs;
+      if (this.audioWindows > 0 && c.audioDeclared) m.audio_missing_ms = this.audioMissingMs;
       const av = percentiles(this.avMarker, [50]) ?? percentiles(this.avBuffer, [50]);
       if (av) {
         avMethod = this.avMarker.length > 0 ? 'marker' : 'buffer';

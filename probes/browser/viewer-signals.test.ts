@@ -78,6 +78,13 @@ describe('viewer signals arithmetic', () => {
     expect(d.metrics.audio_missing_ms).toBeUndefined();
   });
 
+  it('without audio analysis (off, or failed in the page) there are no audio figures, not zeros', () => {
+    const d = period(playing(), 5000);
+    expect(d.metrics.silent_ms).toBeUndefined();
+    expect(d.metrics.audio_missing_ms).toBeUndefined();
+    expect(d.metrics.audio_level_p50_dbfs).toBeUndefined();
+  });
+
   it('pairs each tone with the nearest marked frame (marker method), else uses the buffer figures', () => {
     const marks = [1000, 3000, 5000, 7000].flatMap((t): HarnessEvent[] => [
       { type: 'av-mark', t },
