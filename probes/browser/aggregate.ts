@@ -387,8 +387,8 @@ export class PeriodAccumulator {
 
   /**
    * One 100 ms window of played audio. Silent: playing, the player's audio buffer holds the playhead, and
-   * quieter than the threshold. Missing: audio is declared, the video buffer holds the playhead and the
-   * audio buffer does not (a stall with both empty is a stall, not missing audio).
+   * quieter than the threshold. Missing: audio is declared, not stalled, the video buffer holds the playhead
+   * and the audio buffer does not.
    */
   private audioWindow(e: EventOf<'audio-level'>): void {
     const c = this.carry;
@@ -404,7 +404,8 @@ export class PeriodAccumulator {
       if (!e.playing || c.openStallAt !== undefined) return;
       this.audioDb.push(e.db);
       if (e.db < c.silenceDbfs) this.silentMs += AUDIO_WINDOW_MS;
-    } else if (c.audioDeclared && e.video !== false) {
+    } else if (c.audioDeclared && e.video !== false && c.openStallAt === undefined) {
+      // Only while the picture plays on: a stall (audio downloads behind video) is a stall, not missing audio.
       this.audioMissingMs += AUDIO_WINDOW_MS;
     }
   }
