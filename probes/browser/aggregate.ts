@@ -404,7 +404,7 @@ export class PeriodAccumulator {
       if (!e.playing || c.openStallAt !== undefined) return;
       this.audioDb.push(e.db);
       if (e.db < c.silenceDbfs) this.silentMs += AUDIO_WINDOW_MS;
-    } else if (c.audioDeclared && e.video !== false && c.openStallAt === undefined) {
+    } else if (c.audioDeclared && e.playing && e.video === true && c.openStallAt === undefined) {
       // Only while the picture plays on: a stall (audio downloads behind video) is a stall, not missing audio.
       this.audioMissingMs += AUDIO_WINDOW_MS;
     }
