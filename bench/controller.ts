@@ -10,11 +10,9 @@
  *  4. memory: heap per active series with 100k series (target x region x probe), 3 reports each.
  * Last line: ingest_per_s=<n> sse_p99_ms=<n> api_p99_ms=<n> bytes_per_series=<n>
  */
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { type ChildProcess, execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { type JetStreamManager, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
@@ -27,20 +25,14 @@ import { createLogger } from '../shared/log.js';
 import { Report } from '../shared/schemas.js';
 import { names } from '../shared/subjects.js';
 import { decodeJson, encodeJson } from '../shared/transport.js';
-import { benchNats, percentile, printTable } from './lib.js';
+import { benchNats, cpuSeconds, cpuTimes, percentile, printTable, startControllerProcess } from './lib.js';
 import { realisticReport } from './report-fixture.js';
 
-const MAIN = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 const N_INGEST = Number(process.env.BENCH_INGEST_N ?? 60_000);
 const N_SERIES_MEM = 100_000;
+/** BENCH_PHASES=ingest: the ingest phase only (profiling, before/after comparisons of the ingest path). */
+const INGEST_ONLY = process.env.BENCH_PHASES === 'ingest';
 const logger = createLogger('bench', 'warn');
-
-/** CPU seconds (user + system) a process has used, from /proc. */
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
 
 /**
  * Reports the controller has acked so far, read from the consumer's state in nats-server (scraping the
@@ -49,31 +41,6 @@ function cpuSeconds(pid: number): number {
 async function ingestedCount(jsm: JetStreamManager): Promise<number> {
   const info = await jsm.consumers.info(names().resultsStream, names().ingestConsumer);
   return info.ack_floor.consumer_seq;
-}
-
-async function startControllerProcess(
-  natsUrl: string,
-  port: number,
-  env: NodeJS.ProcessEnv = {},
-): Promise<ChildProcess> {
-  // BENCH_CPU_PROF=<dir>: write a V8 CPU profile of each controller process there (open in Chrome DevTools).
-  const prof = process.env.BENCH_CPU_PROF
-    ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`]
-    : [];
-  const child = spawn(process.execPath, [...prof, MAIN, 'controller', '--port', String(port)], {
-    env: { ...process.env, NATS_URL: natsUrl, LIVEPROBE_LOG_LEVEL: 'error', ...env },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  const until = Date.now() + 30_000;
-  for (;;) {
-    try {
-      if ((await fetch(`http://127.0.0.1:${port}/healthz`)).ok) return child;
-    } catch {
-      // not up yet
-    }
-    if (Date.now() > until || child.exitCode !== null) throw new Error('controller did not start');
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 async function main(): Promise<void> {
@@ -108,6 +75,7 @@ async function main(): Promise<void> {
     let startCount = 0;
     let startAt = 0;
     let startCpu = 0;
+    let startTimes = { user: 0, system: 0 };
     for (;;) {
       const c = await ingestedCount(jsm);
       const now = performance.now();
@@ -115,12 +83,14 @@ async function main(): Promise<void> {
         startCount = c;
         startAt = now;
         startCpu = cpuSeconds(pid);
+        startTimes = cpuTimes(pid);
       }
       if (c >= N_INGEST) break;
       await new Promise((r) => setTimeout(r, 25));
     }
     const wallS = (performance.now() - startAt) / 1000;
     const cpuS = cpuSeconds(pid) - startCpu;
+    const endTimes = cpuTimes(pid);
     const drained = N_INGEST - startCount;
     // Per core = reports per CPU-second of the (single-threaded) controller process: on a shared 2-core
     // machine the wall rate also depends on what nats-server and neighbours get from the other core.
@@ -129,8 +99,14 @@ async function main(): Promise<void> {
     rows.push({
       phase: 'ingest',
       what: `${N_INGEST} reports of ${(JSON.stringify(realisticReport(1, 1)).length / 1024).toFixed(1)} kB (JSON + validation + windows + ack), controller process`,
-      result: `${ingestPerS}/CPU-second (per core), ${ingestWallPerS}/s wall (publish ${publishPerS}/s)`,
+      result: `${ingestPerS}/CPU-second (per core; user ${(endTimes.user - startTimes.user).toFixed(2)} s, system ${(endTimes.system - startTimes.system).toFixed(2)} s), ${ingestWallPerS}/s wall (publish ${publishPerS}/s)`,
     });
+    if (INGEST_ONLY) {
+      await nc.close();
+      printTable(rows);
+      process.stdout.write(`ingest_per_s=${ingestPerS}\n`);
+      return;
+    }
 
     // 2. SSE latency: publish -> receipt by an SSE client, at ~200 reports/s.
     const abort = new AbortController();

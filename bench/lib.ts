@@ -1,6 +1,8 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { type NatsChild, startNatsServer } from '../cli/children.js';
 import { freeLoopbackPort } from '../cli/ports.js';
 
@@ -30,4 +32,50 @@ export function printTable(rows: Record<string, string | number>[]): void {
   const line = (cells: string[]) => cells.map((c, i) => c.padEnd(width[i] as number)).join('  ');
   process.stdout.write(`${line(cols)}\n${line(width.map((w) => '-'.repeat(w)))}\n`);
   for (const r of rows) process.stdout.write(`${line(cols.map((c) => String(r[c] ?? '')))}\n`);
+}
+
+/** CPU seconds (user + system, all threads) a process has used, from /proc. */
+export function cpuSeconds(pid: number): number {
+  const { user, system } = cpuTimes(pid);
+  return user + system;
+}
+
+/** User and system CPU seconds of a process (all its threads), from /proc. */
+export function cpuTimes(pid: number): { user: number; system: number } {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return { user: Number(fields[11]) / 100, system: Number(fields[12]) / 100 };
+}
+
+const MAIN = fileURLToPath(new URL('../cli/main.js', import.meta.url));
+
+/**
+ * `liveprobe controller` as its own process, resolved once /healthz answers. BENCH_CPU_PROF=<dir>: write a
+ * V8 CPU profile of each controller process there (open it in Chrome DevTools).
+ */
+export async function startControllerProcess(
+  natsUrl: string,
+  port: number,
+  env: NodeJS.ProcessEnv = {},
+): Promise<ChildProcess> {
+  const prof = process.env.BENCH_CPU_PROF
+    ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`]
+    : [];
+  const child = spawn(process.execPath, [...prof, MAIN, 'controller', '--port', String(port)], {
+    env: { ...process.env, NATS_URL: natsUrl, LIVEPROBE_LOG_LEVEL: 'error', ...env },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const until = Date.now() + 60_000;
+  for (;;) {
+    try {
+      if ((await fetch(`http://127.0.0.1:${port}/healthz`)).ok) return child;
+    } catch {
+      // not up yet
+    }
+    if (Date.now() > until || child.exitCode !== null) {
+      child.kill('SIGKILL');
+      throw new Error('controller did not start');
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }

@@ -70,3 +70,27 @@ export function realisticReport(i: number, targets: number, endedAt = Date.now()
     version: '0.1.0',
   };
 }
+
+/** The scale bench's fleet (bench/scale.ts): region r is `r<r>` (agent `agent-r<r>`), target t is `t<t>`. */
+export const regionName = (r: number) => `r${r}`;
+export const targetName = (t: number) => `t${t}`;
+
+/** A realistic report of target t in region r, the n-th of that series (ids unique per bench phase). */
+export function fleetReport(tag: string, r: number, t: number, n: number, endedAt = Date.now()): Report {
+  const base = realisticReport(r * 1000 + t + n, 1, endedAt);
+  const region = regionName(r);
+  const target = targetName(t);
+  // A watch's interval report: stream probes report every few seconds, browser checks less often.
+  const id = `${tag}-${region}-${target}-${n}`;
+  return {
+    ...base,
+    id: `${id}:1`,
+    jobId: id,
+    seq: 1,
+    sweepId: undefined,
+    mode: 'watch',
+    region,
+    agentId: `agent-${region}`,
+    target: { id: target, url: `https://cdn.example.com/live/${target}/master.m3u8`, protocol: 'hls' },
+  };
+}

@@ -15,6 +15,7 @@ import { buildApi } from './api/server.js';
 import { EventBus } from './events.js';
 import { Fleet } from './fleet.js';
 import { Ingest } from './ingest.js';
+import { InjectorRegistry } from './injectors.js';
 import { LatestReports } from './latest.js';
 import { ControllerMetrics } from './metrics.js';
 import { type Partitioned, startPartitioned } from './partition/index.js';
@@ -271,7 +272,8 @@ export async function startController(opts: ControllerOptions): Promise<Controll
     logger,
     rulesFile: config.controller.rulesFile,
     externalUrl: () => config.controller.externalUrl ?? apiUrl,
-    stream: { js, jsm, names },
+    // Partitioned: alerting reads the windows merged from every replica, never the stream a second time.
+    ...(partitioned ? { cluster: partitioned.cluster } : { stream: { js, jsm, names } }),
   });
   await alerting.start();
   metrics.trackAlerting({
@@ -283,12 +285,16 @@ export async function startController(opts: ControllerOptions): Promise<Controll
       })),
   });
 
+  const injectors = new InjectorRegistry({ nc, names, logger });
+  injectors.start();
+
   const app = await buildApi(
     {
       sweeps,
       targets,
       results,
       fleet,
+      injectors,
       aggregator,
       latest,
       events,
@@ -327,6 +333,7 @@ export async function startController(opts: ControllerOptions): Promise<Controll
     async stop() {
       clearInterval(evictTimer);
       clearInterval(regionTimer);
+      injectors.stop();
       stopLeafStreams();
       // nats-server may have got the same Ctrl-C and be gone: then every KV write and drain below would wait
       // for its request timeout. Closing the connection first makes them fail at once.

@@ -5,9 +5,18 @@ import type { Report } from '../shared/schemas.js';
 import type { Names } from '../shared/subjects.js';
 import { decodeJson } from '../shared/transport.js';
 
-/** Ack after this many reports, or ACK_IDLE_MS after the last one, whichever comes first. */
-const ACK_BATCH = 200;
+/**
+ * Ack after this many reports, or ACK_IDLE_MS after the last one, whichever comes first. Every ack is a
+ * socket write; redelivery of an unacked batch after a crash is made idempotent by the id memory.
+ */
+const ACK_BATCH = 500;
 const ACK_IDLE_MS = 20;
+/**
+ * Pull up to PULL_MAX reports and ask for more when PULL_REFILL are left: few, large pull requests (the
+ * client's default refills at 75 %, a pull request every quarter batch).
+ */
+const PULL_MAX = 1000;
+const PULL_REFILL = 250;
 
 export interface IngestOptions {
   js: JetStreamClient;
@@ -30,11 +39,19 @@ export class Ingest {
   /** `mismatched` (also counted in `invalid`): the body's region or agent disagrees with the subject. */
   readonly stats = { ingested: 0, invalid: 0, redelivered: 0, mismatched: 0 };
   private readonly seen = new Set<string>();
+  /** The remembered ids in arrival order, a ring: the oldest is forgotten first without an iterator. */
+  private readonly ring: (string | undefined)[];
+  private ringAt = 0;
   private messages: ConsumerMessages | undefined;
-  private loop: Promise<void> | undefined;
-  private flush: () => void = () => undefined;
+  private pending: JsMsg | undefined;
+  private unacked = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly max: number;
 
-  constructor(private readonly opts: IngestOptions) {}
+  constructor(private readonly opts: IngestOptions) {
+    this.max = opts.rememberIds ?? 100_000;
+    this.ring = new Array(this.max).fill(undefined);
+  }
 
   async start(): Promise<void> {
     const consumer = await this.opts.js.consumers.get(
@@ -42,92 +59,103 @@ export class Ingest {
       this.opts.consumer ?? this.opts.names.ingestConsumer,
     );
     // A short pull expiry: if the consumer's leader moves (a cluster node dies), ingest notices in seconds.
-    this.messages = await consumer.consume({ max_messages: 500, expires: 5000 });
-    const messages = this.messages;
-    let pending: JsMsg | undefined;
-    let unacked = 0;
-    let timer: NodeJS.Timeout | undefined;
-    // The consumer acks cumulatively (AckPolicy.All): acking message N acks everything before it. The loop
-    // handles messages strictly in order, so one ack per batch (or after a short idle) is as safe as one
-    // per message — and a per-message ack was a socket write per report, the largest ingest cost.
-    const flush = () => {
-      if (timer) clearTimeout(timer);
-      timer = undefined;
-      pending?.ack();
-      pending = undefined;
-      unacked = 0;
-    };
-    const done = (msg: JsMsg) => {
-      pending = msg;
-      if (++unacked >= ACK_BATCH) flush();
-      else timer ??= setTimeout(flush, ACK_IDLE_MS);
-    };
-    this.flush = flush;
-    this.loop = (async () => {
-      for await (const msg of messages) {
-        let report: Report;
-        try {
-          const parsed = parseReport(decodeJson(msg.data));
-          if (!parsed.success) {
-            this.stats.invalid++;
-            this.opts.logger.warn(
-              { subject: msg.subject, seq: msg.seq, issues: parsed.error.issues.slice(0, 5) },
-              'malformed report; skipped',
-            );
-            done(msg);
-            continue;
-          }
-          report = parsed.data;
-          const claim = subjectMismatch(msg.subject, report);
-          if (claim) {
-            // A report for another region or agent than the one its subject (and so the publisher's NATS
-            // permissions) vouches for: a compromised or misconfigured agent, never ingested.
-            this.stats.invalid++;
-            this.stats.mismatched++;
-            this.opts.logger.warn(
-              { subject: msg.subject, seq: msg.seq, region: report.region, agentId: report.agentId, claim },
-              'report body disagrees with its subject; dropped',
-            );
-            done(msg);
-            continue;
-          }
-        } catch {
-          this.stats.invalid++;
-          this.opts.logger.warn({ subject: msg.subject, seq: msg.seq }, 'report is not JSON; skipped');
-          done(msg);
-          continue;
-        }
-        if (this.seen.has(report.id)) {
-          this.stats.redelivered++;
-          done(msg);
-          continue;
-        }
-        try {
-          this.opts.onReport(report, msg.seq);
-        } catch (err) {
-          this.opts.logger.error({ err, reportId: report.id }, 'report handler failed');
-        }
-        this.remember(report.id);
-        this.stats.ingested++;
-        done(msg);
-      }
-      flush();
-    })();
+    // A callback, not the async iterator: one report is handled synchronously as the client parses it,
+    // in stream order, without a promise and a queue entry per report.
+    this.messages = await consumer.consume({
+      max_messages: PULL_MAX,
+      threshold_messages: PULL_REFILL,
+      expires: 5000,
+      callback: (msg) => this.handle(msg),
+    });
   }
+
+  /**
+   * One delivered message: decode and validate once, check it against its subject, hand it on once per id.
+   * Never throws (a throw would stop the consumer).
+   */
+  handle(msg: JsMsg): void {
+    let report: Report;
+    try {
+      const parsed = parseReport(decodeJson(msg.data));
+      if (!parsed.success) {
+        this.stats.invalid++;
+        this.opts.logger.warn(
+          { subject: msg.subject, seq: msg.seq, issues: parsed.error.issues.slice(0, 5) },
+          'malformed report; skipped',
+        );
+        this.done(msg);
+        return;
+      }
+      report = parsed.data;
+      const claim = subjectMismatch(msg.subject, report);
+      if (claim) {
+        // A report for another region or agent than the one its subject (and so the publisher's NATS
+        // permissions) vouches for: a compromised or misconfigured agent, never ingested.
+        this.stats.invalid++;
+        this.stats.mismatched++;
+        this.opts.logger.warn(
+          { subject: msg.subject, seq: msg.seq, region: report.region, agentId: report.agentId, claim },
+          'report body disagrees with its subject; dropped',
+        );
+        this.done(msg);
+        return;
+      }
+    } catch {
+      this.stats.invalid++;
+      this.opts.logger.warn({ subject: msg.subject, seq: msg.seq }, 'report is not JSON; skipped');
+      this.done(msg);
+      return;
+    }
+    if (this.seen.has(report.id)) {
+      this.stats.redelivered++;
+      this.done(msg);
+      return;
+    }
+    try {
+      this.opts.onReport(report, streamSeq(msg));
+    } catch (err) {
+      this.opts.logger.error({ err, reportId: report.id }, 'report handler failed');
+    }
+    this.remember(report.id);
+    this.stats.ingested++;
+    this.done(msg);
+  }
+
+  /**
+   * The consumer acks cumulatively (AckPolicy.All): acking message N acks everything before it. Messages
+   * are handled strictly in order, so one ack per batch (or after a short idle) is as safe as one per
+   * message — and a per-message ack was a socket write per report, the largest ingest cost.
+   */
+  private done(msg: JsMsg): void {
+    this.pending = msg;
+    if (++this.unacked >= ACK_BATCH) this.flush();
+    else this.timer ??= setTimeout(this.flush, ACK_IDLE_MS);
+  }
+
+  private readonly flush = (): void => {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.pending?.ack();
+    this.pending = undefined;
+    this.unacked = 0;
+  };
 
   /** Marks a report as already handled (replayed at start-up), so its redelivery is not counted twice. */
   remember(id: string): void {
+    if (this.seen.has(id)) return;
+    const oldest = this.ring[this.ringAt];
+    if (oldest !== undefined) this.seen.delete(oldest);
+    this.ring[this.ringAt] = id;
+    this.ringAt = (this.ringAt + 1) % this.max;
     this.seen.add(id);
-    const max = this.opts.rememberIds ?? 100_000;
-    if (this.seen.size > max) {
-      const oldest = this.seen.values().next().value;
-      if (oldest !== undefined) this.seen.delete(oldest);
-    }
   }
 
   async stop(): Promise<void> {
-    this.messages?.stop();
-    await this.loop;
+    if (this.messages) {
+      const closed = this.messages.closed();
+      this.messages.stop();
+      await closed;
+    }
     this.flush();
   }
 }
@@ -138,6 +166,26 @@ export class Ingest {
  * held to its region and target only.
  */
 export function subjectMismatch(subject: string, r: Report): string | undefined {
+  // The usual case, checked in place (no token array per report): `<prefix>.results.<region>.<agent>.<target>`
+  // (then `.<partition>` when partitioned) with all three as the body says. Anything else takes the
+  // token-by-token path, which names the mismatch.
+  const a = subject.indexOf('.');
+  const region = a + 9;
+  const agent = region + r.region.length + 1;
+  const target = agent + r.agentId.length + 1;
+  const end = target + r.target.id.length;
+  if (
+    a > 0 &&
+    subject.startsWith('.results.', a) &&
+    subject.startsWith(r.region, region) &&
+    subject.charCodeAt(agent - 1) === DOT &&
+    subject.startsWith(r.agentId, agent) &&
+    subject.charCodeAt(target - 1) === DOT &&
+    subject.startsWith(r.target.id, target) &&
+    (subject.length === end || (subject.charCodeAt(end) === DOT && digitsFrom(subject, end + 1)))
+  ) {
+    return undefined;
+  }
   // The prefix is one subject token (nats.prefix is a SubjectToken).
   const t = subject.split('.');
   if (t[1] !== 'results') return 'subject';
@@ -148,4 +196,41 @@ export function subjectMismatch(subject: string, r: Report): string | undefined 
   if (rest.length === 3 && rest[1] !== r.agentId) return 'agent';
   if (rest[rest.length - 1] !== r.target.id) return 'target';
   return rest.length === 2 || rest.length === 3 ? undefined : 'subject';
+}
+
+const DOT = 46;
+
+/** `s` from `at` to its end is one or more decimal digits. */
+function digitsFrom(s: string, at: number): boolean {
+  if (at >= s.length) return false;
+  for (let i = at; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 48 || c > 57) return false;
+  }
+  return true;
+}
+
+/**
+ * A delivered message's stream sequence, read from its ack subject without the client's `msg.seq` (which
+ * splits the subject and parses five numbers into a new object, per report):
+ * `$JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<ts>.<pending>` (9 tokens) or, with
+ * a domain and account hash, `$JS.ACK.<domain>.<hash>.<stream>.<consumer>.<delivered>.<stream seq>...`.
+ */
+export function streamSeq(msg: JsMsg): number {
+  // `reply` is on the client's message object, not in the JsMsg interface.
+  const reply = (msg as unknown as { reply?: string }).reply;
+  if (!reply) return msg.seq;
+  let dots = 0;
+  for (let i = reply.indexOf('.'); i >= 0; i = reply.indexOf('.', i + 1)) dots++;
+  // Token 5 (9 tokens) or 7 (12 tokens): skip that many dots.
+  const skip = dots === 8 ? 5 : 7;
+  let at = 0;
+  for (let k = 0; k < skip; k++) at = reply.indexOf('.', at) + 1;
+  let n = 0;
+  for (let i = at; i < reply.length; i++) {
+    const c = reply.charCodeAt(i) - 48;
+    if (c < 0 || c > 9) break;
+    n = n * 10 + c;
+  }
+  return at > 0 && (dots === 8 || dots === 11) ? n : msg.seq;
 }

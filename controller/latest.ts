@@ -20,16 +20,21 @@ const KEEP = 5;
  * board also needs "what did the last probe say" for a cell's state and its tooltip.
  */
 export class LatestReports {
-  private readonly cells = new Map<string, ReportLine[]>();
+  /** target -> region -> lines, newest first (nested maps: no key string built per report). */
+  private readonly cells = new Map<string, Map<string, ReportLine[]>>();
 
   add(r: Report): void {
     // A watch's summary (seq 0) repeats what its interval reports said.
     if (r.mode === 'watch' && r.seq === 0) return;
-    const key = `${r.target.id}\u0000${r.region}`;
-    let lines = this.cells.get(key);
+    let regions = this.cells.get(r.target.id);
+    if (!regions) {
+      regions = new Map();
+      this.cells.set(r.target.id, regions);
+    }
+    let lines = regions.get(r.region);
     if (!lines) {
       lines = [];
-      this.cells.set(key, lines);
+      regions.set(r.region, lines);
     }
     const line: ReportLine = {
       id: r.id,
@@ -37,26 +42,31 @@ export class LatestReports {
       agentId: r.agentId,
       probe: r.probe,
       outcome: r.outcome,
-      reasons: r.reasons.slice(0, 3),
-      findings: [...new Set(r.findings.map((f) => f.code))],
+      // The validated report is not shared with anyone who mutates it: short arrays are kept as they are.
+      reasons: r.reasons.length <= 3 ? r.reasons : r.reasons.slice(0, 3),
+      findings: r.findings.length === 0 ? [] : [...new Set(r.findings.map((f) => f.code))],
       startup_ms: r.metrics.startup_ms,
       g2g_ms: r.metrics.g2g_p50_ms,
     };
     // Replay and redelivery may arrive out of order: keep newest first.
     let i = 0;
     while (i < lines.length && (lines[i] as ReportLine).at > line.at) i++;
+    if (i >= KEEP) return;
+    if (lines.length >= KEEP) lines.pop();
     lines.splice(i, 0, line);
-    if (lines.length > KEEP) lines.length = KEEP;
   }
 
   get(target: string, region: string): ReportLine[] {
-    return this.cells.get(`${target}\u0000${region}`) ?? [];
+    return this.cells.get(target)?.get(region) ?? [];
   }
 
   /** Drops cells whose newest report is older than `beforeMs` (they fall off the board with the windows). */
   evict(beforeMs: number): void {
-    for (const [key, lines] of this.cells) {
-      if (!lines[0] || Date.parse(lines[0].at) < beforeMs) this.cells.delete(key);
+    for (const [target, regions] of this.cells) {
+      for (const [region, lines] of regions) {
+        if (!lines[0] || Date.parse(lines[0].at) < beforeMs) regions.delete(region);
+      }
+      if (regions.size === 0) this.cells.delete(target);
     }
   }
 }

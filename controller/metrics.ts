@@ -209,6 +209,8 @@ class SeriesFamily {
 export class ControllerMetrics {
   readonly registry = new Registry();
   private readonly series = new Map<string, SeriesState>();
+  /** The same series by target, then region (probe kinds side by side): no key string built per report. */
+  private readonly index = new Map<string, Map<string, SeriesState[]>>();
   private readonly extra: readonly string[];
   private readonly seriesDropped: Counter<string>;
   private readonly http: Histogram<string>;
@@ -382,9 +384,14 @@ export class ControllerMetrics {
   }
 
   private seriesFor(report: Report, now: number): SeriesState | undefined {
-    const key = `${report.target.id}\u0000${report.region}\u0000${report.probe}`;
-    const known = this.series.get(key);
-    if (known) return known;
+    let regions = this.index.get(report.target.id);
+    const kinds = regions?.get(report.region);
+    if (kinds) {
+      for (let i = 0; i < kinds.length; i++) {
+        const known = kinds[i] as SeriesState;
+        if (known.labels.probe === report.probe) return known;
+      }
+    }
     if (this.series.size >= (this.opts.maxSeries ?? 5000)) {
       this.seriesDropped.inc();
       return undefined;
@@ -404,13 +411,30 @@ export class ControllerMetrics {
       success: 1,
       lastEnded: report.endedAt,
     };
-    this.series.set(key, s);
+    this.series.set(`${report.target.id}\u0000${report.region}\u0000${report.probe}`, s);
+    if (!regions) {
+      regions = new Map();
+      this.index.set(report.target.id, regions);
+    }
+    if (kinds) kinds.push(s);
+    else regions.set(report.region, [s]);
     return s;
   }
 
   /** Drops series without a report for SERIES_IDLE_MS: what keeps deleted targets from piling up. */
   evict(now = Date.now()): void {
-    for (const [key, s] of this.series) if (now - s.lastSeen >= SERIES_IDLE_MS) this.series.delete(key);
+    for (const [key, s] of this.series) {
+      if (now - s.lastSeen < SERIES_IDLE_MS) continue;
+      this.series.delete(key);
+      const target = String(s.labels.target);
+      const region = String(s.labels.region);
+      const regions = this.index.get(target);
+      const kinds = regions?.get(region)?.filter((k) => k !== s);
+      if (!regions || !kinds) continue;
+      if (kinds.length) regions.set(region, kinds);
+      else regions.delete(region);
+      if (regions.size === 0) this.index.delete(target);
+    }
   }
 
   observeHttp(method: string, route: string, statusCode: number, seconds: number): void {

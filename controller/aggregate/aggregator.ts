@@ -146,6 +146,11 @@ export const emptyBucket = (start: number): Bucket => ({
  */
 export class Aggregator {
   private readonly series = new Map<string, Series>();
+  /**
+   * The same series by target, then region (probe kinds side by side): ingest finds a report's series
+   * with two lookups on strings the report already holds, instead of building a key string per report.
+   */
+  private readonly index = new Map<string, Map<string, Series[]>>();
   private readonly rollups: Record<'region' | 'probe', Map<string, Series>> = {
     region: new Map(),
     probe: new Map(),
@@ -176,8 +181,10 @@ export class Aggregator {
     if (report.mode === 'watch' && report.seq === 0) return;
     const at = Date.parse(report.endedAt);
     if (!(at > this.now() - RETAIN_MS)) return;
-    const s = this.seriesFor(this.series, seriesKey(report.target.id, report.region, report.probe), report);
     const m = report.metrics;
+    // The report's duration weighs its rebuffer ratio: parsed once for the three buckets it goes into.
+    const durationMs = m.rebuffer_ratio === undefined ? 0 : Math.max(0, at - Date.parse(report.startedAt));
+    const s = this.seriesOf(report);
     const t = s.totals;
     t[report.outcome]++;
     t.http += m.errors_http ?? 0;
@@ -185,15 +192,51 @@ export class Aggregator {
     t.player += m.errors_player ?? 0;
     t.conformance += m.errors_conformance ?? 0;
     const start = Math.floor(at / BUCKET_MS) * BUCKET_MS;
-    addToBucket(this.bucketFor(s, start), report, at);
+    addToBucket(this.bucketFor(s, start), report, durationMs);
     // Rollups per region and per probe kind: the dashboard's unfiltered "groupBy=region|probe" reads a
     // handful of pre-merged series instead of merging every series' sketches on each refresh.
     addToBucket(
       this.bucketFor(this.seriesFor(this.rollups.region, report.region, report), start),
       report,
-      at,
+      durationMs,
     );
-    addToBucket(this.bucketFor(this.seriesFor(this.rollups.probe, report.probe, report), start), report, at);
+    addToBucket(
+      this.bucketFor(this.seriesFor(this.rollups.probe, report.probe, report), start),
+      report,
+      durationMs,
+    );
+  }
+
+  /** The report's target x region x probe series, created on its first report. */
+  private seriesOf(report: Report): Series {
+    let regions = this.index.get(report.target.id);
+    if (!regions) {
+      regions = new Map();
+      this.index.set(report.target.id, regions);
+    }
+    let kinds = regions.get(report.region);
+    if (!kinds) {
+      kinds = [];
+      regions.set(report.region, kinds);
+    }
+    for (let i = 0; i < kinds.length; i++) {
+      const s = kinds[i] as Series;
+      if (s.probe === report.probe) return s;
+    }
+    const s = this.seriesFor(this.series, seriesKey(report.target.id, report.region, report.probe), report);
+    kinds.push(s);
+    return s;
+  }
+
+  /** Removes an evicted series from the ingest index. */
+  private unindex(s: Series): void {
+    const regions = this.index.get(s.target);
+    const kinds = regions?.get(s.region);
+    if (!regions || !kinds) return;
+    const i = kinds.indexOf(s);
+    if (i >= 0) kinds.splice(i, 1);
+    if (kinds.length === 0) regions.delete(s.region);
+    if (regions.size === 0) this.index.delete(s.target);
   }
 
   private seriesFor(map: Map<string, Series>, key: string, report: Report): Series {
@@ -248,7 +291,10 @@ export class Aggregator {
         if (drop) s.buckets.splice(0, drop);
         if (s.buckets.length === 0) {
           map.delete(key);
-          if (map === this.series) evicted.push({ target: s.target, region: s.region, probe: s.probe });
+          if (map === this.series) {
+            this.unindex(s);
+            evicted.push({ target: s.target, region: s.region, probe: s.probe });
+          }
         }
       }
     }
@@ -511,7 +557,8 @@ export function finish(acc: Map<string, Bucket>): SummaryGroup[] {
 
 const round4 = (v: number) => Math.round(v * 10_000) / 10_000;
 
-function addToBucket(b: Bucket, report: Report, at: number): void {
+/** `durationMs`: the report's duration, the weight of its rebuffer ratio (0 when it has none). */
+function addToBucket(b: Bucket, report: Report, durationMs: number): void {
   const m = report.metrics;
   b.count++;
   if (report.outcome === 'probe-error') b.probeError++;
@@ -524,14 +571,15 @@ function addToBucket(b: Bucket, report: Report, at: number): void {
   // stream: its findings and figures never reach a stream alert. Its outcome is still counted.
   const ours = report.outcome === 'probe-error';
   const clockSuspect = report.flags?.includes('clock-suspect') === true;
-  for (const f of ours ? [] : report.findings) {
+  const findings = report.findings;
+  for (let i = 0; !ours && i < findings.length; i++) {
+    const f = findings[i] as Report['findings'][number];
     b.findings ??= {};
     b.findings[f.code] = (b.findings[f.code] ?? 0) + f.count;
   }
   if (m.rebuffer_ratio !== undefined) {
-    const d = Math.max(0, at - Date.parse(report.startedAt));
-    b.rebufferWeighted += m.rebuffer_ratio * d;
-    b.rebufferDurationMs += d;
+    b.rebufferWeighted += m.rebuffer_ratio * durationMs;
+    b.rebufferDurationMs += durationMs;
   }
   for (let i = 0; i < SKETCHED.length; i++) {
     if (ours) break;

@@ -1,0 +1,431 @@
+/**
+ * npm run bench:scale — the controller scaled out: real nats-server, real controller processes, stand-in
+ * agent processes (bench/scale-agent.ts) for a fleet of REGIONS x TARGETS series publishing realistic
+ * reports through the agents' publisher. Runs 1, 2 and 3 controller replicas in turn, each phase on its
+ * own subject prefix (fresh streams, consumers and buckets). One replica runs as deployed alone (one shared
+ * ingest consumer); several run partitioned (docs/operations/scale-out.md): BENCH_SCALE_PARTITIONS
+ * partitions by the nats-server's subject mapping, leased among the replicas, answers merged over NATS.
+ *
+ *  1. priming: the stand-in agents publish one report per target x region (the full cardinality) while no
+ *     controller runs, then keep publishing at the live rate (BENCH_SCALE_RATE reports/s, round-robin);
+ *  2. ingest: the k controllers start and drain the backlog at full speed. Ingest per CPU-second = reports
+ *     acked by the ingest consumer(s) / CPU seconds the controller processes used (user + system from
+ *     /proc/<pid>/stat, from the first ack to the drained backlog), i.e. per replica, per core;
+ *  3. scaling efficiency = (Σ over replicas of reports per CPU-second with k replicas) / (k x the one-replica
+ *     figure): what k cores of replicas carry compared with k separate single replicas. 1.0 = no cost of
+ *     being several (a replica re-reading every report, coordination, merging);
+ *  4. /v1/summary p50/p99 at full cardinality, sequential requests spread over the replicas and over four
+ *     query shapes (each shape warmed up once per replica, not sampled: a dashboard polls the same shapes);
+ *  5. series: distinct target x region series the replicas hold (union of their /v1/summary answers);
+ *  6. time to detect under load: a stream report with a playlist-stale finding is published for one target
+ *     in two regions while the fleet publishes at the live rate; time until `/v1/events` of replica 1 says
+ *     the shipped rule playlist-stale fires for it. p95 over BENCH_SCALE_INJECTIONS injections a phase.
+ *
+ *   BENCH_SCALE_REGIONS (100) BENCH_SCALE_TARGETS (1000) BENCH_SCALE_RATE (2000) BENCH_SCALE_INJECTIONS (6)
+ *   BENCH_SCALE_REPLICAS (1,2,3) BENCH_SCALE_PARTITIONS (16; used when replicas > 1, or always with
+ *   BENCH_SCALE_PARTITION_ALL=1)
+ *
+ * Last line: ingest_per_cpu_s=<n> scaling_efficiency=<x> summary_p99_ms=<n> ttd_under_load_p95_ms=<n> series=<n>
+ * (ingest: the one-replica phase; efficiency: the lowest over the multi-replica phases; summary and time to
+ * detect: the worst phase; series: the lowest phase).
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { type JetStreamManager, jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
+import Table from 'cli-table3';
+import { JetStreamPublisher } from '../agent/publisher.js';
+import { startNatsServer, stopChild } from '../cli/children.js';
+import { freeLoopbackPort } from '../cli/ports.js';
+import { createLogger } from '../shared/log.js';
+import { type Names, names as subjectNames } from '../shared/subjects.js';
+import { cpuSeconds, percentile, startControllerProcess } from './lib.js';
+import { fleetReport, regionName, targetName } from './report-fixture.js';
+
+const AGENT = fileURLToPath(new URL('./scale-agent.js', import.meta.url));
+const REGIONS = Number(process.env.BENCH_SCALE_REGIONS ?? 100);
+const TARGETS = Number(process.env.BENCH_SCALE_TARGETS ?? 1000);
+const RATE = Number(process.env.BENCH_SCALE_RATE ?? 2000);
+const INJECTIONS = Number(process.env.BENCH_SCALE_INJECTIONS ?? 6);
+const REPLICAS = (process.env.BENCH_SCALE_REPLICAS ?? '1,2,3').split(',').map(Number);
+const PARTITIONS = Number(process.env.BENCH_SCALE_PARTITIONS ?? 16);
+const PARTITION_ALL = process.env.BENCH_SCALE_PARTITION_ALL === '1';
+const partitionsFor = (k: number) => (k > 1 || PARTITION_ALL ? PARTITIONS : 1);
+/** Stand-in agent processes; each plays REGIONS / AGENT_PROCS regions. */
+const AGENT_PROCS = 2;
+const SUMMARY_REQUESTS = 200;
+const SUMMARY_SHAPES = [
+  '/v1/summary?window=5m&groupBy=region',
+  '/v1/summary?window=5m&groupBy=target',
+  '/v1/summary?window=1m&groupBy=probe',
+  '/v1/summary?window=1h&groupBy=target&region=r1',
+];
+const TTD_TIMEOUT_MS = 30_000;
+const logger = createLogger('bench-scale', 'warn');
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface PhaseResult {
+  replicas: number;
+  partitions: number;
+  drained: number;
+  cpuS: number[];
+  wallS: number;
+  perReplica: number;
+  efficiency: number;
+  summaryP50: number;
+  summaryP99: number;
+  series: number;
+  ttd: number[];
+}
+
+/**
+ * Σ over the ingest consumers of the results stream: acked deliveries and what is left. Partitioned, the
+ * partitions' durable consumers (`<ingest>-<p>-of-<N>`; the shared one stays idle); else the shared one.
+ * Ordered consumers (live feed, readers) are not ingest.
+ */
+async function ingestProgress(
+  jsm: JetStreamManager,
+  n: Names,
+  partitioned: boolean,
+): Promise<{ acked: number; left: number }> {
+  let acked = 0;
+  let left = 0;
+  for await (const c of jsm.consumers.list(n.resultsStream)) {
+    const name = c.config.durable_name ?? '';
+    const ours = partitioned
+      ? name.startsWith(`${n.ingestConsumer}-`) && /-of-\d+$/.test(name)
+      : name === n.ingestConsumer;
+    if (!ours) continue;
+    acked += c.ack_floor.consumer_seq;
+    left += c.num_pending + c.num_ack_pending;
+  }
+  return { acked, left };
+}
+
+/** Starts the stand-in agents of one phase; resolves once every one has published its priming pass. */
+async function startAgents(natsUrl: string, prefix: string, tag: string): Promise<ChildProcess[]> {
+  const per = Math.ceil(REGIONS / AGENT_PROCS);
+  const agents: ChildProcess[] = [];
+  const primed: Promise<void>[] = [];
+  for (let a = 0; a * per < REGIONS; a++) {
+    const regions = Math.min(per, REGIONS - a * per);
+    const child = spawn(
+      process.execPath,
+      [
+        AGENT,
+        natsUrl,
+        prefix,
+        tag,
+        String(a * per),
+        String(regions),
+        String(TARGETS),
+        String(RATE / AGENT_PROCS),
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    agents.push(child);
+    primed.push(
+      new Promise((resolve, reject) => {
+        const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
+        lines.on('line', (l) => {
+          if (l.startsWith('primed')) resolve();
+        });
+        child.once('exit', (code) => reject(new Error(`stand-in agent exited (${code}) before priming`)));
+      }),
+    );
+  }
+  await Promise.all(primed);
+  return agents;
+}
+
+/** A sequence of SSE events from one replica, as parsed objects of the given type. */
+function sseEvents(
+  url: string,
+  type: string,
+): { next: (match: (d: unknown) => boolean) => Promise<void>; close(): void } {
+  const abort = new AbortController();
+  const waiters: { match: (d: unknown) => boolean; resolve: () => void }[] = [];
+  void (async () => {
+    try {
+      const res = await fetch(`${url}/v1/events?types=${type}`, { signal: abort.signal });
+      const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+      const dec = new TextDecoder();
+      let buf = '';
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) return;
+        buf += dec.decode(value, { stream: true });
+        let idx = buf.indexOf('\n\n');
+        while (idx >= 0) {
+          const chunk = buf.slice(0, idx);
+          buf = buf.slice(idx + 2);
+          idx = buf.indexOf('\n\n');
+          const data = /^data: (.*)$/m.exec(chunk)?.[1];
+          if (!data || !chunk.includes(`event: ${type}`)) continue;
+          const parsed = JSON.parse(data) as unknown;
+          for (let i = waiters.length - 1; i >= 0; i--) {
+            const w = waiters[i] as (typeof waiters)[number];
+            if (w.match(parsed)) {
+              waiters.splice(i, 1);
+              w.resolve();
+            }
+          }
+        }
+      }
+    } catch {
+      // aborted at the end of the phase
+    }
+  })();
+  return {
+    next: (match) => new Promise<void>((resolve) => waiters.push({ match, resolve })),
+    close: () => abort.abort(),
+  };
+}
+
+async function getJson(url: string): Promise<unknown> {
+  const res = await fetch(url);
+  if (!res.ok) throw new Error(`${url}: HTTP ${res.status}`);
+  return res.json();
+}
+
+async function phase(natsUrl: string, k: number, oneReplica: number | undefined): Promise<PhaseResult> {
+  const prefix = `scale${k}`;
+  const n = subjectNames(prefix);
+  const tag = `p${k}x${Date.now().toString(36)}`;
+  const partitions = partitionsFor(k);
+  const env = {
+    LIVEPROBE_PREFIX: prefix,
+    LIVEPROBE_REBUILD_WINDOW_S: '0',
+    LIVEPROBE_PARTITIONS: String(partitions),
+  };
+  const nc = await connect({ servers: natsUrl });
+  const jsm = await jetstreamManager(nc);
+  const controllers: ChildProcess[] = [];
+  let agents: ChildProcess[] = [];
+  const sse: { close(): void }[] = [];
+  try {
+    // A first controller creates the streams and the ingest consumer(s), then stops: the backlog is
+    // published while no controller runs.
+    const setupPort = await freeLoopbackPort();
+    await stopChild(await startControllerProcess(natsUrl, setupPort, env));
+    process.stderr.write(`[${k} replica(s)] priming ${REGIONS * TARGETS} series...\n`);
+    agents = await startAgents(natsUrl, prefix, tag);
+
+    process.stderr.write(`[${k} replica(s)] draining the backlog...\n`);
+    const ports = await Promise.all(Array.from({ length: k }, () => freeLoopbackPort()));
+    controllers.push(...(await Promise.all(ports.map((p) => startControllerProcess(natsUrl, p, env)))));
+    const urls = ports.map((p) => `http://127.0.0.1:${p}`);
+    const pids = controllers.map((c) => c.pid as number);
+    // Measure from the first ack (start-up CPU is not ingest) to the drained backlog.
+    let start: { acked: number; cpu: number[]; at: number } | undefined;
+    const deadline = Date.now() + 240_000;
+    let end: { acked: number; cpu: number[]; at: number };
+    for (;;) {
+      const p = await ingestProgress(jsm, n, partitions > 1);
+      if (!start && p.acked > 0) start = { acked: p.acked, cpu: pids.map(cpuSeconds), at: Date.now() };
+      // Drained: the live rate's last ~second is all that is left.
+      if (start && p.acked > REGIONS * TARGETS && p.left < Math.max(500, RATE)) {
+        end = { acked: p.acked, cpu: pids.map(cpuSeconds), at: Date.now() };
+        break;
+      }
+      if (Date.now() > deadline) throw new Error(`backlog not drained in 240 s (${JSON.stringify(p)})`);
+      await sleep(100);
+    }
+    const begin = start as NonNullable<typeof start>;
+    const drained = end.acked - begin.acked;
+    const cpuS = end.cpu.map((c, i) => c - (begin.cpu[i] as number));
+    const totalCpu = cpuS.reduce((a, b) => a + b, 0);
+    // Replicas share the work: each one's figure is its share of the reports over its own CPU; with one
+    // consumer shared (or partitions spread evenly) the shares are equal, so the average stands for each.
+    const perReplica = drained / totalCpu;
+    const efficiency = oneReplica ? perReplica / oneReplica : 1;
+
+    // Summary latency from any replica, at full cardinality, while the fleet keeps publishing.
+    for (const u of urls) for (const s of SUMMARY_SHAPES) await getJson(`${u}${s}`);
+    const lat: number[] = [];
+    for (let i = 0; i < SUMMARY_REQUESTS; i++) {
+      const url = `${urls[i % k]}${SUMMARY_SHAPES[i % SUMMARY_SHAPES.length]}`;
+      const t = performance.now();
+      await getJson(url);
+      lat.push(performance.now() - t);
+      await sleep(20);
+    }
+    lat.sort((a, b) => a - b);
+
+    // Series held: distinct target x region in the answers, region by region, asking the replicas in turn
+    // (each answers for the whole fleet).
+    const held = new Set<string>();
+    let partial = 0;
+    for (let r = 0; r < REGIONS; r++) {
+      const body = (await getJson(
+        `${urls[r % k]}/v1/summary?window=1h&groupBy=target&region=${regionName(r)}`,
+      )) as { groups: { key: string }[]; partial?: boolean };
+      if (body.partial) partial++;
+      for (const g of body.groups) held.add(`${g.key}/${r}`);
+    }
+    if (partial) process.stderr.write(`[${k} replica(s)] ${partial} partial answers while counting series\n`);
+
+    // Time to detect under load: one target, two regions, a stale playlist.
+    process.stderr.write(`[${k} replica(s)] injecting ${INJECTIONS} problems...\n`);
+    const alerts = sseEvents(urls[0] as string, 'alert');
+    sse.push(alerts);
+    const publisher = new JetStreamPublisher({ js: jetstream(nc), names: n, logger });
+    const ttd: number[] = [];
+    for (let j = 0; j < INJECTIONS; j++) {
+      const target = targetName((j * 37) % TARGETS);
+      const fired = alerts.next((d) => {
+        const e = d as { transition?: string; alert?: { labels?: Record<string, string> } };
+        return (
+          e.transition === 'firing' &&
+          e.alert?.labels?.target === target &&
+          JSON.stringify(e.alert).includes('playlist-stale')
+        );
+      });
+      const t0 = performance.now();
+      await Promise.all(
+        [j % REGIONS, (j + Math.floor(REGIONS / 2)) % REGIONS].map((r) => {
+          const base = fleetReport(`${tag}-inject${j}`, r, (j * 37) % TARGETS, 0);
+          return publisher.publish({
+            ...base,
+            probe: 'stream',
+            outcome: 'degraded',
+            reasons: ['playlist stale'],
+            findings: [
+              {
+                code: 'playlist-stale',
+                severity: 'critical',
+                variant: `https://cdn.example.com/live/${target}/360p.m3u8`,
+                at: Date.now(),
+                count: 1,
+                evidence: 'media sequence unchanged for 3 target durations (bench:scale injection)',
+              },
+            ],
+          });
+        }),
+      );
+      const timedOut = sleep(TTD_TIMEOUT_MS).then(() => 'timeout' as const);
+      const outcome = await Promise.race([fired.then(() => 'fired' as const), timedOut]);
+      ttd.push(outcome === 'fired' ? performance.now() - t0 : TTD_TIMEOUT_MS);
+      await sleep(1000);
+    }
+    ttd.sort((a, b) => a - b);
+    return {
+      replicas: k,
+      partitions,
+      drained,
+      cpuS,
+      wallS: (end.at - begin.at) / 1000,
+      perReplica,
+      efficiency,
+      summaryP50: percentile(lat, 0.5),
+      summaryP99: percentile(lat, 0.99),
+      series: held.size,
+      ttd,
+    };
+  } finally {
+    for (const s of sse) s.close();
+    await Promise.all(agents.map((a) => stopChild(a)));
+    await Promise.all(controllers.map((c) => stopChild(c)));
+    // Free the phase's disk: its streams and buckets (KV_<prefix>_*).
+    for await (const s of jsm.streams.list()) {
+      const name = s.config.name;
+      if (name.startsWith(`${prefix.toUpperCase()}_`) || name.startsWith(`KV_${prefix}_`)) {
+        await jsm.streams.delete(name).catch(() => undefined);
+      }
+    }
+    await nc.close();
+  }
+}
+
+/**
+ * nats-server with the partition mapping for every phase that runs partitioned (the deployment's own
+ * mapping, docs/operations/scale-out.md).
+ */
+async function startNats(): Promise<{ url: string; cleanup(): Promise<void> }> {
+  const dir = mkdtempSync(join(tmpdir(), 'lp-bench-scale-'));
+  const conf = join(dir, 'nats.conf');
+  const maps = REPLICAS.filter((k) => partitionsFor(k) > 1).map(
+    (k) =>
+      `  "scale${k}.results.*.*.*": "scale${k}.results.{{wildcard(1)}}.{{wildcard(2)}}.{{wildcard(3)}}.{{partition(${partitionsFor(k)},3)}}"`,
+  );
+  writeFileSync(
+    conf,
+    [`jetstream { store_dir: "${join(dir, 'store')}" }`, 'mappings: {', ...maps, '}'].join('\n'),
+  );
+  const nats = await startNatsServer({ port: await freeLoopbackPort(), storeDir: dir, configFile: conf });
+  return {
+    url: nats.url,
+    async cleanup() {
+      await nats.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function main(): Promise<void> {
+  const t0 = Date.now();
+  const nats = await startNats();
+  const results: PhaseResult[] = [];
+  try {
+    for (const k of REPLICAS) {
+      results.push(await phase(nats.url, k, results.find((r) => r.replicas === 1)?.perReplica));
+    }
+  } finally {
+    await nats.cleanup();
+  }
+  const table = new Table({
+    // Plain: the output is read in logs and CI as often as in a terminal.
+    style: { head: [], border: [] },
+    head: [
+      'replicas (partitions)',
+      'reports drained',
+      'CPU s per replica',
+      'ingest/CPU-s per replica',
+      'carried (Σ reports/CPU-s)',
+      'efficiency',
+      'summary p50 / p99 ms',
+      'series',
+      'ttd p50 / p95 ms',
+    ],
+  });
+  const r0 = Math.round;
+  for (const r of results) {
+    table.push([
+      `${r.replicas} (${r.partitions})`,
+      `${r.drained} in ${r.wallS.toFixed(1)} s`,
+      r.cpuS.map((c) => c.toFixed(1)).join(' / '),
+      r0(r.perReplica),
+      r0(r.perReplica * r.replicas),
+      r.efficiency.toFixed(2),
+      `${r0(r.summaryP50)} / ${r0(r.summaryP99)}`,
+      r.series,
+      `${r0(percentile(r.ttd, 0.5))} / ${r0(percentile(r.ttd, 0.95))}`,
+    ]);
+  }
+  process.stdout.write(
+    `bench:scale — ${REGIONS} regions x ${TARGETS} targets, live rate ${RATE} reports/s, ` +
+      `${AGENT_PROCS} stand-in agent processes, ${Math.round((Date.now() - t0) / 1000)} s\n${table.toString()}\n`,
+  );
+  const one = results.find((r) => r.replicas === 1);
+  const multi = results.filter((r) => r.replicas > 1);
+  const allTtd = results.map((r) => percentile(r.ttd, 0.95));
+  process.stdout.write(
+    `ingest_per_cpu_s=${r0(one?.perReplica ?? Number.NaN)} ` +
+      `scaling_efficiency=${(multi.length ? Math.min(...multi.map((r) => r.efficiency)) : 1).toFixed(2)} ` +
+      `summary_p99_ms=${r0(Math.max(...results.map((r) => r.summaryP99)))} ` +
+      `ttd_under_load_p95_ms=${r0(Math.max(...allTtd))} ` +
+      `series=${Math.min(...results.map((r) => r.series))}\n`,
+  );
+}
+
+main().then(
+  () => process.exit(0),
+  (err) => {
+    process.stderr.write(`bench:scale failed: ${err instanceof Error ? err.stack : String(err)}\n`);
+    process.exit(1);
+  },
+);

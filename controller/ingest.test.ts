@@ -1,0 +1,60 @@
+import type { JsMsg } from '@nats-io/jetstream';
+import { describe, expect, it } from 'vitest';
+import { realisticReport } from '../bench/report-fixture.js';
+import { streamSeq, subjectMismatch } from './ingest.js';
+
+describe('subjectMismatch', () => {
+  const r = realisticReport(3, 10);
+  const ok = `liveprobe.results.${r.region}.${r.agentId}.${r.target.id}`;
+
+  it('accepts the subject the body vouches for, in both subject forms', () => {
+    expect(subjectMismatch(ok, r)).toBeUndefined();
+    expect(subjectMismatch(`lp.results.${r.region}.${r.target.id}`, r)).toBeUndefined();
+    // Partitioned: the server's mapping appends the target's partition.
+    expect(subjectMismatch(`${ok}.13`, r)).toBeUndefined();
+  });
+
+  it('names what the body contradicts', () => {
+    const cases: [string, string][] = [
+      [`liveprobe.results.other.${r.agentId}.${r.target.id}`, 'region'],
+      [`liveprobe.results.${r.region}x.${r.agentId}.${r.target.id}`, 'region'],
+      [`liveprobe.results.${r.region}.agent-x.${r.target.id}`, 'agent'],
+      [`liveprobe.results.${r.region}.${r.agentId}x.${r.target.id}`, 'agent'],
+      [`liveprobe.results.${r.region}.${r.agentId}.other`, 'target'],
+      [`liveprobe.results.${r.region}.${r.agentId}.${r.target.id}x`, 'target'],
+      [`liveprobe.results.${r.region}.${r.agentId}.x${r.target.id}`, 'target'],
+      [`liveprobe.results.${r.region}.${r.agentId}.${r.target.id}.more`, 'target'],
+      [`liveprobe.results.${r.region}.${r.agentId}.${r.target.id}.`, 'target'],
+      [`liveprobe.results.${r.region}.${r.agentId}.${r.target.id}.1x`, 'target'],
+      [`liveprobe.results.${r.region}.${r.agentId}.other.4`, 'target'],
+      [`liveprobe.jobs.${r.region}.${r.agentId}.${r.target.id}`, 'subject'],
+      [`results.${r.region}.${r.agentId}.${r.target.id}`, 'subject'],
+    ];
+    for (const [subject, claim] of cases) expect(subjectMismatch(subject, r), subject).toBe(claim);
+  });
+});
+
+describe('streamSeq', () => {
+  const msg = (reply: string, seq = -1) => ({ reply, seq }) as unknown as JsMsg;
+
+  it('reads the stream sequence from both ack subject forms', () => {
+    expect(
+      streamSeq(msg('$JS.ACK.LIVEPROBE_RESULTS.controller-ingest.1.48213.48100.1796300000000000000.5')),
+    ).toBe(48213);
+    expect(
+      streamSeq(
+        msg('$JS.ACK._.ACCHASH.LIVEPROBE_RESULTS.controller-ingest.2.907.12.1796300000000000000.0.r4nd'),
+      ),
+    ).toBe(907);
+    expect(
+      streamSeq(
+        msg('$JS.ACK.hub.ACCHASH.LIVEPROBE_RESULTS.controller-ingest.1.31.31.1796300000000000000.0.x'),
+      ),
+    ).toBe(31);
+  });
+
+  it("falls back to the client's parser for anything else", () => {
+    expect(streamSeq(msg('', 12))).toBe(12);
+    expect(streamSeq(msg('$JS.ACK.odd', 13))).toBe(13);
+  });
+});
