@@ -211,6 +211,8 @@ export class PeriodAccumulator {
   private firstFrameThisPeriod = false;
   private readonly audioDb: number[] = [];
   private silentMs = 0;
+  /** Audio windows analysed in this period (none: audio analysis off or failed, so no audio figures). */
+  private audioWindows = 0;
   private audioMissingMs = 0;
   private readonly avMarker: number[] = [];
   private readonly avBuffer: number[] = [];
@@ -390,8 +392,8 @@ export class PeriodAccumulator {
 
   /**
    * One 100 ms window of played audio. Silent: playing, the player's audio buffer holds the playhead, and
-   * quieter than the threshold. Missing: audio is declared, the video buffer holds the playhead and the
-   * audio buffer does not (a stall with both empty is a stall, not missing audio).
+   * quieter than the threshold. Missing: audio is declared, not stalled, the video buffer holds the playhead
+   * and the audio buffer does not.
    */
   private audioWindow(e: EventOf<'audio-level'>): void {
     const c = this.carry;
@@ -402,11 +404,13 @@ export class PeriodAccumulator {
       c.offlineSince !== undefined
     )
       return;
+    this.audioWindows++;
     if (e.carried === true) {
       if (!e.playing || c.openStallAt !== undefined) return;
       this.audioDb.push(e.db);
       if (e.db < c.silenceDbfs) this.silentMs += AUDIO_WINDOW_MS;
-    } else if (c.audioDeclared && e.video !== false) {
+    } else if (c.audioDeclared && e.playing && e.video === true && c.openStallAt === undefined) {
+      // Only while the picture plays on: a stall (audio downloads behind video) is a stall, not missing audio.
       this.audioMissingMs += AUDIO_WINDOW_MS;
     }
   }
@@ -645,8 +649,8 @@ export class PeriodAccumulator {
     if (played) {
       const lv = percentiles(this.audioDb, [50]);
       if (lv) m.audio_level_p50_dbfs = r1(lv[50]);
-      if (this.audioDb.length > 0 || c.audioDeclared) m.silent_ms = this.silentMs;
-      if (c.audioDeclared) m.audio_missing_ms = this.audioMissingMs;
+      if (this.audioWindows > 0 && (this.audioDb.length > 0 || c.audioDeclared)) m.silent_ms = this.silentMs;
+      if (this.audioWindows > 0 && c.audioDeclared) m.audio_missing_ms = this.audioMissingMs;
       const av = percentiles(this.avMarker, [50]) ?? percentiles(this.avBuffer, [50]);
       if (av) {
         avMethod = this.avMarker.length > 0 ? 'marker' : 'buffer';
