@@ -1,5 +1,6 @@
 import { redactUrl } from '../../shared/log.js';
 import type { Metrics } from '../../shared/metrics.js';
+import { sketchesOf } from '../../shared/sample-sketch.js';
 import {
   type AvMethod,
   type ErrorCategory,
@@ -12,6 +13,7 @@ import {
   type PlayerNotice,
   type ProbeErrorEntry,
   type RenditionTime,
+  type SampleSketches,
   type SegmentTiming,
   type StartupBreakdown,
 } from '../../shared/schemas.js';
@@ -102,6 +104,8 @@ export interface PeriodData {
   to: number;
   /** Once played: playing time per displayed rendition in this period (sums to the period's playing time). */
   renditions?: RenditionTime[];
+  /** Mergeable sketches of the raw samples behind the percentiles (clock-dependent ones corrected). */
+  sketches?: SampleSketches;
   /** Where av_offset_ms came from: the sync marker in the picture and sound, else the buffered timelines. */
   avMethod?: AvMethod;
   /** Viewer-signal findings of this period (resolution-mismatch, audio-missing). */
@@ -713,6 +717,14 @@ export class PeriodAccumulator {
       from: this.from,
       to: this.to,
       renditions,
+      sketches: sketchesOf({
+        segment_ttfb_ms: this.ttfb,
+        segment_download_ms: this.download,
+        segment_throughput_kbps: this.throughput,
+        g2g_ms: g2gSamples,
+        pdt_latency_ms: pdtSamples,
+        dash_latency_ms: this.dash,
+      }),
       avMethod,
       findings,
     };

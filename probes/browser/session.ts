@@ -544,6 +544,7 @@ export class BrowserSession {
       errors: data.errors,
       ...(data.notices.length ? { notices: data.notices } : {}),
       renditions: data.renditions,
+      ...(data.sketches ? { sketches: data.sketches } : {}),
       ...(data.avMethod ? { av_method: data.avMethod } : {}),
       findings: data.findings,
     };
