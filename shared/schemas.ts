@@ -426,5 +426,7 @@ export const InjectorHeartbeat = z.object({
   clockSource: z.enum(['controller', 'manual', 'none']),
   restarts: z.number().int().nonnegative(),
   decodeErrors: z.number().int().nonnegative(),
+  /** Painted frames whose decoding reported errors (painted over a concealed picture: see the guide). */
+  framesConcealed: z.number().int().nonnegative().optional(),
 });
 export type InjectorHeartbeat = z.infer<typeof InjectorHeartbeat>;
