@@ -91,6 +91,7 @@ beforeAll(async () => {
       { id: 'master500', renditions: ['480p', '360p'], td: TD, window: 6, segmentBytes: 4000 },
       { id: 'mpd500', protocol: 'dash', renditions: ['480p', '360p'], td: TD, window: 6, segmentBytes: 4000 },
       { id: 'slow', renditions: ['480p', '360p'], td: TD, window: 6, segmentBytes: SEGMENT_BYTES },
+      { id: 'stale', renditions: ['480p', '360p'], td: TD, window: 6, segmentBytes: 4000 },
     ],
   });
   prober = new StreamProber({ logger });
@@ -103,6 +104,13 @@ beforeAll(async () => {
       { rendition: 'master', type: 'status', status: 500 },
       has('manifest-unavailable'),
       (r) => !has('manifest-unavailable')(r),
+    ),
+    watch(
+      'stale',
+      'hls',
+      { rendition: '480p', type: 'stale' },
+      has('playlist-stale'),
+      (r) => !has('playlist-stale')(r),
     ),
     watch(
       'mpd500',
@@ -151,6 +159,15 @@ describe('detection within about one poll (watch reports)', () => {
     const last = w.reports.at(-1)!;
     expect(w.reports.length).toBeLessThan(BEFORE + MAX_AFTER);
     expect(last.findings.map((f) => f.code)).not.toContain('manifest-unavailable');
+    expect(last.outcome).toBe('ok');
+  });
+
+  it('a stale episode that ends: playlist-stale held while it lasts, then no longer in the reports', () => {
+    const w = watches.stale!;
+    expect(w.firstAfterRemoval).toBeGreaterThan(BEFORE);
+    expect(w.reports.length).toBeLessThan(BEFORE + MAX_AFTER);
+    const last = w.reports.at(-1)!;
+    expect(last.findings.map((f) => f.code)).not.toContain('playlist-stale');
     expect(last.outcome).toBe('ok');
   });
 
