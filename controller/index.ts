@@ -15,6 +15,7 @@ import { buildApi } from './api/server.js';
 import { EventBus } from './events.js';
 import { Fleet } from './fleet.js';
 import { Ingest } from './ingest.js';
+import { InjectorRegistry } from './injectors.js';
 import { LatestReports } from './latest.js';
 import { ControllerMetrics } from './metrics.js';
 import { type Partitioned, startPartitioned } from './partition/index.js';
@@ -291,12 +292,16 @@ export async function startController(opts: ControllerOptions): Promise<Controll
       })),
   });
 
+  const injectors = new InjectorRegistry({ nc, names, logger });
+  injectors.start();
+
   const app = await buildApi(
     {
       sweeps,
       targets,
       results,
       fleet,
+      injectors,
       aggregator,
       latest,
       events,
@@ -335,6 +340,7 @@ export async function startController(opts: ControllerOptions): Promise<Controll
     async stop() {
       clearInterval(evictTimer);
       clearInterval(regionTimer);
+      injectors.stop();
       stopLeafStreams();
       // nats-server may have got the same Ctrl-C and be gone: then every KV write and drain below would wait
       // for its request timeout. Closing the connection first makes them fail at once.

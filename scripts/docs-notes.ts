@@ -131,8 +131,12 @@ export const FINDING_NOTES: Record<string, FindingNote> = {
     rule: "A representation's live-edge segment is listed > 1 s before its availability time (on the UTCTiming clock), or > 4 segments + MUP behind it while the timeline advances, or is not fetchable 1 s after it became available.",
   },
   'segment-slow': {
-    severity: 'warning',
-    rule: 'A segment GET takes longer than its duration (reported while still in flight): the rendition is named, it is also a reason, and the outcome is degraded.',
+    severity: 'warning / critical',
+    rule: 'A segment GET cannot keep up with real time, judged while it downloads: its body arrives at a rate that (Content-Length known) would end > 1.25 x its duration, measured over >= 200 ms and 10 % of the duration of transfer; or it is still running at its duration; or it took longer in the end. Warning; critical once 2 segments in a row of the rendition are slow. A watch reports the first one at once, and again when it turns critical.',
+  },
+  'manifest-unavailable': {
+    severity: 'critical',
+    rule: 'A reload of the master playlist (re-fetched every TARGETDURATION / 2 of its renditions) or of the MPD (every minimumUpdatePeriod) failed: non-2xx, no response (refused, reset, timeout) or a body that does not parse. Once per failed reload, with the failures in a row and when it last loaded; a watch reports it at once.',
   },
   'resolution-mismatch': {
     severity: 'warning',

@@ -79,6 +79,8 @@ export const FINDING_CODES = [
   'dash-availability',
   // Beyond METRICS.md: a segment downloading slower than real time (throttled origin/CDN), per variant.
   'segment-slow',
+  // The master playlist / MPD (the entry document) could not be loaded or parsed on a reload.
+  'manifest-unavailable',
   // Browser probe viewer signals: the decoded picture is not the declared size; declared audio does not play.
   'resolution-mismatch',
   'audio-missing',

@@ -18,6 +18,7 @@ import {
 import { SYNC_PERIOD_S } from '../../shared/sync-marker.js';
 import type { DrainResult, EventOf, HarnessEventMap, HarnessSnapshot } from './events.js';
 import { percentiles } from './percentiles.js';
+import { causalStartup } from './startup.js';
 
 type Level = HarnessEventMap['levels']['levels'][number];
 
@@ -558,7 +559,8 @@ export class PeriodAccumulator {
 
     let startup: StartupBreakdown | undefined;
     if (!c.startupReported && (this.isFirstPeriod || this.firstFrameThisPeriod)) {
-      startup = { ...c.startup };
+      // Observers of the parts learn at different delays: bounded into causal order (startup.ts).
+      startup = causalStartup(c.startup);
       if (startup.manifest_ms !== undefined) m.manifest_ms = startup.manifest_ms;
       if (startup.first_segment_ms !== undefined) m.first_segment_ms = startup.first_segment_ms;
       if (startup.first_frame_ms !== undefined) m.startup_ms = startup.first_frame_ms;

@@ -1,20 +1,24 @@
 /**
- * HLS: the master (reloaded every masterIntervalS; variants added/removed as it changes) and one monitor per
+ * HLS: the master (reloaded every TD/2, or masterIntervalS; variants added/removed as it changes; a failing
+ * reload is a manifest-unavailable finding) and one monitor per
  * media playlist, each comparing every reload with the previous one. Reloads follow RFC 8216 6.3.4: after a
  * change wait TARGETDURATION, after no change TARGETDURATION/2, measured from the start of the previous
  * request, plus a small positive jitter. All timing goes through the prober's single scheduler.
  */
 
+import { redactUrl } from '../../shared/log.js';
 import { checkDiscontinuitySequence } from './checks/discontinuity.js';
 import { checkEndlist } from './checks/endlist.js';
 import { checkLastModified } from './checks/last-modified.js';
+import { manifestUnavailable } from './checks/manifest.js';
 import { checkPdt } from './checks/pdt.js';
 import { checkMediaSequence } from './checks/sequence.js';
+import { slowObservation, slowSummary } from './checks/slow.js';
 import { checkStale, staleLimitMs } from './checks/stale.js';
 import { checkExtinf, checkTargetDuration, checkWindow } from './checks/target.js';
 import { checkVariantDiscontinuity, checkVariantDrift, type DriftEntry } from './checks/variant-drift.js';
 import { cmcdMediaType } from './cmcd.js';
-import { evidence, redactUri } from './evidence.js';
+import { redactUri } from './evidence.js';
 import type { HttpOk, HttpResult } from './http.js';
 import { type HlsSegment, lastSn, type MasterEntry, type MediaPlaylist, type Observation } from './model.js';
 import { PublicationPhase } from './phase.js';
@@ -53,6 +57,9 @@ export class HlsRun {
   private lastMasterBody: Buffer | string | undefined;
   /** Entries of the last master (the over-budget error is recorded once per change). */
   private lastMasterCount = 0;
+  /** Failed entry reloads in a row, and the wall time of the last one that worked. */
+  private entryFailures = 0;
+  private entryOkAt: number | undefined;
 
   constructor(
     readonly session: Session,
@@ -108,34 +115,74 @@ export class HlsRun {
     } finally {
       this.masterInFlight = false;
       if (!s.closed && !this.direct) {
-        s.svc.scheduler.schedule(
-          this.masterTask,
-          started + jittered(s.opts.masterIntervalS * 1000, s.opts.jitter),
-        );
+        s.svc.scheduler.schedule(this.masterTask, started + jittered(this.masterReloadMs(), s.opts.jitter));
       }
     }
+  }
+
+  /**
+   * The master's reload interval: explicit (masterIntervalS), or half the smallest target duration among the
+   * renditions followed (the RFC's wait for a playlist that did not change, which a master rarely does), so
+   * a master that starts failing shows within about one media playlist poll.
+   */
+  masterReloadMs(): number {
+    const explicit = this.session.opts.masterIntervalS;
+    if (explicit !== undefined && explicit > 0) return explicit * 1000;
+    let td: number | undefined;
+    for (const m of this.media.values()) {
+      const t = m.prev?.targetDuration;
+      if (t !== undefined && Number.isFinite(t) && t > 0 && (td === undefined || t < td)) td = t;
+    }
+    return Math.min(Math.max((clampTd(td) / 2) * 1000, 500), 10_000);
+  }
+
+  /** The entry document failed on this reload (not a policy refusal or our own abort): manifest-unavailable. */
+  private entryFailed(r: HttpResult, invalid?: string): void {
+    const s = this.session;
+    s.entry(false);
+    if (!r.ok && (r.kind === 'aborted' || r.kind === 'blocked')) return;
+    this.entryFailures++;
+    const obs = manifestUnavailable({
+      what: 'master playlist',
+      url: redactUrl(r.url),
+      status: r.ok && invalid === undefined ? r.status : undefined,
+      error: r.ok ? undefined : r.error,
+      invalid,
+      failures: this.entryFailures,
+      lastOkAt: this.entryOkAt,
+    });
+    s.observe(MASTER, obs);
+    // Until a reload works: a hanging master's timeout can outlast a watch interval.
+    s.hold(MASTER, obs);
+  }
+
+  private entryWorked(): void {
+    this.session.entry(true);
+    if (this.entryFailures > 0) this.session.ended(MASTER, 'manifest-unavailable');
+    this.entryFailures = 0;
+    this.entryOkAt = Date.now();
   }
 
   /** Handles a response for the entry URL (request started at `started`): a master, or a lone media playlist. */
   acceptEntry(r: HttpResult, started: number): void {
     const s = this.session;
     if (s.requestFailed(MASTER, 'master', r) || !r.ok) {
-      s.entry(false);
+      this.entryFailed(r);
       return;
     }
     if (s.sameBody(r, this.lastMasterBody)) {
-      s.entry(true);
+      this.entryWorked();
       return;
     }
     if (!s.looksLikeMaster(r) && this.media.size === 0) {
       // The URL is a media playlist: follow it as the only rendition.
       const parsed = s.parseMedia(r);
       if (!parsed.ok) {
-        s.entry(false);
         s.invalidDocument(MASTER, r.url, 'playlist', parsed.error);
+        this.entryFailed(r, parsed.error);
         return;
       }
-      s.entry(true);
+      this.entryWorked();
       this.direct = true;
       const name = nameFromUrl(r.url);
       const m = new MediaMonitor(this, { name, url: r.url, type: 'video', group: 'video' });
@@ -146,11 +193,11 @@ export class HlsRun {
     }
     const parsed = s.parseMaster(r);
     if (!parsed.ok) {
-      s.entry(false);
       s.invalidDocument(MASTER, r.url, 'master playlist', parsed.error);
+      this.entryFailed(r, parsed.error);
       return;
     }
-    s.entry(true);
+    this.entryWorked();
     this.lastMasterBody = s.bodyKey(r);
     const entries = parsed.value.entries.slice(0, s.opts.maxRenditions);
     if (
@@ -262,6 +309,8 @@ export class MediaMonitor {
   private aimedAt: number | undefined;
   failing = false;
   lastOkAt = 0;
+  /** Consecutive downloaded segments judged slow (segment-slow persists: critical). */
+  private slowStreak = 0;
 
   constructor(
     readonly run: HlsRun,
@@ -281,6 +330,7 @@ export class MediaMonitor {
   stop(): void {
     this.stopped = true;
     this.session.svc.scheduler.cancel(this.task);
+    for (const code of this.ongoing.keys()) this.session.ended(this.entry.name, code as Observation['code']);
   }
 
   scheduleAt(due: number, spec: { due: number; interval: number } | undefined): void {
@@ -459,11 +509,14 @@ export class MediaMonitor {
     }
     for (const o of observations) {
       s.observe(name, o);
-      if (o.code === 'playlist-stale' || o.code === 'endlist-in-live') this.ongoing.set(o.code, o);
+      if (o.code === 'playlist-stale' || o.code === 'endlist-in-live') {
+        this.ongoing.set(o.code, o);
+        s.hold(name, o);
+      }
     }
     // Conditions still holding show in every interval report of a watch.
-    if (!this.staleOpen) this.ongoing.delete('playlist-stale');
-    if (!cur.endList) this.ongoing.delete('endlist-in-live');
+    if (!this.staleOpen && this.ongoing.delete('playlist-stale')) s.ended(name, 'playlist-stale');
+    if (!cur.endList && this.ongoing.delete('endlist-in-live')) s.ended(name, 'endlist-in-live');
     for (const o of this.ongoing.values()) s.ongoing(name, o);
     return { changed, fresh };
   }
@@ -531,24 +584,14 @@ export class MediaMonitor {
     }
     const name = this.entry.name;
     const f = s.opts.thresholds.slowSegmentFactor;
-    const limitMs =
-      s.opts.segmentMethod === 'GET' && Number.isFinite(seg.duration) && seg.duration > 0
-        ? f * seg.duration * 1000
-        : undefined;
+    const judged = s.opts.segmentMethod === 'GET' && Number.isFinite(seg.duration) && seg.duration > 0;
+    const limitMs = judged ? f * seg.duration * 1000 : undefined;
     let reported = false;
     const slow = (summary: string, request: string) => {
       if (reported || s.closed) return;
       reported = true;
-      s.observe(name, {
-        code: 'segment-slow',
-        severity: 'warning',
-        summary,
-        evidence: evidence(
-          summary,
-          [{ label: 'playlist listing it', playlist, header: ['#EXT-X-MEDIA-SEQUENCE'], sns: [seg.sn] }],
-          request,
-        ),
-      });
+      this.slowStreak++;
+      s.observe(name, slowObservation(summary, request, this.slowStreak, playlist, seg.sn));
     };
     const ok = s.svc.segments.submit({
       url,
@@ -558,12 +601,18 @@ export class MediaMonitor {
       duration: Number.isFinite(seg.duration) ? seg.duration : undefined,
       byterange: seg.byterange,
       signal: s.signal,
-      slowAfterMs: limitMs,
-      onSlow: (elapsed) =>
-        slow(
-          `segment ${seg.sn} still downloading after ${(elapsed / 1000).toFixed(2)} s, longer than its ${seg.duration} s duration`,
-          `GET ${redactUri(url)}: in progress`,
-        ),
+      slow:
+        limitMs !== undefined
+          ? {
+              durationMs: seg.duration * 1000,
+              factor: f,
+              onSlow: (v) =>
+                slow(
+                  slowSummary(seg.sn, seg.duration, v),
+                  `GET ${redactUri(url)}: in progress, ${v.bytes}${v.totalBytes !== undefined ? ` of ${v.totalBytes}` : ''} bytes after ${Math.round(v.elapsedMs)} ms`,
+                ),
+            }
+          : undefined,
       done: (res, sample) => {
         if (s.closed) return;
         if (s.requestFailed(name, 'segment', res, { sn: seg.sn, playlist })) return;
@@ -574,7 +623,7 @@ export class MediaMonitor {
             `segment ${seg.sn} took ${(sample.download_ms / 1000).toFixed(2)} s to download, longer than its ${seg.duration} s duration (${Math.round((sample.bytes * 8) / sample.download_ms)} kbit/s)`,
             `GET ${sample.url}: ttfb ${sample.ttfb_ms} ms, transfer ${sample.transfer_ms} ms, ${sample.bytes} bytes`,
           );
-        }
+        } else if (limitMs !== undefined && !reported) this.slowStreak = 0;
       },
     });
     if (!ok) s.segmentSkipped();

@@ -48,6 +48,9 @@ export interface Services {
   onPollLate(latePct: number, driftPct: number): void;
 }
 
+/** Findings that are news at once even as warnings: a failed request, a segment slower than real time. */
+const URGENT_CODES: ReadonlySet<Observation['code']> = new Set(['http-status', 'segment-slow']);
+
 /** Scheduler drift p95 (percent of the reload interval) above which the probe reports itself overloaded. */
 const OVERLOAD_LATE_PCT = LATE_POLL_DRIFT_PCT;
 
@@ -84,6 +87,12 @@ export class Session {
   /** The agent's clock estimate (ProbeContext.clock); absent on a CLI run. */
   clock: (() => ClockEstimate | undefined) | undefined;
   private previous: Tally | undefined;
+  /**
+   * Conditions that hold until their monitor says they ended (a stale episode, an ENDLIST, a failing master):
+   * carried into every new interval window, so a short window (after an early report) with no reload of that
+   * rendition in it still says so.
+   */
+  private readonly holding = new Map<string, { variant: string; obs: Observation }>();
   /** Our own lateness (process-wide sampler); released by release() after the last result. */
   private readonly self = new SelfWatch();
   /** Large bodies parsed in the worker, by response, for the monitor's synchronous handling that follows. */
@@ -172,13 +181,20 @@ export class Session {
     return this.preparsed(r, (p) => p.mpd) ?? parseMpd(r.body, Date.now(), r.url, clockOffset);
   }
 
-  /** Records an observation in both windows; fires onFinding the first time a (code, variant) appears. */
+  /**
+   * Records an observation in both windows; fires onFinding the first time a (code, variant) appears, and
+   * onUrgent when it is news: new in this window and not in the previous one (critical, a failed request, or
+   * a segment that cannot arrive in real time: a viewer on it stalls either way), or a condition that just
+   * became critical (a segment-slow that persists) and was not so before.
+   */
   observe(variant: string, obs: Observation, at = Date.now()): void {
+    const before = this.interval.book.severityOf(obs.code, variant);
     const fresh = this.interval.book.record(variant, at, obs).isNew;
+    const prior = this.previous?.book.severityOf(obs.code, variant);
+    const newlyCritical = obs.severity === 'critical' && before !== 'critical' && prior !== 'critical';
     if (
-      fresh &&
-      (obs.severity === 'critical' || obs.code === 'http-status') &&
-      !this.previous?.book.has(obs.code, variant)
+      (fresh && (obs.severity === 'critical' || URGENT_CODES.has(obs.code)) && prior === undefined) ||
+      newlyCritical
     ) {
       this.onUrgent?.();
     }
@@ -198,6 +214,16 @@ export class Session {
    */
   ongoing(variant: string, obs: Observation, at = Date.now()): void {
     if (!this.interval.book.has(obs.code, variant)) this.interval.book.record(variant, at, obs);
+  }
+
+  /** Marks an observed condition as lasting: each later interval window starts with it, until ended(). */
+  hold(variant: string, obs: Observation): void {
+    this.holding.set(`${obs.code}\u0000${variant}`, { variant, obs });
+  }
+
+  /** The held condition (code, variant) is over. */
+  ended(variant: string, code: Observation['code']): void {
+    this.holding.delete(`${code}\u0000${variant}`);
   }
 
   error(
@@ -338,6 +364,8 @@ export class Session {
     const done = this.interval;
     this.interval = new Tally();
     this.previous = done;
+    const now = Date.now();
+    for (const { variant, obs } of this.holding.values()) this.interval.book.record(variant, now, obs);
     return done;
   }
 

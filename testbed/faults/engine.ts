@@ -142,6 +142,12 @@ export class FaultEngine implements OriginHooks {
         issues.push({ path: 'rendition', message });
     const parsed = (module.params as z.ZodType).safeParse({ ...nested, ...rest });
     if (!parsed.success) issues.push(...zodIssues(parsed.error));
+    // The master playlist / MPD belongs to no rendition: such a fault would match nothing.
+    else if (rendition !== undefined && (parsed.data as { on?: unknown }).on === 'master')
+      issues.push({
+        path: 'rendition',
+        message: 'on: master hits the master playlist / MPD; omit rendition',
+      });
     if (issues.length) throw new FaultValidationError(issues);
     return {
       type,
