@@ -306,11 +306,13 @@ describe('partitioned ingest across three controller replicas', () => {
     try {
       const got = await summary(replicas[0] as Replica, 'window=1h&groupBy=target');
       expect(got.partial).toBe(true);
-      expect(got.missingPartitions).toEqual(its);
+      // The frozen replica's partitions are named (on a loaded machine a slow live one may join them).
+      const missing = got.missingPartitions ?? [];
+      expect(missing).toEqual(expect.arrayContaining(its));
       // Every group answered is exact; the frozen partitions' targets are left out, never guessed.
       const want = new Map(reference.summary(q1h('target')).map((g) => [g.key, g]));
       for (const g of got.groups) expect(g).toEqual(want.get(g.key));
-      const left = [...want.keys()].filter((t) => its.includes(String(partitionOf(t, N))));
+      const left = [...want.keys()].filter((t) => missing.includes(String(partitionOf(t, N))));
       expect(left.length).toBeGreaterThan(0);
       expect(got.groups.length).toBe(want.size - left.length);
     } finally {
