@@ -1,6 +1,7 @@
 import type { DDSketch } from '@datadog/sketches-js';
 import type { FindingCode, MetricName } from '../../shared/metrics.js';
-import type { ProbeKind, Report } from '../../shared/schemas.js';
+import { decodeSketch } from '../../shared/sample-sketch.js';
+import type { ProbeKind, Report, SampleName } from '../../shared/schemas.js';
 import { acceptClamped, newSketch, quantiles } from './sketch.js';
 
 /** The latency-like metrics kept as quantile sketches; everything else is a counter or a ratio. */
@@ -23,6 +24,20 @@ export const SKETCHED = [
   'av_offset_abs_ms',
 ] as const satisfies readonly MetricName[];
 export type SketchedMetric = (typeof SKETCHED)[number];
+
+/**
+ * The raw samples behind a per-report figure (a report's optional `sketches`): where every report of a group
+ * carries them, the group's quantiles are of the samples (of: "samples"), else of the reports' figures.
+ */
+export const SAMPLE_OF: Partial<Record<SketchedMetric, SampleName>> = {
+  segment_ttfb_p50_ms: 'segment_ttfb_ms',
+  segment_download_p50_ms: 'segment_download_ms',
+  segment_throughput_p50_kbps: 'segment_throughput_kbps',
+  segment_availability_delay_p50_ms: 'segment_availability_delay_ms',
+  g2g_p50_ms: 'g2g_ms',
+  pdt_latency_p50_ms: 'pdt_latency_ms',
+  dash_latency_p50_ms: 'dash_latency_ms',
+};
 
 /** Figures that compare our clock with another machine's: left out of a clock-suspect report's series. */
 export const CLOCK_DEPENDENT: ReadonlySet<SketchedMetric> = new Set<SketchedMetric>([
@@ -68,6 +83,17 @@ export interface Bucket {
   sketches: (DDSketch | undefined)[] | undefined;
   /** Conformance findings by code (occurrences, collapsed repeats counted), only when there are any. */
   findings: Partial<Record<FindingCode, number>> | undefined;
+  /** Per SKETCHED index: the merged sample sketches of reports that carried them (SAMPLE_OF). */
+  samples: (DDSketch | undefined)[] | undefined;
+  /** Per SKETCHED index: reports with the figure but without its samples (the group then reports `of: reports`). */
+  unsampled: number[] | undefined;
+  /** Sums over the reports (time and frame counts add up; their percentiles would say less). */
+  frozenMs: number;
+  blackMs: number;
+  droppedFrames: number;
+  totalFrames: number;
+  segmentsTotal: number;
+  clockSkewNegative: number;
 }
 
 const RAW_MAX_PAIRS = 32;
@@ -106,7 +132,21 @@ export interface MetricSummary {
   p50: number;
   p95: number;
   p99: number;
+  /** Samples (of: samples) or reports (of: reports) the quantiles are over. */
   count: number;
+  /** samples: quantiles of every raw sample (merged report sketches); reports: of one figure per report. */
+  of?: 'samples' | 'reports';
+}
+
+/** Totals over a group's reports. */
+export interface SummarySums {
+  frozen_ms: number;
+  black_ms: number;
+  dropped_frames: number;
+  total_frames: number;
+  segments_total: number;
+  /** Latency samples still negative after the clock correction (skew beyond the estimate). */
+  clock_skew_negative: number;
 }
 
 export interface SummaryGroup {
@@ -119,6 +159,7 @@ export interface SummaryGroup {
   errors: { http: number; network: number; player: number; conformance: number };
   metrics: Partial<Record<SketchedMetric, MetricSummary>>;
   findings: Partial<Record<FindingCode, number>>;
+  sums?: SummarySums;
 }
 
 export const emptyBucket = (start: number): Bucket => ({
@@ -137,6 +178,14 @@ export const emptyBucket = (start: number): Bucket => ({
   raw: undefined,
   sketches: undefined,
   findings: undefined,
+  samples: undefined,
+  unsampled: undefined,
+  frozenMs: 0,
+  blackMs: 0,
+  droppedFrames: 0,
+  totalFrames: 0,
+  segmentsTotal: 0,
+  clockSkewNegative: 0,
 });
 
 /**
@@ -534,8 +583,13 @@ export function finish(acc: Map<string, Bucket>): SummaryGroup[] {
       const judged = t.ok + t.degraded + t.failed;
       const metrics: Partial<Record<SketchedMetric, MetricSummary>> = {};
       SKETCHED.forEach((name, i) => {
+        const samples = t.samples?.[i];
+        if (samples && samples.count > 0 && !t.unsampled?.[i]) {
+          metrics[name] = { ...quantiles(samples), of: 'samples' };
+          return;
+        }
         const sk = t.sketches?.[i];
-        if (sk && sk.count > 0) metrics[name] = quantiles(sk);
+        if (sk && sk.count > 0) metrics[name] = { ...quantiles(sk), of: 'reports' };
       });
       return {
         key,
@@ -551,11 +605,20 @@ export function finish(acc: Map<string, Bucket>): SummaryGroup[] {
         },
         metrics,
         findings: { ...t.findings },
+        sums: {
+          frozen_ms: round1(t.frozenMs),
+          black_ms: round1(t.blackMs),
+          dropped_frames: t.droppedFrames,
+          total_frames: t.totalFrames,
+          segments_total: t.segmentsTotal,
+          clock_skew_negative: t.clockSkewNegative,
+        },
       };
     });
 }
 
 const round4 = (v: number) => Math.round(v * 10_000) / 10_000;
+const round1 = (v: number) => Math.round(v * 10) / 10;
 
 /** `durationMs`: the report's duration, the weight of its rebuffer ratio (0 when it has none). */
 function addToBucket(b: Bucket, report: Report, durationMs: number): void {
@@ -581,11 +644,20 @@ function addToBucket(b: Bucket, report: Report, durationMs: number): void {
     b.rebufferWeighted += m.rebuffer_ratio * durationMs;
     b.rebufferDurationMs += durationMs;
   }
+  if (!ours) {
+    b.frozenMs += m.frozen_ms ?? 0;
+    b.blackMs += m.black_ms ?? 0;
+    b.droppedFrames += m.dropped_frames ?? 0;
+    b.totalFrames += m.total_frames ?? 0;
+    b.segmentsTotal += m.segments_total ?? 0;
+    b.clockSkewNegative += m.clock_skew_negative ?? 0;
+  }
   for (let i = 0; i < SKETCHED.length; i++) {
     if (ours) break;
     const name = SKETCHED[i] as SketchedMetric;
     const v = m[name];
     if (v === undefined || (clockSuspect && CLOCK_DEPENDENT.has(name))) continue;
+    addSamples(b, i, report.sketches?.[SAMPLE_OF[name] as SampleName]);
     if (b.sketches) addToSketch(b, i, v);
     else {
       b.raw ??= [];
@@ -598,6 +670,29 @@ function addToBucket(b: Bucket, report: Report, durationMs: number): void {
     b.sketches = [];
     for (let j = 0; j < raw.length; j += 2) addToSketch(b, raw[j] as number, raw[j + 1] as number);
   }
+}
+
+/** A report's sample sketch for metric i, or a note that this report's figure came without one. */
+function addSamples(b: Bucket, i: number, wire: string | undefined): void {
+  if (SAMPLE_OF[SKETCHED[i] as SketchedMetric] === undefined) return;
+  let decoded: DDSketch | undefined;
+  try {
+    decoded = wire === undefined ? undefined : decodeSketch(wire);
+  } catch {
+    decoded = undefined; // malformed: the figure counts, its samples do not (the group says of: reports)
+  }
+  if (!decoded || decoded.count === 0) {
+    b.unsampled ??= [];
+    b.unsampled[i] = (b.unsampled[i] ?? 0) + 1;
+    return;
+  }
+  b.samples ??= [];
+  let into = b.samples[i];
+  if (!into) {
+    into = newSketch();
+    b.samples[i] = into;
+  }
+  into.merge(decoded);
 }
 
 function addToSketch(b: Bucket, i: number, v: number): void {
@@ -623,6 +718,31 @@ export function mergeInto(into: Bucket, b: Bucket): void {
   into.errorsConformance += b.errorsConformance;
   into.rebufferWeighted += b.rebufferWeighted;
   into.rebufferDurationMs += b.rebufferDurationMs;
+  into.frozenMs += b.frozenMs;
+  into.blackMs += b.blackMs;
+  into.droppedFrames += b.droppedFrames;
+  into.totalFrames += b.totalFrames;
+  into.segmentsTotal += b.segmentsTotal;
+  into.clockSkewNegative += b.clockSkewNegative;
+  if (b.unsampled) {
+    into.unsampled ??= [];
+    b.unsampled.forEach((n, i) => {
+      if (n) (into.unsampled as number[])[i] = ((into.unsampled as number[])[i] ?? 0) + n;
+    });
+  }
+  if (b.samples) {
+    into.samples ??= [];
+    b.samples.forEach((sk, i) => {
+      if (!sk) return;
+      const samples = into.samples as (DDSketch | undefined)[];
+      let target = samples[i];
+      if (!target) {
+        target = newSketch();
+        samples[i] = target;
+      }
+      target.merge(sk);
+    });
+  }
   if (b.findings) {
     into.findings ??= {};
     for (const [code, n] of Object.entries(b.findings) as [FindingCode, number][]) {

@@ -375,6 +375,9 @@ export class BrowserSession {
     this.interval.add(d);
     for (const e of d.events) {
       if (e.type === 'harness-error') this.probeError ??= `harness error: ${e.message}`;
+      // No audio figures then (never zeros); the picture is still measured.
+      if (e.type === 'audio-ready' && e.error)
+        this.log.warn({ err: e.error }, 'audio analysis unavailable in the page');
       // The job asked for what the stream does not have (a pin matching no rendition): the probe's
       // configuration, not the stream, is at fault, and retrying will not help.
       if (e.type === 'error' && e.fatal && e.errType === 'probeConfig')
@@ -541,6 +544,7 @@ export class BrowserSession {
       errors: data.errors,
       ...(data.notices.length ? { notices: data.notices } : {}),
       renditions: data.renditions,
+      ...(data.sketches ? { sketches: data.sketches } : {}),
       ...(data.avMethod ? { av_method: data.avMethod } : {}),
       findings: data.findings,
     };

@@ -6,11 +6,13 @@ import { setMaxListeners } from 'node:events';
 import type { ClockEstimate } from '../../shared/clock-offset.js';
 import { redactUrl } from '../../shared/log.js';
 import type { Metrics } from '../../shared/metrics.js';
+import { sketchesOf } from '../../shared/sample-sketch.js';
 import type {
   ErrorCategory,
   Outcome,
   ProbeResult,
   ReportFlag,
+  SampleSketches,
   SegmentPhases,
   SelfCheck,
 } from '../../shared/schemas.js';
@@ -318,8 +320,12 @@ export class Session {
       t.segments.add(timing);
       t.ttfb.add(sample.ttfb_ms);
       t.download.add(sample.download_ms);
-      if (sample.bytes > 0 && sample.download_ms > 0)
+      t.sample('segment_ttfb_ms', sample.ttfb_ms);
+      t.sample('segment_download_ms', sample.download_ms);
+      if (sample.bytes > 0 && sample.download_ms > 0) {
         t.throughput.add((sample.bytes * 8) / sample.download_ms);
+        t.sample('segment_throughput_kbps', (sample.bytes * 8) / sample.download_ms);
+      }
     }
   }
 
@@ -338,6 +344,7 @@ export class Session {
     const v = c ? ms - c.offsetMs : ms;
     for (const t of [this.interval, this.total]) {
       t.availability.add(v);
+      t.sample('segment_availability_delay_ms', v);
       if (v < 0) t.skewNegative++;
       if (c) t.clockUncertaintyMs = c.uncertaintyMs;
     }
@@ -406,6 +413,7 @@ export class Session {
       findings: t.book.findings(),
       ...(flags.length ? { flags } : {}),
       selfCheck: self,
+      ...sketchField(t),
     };
   }
 
@@ -470,6 +478,11 @@ export class Session {
     if (outcome === 'ok') reasons.push(`${this.renditions.size} rendition(s) conform; ${t.polls} reloads`);
     return { outcome, reasons: reasons.slice(0, 50).map((r) => r.slice(0, 500)), flags, self };
   }
+}
+
+function sketchField(t: Tally): { sketches?: SampleSketches } {
+  const sketches = sketchesOf(Object.fromEntries(t.sketches));
+  return sketches ? { sketches } : {};
 }
 
 function rank(e: BookEntry): number {

@@ -670,8 +670,12 @@ function startDash(cfg) {
     E.STREAM_INITIALIZED,
     guard(() => {
       readReps();
-      const text = p.getTracksFor('text') ?? [];
-      viewer?.declared({ audio: (p.getTracksFor('audio') ?? []).length > 0, captions: text.length > 0 });
+      // Viewer signals must never break playback measurement: dash.js API differences end here.
+      let text = [];
+      try {
+        text = p.getTracksFor('text') ?? [];
+        viewer?.declared({ audio: (p.getTracksFor('audio') ?? []).length > 0, captions: text.length > 0 });
+      } catch {}
       if (text.length > 0) {
         try {
           p.enableText(true);
