@@ -34,6 +34,8 @@ export const CONFIG_NOTES: Record<string, string> = {
   'agent.drainGraceS':
     'On SIGTERM or `POST /v1/agents/:id/stop`: running jobs may finish this long, then are handed back (nak).',
   'agent.httpHost': 'Bind address of the agent HTTP port (`agent.httpPort`).',
+  'agent.clockUncertaintyMaxMs':
+    'Clock honesty: a report whose clock offset is known to worse than ± this (half the time-service round trip) is flagged `clock-suspect`; its g2g / latency / availability figures stay out of the series and latency alerts. See the report reference.',
   'controller.host': 'API bind address.',
   'controller.port': 'API port.',
   'controller.tokens':
