@@ -185,26 +185,19 @@ export class Aggregator {
     // The report's duration weighs its rebuffer ratio: parsed once for the three buckets it goes into.
     const durationMs = m.rebuffer_ratio === undefined ? 0 : Math.max(0, at - Date.parse(report.startedAt));
     const s = this.seriesOf(report);
+    const r = prepare(report, durationMs);
     const t = s.totals;
     t[report.outcome]++;
-    t.http += m.errors_http ?? 0;
-    t.network += m.errors_network ?? 0;
-    t.player += m.errors_player ?? 0;
-    t.conformance += m.errors_conformance ?? 0;
+    t.http += r.http;
+    t.network += r.network;
+    t.player += r.player;
+    t.conformance += r.conformance;
     const start = Math.floor(at / BUCKET_MS) * BUCKET_MS;
-    addToBucket(this.bucketFor(s, start), report, durationMs);
+    addToBucket(this.bucketFor(s, start), r);
     // Rollups per region and per probe kind: the dashboard's unfiltered "groupBy=region|probe" reads a
     // handful of pre-merged series instead of merging every series' sketches on each refresh.
-    addToBucket(
-      this.bucketFor(this.seriesFor(this.rollups.region, report.region, report), start),
-      report,
-      durationMs,
-    );
-    addToBucket(
-      this.bucketFor(this.seriesFor(this.rollups.probe, report.probe, report), start),
-      report,
-      durationMs,
-    );
+    addToBucket(this.bucketFor(this.seriesFor(this.rollups.region, report.region, report), start), r);
+    addToBucket(this.bucketFor(this.seriesFor(this.rollups.probe, report.probe, report), start), r);
   }
 
   /** The report's target x region x probe series, created on its first report. */
@@ -557,35 +550,72 @@ export function finish(acc: Map<string, Bucket>): SummaryGroup[] {
 
 const round4 = (v: number) => Math.round(v * 10_000) / 10_000;
 
+/**
+ * What one report adds to a bucket, read from the report once for the three buckets it goes into (its
+ * series and two rollups). One scratch object, refilled per report: add() is synchronous.
+ */
+const sample = {
+  outcome: 'ok' as Report['outcome'],
+  http: 0,
+  network: 0,
+  player: 0,
+  conformance: 0,
+  findings: [] as Report['findings'],
+  rebuffer: false,
+  rebufferWeighted: 0,
+  durationMs: 0,
+  /** Per SKETCHED metric; NaN where the report has none (or it must not count). */
+  values: new Float64Array(SKETCHED.length),
+};
+const NO_FINDINGS: Report['findings'] = [];
+
 /** `durationMs`: the report's duration, the weight of its rebuffer ratio (0 when it has none). */
-function addToBucket(b: Bucket, report: Report, durationMs: number): void {
+function prepare(report: Report, durationMs: number): typeof sample {
   const m = report.metrics;
-  b.count++;
-  if (report.outcome === 'probe-error') b.probeError++;
-  else b[report.outcome]++;
-  b.errorsHttp += m.errors_http ?? 0;
-  b.errorsNetwork += m.errors_network ?? 0;
-  b.errorsPlayer += m.errors_player ?? 0;
-  b.errorsConformance += m.errors_conformance ?? 0;
+  sample.outcome = report.outcome;
+  sample.http = m.errors_http ?? 0;
+  sample.network = m.errors_network ?? 0;
+  sample.player = m.errors_player ?? 0;
+  sample.conformance = m.errors_conformance ?? 0;
   // A probe-error (our own failure, or an inconclusive report: the probe ran late) says nothing about the
   // stream: its findings and figures never reach a stream alert. Its outcome is still counted.
   const ours = report.outcome === 'probe-error';
   const clockSuspect = report.flags?.includes('clock-suspect') === true;
-  const findings = report.findings;
-  for (let i = 0; !ours && i < findings.length; i++) {
+  sample.findings = ours ? NO_FINDINGS : report.findings;
+  sample.rebuffer = m.rebuffer_ratio !== undefined;
+  sample.rebufferWeighted = (m.rebuffer_ratio ?? 0) * durationMs;
+  sample.durationMs = durationMs;
+  const values = sample.values;
+  for (let i = 0; i < SKETCHED.length; i++) {
+    const name = SKETCHED[i] as SketchedMetric;
+    const v = ours ? undefined : m[name];
+    values[i] = v === undefined || (clockSuspect && CLOCK_DEPENDENT.has(name)) ? Number.NaN : v;
+  }
+  return sample;
+}
+
+function addToBucket(b: Bucket, r: typeof sample): void {
+  b.count++;
+  if (r.outcome === 'probe-error') b.probeError++;
+  else b[r.outcome]++;
+  b.errorsHttp += r.http;
+  b.errorsNetwork += r.network;
+  b.errorsPlayer += r.player;
+  b.errorsConformance += r.conformance;
+  const findings = r.findings;
+  for (let i = 0; i < findings.length; i++) {
     const f = findings[i] as Report['findings'][number];
     b.findings ??= {};
     b.findings[f.code] = (b.findings[f.code] ?? 0) + f.count;
   }
-  if (m.rebuffer_ratio !== undefined) {
-    b.rebufferWeighted += m.rebuffer_ratio * durationMs;
-    b.rebufferDurationMs += durationMs;
+  if (r.rebuffer) {
+    b.rebufferWeighted += r.rebufferWeighted;
+    b.rebufferDurationMs += r.durationMs;
   }
-  for (let i = 0; i < SKETCHED.length; i++) {
-    if (ours) break;
-    const name = SKETCHED[i] as SketchedMetric;
-    const v = m[name];
-    if (v === undefined || (clockSuspect && CLOCK_DEPENDENT.has(name))) continue;
+  const values = r.values;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i] as number;
+    if (Number.isNaN(v)) continue;
     if (b.sketches) addToSketch(b, i, v);
     else {
       b.raw ??= [];
