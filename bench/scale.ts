@@ -71,6 +71,19 @@ const DRAIN_TIMEOUT_MS = 240_000;
 const logger = createLogger('bench-scale', 'warn');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Every child process, killed if the bench itself is interrupted (Ctrl-C) mid-phase. */
+const children = new Set<ChildProcess>();
+const track = (c: ChildProcess) => {
+  children.add(c);
+  c.once('exit', () => children.delete(c));
+};
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    for (const c of children) c.kill('SIGKILL');
+    process.exit(130);
+  });
+}
+
 interface PhaseResult {
   replicas: number;
   partitions: number;
@@ -133,6 +146,7 @@ async function startAgents(natsUrl: string, prefix: string, tag: string): Promis
       { stdio: ['ignore', 'pipe', 'inherit'] },
     );
     agents.push(child);
+    track(child);
     primed.push(
       new Promise((resolve, reject) => {
         const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
@@ -223,6 +237,7 @@ async function phase(natsUrl: string, k: number, oneReplica: number | undefined)
     process.stderr.write(`[${k} replica(s)] draining the backlog...\n`);
     const ports = await Promise.all(Array.from({ length: k }, () => freeLoopbackPort()));
     controllers.push(...(await Promise.all(ports.map((p) => startControllerProcess(natsUrl, p, env)))));
+    for (const c of controllers) track(c);
     const urls = ports.map((p) => `http://127.0.0.1:${p}`);
     const pids = controllers.map((c) => c.pid as number);
     // Measure from the first ack (start-up CPU is not ingest) over MEASURED_SHARE of the backlog: the
@@ -375,6 +390,7 @@ async function startNats(): Promise<{ url: string; cleanup(): Promise<void> }> {
     [`jetstream { store_dir: "${join(dir, 'store')}" }`, 'mappings: {', ...maps, '}'].join('\n'),
   );
   const nats = await startNatsServer({ port: await freeLoopbackPort(), storeDir: dir, configFile: conf });
+  track(nats.child);
   return {
     url: nats.url,
     async cleanup() {
