@@ -406,7 +406,11 @@ async function main(): Promise<void> {
   const results: PhaseResult[] = [];
   try {
     for (const k of REPLICAS) {
-      results.push(await phase(nats.url, k, results.find((r) => r.replicas === 1)?.perReplica));
+      const r = await phase(nats.url, k, results.find((x) => x.replicas === 1)?.perReplica);
+      results.push(r);
+      process.stderr.write(
+        `[${k} replica(s)] ${Math.round(r.perReplica)} reports/CPU-s per replica (${r.drained} reports, CPU ${r.cpuS.map((c) => c.toFixed(1)).join('/')} s), efficiency ${r.efficiency.toFixed(2)}, summary p99 ${Math.round(r.summaryP99)} ms, series ${r.series}, ttd p95 ${Math.round(percentile(r.ttd, 0.95))} ms\n`,
+      );
     }
   } finally {
     await nats.cleanup();
