@@ -15,6 +15,7 @@ import { buildApi } from './api/server.js';
 import { EventBus } from './events.js';
 import { Fleet } from './fleet.js';
 import { Ingest } from './ingest.js';
+import { InjectorRegistry } from './injectors.js';
 import { LatestReports } from './latest.js';
 import { ControllerMetrics } from './metrics.js';
 import { type Partitioned, startPartitioned } from './partition/index.js';
@@ -123,7 +124,15 @@ export async function startController(opts: ControllerOptions): Promise<Controll
   await sweeps.start();
   const aggregator = new Aggregator({ labelsOf: (id) => targets.get(id)?.labels });
   const latest = new LatestReports();
-  const metrics = new ControllerMetrics(aggregator, {
+  let partitioned: Partitioned | undefined;
+  // Partitioned: the per-series gauges come from the partitions this replica owns (each series from its owner).
+  const seriesSource = {
+    perSeries: (w: Parameters<Aggregator['perSeries']>[0]) =>
+      partitioned
+        ? [...partitioned.owner.states.values()].flatMap((p) => p.aggregator.perSeries(w))
+        : aggregator.perSeries(w),
+  };
+  const metrics = new ControllerMetrics(seriesSource, {
     targetLabels: config.controller.metricsTargetLabels,
     labelsOf: (id) => targets.get(id)?.labels,
     maxSeries: config.controller.metricsMaxSeries,
@@ -159,7 +168,6 @@ export async function startController(opts: ControllerOptions): Promise<Controll
     'aggregation windows rebuilt from the results stream',
   );
   const replicaId = `${hostname().replace(/[^A-Za-z0-9_-]/g, '-')}-${process.pid}-${randomBytes(2).toString('hex')}`;
-  let partitioned: Partitioned | undefined;
   if (partitionedMode) {
     // Each replica ingests the partitions it leases (controller/partition/); the shared consumer stays idle.
     partitioned = await startPartitioned({
@@ -271,7 +279,8 @@ export async function startController(opts: ControllerOptions): Promise<Controll
     logger,
     rulesFile: config.controller.rulesFile,
     externalUrl: () => config.controller.externalUrl ?? apiUrl,
-    stream: { js, jsm, names },
+    // Partitioned: alerting reads the windows merged from every replica, never the stream a second time.
+    ...(partitioned ? { cluster: partitioned.cluster } : { stream: { js, jsm, names } }),
   });
   await alerting.start();
   metrics.trackAlerting({
@@ -283,12 +292,16 @@ export async function startController(opts: ControllerOptions): Promise<Controll
       })),
   });
 
+  const injectors = new InjectorRegistry({ nc, names, logger });
+  injectors.start();
+
   const app = await buildApi(
     {
       sweeps,
       targets,
       results,
       fleet,
+      injectors,
       aggregator,
       latest,
       events,
@@ -327,6 +340,7 @@ export async function startController(opts: ControllerOptions): Promise<Controll
     async stop() {
       clearInterval(evictTimer);
       clearInterval(regionTimer);
+      injectors.stop();
       stopLeafStreams();
       // nats-server may have got the same Ctrl-C and be gone: then every KV write and drain below would wait
       // for its request timeout. Closing the connection first makes them fail at once.

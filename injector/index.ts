@@ -99,6 +99,7 @@ export async function startInjector(opts: {
       clockSource,
       restarts: s.restarts,
       decodeErrors: s.decodeErrors,
+      framesConcealed: s.framesConcealed,
     });
   };
 
@@ -137,6 +138,11 @@ export async function startInjector(opts: {
   gauge('liveprobe_injector_painting', '1 while frames get the strip', (h) => (h.mode === 'paint' ? 1 : 0));
   gauge('liveprobe_injector_restarts', 'ffmpeg runs replaced', (h) => h.restarts);
   gauge('liveprobe_injector_decode_errors', 'Input decode errors reported by ffmpeg', (h) => h.decodeErrors);
+  gauge(
+    'liveprobe_injector_frames_concealed',
+    'Painted frames the decoder reported errors for (concealed pictures)',
+    (h) => h.framesConcealed,
+  );
 
   let server: Server | undefined;
   let metricsPort: number | undefined;

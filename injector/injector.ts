@@ -28,6 +28,8 @@ export interface InjectorStats {
   framesPassed: number;
   restarts: number;
   decodeErrors: number;
+  /** Painted frames the decoder reported errors for (concealed pictures; see onStderr). */
+  framesConcealed: number;
   pid?: number;
 }
 
@@ -46,7 +48,8 @@ const DECODE_ERROR =
  * does, the supervisor keeps going: a dead run is replaced (paint, else passthrough, with backoff).
  *
  * Events: 'mode' (InjectorMode), 'run' ({pid, mode}), 'exit' ({pid, mode, code, signal}),
- * 'stamp' ({pts (90 kHz), stamp (epoch ms)}) per painted frame.
+ * 'stamp' ({pts (90 kHz), stamp (epoch ms)}) per painted frame, 'concealed' ({pts, stamp, errors}) per
+ * painted frame the decoder reported errors for.
  */
 export class Injector extends EventEmitter {
   private child: ChildProcess | undefined;
@@ -61,6 +64,9 @@ export class Injector extends EventEmitter {
   private framesPassed = 0;
   private restarts = 0;
   private decodeErrors = 0;
+  private framesConcealed = 0;
+  /** Decoder errors since the last painted frame's stamp: they belong to the next frame painted. */
+  private errorsSinceStamp = 0;
   /** This run: frames reported so far, and when the count last moved. */
   private runFrames = 0;
   private lastProgressAt = 0;
@@ -124,6 +130,7 @@ export class Injector extends EventEmitter {
       framesPassed: this.framesPassed,
       restarts: this.restarts,
       decodeErrors: this.decodeErrors,
+      framesConcealed: this.framesConcealed,
       ...(pid !== undefined ? { pid } : {}),
     };
   }
@@ -168,6 +175,7 @@ export class Injector extends EventEmitter {
     this.stamps.clear();
     this.stampIndex = 0;
     this.pendingPts = undefined;
+    this.errorsSinceStamp = 0;
     this.delaySamples = [];
     child.once('error', (err) => logger.error({ err: err.message }, 'ffmpeg failed to start'));
     child.once('spawn', () => {
@@ -259,6 +267,14 @@ export class Injector extends EventEmitter {
       else {
         this.stamps.set(this.stampIndex++, v);
         if (this.listenerCount('stamp') > 0) this.emit('stamp', { pts: this.pendingPts, stamp: v });
+        if (this.errorsSinceStamp > 0) {
+          // ffmpeg 5.1 decodes, filters and encodes on one thread, in order: the decoder's complaints
+          // printed since the previous stamp were about this frame (exact without B-frames; with them,
+          // off by the reorder depth). It was painted over a concealed picture: say so, per frame.
+          this.framesConcealed++;
+          this.emit('concealed', { pts: this.pendingPts, stamp: v, errors: this.errorsSinceStamp });
+          this.errorsSinceStamp = 0;
+        }
         this.pendingPts = undefined;
         if (this.stamps.size > 600) this.stamps.delete(this.stampIndex - 601);
       }
@@ -274,6 +290,7 @@ export class Injector extends EventEmitter {
     }
     if (DECODE_ERROR.test(line)) {
       this.decodeErrors++;
+      if (this.childMode === 'paint') this.errorsSinceStamp++;
       this.opts.logger.debug({ pid }, `ffmpeg: ${line}`);
       return;
     }

@@ -17,6 +17,12 @@ import type { SelfCheck } from '../shared/schemas.js';
  * 2 s segment's download or a 1.5 x TARGETDURATION staleness judgement on its own.
  */
 export const LATE_LOOP_LAG_MS = 1500;
+/**
+ * ...and the loop must have been blocked (stretches of 200 ms and more) for at least this share of the
+ * window: one hiccup in a long window excuses nothing, a probe blocked a quarter of the time is unreliable.
+ */
+export const LATE_BLOCKED_RATIO = 0.25;
+const BLOCK_FLOOR_MS = 200;
 /** Reloads starting this late vs their plan (% of the interval, p95) make the stream probe late. */
 export const LATE_POLL_DRIFT_PCT = 50;
 
@@ -32,6 +38,8 @@ interface Slot {
   /** Run-queue wait and wall time in the slot (ns, ms). */
   waitNs: number;
   wallMs: number;
+  /** Event-loop time blocked in stretches of BLOCK_FLOOR_MS or more. */
+  blockedMs: number;
 }
 
 /** Main-thread run-queue wait in ns (Linux; undefined elsewhere or when the kernel does not expose it). */
@@ -52,6 +60,7 @@ class Sampler {
   /** Our own lateness probe: a 100 ms timer's delay past its due time (max in the current slot). */
   private tickDue = 0;
   private tickLagMax = 0;
+  private tickBlocked = 0;
   private lastAt = Date.now();
   private lastWait = runQueueWaitNs();
   users = 0;
@@ -66,7 +75,9 @@ class Sampler {
     this.tickDue = Date.now() + TICK_MS;
     this.ticker = setInterval(() => {
       const now = Date.now();
-      this.tickLagMax = Math.max(this.tickLagMax, now - this.tickDue);
+      const lag = now - this.tickDue;
+      this.tickLagMax = Math.max(this.tickLagMax, lag);
+      if (lag >= BLOCK_FLOOR_MS) this.tickBlocked += lag;
       this.tickDue = now + TICK_MS;
     }, TICK_MS);
     this.ticker.unref();
@@ -87,8 +98,13 @@ class Sampler {
     // The histogram is in ns; with no sample yet (a loop blocked for the whole slot) it reads 0, so the
     // gap since the last slot, beyond its length, is the lag that blocked it.
     // A tick overdue right now (the loop is only just free) counts too.
-    const gap = Math.max(0, now - this.lastAt - SLOT_MS, this.tickLagMax, now - this.tickDue);
+    const overdue = now - this.tickDue;
+    const gap = Math.max(0, now - this.lastAt - SLOT_MS, this.tickLagMax, overdue);
+    const blockedMs = this.tickBlocked + (overdue >= BLOCK_FLOOR_MS ? overdue : 0);
     this.tickLagMax = 0;
+    this.tickBlocked = 0;
+    // The overdue stretch is counted now: start the next tick's lateness from here.
+    if (overdue > 0) this.tickDue = now;
     const count = this.h.count;
     this.slots.push({
       at: now,
@@ -96,6 +112,7 @@ class Sampler {
       lagMax: Math.max(count ? this.h.max / 1e6 : 0, gap),
       waitNs: wait !== undefined && this.lastWait !== undefined ? Math.max(0, wait - this.lastWait) : 0,
       wallMs: now - this.lastAt,
+      blockedMs,
     });
     if (this.slots.length > KEEP_SLOTS) this.slots.splice(0, this.slots.length - KEEP_SLOTS);
     this.h.reset();
@@ -103,12 +120,13 @@ class Sampler {
     this.lastWait = wait;
   }
 
-  window(from: number): { lagP99?: number; lagMax?: number; waitRatio?: number } {
+  window(from: number): { lagP99?: number; lagMax?: number; waitRatio?: number; blockedRatio?: number } {
     this.slot();
     let lagP99: number | undefined;
     let lagMax: number | undefined;
     let waitNs = 0;
     let wallMs = 0;
+    let blockedMs = 0;
     for (let i = this.slots.length - 1; i >= 0; i--) {
       const s = this.slots[i] as Slot;
       if (s.at <= from) break;
@@ -116,9 +134,15 @@ class Sampler {
       lagMax = Math.max(lagMax ?? 0, s.lagMax);
       waitNs += s.waitNs;
       wallMs += s.wallMs;
+      blockedMs += s.blockedMs;
     }
     const hasWait = this.lastWait !== undefined && wallMs > 0;
-    return { lagP99, lagMax, ...(hasWait ? { waitRatio: waitNs / 1e6 / wallMs } : {}) };
+    return {
+      lagP99,
+      lagMax,
+      ...(wallMs > 0 ? { blockedRatio: Math.min(1, blockedMs / wallMs) } : {}),
+      ...(hasWait ? { waitRatio: waitNs / 1e6 / wallMs } : {}),
+    };
   }
 }
 
@@ -147,13 +171,19 @@ export class SelfWatch {
   check(from: number, extra: { figures?: Partial<SelfCheck>; late?: string[] } = {}): SelfCheck {
     const w = this.sampler.window(from);
     const causes = [...(extra.late ?? [])];
-    if (w.lagMax !== undefined && w.lagMax >= LATE_LOOP_LAG_MS)
-      causes.unshift(`the probe's event loop ran up to ${Math.round(w.lagMax)} ms late`);
+    const blocked = w.blockedRatio ?? 0;
+    if (w.lagMax !== undefined && w.lagMax >= LATE_LOOP_LAG_MS && blocked >= LATE_BLOCKED_RATIO)
+      causes.unshift(
+        `the probe's event loop ran up to ${Math.round(w.lagMax)} ms late (blocked ${Math.round(blocked * 100)}% of the time)`,
+      );
     if (causes.length && w.waitRatio !== undefined && w.waitRatio >= 0.2)
       causes.push(`its process waited for a CPU ${Math.round(w.waitRatio * 100)}% of the time`);
     return {
       ...(w.lagP99 !== undefined ? { loop_lag_p99_ms: r1(w.lagP99) } : {}),
       ...(w.lagMax !== undefined ? { loop_lag_max_ms: r1(w.lagMax) } : {}),
+      ...(w.blockedRatio !== undefined
+        ? { loop_blocked_ratio: Math.round(w.blockedRatio * 1000) / 1000 }
+        : {}),
       ...(w.waitRatio !== undefined ? { cpu_wait_ratio: Math.round(w.waitRatio * 1000) / 1000 } : {}),
       ...extra.figures,
       late: causes.length > 0,

@@ -26,6 +26,8 @@ export const CONFIG_NOTES: Record<string, string> = {
   'agent.labels': 'Free labels carried in heartbeats.',
   'agent.capacity.browser': 'Concurrent browser (Chromium) sessions.',
   'agent.capacity.stream': 'Concurrent stream probes.',
+  'agent.bandwidthTolerance':
+    'Stream probe `bandwidth-exceeded`: how far (fraction; 0.1 = 10 %) a measured segment bitrate may exceed the declared HLS BANDWIDTH / AVERAGE-BANDWIDTH or DASH @bandwidth (with minBufferTime) before it is a finding.',
   'agent.heartbeatS': 'Heartbeat period (seconds); an agent is offline after 3 missed beats.',
   'agent.spoolDir':
     "On-disk spool for reports while NATS is unreachable (`<dir>/<agentId>/`; a dead agent's spool is adopted at start).",
@@ -34,6 +36,8 @@ export const CONFIG_NOTES: Record<string, string> = {
   'agent.drainGraceS':
     'On SIGTERM or `POST /v1/agents/:id/stop`: running jobs may finish this long, then are handed back (nak).',
   'agent.httpHost': 'Bind address of the agent HTTP port (`agent.httpPort`).',
+  'agent.clockUncertaintyMaxMs':
+    'Clock honesty: a report whose clock offset is known to worse than ± this (half the time-service round trip) is flagged `clock-suspect`; its g2g / latency / availability figures stay out of the series and latency alerts. See the report reference.',
   'controller.host': 'API bind address.',
   'controller.port': 'API port.',
   'controller.tokens':
@@ -130,9 +134,21 @@ export const FINDING_NOTES: Record<string, FindingNote> = {
     severity: 'warning',
     rule: "A representation's live-edge segment is listed > 1 s before its availability time (on the UTCTiming clock), or > 4 segments + MUP behind it while the timeline advances, or is not fetchable 1 s after it became available.",
   },
-  'segment-slow': {
+  'captions-stale': {
     severity: 'warning',
-    rule: 'A segment GET takes longer than its duration (reported while still in flight): the rendition is named, it is also a reason, and the outcome is degraded.',
+    rule: 'A subtitle rendition (HLS EXT-X-MEDIA TYPE=SUBTITLES) lists no new segment for > 1.5 x TARGETDURATION: the `playlist-stale` rule on a caption track, a warning because picture and sound go on. The rendition is named.',
+  },
+  'bandwidth-exceeded': {
+    severity: 'warning',
+    rule: "A measured segment (bytes x 8 / duration) is above the variant's BANDWIDTH (the peak segment bit rate, RFC 8216), the mean of the last 15 above AVERAGE-BANDWIDTH, or (DASH) above @bandwidth x (duration + minBufferTime), each + `agent.bandwidthTolerance` (10 %). The rendition is named.",
+  },
+  'segment-slow': {
+    severity: 'warning / critical',
+    rule: 'A segment GET cannot keep up with real time, judged while it downloads: its body arrives at a rate that (Content-Length known) would end > 1.25 x its duration, measured over >= 200 ms and 10 % of the duration of transfer; or it is still running at its duration; or it took longer in the end. Warning; critical once 2 segments in a row of the rendition are slow. A watch reports the first one at once, and again when it turns critical.',
+  },
+  'manifest-unavailable': {
+    severity: 'critical',
+    rule: 'A reload of the master playlist (re-fetched every TARGETDURATION / 2 of its renditions) or of the MPD (every minimumUpdatePeriod) failed: non-2xx, no response (refused, reset, timeout) or a body that does not parse. Once per failed reload, with the failures in a row and when it last loaded; a watch reports it at once.',
   },
   'resolution-mismatch': {
     severity: 'warning',

@@ -230,6 +230,8 @@ export const SelfCheck = z.object({
   /** Event-loop delay of the probe's process (perf_hooks monitorEventLoopDelay). */
   loop_lag_p99_ms: z.number().nonnegative().optional(),
   loop_lag_max_ms: z.number().nonnegative().optional(),
+  /** Share of the period the event loop was blocked in stretches of 200 ms or more. */
+  loop_blocked_ratio: z.number().min(0).max(1).optional(),
   /** Time the process's main thread waited for a CPU (Linux run-queue wait) per wall-clock ms. */
   cpu_wait_ratio: z.number().nonnegative().optional(),
   /** Stream probe: reload start vs its planned time, as a share of the reload interval (p95; 0.5 = half). */
@@ -424,5 +426,7 @@ export const InjectorHeartbeat = z.object({
   clockSource: z.enum(['controller', 'manual', 'none']),
   restarts: z.number().int().nonnegative(),
   decodeErrors: z.number().int().nonnegative(),
+  /** Painted frames whose decoding reported errors (painted over a concealed picture: see the guide). */
+  framesConcealed: z.number().int().nonnegative().optional(),
 });
 export type InjectorHeartbeat = z.infer<typeof InjectorHeartbeat>;

@@ -9,12 +9,14 @@ import { parse as parseYaml } from 'yaml';
 import { JetStreamPublisher } from '../agent/publisher.js';
 import { fieldNameAllowed, fieldNames } from '../controller/api/casing.js';
 import { EXAMPLES } from '../controller/api/openapi.js';
+import { InjectorView } from '../controller/api/routes/injectors.js';
 import { type Controller, startController } from '../controller/index.js';
 import { resolveChromiumPath } from '../probes/browser/index.js';
 import { SweepRequest } from '../shared/api.js';
 import { loadConfig } from '../shared/config.js';
 import { LOOPBACK_RULES } from '../shared/egress.js';
 import { createLogger } from '../shared/log.js';
+import { InjectorHeartbeat } from '../shared/schemas.js';
 import { names } from '../shared/subjects.js';
 import { makeReport, waitFor } from './helpers/fleet.js';
 import { freePort, startNats } from './helpers/procs.js';
@@ -277,6 +279,7 @@ describe('API contract: OpenAPI, problem+json, casing, pagination, SSE resume', 
       '/v1/targets',
       '/v1/sweeps',
       '/v1/agents',
+      '/v1/injectors',
       '/v1/schedules',
       '/v1/watches',
       '/v1/alerts',
@@ -287,6 +290,46 @@ describe('API contract: OpenAPI, problem+json, casing, pagination, SSE resume', 
       const params = (doc.paths[path]?.get?.parameters ?? []) as { name: string }[];
       expect(params.map((p) => p.name)).toEqual(expect.arrayContaining(['limit', 'cursor']));
     }
+  });
+
+  it('lists clock-strip injectors from their heartbeats, as documented; ignores a heartbeat on the wrong subject', async () => {
+    const hb = InjectorHeartbeat.parse({
+      id: 7,
+      name: 'studio-a',
+      site: 'Venue Paris',
+      version: 'test',
+      startedAt: new Date(Date.now() - 60_000).toISOString(),
+      at: new Date().toISOString(),
+      uptimeS: 60,
+      mode: 'paint',
+      placement: 'bottom-left-0.5',
+      input: 'srt://0.0.0.0:9000',
+      output: 'srt://packager:9001',
+      framesPainted: 1800,
+      framesPassed: 0,
+      addedDelayMs: 21,
+      clockOffsetMs: -3,
+      appliedOffsetMs: -3,
+      clockSource: 'controller',
+      restarts: 0,
+      decodeErrors: 0,
+    });
+    nc.publish(names().injector(7), JSON.stringify(hb));
+    // a body claiming id 8 on injector 9's subject: dropped
+    nc.publish(names().injector(9), JSON.stringify({ ...hb, id: 8 }));
+    const list = await waitFor('the injector listed', async () => {
+      const l = (await (await call('GET', '/v1/injectors', TOKENS.viewer)).json()) as unknown[];
+      return l.length > 0 ? l : undefined;
+    });
+    expect(list).toHaveLength(1);
+    const view = InjectorView.parse(list[0]);
+    expect(view).toMatchObject({ id: 7, site: 'Venue Paris', status: 'online', framesPainted: 1800 });
+    expect(doc.paths['/v1/injectors']?.get?.operationId).toBe('listInjectors');
+    expect(doc.paths['/v1/injectors/{id}']?.get?.operationId).toBe('getInjector');
+    expect((await call('GET', '/v1/injectors/7', TOKENS.viewer)).status).toBe(200);
+    const missing = await call('GET', '/v1/injectors/8', TOKENS.viewer);
+    expect(missing.status).toBe(404);
+    expect(missing.headers.get('content-type')).toMatch(/application\/problem\+json/);
   });
 
   it('serves the runbook of every shipped rule at the relative runbook_url its annotations name', async () => {

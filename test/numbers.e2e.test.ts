@@ -1,7 +1,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { jetstream } from '@nats-io/jetstream';
 import { connect, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Agent, startAgent } from '../agent/index.js';
+import { JetStreamPublisher } from '../agent/publisher.js';
 import { StandInProber } from '../agent/testing/stand-in.js';
 import { type Controller, startController } from '../controller/index.js';
 import { StreamProber } from '../probes/stream/index.js';
@@ -10,9 +12,11 @@ import { measureClock } from '../shared/clock-offset.js';
 import { loadConfig } from '../shared/config.js';
 import { EgressPolicy, LOOPBACK_RULES } from '../shared/egress.js';
 import { createLogger } from '../shared/log.js';
+import { sketchesOf } from '../shared/sample-sketch.js';
 import type { Report } from '../shared/schemas.js';
+import { names } from '../shared/subjects.js';
 import { startTestbed, type Testbed } from '../testbed/index.js';
-import { distEntry, kill9, waitFor } from './helpers/fleet.js';
+import { distEntry, kill9, makeReport, waitFor } from './helpers/fleet.js';
 import { freePort, startNats, tempDir } from './helpers/procs.js';
 
 /**
@@ -135,12 +139,45 @@ describe('numbers on-call can trust', () => {
     expect(m.clock_skew_negative).toBeGreaterThanOrEqual(1);
     // Kept out of latency alerts: the summary has the segment timings but no availability delay figure.
     const summary = (await api('/v1/summary?window=5m&groupBy=target&target=skew')).body as {
-      groups: { metrics: Record<string, unknown> }[];
+      groups: unknown[];
     };
-    const g = summary.groups[0];
-    expect(g?.metrics.segment_ttfb_p50_ms).toBeDefined();
+    const g = summary.groups[0] as { metrics: Record<string, { of?: string; count: number }> } | undefined;
+    // The probe's report carries its samples; the summary's segment figures are of them.
+    expect(r.sketches?.segment_ttfb_ms).toBeDefined();
+    expect(g?.metrics.segment_ttfb_p50_ms?.of).toBe('samples');
+    expect(g?.metrics.segment_ttfb_p50_ms?.count).toBe(m.segments_total);
     expect(g?.metrics.segment_availability_delay_p50_ms).toBeUndefined();
   }, 120_000);
+
+  it('honest percentiles: /v1/summary p95 is of the samples in ingested report sketches, and says so', async () => {
+    // Through the real path: JetStream publish -> controller ingest -> aggregator -> HTTP. Eight reports,
+    // each of 100 segment downloads (90 at 100 ms, a tail of 10 at 2000 ms): every report's own median is
+    // 100 ms, so a p95 of report medians would say 100 ms; 10 % of the segments took 2 s.
+    const publisher = new JetStreamPublisher({ js: jetstream(nc), names: names(), logger });
+    const samples = [...Array.from({ length: 90 }, () => 100), ...Array.from({ length: 10 }, () => 2000)];
+    const sketches = sketchesOf({ segment_download_ms: samples });
+    for (let i = 0; i < 8; i++) {
+      const r = makeReport({ jobId: `pct-${i}`, region: 'skewed', targetId: 'pct' });
+      await publisher.publish({
+        ...r,
+        metrics: { segment_download_p50_ms: 100, segments_total: 100 },
+        ...(sketches ? { sketches } : {}),
+      });
+    }
+    const group = await waitFor('the eight reports in the summary', async () => {
+      const body = (await api('/v1/summary?window=5m&groupBy=target&target=pct')).body as {
+        groups: { count: number; metrics: Record<string, { p95: number; count: number; of?: string }> }[];
+      };
+      const g = body.groups[0];
+      return g && g.count === 8 ? g : undefined;
+    });
+    const dl = group.metrics.segment_download_p50_ms;
+    expect(dl?.of).toBe('samples');
+    expect(dl?.count).toBe(800);
+    expect(dl?.p95).toBeGreaterThanOrEqual(1980);
+    expect(dl?.p95).toBeLessThanOrEqual(2020);
+    await publisher.stop();
+  });
 
   it('self-watch: a starved agent on a healthy stream gives no stream finding and no page, but says it was late', async () => {
     // A CPU burner and the agent pinned to the same core; the agent also blocks its own event loop.

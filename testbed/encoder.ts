@@ -216,6 +216,8 @@ export interface EncoderOptions {
   /** Called synchronously when a new ffmpeg run starts, before its first frame. */
   onRun?(): void;
   onFrame?(n: number, stampMs: number): void;
+  /** Called when the frame pacer fell > 1 s behind and re-anchored (the source itself stalled). */
+  onReanchor?(lagMs: number): void;
 }
 
 /**
@@ -279,7 +281,10 @@ export class Encoder extends EventEmitter {
         return stdin.write(frame);
       },
       queued: () => stdin.writableLength,
-      onLag: (lagMs) => logger.warn({ lagMs: Math.round(lagMs) }, 'frame pacer fell behind; re-anchored'),
+      onLag: (lagMs) => {
+        logger.warn({ lagMs: Math.round(lagMs) }, 'frame pacer fell behind; re-anchored');
+        this.opts.onReanchor?.(lagMs);
+      },
     });
     child.once('close', (code, signal) => {
       this.pacer?.stop();

@@ -23,6 +23,7 @@ import {
 } from './scenario.js';
 import { AudioPainter, FramePainter } from './source.js';
 import { SourceControl } from './source-control.js';
+import { SubtitleWriter } from './subtitles.js';
 import { TimelineTruth } from './truth.js';
 
 export { decodeClockFromLuma } from './clock-decode.js';
@@ -54,6 +55,21 @@ export interface TestbedOptions {
   ffmpegPath?: string;
   /** A fault timeline: a YAML file path, or a scenario object (see testbed/README.md). */
   scenario?: string | ScenarioInput;
+  /** Called at each source disturbance (see Testbed.sourceLog), as it happens. */
+  onSourceEvent?(e: SourceEvent): void;
+}
+
+/**
+ * Times the testbed itself could not keep the stream live, so every viewer stalls at once for the testbed's
+ * sake, not a probe's: the frame pacer fell > 1 s behind and re-anchored (its event loop starved), or ffmpeg
+ * was restarted (the first start is not an event).
+ */
+export interface SourceEvent {
+  kind: 'pacer-reanchor' | 'ffmpeg-restart';
+  /** Wall-clock epoch ms. */
+  atMs: number;
+  /** pacer-reanchor: how far behind the pacer was, ms. */
+  lagMs?: number;
 }
 
 export interface RenditionInfo {
@@ -61,7 +77,8 @@ export interface RenditionInfo {
   /** Absolute URL: the HLS media playlist, or for DASH the MPD (see representationId). */
   url: string;
   bandwidth: number;
-  type: 'video' | 'audio';
+  /** subtitles: the WebVTT rendition (full ladder; bandwidth 0). */
+  type: 'video' | 'audio' | 'subtitles';
   width?: number;
   height?: number;
   /** DASH Representation@id. */
@@ -94,6 +111,8 @@ export interface Testbed {
   ffmpegPid(): number | undefined;
   /** How many times ffmpeg has been restarted. */
   restarts(): number;
+  /** Source disturbances (pacer re-anchors, ffmpeg restarts) since `sinceMs` (epoch ms), oldest first; bounded. */
+  sourceLog(sinceMs?: number): SourceEvent[];
   /** The fault engine (same as the HTTP API under /faults). */
   faults: {
     /** Validates and injects ({stream, rendition?, type, ...params, durationS?}); throws FaultValidationError. */
@@ -180,6 +199,17 @@ export async function startTestbed(opts: TestbedOptions = {}): Promise<Testbed> 
     historyMs: MAX_PUBLISH_DELAY_MS + (windowSize + 2) * segmentS * 1000,
   });
 
+  const sourceEvents: SourceEvent[] = [];
+  let runs = 0;
+  const sourceEvent = (e: SourceEvent) => {
+    sourceEvents.push(e);
+    if (sourceEvents.length > 1000) sourceEvents.shift();
+    try {
+      opts.onSourceEvent?.(e);
+    } catch (err) {
+      logger.warn({ err: (err as Error).message }, 'onSourceEvent listener failed');
+    }
+  };
   const gop = Math.round(fps * segmentS);
   const truth = new TimelineTruth(gop);
   const publisher = new TruthfulPublisher(truth);
@@ -188,6 +218,8 @@ export async function startTestbed(opts: TestbedOptions = {}): Promise<Testbed> 
   if (scenario) validateScenarioFaults(scenario, engine);
   let scenarioRun: ScenarioRun | undefined;
   store.start();
+  const subtitles = new SubtitleWriter({ root: dir, layout, store, truth, keepExtraSegments, logger });
+  subtitles.start();
   const mediaPlaylists = layout.flatMap((s) => s.renditions.flatMap((r) => (r.playlist ? [r.playlist] : [])));
 
   let encoder: Encoder | undefined;
@@ -204,7 +236,11 @@ export async function startTestbed(opts: TestbedOptions = {}): Promise<Testbed> 
     api: faultApi(engine, () => scenarioRun?.status()),
     healthy: () => ({
       ok: !!encoder && !encoder.gaveUp,
-      detail: { ffmpegPid: encoder?.pid ?? null, restarts: encoder?.restarts ?? 0 },
+      detail: {
+        ffmpegPid: encoder?.pid ?? null,
+        restarts: encoder?.restarts ?? 0,
+        pacerReanchors: sourceEvents.filter((e) => e.kind === 'pacer-reanchor').length,
+      },
     }),
   });
   let port: number;
@@ -212,6 +248,7 @@ export async function startTestbed(opts: TestbedOptions = {}): Promise<Testbed> 
     port = await origin.listen();
   } catch (err) {
     store.stop();
+    await subtitles.stop();
     if (ownDir) rmSync(dir, { recursive: true, force: true });
     throw err;
   }
@@ -237,6 +274,7 @@ export async function startTestbed(opts: TestbedOptions = {}): Promise<Testbed> 
     audio: new AudioPainter(fps, () => source.audio()),
     logger,
     onRun: () => {
+      if (runs++ > 0) sourceEvent({ kind: 'ffmpeg-restart', atMs: Date.now() });
       // A new ffmpeg run continues each playlist's numbering (append_list) after the last published segment.
       const run = truth.beginRun();
       for (const p of mediaPlaylists)
@@ -246,6 +284,8 @@ export async function startTestbed(opts: TestbedOptions = {}): Promise<Testbed> 
         });
     },
     onFrame: (n, stamp) => truth.frame(n, stamp),
+    onReanchor: (lagMs) =>
+      sourceEvent({ kind: 'pacer-reanchor', atMs: Date.now(), lagMs: Math.round(lagMs) }),
     ...(opts.ffmpegPath ? { ffmpegPath: opts.ffmpegPath } : {}),
   });
   const enc = encoder;
@@ -257,6 +297,7 @@ export async function startTestbed(opts: TestbedOptions = {}): Promise<Testbed> 
     scenarioRun?.stop();
     engine.stop();
     await enc.stop();
+    await subtitles.stop();
     store.stop();
     await origin.close();
     if (ownDir) rmSync(dir, { recursive: true, force: true });
@@ -293,6 +334,7 @@ export async function startTestbed(opts: TestbedOptions = {}): Promise<Testbed> 
     windowSize,
     ffmpegPid: () => enc.pid,
     restarts: () => enc.restarts,
+    sourceLog: (since = 0) => sourceEvents.filter((e) => e.atMs >= since),
     faults: {
       inject: (f, source = 'api') => engine.inject(f, source),
       remove: (id) => engine.remove(id, 'api'),

@@ -131,6 +131,21 @@ describe('testbed (single ladder)', () => {
       Buffer.from(await (await fetch(new URL(seg.uri, url))).arrayBuffer()),
     );
     expect(Math.abs(stamp! - seg.pdt!)).toBeLessThan(100);
+    // The restart is a source disturbance (benches discount what happens during it).
+    expect(tb.sourceLog().map((e) => e.kind)).toContain('ffmpeg-restart');
+  });
+
+  it('a starved source is logged: the frame pacer re-anchors and sourceLog says when', async () => {
+    const before = Date.now();
+    // Block this process's event loop (the pacer's) for longer than its 1 s tolerance.
+    while (Date.now() - before < 1500) {}
+    const e = await until('a pacer re-anchor', () =>
+      tb.sourceLog(before).find((x) => x.kind === 'pacer-reanchor'),
+    );
+    expect(e.lagMs).toBeGreaterThan(1000);
+    expect(e.atMs).toBeGreaterThanOrEqual(before);
+    const health = (await (await fetch(`${tb.url}/healthz`)).json()) as { pacerReanchors?: number };
+    expect(health.pacerReanchors).toBeGreaterThanOrEqual(1);
   });
 
   it('stop() leaves no ffmpeg behind', async () => {

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { decodeSketch, encodeSketch, sketchesOf, sketchOf } from '../../shared/sample-sketch.js';
 import type { Report } from '../../shared/schemas.js';
 import { Aggregator, BUCKET_MS } from './aggregator.js';
 
@@ -157,5 +158,77 @@ describe('Aggregator', () => {
     expect(g?.metrics.g2g_p50_ms?.count).toBe(1);
     expect(g?.metrics.pdt_latency_p50_ms).toBeUndefined();
     expect(g?.metrics.segment_ttfb_p50_ms?.count).toBe(1);
+  });
+
+  it('p95 of samples (merged report sketches) vs p95 of per-report medians, on known data', () => {
+    // Ten reports of 100 segment downloads each: 90 at 100 ms and a slow tail of 10 at 2000 ms. Every report's
+    // median is 100 ms, so a p95 of medians says 100 ms; a viewer waited 2000 ms for 10 % of the segments.
+    const samples = [...Array.from({ length: 90 }, () => 100), ...Array.from({ length: 10 }, () => 2000)];
+    const wire = sketchesOf({ segment_download_ms: samples });
+    expect(wire?.segment_download_ms).toBeDefined();
+    const withSketches = new Aggregator({ now, cacheMs: 0 });
+    const medians = new Aggregator({ now, cacheMs: 0 });
+    for (let i = 0; i < 10; i++) {
+      const metrics = { segment_download_p50_ms: 100, segments_total: 100 };
+      withSketches.add(report({ probe: 'stream', metrics, sketches: wire }));
+      medians.add(report({ probe: 'stream', metrics }));
+    }
+    const [g] = withSketches.summary({ window: '1m', groupBy: 'target' });
+    const dl = g?.metrics.segment_download_p50_ms;
+    expect(dl?.of).toBe('samples');
+    expect(dl?.count).toBe(1000);
+    expect(dl?.p95).toBeGreaterThanOrEqual(2000 * 0.99);
+    expect(dl?.p95).toBeLessThanOrEqual(2000 * 1.01);
+    expect(dl?.p50).toBeLessThanOrEqual(101);
+    expect(g?.sums?.segments_total).toBe(1000);
+
+    const [h] = medians.summary({ window: '1m', groupBy: 'target' });
+    expect(h?.metrics.segment_download_p50_ms?.of).toBe('reports');
+    expect(h?.metrics.segment_download_p50_ms?.count).toBe(10);
+    expect(h?.metrics.segment_download_p50_ms?.p95).toBeLessThanOrEqual(101);
+
+    // One report without samples: the group cannot claim a p95 of samples and says so.
+    withSketches.add(report({ probe: 'stream', metrics: { segment_download_p50_ms: 100 } }));
+    const [m] = withSketches.summary({ window: '1m', groupBy: 'target' });
+    expect(m?.metrics.segment_download_p50_ms?.of).toBe('reports');
+    expect(m?.metrics.segment_download_p50_ms?.count).toBe(11);
+  });
+
+  it('sums frozen and black time and frames over reports; a malformed sketch falls back to reports', () => {
+    const agg = new Aggregator({ now, cacheMs: 0 });
+    agg.add(report({ metrics: { frozen_ms: 1200, black_ms: 300, dropped_frames: 4, total_frames: 600 } }));
+    agg.add(
+      report({ metrics: { frozen_ms: 800, dropped_frames: 1, total_frames: 590, clock_skew_negative: 2 } }),
+    );
+    agg.add(report({ metrics: { g2g_p50_ms: 3000 }, sketches: { g2g_ms: 'AAAA' } }));
+    const [g] = agg.summary({ window: '1m', groupBy: 'target' });
+    expect(g?.sums).toEqual({
+      frozen_ms: 2000,
+      black_ms: 300,
+      dropped_frames: 5,
+      total_frames: 1190,
+      segments_total: 0,
+      clock_skew_negative: 2,
+    });
+    expect(g?.metrics.g2g_p50_ms?.of).toBe('reports');
+  });
+});
+
+describe('sample sketch wire form', () => {
+  it('round-trips quantiles, count, min, max; refuses malformed input and oversize sketches', () => {
+    const values = Array.from({ length: 500 }, (_, i) => 3000 + ((i * 37) % 800));
+    const s = sketchOf(values);
+    const wire = s && encodeSketch(s);
+    expect(wire).toBeDefined();
+    const back = decodeSketch(wire as string);
+    expect(back.count).toBe(500);
+    expect(back.min).toBe(3000);
+    expect(back.max).toBe(Math.max(...values));
+    expect(back.getValueAtQuantile(0.95)).toBe(s?.getValueAtQuantile(0.95));
+    expect(() => decodeSketch('AAAA')).toThrow();
+    expect(() => decodeSketch(`${wire}AA`)).toThrow();
+    // Values over 36 decades at 1 % accuracy span more bins than the wire form takes.
+    const wide = sketchOf(Array.from({ length: 2200 }, (_, i) => 1.04 ** i));
+    expect(wide && encodeSketch(wide)).toBeUndefined();
   });
 });

@@ -1,6 +1,7 @@
 import type { DDSketch } from '@datadog/sketches-js';
 import type { FindingCode, MetricName } from '../../shared/metrics.js';
-import type { ProbeKind, Report } from '../../shared/schemas.js';
+import { decodeSketch } from '../../shared/sample-sketch.js';
+import type { ProbeKind, Report, SampleName } from '../../shared/schemas.js';
 import { acceptClamped, newSketch, quantiles } from './sketch.js';
 
 /** The latency-like metrics kept as quantile sketches; everything else is a counter or a ratio. */
@@ -16,6 +17,8 @@ export const SKETCHED = [
   'pdt_latency_p50_ms',
   'dash_latency_p50_ms',
   'stall_ms',
+  // Issue #21 (stream probe).
+  'bandwidth_peak_ratio',
   // Viewer signals (browser probe): silence and missing audio per report, |A/V offset| (signed values would
   // be clamped at 0 like clock skew, so the sketch keeps the magnitude).
   'silent_ms',
@@ -23,6 +26,20 @@ export const SKETCHED = [
   'av_offset_abs_ms',
 ] as const satisfies readonly MetricName[];
 export type SketchedMetric = (typeof SKETCHED)[number];
+
+/**
+ * The raw samples behind a per-report figure (a report's optional `sketches`): where every report of a group
+ * carries them, the group's quantiles are of the samples (of: "samples"), else of the reports' figures.
+ */
+export const SAMPLE_OF: Partial<Record<SketchedMetric, SampleName>> = {
+  segment_ttfb_p50_ms: 'segment_ttfb_ms',
+  segment_download_p50_ms: 'segment_download_ms',
+  segment_throughput_p50_kbps: 'segment_throughput_kbps',
+  segment_availability_delay_p50_ms: 'segment_availability_delay_ms',
+  g2g_p50_ms: 'g2g_ms',
+  pdt_latency_p50_ms: 'pdt_latency_ms',
+  dash_latency_p50_ms: 'dash_latency_ms',
+};
 
 /** Figures that compare our clock with another machine's: left out of a clock-suspect report's series. */
 export const CLOCK_DEPENDENT: ReadonlySet<SketchedMetric> = new Set<SketchedMetric>([
@@ -68,6 +85,17 @@ export interface Bucket {
   sketches: (DDSketch | undefined)[] | undefined;
   /** Conformance findings by code (occurrences, collapsed repeats counted), only when there are any. */
   findings: Partial<Record<FindingCode, number>> | undefined;
+  /** Per SKETCHED index: the merged sample sketches of reports that carried them (SAMPLE_OF). */
+  samples: (DDSketch | undefined)[] | undefined;
+  /** Per SKETCHED index: reports with the figure but without its samples (the group then reports `of: reports`). */
+  unsampled: number[] | undefined;
+  /** Sums over the reports (time and frame counts add up; their percentiles would say less). */
+  frozenMs: number;
+  blackMs: number;
+  droppedFrames: number;
+  totalFrames: number;
+  segmentsTotal: number;
+  clockSkewNegative: number;
 }
 
 const RAW_MAX_PAIRS = 32;
@@ -106,7 +134,21 @@ export interface MetricSummary {
   p50: number;
   p95: number;
   p99: number;
+  /** Samples (of: samples) or reports (of: reports) the quantiles are over. */
   count: number;
+  /** samples: quantiles of every raw sample (merged report sketches); reports: of one figure per report. */
+  of?: 'samples' | 'reports';
+}
+
+/** Totals over a group's reports. */
+export interface SummarySums {
+  frozen_ms: number;
+  black_ms: number;
+  dropped_frames: number;
+  total_frames: number;
+  segments_total: number;
+  /** Latency samples still negative after the clock correction (skew beyond the estimate). */
+  clock_skew_negative: number;
 }
 
 export interface SummaryGroup {
@@ -119,6 +161,7 @@ export interface SummaryGroup {
   errors: { http: number; network: number; player: number; conformance: number };
   metrics: Partial<Record<SketchedMetric, MetricSummary>>;
   findings: Partial<Record<FindingCode, number>>;
+  sums?: SummarySums;
 }
 
 export const emptyBucket = (start: number): Bucket => ({
@@ -137,6 +180,14 @@ export const emptyBucket = (start: number): Bucket => ({
   raw: undefined,
   sketches: undefined,
   findings: undefined,
+  samples: undefined,
+  unsampled: undefined,
+  frozenMs: 0,
+  blackMs: 0,
+  droppedFrames: 0,
+  totalFrames: 0,
+  segmentsTotal: 0,
+  clockSkewNegative: 0,
 });
 
 /**
@@ -539,8 +590,13 @@ export function finish(acc: Map<string, Bucket>): SummaryGroup[] {
       const judged = t.ok + t.degraded + t.failed;
       const metrics: Partial<Record<SketchedMetric, MetricSummary>> = {};
       SKETCHED.forEach((name, i) => {
+        const samples = t.samples?.[i];
+        if (samples && samples.count > 0 && !t.unsampled?.[i]) {
+          metrics[name] = { ...quantiles(samples), of: 'samples' };
+          return;
+        }
         const sk = t.sketches?.[i];
-        if (sk && sk.count > 0) metrics[name] = quantiles(sk);
+        if (sk && sk.count > 0) metrics[name] = { ...quantiles(sk), of: 'reports' };
       });
       return {
         key,
@@ -556,11 +612,20 @@ export function finish(acc: Map<string, Bucket>): SummaryGroup[] {
         },
         metrics,
         findings: { ...t.findings },
+        sums: {
+          frozen_ms: round1(t.frozenMs),
+          black_ms: round1(t.blackMs),
+          dropped_frames: t.droppedFrames,
+          total_frames: t.totalFrames,
+          segments_total: t.segmentsTotal,
+          clock_skew_negative: t.clockSkewNegative,
+        },
       };
     });
 }
 
 const round4 = (v: number) => Math.round(v * 10_000) / 10_000;
+const round1 = (v: number) => Math.round(v * 10) / 10;
 
 /**
  * What one report adds to a bucket, read from the report once for the three buckets it goes into (its
@@ -576,9 +641,22 @@ const sample = {
   rebuffer: false,
   rebufferWeighted: 0,
   durationMs: 0,
+  frozenMs: 0,
+  blackMs: 0,
+  droppedFrames: 0,
+  totalFrames: 0,
+  segmentsTotal: 0,
+  clockSkewNegative: 0,
   /** Per SKETCHED metric; NaN where the report has none (or it must not count). */
   values: new Float64Array(SKETCHED.length),
+  /**
+   * Per sampled metric (SAMPLE_OF): the report's own sketch of its samples, decoded once for the three
+   * buckets; undefined where the report sent none or a malformed one (the figure counts, its samples not).
+   */
+  samples: new Array<DDSketch | undefined>(SKETCHED.length).fill(undefined),
 };
+/** SKETCHED metrics that also carry the report's samples (SAMPLE_OF). */
+const SAMPLED = SKETCHED.map((name) => SAMPLE_OF[name] !== undefined);
 const NO_FINDINGS: Report['findings'] = [];
 
 /** `durationMs`: the report's duration, the weight of its rebuffer ratio (0 when it has none). */
@@ -597,11 +675,20 @@ function prepare(report: Report, durationMs: number): typeof sample {
   sample.rebuffer = m.rebuffer_ratio !== undefined;
   sample.rebufferWeighted = (m.rebuffer_ratio ?? 0) * durationMs;
   sample.durationMs = durationMs;
+  sample.frozenMs = ours ? 0 : (m.frozen_ms ?? 0);
+  sample.blackMs = ours ? 0 : (m.black_ms ?? 0);
+  sample.droppedFrames = ours ? 0 : (m.dropped_frames ?? 0);
+  sample.totalFrames = ours ? 0 : (m.total_frames ?? 0);
+  sample.segmentsTotal = ours ? 0 : (m.segments_total ?? 0);
+  sample.clockSkewNegative = ours ? 0 : (m.clock_skew_negative ?? 0);
   const values = sample.values;
   for (let i = 0; i < SKETCHED.length; i++) {
     const name = SKETCHED[i] as SketchedMetric;
     const v = ours ? undefined : m[name];
-    values[i] = v === undefined || (clockSuspect && CLOCK_DEPENDENT.has(name)) ? Number.NaN : v;
+    const counts = !(v === undefined || (clockSuspect && CLOCK_DEPENDENT.has(name)));
+    values[i] = counts ? (v as number) : Number.NaN;
+    sample.samples[i] =
+      counts && SAMPLED[i] ? decodeSamples(report.sketches?.[SAMPLE_OF[name] as SampleName]) : undefined;
   }
   return sample;
 }
@@ -624,10 +711,17 @@ function addToBucket(b: Bucket, r: typeof sample): void {
     b.rebufferWeighted += r.rebufferWeighted;
     b.rebufferDurationMs += r.durationMs;
   }
+  b.frozenMs += r.frozenMs;
+  b.blackMs += r.blackMs;
+  b.droppedFrames += r.droppedFrames;
+  b.totalFrames += r.totalFrames;
+  b.segmentsTotal += r.segmentsTotal;
+  b.clockSkewNegative += r.clockSkewNegative;
   const values = r.values;
   for (let i = 0; i < values.length; i++) {
     const v = values[i] as number;
     if (Number.isNaN(v)) continue;
+    if (SAMPLED[i]) addSamples(b, i, r.samples[i]);
     if (b.sketches) addToSketch(b, i, v);
     else {
       b.raw ??= [];
@@ -640,6 +734,33 @@ function addToBucket(b: Bucket, r: typeof sample): void {
     b.sketches = [];
     for (let j = 0; j < raw.length; j += 2) addToSketch(b, raw[j] as number, raw[j + 1] as number);
   }
+}
+
+/** A report's sample sketch for metric i, or a note that this report's figure came without one. */
+/** A report's wire sketch of its samples, decoded; undefined when absent, empty or malformed. */
+function decodeSamples(wire: string | undefined): DDSketch | undefined {
+  if (wire === undefined) return undefined;
+  try {
+    const decoded = decodeSketch(wire);
+    return decoded.count === 0 ? undefined : decoded;
+  } catch {
+    return undefined; // malformed: the figure counts, its samples do not (the group says of: reports)
+  }
+}
+
+function addSamples(b: Bucket, i: number, decoded: DDSketch | undefined): void {
+  if (!decoded) {
+    b.unsampled ??= [];
+    b.unsampled[i] = (b.unsampled[i] ?? 0) + 1;
+    return;
+  }
+  b.samples ??= [];
+  let into = b.samples[i];
+  if (!into) {
+    into = newSketch();
+    b.samples[i] = into;
+  }
+  into.merge(decoded);
 }
 
 function addToSketch(b: Bucket, i: number, v: number): void {
@@ -665,6 +786,31 @@ export function mergeInto(into: Bucket, b: Bucket): void {
   into.errorsConformance += b.errorsConformance;
   into.rebufferWeighted += b.rebufferWeighted;
   into.rebufferDurationMs += b.rebufferDurationMs;
+  into.frozenMs += b.frozenMs;
+  into.blackMs += b.blackMs;
+  into.droppedFrames += b.droppedFrames;
+  into.totalFrames += b.totalFrames;
+  into.segmentsTotal += b.segmentsTotal;
+  into.clockSkewNegative += b.clockSkewNegative;
+  if (b.unsampled) {
+    into.unsampled ??= [];
+    b.unsampled.forEach((n, i) => {
+      if (n) (into.unsampled as number[])[i] = ((into.unsampled as number[])[i] ?? 0) + n;
+    });
+  }
+  if (b.samples) {
+    into.samples ??= [];
+    b.samples.forEach((sk, i) => {
+      if (!sk) return;
+      const samples = into.samples as (DDSketch | undefined)[];
+      let target = samples[i];
+      if (!target) {
+        target = newSketch();
+        samples[i] = target;
+      }
+      target.merge(sk);
+    });
+  }
   if (b.findings) {
     into.findings ??= {};
     for (const [code, n] of Object.entries(b.findings) as [FindingCode, number][]) {

@@ -22,6 +22,7 @@ import {
 } from '../aggregate/aggregator.js';
 import type { EventBus } from '../events.js';
 import type { Fleet } from '../fleet.js';
+import type { Cluster } from '../partition/cluster.js';
 import { Lease } from '../scheduler/lease.js';
 import { KvCollection } from '../state/kvcollection.js';
 import type { TargetStore } from '../state/targets.js';
@@ -58,6 +59,9 @@ import { silencedBy, silenceStatus } from './silence.js';
 import { advance } from './state.js';
 import type { Candidate, SeriesRow } from './types.js';
 
+/** Before the first merged snapshot: nothing is evaluated from it (the pass returns before reading). */
+const EMPTY_WINDOWS: Pick<Aggregator, 'summary'> = { summary: () => [] };
+
 /** An alert episode as kept in history: id = <fingerprint>_<fired at, epoch ms>. */
 export const HistoryEntry = Alert.extend({ fingerprint: z.string() });
 export type HistoryEntry = z.infer<typeof HistoryEntry>;
@@ -90,6 +94,11 @@ export interface AlertingOptions {
   fetch?: Fetch;
   /** The results stream, followed in full when other replicas share the ingest (alerting/feed.ts). */
   stream?: { js: JetStreamClient; jsm: JetStreamManager; names: Names };
+  /**
+   * Partitioned ingest (controller/partition/): the lease holder evaluates fleet-wide windows merged from
+   * every replica's partitions instead of reading the results stream a second time.
+   */
+  cluster?: Pick<Cluster, 'alertingWindows' | 'summary'>;
 }
 
 const PERSIST_EVERY_MS = 15_000;
@@ -150,7 +159,11 @@ export class Alerting {
     lastScope: 0,
     notificationsSent: 0,
     notificationsFailed: 0,
+    /** Passes skipped because some partitions did not answer (partitioned ingest). */
+    partialSkips: 0,
   };
+  /** The fleet-wide windows of the current pass (partitioned ingest). */
+  private merged: Pick<Aggregator, 'summary'> | undefined;
 
   /** Notifications delivered / given up on per receiver (this replica's, since start), for /metrics. */
   readonly notificationCounts = new Map<string, { sent: number; failed: number }>();
@@ -338,7 +351,8 @@ export class Alerting {
   }
 
   /** The windows evaluated: the full feed once it caught up, else this replica's ingest windows. */
-  private get windows(): Aggregator {
+  private get windows(): Pick<Aggregator, 'summary'> {
+    if (this.opts.cluster) return this.merged ?? EMPTY_WINDOWS;
     return this.feed?.ready ? this.feed.aggregator : this.opts.aggregator;
   }
 
@@ -460,10 +474,17 @@ export class Alerting {
     // Catching up with the stream: partial windows would resolve what still fires. Wait.
     if (this.feed && !this.feed.ready) return;
     if (!this.live) {
+      // Partitioned: the targets with data come from every replica; a partition that did not answer
+      // would leave its targets unknown, so wait for a whole answer.
+      const seed =
+        this.opts.cluster && (await this.opts.cluster.summary({ window: '1h', groupBy: 'target' }));
+      if (seed?.missing.length) return;
+      if (this.stopped || !this.lease.isHeld()) return;
       this.live = new Map(this.alerts.list().map((a) => [a.id, a]));
       // After a restart or a handover: every target the windows hold gets evaluated at once.
       this.nextFullAt = 0;
-      for (const g of this.windows.summary({ window: '1h', groupBy: 'target' })) this.known.set(g.key, now);
+      for (const g of seed ? seed.value : this.windows.summary({ window: '1h', groupBy: 'target' }))
+        this.known.set(g.key, now);
     }
     const live = this.live;
     const all = this.rules.list();
@@ -471,6 +492,19 @@ export class Alerting {
     const series = enabled.filter((r) => !r.fleet);
     const agents = this.agentFacts();
     const scope = this.takeScope(kind, now);
+    if (this.opts.cluster) {
+      const windows = [...new Set(series.map((r) => r.window))];
+      const snap = await this.opts.cluster.alertingWindows(windows, scope);
+      if (snap.missing.length) {
+        // Some partitions did not answer: their targets would look empty and resolve what still fires.
+        // Evaluate nothing this pass; the scope is kept for the next (the partitions move within a lease).
+        for (const t of scope) this.urgent.add(t);
+        this.stats.partialSkips++;
+        return;
+      }
+      this.merged = snap.value;
+      if (this.stopped || !this.lease.isHeld()) return;
+    }
     this.creditWaitMs();
     const budget = Math.max(20, this.credit);
     const totals = new Map<WindowName, Map<string, SummaryGroup>>();

@@ -17,6 +17,7 @@ const TAGS: Record<string, string> = {
   results: 'Probe reports, from the results stream',
   summary: 'Windowed quantiles and ratios per region, target or probe',
   agents: 'The probe fleet: agents, regions, capacity, drain/resume/stop',
+  injectors: 'Clock-strip injectors (glass-to-glass sources), from their heartbeats',
   schedules: 'Cron-driven sweeps (admin to change)',
   watches: 'Continuous probes of a target',
   alerts: 'Active alerts with evidence; firing history',

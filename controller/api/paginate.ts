@@ -26,6 +26,7 @@ export const LISTS: Record<string, ListSpec> = {
   '/v1/sweeps': { key: (s) => `${str(s.createdAt)}|${str(s.id)}`, order: 'asc' },
   '/v1/agents': { key: (a) => str(a.agentId), order: 'asc' },
   '/v1/agents/regions': { key: (r) => str(r.region), order: 'asc' },
+  '/v1/injectors': { key: (i) => String(i.id).padStart(5, '0'), order: 'asc' },
   '/v1/alerts': { key: (a) => `${str(a.active_at)}|${str(a.id)}`, order: 'desc' },
   '/v1/alerts/history': { key: (h) => `${str(h.fired_at)}|${str(h.id)}`, order: 'desc' },
 };

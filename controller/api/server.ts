@@ -17,6 +17,7 @@ import type { Aggregator } from '../aggregate/aggregator.js';
 import type { Alerting } from '../alerting/index.js';
 import type { EventBus } from '../events.js';
 import type { Fleet } from '../fleet.js';
+import type { InjectorRegistry } from '../injectors.js';
 import type { LatestReports } from '../latest.js';
 import type { ControllerMetrics } from '../metrics.js';
 import type { Cluster } from '../partition/cluster.js';
@@ -37,6 +38,7 @@ import { alertRoutes } from './routes/alerts.js';
 import { boardRoutes } from './routes/board.js';
 import { eventRoutes } from './routes/events.js';
 import { healthRoutes } from './routes/health.js';
+import { injectorRoutes } from './routes/injectors.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { receiverRoutes } from './routes/receivers.js';
 import { resultRoutes } from './routes/results.js';
@@ -59,6 +61,8 @@ export interface Services {
   targets: TargetStore;
   results: ResultsReader;
   fleet: Fleet;
+  /** Clock-strip injectors from their heartbeats (controller/injectors.ts). */
+  injectors?: InjectorRegistry;
   aggregator: Aggregator;
   /** The last few reports per target x region (the board's cells). */
   latest: LatestReports;
@@ -174,6 +178,7 @@ export async function buildApi(services: Services, cfg: Config['controller'], lo
   await app.register(sweepRoutes(services));
   await app.register(resultRoutes(services));
   await app.register(agentRoutes(services));
+  await app.register(injectorRoutes(services));
   await app.register(summaryRoutes(services));
   await app.register(scheduleRoutes(services));
   await app.register(watchRoutes(services));

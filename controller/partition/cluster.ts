@@ -44,6 +44,11 @@ const Query = z.discriminatedUnion('kind', [
     stepMs: z.number().int().positive(),
   }),
   z.object({ kind: z.literal('latest'), cells: z.array(z.string()).max(100_000) }),
+  z.object({
+    kind: z.literal('alerting'),
+    windows: z.array(Window).max(3),
+    targets: z.array(z.string()).max(1_000_000).optional(),
+  }),
 ]);
 type Query = z.infer<typeof Query>;
 
@@ -138,6 +143,18 @@ export class Cluster {
           items: [...tl.rows].map(([region, row]) => [region, row.map((b) => (b ? bucketOut(b) : null))]),
         };
       }
+      case 'alerting': {
+        const items: [string, unknown][] = [];
+        const only = q.targets ? new Set(q.targets) : undefined;
+        for (const window of q.windows) {
+          for (const [key, b] of state.aggregator.partial({ window, groupBy: 'target' }, 'series'))
+            if (!only || only.has(key.slice(0, key.indexOf('\u0000'))))
+              items.push([`${window}\u0000S\u0000${key}`, bucketOut(b)]);
+          for (const [region, b] of state.aggregator.partial({ window, groupBy: 'region' }))
+            items.push([`${window}\u0000R\u0000${region}`, bucketOut(b)]);
+        }
+        return { items };
+      }
       case 'latest': {
         const items: [string, unknown][] = [];
         for (const cell of q.cells) {
@@ -204,6 +221,26 @@ export class Cluster {
           mergeInto(into, bucketIn(WireBucket.parse(w)));
         }
     return { value: acc, missing };
+  }
+
+  /**
+   * What the alerting lease holder evaluates: per window, the series (target x region x probe) of some
+   * targets and every region's totals, merged over the fleet.
+   */
+  async alertingWindows(windows: WindowName[], targets?: string[]): Promise<Merged<MergedWindows>> {
+    const { parts, missing } = await this.gather({ kind: 'alerting', windows, targets });
+    const acc = new Map<string, Bucket>();
+    for (const chunks of parts.values())
+      for (const c of chunks)
+        for (const [key, w] of c.items) {
+          let into = acc.get(key);
+          if (!into) {
+            into = emptyBucket(0);
+            acc.set(key, into);
+          }
+          mergeInto(into, bucketIn(WireBucket.parse(w)));
+        }
+    return { value: new MergedWindows(acc), missing };
   }
 
   async summary(q: SummaryQuery): Promise<Merged<SummaryGroup[]>> {
@@ -313,4 +350,59 @@ function* chunk(
       items: groups[i] as [string, unknown][],
       ...(times ? { times } : {}),
     };
+}
+
+/**
+ * A fleet-wide snapshot of the windows alerting reads, answering `summary` like an Aggregator for the
+ * queries the pipeline makes: a target's rows per region (optionally one probe kind), and region totals.
+ */
+export class MergedWindows {
+  private readonly series = new Map<
+    WindowName,
+    { target: string; region: string; probe: string; b: Bucket }[]
+  >();
+  private readonly regions = new Map<WindowName, Map<string, Bucket>>();
+
+  constructor(acc: Map<string, Bucket>) {
+    for (const [key, b] of acc) {
+      const [window, kind, ...rest] = key.split('\u0000') as [WindowName, string, ...string[]];
+      if (kind === 'R') {
+        let m = this.regions.get(window);
+        if (!m) {
+          m = new Map();
+          this.regions.set(window, m);
+        }
+        m.set(rest[0] ?? '', b);
+      } else {
+        let list = this.series.get(window);
+        if (!list) {
+          list = [];
+          this.series.set(window, list);
+        }
+        list.push({ target: rest[0] ?? '', region: rest[1] ?? '', probe: rest[2] ?? '', b });
+      }
+    }
+  }
+
+  summary(q: SummaryQuery): SummaryGroup[] {
+    if (q.groupBy === 'region' && !q.target && !q.region && !q.probe)
+      return finish(new Map(this.regions.get(q.window) ?? []));
+    const acc = new Map<string, Bucket>();
+    for (const s of this.series.get(q.window) ?? []) {
+      if (
+        (q.target && s.target !== q.target) ||
+        (q.region && s.region !== q.region) ||
+        (q.probe && s.probe !== q.probe)
+      )
+        continue;
+      const key = q.groupBy === 'target' ? s.target : q.groupBy === 'probe' ? s.probe : s.region;
+      let into = acc.get(key);
+      if (!into) {
+        into = emptyBucket(0);
+        acc.set(key, into);
+      }
+      mergeInto(into, s.b);
+    }
+    return finish(acc);
+  }
 }

@@ -24,6 +24,10 @@ export const WireBucket = z.object({
   raw: z.array(z.number()).optional(),
   sk: z.array(WireSketch.nullable()).optional(),
   f: z.record(z.string(), z.number()).optional(),
+  /** Sample sketches, reports without samples (per SKETCHED index), and the sums (#18: of samples). */
+  sm: z.array(WireSketch.nullable()).optional(),
+  us: z.array(z.number().nullable()).optional(),
+  su: z.array(z.number()).length(6).optional(),
 });
 export type WireBucket = z.infer<typeof WireBucket>;
 
@@ -85,6 +89,9 @@ export function bucketOut(b: Bucket): WireBucket {
     ...(b.raw ? { raw: b.raw } : {}),
     ...(b.sketches ? { sk: Array.from(b.sketches, (s) => (s && s.count > 0 ? sketchOut(s) : null)) } : {}),
     ...(b.findings ? { f: b.findings as Record<string, number> } : {}),
+    ...(b.samples ? { sm: Array.from(b.samples, (s) => (s && s.count > 0 ? sketchOut(s) : null)) } : {}),
+    ...(b.unsampled ? { us: Array.from(b.unsampled, (n) => n ?? null) } : {}),
+    su: [b.frozenMs, b.blackMs, b.droppedFrames, b.totalFrames, b.segmentsTotal, b.clockSkewNegative],
   };
 }
 
@@ -105,5 +112,17 @@ export function bucketIn(w: WireBucket): Bucket {
   if (w.raw) b.raw = w.raw;
   if (w.sk) b.sketches = w.sk.map((s) => (s ? sketchIn(s) : undefined));
   if (w.f) b.findings = w.f as Bucket['findings'];
+  if (w.sm) b.samples = w.sm.map((s) => (s ? sketchIn(s) : undefined));
+  if (w.us) b.unsampled = w.us.map((n) => n ?? 0);
+  if (w.su) {
+    [b.frozenMs, b.blackMs, b.droppedFrames, b.totalFrames, b.segmentsTotal, b.clockSkewNegative] = w.su as [
+      number,
+      number,
+      number,
+      number,
+      number,
+      number,
+    ];
+  }
   return b;
 }

@@ -1,5 +1,6 @@
 import { redactUrl } from '../../shared/log.js';
 import type { Metrics } from '../../shared/metrics.js';
+import { sketchesOf } from '../../shared/sample-sketch.js';
 import {
   type AvMethod,
   type ErrorCategory,
@@ -12,12 +13,14 @@ import {
   type PlayerNotice,
   type ProbeErrorEntry,
   type RenditionTime,
+  type SampleSketches,
   type SegmentTiming,
   type StartupBreakdown,
 } from '../../shared/schemas.js';
 import { SYNC_PERIOD_S } from '../../shared/sync-marker.js';
 import type { DrainResult, EventOf, HarnessEventMap, HarnessSnapshot } from './events.js';
 import { percentiles } from './percentiles.js';
+import { causalStartup } from './startup.js';
 
 type Level = HarnessEventMap['levels']['levels'][number];
 
@@ -101,6 +104,8 @@ export interface PeriodData {
   to: number;
   /** Once played: playing time per displayed rendition in this period (sums to the period's playing time). */
   renditions?: RenditionTime[];
+  /** Mergeable sketches of the raw samples behind the percentiles (clock-dependent ones corrected). */
+  sketches?: SampleSketches;
   /** Where av_offset_ms came from: the sync marker in the picture and sound, else the buffered timelines. */
   avMethod?: AvMethod;
   /** Viewer-signal findings of this period (resolution-mismatch, audio-missing). */
@@ -206,6 +211,8 @@ export class PeriodAccumulator {
   private firstFrameThisPeriod = false;
   private readonly audioDb: number[] = [];
   private silentMs = 0;
+  /** Audio windows analysed in this period (none: audio analysis off or failed, so no audio figures). */
+  private audioWindows = 0;
   private audioMissingMs = 0;
   private readonly avMarker: number[] = [];
   private readonly avBuffer: number[] = [];
@@ -385,8 +392,8 @@ export class PeriodAccumulator {
 
   /**
    * One 100 ms window of played audio. Silent: playing, the player's audio buffer holds the playhead, and
-   * quieter than the threshold. Missing: audio is declared, the video buffer holds the playhead and the
-   * audio buffer does not (a stall with both empty is a stall, not missing audio).
+   * quieter than the threshold. Missing: audio is declared, not stalled, the video buffer holds the playhead
+   * and the audio buffer does not.
    */
   private audioWindow(e: EventOf<'audio-level'>): void {
     const c = this.carry;
@@ -397,11 +404,13 @@ export class PeriodAccumulator {
       c.offlineSince !== undefined
     )
       return;
+    this.audioWindows++;
     if (e.carried === true) {
       if (!e.playing || c.openStallAt !== undefined) return;
       this.audioDb.push(e.db);
       if (e.db < c.silenceDbfs) this.silentMs += AUDIO_WINDOW_MS;
-    } else if (c.audioDeclared && e.video !== false) {
+    } else if (c.audioDeclared && e.playing && e.video === true && c.openStallAt === undefined) {
+      // Only while the picture plays on: a stall (audio downloads behind video) is a stall, not missing audio.
       this.audioMissingMs += AUDIO_WINDOW_MS;
     }
   }
@@ -558,7 +567,8 @@ export class PeriodAccumulator {
 
     let startup: StartupBreakdown | undefined;
     if (!c.startupReported && (this.isFirstPeriod || this.firstFrameThisPeriod)) {
-      startup = { ...c.startup };
+      // Observers of the parts learn at different delays: bounded into causal order (startup.ts).
+      startup = causalStartup(c.startup);
       if (startup.manifest_ms !== undefined) m.manifest_ms = startup.manifest_ms;
       if (startup.first_segment_ms !== undefined) m.first_segment_ms = startup.first_segment_ms;
       if (startup.first_frame_ms !== undefined) m.startup_ms = startup.first_frame_ms;
@@ -639,8 +649,8 @@ export class PeriodAccumulator {
     if (played) {
       const lv = percentiles(this.audioDb, [50]);
       if (lv) m.audio_level_p50_dbfs = r1(lv[50]);
-      if (this.audioDb.length > 0 || c.audioDeclared) m.silent_ms = this.silentMs;
-      if (c.audioDeclared) m.audio_missing_ms = this.audioMissingMs;
+      if (this.audioWindows > 0 && (this.audioDb.length > 0 || c.audioDeclared)) m.silent_ms = this.silentMs;
+      if (this.audioWindows > 0 && c.audioDeclared) m.audio_missing_ms = this.audioMissingMs;
       const av = percentiles(this.avMarker, [50]) ?? percentiles(this.avBuffer, [50]);
       if (av) {
         avMethod = this.avMarker.length > 0 ? 'marker' : 'buffer';
@@ -707,6 +717,14 @@ export class PeriodAccumulator {
       from: this.from,
       to: this.to,
       renditions,
+      sketches: sketchesOf({
+        segment_ttfb_ms: this.ttfb,
+        segment_download_ms: this.download,
+        segment_throughput_kbps: this.throughput,
+        g2g_ms: g2gSamples,
+        pdt_latency_ms: pdtSamples,
+        dash_latency_ms: this.dash,
+      }),
       avMethod,
       findings,
     };

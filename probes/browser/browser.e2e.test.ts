@@ -104,6 +104,11 @@ describe('browser probe end to end', () => {
       }),
     );
     expect(r.outcome).toBe('ok');
+    // #18: the probe's watch on itself (drain round trip = renderer responsiveness) and its raw samples.
+    expect(r.selfCheck?.late).toBe(false);
+    expect(r.selfCheck?.drain_rtt_max_ms).toBeGreaterThan(0);
+    expect(r.sketches?.segment_download_ms).toBeDefined();
+    expect(r.sketches?.g2g_ms).toBeDefined();
     expect(m.startup_ms).toBeGreaterThanOrEqual(50);
     expect(m.startup_ms).toBeLessThanOrEqual(5000);
     const s = r.startup ?? {};

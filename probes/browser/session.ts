@@ -15,9 +15,10 @@ import {
 import { EgressPolicy } from '../../shared/egress.js';
 import type { Logger } from '../../shared/log.js';
 import { redactUrl } from '../../shared/log.js';
-import type { ProbeResult } from '../../shared/schemas.js';
+import type { ProbeResult, ReportFlag } from '../../shared/schemas.js';
 import { SYNC_MARK_MIN_DIFF, SYNC_MARKER, SYNC_TONE_HZ } from '../../shared/sync-marker.js';
 import { createAuthorizer } from '../../shared/target-auth.js';
+import { SelfWatch } from '../self-watch.js';
 import type { ProbeContext, ProbeJob } from '../types.js';
 import { initialCarry, PeriodAccumulator, type PeriodData } from './aggregate.js';
 import { guardPage } from './egress.js';
@@ -132,6 +133,9 @@ export class BrowserSession {
   private nextInterval = 0;
   private lastSnapshot?: HarnessSnapshot;
   private crashes = 0;
+  /** Our own lateness (the agent process), and the slowest drain round trip (renderer responsiveness). */
+  private readonly self = new SelfWatch();
+  private drainRttMax = { interval: 0, summary: 0 };
   /** Why the latest browser died. */
   private diedReason?: string;
   private restarts = 0;
@@ -218,7 +222,9 @@ export class BrowserSession {
       lease?.release();
       this.ctx.signal.removeEventListener('abort', onAbort);
     }
-    return this.finish(stop);
+    const result = this.finish(stop);
+    this.self.close();
+    return result;
   }
 
   /** Opens a window, plays, drains until the run ends; never throws. */
@@ -333,11 +339,15 @@ export class BrowserSession {
   private async drain(run: Run): Promise<void> {
     const page = run.page;
     if (!page) return;
+    const t0 = Date.now();
     const raw = await withTimeout(
       page.evaluate(() => (globalThis as unknown as HarnessGlobal).__liveprobe?.drain()),
       DRAIN_TIMEOUT_MS,
       'harness drain',
     );
+    const rtt = Date.now() - t0;
+    this.drainRttMax.interval = Math.max(this.drainRttMax.interval, rtt);
+    this.drainRttMax.summary = Math.max(this.drainRttMax.summary, rtt);
     const d: DrainResult = parseDrain(raw);
     if (run.offset === undefined) {
       const start = d.events.find((e) => e.type === 'start');
@@ -375,6 +385,9 @@ export class BrowserSession {
     this.interval.add(d);
     for (const e of d.events) {
       if (e.type === 'harness-error') this.probeError ??= `harness error: ${e.message}`;
+      // No audio figures then (never zeros); the picture is still measured.
+      if (e.type === 'audio-ready' && e.error)
+        this.log.warn({ err: e.error }, 'audio analysis unavailable in the page');
       // The job asked for what the stream does not have (a pin matching no rendition): the probe's
       // configuration, not the stream, is at fault, and retrying will not help.
       if (e.type === 'error' && e.fatal && e.errType === 'probeConfig')
@@ -437,7 +450,15 @@ export class BrowserSession {
     const data = this.interval.finish(this.ctx.clock?.());
     this.interval = new PeriodAccumulator(this.interval.next());
     const endedAt = new Date();
-    const result = this.toResult(data, this.intervalStart, endedAt, this.intervalProbeError, false);
+    const result = this.toResult(
+      data,
+      this.intervalStart,
+      endedAt,
+      this.intervalProbeError,
+      false,
+      this.drainRttMax.interval,
+    );
+    this.drainRttMax.interval = 0;
     this.intervalStart = endedAt;
     this.intervalProbeError = undefined;
     try {
@@ -481,7 +502,14 @@ export class BrowserSession {
     const aborted = stop === 'aborted' && (!this.playStart || Date.now() < this.end);
     // A watch that came back after a browser crash reports the stream; the crash itself is in its intervals.
     const probeError = stop === 'died' ? this.diedReason : stop === 'harness' ? this.probeError : undefined;
-    const result = this.toResult(data, this.startedAt, new Date(), probeError, aborted);
+    const result = this.toResult(
+      data,
+      this.startedAt,
+      new Date(),
+      probeError,
+      aborted,
+      this.drainRttMax.summary,
+    );
     if (this.crashes > 0 && result.outcome !== 'probe-error') {
       result.reasons.push(
         `browser died ${this.crashes}x during the watch; relaunched and playback restarted (not the stream's fault)`,
@@ -507,8 +535,9 @@ export class BrowserSession {
     endedAt: Date,
     probeError: string | undefined,
     aborted: boolean,
+    drainRttMaxMs: number,
   ): ProbeResult {
-    const { outcome, reasons } = classifyOutcome({
+    const classified = classifyOutcome({
       probeError,
       played: data.played,
       waitedS: this.playStart ? (endedAt.getTime() - this.playStart) / 1000 : 0,
@@ -519,6 +548,19 @@ export class BrowserSession {
       latencyMethod: data.latencyMethod,
       expectations: this.job.expectations,
     });
+    const { reasons } = classified;
+    let { outcome } = classified;
+    const selfCheck = this.self.check(startedAt.getTime(), {
+      figures: drainRttMaxMs > 0 ? { drain_rtt_max_ms: drainRttMaxMs } : {},
+    });
+    let flags: ReportFlag[] | undefined;
+    if (selfCheck.late && !data.fatal && (outcome === 'degraded' || outcome === 'failed')) {
+      // Stalls, a frozen picture, a slow startup or no frame, seen by a probe that itself ran late: ours to
+      // look at, not the stream's to be paged for. A fatal player error (an HTTP status) stays the stream's.
+      reasons.unshift(`inconclusive: ${selfCheck.cause}; that alone could explain: ${reasons[0] ?? outcome}`);
+      outcome = 'probe-error';
+      flags = ['inconclusive'];
+    }
     if (data.fatal && outcome === 'failed' && this.restarts > 0 && this.watch && data.played) {
       reasons.push(`${describeFatal(data.fatal)}: the player was restarted ${this.restarts}x`);
       reasons.shift();
@@ -531,6 +573,8 @@ export class BrowserSession {
       endedAt: endedAt.toISOString(),
       outcome,
       reasons: reasons.map((r) => r.slice(0, 500)),
+      ...(flags ? { flags } : {}),
+      selfCheck,
       latency_method: data.latencyMethod,
       ...(data.g2g?.method ? { g2g_method: data.g2g.method } : {}),
       ...(data.g2g?.injectorId !== undefined ? { g2g_injector_id: data.g2g.injectorId } : {}),
@@ -541,6 +585,7 @@ export class BrowserSession {
       errors: data.errors,
       ...(data.notices.length ? { notices: data.notices } : {}),
       renditions: data.renditions,
+      ...(data.sketches ? { sketches: data.sketches } : {}),
       ...(data.avMethod ? { av_method: data.avMethod } : {}),
       findings: data.findings,
     };

@@ -66,7 +66,16 @@ describe('viewer signals arithmetic', () => {
   });
 
   it('declared audio absent from the buffer while the picture plays is missing, with a finding', () => {
-    const d = period([...playing(), ...windows(600, 40, (t) => level(t, -200, false))], 5000);
+    const d = period(
+      [
+        ...playing(),
+        ...windows(600, 40, (t) => level(t, -200, false)),
+        // A player that does not play (restarting, or no video at the playhead) says nothing about audio.
+        ...windows(4600, 10, (t) => ({ ...level(t, -200, false), playing: false })),
+        ...windows(5600, 10, (t) => level(t, -200, null, null)),
+      ],
+      7000,
+    );
     expect(d.metrics.audio_missing_ms).toBe(4000);
     expect(d.metrics.silent_ms).toBe(0);
     expect(d.findings.map((f) => [f.code, f.severity])).toEqual([['audio-missing', 'critical']]);
@@ -76,6 +85,13 @@ describe('viewer signals arithmetic', () => {
     const d = period([...playing(false), ...windows(600, 40, (t) => level(t, -200, null, true))], 5000);
     expect(d.metrics.silent_ms).toBeUndefined();
     expect(d.metrics.audio_missing_ms).toBeUndefined();
+  });
+
+  it('without audio analysis (off, or failed in the page) there are no audio figures, not zeros', () => {
+    const d = period(playing(), 5000);
+    expect(d.metrics.silent_ms).toBeUndefined();
+    expect(d.metrics.audio_missing_ms).toBeUndefined();
+    expect(d.metrics.audio_level_p50_dbfs).toBeUndefined();
   });
 
   it('pairs each tone with the nearest marked frame (marker method), else uses the buffer figures', () => {

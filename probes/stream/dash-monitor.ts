@@ -4,8 +4,12 @@
  * of every representation is fetched when it changes (segmentFetch newest|all) and must be available.
  */
 
+import { redactUrl } from '../../shared/log.js';
+import { BitrateMeter, minBufferTimeS, segmentSize } from './checks/bandwidth.js';
 import { availabilityObs, checkDashClock, checkMpdStale, checkPublishTime } from './checks/dash.js';
 import { checkLastModified } from './checks/last-modified.js';
+import { manifestUnavailable } from './checks/manifest.js';
+import { slowObservation, slowSummary } from './checks/slow.js';
 import { cmcdMediaType } from './cmcd.js';
 import {
   type DashRepresentation,
@@ -54,6 +58,13 @@ export class DashRun {
   private clockSource = 'our clock (no UTCTiming)';
   private clockAt = Number.NEGATIVE_INFINITY;
   private clockInFlight = false;
+  /** Measured segment sizes per representation (bandwidth-exceeded). */
+  private readonly bitrate = new Map<string, BitrateMeter>();
+  /** Failed MPD reloads in a row, and the wall time of the last one that worked. */
+  private mpdFailures = 0;
+  private mpdOkAt: number | undefined;
+  /** Consecutive live-edge segments judged slow, per representation. */
+  private readonly slowStreak = new Map<string, number>();
 
   constructor(
     readonly session: Session,
@@ -115,7 +126,7 @@ export class DashRun {
     const s = this.session;
     const arrived = mono();
     if (s.requestFailed(MPD, 'MPD', r) || !r.ok) {
-      s.entry(false);
+      this.mpdFailed(r);
       return this.reloadS(this.prev);
     }
     let cur = this.prev;
@@ -123,15 +134,22 @@ export class DashRun {
     if (!this.prev || !s.sameBody(r, this.prevBody) || (this.prev.dynamic && !this.prev.hasTimeline)) {
       const parsed = s.parseMpd(r, this.clockOffset ?? 0);
       if (!parsed.ok) {
-        s.entry(false);
-        if (parsed.error.includes(MANIFEST_TOO_LARGE))
+        if (parsed.error.includes(MANIFEST_TOO_LARGE)) {
+          // Refused by our own budget, not judged: no finding.
+          s.entry(false);
           s.error('conformance', MANIFEST_TOO_LARGE, `MPD: ${parsed.error}`, { url: r.url });
-        else s.invalidDocument(MPD, r.url, 'MPD', parsed.error);
+        } else {
+          s.invalidDocument(MPD, r.url, 'MPD', parsed.error);
+          this.mpdFailed(r, parsed.error);
+        }
         return this.reloadS(this.prev);
       }
       cur = parsed.value;
     }
     s.entry(true);
+    if (this.mpdFailures > 0) s.ended(MPD, 'manifest-unavailable');
+    this.mpdFailures = 0;
+    this.mpdOkAt = Date.now();
     if (!cur) return 2;
     if (this.prev === undefined) for (const rep of cur.representations) s.renditions.add(rep.id);
     const prev = this.prev;
@@ -151,7 +169,7 @@ export class DashRun {
       this.edge = edge;
       this.edgeSince = arrived;
       this.edgeSnap = cur;
-      this.staleOpen = false;
+      this.endStale();
     }
     const pt = cur.publishTime;
     if (pt !== undefined && (this.publish === undefined || pt > this.publish)) {
@@ -159,7 +177,7 @@ export class DashRun {
       this.publish = pt;
       this.publishSince = arrived;
       this.publishSnap = cur;
-      if (!cur.hasTimeline) this.staleOpen = false;
+      if (!cur.hasTimeline) this.endStale();
     }
     // A timeline must advance; a $Number$ MPD's publishTime, once seen advancing with its updates, too.
     const basis = cur.hasTimeline ? 'timeline' : this.publishAdvances >= 2 ? 'publishTime' : undefined;
@@ -175,6 +193,7 @@ export class DashRun {
       if (stale.length > 0) {
         this.staleOpen = true;
         this.staleObs = stale[0];
+        if (stale[0]) s.hold(MPD, stale[0]);
         for (const o of stale) obs.push({ variant: MPD, o });
       }
     } else if (this.staleOpen && this.staleObs) s.ongoing(MPD, this.staleObs);
@@ -206,6 +225,30 @@ export class DashRun {
     for (const { variant, o } of obs) s.observe(variant, o);
     if (changed || prev === undefined) this.edges(cur, prev === undefined);
     return this.reloadS(cur);
+  }
+
+  private endStale(): void {
+    if (this.staleOpen) this.session.ended(MPD, 'mpd-stale');
+    this.staleOpen = false;
+  }
+
+  /** The MPD failed on this reload (not a policy refusal or our own abort): manifest-unavailable. */
+  private mpdFailed(r: HttpResult, invalid?: string): void {
+    const s = this.session;
+    s.entry(false);
+    if (!r.ok && (r.kind === 'aborted' || r.kind === 'blocked')) return;
+    this.mpdFailures++;
+    const obs = manifestUnavailable({
+      what: 'MPD',
+      url: redactUrl(r.url),
+      status: r.ok && invalid === undefined ? r.status : undefined,
+      error: r.ok ? undefined : r.error,
+      invalid,
+      failures: this.mpdFailures,
+      lastOkAt: this.mpdOkAt,
+    });
+    s.observe(MPD, obs);
+    s.hold(MPD, obs);
   }
 
   private reloadS(cur: MpdSnapshot | undefined): number {
@@ -259,16 +302,46 @@ export class DashRun {
   private fetchEdge(cur: MpdSnapshot, rep: DashRepresentation): void {
     const s = this.session;
     const last = rep.segments[rep.segments.length - 1]!;
+    const judged = s.opts.segmentMethod === 'GET' && Number.isFinite(last.duration) && last.duration > 0;
+    const factor = s.opts.thresholds.slowSegmentFactor;
+    let reported = false;
+    const slow = (summary: string, request: string) => {
+      if (reported || s.closed) return;
+      reported = true;
+      const streak = (this.slowStreak.get(rep.id) ?? 0) + 1;
+      this.slowStreak.set(rep.id, streak);
+      s.observe(rep.id, slowObservation(summary, request, streak));
+    };
     const ok = s.svc.segments.submit({
       url: last.uri,
       variant: rep.id,
       cmcd: { ot: cmcdMediaType(rep.type), bandwidth: rep.bandwidth },
       duration: Number.isFinite(last.duration) ? last.duration : undefined,
       signal: s.signal,
+      slow: judged
+        ? {
+            durationMs: last.duration * 1000,
+            factor,
+            onSlow: (v) =>
+              slow(
+                slowSummary(undefined, last.duration, v),
+                `GET ${redactUrl(last.uri)}: in progress, ${v.bytes}${v.totalBytes !== undefined ? ` of ${v.totalBytes}` : ''} bytes after ${Math.round(v.elapsedMs)} ms`,
+              ),
+          }
+        : undefined,
       done: (res, sample) => {
         if (s.closed) return;
         if (res.ok && res.status >= 200 && res.status < 300) {
-          if (sample) s.segment(sample);
+          if (sample) {
+            s.segment(sample);
+            this.measureBitrate(cur, rep, last.duration, res.status, sample.bytes, res.headers);
+            if (judged && sample.download_ms > factor * last.duration * 1000)
+              slow(
+                `live-edge segment took ${(sample.download_ms / 1000).toFixed(2)} s to download, longer than its ${last.duration} s duration (${Math.round((sample.bytes * 8) / Math.max(1, sample.download_ms))} kbit/s)`,
+                `GET ${sample.url}: ttfb ${sample.ttfb_ms} ms, transfer ${sample.transfer_ms} ms, ${sample.bytes} bytes`,
+              );
+            else if (judged && !reported) this.slowStreak.set(rep.id, 0);
+          }
           return;
         }
         if ((!res.ok && res.kind === 'aborted') || s.blocked(res)) return;
@@ -291,6 +364,34 @@ export class DashRun {
       },
     });
     if (!ok) s.segmentSkipped();
+  }
+
+  /** bandwidth-exceeded: the live-edge segment against @bandwidth (a leaky bucket of minBufferTime). */
+  private measureBitrate(
+    cur: MpdSnapshot,
+    rep: DashRepresentation,
+    durationS: number,
+    status: number,
+    bodyBytes: number,
+    headers: Record<string, string | string[] | undefined>,
+  ): void {
+    const s = this.session;
+    if (rep.type === 'subtitles' || !rep.bandwidth || !Number.isFinite(durationS) || durationS <= 0) return;
+    const bytes = segmentSize(s.opts.segmentMethod, status, bodyBytes, headers);
+    if (bytes === undefined) return;
+    let meter = this.bitrate.get(rep.id);
+    if (!meter) {
+      meter = new BitrateMeter();
+      this.bitrate.set(rep.id, meter);
+    }
+    const mbt = minBufferTimeS(cur.text);
+    const found = meter.add(
+      { bytes, durationS },
+      { protocol: 'dash', bandwidth: rep.bandwidth, ...(mbt !== undefined ? { minBufferTimeS: mbt } : {}) },
+      s.opts.thresholds.bandwidthTolerance,
+    );
+    s.bandwidthRatio(rep.id, (bytes * 8) / durationS / rep.bandwidth);
+    for (const o of found) s.observe(rep.id, o);
   }
 
   /** UTCTiming: http-iso / http-xsdate (body), http-head (Date header), direct (value). NTP schemes: skipped. */

@@ -64,6 +64,11 @@ export class FindingBook {
     return { entry, isNew: true };
   }
 
+  /** The worst severity recorded for (code, variant), undefined when none. */
+  severityOf(code: ObservationCode, variant: string): Severity | undefined {
+    return this.entries.get(`${code}\u0000${variant.slice(0, 2000)}`)?.severity;
+  }
+
   has(code: ObservationCode, variant: string): boolean {
     return this.entries.has(`${code}\u0000${variant.slice(0, 2000)}`);
   }

@@ -1,20 +1,25 @@
 /**
- * HLS: the master (reloaded every masterIntervalS; variants added/removed as it changes) and one monitor per
+ * HLS: the master (reloaded every TD/2, or masterIntervalS; variants added/removed as it changes; a failing
+ * reload is a manifest-unavailable finding) and one monitor per
  * media playlist, each comparing every reload with the previous one. Reloads follow RFC 8216 6.3.4: after a
  * change wait TARGETDURATION, after no change TARGETDURATION/2, measured from the start of the previous
  * request, plus a small positive jitter. All timing goes through the prober's single scheduler.
  */
 
+import { redactUrl } from '../../shared/log.js';
+import { BitrateMeter, segmentSize } from './checks/bandwidth.js';
 import { checkDiscontinuitySequence } from './checks/discontinuity.js';
 import { checkEndlist } from './checks/endlist.js';
 import { checkLastModified } from './checks/last-modified.js';
+import { manifestUnavailable } from './checks/manifest.js';
 import { checkPdt } from './checks/pdt.js';
 import { checkMediaSequence } from './checks/sequence.js';
+import { slowObservation, slowSummary } from './checks/slow.js';
 import { checkStale, staleLimitMs } from './checks/stale.js';
 import { checkExtinf, checkTargetDuration, checkWindow } from './checks/target.js';
 import { checkVariantDiscontinuity, checkVariantDrift, type DriftEntry } from './checks/variant-drift.js';
 import { cmcdMediaType } from './cmcd.js';
-import { evidence, redactUri } from './evidence.js';
+import { redactUri } from './evidence.js';
 import type { HttpOk, HttpResult } from './http.js';
 import { type HlsSegment, lastSn, type MasterEntry, type MediaPlaylist, type Observation } from './model.js';
 import { PublicationPhase } from './phase.js';
@@ -53,6 +58,9 @@ export class HlsRun {
   private lastMasterBody: Buffer | string | undefined;
   /** Entries of the last master (the over-budget error is recorded once per change). */
   private lastMasterCount = 0;
+  /** Failed entry reloads in a row, and the wall time of the last one that worked. */
+  private entryFailures = 0;
+  private entryOkAt: number | undefined;
 
   constructor(
     readonly session: Session,
@@ -108,34 +116,74 @@ export class HlsRun {
     } finally {
       this.masterInFlight = false;
       if (!s.closed && !this.direct) {
-        s.svc.scheduler.schedule(
-          this.masterTask,
-          started + jittered(s.opts.masterIntervalS * 1000, s.opts.jitter),
-        );
+        s.svc.scheduler.schedule(this.masterTask, started + jittered(this.masterReloadMs(), s.opts.jitter));
       }
     }
+  }
+
+  /**
+   * The master's reload interval: explicit (masterIntervalS), or half the smallest target duration among the
+   * renditions followed (the RFC's wait for a playlist that did not change, which a master rarely does), so
+   * a master that starts failing shows within about one media playlist poll.
+   */
+  masterReloadMs(): number {
+    const explicit = this.session.opts.masterIntervalS;
+    if (explicit !== undefined && explicit > 0) return explicit * 1000;
+    let td: number | undefined;
+    for (const m of this.media.values()) {
+      const t = m.prev?.targetDuration;
+      if (t !== undefined && Number.isFinite(t) && t > 0 && (td === undefined || t < td)) td = t;
+    }
+    return Math.min(Math.max((clampTd(td) / 2) * 1000, 500), 10_000);
+  }
+
+  /** The entry document failed on this reload (not a policy refusal or our own abort): manifest-unavailable. */
+  private entryFailed(r: HttpResult, invalid?: string): void {
+    const s = this.session;
+    s.entry(false);
+    if (!r.ok && (r.kind === 'aborted' || r.kind === 'blocked')) return;
+    this.entryFailures++;
+    const obs = manifestUnavailable({
+      what: 'master playlist',
+      url: redactUrl(r.url),
+      status: r.ok && invalid === undefined ? r.status : undefined,
+      error: r.ok ? undefined : r.error,
+      invalid,
+      failures: this.entryFailures,
+      lastOkAt: this.entryOkAt,
+    });
+    s.observe(MASTER, obs);
+    // Until a reload works: a hanging master's timeout can outlast a watch interval.
+    s.hold(MASTER, obs);
+  }
+
+  private entryWorked(): void {
+    this.session.entry(true);
+    if (this.entryFailures > 0) this.session.ended(MASTER, 'manifest-unavailable');
+    this.entryFailures = 0;
+    this.entryOkAt = Date.now();
   }
 
   /** Handles a response for the entry URL (request started at `started`): a master, or a lone media playlist. */
   acceptEntry(r: HttpResult, started: number): void {
     const s = this.session;
     if (s.requestFailed(MASTER, 'master', r) || !r.ok) {
-      s.entry(false);
+      this.entryFailed(r);
       return;
     }
     if (s.sameBody(r, this.lastMasterBody)) {
-      s.entry(true);
+      this.entryWorked();
       return;
     }
     if (!s.looksLikeMaster(r) && this.media.size === 0) {
       // The URL is a media playlist: follow it as the only rendition.
       const parsed = s.parseMedia(r);
       if (!parsed.ok) {
-        s.entry(false);
         s.invalidDocument(MASTER, r.url, 'playlist', parsed.error);
+        this.entryFailed(r, parsed.error);
         return;
       }
-      s.entry(true);
+      this.entryWorked();
       this.direct = true;
       const name = nameFromUrl(r.url);
       const m = new MediaMonitor(this, { name, url: r.url, type: 'video', group: 'video' });
@@ -146,11 +194,11 @@ export class HlsRun {
     }
     const parsed = s.parseMaster(r);
     if (!parsed.ok) {
-      s.entry(false);
       s.invalidDocument(MASTER, r.url, 'master playlist', parsed.error);
+      this.entryFailed(r, parsed.error);
       return;
     }
-    s.entry(true);
+    this.entryWorked();
     this.lastMasterBody = s.bodyKey(r);
     const entries = parsed.value.entries.slice(0, s.opts.maxRenditions);
     if (
@@ -182,7 +230,12 @@ export class HlsRun {
     const spreadMs = Math.min(1000, entries.length * 2);
     const now = mono();
     for (const e of entries) {
-      if (this.media.has(e.url)) continue;
+      const known = this.media.get(e.url);
+      if (known) {
+        // Same URI, maybe a new BANDWIDTH / AVERAGE-BANDWIDTH: the bitrate check follows the master.
+        known.entry = e;
+        continue;
+      }
       const m = new MediaMonitor(this, e);
       this.media.set(e.url, m);
       s.renditions.add(e.name);
@@ -262,10 +315,13 @@ export class MediaMonitor {
   private aimedAt: number | undefined;
   failing = false;
   lastOkAt = 0;
+  private readonly bitrate = new BitrateMeter();
+  /** Consecutive downloaded segments judged slow (segment-slow persists: critical). */
+  private slowStreak = 0;
 
   constructor(
     readonly run: HlsRun,
-    readonly entry: MasterEntry,
+    public entry: MasterEntry,
   ) {
     this.task = task(() => {
       this.poll().catch((err) => {
@@ -281,6 +337,7 @@ export class MediaMonitor {
   stop(): void {
     this.stopped = true;
     this.session.svc.scheduler.cancel(this.task);
+    for (const code of this.ongoing.keys()) this.session.ended(this.entry.name, code as Observation['code']);
   }
 
   scheduleAt(due: number, spec: { due: number; interval: number } | undefined): void {
@@ -451,6 +508,7 @@ export class MediaMonitor {
         cur,
         ageMs: start - this.newestSince,
         factor: s.opts.thresholds.staleFactor,
+        type: this.entry.type,
       });
       if (stale.length > 0) {
         this.staleOpen = true;
@@ -459,11 +517,15 @@ export class MediaMonitor {
     }
     for (const o of observations) {
       s.observe(name, o);
-      if (o.code === 'playlist-stale' || o.code === 'endlist-in-live') this.ongoing.set(o.code, o);
+      if (o.code === 'playlist-stale' || o.code === 'captions-stale' || o.code === 'endlist-in-live') {
+        this.ongoing.set(o.code, o);
+        s.hold(name, o);
+      }
     }
     // Conditions still holding show in every interval report of a watch.
-    if (!this.staleOpen) this.ongoing.delete('playlist-stale');
-    if (!cur.endList) this.ongoing.delete('endlist-in-live');
+    if (!this.staleOpen && this.ongoing.delete('playlist-stale')) s.ended(name, 'playlist-stale');
+    if (!this.staleOpen && this.ongoing.delete('captions-stale')) s.ended(name, 'captions-stale');
+    if (!cur.endList && this.ongoing.delete('endlist-in-live')) s.ended(name, 'endlist-in-live');
     for (const o of this.ongoing.values()) s.ongoing(name, o);
     return { changed, fresh };
   }
@@ -514,6 +576,32 @@ export class MediaMonitor {
     return fresh;
   }
 
+  /** bandwidth-exceeded: this segment's real bitrate against the variant's BANDWIDTH / AVERAGE-BANDWIDTH. */
+  private measureBitrate(
+    seg: HlsSegment,
+    status: number,
+    bodyBytes: number,
+    headers: Record<string, string | string[] | undefined>,
+  ): void {
+    const s = this.session;
+    const e = this.entry;
+    if (e.type === 'subtitles' || (e.bandwidth === undefined && e.averageBandwidth === undefined)) return;
+    if (!Number.isFinite(seg.duration) || seg.duration <= 0) return;
+    const bytes = segmentSize(s.opts.segmentMethod, status, bodyBytes, headers, seg.byterange?.length);
+    if (bytes === undefined) return;
+    const found = this.bitrate.add(
+      { bytes, durationS: seg.duration, sn: seg.sn },
+      {
+        protocol: 'hls',
+        ...(e.bandwidth !== undefined ? { bandwidth: e.bandwidth } : {}),
+        ...(e.averageBandwidth !== undefined ? { averageBandwidth: e.averageBandwidth } : {}),
+      },
+      s.opts.thresholds.bandwidthTolerance,
+    );
+    if (e.bandwidth) s.bandwidthRatio(e.name, (bytes * 8) / seg.duration / e.bandwidth);
+    for (const o of found) s.observe(e.name, o);
+  }
+
   private fetchSegment(seg: HlsSegment, playlist: MediaPlaylist, base: string): void {
     const s = this.session;
     if (!seg.uri) return;
@@ -531,24 +619,14 @@ export class MediaMonitor {
     }
     const name = this.entry.name;
     const f = s.opts.thresholds.slowSegmentFactor;
-    const limitMs =
-      s.opts.segmentMethod === 'GET' && Number.isFinite(seg.duration) && seg.duration > 0
-        ? f * seg.duration * 1000
-        : undefined;
+    const judged = s.opts.segmentMethod === 'GET' && Number.isFinite(seg.duration) && seg.duration > 0;
+    const limitMs = judged ? f * seg.duration * 1000 : undefined;
     let reported = false;
     const slow = (summary: string, request: string) => {
       if (reported || s.closed) return;
       reported = true;
-      s.observe(name, {
-        code: 'segment-slow',
-        severity: 'warning',
-        summary,
-        evidence: evidence(
-          summary,
-          [{ label: 'playlist listing it', playlist, header: ['#EXT-X-MEDIA-SEQUENCE'], sns: [seg.sn] }],
-          request,
-        ),
-      });
+      this.slowStreak++;
+      s.observe(name, slowObservation(summary, request, this.slowStreak, playlist, seg.sn));
     };
     const ok = s.svc.segments.submit({
       url,
@@ -558,23 +636,30 @@ export class MediaMonitor {
       duration: Number.isFinite(seg.duration) ? seg.duration : undefined,
       byterange: seg.byterange,
       signal: s.signal,
-      slowAfterMs: limitMs,
-      onSlow: (elapsed) =>
-        slow(
-          `segment ${seg.sn} still downloading after ${(elapsed / 1000).toFixed(2)} s, longer than its ${seg.duration} s duration`,
-          `GET ${redactUri(url)}: in progress`,
-        ),
+      slow:
+        limitMs !== undefined
+          ? {
+              durationMs: seg.duration * 1000,
+              factor: f,
+              onSlow: (v) =>
+                slow(
+                  slowSummary(seg.sn, seg.duration, v),
+                  `GET ${redactUri(url)}: in progress, ${v.bytes}${v.totalBytes !== undefined ? ` of ${v.totalBytes}` : ''} bytes after ${Math.round(v.elapsedMs)} ms`,
+                ),
+            }
+          : undefined,
       done: (res, sample) => {
         if (s.closed) return;
         if (s.requestFailed(name, 'segment', res, { sn: seg.sn, playlist })) return;
         if (!sample) return;
         s.segment(sample);
+        if (res.ok) this.measureBitrate(seg, res.status, sample.bytes, res.headers);
         if (limitMs !== undefined && sample.download_ms > limitMs) {
           slow(
             `segment ${seg.sn} took ${(sample.download_ms / 1000).toFixed(2)} s to download, longer than its ${seg.duration} s duration (${Math.round((sample.bytes * 8) / sample.download_ms)} kbit/s)`,
             `GET ${sample.url}: ttfb ${sample.ttfb_ms} ms, transfer ${sample.transfer_ms} ms, ${sample.bytes} bytes`,
           );
-        }
+        } else if (limitMs !== undefined && !reported) this.slowStreak = 0;
       },
     });
     if (!ok) s.segmentSkipped();

@@ -69,6 +69,11 @@ export interface RequestOptions {
    * result's `url` stays the URL without them, so no computed token reaches a report.
    */
   authorize?: Authorizer;
+  /**
+   * Called as the body arrives (each chunk): bytes so far, the expected total (Content-Length) when known, and
+   * the time to the headers; lets a caller judge a download while it is still running.
+   */
+  onProgress?(p: { bytes: number; totalBytes: number | undefined; ttfbMs: number }): void;
   /** CMCD for this request (probes/stream/cmcd.ts), added to each hop; the result's `url` stays without it. */
   cmcd?: CmcdWire;
 }
@@ -240,8 +245,13 @@ export class HttpClient {
         let bytes = 0;
         // With a Content-Length the body is copied once into its final buffer (no concat of a 4 MiB list).
         const declared = Number(res.headers['content-length']);
+        const totalBytes = Number.isSafeInteger(declared) && declared >= 0 ? declared : undefined;
         let whole =
-          o.keepBody && Number.isSafeInteger(declared) && declared > 0 && declared <= o.maxBytes
+          o.keepBody &&
+          o.method !== 'HEAD' &&
+          Number.isSafeInteger(declared) &&
+          declared > 0 &&
+          declared <= o.maxBytes
             ? Buffer.allocUnsafe(declared)
             : undefined;
         res.on('data', (c: Buffer) => {
@@ -257,6 +267,13 @@ export class HttpClient {
             chunks.push(c);
           }
           bytes += c.length;
+          if (o.onProgress && !done) {
+            try {
+              o.onProgress({ bytes, totalBytes, ttfbMs: phases.ttfb_ms });
+            } catch {
+              // a listener's failure is not the download's
+            }
+          }
         });
         res.on('end', () => {
           const ok: HttpOk = {

@@ -27,6 +27,11 @@ export interface Thresholds {
   dashGraceMs: number;
   /** segment-slow: download time above this x the segment's duration. */
   slowSegmentFactor: number;
+  /**
+   * bandwidth-exceeded: measured segment bitrate tolerated above the declared BANDWIDTH / AVERAGE-BANDWIDTH /
+   * DASH @bandwidth, as a fraction (0.1 = 10 %, the margin Apple's HLS authoring spec allows).
+   */
+  bandwidthTolerance: number;
 }
 
 export const DEFAULT_THRESHOLDS: Thresholds = {
@@ -40,6 +45,7 @@ export const DEFAULT_THRESHOLDS: Thresholds = {
   dashLateSegments: 4,
   dashGraceMs: 1000,
   slowSegmentFactor: 1,
+  bandwidthTolerance: 0.1,
 };
 
 /** A segment download with its phases (the report's SegmentTiming plus connect/TLS, which it has no field for). */
@@ -62,7 +68,11 @@ export interface StreamProberOptions {
   segmentMethod?: SegmentMethod;
   rangeBytes?: number;
   thresholds?: Partial<Thresholds>;
-  /** Reload the master / check siblings this often, seconds (default 10). */
+  /**
+   * Reload the master playlist this often, seconds. Default: half the target duration of the renditions
+   * followed (RFC 8216's wait for an unchanged playlist; 1 s until one is loaded), so a master that starts
+   * failing is seen within about one media playlist poll.
+   */
   masterIntervalS?: number;
   /** Random extra wait on each reload, as a fraction of the interval (never earlier than the spec allows). */
   jitter?: number;
@@ -98,7 +108,8 @@ export interface ResolvedOptions {
   segmentMethod: SegmentMethod;
   rangeBytes: number;
   thresholds: Thresholds;
-  masterIntervalS: number;
+  /** undefined: tied to the target duration (hls-monitor.ts). */
+  masterIntervalS?: number;
   jitter: number;
   requestTimeoutMs?: number;
   maxPlaylistBytes: number;
@@ -121,7 +132,7 @@ export function resolveOptions(o: StreamProberOptions = {}): ResolvedOptions {
     segmentMethod: o.segmentMethod ?? 'GET',
     rangeBytes: o.rangeBytes ?? 65536,
     thresholds: { ...DEFAULT_THRESHOLDS, ...o.thresholds },
-    masterIntervalS: o.masterIntervalS ?? 10,
+    masterIntervalS: o.masterIntervalS,
     jitter: Math.min(Math.max(o.jitter ?? 0.02, 0), 0.5),
     requestTimeoutMs: o.requestTimeoutMs,
     maxPlaylistBytes: o.maxPlaylistBytes ?? 4 * 1024 * 1024,

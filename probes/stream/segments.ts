@@ -4,6 +4,7 @@
  */
 import { redactUrl } from '../../shared/log.js';
 import type { Authorizer } from '../../shared/target-auth.js';
+import { judgeSegmentRate, type SlowVerdict } from './checks/slow.js';
 import type { CmcdObject, CmcdWire } from './cmcd.js';
 import type { HttpClient, HttpResult } from './http.js';
 import type { SegmentMethod, SegmentSample } from './options.js';
@@ -23,9 +24,11 @@ export interface SegmentJob {
   cmcd?: CmcdObject;
   /** The CMCD to send with it; set by the prober when CMCD is on. */
   cmcdWire?: CmcdWire;
-  /** Called once if the download is still running this long after it started (ms). */
-  slowAfterMs?: number;
-  onSlow?(elapsedMs: number): void;
+  /**
+   * Judge the download against real time while it runs (checks/slow.ts): `onSlow` is called at most once,
+   * as soon as the body's arrival rate cannot make factor x durationMs, or at that deadline if still running.
+   */
+  slow?: { durationMs: number; factor: number; onSlow(v: SlowVerdict): void };
   done(result: HttpResult, sample: SegmentSample | undefined): void;
 }
 
@@ -76,13 +79,31 @@ export class SegmentFetcher {
       const len = m === 'range' ? Math.min(job.byterange.length, this.o.rangeBytes) : job.byterange.length;
       range = { start: job.byterange.offset, end: job.byterange.offset + len - 1 };
     } else if (m === 'range') range = { start: 0, end: this.o.rangeBytes - 1 };
-    // A download still running past its deadline is reported then, not only when (if ever) it ends.
+    // Judged while the body arrives, and at the deadline if it is still running then (no byte, a stalled
+    // body): a slow segment is news as soon as it is evident, not when (if ever) it ends.
     const started = mono();
-    const watchdog =
-      job.slowAfterMs !== undefined && job.onSlow && this.scheduler
-        ? task(() => job.onSlow?.(mono() - started))
-        : undefined;
-    if (watchdog) this.scheduler?.schedule(watchdog, started + (job.slowAfterMs ?? 0));
+    const judge = job.slow;
+    const progress = {
+      bytes: 0,
+      totalBytes: undefined as number | undefined,
+      ttfbMs: undefined as number | undefined,
+    };
+    let judged = false;
+    let finished = false;
+    const decide = () => {
+      if (!judge || judged || finished) return;
+      const v = judgeSegmentRate({
+        elapsedMs: mono() - started,
+        ...progress,
+        durationMs: judge.durationMs,
+        factor: judge.factor,
+      });
+      if (!v) return;
+      judged = true;
+      judge.onSlow(v);
+    };
+    const watchdog = judge && this.scheduler ? task(decide) : undefined;
+    if (watchdog && judge) this.scheduler?.schedule(watchdog, started + judge.factor * judge.durationMs);
     const r = await this.http.request(job.url, {
       method: m === 'HEAD' ? 'HEAD' : 'GET',
       range: m === 'HEAD' ? undefined : range,
@@ -91,8 +112,17 @@ export class SegmentFetcher {
       keepBody: false,
       signal: job.signal,
       authorize: job.authorize,
+      onProgress: judge
+        ? (p) => {
+            progress.bytes = p.bytes;
+            progress.totalBytes = p.totalBytes;
+            progress.ttfbMs = p.ttfbMs;
+            decide();
+          }
+        : undefined,
       cmcd: job.cmcdWire,
     });
+    finished = true;
     if (watchdog) this.scheduler?.cancel(watchdog);
     if (!r.ok && r.kind === 'aborted') return;
     let sample: SegmentSample | undefined;

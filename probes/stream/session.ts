@@ -6,11 +6,13 @@ import { setMaxListeners } from 'node:events';
 import type { ClockEstimate } from '../../shared/clock-offset.js';
 import { redactUrl } from '../../shared/log.js';
 import type { Metrics } from '../../shared/metrics.js';
+import { sketchesOf } from '../../shared/sample-sketch.js';
 import type {
   ErrorCategory,
   Outcome,
   ProbeResult,
   ReportFlag,
+  SampleSketches,
   SegmentPhases,
   SelfCheck,
 } from '../../shared/schemas.js';
@@ -48,6 +50,9 @@ export interface Services {
   onPollLate(latePct: number, driftPct: number): void;
 }
 
+/** Findings that are news at once even as warnings: a failed request, a segment slower than real time. */
+const URGENT_CODES: ReadonlySet<Observation['code']> = new Set(['http-status', 'segment-slow']);
+
 /** Scheduler drift p95 (percent of the reload interval) above which the probe reports itself overloaded. */
 const OVERLOAD_LATE_PCT = LATE_POLL_DRIFT_PCT;
 
@@ -84,6 +89,12 @@ export class Session {
   /** The agent's clock estimate (ProbeContext.clock); absent on a CLI run. */
   clock: (() => ClockEstimate | undefined) | undefined;
   private previous: Tally | undefined;
+  /**
+   * Conditions that hold until their monitor says they ended (a stale episode, an ENDLIST, a failing master):
+   * carried into every new interval window, so a short window (after an early report) with no reload of that
+   * rendition in it still says so.
+   */
+  private readonly holding = new Map<string, { variant: string; obs: Observation }>();
   /** Our own lateness (process-wide sampler); released by release() after the last result. */
   private readonly self = new SelfWatch();
   /** Large bodies parsed in the worker, by response, for the monitor's synchronous handling that follows. */
@@ -172,13 +183,20 @@ export class Session {
     return this.preparsed(r, (p) => p.mpd) ?? parseMpd(r.body, Date.now(), r.url, clockOffset);
   }
 
-  /** Records an observation in both windows; fires onFinding the first time a (code, variant) appears. */
+  /**
+   * Records an observation in both windows; fires onFinding the first time a (code, variant) appears, and
+   * onUrgent when it is news: new in this window and not in the previous one (critical, a failed request, or
+   * a segment that cannot arrive in real time: a viewer on it stalls either way), or a condition that just
+   * became critical (a segment-slow that persists) and was not so before.
+   */
   observe(variant: string, obs: Observation, at = Date.now()): void {
+    const before = this.interval.book.severityOf(obs.code, variant);
     const fresh = this.interval.book.record(variant, at, obs).isNew;
+    const prior = this.previous?.book.severityOf(obs.code, variant);
+    const newlyCritical = obs.severity === 'critical' && before !== 'critical' && prior !== 'critical';
     if (
-      fresh &&
-      (obs.severity === 'critical' || obs.code === 'http-status') &&
-      !this.previous?.book.has(obs.code, variant)
+      (fresh && (obs.severity === 'critical' || URGENT_CODES.has(obs.code)) && prior === undefined) ||
+      newlyCritical
     ) {
       this.onUrgent?.();
     }
@@ -198,6 +216,16 @@ export class Session {
    */
   ongoing(variant: string, obs: Observation, at = Date.now()): void {
     if (!this.interval.book.has(obs.code, variant)) this.interval.book.record(variant, at, obs);
+  }
+
+  /** Marks an observed condition as lasting: each later interval window starts with it, until ended(). */
+  hold(variant: string, obs: Observation): void {
+    this.holding.set(`${obs.code}\u0000${variant}`, { variant, obs });
+  }
+
+  /** The held condition (code, variant) is over. */
+  ended(variant: string, code: Observation['code']): void {
+    this.holding.delete(`${code}\u0000${variant}`);
   }
 
   error(
@@ -292,9 +320,20 @@ export class Session {
       t.segments.add(timing);
       t.ttfb.add(sample.ttfb_ms);
       t.download.add(sample.download_ms);
-      if (sample.bytes > 0 && sample.download_ms > 0)
+      t.sample('segment_ttfb_ms', sample.ttfb_ms);
+      t.sample('segment_download_ms', sample.download_ms);
+      if (sample.bytes > 0 && sample.download_ms > 0) {
         t.throughput.add((sample.bytes * 8) / sample.download_ms);
+        t.sample('segment_throughput_kbps', (sample.bytes * 8) / sample.download_ms);
+      }
     }
+  }
+
+  /** One segment's measured bitrate / declared bandwidth (the report's bandwidth_peak_ratio is the highest). */
+  bandwidthRatio(_variant: string, ratio: number): void {
+    if (!Number.isFinite(ratio) || ratio < 0) return;
+    for (const t of [this.interval, this.total])
+      t.bandwidthPeakRatio = Math.max(t.bandwidthPeakRatio ?? 0, ratio);
   }
 
   segmentSkipped(): void {
@@ -312,6 +351,7 @@ export class Session {
     const v = c ? ms - c.offsetMs : ms;
     for (const t of [this.interval, this.total]) {
       t.availability.add(v);
+      t.sample('segment_availability_delay_ms', v);
       if (v < 0) t.skewNegative++;
       if (c) t.clockUncertaintyMs = c.uncertaintyMs;
     }
@@ -338,6 +378,8 @@ export class Session {
     const done = this.interval;
     this.interval = new Tally();
     this.previous = done;
+    const now = Date.now();
+    for (const { variant, obs } of this.holding.values()) this.interval.book.record(variant, now, obs);
     return done;
   }
 
@@ -357,6 +399,7 @@ export class Session {
     set('segment_download_p95_ms', round(t.download.percentile(95)));
     set('segment_throughput_p50_kbps', round(t.throughput.percentile(50)));
     set('segment_availability_delay_p50_ms', round(t.availability.percentile(50)));
+    if (t.bandwidthPeakRatio !== undefined) set('bandwidth_peak_ratio', round3(t.bandwidthPeakRatio));
     if (t.availability.count > 0) {
       metrics.clock_skew_negative = t.skewNegative;
       set('clock_uncertainty_ms', t.clockUncertaintyMs);
@@ -378,6 +421,7 @@ export class Session {
       findings: t.book.findings(),
       ...(flags.length ? { flags } : {}),
       selfCheck: self,
+      ...sketchField(t),
     };
   }
 
@@ -444,6 +488,11 @@ export class Session {
   }
 }
 
+function sketchField(t: Tally): { sketches?: SampleSketches } {
+  const sketches = sketchesOf(Object.fromEntries(t.sketches));
+  return sketches ? { sketches } : {};
+}
+
 function rank(e: BookEntry): number {
   return e.severity === 'critical' ? 2 : e.severity === 'warning' ? 1 : 0;
 }
@@ -457,6 +506,10 @@ function conformanceCount(t: Tally): number {
   let n = 0;
   for (const e of t.book.all()) if (e.code !== 'http-status' && isFindingCode(e.code)) n += e.count;
   return n;
+}
+
+function round3(v: number): number {
+  return Math.round(v * 1000) / 1000;
 }
 
 function phaseStats(r: Reservoir): { p50: number; p95: number } | undefined {

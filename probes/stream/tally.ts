@@ -2,11 +2,15 @@
  * What one report window accumulates. A run keeps two: the current interval (watch mode) and the whole run
  * (the summary). Everything is bounded: reservoirs for percentiles, capped lists, collapsed findings/errors.
  */
+
+import type { DDSketch } from '@datadog/sketches-js';
+import { newSampleSketch } from '../../shared/sample-sketch.js';
 import {
   type ErrorCategory,
   MAX_ERRORS_IN_REPORT,
   MAX_SEGMENTS_IN_REPORT,
   type ProbeErrorEntry,
+  type SampleName,
   type SegmentTiming,
 } from '../../shared/schemas.js';
 import { FindingBook } from './findings.js';
@@ -88,6 +92,18 @@ export class Tally {
   newConnections = 0;
   /** Reload start vs its planned time, % of the interval (our own drift, not the RFC lateness). */
   readonly pollDriftPct = new Reservoir(512);
+  /** Highest measured segment bitrate / declared bandwidth, and the rendition it was on. */
+  bandwidthPeakRatio: number | undefined;
+  /** Every sample (not a reservoir's subset) as a mergeable sketch, for the report's `sketches`. */
+  readonly sketches = new Map<SampleName, DDSketch>();
+  sample(name: SampleName, v: number): void {
+    let s = this.sketches.get(name);
+    if (!s) {
+      s = newSampleSketch();
+      this.sketches.set(name, s);
+    }
+    if (Number.isFinite(v)) s.accept(Math.max(0, v));
+  }
   /** Availability delays still negative after the clock correction (clock skew). */
   skewNegative = 0;
   /** The clock estimate's ± bound when availability delays were corrected by it. */

@@ -142,6 +142,12 @@ export class FaultEngine implements OriginHooks {
         issues.push({ path: 'rendition', message });
     const parsed = (module.params as z.ZodType).safeParse({ ...nested, ...rest });
     if (!parsed.success) issues.push(...zodIssues(parsed.error));
+    // The master playlist / MPD belongs to no rendition: such a fault would match nothing.
+    else if (rendition !== undefined && (parsed.data as { on?: unknown }).on === 'master')
+      issues.push({
+        path: 'rendition',
+        message: 'on: master hits the master playlist / MPD; omit rendition',
+      });
     if (issues.length) throw new FaultValidationError(issues);
     return {
       type,
@@ -320,6 +326,7 @@ export class FaultEngine implements OriginHooks {
       }
       if (p.delayMs) plan.delayMs = (plan.delayMs ?? 0) + p.delayMs;
       if (p.status && plan.status === undefined) plan.status = p.status;
+      if (p.pad) plan.pad = p.pad;
       if (p.throttleBps)
         plan.throttleBps = Math.min(plan.throttleBps ?? Number.POSITIVE_INFINITY, p.throttleBps);
     }

@@ -104,14 +104,18 @@ export function defineFault<S extends z.ZodType>(
   return m as FaultModule<z.infer<S>>;
 }
 
-/** Which requests a request-level fault hits. */
-export const Target = z.enum(['segments', 'playlists', 'all']);
+/**
+ * Which requests a request-level fault hits. `master`: only the entry document (HLS master playlist, DASH
+ * MPD), so a failing master can be told apart from failing media playlists.
+ */
+export const Target = z.enum(['segments', 'playlists', 'master', 'all']);
 export type Target = z.infer<typeof Target>;
 
 const PLAYLIST_KINDS: ResourceKind[] = ['master', 'playlist', 'mpd'];
 
 export function targets(on: Target, kind: ResourceKind): boolean {
   if (on === 'all') return true;
+  if (on === 'master') return kind === 'master' || kind === 'mpd';
   const isPlaylist = PLAYLIST_KINDS.includes(kind);
   return on === 'playlists' ? isPlaylist : !isPlaylist;
 }

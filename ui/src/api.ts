@@ -119,6 +119,25 @@ export interface Report {
   startup?: Partial<Record<string, number>>;
   findings: Finding[];
   sweepId?: string;
+  /** The clock-strip injector the glass-to-glass figure was read from (g2g_method: stamp). */
+  g2g_injector_id?: number;
+  g2g_method?: string;
+}
+
+/** GET /v1/injectors: a clock-strip injector, from its heartbeats. */
+export interface InjectorView {
+  id: number;
+  name: string;
+  site?: string;
+  status: 'online' | 'offline';
+  lastSeen: string;
+  mode: string;
+  framesPainted: number;
+  framesPassed: number;
+  addedDelayMs?: number;
+  clockOffsetMs?: number;
+  appliedOffsetMs: number;
+  uptimeS: number;
 }
 
 export interface SeriesData {

@@ -16,7 +16,27 @@ const SummaryQuerySchema = z.object({
   probe: ProbeKind.optional(),
 });
 
-const Quantiles = z.object({ p50: z.number(), p95: z.number(), p99: z.number(), count: z.number() });
+const Quantiles = z.object({
+  p50: z.number(),
+  p95: z.number(),
+  p99: z.number(),
+  /** How many samples (of: samples) or reports (of: reports) the quantiles are over. */
+  count: z.number(),
+  /**
+   * samples: quantiles of every raw sample (each report's sketch merged: segments, decoded frames, latency
+   * readings); reports: of one figure per report (its own p50), when a report of the group carried no sketch.
+   */
+  of: z.enum(['samples', 'reports']).optional(),
+});
+/** Totals over the group's reports (stream findings' reports: probe-errors left out). */
+const Sums = z.object({
+  frozen_ms: z.number(),
+  black_ms: z.number(),
+  dropped_frames: z.number(),
+  total_frames: z.number(),
+  segments_total: z.number(),
+  clock_skew_negative: z.number(),
+});
 const Group = z.object({
   key: z.string(),
   count: z.number(),
@@ -26,6 +46,7 @@ const Group = z.object({
   errors: z.object({ http: z.number(), network: z.number(), player: z.number(), conformance: z.number() }),
   metrics: z.partialRecord(z.enum(SKETCHED), Quantiles),
   findings: z.partialRecord(FindingCode, z.number()),
+  sums: Sums.optional(),
 });
 
 /**

@@ -557,6 +557,29 @@ function applyDashRendition(p, manifest, rendition) {
   return {};
 }
 
+/** Called after each append on a video SourceBuffer (set by the current DASH player). */
+let onVideoAppend = null;
+
+/** Wraps addSourceBuffer once per page so every video SourceBuffer reports its appends to onVideoAppend. */
+function watchVideoAppends() {
+  for (const MS of [window.MediaSource, window.ManagedMediaSource]) {
+    const proto = MS?.prototype;
+    if (!proto || proto.addSourceBuffer.liveprobeWrapped) continue;
+    const add = proto.addSourceBuffer;
+    const wrapped = function (type) {
+      const sb = add.call(this, type);
+      if (/^video\//.test(String(type)))
+        sb.addEventListener(
+          'updateend',
+          guard(() => onVideoAppend?.(sb)),
+        );
+      return sb;
+    };
+    wrapped.liveprobeWrapped = true;
+    proto.addSourceBuffer = wrapped;
+  }
+}
+
 function startDash(cfg) {
   const E = dashjs.MediaPlayer.events;
   const p = dashjs.MediaPlayer().create();
@@ -647,8 +670,12 @@ function startDash(cfg) {
     E.STREAM_INITIALIZED,
     guard(() => {
       readReps();
-      const text = p.getTracksFor('text') ?? [];
-      viewer?.declared({ audio: (p.getTracksFor('audio') ?? []).length > 0, captions: text.length > 0 });
+      // Viewer signals must never break playback measurement: dash.js API differences end here.
+      let text = [];
+      try {
+        text = p.getTracksFor('text') ?? [];
+        viewer?.declared({ audio: (p.getTracksFor('audio') ?? []).length > 0, captions: text.length > 0 });
+      } catch {}
       if (text.length > 0) {
         try {
           p.enableText(true);
@@ -689,13 +716,23 @@ function startDash(cfg) {
       });
     }),
   );
+  // "First segment buffered" = the first media append completing on the video SourceBuffer (its updateend,
+  // as hls.js's BUFFER_APPENDED), watched on the SourceBuffer itself: dash.js's BUFFER_LEVEL_UPDATED comes on
+  // its own schedule, which can be after the first frame was presented. Still first on the same clock wins.
   let buffered = false;
+  const markBuffered = () => {
+    if (buffered) return;
+    buffered = true;
+    emit('buffered', { sn: -1, level: -1 });
+  };
+  watchVideoAppends();
+  onVideoAppend = (sb) => {
+    if (dash === p && sb.buffered.length > 0) markBuffered();
+  };
   p.on(
     E.BUFFER_LEVEL_UPDATED,
     guard((e) => {
-      if (buffered || e.mediaType !== 'video' || !(e.bufferLevel > 0)) return;
-      buffered = true;
-      emit('buffered', { sn: -1, level: -1 });
+      if (e.mediaType === 'video' && e.bufferLevel > 0) markBuffered();
     }),
   );
   p.on(

@@ -1,6 +1,14 @@
 import { html } from 'htm/preact';
 import { useEffect, useMemo, useState } from 'preact/hooks';
-import { type Alert, api, type Report, type SeriesData, type Sweep, type TargetInfo } from '../api.js';
+import {
+  type Alert,
+  api,
+  type InjectorView,
+  type Report,
+  type SeriesData,
+  type Sweep,
+  type TargetInfo,
+} from '../api.js';
 import { Chart, type Line } from '../chart.js';
 import { STATE, seconds, time } from '../format.js';
 import { feed, reportsReplayed } from '../live.js';
@@ -129,7 +137,25 @@ function StartupBar({ r }: { r: Report }) {
   </span>`;
 }
 
+/** "glass = injector X at site Y": where a stamp-measured glass-to-glass figure starts. */
+function glassOf(injectorId: number, injectors: Map<number, InjectorView>): string {
+  const i = injectors.get(injectorId);
+  if (!i) return `glass = injector #${injectorId} (no heartbeat heard)`;
+  return `glass = injector ${i.name} (#${i.id})${i.site ? ` at ${i.site}` : ''}${i.status === 'offline' ? ', offline' : ''}`;
+}
+
+function Glass({ r, injectors }: { r: Report; injectors: Map<number, InjectorView> }) {
+  if (r.g2g_injector_id === undefined) return null;
+  const i = injectors.get(r.g2g_injector_id);
+  const detail = i
+    ? `painted ${i.framesPainted}, passed ${i.framesPassed} frames; added delay ${i.addedDelayMs ?? '–'} ms; clock offset ${i.appliedOffsetMs} ms; up ${Math.round(i.uptimeS)} s; last seen ${time(i.lastSeen)}`
+    : '';
+  return html`<div class="glass muted" data-glass=${r.g2g_injector_id} title=${detail}>${glassOf(r.g2g_injector_id, injectors)}</div>`;
+}
+
 export function TargetView({ id, region }: { id: string; region?: string }) {
+  const inj = usePoll(() => api<InjectorView[]>('/v1/injectors'), 30_000, []);
+  const injectors = useMemo(() => new Map((inj.data ?? []).map((i) => [i.id, i])), [inj.data]);
   const [target, setTarget] = useState<TargetInfo | undefined>(undefined);
   useEffect(() => {
     api<TargetInfo>(`/v1/targets/${encodeURIComponent(id)}`).then(setTarget, () => setTarget(undefined));
@@ -199,6 +225,14 @@ export function TargetView({ id, region }: { id: string; region?: string }) {
       </div>`
     }
     <h2>Latest reports</h2>
+    ${(() => {
+      const ids = [
+        ...new Set(reports.flatMap((r) => (r.g2g_injector_id === undefined ? [] : [r.g2g_injector_id]))),
+      ];
+      return ids.length > 0
+        ? html`<p class="glass-sources">Glass-to-glass measured from the clock strip: ${ids.map((g, n) => html`${n ? '; ' : ''}<b>${glassOf(g, injectors)}</b>`)}</p>`
+        : null;
+    })()}
     ${reports.length === 0 && html`<p class="muted">No report in the last 30 minutes.</p>`}
     ${
       reports.length > 0 &&
@@ -209,7 +243,7 @@ export function TargetView({ id, region }: { id: string; region?: string }) {
             <td>${time(r.endedAt)}</td><td>${r.region}</td><td>${r.agentId}</td><td>${r.probe}</td>
             <td><span class=${`badge s-${r.outcome}`}>${STATE[r.outcome].glyph} ${r.outcome}</span></td>
             <td><${StartupBar} r=${r} /></td>
-            <td class="num">${seconds(r.metrics.g2g_p50_ms)}</td>
+            <td class="num">${seconds(r.metrics.g2g_p50_ms)}<${Glass} r=${r} injectors=${injectors} /></td>
             <td>${r.reasons.join('; ')}${r.findings
               .slice(0, 5)
               .map(
