@@ -124,7 +124,15 @@ export async function startController(opts: ControllerOptions): Promise<Controll
   await sweeps.start();
   const aggregator = new Aggregator({ labelsOf: (id) => targets.get(id)?.labels });
   const latest = new LatestReports();
-  const metrics = new ControllerMetrics(aggregator, {
+  let partitioned: Partitioned | undefined;
+  // Partitioned: the per-series gauges come from the partitions this replica owns (each series from its owner).
+  const seriesSource = {
+    perSeries: (w: Parameters<Aggregator['perSeries']>[0]) =>
+      partitioned
+        ? [...partitioned.owner.states.values()].flatMap((p) => p.aggregator.perSeries(w))
+        : aggregator.perSeries(w),
+  };
+  const metrics = new ControllerMetrics(seriesSource, {
     targetLabels: config.controller.metricsTargetLabels,
     labelsOf: (id) => targets.get(id)?.labels,
     maxSeries: config.controller.metricsMaxSeries,
@@ -160,7 +168,6 @@ export async function startController(opts: ControllerOptions): Promise<Controll
     'aggregation windows rebuilt from the results stream',
   );
   const replicaId = `${hostname().replace(/[^A-Za-z0-9_-]/g, '-')}-${process.pid}-${randomBytes(2).toString('hex')}`;
-  let partitioned: Partitioned | undefined;
   if (partitionedMode) {
     // Each replica ingests the partitions it leases (controller/partition/); the shared consumer stays idle.
     partitioned = await startPartitioned({

@@ -216,7 +216,7 @@ export class ControllerMetrics {
   private readonly http: Histogram<string>;
 
   constructor(
-    aggregator: Aggregator,
+    aggregator: Pick<Aggregator, 'perSeries'>,
     private readonly opts: MetricsOptions = {},
   ) {
     const registers = [this.registry];

@@ -87,7 +87,15 @@ export class PartitionOwner {
       closed: false,
     };
     this.states.set(id, state);
+    let warned = false;
     const add = (r: Report, replayed: boolean) => {
+      if (spec.id === 'unmapped' && !warned) {
+        warned = true;
+        this.opts.logger.warn(
+          { target: r.target.id, region: r.region },
+          'a report without a partition token: the nats-server subject mapping is missing on a server agents publish to (docs/operations/scale-out.md); it is ingested, but by one replica',
+        );
+      }
       state.aggregator.add(r);
       state.latest.add(r);
       this.opts.onReport(r, replayed);

@@ -10,7 +10,7 @@ import { JetStreamPublisher } from '../../agent/publisher.js';
 import { StandInProber } from '../../agent/testing/stand-in.js';
 import { startNatsServer } from '../../cli/children.js';
 import { Aggregator, type SummaryQuery } from '../../controller/aggregate/aggregator.js';
-import { partitionOf } from '../../controller/partition/hash.js';
+import { assignAll, partitionOf } from '../../controller/partition/hash.js';
 import { loadConfig } from '../../shared/config.js';
 import { LOOPBACK_RULES } from '../../shared/egress.js';
 import { createLogger } from '../../shared/log.js';
@@ -128,7 +128,8 @@ describe('partitioned ingest across three controller replicas', () => {
         NATS_URL: nats.url,
         LIVEPROBE_PARTITIONS: String(N),
         LIVEPROBE_PARTITION_LEASE_MS: String(LEASE_MS),
-        LIVEPROBE_MERGE_DEADLINE_MS: '1500',
+        // Generous on a loaded machine; still well inside the lease, so a frozen replica shows as partial.
+        LIVEPROBE_MERGE_DEADLINE_MS: '3000',
         LIVEPROBE_EGRESS_ALLOW: LOOPBACK_RULES.join(','),
         LIVEPROBE_RULES_FILE: rules,
         LIVEPROBE_LOG_LEVEL: 'error',
@@ -139,12 +140,16 @@ describe('partitioned ingest across three controller replicas', () => {
     for (const r of replicas) await waitHttp(`${r.url}/healthz`, 90_000);
     nc = await connect({ servers: nats.url });
     publisher = new JetStreamPublisher({ js: jetstream(nc), names: names(), logger });
-    // Every partition owned, by all three replicas between them.
+    // Every partition owned, and the rebalance done: ownership is the plan every replica computes.
     await waitFor(
-      'every partition owned, shared by the three replicas',
+      'every partition owned as planned by the three replicas',
       async () => {
+        const kv = await new Kvm(nc).open('liveprobe_partitions');
+        const members: string[] = [];
+        for await (const k of await kv.keys('member.>')) members.push(k.slice('member.'.length));
+        const plan = assignAll(ALL, members.sort());
         const o = await owners();
-        return o.size === ALL.length && new Set(o.values()).size === 3;
+        return members.length === 3 && ALL.every((p) => o.get(p) === plan.get(p));
       },
       60_000,
     );
@@ -189,7 +194,10 @@ describe('partitioned ingest across three controller replicas', () => {
     for (const r of replicas)
       await waitFor(
         `replica ${r.pid} counts every report`,
-        async () => total(await summary(r, 'window=1h&groupBy=region')) === published,
+        async () => {
+          const s = await summary(r, 'window=1h&groupBy=region');
+          return !s.partial && total(s) === published;
+        },
         30_000,
       );
     for (const groupBy of ['target', 'region', 'probe']) {
@@ -208,6 +216,14 @@ describe('partitioned ingest across three controller replicas', () => {
     expect(
       (series.body.series as { values: (number | null)[] }[])[0]?.values.filter((v) => v !== null),
     ).toEqual([1]);
+    // Each report was ingested by exactly one replica: the replicas' ingest counters add up to the fleet's.
+    const ingested = async (r: Replica) =>
+      Number(
+        /^liveprobe_ingest_reports_total (\d+)$/m.exec(await (await fetch(`${r.url}/metrics`)).text())?.[1],
+      );
+    const counts = await Promise.all(replicas.map(ingested));
+    expect(counts.reduce((a, b) => a + b, 0)).toBe(200);
+    expect(counts.filter((n) => n > 0).length).toBeGreaterThan(1);
     const board = await api(replicas[1] as Replica, '/v1/board');
     expect((board.body.cells as unknown[]).length).toBe(200);
   }, 60_000);
@@ -290,11 +306,13 @@ describe('partitioned ingest across three controller replicas', () => {
     try {
       const got = await summary(replicas[0] as Replica, 'window=1h&groupBy=target');
       expect(got.partial).toBe(true);
-      expect(got.missingPartitions).toEqual(its);
+      // The frozen replica's partitions are named (on a loaded machine a slow live one may join them).
+      const missing = got.missingPartitions ?? [];
+      expect(missing).toEqual(expect.arrayContaining(its));
       // Every group answered is exact; the frozen partitions' targets are left out, never guessed.
       const want = new Map(reference.summary(q1h('target')).map((g) => [g.key, g]));
       for (const g of got.groups) expect(g).toEqual(want.get(g.key));
-      const left = [...want.keys()].filter((t) => its.includes(String(partitionOf(t, N))));
+      const left = [...want.keys()].filter((t) => missing.includes(String(partitionOf(t, N))));
       expect(left.length).toBeGreaterThan(0);
       expect(got.groups.length).toBe(want.size - left.length);
     } finally {
