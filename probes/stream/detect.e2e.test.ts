@@ -25,6 +25,8 @@ const logger = createLogger('stream-detect-e2e', 'silent');
 
 interface Watch {
   reports: ProbeResult[];
+  /** Index of the first report after the fault was removed (watches that wait for recovery). */
+  firstAfterRemoval?: number;
   /** Index of the first report after the injection, and the injection's wall time. */
   firstAfter?: number;
   injectedAt?: number;
@@ -39,10 +41,14 @@ function watch(
   protocol: 'hls' | 'dash',
   fault: Omit<FaultSpec, 'stream'>,
   enough: (r: ProbeResult) => boolean,
+  /** Then remove the fault and wait for a report where `recovered` holds. */
+  recovered?: (r: ProbeResult) => boolean,
 ): Promise<void> {
   const w: Watch = { reports: [] };
   watches[id] = w;
   const ac = new AbortController();
+  let faultId = '';
+  let removed = false;
   return prober
     .run(
       {
@@ -60,9 +66,19 @@ function watch(
           if (w.reports.length === BEFORE) {
             w.injectedAt = Date.now();
             w.firstAfter = BEFORE;
-            origin.inject({ stream: id, ...fault });
+            faultId = origin.inject({ stream: id, ...fault });
           }
-          if ((w.reports.length > BEFORE && enough(r)) || w.reports.length >= BEFORE + MAX_AFTER) ac.abort();
+          if (w.reports.length >= BEFORE + MAX_AFTER) ac.abort();
+          else if (removed) {
+            w.firstAfterRemoval ??= w.reports.length - 1;
+            if (recovered?.(r)) ac.abort();
+          } else if (w.reports.length > BEFORE && enough(r)) {
+            if (!recovered) ac.abort();
+            else {
+              origin.clear(faultId);
+              removed = true;
+            }
+          }
         },
       },
     )
@@ -75,6 +91,7 @@ beforeAll(async () => {
       { id: 'master500', renditions: ['480p', '360p'], td: TD, window: 6, segmentBytes: 4000 },
       { id: 'mpd500', protocol: 'dash', renditions: ['480p', '360p'], td: TD, window: 6, segmentBytes: 4000 },
       { id: 'slow', renditions: ['480p', '360p'], td: TD, window: 6, segmentBytes: SEGMENT_BYTES },
+      { id: 'stale', renditions: ['480p', '360p'], td: TD, window: 6, segmentBytes: 4000 },
     ],
   });
   prober = new StreamProber({ logger });
@@ -86,6 +103,14 @@ beforeAll(async () => {
       'hls',
       { rendition: 'master', type: 'status', status: 500 },
       has('manifest-unavailable'),
+      (r) => !has('manifest-unavailable')(r),
+    ),
+    watch(
+      'stale',
+      'hls',
+      { rendition: '480p', type: 'stale' },
+      has('playlist-stale'),
+      (r) => !has('playlist-stale')(r),
     ),
     watch(
       'mpd500',
@@ -126,6 +151,24 @@ describe('detection within about one poll (watch reports)', () => {
     expect(f?.evidence).toContain('master playlist unavailable: HTTP 500');
     expect(f?.evidence).toContain('/hls/master500/master.m3u8');
     expect(first.outcome).toBe('failed');
+  });
+
+  it('the master playlist working again: manifest-unavailable no longer held in the reports', () => {
+    const w = watches.master500!;
+    expect(w.firstAfterRemoval).toBeGreaterThan(BEFORE);
+    const last = w.reports.at(-1)!;
+    expect(w.reports.length).toBeLessThan(BEFORE + MAX_AFTER);
+    expect(last.findings.map((f) => f.code)).not.toContain('manifest-unavailable');
+    expect(last.outcome).toBe('ok');
+  });
+
+  it('a stale episode that ends: playlist-stale held while it lasts, then no longer in the reports', () => {
+    const w = watches.stale!;
+    expect(w.firstAfterRemoval).toBeGreaterThan(BEFORE);
+    expect(w.reports.length).toBeLessThan(BEFORE + MAX_AFTER);
+    const last = w.reports.at(-1)!;
+    expect(last.findings.map((f) => f.code)).not.toContain('playlist-stale');
+    expect(last.outcome).toBe('ok');
   });
 
   it('an MPD answering 500: manifest-unavailable in the first report after it', () => {
