@@ -68,6 +68,7 @@ export function createProbers(
           cmcd: { mode: config.cmcd.mode },
           egress,
           secretsDir: config.agent.secretsDir,
+          thresholds: { bandwidthTolerance: config.agent.bandwidthTolerance },
         }),
     ),
   };

@@ -102,6 +102,14 @@ export const HISTOGRAMS: readonly HistogramSpec[] = [
     buckets: [0, 0.5, 1, 2, 5, 10, 30, 60],
   },
   {
+    // Issue #21: renditions that lie. Dense around 1 (the declared figure) where the 10 % tolerance sits.
+    metric: 'bandwidth_peak_ratio',
+    name: 'liveprobe_bandwidth_peak_ratio',
+    help: 'Stream probe: highest measured segment bitrate / declared BANDWIDTH (DASH @bandwidth) per report',
+    scale: 1,
+    buckets: [0.5, 0.8, 1, 1.1, 1.25, 1.5, 2, 3, 5],
+  },
+  {
     metric: 'silent_ms',
     name: 'liveprobe_silent_seconds',
     help: 'Browser probe: audio below the silence threshold while the stream carried audio, per report; le="0" counts reports without silence',

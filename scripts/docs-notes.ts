@@ -26,6 +26,8 @@ export const CONFIG_NOTES: Record<string, string> = {
   'agent.labels': 'Free labels carried in heartbeats.',
   'agent.capacity.browser': 'Concurrent browser (Chromium) sessions.',
   'agent.capacity.stream': 'Concurrent stream probes.',
+  'agent.bandwidthTolerance':
+    'Stream probe `bandwidth-exceeded`: how far (fraction; 0.1 = 10 %) a measured segment bitrate may exceed the declared HLS BANDWIDTH / AVERAGE-BANDWIDTH or DASH @bandwidth (with minBufferTime) before it is a finding.',
   'agent.heartbeatS': 'Heartbeat period (seconds); an agent is offline after 3 missed beats.',
   'agent.spoolDir':
     "On-disk spool for reports while NATS is unreachable (`<dir>/<agentId>/`; a dead agent's spool is adopted at start).",
@@ -131,6 +133,14 @@ export const FINDING_NOTES: Record<string, FindingNote> = {
   'dash-availability': {
     severity: 'warning',
     rule: "A representation's live-edge segment is listed > 1 s before its availability time (on the UTCTiming clock), or > 4 segments + MUP behind it while the timeline advances, or is not fetchable 1 s after it became available.",
+  },
+  'captions-stale': {
+    severity: 'warning',
+    rule: 'A subtitle rendition (HLS EXT-X-MEDIA TYPE=SUBTITLES) lists no new segment for > 1.5 x TARGETDURATION: the `playlist-stale` rule on a caption track, a warning because picture and sound go on. The rendition is named.',
+  },
+  'bandwidth-exceeded': {
+    severity: 'warning',
+    rule: "A measured segment (bytes x 8 / duration) is above the variant's BANDWIDTH (the peak segment bit rate, RFC 8216), the mean of the last 15 above AVERAGE-BANDWIDTH, or (DASH) above @bandwidth x (duration + minBufferTime), each + `agent.bandwidthTolerance` (10 %). The rendition is named.",
   },
   'segment-slow': {
     severity: 'warning / critical',

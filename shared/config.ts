@@ -120,6 +120,11 @@ export const ConfigSchema = z.strictObject({
       /** Protected targets' secrets by name (one file per secretRef), besides env LIVEPROBE_SECRET_<NAME>. */
       secretsDir: z.string().min(1).optional(),
       /**
+       * Stream probe, bandwidth-exceeded: measured segment bitrate tolerated above the declared BANDWIDTH /
+       * AVERAGE-BANDWIDTH / DASH @bandwidth, as a fraction (0.1 = 10 %).
+       */
+      bandwidthTolerance: z.coerce.number().min(0).max(10).default(0.1),
+      /**
        * Clock honesty: a report whose clock estimate is less certain than this (± ms, half the time-service
        * round trip) is flagged clock-suspect and its latency figures are kept out of latency alerts.
        */
@@ -288,6 +293,7 @@ export const ENV_KEYS: Record<string, string> = {
   LIVEPROBE_AGENT_HTTP_PORT: 'agent.httpPort',
   LIVEPROBE_AGENT_HTTP_HOST: 'agent.httpHost',
   LIVEPROBE_SECRETS_DIR: 'agent.secretsDir',
+  LIVEPROBE_BANDWIDTH_TOLERANCE: 'agent.bandwidthTolerance',
   LIVEPROBE_CLOCK_UNCERTAINTY_MAX_MS: 'agent.clockUncertaintyMaxMs',
   LIVEPROBE_HOST: 'controller.host',
   LIVEPROBE_PORT: 'controller.port',

@@ -46,6 +46,9 @@ export const MetricsShape = {
    * impossible value, so clock skew beyond the estimate. Counted and kept (never clamped to 0).
    */
   clock_skew_negative: count,
+  // Issue #21, stream probe: highest (segment bits / duration) / declared BANDWIDTH (HLS) or @bandwidth
+  // (DASH) over the renditions and segments measured in the report; > 1 means a rendition is over.
+  bandwidth_peak_ratio: nonNeg,
   // Viewer signals (browser probe, docs/guides/viewer-signals.md).
   audio_level_p50_dbfs: z.number().finite().max(0),
   silent_ms: nonNeg,
@@ -79,6 +82,10 @@ export const FINDING_CODES = [
   'dash-availability',
   // Beyond METRICS.md: a segment downloading slower than real time (throttled origin/CDN), per variant.
   'segment-slow',
+  // Issue #21 (stream probe): a subtitle rendition stopped advancing (warning: picture and sound go on).
+  'captions-stale',
+  // Issue #21 (stream probe): a rendition's measured segment bitrate above its declared BANDWIDTH.
+  'bandwidth-exceeded',
   // The master playlist / MPD (the entry document) could not be loaded or parsed on a reload.
   'manifest-unavailable',
   // Browser probe viewer signals: the decoded picture is not the declared size; declared audio does not play.

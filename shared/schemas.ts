@@ -236,8 +236,7 @@ export const SelfCheck = z.object({
   cpu_wait_ratio: z.number().nonnegative().optional(),
   /** Stream probe: reload start vs its planned time, as a share of the reload interval (p95; 0.5 = half). */
   poll_drift_p95_ratio: z.number().optional(),
-  /** Browser probe: longest gap between animation frames in the page, and the slowest drain round trip. */
-  raf_gap_max_ms: z.number().nonnegative().optional(),
+  /** Browser probe: the slowest round trip of a harness drain (page.evaluate): renderer responsiveness. */
   drain_rtt_max_ms: z.number().nonnegative().optional(),
   /** True when the probe's own lateness could explain a lateness finding. */
   late: z.boolean(),

@@ -23,6 +23,7 @@ import {
 } from './scenario.js';
 import { AudioPainter, FramePainter } from './source.js';
 import { SourceControl } from './source-control.js';
+import { SubtitleWriter } from './subtitles.js';
 import { TimelineTruth } from './truth.js';
 
 export { decodeClockFromLuma } from './clock-decode.js';
@@ -76,7 +77,8 @@ export interface RenditionInfo {
   /** Absolute URL: the HLS media playlist, or for DASH the MPD (see representationId). */
   url: string;
   bandwidth: number;
-  type: 'video' | 'audio';
+  /** subtitles: the WebVTT rendition (full ladder; bandwidth 0). */
+  type: 'video' | 'audio' | 'subtitles';
   width?: number;
   height?: number;
   /** DASH Representation@id. */
@@ -216,6 +218,8 @@ export async function startTestbed(opts: TestbedOptions = {}): Promise<Testbed> 
   if (scenario) validateScenarioFaults(scenario, engine);
   let scenarioRun: ScenarioRun | undefined;
   store.start();
+  const subtitles = new SubtitleWriter({ root: dir, layout, store, truth, keepExtraSegments, logger });
+  subtitles.start();
   const mediaPlaylists = layout.flatMap((s) => s.renditions.flatMap((r) => (r.playlist ? [r.playlist] : [])));
 
   let encoder: Encoder | undefined;
@@ -244,6 +248,7 @@ export async function startTestbed(opts: TestbedOptions = {}): Promise<Testbed> 
     port = await origin.listen();
   } catch (err) {
     store.stop();
+    await subtitles.stop();
     if (ownDir) rmSync(dir, { recursive: true, force: true });
     throw err;
   }
@@ -292,6 +297,7 @@ export async function startTestbed(opts: TestbedOptions = {}): Promise<Testbed> 
     scenarioRun?.stop();
     engine.stop();
     await enc.stop();
+    await subtitles.stop();
     store.stop();
     await origin.close();
     if (ownDir) rmSync(dir, { recursive: true, force: true });

@@ -20,10 +20,13 @@ export const FULL_LADDER: VideoRung[] = [
   { name: '144p', width: 256, height: 144, bitrate: 150_000 },
 ];
 export const AUDIO_BITRATE = 64_000;
+/** The WebVTT subtitle rendition of the full ladder (HLS: EXT-X-MEDIA TYPE=SUBTITLES; DASH: text/vtt). */
+export const SUBTITLES_NAME = 'subs';
 
 export interface RenditionLayout {
   name: string;
-  type: 'video' | 'audio';
+  /** subtitles: a WebVTT rendition the testbed writes itself (testbed/subtitles.ts), not ffmpeg. */
+  type: 'video' | 'audio' | 'subtitles';
   bandwidth: number;
   width?: number;
   height?: number;
@@ -81,6 +84,12 @@ export function buildLayout(ladder: Ladder): StreamLayout[] {
         }),
       ),
       { name: 'audio', type: 'audio', bandwidth: AUDIO_BITRATE, playlist: `${id}/audio/index.m3u8` },
+      {
+        name: SUBTITLES_NAME,
+        type: 'subtitles',
+        bandwidth: 0,
+        playlist: `${id}/${SUBTITLES_NAME}/index.m3u8`,
+      },
     ],
   });
   return [
@@ -144,6 +153,8 @@ export interface ResourceRef {
 }
 
 const HLS_SEGMENT = /^seg_(\d+)\.(ts|m4s)$/;
+const VTT_SEGMENT = /^seg_(\d+)\.vtt$/;
+const DASH_VTT_SEGMENT = /^sub-(\d+)\.vtt$/;
 const HLS_INIT = /^init(_\d+)?\.mp4$/;
 const DASH_SEGMENT = /^chunk-stream(\d+)-(\d+)\.m4s$/;
 const DASH_INIT = /^init-stream(\d+)\.m4s$/;
@@ -160,6 +171,10 @@ export function resolveResource(layout: StreamLayout[], path: string): ResourceR
     if (!rendition) return undefined;
     const file = parts[2]!;
     if (file === 'index.m3u8') return { stream, rendition, kind: 'playlist', path };
+    if (rendition.type === 'subtitles') {
+      const vtt = VTT_SEGMENT.exec(file);
+      return vtt ? { stream, rendition, kind: 'segment', seq: Number(vtt[1]), path } : undefined;
+    }
     const seg = HLS_SEGMENT.exec(file);
     if (seg && seg[2] === (stream.container === 'ts' ? 'ts' : 'm4s'))
       return { stream, rendition, kind: 'segment', seq: Number(seg[1]), path };
@@ -168,6 +183,11 @@ export function resolveResource(layout: StreamLayout[], path: string): ResourceR
   }
   if (parts.length !== 2) return undefined;
   const file = parts[1]!;
+  const vtt = DASH_VTT_SEGMENT.exec(file);
+  if (vtt) {
+    const rendition = stream.renditions.find((r) => r.type === 'subtitles');
+    return rendition ? { stream, rendition, kind: 'segment', seq: Number(vtt[1]), path } : undefined;
+  }
   const seg = DASH_SEGMENT.exec(file);
   if (seg) {
     const rendition = stream.renditions.find((r) => r.representationId === String(Number(seg[1])));
@@ -187,4 +207,5 @@ export const CONTENT_TYPES: Record<string, string> = {
   '.m4s': 'video/iso.segment',
   '.mp4': 'video/mp4',
   '.mpd': 'application/dash+xml',
+  '.vtt': 'text/vtt; charset=utf-8',
 };

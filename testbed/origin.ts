@@ -3,7 +3,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { extname, join, resolve, sep } from 'node:path';
-import { Transform, type TransformCallback } from 'node:stream';
+import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Logger } from '../shared/log.js';
 import { CONTENT_TYPES, type ResourceRef, resolveResource, type StreamLayout } from './layout.js';
@@ -21,6 +21,36 @@ export interface ServePlan {
   throttleBps?: number;
   /** Settles when the fault causing a hang is removed. */
   hangUntil?: Promise<void>;
+  /**
+   * Pad a media segment up to this bitrate over its duration (bitrate-over): MPEG-TS null packets (PID
+   * 0x1FFF) or an ISO BMFF `free` box after the media, both ignored by players, so the bytes on the wire
+   * (what a player's bandwidth estimate and a weak link see) really are that high while the picture is not
+   * touched.
+   */
+  pad?: { bitsPerSecond: number; durationS: number };
+}
+
+/** Filler bytes that take `bytes` (about) and that a demuxer skips; empty when the container has none. */
+export function paddingFor(path: string, bytes: number): Buffer {
+  if (bytes <= 0) return Buffer.alloc(0);
+  const ext = extname(path);
+  if (ext === '.ts') {
+    const packet = Buffer.alloc(188, 0xff);
+    packet[0] = 0x47;
+    packet[1] = 0x1f;
+    packet[2] = 0xff;
+    packet[3] = 0x10;
+    const n = Math.ceil(bytes / 188);
+    return Buffer.concat(Array.from({ length: n }, () => packet));
+  }
+  if (ext === '.m4s' || ext === '.mp4') {
+    const size = Math.max(8, bytes);
+    const box = Buffer.alloc(size, 0);
+    box.writeUInt32BE(size, 0);
+    box.write('free', 4, 'latin1');
+    return box;
+  }
+  return Buffer.alloc(0);
 }
 
 export interface ManifestView {
@@ -304,17 +334,31 @@ export class Origin {
       await this.writeBody(res, head ? Buffer.alloc(0) : body, plan.throttleBps);
       return;
     }
+    const pad =
+      plan.pad && ref.kind === 'segment'
+        ? paddingFor(ref.path, Math.ceil((plan.pad.bitsPerSecond * plan.pad.durationS) / 8) - size)
+        : Buffer.alloc(0);
     res.writeHead(200, {
       'Content-Type': type,
-      'Content-Length': size,
+      'Content-Length': size + pad.length,
       'Cache-Control': ref.kind === 'init' ? 'public, max-age=60' : 'public, max-age=3600',
       'Last-Modified': mtime.toUTCString(),
+      ...(pad.length > 0 ? { 'X-Testbed-Fault': 'bitrate-over' } : {}),
     });
     if (head) {
       res.end();
       return;
     }
-    const src = createReadStream(file);
+    const fileStream = createReadStream(file);
+    const src =
+      pad.length > 0
+        ? Readable.from(
+            (async function* () {
+              yield* fileStream;
+              yield pad;
+            })(),
+          )
+        : fileStream;
     try {
       if (plan.throttleBps) await pipeline(src, new Throttle(plan.throttleBps), res);
       else await pipeline(src, res);

@@ -29,6 +29,7 @@ export class TruthfulPublisher implements OriginHooks {
   /** The corrected text of one version (cached once every segment's truth is known). */
   text(ref: ResourceRef, version: ManifestVersion): string {
     if (ref.kind === 'mpd') return this.mpdText(version);
+    if (ref.kind === 'master') return withSubtitles(ref, version.text);
     if (ref.kind !== 'playlist') return version.text;
     const cached = this.cache.get(version);
     if (cached !== undefined) return cached;
@@ -80,4 +81,29 @@ export class TruthfulPublisher implements OriginHooks {
     this.cache.set(version, text);
     return text;
   }
+}
+
+/**
+ * ffmpeg's master knows nothing of the subtitle rendition the testbed writes: declare it (one EXT-X-MEDIA
+ * TYPE=SUBTITLES, group "subs") and reference the group from every variant. DEFAULT=NO, AUTOSELECT=NO: a
+ * player loads it only when a caption track is selected.
+ */
+export function withSubtitles(ref: ResourceRef, text: string): string {
+  const sub = ref.stream.renditions.find((r) => r.type === 'subtitles' && r.playlist);
+  if (!sub || text.includes('TYPE=SUBTITLES')) return text;
+  const base = ref.stream.entry.slice(0, ref.stream.entry.lastIndexOf('/') + 1);
+  const uri = sub.playlist!.slice(base.length);
+  const media = `#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID="${sub.name}",NAME="English",LANGUAGE="en",DEFAULT=NO,AUTOSELECT=NO,FORCED=NO,URI="${uri}"`;
+  const out: string[] = [];
+  let declared = false;
+  for (const line of text.split(/\r?\n/)) {
+    if (line.startsWith('#EXT-X-STREAM-INF:')) {
+      if (!declared) {
+        out.push(media);
+        declared = true;
+      }
+      out.push(`${line},SUBTITLES="${sub.name}"`);
+    } else out.push(line);
+  }
+  return out.join('\n');
 }

@@ -17,6 +17,8 @@ export const SKETCHED = [
   'pdt_latency_p50_ms',
   'dash_latency_p50_ms',
   'stall_ms',
+  // Issue #21 (stream probe).
+  'bandwidth_peak_ratio',
   // Viewer signals (browser probe): silence and missing audio per report, |A/V offset| (signed values would
   // be clamped at 0 like clock skew, so the sketch keeps the magnitude).
   'silent_ms',

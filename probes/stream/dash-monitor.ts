@@ -5,6 +5,7 @@
  */
 
 import { redactUrl } from '../../shared/log.js';
+import { BitrateMeter, minBufferTimeS, segmentSize } from './checks/bandwidth.js';
 import { availabilityObs, checkDashClock, checkMpdStale, checkPublishTime } from './checks/dash.js';
 import { checkLastModified } from './checks/last-modified.js';
 import { manifestUnavailable } from './checks/manifest.js';
@@ -57,6 +58,8 @@ export class DashRun {
   private clockSource = 'our clock (no UTCTiming)';
   private clockAt = Number.NEGATIVE_INFINITY;
   private clockInFlight = false;
+  /** Measured segment sizes per representation (bandwidth-exceeded). */
+  private readonly bitrate = new Map<string, BitrateMeter>();
   /** Failed MPD reloads in a row, and the wall time of the last one that worked. */
   private mpdFailures = 0;
   private mpdOkAt: number | undefined;
@@ -331,6 +334,7 @@ export class DashRun {
         if (res.ok && res.status >= 200 && res.status < 300) {
           if (sample) {
             s.segment(sample);
+            this.measureBitrate(cur, rep, last.duration, res.status, sample.bytes, res.headers);
             if (judged && sample.download_ms > factor * last.duration * 1000)
               slow(
                 `live-edge segment took ${(sample.download_ms / 1000).toFixed(2)} s to download, longer than its ${last.duration} s duration (${Math.round((sample.bytes * 8) / Math.max(1, sample.download_ms))} kbit/s)`,
@@ -360,6 +364,34 @@ export class DashRun {
       },
     });
     if (!ok) s.segmentSkipped();
+  }
+
+  /** bandwidth-exceeded: the live-edge segment against @bandwidth (a leaky bucket of minBufferTime). */
+  private measureBitrate(
+    cur: MpdSnapshot,
+    rep: DashRepresentation,
+    durationS: number,
+    status: number,
+    bodyBytes: number,
+    headers: Record<string, string | string[] | undefined>,
+  ): void {
+    const s = this.session;
+    if (rep.type === 'subtitles' || !rep.bandwidth || !Number.isFinite(durationS) || durationS <= 0) return;
+    const bytes = segmentSize(s.opts.segmentMethod, status, bodyBytes, headers);
+    if (bytes === undefined) return;
+    let meter = this.bitrate.get(rep.id);
+    if (!meter) {
+      meter = new BitrateMeter();
+      this.bitrate.set(rep.id, meter);
+    }
+    const mbt = minBufferTimeS(cur.text);
+    const found = meter.add(
+      { bytes, durationS },
+      { protocol: 'dash', bandwidth: rep.bandwidth, ...(mbt !== undefined ? { minBufferTimeS: mbt } : {}) },
+      s.opts.thresholds.bandwidthTolerance,
+    );
+    s.bandwidthRatio(rep.id, (bytes * 8) / durationS / rep.bandwidth);
+    for (const o of found) s.observe(rep.id, o);
   }
 
   /** UTCTiming: http-iso / http-xsdate (body), http-head (Date header), direct (value). NTP schemes: skipped. */

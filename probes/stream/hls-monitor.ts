@@ -7,6 +7,7 @@
  */
 
 import { redactUrl } from '../../shared/log.js';
+import { BitrateMeter, segmentSize } from './checks/bandwidth.js';
 import { checkDiscontinuitySequence } from './checks/discontinuity.js';
 import { checkEndlist } from './checks/endlist.js';
 import { checkLastModified } from './checks/last-modified.js';
@@ -229,7 +230,12 @@ export class HlsRun {
     const spreadMs = Math.min(1000, entries.length * 2);
     const now = mono();
     for (const e of entries) {
-      if (this.media.has(e.url)) continue;
+      const known = this.media.get(e.url);
+      if (known) {
+        // Same URI, maybe a new BANDWIDTH / AVERAGE-BANDWIDTH: the bitrate check follows the master.
+        known.entry = e;
+        continue;
+      }
       const m = new MediaMonitor(this, e);
       this.media.set(e.url, m);
       s.renditions.add(e.name);
@@ -309,12 +315,13 @@ export class MediaMonitor {
   private aimedAt: number | undefined;
   failing = false;
   lastOkAt = 0;
+  private readonly bitrate = new BitrateMeter();
   /** Consecutive downloaded segments judged slow (segment-slow persists: critical). */
   private slowStreak = 0;
 
   constructor(
     readonly run: HlsRun,
-    readonly entry: MasterEntry,
+    public entry: MasterEntry,
   ) {
     this.task = task(() => {
       this.poll().catch((err) => {
@@ -501,6 +508,7 @@ export class MediaMonitor {
         cur,
         ageMs: start - this.newestSince,
         factor: s.opts.thresholds.staleFactor,
+        type: this.entry.type,
       });
       if (stale.length > 0) {
         this.staleOpen = true;
@@ -509,13 +517,14 @@ export class MediaMonitor {
     }
     for (const o of observations) {
       s.observe(name, o);
-      if (o.code === 'playlist-stale' || o.code === 'endlist-in-live') {
+      if (o.code === 'playlist-stale' || o.code === 'captions-stale' || o.code === 'endlist-in-live') {
         this.ongoing.set(o.code, o);
         s.hold(name, o);
       }
     }
     // Conditions still holding show in every interval report of a watch.
     if (!this.staleOpen && this.ongoing.delete('playlist-stale')) s.ended(name, 'playlist-stale');
+    if (!this.staleOpen && this.ongoing.delete('captions-stale')) s.ended(name, 'captions-stale');
     if (!cur.endList && this.ongoing.delete('endlist-in-live')) s.ended(name, 'endlist-in-live');
     for (const o of this.ongoing.values()) s.ongoing(name, o);
     return { changed, fresh };
@@ -565,6 +574,32 @@ export class MediaMonitor {
     const list: HlsSegment[] = mode === 'all' && fresh.length > 0 ? fresh.slice(-10) : newest ? [newest] : [];
     for (const seg of list) this.fetchSegment(seg, cur, r.url);
     return fresh;
+  }
+
+  /** bandwidth-exceeded: this segment's real bitrate against the variant's BANDWIDTH / AVERAGE-BANDWIDTH. */
+  private measureBitrate(
+    seg: HlsSegment,
+    status: number,
+    bodyBytes: number,
+    headers: Record<string, string | string[] | undefined>,
+  ): void {
+    const s = this.session;
+    const e = this.entry;
+    if (e.type === 'subtitles' || (e.bandwidth === undefined && e.averageBandwidth === undefined)) return;
+    if (!Number.isFinite(seg.duration) || seg.duration <= 0) return;
+    const bytes = segmentSize(s.opts.segmentMethod, status, bodyBytes, headers, seg.byterange?.length);
+    if (bytes === undefined) return;
+    const found = this.bitrate.add(
+      { bytes, durationS: seg.duration, sn: seg.sn },
+      {
+        protocol: 'hls',
+        ...(e.bandwidth !== undefined ? { bandwidth: e.bandwidth } : {}),
+        ...(e.averageBandwidth !== undefined ? { averageBandwidth: e.averageBandwidth } : {}),
+      },
+      s.opts.thresholds.bandwidthTolerance,
+    );
+    if (e.bandwidth) s.bandwidthRatio(e.name, (bytes * 8) / seg.duration / e.bandwidth);
+    for (const o of found) s.observe(e.name, o);
   }
 
   private fetchSegment(seg: HlsSegment, playlist: MediaPlaylist, base: string): void {
@@ -618,6 +653,7 @@ export class MediaMonitor {
         if (s.requestFailed(name, 'segment', res, { sn: seg.sn, playlist })) return;
         if (!sample) return;
         s.segment(sample);
+        if (res.ok) this.measureBitrate(seg, res.status, sample.bytes, res.headers);
         if (limitMs !== undefined && sample.download_ms > limitMs) {
           slow(
             `segment ${seg.sn} took ${(sample.download_ms / 1000).toFixed(2)} s to download, longer than its ${seg.duration} s duration (${Math.round((sample.bytes * 8) / sample.download_ms)} kbit/s)`,

@@ -21,6 +21,15 @@ beforeAll(async () => {
       return;
     }
     if (req.url === '/hang') return;
+    if (req.url === '/utf8-sized' || req.url === '/utf8-chunked') {
+      // a multi-byte character split across two writes; with and without Content-Length
+      const body = Buffer.from('#EXTM3U\n# caf\u00e9 \u2713\n');
+      const cut = body.indexOf(0xc3) + 1;
+      if (req.url === '/utf8-sized') res.setHeader('content-length', body.length);
+      res.write(body.subarray(0, cut));
+      setTimeout(() => res.end(body.subarray(cut)), 20);
+      return;
+    }
     if (req.url === '/redirect') {
       res.writeHead(302, { location: '/ok' });
       res.end();
@@ -72,5 +81,24 @@ describe('HttpClient', () => {
     const refused = await c.request('http://127.0.0.1:1/x', opts);
     expect(!refused.ok && refused.kind).toBe('network');
     c.close();
+  });
+});
+
+describe('bodies', () => {
+  it('keeps the undecoded bytes and decodes them on first read, with or without Content-Length', async () => {
+    const client = new HttpClient({ maxSockets: 4 });
+    try {
+      for (const path of ['/utf8-sized', '/utf8-chunked']) {
+        const r = await client.request(`${base}${path}`, opts);
+        if (!r.ok) throw new Error(r.error);
+        expect(r.raw?.toString('utf8')).toBe('#EXTM3U\n# caf\u00e9 \u2713\n');
+        expect(r.body).toBe('#EXTM3U\n# caf\u00e9 \u2713\n');
+        expect(r.bytes).toBe(r.raw?.length);
+      }
+      const head = await client.request(`${base}/utf8-sized`, { ...opts, method: 'HEAD' });
+      expect(head.ok && head.body).toBe('');
+    } finally {
+      client.close();
+    }
   });
 });

@@ -247,7 +247,11 @@ export class HttpClient {
         const declared = Number(res.headers['content-length']);
         const totalBytes = Number.isSafeInteger(declared) && declared >= 0 ? declared : undefined;
         let whole =
-          o.keepBody && Number.isSafeInteger(declared) && declared > 0 && declared <= o.maxBytes
+          o.keepBody &&
+          o.method !== 'HEAD' &&
+          Number.isSafeInteger(declared) &&
+          declared > 0 &&
+          declared <= o.maxBytes
             ? Buffer.allocUnsafe(declared)
             : undefined;
         res.on('data', (c: Buffer) => {

@@ -59,6 +59,8 @@ export interface MasterEntry {
   url: string;
   type: RenditionType;
   bandwidth?: number;
+  /** AVERAGE-BANDWIDTH of a variant, bits/s. */
+  averageBandwidth?: number;
   /** Group for cross-variant comparisons (type + group id). */
   group: string;
 }

@@ -27,6 +27,11 @@ export interface Thresholds {
   dashGraceMs: number;
   /** segment-slow: download time above this x the segment's duration. */
   slowSegmentFactor: number;
+  /**
+   * bandwidth-exceeded: measured segment bitrate tolerated above the declared BANDWIDTH / AVERAGE-BANDWIDTH /
+   * DASH @bandwidth, as a fraction (0.1 = 10 %, the margin Apple's HLS authoring spec allows).
+   */
+  bandwidthTolerance: number;
 }
 
 export const DEFAULT_THRESHOLDS: Thresholds = {
@@ -40,6 +45,7 @@ export const DEFAULT_THRESHOLDS: Thresholds = {
   dashLateSegments: 4,
   dashGraceMs: 1000,
   slowSegmentFactor: 1,
+  bandwidthTolerance: 0.1,
 };
 
 /** A segment download with its phases (the report's SegmentTiming plus connect/TLS, which it has no field for). */

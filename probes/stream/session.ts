@@ -329,6 +329,13 @@ export class Session {
     }
   }
 
+  /** One segment's measured bitrate / declared bandwidth (the report's bandwidth_peak_ratio is the highest). */
+  bandwidthRatio(_variant: string, ratio: number): void {
+    if (!Number.isFinite(ratio) || ratio < 0) return;
+    for (const t of [this.interval, this.total])
+      t.bandwidthPeakRatio = Math.max(t.bandwidthPeakRatio ?? 0, ratio);
+  }
+
   segmentSkipped(): void {
     this.interval.segmentsSkipped++;
     this.total.segmentsSkipped++;
@@ -392,6 +399,7 @@ export class Session {
     set('segment_download_p95_ms', round(t.download.percentile(95)));
     set('segment_throughput_p50_kbps', round(t.throughput.percentile(50)));
     set('segment_availability_delay_p50_ms', round(t.availability.percentile(50)));
+    if (t.bandwidthPeakRatio !== undefined) set('bandwidth_peak_ratio', round3(t.bandwidthPeakRatio));
     if (t.availability.count > 0) {
       metrics.clock_skew_negative = t.skewNegative;
       set('clock_uncertainty_ms', t.clockUncertaintyMs);
@@ -498,6 +506,10 @@ function conformanceCount(t: Tally): number {
   let n = 0;
   for (const e of t.book.all()) if (e.code !== 'http-status' && isFindingCode(e.code)) n += e.count;
   return n;
+}
+
+function round3(v: number): number {
+  return Math.round(v * 1000) / 1000;
 }
 
 function phaseStats(r: Reservoir): { p50: number; p95: number } | undefined {

@@ -92,6 +92,8 @@ export class Tally {
   newConnections = 0;
   /** Reload start vs its planned time, % of the interval (our own drift, not the RFC lateness). */
   readonly pollDriftPct = new Reservoir(512);
+  /** Highest measured segment bitrate / declared bandwidth, and the rendition it was on. */
+  bandwidthPeakRatio: number | undefined;
   /** Every sample (not a reservoir's subset) as a mergeable sketch, for the report's `sketches`. */
   readonly sketches = new Map<SampleName, DDSketch>();
   sample(name: SampleName, v: number): void {

@@ -96,6 +96,9 @@ describe.skipIf(soakS > 0)('stream probe on the real testbed', () => {
     expect(hls.result.findings).toEqual([]);
     expect(hls.result.outcome).toBe('ok');
     expect(hls.result.metrics.segments_total).toBeGreaterThan(10);
+    // Issue #21: the subtitle rendition is followed, and every rendition is within its declared bandwidth.
+    expect(hls.result.reasons.join('\n')).toMatch(/\b5 rendition\(s\) conform/);
+    expect(hls.result.metrics.bandwidth_peak_ratio).toBeLessThan(1.1);
     // Row-level truth: each listed segment carries its phases, and the report summarises them.
     for (const seg of hls.result.segments) {
       expect(seg.connect_ms).toBeTypeOf('number');
@@ -234,6 +237,38 @@ describe.skipIf(soakS > 0)('stream probe on the real testbed', () => {
     const fs = on(o, 'dash-availability');
     expect(fs.map((f) => f.variant)).toEqual([String(rep)]);
     expect(fs[0]?.evidence).toContain('HTTP 404');
+  }, 60_000);
+
+  // Issue #21: the WebVTT rendition is followed like any other; captions that stop are a warning on it.
+  it('captions-stale: the subtitle playlist stops advancing', async () => {
+    const o = await scenario({ type: 'captions-stale' });
+    const [f] = on(o, 'captions-stale');
+    expect(f?.variant).toBe('subs/index.m3u8');
+    expect(f?.severity).toBe('warning');
+    expect(on(o, 'playlist-stale')).toEqual([]);
+    expectOnlyBad(o, 'subs/');
+  }, 60_000);
+
+  it('bitrate-over: a rendition above its BANDWIDTH (HLS), measured from segment sizes', async () => {
+    const o = await scenario({ rendition: BAD, type: 'bitrate-over', factor: 3 });
+    const [f] = on(o, 'bandwidth-exceeded');
+    expect(f?.variant).toContain(BAD);
+    expect(f?.evidence).toMatch(/> BANDWIDTH \d+ kbit\/s/);
+    expect(o.result.metrics.bandwidth_peak_ratio).toBeGreaterThan(2);
+    expectOnlyBad(o);
+  }, 60_000);
+
+  it('bitrate-over: a representation above its @bandwidth (DASH)', async () => {
+    const o = await scenario(
+      { rendition: BAD, type: 'bitrate-over', factor: 4 },
+      { stream: 'dash', runS: 14 },
+    );
+    const rep = tb.streams
+      .find((x) => x.id === 'dash')
+      ?.renditions.find((r) => r.name === BAD)?.representationId;
+    expect(on(o, 'bandwidth-exceeded').map((f) => f.variant)).toEqual([String(rep)]);
+    // Only the padded representation is over (a loaded machine may add dash-availability noise elsewhere).
+    expect(o.result.metrics.bandwidth_peak_ratio).toBeGreaterThan(1.5);
   }, 60_000);
 });
 

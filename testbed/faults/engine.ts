@@ -326,6 +326,7 @@ export class FaultEngine implements OriginHooks {
       }
       if (p.delayMs) plan.delayMs = (plan.delayMs ?? 0) + p.delayMs;
       if (p.status && plan.status === undefined) plan.status = p.status;
+      if (p.pad) plan.pad = p.pad;
       if (p.throttleBps)
         plan.throttleBps = Math.min(plan.throttleBps ?? Number.POSITIVE_INFINITY, p.throttleBps);
     }

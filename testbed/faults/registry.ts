@@ -1,7 +1,9 @@
 import { audioDrop } from './audio-drop.js';
 import { audioSilence } from './audio-silence.js';
 import { avDrift } from './av-drift.js';
+import { bitrateOver } from './bitrate-over.js';
 import { black } from './black.js';
+import { captionsStale } from './captions-stale.js';
 import { delay } from './delay.js';
 import { freeze } from './freeze.js';
 import { hang } from './hang.js';
@@ -30,6 +32,8 @@ export const FAULT_TYPES = [
   'mpd-stale',
   'wrong-ast',
   'segment-404',
+  'captions-stale',
+  'bitrate-over',
   'audio-silence',
   'audio-drop',
   'av-drift',
@@ -55,6 +59,8 @@ export const FAULTS: Record<FaultType, FaultModule<never>> = {
   'mpd-stale': mpdStale,
   'wrong-ast': wrongAst,
   'segment-404': segment404,
+  'captions-stale': captionsStale,
+  'bitrate-over': bitrateOver,
   'audio-silence': audioSilence,
   'audio-drop': audioDrop,
   'av-drift': avDrift,

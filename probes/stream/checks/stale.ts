@@ -3,7 +3,7 @@
  * segment for more than `factor` x TARGETDURATION since the newest segment was first seen. Code: playlist-stale.
  */
 import { evidence, iso } from '../evidence.js';
-import { lastSn, type MediaPlaylist, type Observation } from '../model.js';
+import { lastSn, type MediaPlaylist, type Observation, type RenditionType } from '../model.js';
 
 export interface StaleInput {
   /** The playlist in which the newest segment first appeared (fetched at lastNewAt). */
@@ -15,6 +15,8 @@ export interface StaleInput {
    */
   ageMs: number;
   factor: number;
+  /** A subtitle rendition's stall is `captions-stale` (warning): the picture and sound go on. */
+  type?: RenditionType;
 }
 
 /** Seconds a live playlist may go without a new segment; undefined when the rule does not apply. */
@@ -31,8 +33,8 @@ export function checkStale(i: StaleInput): Observation[] {
   const summary = `no new segment for ${(age / 1000).toFixed(2)} s > ${i.factor} x EXT-X-TARGETDURATION ${i.cur.targetDuration} s (newest is ${lastSn(i.cur)}, first seen ${iso(i.since.fetchedAt)})`;
   return [
     {
-      code: 'playlist-stale',
-      severity: 'critical',
+      code: i.type === 'subtitles' ? 'captions-stale' : 'playlist-stale',
+      severity: i.type === 'subtitles' ? 'warning' : 'critical',
       summary,
       evidence: evidence(summary, [
         { label: 'newest segment first seen', playlist: i.since, tail: 1 },

@@ -161,7 +161,13 @@ export function parseMaster(text: string, fetchedAt: number, baseUrl: string): P
     const po = obj(p);
     if (!po) continue;
     const attrs = obj(po.attributes) ?? {};
-    add(str(po.uri), { type: 'video', bandwidth: num(attrs.BANDWIDTH), group: 'video' });
+    const avg = num(attrs['AVERAGE-BANDWIDTH']);
+    add(str(po.uri), {
+      type: 'video',
+      bandwidth: num(attrs.BANDWIDTH),
+      ...(avg !== undefined ? { averageBandwidth: avg } : {}),
+      group: 'video',
+    });
   }
   const groups = obj(m.mediaGroups) ?? {};
   for (const [key, type] of RENDITION_TYPES) {
