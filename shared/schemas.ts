@@ -148,7 +148,7 @@ const PhaseStats = z.object({ p50: z.number().nonnegative(), p95: z.number().non
  */
 export const SegmentPhases = z.object({
   samples: z.number().int().nonnegative(),
-  new_connections: z.number().int().nonnegative(),
+  new_connection_count: z.number().int().nonnegative(),
   connect_ms: PhaseStats.optional(),
   tls_ms: PhaseStats.optional(),
   ttfb_ms: PhaseStats.optional(),
@@ -304,7 +304,7 @@ export const Report = z.object({
   startup: StartupBreakdown.optional(),
   segments: z.array(SegmentTiming).max(MAX_SEGMENTS_IN_REPORT).default([]),
   /** Stream probe: p50/p95 of each download phase over every segment of the period (not only those listed). */
-  segment_phases: SegmentPhases.optional(),
+  segmentPhases: SegmentPhases.optional(),
   errors: z.array(ProbeErrorEntry).max(MAX_ERRORS_IN_REPORT).default([]),
   /** Browser probe: player notices (non-fatal, expected of healthy streams), kept out of `errors`. */
   notices: z.array(PlayerNotice).max(50).optional(),
