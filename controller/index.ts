@@ -125,6 +125,8 @@ export async function startController(opts: ControllerOptions): Promise<Controll
   const aggregator = new Aggregator({ labelsOf: (id) => targets.get(id)?.labels });
   const latest = new LatestReports();
   let partitioned: Partitioned | undefined;
+  // Until the API and alerting are up, the live feed is decoded (set below once its listeners are known).
+  let feedWanted: () => boolean = () => true;
   // Partitioned: the per-series gauges come from the partitions this replica owns (each series from its owner).
   const seriesSource = {
     perSeries: (w: Parameters<Aggregator['perSeries']>[0]) =>
@@ -186,6 +188,7 @@ export async function startController(opts: ControllerOptions): Promise<Controll
         sweeps.onReport(r);
       },
       onFeed: (r, seq) => events.emit('report', r, seq),
+      feedWanted: () => feedWanted(),
     });
     const owner = partitioned.owner;
     metrics.trackIngest({
@@ -324,6 +327,9 @@ export async function startController(opts: ControllerOptions): Promise<Controll
   const url = `http://${config.controller.host.includes(':') ? `[${config.controller.host}]` : config.controller.host}:${port}`;
   logger.info({ url }, 'controller API listening');
   apiUrl = url;
+  // Partitioned: decode the fleet's live feed only for an open event stream or the alerting lease holder.
+  const baseListeners = events.listenerCount('report');
+  feedWanted = () => alerting.isLeader || events.listenerCount('report') > baseListeners;
 
   return {
     url,

@@ -148,7 +148,7 @@ const PhaseStats = z.object({ p50: z.number().nonnegative(), p95: z.number().non
  */
 export const SegmentPhases = z.object({
   samples: z.number().int().nonnegative(),
-  new_connections: z.number().int().nonnegative(),
+  new_connection_count: z.number().int().nonnegative(),
   connect_ms: PhaseStats.optional(),
   tls_ms: PhaseStats.optional(),
   ttfb_ms: PhaseStats.optional(),
@@ -236,8 +236,7 @@ export const SelfCheck = z.object({
   cpu_wait_ratio: z.number().nonnegative().optional(),
   /** Stream probe: reload start vs its planned time, as a share of the reload interval (p95; 0.5 = half). */
   poll_drift_p95_ratio: z.number().optional(),
-  /** Browser probe: longest gap between animation frames in the page, and the slowest drain round trip. */
-  raf_gap_max_ms: z.number().nonnegative().optional(),
+  /** Browser probe: the slowest round trip of a harness drain (page.evaluate): renderer responsiveness. */
   drain_rtt_max_ms: z.number().nonnegative().optional(),
   /** True when the probe's own lateness could explain a lateness finding. */
   late: z.boolean(),
@@ -305,7 +304,7 @@ export const Report = z.object({
   startup: StartupBreakdown.optional(),
   segments: z.array(SegmentTiming).max(MAX_SEGMENTS_IN_REPORT).default([]),
   /** Stream probe: p50/p95 of each download phase over every segment of the period (not only those listed). */
-  segment_phases: SegmentPhases.optional(),
+  segmentPhases: SegmentPhases.optional(),
   errors: z.array(ProbeErrorEntry).max(MAX_ERRORS_IN_REPORT).default([]),
   /** Browser probe: player notices (non-fatal, expected of healthy streams), kept out of `errors`. */
   notices: z.array(PlayerNotice).max(50).optional(),

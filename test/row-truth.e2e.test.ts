@@ -162,8 +162,8 @@ describe('row-level truth through a recording proxy', () => {
         expect(seg.transfer_ms).toBeTypeOf('number');
         expect(seg.reused).toBeTypeOf('boolean');
       }
-      expect(r.segment_phases?.samples).toBe(r.metrics.segments_total);
-      expect(r.segment_phases?.ttfb_ms?.p95).toBeGreaterThanOrEqual(r.segment_phases?.ttfb_ms?.p50 ?? 0);
+      expect(r.segmentPhases?.samples).toBe(r.metrics.segments_total);
+      expect(r.segmentPhases?.ttfb_ms?.p95).toBeGreaterThanOrEqual(r.segmentPhases?.ttfb_ms?.p50 ?? 0);
     } finally {
       await proxy.close();
     }

@@ -16,7 +16,13 @@ const VOCABULARY = new Set<string>(METRIC_NAMES);
  * Report fields that say how a measured quantity was measured: `<quantity>_<what>`, snake_case like the
  * quantity they qualify. A closed list on purpose: a new one is a decision, made here.
  */
-const MEASUREMENT_QUALIFIERS = new Set(['latency_method', 'g2g_method', 'g2g_injector_id', 'g2g_strip']);
+const MEASUREMENT_QUALIFIERS = new Set([
+  'latency_method',
+  'g2g_method',
+  'g2g_injector_id',
+  'g2g_strip',
+  'av_method',
+]);
 const ENUM_KEYS = new Set<string>([...Outcome.options, ...FINDING_CODES]);
 const ALERTING_PATHS = /^\/v1\/(alerts|rules|silences)(\/|$)/;
 export function fieldNameAllowed(path: string, name: string): boolean {

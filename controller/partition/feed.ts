@@ -21,6 +21,11 @@ export class LiveFeed {
       names: Names;
       logger: Logger;
       onReport: (r: Report, seq: number) => void;
+      /**
+       * Whether anyone here needs the reports now (an open /v1/events stream, the alerting lease): when not,
+       * a message is skipped undecoded, so k replicas do not each pay for decoding the whole fleet.
+       */
+      wanted?: () => boolean;
     },
   ) {}
 
@@ -34,6 +39,7 @@ export class LiveFeed {
     this.stopFn = () => messages.stop();
     this.loop = (async () => {
       for await (const m of messages) {
+        if (this.opts.wanted && !this.opts.wanted()) continue;
         try {
           const parsed = parseReport(decodeJson(m.data));
           if (parsed.success && !subjectMismatch(m.subject, parsed.data))

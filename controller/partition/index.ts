@@ -29,6 +29,8 @@ export interface PartitionedOptions {
   onReport: (r: Report, replayed: boolean) => void;
   /** Every new report of the fleet, whoever owns it (the live SSE feed). */
   onFeed: (r: Report, seq: number) => void;
+  /** Whether the live feed is needed now (see LiveFeed). */
+  feedWanted?: () => boolean;
 }
 
 export interface Partitioned {
@@ -83,7 +85,13 @@ export async function startPartitioned(opts: PartitionedOptions): Promise<Partit
     logger: log,
   });
   cluster.start();
-  const feed = new LiveFeed({ js: opts.js, names, logger: log, onReport: opts.onFeed });
+  const feed = new LiveFeed({
+    js: opts.js,
+    names,
+    logger: log,
+    onReport: opts.onFeed,
+    wanted: opts.feedWanted,
+  });
   await feed.start();
   leases.start();
   log.info({ partitions: config.controller.partitions, replica: opts.replicaId }, 'partitioned ingest on');

@@ -41,16 +41,18 @@ interface DenseStoreLike {
 
 function sketchOut(s: DDSketch): WireSketch {
   const store = s.store as unknown as DenseStoreLike;
-  // Only the bins between minKey and maxKey are in use.
-  const from = Math.max(0, store.minKey - store.offset);
-  const to = Math.min(store.bins.length, store.maxKey - store.offset + 1);
+  // Only the bins between minKey and maxKey are in use. A sketch of zeros only (stall_ms: 0) has none:
+  // its keys are ±Infinity, which JSON would send as null.
+  const empty = !(store.minKey <= store.maxKey);
+  const from = empty ? 0 : Math.max(0, store.minKey - store.offset);
+  const to = empty ? 0 : Math.min(store.bins.length, store.maxKey - store.offset + 1);
   return {
     z: s.zeroCount,
     n: s.count,
     s: s.sum,
     lo: Number.isFinite(s.min) ? s.min : 0,
     hi: Number.isFinite(s.max) ? s.max : 0,
-    o: store.offset + from,
+    o: empty ? 0 : store.offset + from,
     b: to > from ? store.bins.slice(from, to) : [],
   };
 }

@@ -416,7 +416,7 @@ export class Session {
       latency_method: t.availability.count > 0 ? 'pdt' : undefined,
       metrics,
       segments: t.segments.list(),
-      ...(t.segmentsTotal > 0 ? { segment_phases: phaseSummary(t) } : {}),
+      ...(t.segmentsTotal > 0 ? { segmentPhases: phaseSummary(t) } : {}),
       errors: t.errors.entries(),
       findings: t.book.findings(),
       ...(flags.length ? { flags } : {}),
@@ -518,9 +518,9 @@ function phaseStats(r: Reservoir): { p50: number; p95: number } | undefined {
   return p50 === undefined || p95 === undefined ? undefined : { p50, p95 };
 }
 
-/** The report's segment_phases: every phase's p50/p95 over the period's downloads. */
+/** The report's segmentPhases: every phase's p50/p95 over the period's downloads. */
 function phaseSummary(t: Tally): SegmentPhases {
-  const out: SegmentPhases = { samples: t.segmentsTotal, new_connections: t.newConnections };
+  const out: SegmentPhases = { samples: t.segmentsTotal, new_connection_count: t.newConnections };
   const put = (k: 'connect_ms' | 'tls_ms' | 'ttfb_ms' | 'transfer_ms', r: Reservoir) => {
     const v = phaseStats(r);
     if (v) out[k] = v;

@@ -108,14 +108,14 @@ describe.skipIf(soakS > 0)('stream probe on the real testbed', () => {
       if (seg.reused) expect(seg.connect_ms).toBe(0);
     }
     expect(hls.result.segments.some((x) => x.reused)).toBe(true);
-    const ph = hls.result.segment_phases;
+    const ph = hls.result.segmentPhases;
     expect(ph?.samples).toBe(hls.result.metrics.segments_total);
     // Segments mostly ride the keep-alive connections the playlists opened; connect is summarised over the
     // downloads that did open one, and only then.
     const opened = hls.result.segments.filter((x) => !x.reused).length;
-    expect(ph?.new_connections).toBeGreaterThanOrEqual(opened);
-    expect(ph?.new_connections).toBeLessThan(ph?.samples ?? 0);
-    if (ph?.new_connections) expect(ph.connect_ms?.p95).toBeGreaterThanOrEqual(ph.connect_ms?.p50 ?? 0);
+    expect(ph?.new_connection_count).toBeGreaterThanOrEqual(opened);
+    expect(ph?.new_connection_count).toBeLessThan(ph?.samples ?? 0);
+    if (ph?.new_connection_count) expect(ph.connect_ms?.p95).toBeGreaterThanOrEqual(ph.connect_ms?.p50 ?? 0);
     else expect(ph?.connect_ms).toBeUndefined();
     expect(ph?.tls_ms).toBeUndefined();
     expect(ph?.ttfb_ms?.p50).toBe(hls.result.metrics.segment_ttfb_p50_ms);
