@@ -47,6 +47,15 @@ const SETTLE_MS = Number(arg('settle', '6')) * 1000;
 /** Browser signals after a removal that the removed fault still explains (player buffer, ~3 segments). */
 const LINGER_MS = Number(arg('linger', '10')) * 1000;
 const STREAM = 'hls-ts';
+/** Testbed segment duration (s): a source fault reaches a player about 3.5 segments later. */
+const SEGMENT_S = Number(arg('segment', '1'));
+/** Only these fault types (comma-separated; default all). */
+const ONLY = arg('faults', '')
+  .split(',')
+  .map((x) => x.trim())
+  .filter(Boolean);
+/** Print every browser watch report's audio figures (diagnosis). */
+const VERBOSE = process.argv.includes('--verbose');
 
 type Watch = 'stream' | 'browser' | 'browser-check';
 
@@ -142,7 +151,10 @@ interface Row {
 async function main(): Promise<void> {
   const logger = createLogger('bench-viewer', 'warn');
   const available = new Set<string>(FAULT_TYPES);
-  const rows: Row[] = SPECS.map((spec) => ({
+  const unknown = ONLY.filter((t) => !SPECS.some((s) => s.type === t));
+  if (unknown.length) throw new Error(`--faults: unknown ${unknown.join(', ')}`);
+  const specs = ONLY.length ? SPECS.filter((s) => ONLY.includes(s.type)) : SPECS;
+  const rows: Row[] = specs.map((spec) => ({
     spec,
     available: available.has(spec.type),
     ttds: [],
@@ -153,7 +165,7 @@ async function main(): Promise<void> {
   process.stderr.write(
     `bench:viewer: ${active.length}/${rows.length} fault types available (${active.map((r) => r.spec.type).join(', ')}); starting the testbed\n`,
   );
-  const tb: Testbed = await startTestbed({ port: 0, ladder: 'full', segmentS: 2, logger });
+  const tb: Testbed = await startTestbed({ port: 0, ladder: 'full', segmentS: SEGMENT_S, logger });
   const url = tb.streams.find((s) => s.id === STREAM)?.url;
   if (!url) throw new Error(`testbed has no ${STREAM}`);
   const windows: Window[] = [];
@@ -161,6 +173,12 @@ async function main(): Promise<void> {
   const listeners = new Set<(w: Watch, r: ProbeResult) => void>();
   const onReport = (watch: Watch, r: ProbeResult) => {
     reports.push({ watch, r });
+    if (VERBOSE && watch !== 'stream') {
+      const m = r.metrics as unknown as Record<string, unknown>;
+      process.stderr.write(
+        `    ${watch} ${r.endedAt.slice(11, 23)} ${r.outcome} silent=${m.silent_ms} missing=${m.audio_missing_ms} level=${m.audio_level_p50_dbfs} av=${m.av_offset_ms}/${r.av_method} findings=${r.findings.map((f) => f.code).join(',')} reasons=${r.reasons.join(' | ').slice(0, 200)}\n`,
+      );
+    }
     for (const l of listeners) l(watch, r);
   };
 
@@ -257,7 +275,7 @@ async function main(): Promise<void> {
     const strays: string[] = [];
     for (const { watch, r } of reports) {
       if (Date.parse(r.endedAt) < baselineFrom) continue;
-      for (const spec of SPECS) {
+      for (const spec of specs) {
         if (spec.watch !== watch && !(spec.watch === 'browser-check' && watch === 'browser')) continue;
         const t = spec.seen(r);
         if (t === undefined) continue;
@@ -293,7 +311,7 @@ async function main(): Promise<void> {
       `run ${Math.round((Date.now() - started) / 1000)} s; baseline ${BASELINE_S} s; ${reports.length} reports; figures from a shared machine need a quiet rerun\n`,
     );
     process.stdout.write(
-      `detected=${all.length}/${RUNS * SPECS.length} false_positive=${falsePositives} ttd_p95_ms=${all.length ? Math.round(percentile(all, 0.95)) : 'NaN'}\n`,
+      `detected=${all.length}/${RUNS * specs.length} false_positive=${falsePositives} ttd_p95_ms=${all.length ? Math.round(percentile(all, 0.95)) : 'NaN'}\n`,
     );
   } finally {
     ac.abort();

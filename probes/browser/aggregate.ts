@@ -30,6 +30,8 @@ export const DEFAULT_SILENCE_DBFS = -60;
 const AUDIO_WINDOW_MS = 100;
 /** A tone and a marked frame further apart than this are not one sync event (half the marker period). */
 const AV_PAIR_MS = (SYNC_PERIOD_S * 1000) / 2;
+/** Frames presented this recently may not be drained yet: a pairing is final only past this margin. */
+const AV_PAIR_SETTLE_MS = 200;
 /** A decoded size differing from the declared one this long (same level) is a finding, not a switch. */
 const RESOLUTION_MIN_MS = 2000;
 /** Audio missing this long in a report is a finding. */
@@ -65,6 +67,12 @@ export interface Carry {
   /** Sync tones not yet paired with a marked frame, and recent marked frames (t). */
   avTones: number[];
   avMarks: number[];
+  /**
+   * A tone has been paired with a marked frame in this session: the stream carries the sync marker, so the
+   * offset comes from it alone. The buffered-timeline fallback reads a hole in one track (audio segments that
+   * carried no audio, evicted later) as a shift of tens of seconds.
+   */
+  avMarkerSeen?: boolean;
   /** The decoded picture size and level showing since t. */
   picture?: { level: number; width: number; height: number; since: number };
 }
@@ -214,6 +222,8 @@ export class PeriodAccumulator {
   /** Audio windows analysed in this period (none: audio analysis off or failed, so no audio figures). */
   private audioWindows = 0;
   private audioMissingMs = 0;
+  /** Audio segments the player found without audio (a demuxed audio rendition whose track is gone). */
+  private audioEmpty?: { at: number; count: number };
   private readonly avMarker: number[] = [];
   private readonly avBuffer: number[] = [];
   private cues = 0;
@@ -326,6 +336,11 @@ export class PeriodAccumulator {
           c.level = e.level;
           break;
         case 'error': {
+          if (e.frag === 'audio' && /no media/i.test(e.reason ?? '') && e.t >= this.from) {
+            // The audio rendition's segments carry no audio: no samples will play, whatever the buffers say.
+            if (this.audioEmpty) this.audioEmpty.count++;
+            else this.audioEmpty = { at: e.t, count: 1 };
+          }
           if (isNotice(e)) {
             const n = this.notices.get(e.details);
             if (n) n.count++;
@@ -423,15 +438,24 @@ export class PeriodAccumulator {
     const c = this.carry;
     const keep: number[] = [];
     for (const ta of c.avTones) {
-      if (now < ta + AV_PAIR_MS + 200) {
-        keep.push(ta);
-        continue;
-      }
       let best: number | undefined;
       for (const tm of c.avMarks)
         if (Math.abs(ta - tm) < AV_PAIR_MS && (best === undefined || Math.abs(ta - tm) < Math.abs(ta - best)))
           best = tm;
-      if (best !== undefined) this.avMarker.push(ta - best);
+      // Final once no later frame can be nearer: a frame after now is further from the tone than now is (with a
+      // margin for frames not yet drained); else wait out the whole pairing window.
+      const settled =
+        best !== undefined
+          ? now - ta - AV_PAIR_SETTLE_MS > Math.abs(ta - best)
+          : now >= ta + AV_PAIR_MS + 200;
+      if (!settled) {
+        keep.push(ta);
+        continue;
+      }
+      if (best !== undefined) {
+        this.avMarker.push(ta - best);
+        c.avMarkerSeen = true;
+      }
     }
     c.avTones = keep;
     c.avMarks = c.avMarks.filter((tm) => tm > now - 3 * AV_PAIR_MS);
@@ -651,7 +675,8 @@ export class PeriodAccumulator {
       if (lv) m.audio_level_p50_dbfs = r1(lv[50]);
       if (this.audioWindows > 0 && (this.audioDb.length > 0 || c.audioDeclared)) m.silent_ms = this.silentMs;
       if (this.audioWindows > 0 && c.audioDeclared) m.audio_missing_ms = this.audioMissingMs;
-      const av = percentiles(this.avMarker, [50]) ?? percentiles(this.avBuffer, [50]);
+      const av =
+        percentiles(this.avMarker, [50]) ?? (c.avMarkerSeen ? undefined : percentiles(this.avBuffer, [50]));
       if (av) {
         avMethod = this.avMarker.length > 0 ? 'marker' : 'buffer';
         m.av_offset_ms = r1(av[50]);
@@ -669,6 +694,15 @@ export class PeriodAccumulator {
           at: Math.round((c.startWall ?? 0) + this.from),
           count: 1,
           evidence: `the stream declares audio but none played for ${(this.audioMissingMs / 1000).toFixed(1)} s while the picture had data`,
+        });
+      else if (this.audioEmpty && c.audioDeclared !== false)
+        findings.push({
+          code: 'audio-missing',
+          severity: 'critical',
+          variant: 'audio',
+          at: Math.round((c.startWall ?? 0) + this.audioEmpty.at),
+          count: 1,
+          evidence: `the stream declares audio but ${this.audioEmpty.count} audio segment(s) carried none (the player found no media in them)`,
         });
       // The picture showing at the period end counts up to it (without closing it: it carries on).
       this.closePicture(this.to);

@@ -42,7 +42,16 @@ export interface HarnessEventMap {
   /** LEVEL_SWITCHED. */
   switch: { level: number };
   /** hls.js ERROR. status only when an HTTP response code (> 0) was present. */
-  error: { errType: string; details: string; fatal: boolean; status?: number; url?: string; reason?: string };
+  /** frag: the kind of fragment it concerns (hls.js: 'main' | 'audio' | 'subtitle'), when it concerns one. */
+  error: {
+    errType: string;
+    details: string;
+    fatal: boolean;
+    status?: number;
+    url?: string;
+    reason?: string;
+    frag?: string;
+  };
   /** Picture unchanged for >= freezeMinMs while the playhead moved; t is when it stopped changing. */
   'frozen-start': Record<string, never>;
   'frozen-end': Record<string, never>;

@@ -72,6 +72,11 @@ const CLOSE_TIMEOUT_MS = 3000;
 const MAX_CRASH_RESTARTS = 3;
 /** A watch retries a player stopped by a fatal error after this pause (the stream may come back). */
 const FATAL_RETRY_MS = 5000;
+/**
+ * A restarted watch player that has not presented a frame this long is stuck (hls.js can stay wedged after
+ * starting on an audio rendition without media, even once the media is back): it is replaced like a fatal one.
+ */
+const RESTART_FIRST_FRAME_MS = 15_000;
 
 class Timeout extends Error {}
 
@@ -109,6 +114,9 @@ interface Run {
   /** The browser stopped answering and was handed back to the pool to be killed. */
   broken: boolean;
   fatal: boolean;
+  /** Date.now() when this page started playing, and whether it has presented a frame. */
+  openedAt?: number;
+  playing?: boolean;
   wake?: () => void;
 }
 
@@ -332,6 +340,7 @@ export class BrowserSession {
       OPEN_TIMEOUT_MS,
       'harness start',
     );
+    run.openedAt = Date.now();
     this.log.debug({ url: redactUrl(this.job.target.url), restart: this.restarts }, 'playback started');
   }
 
@@ -354,13 +363,22 @@ export class BrowserSession {
       if (start && start.type === 'start') {
         this.timelineWall ??= start.wall;
         run.offset = start.wall - this.timelineWall;
-        if (run.offset > 0) {
-          this.summary.goOnline(run.offset);
-          this.interval.goOnline(run.offset);
-        }
       }
     }
     const off = run.offset ?? 0;
+    // A restarted player is back only from its first frame: until then nothing plays, so that time is not
+    // playing time and its audio windows say nothing (counting them gave silent_ms = 0 from a player that
+    // never started).
+    if (!run.playing) {
+      const ff = d.events.find((e) => e.type === 'first-frame');
+      if (ff) {
+        run.playing = true;
+        if (off > 0) {
+          this.summary.goOnline(ff.t + off);
+          this.interval.goOnline(ff.t + off);
+        }
+      }
+    }
     if (off !== 0) {
       for (const e of d.events) {
         e.t += off;
@@ -438,6 +456,15 @@ export class BrowserSession {
       if (this.ctx.signal.aborted) return 'aborted';
       if (run.fatal) return 'fatal';
       if (Date.now() >= this.end) return 'duration';
+      if (
+        this.restarts > 0 &&
+        !run.playing &&
+        run.openedAt !== undefined &&
+        Date.now() - run.openedAt > RESTART_FIRST_FRAME_MS
+      ) {
+        this.log.info('restarted player presented no frame; replacing it');
+        return 'fatal';
+      }
       this.maybeInterval();
     }
   }

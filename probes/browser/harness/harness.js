@@ -428,6 +428,7 @@ function wireHls(h, cfg) {
         status: typeof status === 'number' && status > 0 ? status : undefined,
         url: data.url ?? data.context?.url ?? fragUrl(data.frag),
         reason: (data.reason ?? data.error?.message ?? '').slice(0, 300) || undefined,
+        frag: typeof data.frag?.type === 'string' ? data.frag.type : undefined,
       });
     }),
   );
