@@ -1,9 +1,13 @@
 /**
  * npm run bench:viewer — issue #21: what viewers notice beyond the picture. Each viewer fault is injected
- * `runs` times (default 5) on the real testbed (full ladder, TD 2 s) while watches run; detection and the
- * time from injection (the testbed's truth log) to the first report that shows it.
+ * `runs` times (default 5) on the real testbed (full ladder, TD `segment` s, default 1) while watches run;
+ * detection and the time from injection (the testbed's truth log) to the first report that shows it. Source
+ * faults reach a player about 3.5 segments after capture, so 1 s segments are what a 5 s budget allows.
  *
  *   node dist/bench/viewer.js [--runs 5] [--warmup 20] [--baseline 60] [--timeout 20] [--settle 6] [--linger 10]
+ *                             [--segment 1] [--faults audio-silence,av-drift] [--verbose]
+ *
+ * --faults runs a subset (m = runs x the faults run); --verbose prints each browser report's audio figures.
  *
  * Watches (probe level, no controller: the probes' own reports, interval 1 s):
  *   stream   StreamProber watch of the hls-ts master (every rendition incl. the WebVTT one; segmentFetch
@@ -16,7 +20,8 @@
  *   captions-stale  hls-ts subs      stream: finding captions-stale on subs/index.m3u8
  *   bitrate-over    hls-ts 240p x3   stream: finding bandwidth-exceeded on 240p/index.m3u8
  *   audio-silence   source           browser: metrics.silent_ms > 0 (or a finding/reason audio-silent)
- *   audio-drop      hls-ts           browser: finding audio-missing, or metrics.audio_missing_ms > 0
+ *   audio-drop      hls-ts           browser: finding audio-missing, or metrics.audio_missing_ms > 0 (the full
+ *                                    ladder's audio is a demuxed rendition: its segments without audio)
  *   av-drift        source 500 ms    browser: metrics.av_offset_abs_ms > 200 (A/V offset, marker or buffer)
  *   resolution-lie  hls-ts 360p      browser-check: finding/reason resolution-mismatch
  * A fault type the testbed does not have yet (another helper's, not landed) is listed as "not available"
@@ -27,7 +32,7 @@
  * that explains it (browser signals: + `linger` s, the player's buffer still plays what was injected) is a
  * false positive (counted per report that shows it).
  *
- * Last line: detected=<n>/<m> false_positive=<n> ttd_p95_ms=<n>   (m = runs x 6; p95 nearest-rank over the
+ * Last line: detected=<n>/<m> false_positive=<n> ttd_p95_ms=<n>   (m = runs x faults; p95 nearest-rank over the
  * detected injections; figures taken on a shared machine need a quiet rerun)
  */
 import { BrowserProber } from '../probes/browser/index.js';

@@ -111,6 +111,49 @@ describe('viewer signals arithmetic', () => {
     expect(b.metrics.av_offset_ms).toBe(-40);
   });
 
+  it('a pairing is final as soon as no later frame can be nearer; once the marker is seen, no buffer fallback', () => {
+    const acc = new PeriodAccumulator(initialCarry());
+    // Tone 500 ms after its marked frame: final 500 ms (+ margin) after the tone, not a whole half period.
+    acc.add({
+      events: [...playing(), { type: 'av-mark', t: 1000 }, { type: 'av-tone', t: 1500 }],
+      snapshot: snap(2300),
+    });
+    const first = acc.finish();
+    expect(first.avMethod).toBe('marker');
+    expect(first.metrics.av_offset_ms).toBe(500);
+    // The next period has no pair, only a buffered-timeline figure (e.g. a hole in the audio buffer): the
+    // stream carries the marker, so no offset rather than the fallback's.
+    const next = new PeriodAccumulator(acc.next());
+    next.add({ events: [{ type: 'av-buffer', t: 2500, ms: 29_000 }], snapshot: snap(3300) });
+    const d = next.finish();
+    expect(d.metrics.av_offset_ms).toBeUndefined();
+    expect(d.avMethod).toBeUndefined();
+  });
+
+  it('audio segments the player found without audio are audio-missing (demuxed audio rendition)', () => {
+    const noMedia = (t: number): HarnessEvent => ({
+      type: 'error',
+      t,
+      errType: 'mediaError',
+      details: 'fragParsingError',
+      fatal: false,
+      frag: 'audio',
+      url: 'http://cdn.example/audio/seg_1.ts',
+      reason: 'Found no media in msn 1 of audio playlist "http://cdn.example/audio/index.m3u8"',
+    });
+    const d = period(
+      [...playing(), ...windows(600, 20, (t) => level(t, -33, true)), noMedia(1200), noMedia(2200)],
+      3000,
+    );
+    const f = d.findings.find((x) => x.code === 'audio-missing');
+    expect(f?.severity).toBe('critical');
+    expect(f?.at).toBe(WALL + 1200);
+    expect(f?.evidence).toContain('2 audio segment(s) carried none');
+    // The same parse error on a video fragment says nothing about audio.
+    const v = period([...playing(), { ...noMedia(1200), frag: 'main' } as HarnessEvent], 3000);
+    expect(v.findings.filter((x) => x.code === 'audio-missing')).toEqual([]);
+  });
+
   it('resolution-mismatch needs 2 s at one level and names the rendition', () => {
     const brief = period(
       [
