@@ -3,7 +3,7 @@
  * `runs` times (default 5) on the real testbed (full ladder, TD 2 s) while watches run; detection and the
  * time from injection (the testbed's truth log) to the first report that shows it.
  *
- *   node dist/bench/viewer.js [--runs 5] [--warmup 20] [--baseline 60] [--timeout 20] [--settle 6]
+ *   node dist/bench/viewer.js [--runs 5] [--warmup 20] [--baseline 60] [--timeout 20] [--settle 6] [--linger 10]
  *
  * Watches (probe level, no controller: the probes' own reports, interval 1 s):
  *   stream   StreamProber watch of the hls-ts master (every rendition incl. the WebVTT one; segmentFetch
@@ -24,7 +24,8 @@
  *
  * A run: inject -> wait for detection (at most `timeout` s) -> remove -> `settle` s. Before the first run a
  * `baseline` of healthy watching; any of the signals above outside [injection, removal + settle] of a fault
- * that explains it is a false positive (counted per report that shows it).
+ * that explains it (browser signals: + `linger` s, the player's buffer still plays what was injected) is a
+ * false positive (counted per report that shows it).
  *
  * Last line: detected=<n>/<m> false_positive=<n> ttd_p95_ms=<n>   (m = runs x 6; p95 nearest-rank over the
  * detected injections; figures taken on a shared machine need a quiet rerun)
@@ -43,6 +44,8 @@ const WARMUP_S = Number(arg('warmup', '20'));
 const BASELINE_S = Number(arg('baseline', '60'));
 const TIMEOUT_MS = Number(arg('timeout', '20')) * 1000;
 const SETTLE_MS = Number(arg('settle', '6')) * 1000;
+/** Browser signals after a removal that the removed fault still explains (player buffer, ~3 segments). */
+const LINGER_MS = Number(arg('linger', '10')) * 1000;
 const STREAM = 'hls-ts';
 
 type Watch = 'stream' | 'browser' | 'browser-check';
@@ -235,7 +238,12 @@ async function main(): Promise<void> {
         listeners.delete(check);
         tb.faults.remove(record.id);
         const removedAt = Date.now();
-        windows.push({ spec, from: at, to: removedAt + SETTLE_MS });
+        // A source fault is still in the players' buffers one glass-to-glass latency after its removal.
+        windows.push({
+          spec,
+          from: at,
+          to: removedAt + SETTLE_MS + (spec.watch === 'stream' ? 0 : LINGER_MS),
+        });
         if (detectedAt !== undefined) row.ttds.push(Math.max(0, detectedAt - at));
         else row.missed++;
         process.stderr.write(
