@@ -215,8 +215,9 @@ describe('row-level truth through a recording proxy', () => {
         },
         { signal: ac.signal, logger },
       );
+      // The session is cut as soon as dash.js sends mtp, which can be before its first frame: this test is about
+      // the requests, so it does not judge the playback.
       ProbeResult.parse(r);
-      expect(r.metrics.startup_ms).toBeTypeOf('number');
       const reqs = proxy.seen
         .filter((s) => isMedia(s.path) || isManifest(s.path))
         .map((s) => ({ path: s.path, c: parseCmcd(new URL(s.path, 'http://x').searchParams.get('CMCD')) }));

@@ -154,7 +154,21 @@ function vars(entries: Record<string, string | number | string[]>): string {
     .join('\n');
 }
 
-export async function startTopology(): Promise<Topology> {
+/**
+ * Fifteen ports are picked before the first server binds them; on a busy machine another test's server can
+ * take one in between (seen in CI: the hub's leafnode port). Start again on fresh ports then, a bounded number of times.
+ */
+export async function startTopology(attempts = 3): Promise<Topology> {
+  for (let i = 1; ; i++) {
+    try {
+      return await startTopologyOnce();
+    } catch (err) {
+      if (i >= attempts || !/address already in use/.test(String((err as Error).message))) throw err;
+    }
+  }
+}
+
+async function startTopologyOnce(): Promise<Topology> {
   const root = tempDir('lp-topology');
   const hubPorts = await Promise.all([0, 1, 2].map(() => freePort()));
   const clusterPorts = await Promise.all([0, 1, 2].map(() => freePort()));

@@ -48,7 +48,14 @@ describe('demo: human output and Ctrl-C', () => {
         () => stdout.includes('Ctrl-C stops every process'),
         180_000,
         200,
-      );
+      ).catch((err: Error) => {
+        // Once seen in a full CI run only (it passes alone in ~13 s): say where the demo stood.
+        const logPath = join(data.path, 'demo.log');
+        const tail = existsSync(logPath)
+          ? readFileSync(logPath, 'utf8').split('\n').slice(-30).join('\n')
+          : '';
+        throw new Error(`${err.message}\n--- demo stdout ---\n${stdout}\n--- demo.log tail ---\n${tail}`);
+      });
       expect(stdout.split('\n')[0]).toMatch(/^Command center: http:\/\/127\.0\.0\.1:\d+\/$/);
       expect(stdout).toContain('liveprobe demo is up:');
       expect(stdout).toMatch(/verdict (GO|WARN|NO-GO)/);
