@@ -209,18 +209,7 @@ export class Cluster {
   /** Accumulators of a summary over the whole fleet (by group key, or by cell / series). */
   async summaryBuckets(q: SummaryQuery, by?: 'cell' | 'series'): Promise<Merged<Map<string, Bucket>>> {
     const { parts, missing } = await this.gather({ kind: 'summary', q, by });
-    const acc = new Map<string, Bucket>();
-    for (const chunks of parts.values())
-      for (const c of chunks)
-        for (const [key, w] of c.items) {
-          let into = acc.get(key);
-          if (!into) {
-            into = emptyBucket(0);
-            acc.set(key, into);
-          }
-          mergeInto(into, bucketIn(WireBucket.parse(w)));
-        }
-    return { value: acc, missing };
+    return { value: mergeParts(parts), missing };
   }
 
   /**
@@ -229,18 +218,7 @@ export class Cluster {
    */
   async alertingWindows(windows: WindowName[], targets?: string[]): Promise<Merged<MergedWindows>> {
     const { parts, missing } = await this.gather({ kind: 'alerting', windows, targets });
-    const acc = new Map<string, Bucket>();
-    for (const chunks of parts.values())
-      for (const c of chunks)
-        for (const [key, w] of c.items) {
-          let into = acc.get(key);
-          if (!into) {
-            into = emptyBucket(0);
-            acc.set(key, into);
-          }
-          mergeInto(into, bucketIn(WireBucket.parse(w)));
-        }
-    return { value: new MergedWindows(acc), missing };
+    return { value: new MergedWindows(mergeParts(parts)), missing };
   }
 
   async summary(q: SummaryQuery): Promise<Merged<SummaryGroup[]>> {
@@ -405,4 +383,20 @@ export class MergedWindows {
     }
     return finish(acc);
   }
+}
+
+/** Every partition's buckets merged by key (sketches merge, counts add). */
+function mergeParts(parts: Map<string, Part[]>): Map<string, Bucket> {
+  const acc = new Map<string, Bucket>();
+  for (const chunks of parts.values())
+    for (const c of chunks)
+      for (const [key, w] of c.items) {
+        let into = acc.get(key);
+        if (!into) {
+          into = emptyBucket(0);
+          acc.set(key, into);
+        }
+        mergeInto(into, bucketIn(WireBucket.parse(w)));
+      }
+  return acc;
 }
