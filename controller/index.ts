@@ -18,6 +18,7 @@ import { Ingest } from './ingest.js';
 import { InjectorRegistry } from './injectors.js';
 import { LatestReports } from './latest.js';
 import { ControllerMetrics } from './metrics.js';
+import { partitionOf } from './partition/hash.js';
 import { type Partitioned, type SignalSink, startPartitioned } from './partition/index.js';
 import { ResultsReader } from './results.js';
 import { Lease } from './scheduler/lease.js';
@@ -192,6 +193,12 @@ export async function startController(opts: ControllerOptions): Promise<Controll
       onFeed: (r, seq) => events.emit('report', r, seq),
       feedWanted: () => feedWanted(),
       expectationsOf: (id) => targets.get(id)?.expectations,
+      // Its series are exported by the new owner from now on (a partition of an unmapped subject cannot
+      // be told by target: its series age out as idle).
+      onReleased: (p) => {
+        if (/^\d+$/.test(p))
+          metrics.forget((t) => partitionOf(t, config.controller.partitions) === Number(p));
+      },
       alerting: () => (alertingRef?.isLeader ? alertingRef : undefined),
     });
     const owner = partitioned.owner;
@@ -290,6 +297,8 @@ export async function startController(opts: ControllerOptions): Promise<Controll
     ...(partitioned ? { cluster: partitioned.cluster } : { stream: { js, jsm, names } }),
   });
   await alerting.start();
+  // Partitioned: the fleet-wide gauges come from one replica, so Prometheus can sum the replicas.
+  if (partitioned) metrics.exportsFleet = () => alerting.isLeader;
   alertingRef = {
     get isLeader() {
       return alerting.isLeader;

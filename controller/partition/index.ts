@@ -32,6 +32,8 @@ export interface PartitionedOptions {
   onReport: (r: Report, replayed: boolean) => void;
   /** Every new report of the fleet, whoever owns it (the live SSE feed). */
   onFeed: (r: Report, seq: number) => void;
+  /** A partition this replica no longer owns (see PartitionOwnerOptions.onReleased). */
+  onReleased?: (id: string) => void;
   /** Whether the live feed is needed now (see LiveFeed). */
   feedWanted?: () => boolean;
   /** A target's expectations (rule thresholds): this replica evaluates alert rules for its partitions. */
@@ -77,6 +79,7 @@ export async function startPartitioned(opts: PartitionedOptions): Promise<Partit
       opts.onReport(r, replayed);
       if (!replayed) signals.onReport(r);
     },
+    onReleased: opts.onReleased,
   });
   await owner.ensureConsumers();
   const kv = await opts.kvm.create(`${config.nats.prefix}_partitions`, {
