@@ -34,6 +34,8 @@ const CHUNK_BYTES = 512 * 1024;
 const SUMMARY_CACHE_MS = 1000;
 /** An alerting pass may take a few deadlines: each replica evaluates its share of the targets. */
 const EVALUATE_DEADLINES = 4;
+/** Targets evaluated between two turns of the event loop. */
+const EVALUATE_SLICE = 32;
 
 const Window = z.enum(Object.keys(WINDOWS) as [WindowName]);
 const Query = z.discriminatedUnion('kind', [
@@ -160,21 +162,29 @@ export class Cluster {
       if (!first) await new Promise((r) => setImmediate(r));
       first = false;
       const state = this.opts.owner.states.get(partition);
-      if (!state || this.opts.owner.states.get(partition) !== state) continue;
-      for (const msg of this.encoded(state, revision, q, rules)) this.opts.nc.publish(reply, msg);
+      if (!state) continue;
+      if (q.kind === 'evaluate') {
+        const items = await this.evaluateSliced(state, q, rules);
+        // Given up while it was being evaluated: the new owner answers for it.
+        if (this.opts.owner.states.get(partition) !== state) continue;
+        for (const msg of chunk(this.opts.replicaId, partition, revision, items))
+          this.opts.nc.publish(reply, msg);
+        continue;
+      }
+      for (const msg of this.encoded(state, revision, q)) this.opts.nc.publish(reply, msg);
     }
   }
 
   private readonly served = new Map<string, { at: number; msgs: Uint8Array[] }>();
 
   /** A partition's encoded answer; summaries reused for SUMMARY_CACHE_MS (they are polled). */
-  private encoded(state: PartitionState, revision: number, q: Query, rules: Rule[]): Uint8Array[] {
+  private encoded(state: PartitionState, revision: number, q: Query): Uint8Array[] {
     const p = state.spec.id;
     const key = q.kind === 'summary' ? `${p}|${revision}|${JSON.stringify(q)}` : undefined;
     const now = Date.now();
     const hit = key ? this.served.get(key) : undefined;
     if (hit && now - hit.at < SUMMARY_CACHE_MS) return hit.msgs;
-    const { items, times, fin } = this.local(state, q, rules);
+    const { items, times, fin } = this.local(state, q);
     const msgs = chunk(this.opts.replicaId, p, revision, items, times, fin);
     if (key) {
       if (this.served.size > 500)
@@ -182,6 +192,41 @@ export class Cluster {
       this.served.set(key, { at: now, msgs });
     }
     return msgs;
+  }
+
+  /**
+   * A partition's share of an alerting pass: the rules for the pass's targets it holds, a slice of targets
+   * at a time with the event loop free in between (ingest and other queries go on during a full pass).
+   */
+  private async evaluateSliced(
+    state: PartitionState,
+    q: Extract<Query, { kind: 'evaluate' }>,
+    rules: Rule[],
+  ): Promise<[string, unknown][]> {
+    const numbered = this.numbered(state);
+    const n = Number(state.spec.id);
+    const targets = numbered ? q.targets.filter((t) => partitionOf(t, this.opts.count) === n) : q.targets;
+    const seen = numbered ? undefined : new Set<string>();
+    const items: [string, unknown][] = [];
+    for (let i = 0; i < targets.length; i += EVALUATE_SLICE) {
+      if (i > 0) await new Promise((r) => setImmediate(r));
+      const slice = new Set(targets.slice(i, i + EVALUATE_SLICE));
+      for (const s of evaluateHere(
+        state.aggregator,
+        rules,
+        slice,
+        this.opts.expectations ?? (() => undefined),
+        seen,
+      ))
+        items.push(['S', s]);
+    }
+    // Targets with reports in an unmapped partition may have series in a numbered one too: the asker
+    // evaluates those from merged windows instead.
+    for (const t of seen ?? []) items.push(['T', t]);
+    for (const window of q.totals)
+      for (const [region, counts] of state.aggregator.regionCounts(window))
+        items.push([`W\u0000${window}\u0000${region}`, counts]);
+    return items;
   }
 
   /** Whether every series of a target lives in this partition (numbered partitions: by the hash). */
@@ -192,7 +237,6 @@ export class Cluster {
   private local(
     state: PartitionState,
     q: Query,
-    rules: Rule[],
   ): { items: [string, unknown][]; times?: number[]; fin?: boolean } {
     switch (q.kind) {
       case 'summary': {
@@ -204,28 +248,9 @@ export class Cluster {
         const acc = state.aggregator.partial(q.q as SummaryQuery, q.by);
         return { items: [...acc].map(([k, b]) => [k, bucketOut(b)]) };
       }
-      case 'evaluate': {
-        const numbered = this.numbered(state);
-        const n = Number(state.spec.id);
-        const targets = new Set(
-          numbered ? q.targets.filter((t) => partitionOf(t, this.opts.count) === n) : q.targets,
-        );
-        const seen = numbered ? undefined : new Set<string>();
-        const items: [string, unknown][] = evaluateHere(
-          state.aggregator,
-          rules,
-          targets,
-          this.opts.expectations ?? (() => undefined),
-          seen,
-        ).map((s) => [`S`, s]);
-        // Targets with reports in an unmapped partition may have series in a numbered one too: the asker
-        // evaluates those from merged windows instead.
-        for (const t of seen ?? []) items.push([`T`, t]);
-        for (const window of q.totals)
-          for (const [region, b] of state.aggregator.partial({ window, groupBy: 'region' }))
-            items.push([`W\u0000${window}\u0000${region}`, [b.count, b.probeError]]);
-        return { items };
-      }
+      case 'evaluate':
+        // Answered by evaluateSliced (asynchronous); never reached.
+        return { items: [] };
       case 'timeline': {
         const tl = state.aggregator.timelineBuckets(q);
         return {
