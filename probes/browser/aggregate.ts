@@ -591,6 +591,8 @@ export class PeriodAccumulator {
     const off = clock?.offsetMs ?? 0;
     const g2gSamples = off ? this.g2g.map((v) => v - off) : this.g2g;
     const pdtSamples = off ? this.pdt.map((v) => v - off) : this.pdt;
+    // dash.js latency is read on this machine's clock too (harness.js): the same correction and skew count.
+    const dashSamples = off ? this.dash.map((v) => v - off) : this.dash;
     const played = c.firstFrameAt !== undefined;
     let renditions: RenditionTime[] | undefined;
 
@@ -634,14 +636,14 @@ export class PeriodAccumulator {
       m.pdt_latency_p95_ms = r1(p[95]);
       latencyMethod ??= 'pdt';
     }
-    const dl50 = percentiles(this.dash, [50]);
+    const dl50 = percentiles(dashSamples, [50]);
     if (dl50) {
       m.dash_latency_p50_ms = r1(dl50[50]);
       latencyMethod ??= 'dash';
     }
-    if (g2gSamples.length + pdtSamples.length + this.dash.length > 0) {
+    if (g2gSamples.length + pdtSamples.length + dashSamples.length > 0) {
       let negative = 0;
-      for (const xs of [g2gSamples, pdtSamples, this.dash]) for (const v of xs) if (v < 0) negative++;
+      for (const xs of [g2gSamples, pdtSamples, dashSamples]) for (const v of xs) if (v < 0) negative++;
       m.clock_skew_negative = negative;
       if (clock) m.clock_uncertainty_ms = r1(clock.uncertaintyMs);
     }
@@ -762,7 +764,7 @@ export class PeriodAccumulator {
         segment_throughput_kbps: this.throughput,
         g2g_ms: g2gSamples,
         pdt_latency_ms: pdtSamples,
-        dash_latency_ms: this.dash,
+        dash_latency_ms: dashSamples,
       }),
       avMethod,
       findings,

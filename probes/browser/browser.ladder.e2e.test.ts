@@ -81,8 +81,12 @@ describe('browser probe on a bitrate ladder', () => {
   });
 
   // dash.js comes from the dashjs package (or LIVEPROBE_DASHJS); without it the DASH test cannot run.
-  it('DASH with dash.js: UTCTiming from the stream, dash latency and g2g agree', async () => {
-    const r = await prober.run(job(url('dash'), { durationS: 15 }), ctx());
+  it('DASH with dash.js: UTCTiming from the stream, dash latency and g2g agree, skew counted not clamped', async () => {
+    // The agent's clock estimate says it runs 20 s ahead of the reference: both latency figures are corrected
+    // by it, so the dash.js latency (a few seconds raw) goes negative: counted as skew, never clamped to 0.
+    const SKEW_MS = 20_000;
+    const clock = () => ({ offsetMs: SKEW_MS, uncertaintyMs: 5, rttMs: 10, at: Date.now() });
+    const r = await prober.run(job(url('dash'), { durationS: 15 }), { ...ctx(), clock });
     ProbeResult.parse(r);
     const m = r.metrics;
     console.log(
@@ -102,6 +106,9 @@ describe('browser probe on a bitrate ladder', () => {
     expect(m.dash_latency_p50_ms).toBeTypeOf('number');
     expect(m.g2g_p50_ms).toBeTypeOf('number');
     expect(Math.abs((m.g2g_p50_ms as number) - (m.dash_latency_p50_ms as number))).toBeLessThanOrEqual(150);
+    expect(m.dash_latency_p50_ms).toBeLessThan(0);
+    expect(m.clock_skew_negative).toBeGreaterThan(0);
+    expect(m.clock_uncertainty_ms).toBe(5);
     expect(m.startup_ms).toBeGreaterThan(50);
     const s = r.startup ?? {};
     for (const k of [

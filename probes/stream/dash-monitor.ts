@@ -246,6 +246,7 @@ export class DashRun {
       url: redactUrl(r.url),
       status: r.ok && invalid === undefined ? r.status : undefined,
       error: r.ok ? undefined : r.error,
+      timedOut: !r.ok && r.kind === 'timeout',
       invalid,
       failures: this.mpdFailures,
       lastOkAt: this.mpdOkAt,

@@ -282,9 +282,16 @@ function tick() {
     if (pd) emit('pdt', { ms: Date.now() - pd.getTime() });
   }
   if (dash) {
-    // dash.js's own live latency (seconds; uses the MPD's UTCTiming and ProducerReferenceTime where present).
-    const s = dash.getCurrentLiveLatency();
-    if (Number.isFinite(s) && s > 0) emit('dash-latency', { ms: Math.round(s * 1000) });
+    // Live latency on this machine's clock, as the PDT figure above: now minus the playhead's wall time per the
+    // MPD (availabilityStartTime + currentTime). getCurrentLiveLatency() computes the same but clamps it at 0,
+    // which would hide a skewed clock: the prober corrects this by the agent's offset and counts negatives.
+    let utc = Number.NaN;
+    try {
+      utc = dash.timeAsUTC(); // NaN before live playback, 0 while dash.js has no DVR window yet
+    } catch {
+      // playback not initialised yet
+    }
+    if (Number.isFinite(utc) && utc > 0) emit('dash-latency', { ms: Math.round(Date.now() - utc * 1000) });
   }
 }
 
