@@ -591,8 +591,8 @@ export class PeriodAccumulator {
 
   /**
    * The period's report data. `clock` (the agent's estimate against the reference clock) corrects the
-   * figures that compare our clock with the painter's or packager's: g2g and PDT latency (dash.js corrects its
-   * own latency by the MPD's UTCTiming). Samples still negative after that are counted as clock skew.
+   * figures that compare our clock with the painter's or packager's: g2g, PDT latency and the dash.js latency
+   * (read on our clock, unclamped: harness.js). Samples still negative after that are counted as clock skew.
    */
   finish(clock?: { offsetMs: number; uncertaintyMs: number }): PeriodData {
     const c = this.carry;
