@@ -30,10 +30,18 @@ export const DEFAULT_SILENCE_DBFS = -60;
 const AUDIO_WINDOW_MS = 100;
 /** A tone and a marked frame further apart than this are not one sync event (half the marker period). */
 const AV_PAIR_MS = (SYNC_PERIOD_S * 1000) / 2;
-/** Frames presented this recently may not be drained yet: a pairing is final only past this margin. */
-const AV_PAIR_SETTLE_MS = 200;
+/**
+ * Frames presented this recently may not be drained yet (a frame callback stamps the display time up to a
+ * frame ahead, the tone its output time up to the output latency ahead): a pairing is final past this margin.
+ */
+const AV_PAIR_SETTLE_MS = 100;
 /** A decoded size differing from the declared one this long (same level) is a finding, not a switch. */
 const RESOLUTION_MIN_MS = 2000;
+/**
+ * Audio windows starting this soon after a stall ended are not judged: the element's audio output resumes a
+ * little after its 'playing' event, so such a window can hold the stall's output silence (digital zeros).
+ */
+const STALL_RESUME_MS = 150;
 /** Audio missing this long in a report is a finding. */
 const AUDIO_MISSING_MIN_MS = 2000;
 
@@ -44,6 +52,8 @@ export interface Carry {
   firstFrameAt?: number;
   /** t of a stall / frozen / black interval still open at the end of the previous period. */
   openStallAt?: number;
+  /** t the latest stall ended (audio windows right after it are not judged). */
+  stallEndedAt?: number;
   openFrozenAt?: number;
   openBlackAt?: number;
   /** Startup parts seen so far (ms from loadSource). */
@@ -313,6 +323,7 @@ export class PeriodAccumulator {
           if (c.openStallAt !== undefined)
             this.stallMs += Math.max(0, e.t - Math.max(c.openStallAt, this.from));
           c.openStallAt = undefined;
+          c.stallEndedAt = e.t;
           break;
         case 'frozen-start':
           c.openFrozenAt = e.t;
@@ -420,6 +431,7 @@ export class PeriodAccumulator {
     )
       return;
     this.audioWindows++;
+    if (c.stallEndedAt !== undefined && e.t - AUDIO_WINDOW_MS < c.stallEndedAt + STALL_RESUME_MS) return;
     if (e.carried === true) {
       if (!e.playing || c.openStallAt !== undefined) return;
       this.audioDb.push(e.db);
@@ -431,8 +443,12 @@ export class PeriodAccumulator {
   }
 
   /**
-   * Pairs each sync tone with the nearest marked frame once every frame that could pair with it has been
-   * seen (half a marker period later): offset = tone output time - marked frame display time.
+   * Pairs each sync tone with the nearest marked frame within half a marker period: offset = tone output
+   * time - marked frame display time. Marked frames come one marker period apart, so within +/- half a period
+   * of a tone there is at most one: the pairing is final as soon as the tone and a marked frame in that
+   * window have both been drained (plus a margin for frames presented but not yet drained), without waiting
+   * for frames that could only be nearer if the marker were not periodic. A tone with no marked frame in
+   * the window waits out the whole window.
    */
   private pairAv(now: number): void {
     const c = this.carry;
@@ -442,12 +458,10 @@ export class PeriodAccumulator {
       for (const tm of c.avMarks)
         if (Math.abs(ta - tm) < AV_PAIR_MS && (best === undefined || Math.abs(ta - tm) < Math.abs(ta - best)))
           best = tm;
-      // Final once no later frame can be nearer: a frame after now is further from the tone than now is (with a
-      // margin for frames not yet drained); else wait out the whole pairing window.
       const settled =
         best !== undefined
-          ? now - ta - AV_PAIR_SETTLE_MS > Math.abs(ta - best)
-          : now >= ta + AV_PAIR_MS + 200;
+          ? now - AV_PAIR_SETTLE_MS > Math.max(ta, best)
+          : now >= ta + AV_PAIR_MS + AV_PAIR_SETTLE_MS;
       if (!settled) {
         keep.push(ta);
         continue;
@@ -577,8 +591,8 @@ export class PeriodAccumulator {
 
   /**
    * The period's report data. `clock` (the agent's estimate against the reference clock) corrects the
-   * figures that compare our clock with the painter's or packager's: g2g and PDT latency (dash.js corrects its
-   * own latency by the MPD's UTCTiming). Samples still negative after that are counted as clock skew.
+   * figures that compare our clock with the painter's or packager's: g2g, PDT latency and the dash.js latency
+   * (read on our clock, unclamped: harness.js). Samples still negative after that are counted as clock skew.
    */
   finish(clock?: { offsetMs: number; uncertaintyMs: number }): PeriodData {
     const c = this.carry;

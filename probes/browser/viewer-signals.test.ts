@@ -81,6 +81,22 @@ describe('viewer signals arithmetic', () => {
     expect(d.findings.map((f) => [f.code, f.severity])).toEqual([['audio-missing', 'critical']]);
   });
 
+  it("a stall's output silence in the first window after it ends is not silence of the stream", () => {
+    const d = period(
+      [
+        ...playing(),
+        ...windows(600, 10, (t) => level(t, -33, true)),
+        { type: 'stall-start', t: 1600, mediaTime: 1 },
+        { type: 'stall-end', t: 2600, ms: 1000 },
+        level(2700, -200, true), // spans 2600-2700: the element's audio not resumed yet
+        ...windows(2800, 10, (t) => level(t, -33, true)),
+        ...windows(3800, 5, (t) => level(t, -200, true)), // real silence later on is counted
+      ] as HarnessEvent[],
+      5000,
+    );
+    expect(d.metrics.silent_ms).toBe(500);
+  });
+
   it('a stream that declares and carries no audio is neither silent nor missing', () => {
     const d = period([...playing(false), ...windows(600, 40, (t) => level(t, -200, null, true))], 5000);
     expect(d.metrics.silent_ms).toBeUndefined();
@@ -113,14 +129,22 @@ describe('viewer signals arithmetic', () => {
 
   it('a pairing is final as soon as no later frame can be nearer; once the marker is seen, no buffer fallback', () => {
     const acc = new PeriodAccumulator(initialCarry());
-    // Tone 500 ms after its marked frame: final 500 ms (+ margin) after the tone, not a whole half period.
+    // Tone 400 ms after its marked frame: not final while the tone itself may not be drained with its
+    // neighbours (margin), final just after it: marked frames are a period apart, so no later one can be nearer.
     acc.add({
-      events: [...playing(), { type: 'av-mark', t: 1000 }, { type: 'av-tone', t: 1500 }],
-      snapshot: snap(2300),
+      events: [...playing(), { type: 'av-mark', t: 1000 }, { type: 'av-tone', t: 1400 }],
+      snapshot: snap(1480),
     });
+    const pending = new PeriodAccumulator(initialCarry());
+    pending.add({
+      events: [...playing(), { type: 'av-mark', t: 1000 }, { type: 'av-tone', t: 1400 }],
+      snapshot: snap(1480),
+    });
+    expect(pending.finish().metrics.av_offset_ms).toBeUndefined();
+    acc.add({ events: [], snapshot: snap(1550) });
     const first = acc.finish();
     expect(first.avMethod).toBe('marker');
-    expect(first.metrics.av_offset_ms).toBe(500);
+    expect(first.metrics.av_offset_ms).toBe(400);
     // The next period has no pair, only a buffered-timeline figure (e.g. a hole in the audio buffer): the
     // stream carries the marker, so no offset rather than the fallback's.
     const next = new PeriodAccumulator(acc.next());

@@ -408,6 +408,17 @@ function wireHls(h, cfg) {
         );
         h.subtitleDisplay = false;
         h.subtitleTrack = i;
+        // hls.js 1.7 drops a selection made this early (no SUBTITLE_TRACK_SWITCH follows, its TextTrack stays
+        // disabled); it does adopt a track the page sets to hidden, as a viewer's captions menu would.
+        const name = subtitleTracks[i]?.name;
+        const adopt = (track) => {
+          if (track.label === name && track.mode === 'disabled') track.mode = 'hidden';
+        };
+        for (const t of Array.from(video.textTracks)) adopt(t);
+        video.textTracks.addEventListener(
+          'addtrack',
+          guard((e) => adopt(e.track)),
+        );
         viewer?.captionSelected(subtitleTracks[i]?.name ?? subtitleTracks[i]?.lang);
       }
       const problem = applyRendition(h, levels, cfg.rendition);
