@@ -113,6 +113,8 @@ async function ingestProgress(
   let acked = 0;
   let left = 0;
   for await (const c of jsm.consumers.list(n.resultsStream)) {
+    // A consumer deleted while the list is read (a live feed closing, a replay ending) comes back as null.
+    if (!c?.config) continue;
     const name = c.config.durable_name ?? '';
     const ours = partitioned
       ? name.startsWith(`${n.ingestConsumer}-`) && /-of-\d+$/.test(name)

@@ -22,7 +22,7 @@
  *   audio-silence   source           browser: metrics.silent_ms > 0 (or a finding/reason audio-silent)
  *   audio-drop      hls-ts           browser: finding audio-missing, or metrics.audio_missing_ms > 0 (the full
  *                                    ladder's audio is a demuxed rendition: its segments without audio)
- *   av-drift        source 500 ms    browser: metrics.av_offset_abs_ms > 200 (A/V offset, marker or buffer)
+ *   av-drift        source 400 ms    browser: metrics.av_offset_abs_ms > 200 (A/V offset, marker or buffer)
  *   resolution-lie  hls-ts 360p      browser-check: finding/reason resolution-mismatch
  * A fault type the testbed does not have yet (another helper's, not landed) is listed as "not available"
  * and its injections count as not detected.
@@ -59,6 +59,8 @@ const ONLY = arg('faults', '')
   .split(',')
   .map((x) => x.trim())
   .filter(Boolean);
+/** hls.js liveSyncDurationCount of the browser watches (segments behind the live edge; hls.js default 3). */
+const LIVE_SYNC = Number(arg('live-sync', '2'));
 /** Print every browser watch report's audio figures (diagnosis). */
 const VERBOSE = process.argv.includes('--verbose');
 
@@ -126,8 +128,8 @@ const SPECS: FaultSpec[] = [
   {
     type: 'av-drift',
     watch: 'browser',
-    where: 'source 500 ms',
-    fault: { stream: STREAM, type: 'av-drift', shiftMs: 500 },
+    where: 'source 400 ms',
+    fault: { stream: STREAM, type: 'av-drift', shiftMs: 400 },
     seen: browserSignal('av-offset', (m) => (num(m.av_offset_abs_ms) ?? 0) > 200),
   },
   {
@@ -181,7 +183,7 @@ async function main(): Promise<void> {
     if (VERBOSE && watch !== 'stream') {
       const m = r.metrics as unknown as Record<string, unknown>;
       process.stderr.write(
-        `    ${watch} ${r.endedAt.slice(11, 23)} ${r.outcome} silent=${m.silent_ms} missing=${m.audio_missing_ms} level=${m.audio_level_p50_dbfs} av=${m.av_offset_ms}/${r.av_method} findings=${r.findings.map((f) => f.code).join(',')} reasons=${r.reasons.join(' | ').slice(0, 200)}\n`,
+        `    ${watch} ${r.endedAt.slice(11, 23)} ${r.outcome} silent=${m.silent_ms} missing=${m.audio_missing_ms} level=${m.audio_level_p50_dbfs} av=${m.av_offset_ms}/${r.av_method} g2g=${m.g2g_p50_ms} findings=${r.findings.map((f) => f.code).join(',')} reasons=${r.reasons.join(' | ').slice(0, 200)}\n`,
       );
     }
     for (const l of listeners) l(watch, r);
@@ -189,7 +191,9 @@ async function main(): Promise<void> {
 
   const ac = new AbortController();
   const stream = new StreamProber({ logger, masterIntervalS: 10 });
-  const browser = needBrowser ? new BrowserProber({ logger, maxSessions: 2 }) : undefined;
+  const browser = needBrowser
+    ? new BrowserProber({ logger, maxSessions: 2, hlsConfig: { liveSyncDurationCount: LIVE_SYNC } })
+    : undefined;
   const watchJob = (id: string): ProbeJob => ({
     target: { id, url, protocol: 'hls' },
     mode: 'watch',

@@ -18,7 +18,8 @@ import { Ingest } from './ingest.js';
 import { InjectorRegistry } from './injectors.js';
 import { LatestReports } from './latest.js';
 import { ControllerMetrics } from './metrics.js';
-import { type Partitioned, startPartitioned } from './partition/index.js';
+import { partitionOf } from './partition/hash.js';
+import { type Partitioned, type SignalSink, startPartitioned } from './partition/index.js';
 import { ResultsReader } from './results.js';
 import { Lease } from './scheduler/lease.js';
 import { Scheduler } from './scheduler/scheduler.js';
@@ -127,6 +128,8 @@ export async function startController(opts: ControllerOptions): Promise<Controll
   let partitioned: Partitioned | undefined;
   // Until the API and alerting are up, the live feed is decoded (set below once its listeners are known).
   let feedWanted: () => boolean = () => true;
+  // Set once alerting is up: it hears the cluster's problem reports while it holds its lease.
+  let alertingRef: (SignalSink & { isLeader: boolean }) | undefined;
   // Partitioned: the per-series gauges come from the partitions this replica owns (each series from its owner).
   const seriesSource = {
     perSeries: (w: Parameters<Aggregator['perSeries']>[0]) =>
@@ -189,6 +192,14 @@ export async function startController(opts: ControllerOptions): Promise<Controll
       },
       onFeed: (r, seq) => events.emit('report', r, seq),
       feedWanted: () => feedWanted(),
+      expectationsOf: (id) => targets.get(id)?.expectations,
+      // Its series are exported by the new owner from now on (a partition of an unmapped subject cannot
+      // be told by target: its series age out as idle).
+      onReleased: (p) => {
+        if (/^\d+$/.test(p))
+          metrics.forget((t) => partitionOf(t, config.controller.partitions) === Number(p));
+      },
+      alerting: () => (alertingRef?.isLeader ? alertingRef : undefined),
     });
     const owner = partitioned.owner;
     metrics.trackIngest({
@@ -286,6 +297,15 @@ export async function startController(opts: ControllerOptions): Promise<Controll
     ...(partitioned ? { cluster: partitioned.cluster } : { stream: { js, jsm, names } }),
   });
   await alerting.start();
+  // Partitioned: the fleet-wide gauges come from one replica, so Prometheus can sum the replicas.
+  if (partitioned) metrics.exportsFleet = () => alerting.isLeader;
+  alertingRef = {
+    get isLeader() {
+      return alerting.isLeader;
+    },
+    observe: (r) => alerting.observeFromCluster(r),
+    noteTargets: (t) => alerting.noteTargets(t),
+  };
   metrics.trackAlerting({
     alertCounts: () => alerting.alertCounts(),
     notificationCounts: () =>
@@ -327,9 +347,13 @@ export async function startController(opts: ControllerOptions): Promise<Controll
   const url = `http://${config.controller.host.includes(':') ? `[${config.controller.host}]` : config.controller.host}:${port}`;
   logger.info({ url }, 'controller API listening');
   apiUrl = url;
-  // Partitioned: decode the fleet's live feed only for an open event stream or the alerting lease holder.
+  // Partitioned: read the fleet's live feed only while an event stream is open here (the alerting lease
+  // holder hears problem reports from the partitions' owners instead: controller/partition/signals.ts).
   const baseListeners = events.listenerCount('report');
-  feedWanted = () => alerting.isLeader || events.listenerCount('report') > baseListeners;
+  feedWanted = () => events.listenerCount('report') > baseListeners;
+  (events as unknown as NodeJS.EventEmitter).on('newListener', (name: string) => {
+    if (name === 'report') partitioned?.feed.poke();
+  });
 
   return {
     url,

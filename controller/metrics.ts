@@ -429,6 +429,26 @@ export class ControllerMetrics {
     return s;
   }
 
+  /**
+   * Partitioned: whether this replica exports the fleet-wide gauges (agents, alerts), which every replica
+   * knows alike. One replica (the alerting lease holder) does, so that summing any liveprobe_* family over
+   * the scraped replicas gives the fleet's figure (docs/operations/scale-out.md).
+   */
+  exportsFleet: () => boolean = () => true;
+
+  /**
+   * Drops every series of the targets `gone` matches: partitioned, a partition handed to another replica
+   * is exported from there from now on (and counted once when Prometheus sums the replicas).
+   */
+  forget(gone: (target: string) => boolean): void {
+    for (const [target, regions] of this.index) {
+      if (!gone(target)) continue;
+      for (const kinds of regions.values())
+        for (const s of kinds) this.series.delete(`${target}\u0000${s.labels.region}\u0000${s.labels.probe}`);
+      this.index.delete(target);
+    }
+  }
+
   /** Drops series without a report for SERIES_IDLE_MS: what keeps deleted targets from piling up. */
   evict(now = Date.now()): void {
     for (const [key, s] of this.series) {
@@ -514,8 +534,9 @@ export class ControllerMetrics {
   }
 
   /** Agents, slots, spools and dropped reports per region, from the heartbeats (read at scrape time). */
-  trackFleet(regions: () => RegionCapacity[]): void {
+  trackFleet(all: () => RegionCapacity[]): void {
     const registers = [this.registry];
+    const regions = () => (this.exportsFleet() ? all() : []);
     const gauge = (
       name: string,
       help: string,
@@ -578,6 +599,7 @@ export class ControllerMetrics {
     notificationCounts: () => { receiver: string; sent: number; failed: number }[];
   }): void {
     const registers = [this.registry];
+    const exportsFleet = () => this.exportsFleet();
     new Gauge({
       name: 'liveprobe_alerts',
       help: 'Active alerts by rule, severity and state (pending, firing)',
@@ -585,6 +607,7 @@ export class ControllerMetrics {
       registers,
       collect() {
         this.reset();
+        if (!exportsFleet()) return;
         for (const c of a.alertCounts())
           this.set({ rule: c.rule, severity: c.severity, state: c.state }, c.count);
       },

@@ -112,7 +112,7 @@ export const FINDING_NOTES: Record<string, FindingNote> = {
   },
   'http-status': {
     severity: 'critical / warning',
-    rule: 'Non-2xx or no response (refused, reset, timeout, too large): critical for the master, a media playlist or the MPD, warning for a segment.',
+    rule: 'Non-2xx or no response (refused, reset, timeout, too large): critical for the master, a media playlist or the MPD, warning for a segment. A timeout seen by a probe that itself ran late is excused as for `manifest-unavailable`.',
   },
   'last-modified-stale': {
     severity: 'warning',
@@ -148,7 +148,7 @@ export const FINDING_NOTES: Record<string, FindingNote> = {
   },
   'manifest-unavailable': {
     severity: 'critical',
-    rule: 'A reload of the master playlist (re-fetched every TARGETDURATION / 2 of its renditions) or of the MPD (every minimumUpdatePeriod) failed: non-2xx, no response (refused, reset, timeout) or a body that does not parse. Once per failed reload, with the failures in a row and when it last loaded; a watch reports it at once.',
+    rule: 'A reload of the master playlist (re-fetched every TARGETDURATION / 2 of its renditions) or of the MPD (every minimumUpdatePeriod) failed: non-2xx, no response (refused, reset, timeout) or a body that does not parse. Once per failed reload, with the failures in a row and when it last loaded; a watch reports it at once. A timeout seen by a probe that itself ran late (`selfCheck.late`) is excused: the report is `inconclusive`, never paged for ([report](report.md#self-watch-our-trouble-is-never-the-streams-selfcheck-flag-inconclusive)).',
   },
   'resolution-mismatch': {
     severity: 'warning',

@@ -10,7 +10,7 @@
  * picture that is merely bright there never reads as marked. Geometry is relative to the frame, so every
  * rendition reads the same way; the clock strip (shared/clock.ts) is untouched.
  */
-export const SYNC_PERIOD_S = 2;
+export const SYNC_PERIOD_S = 1;
 export const SYNC_TONE_HZ = 1000;
 export const SYNC_TONE_MS = 100;
 /** The burst's amplitude (-6 dBFS) and the continuous bed's (a 440 Hz tone at -30 dBFS, never "silent"). */

@@ -301,6 +301,10 @@ describe('command center in Chromium against the real stack', () => {
       { timeout: 30_000 },
       agentId,
     );
+    // Resumed: the row offers Drain again.
+    expect(await page.$eval(`#agents tr[data-agent="${agentId}"] button`, (e) => e.textContent)).toBe(
+      'Drain',
+    );
   }, 60_000);
 
   it('a viewer sees no write controls, and a write with a viewer cookie gets 403', async () => {

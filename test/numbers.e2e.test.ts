@@ -1,4 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { jetstream } from '@nats-io/jetstream';
 import { connect, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -23,10 +26,84 @@ import { freePort, startNats, tempDir } from './helpers/procs.js';
  * Numbers on-call can trust (#18), on real parts: one nats-server, one ffmpeg testbed (healthy HLS with
  * PROGRAM-DATE-TIME), one controller with the shipped rules, and agents running the real stream prober.
  * - clock honesty: an agent whose reference clock is 60 s behind its own, answering after 300 ms;
- * - self-watch: an agent pinned to one core beside a CPU burner, with a busy loop in its own process.
+ * - self-watch: an agent pinned to one core beside a CPU burner, stopped (SIGSTOP) on cue mid re-fetch.
  */
 const SKEW_MS = 60_000;
 const TIME_DELAY_MS = 300;
+const HEARTBEAT_S = 5;
+/** The stream probe's playlist timeout for a 2 s TARGETDURATION (hls-monitor playlistTimeoutMs). */
+const PLAYLIST_TIMEOUT_MS = 4000;
+
+/** Whether a process is stopped (state T in /proc/<pid>/stat). */
+function isStopped(pid: number): boolean {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return stat.slice(stat.lastIndexOf(')') + 2).startsWith('T');
+}
+
+/**
+ * A pass-through HTTP proxy in front of `origin` that, on the `nth` request for the origin's entry path,
+ * stops `pid` (SIGSTOP), answers that request while it is stopped, and continues it (SIGCONT) once the
+ * prober's playlist timeout has passed since the request arrived. `held` resolves after the SIGCONT.
+ */
+async function stopOnMasterProxy(
+  origin: URL,
+  pid: number,
+  nth: number,
+): Promise<{ url: string; held: Promise<{ answered: boolean }>; close(): Promise<void> }> {
+  let seen = 0;
+  let release!: (v: { answered: boolean }) => void;
+  let fail!: (e: Error) => void;
+  const held = new Promise<{ answered: boolean }>((res, rej) => {
+    release = res;
+    fail = rej;
+  });
+  const forward = (req: IncomingMessage, res: ServerResponse, onAnswered?: () => void) => {
+    const up = httpRequest(
+      { host: origin.hostname, port: origin.port, path: req.url, method: req.method, headers: req.headers },
+      (ur) => {
+        res.writeHead(ur.statusCode ?? 502, ur.headers);
+        ur.pipe(res);
+        ur.on('end', () => onAnswered?.());
+      },
+    );
+    up.on('error', () => res.destroy());
+    up.end();
+  };
+  const server = createServer((req, res) => {
+    const entry = new URL(req.url ?? '/', origin).pathname === origin.pathname;
+    if (!entry || ++seen !== nth) return forward(req, res);
+    const arrived = Date.now();
+    process.kill(pid, 'SIGSTOP');
+    void (async () => {
+      try {
+        await waitFor('the agent stopped', () => isStopped(pid), 10_000, 5);
+        const answered = new Promise<void>((r) => forward(req, res, r));
+        await answered;
+        // Real time has to pass for the agent's timer to be overdue: there is no event to await for that.
+        await new Promise((r) =>
+          setTimeout(r, Math.max(0, arrived + PLAYLIST_TIMEOUT_MS + 1500 - Date.now())),
+        );
+        process.kill(pid, 'SIGCONT');
+        release({ answered: true });
+      } catch (err) {
+        process.kill(pid, 'SIGCONT');
+        fail(err as Error);
+      }
+    })();
+  });
+  server.keepAliveTimeout = 60_000;
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    held,
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  };
+}
 
 describe('numbers on-call can trust', () => {
   const logger = createLogger('test', 'warn');
@@ -52,7 +129,8 @@ describe('numbers on-call can trust', () => {
         'controller.port': await freePort(),
         'agent.region': 'skewed',
         'agent.id': 'skewed-1',
-        'agent.heartbeatS': 1,
+        // Offline after 3 missed beats (15 s): longer than the starved agent's deliberate 5 s stop.
+        'agent.heartbeatS': HEARTBEAT_S,
         'agent.spoolMaxMb': 0,
       },
     });
@@ -98,10 +176,10 @@ describe('numbers on-call can trust', () => {
   };
 
   /** One stream sweep of `target` in `region`; resolves with the full stored report. */
-  async function sweep(target: string, region: string, durationS: number): Promise<Report> {
+  async function sweep(target: string, region: string, durationS: number, url = hlsUrl): Promise<Report> {
     const put = await api('/v1/targets', {
       method: 'POST',
-      body: { id: target, url: hlsUrl, protocol: 'hls' },
+      body: { id: target, url, protocol: 'hls' },
     });
     expect(put.status).toBe(201);
     const res = await api('/v1/sweeps', {
@@ -179,8 +257,12 @@ describe('numbers on-call can trust', () => {
     await publisher.stop();
   });
 
-  it('self-watch: a starved agent on a healthy stream gives no stream finding and no page, but says it was late', async () => {
-    // A CPU burner and the agent pinned to the same core; the agent also blocks its own event loop.
+  it('self-watch: a starved agent stopped mid re-fetch on a healthy stream says inconclusive, no stream finding, no page', async () => {
+    // The agent pinned to one core beside a CPU burner (the issue's starved agent), and made late on cue:
+    // the proxy in front of the healthy testbed SIGSTOPs it when it receives its 3rd master re-fetch, answers
+    // that request at once (the answer waits in the agent's socket), and SIGCONTs it only after the agent's
+    // own 4 s playlist timeout has passed. On resume the agent's timer runs before it reads the socket: a
+    // punctual probe would have had the master in milliseconds; this one sees a timed-out re-fetch.
     const burner = spawn('taskset', ['-c', '0', process.execPath, '-e', 'for(;;){}'], { stdio: 'ignore' });
     children.push(burner);
     const agent = spawn('taskset', ['-c', '0', process.execPath, distEntry('agent/testing/busy-agent.js')], {
@@ -189,16 +271,19 @@ describe('numbers on-call can trust', () => {
         NATS_URL: nats.url,
         LIVEPROBE_REGION: 'starved',
         LIVEPROBE_AGENT_ID: 'starved-1',
-        LIVEPROBE_HEARTBEAT_S: '5',
+        LIVEPROBE_HEARTBEAT_S: String(HEARTBEAT_S),
         LIVEPROBE_EGRESS_ALLOW: LOOPBACK_RULES.join(','),
         LIVEPROBE_SPOOL_DIR: spool.path,
         LIVEPROBE_LOG_LEVEL: 'warn',
-        BUSY_BLOCK_MS: '3500',
-        BUSY_EVERY_MS: '6000',
+        BUSY_BLOCK_MS: '0',
       },
       stdio: ['ignore', 'ignore', 'inherit'],
     });
     children.push(agent);
+    const offline: string[] = [];
+    controller.events.on('agent', (e) => {
+      if (e.agentId === 'starved-1' && e.status === 'offline') offline.push(new Date().toISOString());
+    });
     await waitFor(
       'the starved agent online',
       async () =>
@@ -207,28 +292,40 @@ describe('numbers on-call can trust', () => {
         ),
       60_000,
     );
-    const r = await sweep('starved', 'starved', 20);
-    await kill9(burner);
-    expect(r.selfCheck, 'the report carries the self-check').toBeDefined();
-    expect(r.selfCheck?.late).toBe(true);
-    expect(r.selfCheck?.loop_lag_max_ms).toBeGreaterThanOrEqual(1500);
-    expect(r.selfCheck?.cause).toMatch(/event loop ran up to \d+ ms late/);
-    // Whatever the late probe thought it saw is not the stream's: either nothing, or an inconclusive report.
-    expect(['ok', 'probe-error']).toContain(r.outcome);
-    if (r.findings.length > 0) {
+    const proxy = await stopOnMasterProxy(new URL(hlsUrl), agent.pid as number, 3);
+    try {
+      const r = await sweep('starved', 'starved', 14, `${proxy.url}${new URL(hlsUrl).pathname}`);
+      const held = await proxy.held;
+      expect(held.answered, 'the proxy answered the held re-fetch while the agent was stopped').toBe(true);
+      // The lateness really did produce a finding: the re-fetch timed out although its answer was there.
+      const mu = r.findings.find((f) => f.code === 'manifest-unavailable');
+      expect(mu?.evidence).toMatch(/no response \(timeout after \d+ ms\)/);
+      // ...and the report says it is ours, with the cause, instead of failing the stream.
+      expect(r.outcome).toBe('probe-error');
       expect(r.flags).toContain('inconclusive');
-      expect(r.reasons[0]).toMatch(/^inconclusive: /);
+      expect(r.reasons[0]).toMatch(
+        /^inconclusive: the probe's event loop ran up to \d+ ms late .*could explain .*manifest-unavailable/,
+      );
+      expect(r.selfCheck?.late).toBe(true);
+      expect(r.selfCheck?.loop_lag_max_ms).toBeGreaterThanOrEqual(1500);
+      expect(r.selfCheck?.cause).toMatch(/event loop ran up to \d+ ms late/);
+    } finally {
+      await proxy.close();
+      await kill9(burner);
     }
     const summary = (await api('/v1/summary?window=5m&groupBy=target&target=starved')).body as {
       groups: { findings: Record<string, number>; outcomes: Record<string, number> }[];
     };
     expect(summary.groups[0]?.findings).toEqual({});
     expect(summary.groups[0]?.outcomes.failed).toBe(0);
-    // The shipped rules page on one region's playlist-stale finding at once (for: 0s): after an evaluation
-    // that saw the report, nothing may be firing or pending for this target.
+    expect(summary.groups[0]?.outcomes['probe-error']).toBe(1);
+    // The shipped rules page on one region's playlist-stale finding at once (for: 0s), and the conformance
+    // rule counts any finding: after an evaluation that saw the report, nothing may be firing or pending.
+    // The agent never went offline, so no offline inhibition is what kept the page away.
     await controller.alerting.run('tick');
     await controller.alerting.idle();
     const alerts = (await api('/v1/alerts')).body as { labels: Record<string, string> }[];
     expect(alerts.filter((a) => a.labels.target === 'starved')).toEqual([]);
+    expect(offline).toEqual([]);
   }, 180_000);
 });

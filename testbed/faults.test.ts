@@ -161,6 +161,36 @@ describe('full ladder', () => {
     expect(stamp).not.toBeNull();
     expect(Math.abs(stamp! - (ast + (n - 1) * SEG_S * 1000))).toBeLessThan(100);
   });
+  it('DASH carries a WebVTT text AdaptationSet: one file per $Number$, cues on the Period timeline; captions-stale repeats old cues', async () => {
+    const mpd = await getText(url('dash'));
+    const set = /<AdaptationSet[^>]*contentType="text"[\s\S]*?<\/AdaptationSet>/.exec(mpd)?.[0] ?? '';
+    expect(set).toContain('mimeType="text/vtt"');
+    expect(set).toMatch(/<Representation id="4" bandwidth="\d+">/);
+    expect(set).toContain('media="sub-$Number%05d$.vtt"');
+    const sub = tb.streams.find((x) => x.id === 'dash')?.renditions.find((r) => r.type === 'subtitles');
+    expect(sub?.representationId).toBe('4');
+    const ast = Date.parse(/availabilityStartTime="([^"]+)"/.exec(mpd)![1]!);
+    const vttUrl = (n: number) => `${tb.url}/dash/sub-${String(n).padStart(5, '0')}.vtt`;
+    const n = Math.floor((Date.now() - ast) / 1000 / SEG_S) - 1;
+    const res = await fetch(vttUrl(n));
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toContain('text/vtt');
+    const body = await res.text();
+    // Number n covers [(n-1), n) x SEG_S of Period time; its cue reads the capture time of that second.
+    const t = (s: number) => new Date(s * 1000).toISOString().slice(11, 23);
+    expect(body).toContain(`${t((n - 1) * SEG_S)} --> ${t(n * SEG_S)}`);
+    expect(body).toContain(`${new Date(ast + (n - 1) * SEG_S * 1000).toISOString().slice(11, 19)} UTC`);
+    expect((await post({ stream: 'dash', type: 'captions-stale', rendition: '360p' })).status).toBe(400);
+    const id = await inject({ stream: 'dash', type: 'captions-stale' });
+    const held = await getText(vttUrl(n));
+    const later = await until('a newer text segment', async () => {
+      const r = await fetch(vttUrl(n + 2));
+      return r.ok ? r.text() : undefined;
+    });
+    expect(later).toBe(held);
+    await remove(id);
+    expect(await getText(vttUrl(n + 2))).toContain(`${t((n + 1) * SEG_S)} --> ${t((n + 2) * SEG_S)}`);
+  });
 });
 
 describe('fault API', () => {
@@ -560,7 +590,7 @@ describe('viewer-signal faults (audio, A/V sync, resolution)', () => {
     expect((await post({ stream: 'hls-ts', type: 'av-drift', shiftMs: 5000 })).status).toBe(400);
     const id = await inject({ stream: 'hls-ts', type: 'av-drift', shiftMs: 300 });
     const from = (await lastSeq('audio')) + 1;
-    // 1 s segments and a 2 s sync period: some segments hold no burst; take the first that does.
+    // The first segment after injection that holds a burst (one per sync period).
     let shifted = -1;
     for (let seq = from; shifted < 0; seq++)
       shifted = toneStart((await decodeTs(await newestSegment('audio', seq))).audio);

@@ -22,6 +22,10 @@ export const FULL_LADDER: VideoRung[] = [
 export const AUDIO_BITRATE = 64_000;
 /** The WebVTT subtitle rendition of the full ladder (HLS: EXT-X-MEDIA TYPE=SUBTITLES; DASH: text/vtt). */
 export const SUBTITLES_NAME = 'subs';
+/** DASH: the text Representation's media template (files written by testbed/subtitles.ts). */
+export const DASH_VTT_TEMPLATE = 'sub-$Number%05d$.vtt';
+/** DASH @bandwidth of the text Representation (one short cue a second; @bandwidth is mandatory). */
+export const SUBTITLE_BANDWIDTH = 2000;
 
 export interface RenditionLayout {
   name: string;
@@ -116,6 +120,13 @@ export function buildLayout(ladder: Ladder): StreamLayout[] {
           type: 'audio',
           bandwidth: AUDIO_BITRATE,
           representationId: String(FULL_LADDER.length),
+        },
+        // A text AdaptationSet the testbed adds to ffmpeg's MPD (testbed/subtitles.ts, publish.ts).
+        {
+          name: SUBTITLES_NAME,
+          type: 'subtitles',
+          bandwidth: 0,
+          representationId: String(FULL_LADDER.length + 1),
         },
       ],
     },

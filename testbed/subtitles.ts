@@ -31,8 +31,17 @@ function vttTime(ms: number): string {
   return `${String(h).padStart(2, '0')}:${String(m).padStart(2, '0')}:${String(s).padStart(2, '0')}.${String(f).padStart(3, '0')}`;
 }
 
-/** One segment's WebVTT body: a cue per second, each reading the wall-clock capture time (UTC) it shows. */
-export function vttSegment(startMs: number, durationS: number, pts90k: number | undefined): string {
+/**
+ * One segment's WebVTT body: a cue per second, each reading the wall-clock capture time (UTC) it shows. Cue
+ * times start at `mediaMs` (0 for HLS, where X-TIMESTAMP-MAP places them; the segment's Period time for
+ * DASH, whose players read cue times on the Period timeline).
+ */
+export function vttSegment(
+  startMs: number,
+  durationS: number,
+  pts90k: number | undefined,
+  mediaMs = 0,
+): string {
   const lines = ['WEBVTT'];
   if (pts90k !== undefined) lines.push(`X-TIMESTAMP-MAP=MPEGTS:${pts90k},LOCAL:00:00:00.000`);
   lines.push('');
@@ -40,10 +49,20 @@ export function vttSegment(startMs: number, durationS: number, pts90k: number | 
   for (let t = 0; t < totalMs; t += 1000) {
     const end = Math.min(t + 1000, totalMs);
     const clock = new Date(startMs + t).toISOString().slice(11, 19);
-    lines.push(`${vttTime(t)} --> ${vttTime(end)}`, `${clock} UTC`, '');
+    lines.push(`${vttTime(mediaMs + t)} --> ${vttTime(mediaMs + end)}`, `${clock} UTC`, '');
   }
   return lines.join('\n');
 }
+
+/** DASH text segment file name for $Number$ n (DASH_VTT_TEMPLATE). */
+export function dashVttSegmentName(n: number): string {
+  return `sub-${String(n).padStart(5, '0')}.vtt`;
+}
+const DASH_VTT_NAME = /^sub-(\d+)\.vtt$/;
+/** ffmpeg's DASH media segments of the first video Representation: one text segment per $Number$. */
+const DASH_VIDEO_CHUNK = /^chunk-stream0-(\d+)\.m4s(?:\.tmp)?$/;
+/** Text segments written at most this many numbers past ffmpeg's newest video segment. */
+const MAX_AHEAD = 30;
 
 /** First PES PTS (90 kHz) of an MPEG-TS buffer; undefined when none is found. */
 export function firstTsPts(buf: Buffer): number | undefined {
@@ -128,9 +147,26 @@ interface Track {
   prunedBelow: number;
 }
 
+/** A DASH stream's text Representation: files in the MPD's directory, written per $Number$. */
+interface DashTrack {
+  mpd: string;
+  dir: string;
+  /** Capture time of media time 0 of the run the written files belong to. */
+  runStart?: number;
+  written: Set<number>;
+  chain: Promise<void>;
+}
+
 export class SubtitleWriter {
   private readonly tracks: Track[] = [];
+  private readonly dash: DashTrack[] = [];
   private readonly onVersion = (path: string, v: ManifestVersion) => {
+    for (const t of this.dash) {
+      if (t.mpd !== path) continue;
+      t.chain = t.chain
+        .then(() => this.writeDash(t, v))
+        .catch((err: Error) => this.opts.logger.warn({ err: err.message }, 'DASH subtitle write failed'));
+    }
     for (const t of this.tracks) {
       if (t.video !== path) continue;
       t.chain = t.chain
@@ -141,6 +177,16 @@ export class SubtitleWriter {
 
   constructor(private readonly opts: SubtitleWriterOptions) {
     for (const s of opts.layout) {
+      if (s.protocol === 'dash') {
+        if (s.renditions.some((r) => r.type === 'subtitles'))
+          this.dash.push({
+            mpd: s.entry,
+            dir: s.entry.slice(0, s.entry.lastIndexOf('/')),
+            written: new Set(),
+            chain: Promise.resolve(),
+          });
+        continue;
+      }
       if (s.protocol !== 'hls') continue;
       const sub = s.renditions.find((r) => r.type === 'subtitles' && r.playlist);
       const video = s.renditions.find((r) => r.type === 'video' && r.playlist);
@@ -164,7 +210,62 @@ export class SubtitleWriter {
 
   async stop(): Promise<void> {
     this.opts.store.off('version', this.onVersion);
-    await Promise.all(this.tracks.map((t) => t.chain));
+    await Promise.all([...this.tracks.map((t) => t.chain), ...this.dash.map((t) => t.chain)]);
+  }
+
+  /**
+   * On each MPD ffmpeg writes: one WebVTT file per video segment file present (ffmpeg creates segment N when
+   * it starts writing it, as .tmp) and ahead of it, cue times on the Period timeline ((N - startNumber) x duration);
+   * text files older than ffmpeg's oldest video segment are deleted. A new ffmpeg run (new availabilityStartTime) rewrites them for its timeline.
+   */
+  private async writeDash(t: DashTrack, v: ManifestVersion): Promise<void> {
+    const tpl = /<SegmentTemplate\b[^>]*>/.exec(v.text)?.[0] ?? '';
+    const timescale = Number(/\btimescale="(\d+)"/.exec(tpl)?.[1]);
+    const duration = Number(/\bduration="(\d+)"/.exec(tpl)?.[1]);
+    const startNumber = Number(/\bstartNumber="(\d+)"/.exec(tpl)?.[1] ?? 1);
+    const ast = Date.parse(/availabilityStartTime="([^"]+)"/.exec(v.text)?.[1] ?? '');
+    if (!(timescale > 0) || !(duration > 0) || !Number.isFinite(ast)) return;
+    const runStart = this.opts.truth.runStartBefore(ast);
+    if (runStart === undefined) return;
+    if (runStart !== t.runStart) {
+      t.runStart = runStart;
+      t.written.clear();
+    }
+    const segMs = (duration / timescale) * 1000;
+    let names: string[];
+    try {
+      names = await readdir(join(this.opts.root, t.dir));
+    } catch {
+      return;
+    }
+    const video = new Set<number>();
+    for (const n of names) {
+      const m = DASH_VIDEO_CHUNK.exec(n);
+      if (m) video.add(Number(m[1]));
+    }
+    if (video.size === 0) return;
+    const first = Math.min(...video);
+    // Ahead of ffmpeg: up to two numbers past the newest video segment and past the one the MPD's clock
+    // makes available (the served availabilityStartTime is runStart). Cues are known from the clock, and a
+    // missing text segment is fatal to dash.js, while a late video segment (an encoder behind real time on
+    // a loaded machine) is only a stall: captions must never be the first thing to fail.
+    const byClock = Math.floor((Date.now() - runStart) / segMs) + startNumber;
+    const last = Math.min(Math.max(Math.max(...video), byClock), Math.max(...video) + MAX_AHEAD);
+    for (let n = first; n <= last + 2; n++) {
+      if (t.written.has(n) || n < startNumber) continue;
+      const mediaMs = Math.round((n - startNumber) * segMs);
+      const file = join(this.opts.root, t.dir, dashVttSegmentName(n));
+      await writeFile(`${file}.tmp`, vttSegment(runStart + mediaMs, segMs / 1000, undefined, mediaMs));
+      await rename(`${file}.tmp`, file);
+      t.written.add(n);
+    }
+    for (const n of names) {
+      const m = DASH_VTT_NAME.exec(n);
+      if (m && Number(m[1]) < first) {
+        t.written.delete(Number(m[1]));
+        await unlink(join(this.opts.root, t.dir, n)).catch(() => {});
+      }
+    }
   }
 
   private async pts90k(t: Track, uri: string, initUri: string | undefined): Promise<number | undefined> {

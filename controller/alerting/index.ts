@@ -22,7 +22,7 @@ import {
 } from '../aggregate/aggregator.js';
 import type { EventBus } from '../events.js';
 import type { Fleet } from '../fleet.js';
-import type { Cluster } from '../partition/cluster.js';
+import type { Cluster, EvaluatedAlerts } from '../partition/cluster.js';
 import { Lease } from '../scheduler/lease.js';
 import { KvCollection } from '../state/kvcollection.js';
 import type { TargetStore } from '../state/targets.js';
@@ -57,7 +57,7 @@ import {
 } from './schema.js';
 import { silencedBy, silenceStatus } from './silence.js';
 import { advance } from './state.js';
-import type { Candidate, SeriesRow } from './types.js';
+import type { Candidate, SeriesRow, TargetSample } from './types.js';
 
 /** Before the first merged snapshot: nothing is evaluated from it (the pass returns before reading). */
 const EMPTY_WINDOWS: Pick<Aggregator, 'summary'> = { summary: () => [] };
@@ -98,7 +98,7 @@ export interface AlertingOptions {
    * Partitioned ingest (controller/partition/): the lease holder evaluates fleet-wide windows merged from
    * every replica's partitions instead of reading the results stream a second time.
    */
-  cluster?: Pick<Cluster, 'alertingWindows' | 'summary'>;
+  cluster?: Pick<Cluster, 'evaluateAlerts' | 'summary'>;
 }
 
 const PERSIST_EVERY_MS = 15_000;
@@ -164,6 +164,8 @@ export class Alerting {
   };
   /** The fleet-wide windows of the current pass (partitioned ingest). */
   private merged: Pick<Aggregator, 'summary'> | undefined;
+  /** Partitioned: whole-region totals of the current pass, from the cluster (inhibit stage). */
+  private clusterTotals: EvaluatedAlerts['totals'] | undefined;
 
   /** Notifications delivered / given up on per receiver (this replica's, since start), for /metrics. */
   readonly notificationCounts = new Map<string, { sent: number; failed: number }>();
@@ -305,7 +307,9 @@ export class Alerting {
     await this.seedRules(loaded.file.rules);
     this.alerts.onChange(() => this.emitChanges());
     for (const a of this.alerts.list()) this.emitted.set(a.id, a.state);
-    this.opts.events.on('report', this.onReport);
+    // Partitioned, the replicas signal problem reports and active targets (controller/partition/signals.ts):
+    // the lease holder never reads the whole fleet's reports.
+    if (!this.opts.cluster) this.opts.events.on('report', this.onReport);
     if (this.opts.stream) {
       this.presence = new Presence(this.opts.leases, this.opts.holder, (peers) => {
         if (peers > 0 && !this.feed && !this.stopped) void this.startFeed();
@@ -392,6 +396,19 @@ export class Alerting {
         this.schedule(Math.max(every, this.creditWaitMs()));
       });
     }, delayMs);
+  }
+
+  /** Partitioned: a problem report another replica (or this one) ingested (controller/partition/signals.ts). */
+  observeFromCluster(r: Report): void {
+    this.observe(r);
+  }
+
+  /** Partitioned: targets with new reports somewhere in the cluster. */
+  noteTargets(targets: string[]): void {
+    if (this.stopped) return;
+    const now = Date.now();
+    for (const t of targets) this.known.set(t, now);
+    if (this.lease.isHeld()) for (const t of targets) this.dirty.add(t);
   }
 
   private observe(r: Report): void {
@@ -492,9 +509,11 @@ export class Alerting {
     const series = enabled.filter((r) => !r.fleet);
     const agents = this.agentFacts();
     const scope = this.takeScope(kind, now);
+    // Partitioned: stage 1 (evaluate) runs on the replicas that hold the windows; what may alert comes back.
+    let pre: Map<string, TargetSample[]> | undefined;
     if (this.opts.cluster) {
       const windows = [...new Set(series.map((r) => r.window))];
-      const snap = await this.opts.cluster.alertingWindows(windows, scope);
+      const snap = await this.opts.cluster.evaluateAlerts(series, scope, windows);
       if (snap.missing.length) {
         // Some partitions did not answer: their targets would look empty and resolve what still fires.
         // Evaluate nothing this pass; the scope is kept for the next (the partitions move within a lease).
@@ -502,7 +521,15 @@ export class Alerting {
         this.stats.partialSkips++;
         return;
       }
-      this.merged = snap.value;
+      pre = new Map();
+      for (const s of snap.value.samples) {
+        for (const r of s.regions)
+          if (r.breaching) r.sampleReports = this.recent.sample(s.rule, s.target, r.region);
+        const list = pre.get(s.target);
+        if (list) list.push(s);
+        else pre.set(s.target, [s]);
+      }
+      this.clusterTotals = snap.value.totals;
       if (this.stopped || !this.lease.isHeld()) return;
     }
     this.creditWaitMs();
@@ -516,13 +543,15 @@ export class Alerting {
     for (let i = 0; i < scope.length; i += SLICE) {
       const t0 = performance.now();
       const part = new Set(scope.slice(i, i + SLICE));
-      const samples = evaluate({
-        rules: series,
-        read: (w, targets) => this.read(w, targets ?? part, series),
-        targets: part,
-        expectations: (t) => this.opts.targets.get(t)?.expectations,
-        samples: (rule, t, region) => this.recent.sample(rule, t, region),
-      });
+      const samples = pre
+        ? [...part].flatMap((t) => (pre as Map<string, TargetSample[]>).get(t) ?? [])
+        : evaluate({
+            rules: series,
+            read: (w, targets) => this.read(w, targets ?? part, series),
+            targets: part,
+            expectations: (t) => this.opts.targets.get(t)?.expectations,
+            samples: (rule, t, region) => this.recent.sample(rule, t, region),
+          });
       inhibit(
         samples,
         { agents, now, regionTotals: (w, region) => this.regionTotals(totals, w, region) },
@@ -638,6 +667,7 @@ export class Alerting {
     w: WindowName,
     region: string,
   ): { reports: number; probeErrors: number } | undefined {
+    if (this.opts.cluster) return this.clusterTotals?.get(w)?.get(region);
     let m = memo.get(w);
     if (!m) {
       m = new Map(this.windows.summary({ window: w, groupBy: 'region' }).map((g) => [g.key, g]));

@@ -14,13 +14,26 @@ import {
   WINDOWS,
   type WindowName,
 } from '../aggregate/aggregator.js';
+import type { EvaluateInput } from '../alerting/evaluate.js';
+import { Rule } from '../alerting/schema.js';
+import type { TargetSample } from '../alerting/types.js';
 import type { ReportLine } from '../latest.js';
+import { evaluateHere, type WireSample } from './evaluate.js';
+import { partitionOf } from './hash.js';
 import type { PartitionLeases } from './leases.js';
 import type { PartitionOwner, PartitionState } from './owner.js';
 import { bucketIn, bucketOut, WireBucket } from './wire.js';
 
 /** A reply message stays under this (NATS refuses payloads over max_payload, 1 MiB by default). */
 const CHUNK_BYTES = 512 * 1024;
+/**
+ * A summary is served from a merged answer at most this old, and a replica's own part of one is reused
+ * this long (the single controller's summary cache is 1 s too): a dashboard polling from several places
+ * costs the replicas one computation a second, not one per request.
+ */
+const SUMMARY_CACHE_MS = 1000;
+/** An alerting pass may take a few deadlines: each replica evaluates its share of the targets. */
+const EVALUATE_DEADLINES = 4;
 
 const Window = z.enum(Object.keys(WINDOWS) as [WindowName]);
 const Query = z.discriminatedUnion('kind', [
@@ -49,6 +62,14 @@ const Query = z.discriminatedUnion('kind', [
     windows: z.array(Window).max(3),
     targets: z.array(z.string()).max(1_000_000).optional(),
   }),
+  z.object({
+    kind: z.literal('evaluate'),
+    /** The enabled series rules (JSON of Rule: parsed again by each replica). */
+    rules: z.array(z.unknown()).max(10_000),
+    targets: z.array(z.string()).max(1_000_000),
+    /** Windows whose per-region report and probe-error totals the inhibit stage needs. */
+    totals: z.array(Window).max(3),
+  }),
 ]);
 type Query = z.infer<typeof Query>;
 
@@ -62,6 +83,8 @@ const Part = z.object({
   n: z.number().int().min(1),
   items: z.array(Item),
   times: z.array(z.number()).optional(),
+  /** Items are finished summary groups (one partition holds all of a target's series), not buckets. */
+  fin: z.boolean().optional(),
 });
 type Part = z.infer<typeof Part>;
 
@@ -81,6 +104,16 @@ export interface ClusterOptions {
   partitions: readonly string[];
   deadlineMs: number;
   logger: Logger;
+  /** N of controller.partitions: the numbered partition of a target (controller/partition/hash.ts). */
+  count: number;
+  /** A target's expectations (rule thresholds), for the alerting evaluation this replica does. */
+  expectations?: EvaluateInput['expectations'];
+}
+
+/** What an alerting pass gets from the cluster: samples that may alert, and whole-region totals. */
+export interface EvaluatedAlerts {
+  samples: TargetSample[];
+  totals: Map<WindowName, Map<string, { reports: number; probeErrors: number }>>;
 }
 
 /**
@@ -110,31 +143,88 @@ export class Cluster {
           return;
         }
         this.stats.served++;
-        try {
-          for (const part of this.answer(q)) this.opts.nc.publish(reply, encodeJson(part));
-        } catch (e) {
-          this.opts.logger.error({ err: e }, 'cluster query failed');
-        }
+        void this.answer(q, reply).catch((e) => this.opts.logger.error({ err: e }, 'cluster query failed'));
       },
     });
   }
 
-  /** This replica's parts of an answer: its owned, complete partitions only. */
-  private *answer(q: Query): Generator<Part> {
+  /**
+   * This replica's parts of an answer: its owned, complete partitions only, one partition at a time with
+   * the event loop free in between (an alerting pass evaluates thousands of targets per partition).
+   */
+  private async answer(q: Query, reply: string): Promise<void> {
     const owned = this.opts.leases.owned();
+    const rules = q.kind === 'evaluate' ? Rule.array().parse(q.rules) : [];
+    let first = true;
     for (const { partition, revision } of owned) {
+      if (!first) await new Promise((r) => setImmediate(r));
+      first = false;
       const state = this.opts.owner.states.get(partition);
-      if (!state) continue;
-      const { items, times } = this.local(state, q);
-      yield* chunk(this.opts.replicaId, partition, revision, items, times);
+      if (!state || this.opts.owner.states.get(partition) !== state) continue;
+      for (const msg of this.encoded(state, revision, q, rules)) this.opts.nc.publish(reply, msg);
     }
   }
 
-  private local(state: PartitionState, q: Query): { items: [string, unknown][]; times?: number[] } {
+  private readonly served = new Map<string, { at: number; msgs: Uint8Array[] }>();
+
+  /** A partition's encoded answer; summaries reused for SUMMARY_CACHE_MS (they are polled). */
+  private encoded(state: PartitionState, revision: number, q: Query, rules: Rule[]): Uint8Array[] {
+    const p = state.spec.id;
+    const key = q.kind === 'summary' ? `${p}|${revision}|${JSON.stringify(q)}` : undefined;
+    const now = Date.now();
+    const hit = key ? this.served.get(key) : undefined;
+    if (hit && now - hit.at < SUMMARY_CACHE_MS) return hit.msgs;
+    const { items, times, fin } = this.local(state, q, rules);
+    const msgs = chunk(this.opts.replicaId, p, revision, items, times, fin);
+    if (key) {
+      if (this.served.size > 500)
+        for (const [k, v] of this.served) if (now - v.at >= SUMMARY_CACHE_MS) this.served.delete(k);
+      this.served.set(key, { at: now, msgs });
+    }
+    return msgs;
+  }
+
+  /** Whether every series of a target lives in this partition (numbered partitions: by the hash). */
+  private numbered(state: PartitionState): boolean {
+    return /^\d+$/.test(state.spec.id);
+  }
+
+  private local(
+    state: PartitionState,
+    q: Query,
+    rules: Rule[],
+  ): { items: [string, unknown][]; times?: number[]; fin?: boolean } {
     switch (q.kind) {
       case 'summary': {
+        if (!q.by && q.q.groupBy === 'target' && this.numbered(state)) {
+          // A target's groups are whole here: finish them (a few hundred bytes each, no sketch bins).
+          const groups = state.aggregator.summary(q.q as SummaryQuery);
+          return { items: groups.map((g) => [g.key, g]), fin: true };
+        }
         const acc = state.aggregator.partial(q.q as SummaryQuery, q.by);
         return { items: [...acc].map(([k, b]) => [k, bucketOut(b)]) };
+      }
+      case 'evaluate': {
+        const numbered = this.numbered(state);
+        const n = Number(state.spec.id);
+        const targets = new Set(
+          numbered ? q.targets.filter((t) => partitionOf(t, this.opts.count) === n) : q.targets,
+        );
+        const seen = numbered ? undefined : new Set<string>();
+        const items: [string, unknown][] = evaluateHere(
+          state.aggregator,
+          rules,
+          targets,
+          this.opts.expectations ?? (() => undefined),
+          seen,
+        ).map((s) => [`S`, s]);
+        // Targets with reports in an unmapped partition may have series in a numbered one too: the asker
+        // evaluates those from merged windows instead.
+        for (const t of seen ?? []) items.push([`T`, t]);
+        for (const window of q.totals)
+          for (const [region, b] of state.aggregator.partial({ window, groupBy: 'region' }))
+            items.push([`W\u0000${window}\u0000${region}`, [b.count, b.probeError]]);
+        return { items };
       }
       case 'timeline': {
         const tl = state.aggregator.timelineBuckets(q);
@@ -168,13 +258,16 @@ export class Cluster {
   }
 
   /** Scatter a query, gather every partition's part (or the deadline), newest owner per partition. */
-  private async gather(q: Query): Promise<{ parts: Map<string, Part[]>; missing: string[] }> {
+  private async gather(
+    q: Query,
+    deadlineMs = this.opts.deadlineMs,
+  ): Promise<{ parts: Map<string, Part[]>; missing: string[] }> {
     this.stats.queries++;
     const want = new Set(this.opts.partitions);
     const best = new Map<string, { rev: number; chunks: Map<number, Part>; n: number }>();
     const complete = new Set<string>();
     const iter = await this.opts.nc.requestMany(this.opts.subject, encodeJson(q), {
-      maxWait: this.opts.deadlineMs,
+      maxWait: deadlineMs,
       strategy: 'timer',
     });
     try {
@@ -221,9 +314,119 @@ export class Cluster {
     return { value: new MergedWindows(mergeParts(parts)), missing };
   }
 
+  private readonly summaries = new Map<
+    string,
+    { at: number; value?: Merged<SummaryGroup[]>; refreshing?: Promise<Merged<SummaryGroup[]>> }
+  >();
+
+  /**
+   * A fleet summary, as the API serves it: a whole answer is reused for SUMMARY_CACHE_MS, and refreshed in
+   * the background from half that age on, so a polled shape is answered from memory; a partial answer is
+   * never reused (the next request asks again).
+   */
   async summary(q: SummaryQuery): Promise<Merged<SummaryGroup[]>> {
-    const r = await this.summaryBuckets(q);
-    return { value: finish(r.value), missing: r.missing };
+    const key = JSON.stringify([q.window, q.groupBy, q.target, q.region, q.probe]);
+    const now = Date.now();
+    let entry = this.summaries.get(key);
+    const age = entry?.value ? now - entry.at : Number.POSITIVE_INFINITY;
+    if (entry?.value && age < SUMMARY_CACHE_MS / 2) return entry.value;
+    if (!entry?.refreshing) {
+      if (this.summaries.size > 1000) this.summaries.clear();
+      const refreshing = this.summaryNow(q).then(
+        (value) => {
+          if (value.missing.length) this.summaries.delete(key);
+          else this.summaries.set(key, { at: Date.now(), value });
+          return value;
+        },
+        (err) => {
+          this.summaries.delete(key);
+          throw err;
+        },
+      );
+      entry = { at: entry?.at ?? 0, value: entry?.value, refreshing };
+      this.summaries.set(key, entry);
+    }
+    if (entry.value && age < SUMMARY_CACHE_MS) return entry.value;
+    return entry.refreshing as Promise<Merged<SummaryGroup[]>>;
+  }
+
+  private async summaryNow(q: SummaryQuery): Promise<Merged<SummaryGroup[]>> {
+    const { parts, missing } = await this.gather({ kind: 'summary', q });
+    const groups = new Map<string, SummaryGroup>();
+    const buckets = new Map<string, Part[]>();
+    for (const [p, chunks] of parts) {
+      if (!chunks.every((c) => c.fin)) {
+        buckets.set(p, chunks);
+        continue;
+      }
+      for (const c of chunks) for (const [key, g] of c.items) groups.set(key, g as SummaryGroup);
+    }
+    const rest = mergeParts(buckets);
+    if ([...rest.keys()].some((k) => groups.has(k))) {
+      // A target with reports in an unmapped partition and in its own: merge everything from buckets.
+      const r = await this.summaryBuckets(q);
+      return { value: finish(r.value), missing: r.missing };
+    }
+    for (const g of finish(rest)) groups.set(g.key, g);
+    return {
+      value: [...groups.values()].sort((a, b) => a.key.localeCompare(b.key)),
+      missing,
+    };
+  }
+
+  /**
+   * Stage 1 of an alerting pass over the whole fleet: each replica evaluates the rules for the targets of
+   * the pass its partitions hold, and sends back only the samples that may alert (plus whole-region totals
+   * for the inhibit stage) — a full pass over 100k series travels as kilobytes, not as every series'
+   * sketches. Targets with reports in an unmapped partition are evaluated here from merged windows.
+   */
+  async evaluateAlerts(
+    rules: Rule[],
+    targets: string[],
+    totals: WindowName[],
+  ): Promise<Merged<EvaluatedAlerts>> {
+    const { parts, missing } = await this.gather(
+      { kind: 'evaluate', rules, targets, totals },
+      this.opts.deadlineMs * EVALUATE_DEADLINES,
+    );
+    const byId = new Map(rules.map((r) => [r.id, r]));
+    const samples: TargetSample[] = [];
+    const split = new Set<string>();
+    const out: EvaluatedAlerts = { samples, totals: new Map() };
+    for (const chunks of parts.values())
+      for (const c of chunks)
+        for (const [key, v] of c.items) {
+          if (key === 'T') split.add(v as string);
+          else if (key === 'S') {
+            const [id, target, threshold, regions] = v as WireSample;
+            const rule = byId.get(id);
+            if (rule)
+              samples.push({
+                rule,
+                target,
+                threshold,
+                regions: regions.map((r) => ({ ...r, sampleReports: [] })),
+              });
+          } else {
+            const [, window, region] = key.split('\u0000') as [string, WindowName, string];
+            const [reports, probeErrors] = v as [number, number];
+            let m = out.totals.get(window);
+            if (!m) {
+              m = new Map();
+              out.totals.set(window, m);
+            }
+            const t = m.get(region) ?? { reports: 0, probeErrors: 0 };
+            m.set(region, { reports: t.reports + reports, probeErrors: t.probeErrors + probeErrors });
+          }
+        }
+    if (split.size && !missing.length) {
+      const windows = [...new Set(rules.map((r) => r.window))];
+      const merged = await this.alertingWindows(windows, [...split]);
+      if (merged.missing.length) return { value: out, missing: merged.missing };
+      out.samples = samples.filter((s) => !split.has(s.target));
+      for (const s of evaluateMerged(merged.value, rules, split, this.opts.expectations)) out.samples.push(s);
+    }
+    return { value: out, missing };
   }
 
   async timeline(q: {
@@ -299,35 +502,37 @@ export class Cluster {
   }
 }
 
-/** One partition's items in messages of at most ~CHUNK_BYTES each (always at least one message). */
-function* chunk(
+const utf8 = new TextEncoder();
+
+/**
+ * One partition's answer as messages of at most ~CHUNK_BYTES each (always at least one): each item is
+ * serialised once and the messages are assembled from those strings (the same JSON as encodeJson(Part)).
+ */
+function chunk(
   replica: string,
   p: string,
   rev: number,
   items: [string, unknown][],
   times?: number[],
-): Generator<Part> {
-  const groups: [string, unknown][][] = [[]];
+  fin?: boolean,
+): Uint8Array[] {
+  const groups: string[][] = [[]];
   let size = 0;
   for (const item of items) {
-    const len = JSON.stringify(item).length;
-    if (size + len > CHUNK_BYTES && (groups.at(-1) as unknown[]).length) {
+    const json = JSON.stringify(item);
+    if (size + json.length > CHUNK_BYTES && (groups.at(-1) as string[]).length) {
       groups.push([]);
       size = 0;
     }
-    (groups.at(-1) as [string, unknown][]).push(item);
-    size += len;
+    (groups.at(-1) as string[]).push(json);
+    size += json.length + 1;
   }
-  for (let i = 0; i < groups.length; i++)
-    yield {
-      replica,
-      p,
-      rev,
-      i,
-      n: groups.length,
-      items: groups[i] as [string, unknown][],
-      ...(times ? { times } : {}),
-    };
+  const tail = `${times ? `,"times":${JSON.stringify(times)}` : ''}${fin ? ',"fin":true' : ''}}`;
+  return groups.map((g, i) =>
+    utf8.encode(
+      `{"replica":${JSON.stringify(replica)},"p":${JSON.stringify(p)},"rev":${rev},"i":${i},"n":${groups.length},"items":[${g.join(',')}]${tail}`,
+    ),
+  );
 }
 
 /**
@@ -399,4 +604,20 @@ function mergeParts(parts: Map<string, Part[]>): Map<string, Bucket> {
         mergeInto(into, bucketIn(WireBucket.parse(w)));
       }
   return acc;
+}
+
+/** Split targets (see evaluateAlerts): evaluated from windows merged across partitions. */
+function evaluateMerged(
+  windows: MergedWindows,
+  rules: Rule[],
+  targets: ReadonlySet<string>,
+  expectations: EvaluateInput['expectations'] = () => undefined,
+): TargetSample[] {
+  const out: TargetSample[] = [];
+  for (const [id, target, threshold, regions] of evaluateHere(windows, rules, targets, expectations)) {
+    const rule = rules.find((r) => r.id === id);
+    if (rule)
+      out.push({ rule, target, threshold, regions: regions.map((r) => ({ ...r, sampleReports: [] })) });
+  }
+  return out;
 }

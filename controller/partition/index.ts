@@ -5,14 +5,17 @@ import type { Config } from '../../shared/config.js';
 import type { Logger } from '../../shared/log.js';
 import type { Report } from '../../shared/schemas.js';
 import type { Names } from '../../shared/subjects.js';
+import type { EvaluateInput } from '../alerting/evaluate.js';
 import type { ResultsReader } from '../results.js';
 import { Cluster } from './cluster.js';
 import { LiveFeed } from './feed.js';
 import { partitionSpecs } from './hash.js';
 import { PartitionLeases } from './leases.js';
 import { PartitionOwner } from './owner.js';
+import { ClusterSignals, type SignalSink } from './signals.js';
 
 export { Cluster } from './cluster.js';
+export type { SignalSink } from './signals.js';
 
 export interface PartitionedOptions {
   config: Config;
@@ -29,14 +32,22 @@ export interface PartitionedOptions {
   onReport: (r: Report, replayed: boolean) => void;
   /** Every new report of the fleet, whoever owns it (the live SSE feed). */
   onFeed: (r: Report, seq: number) => void;
+  /** A partition this replica no longer owns (see PartitionOwnerOptions.onReleased). */
+  onReleased?: (id: string) => void;
   /** Whether the live feed is needed now (see LiveFeed). */
   feedWanted?: () => boolean;
+  /** A target's expectations (rule thresholds): this replica evaluates alert rules for its partitions. */
+  expectationsOf?: EvaluateInput['expectations'];
+  /** The alerting while it holds its lease: told of problem reports and active targets cluster-wide. */
+  alerting?: () => SignalSink | undefined;
 }
 
 export interface Partitioned {
   owner: PartitionOwner;
   leases: PartitionLeases;
   cluster: Cluster;
+  feed: LiveFeed;
+  signals: ClusterSignals;
   stop(): Promise<void>;
 }
 
@@ -48,6 +59,13 @@ export async function startPartitioned(opts: PartitionedOptions): Promise<Partit
   const { config, names, logger } = opts;
   const specs = partitionSpecs(names, config.controller.partitions);
   const log = logger.child({ component: 'partitions' });
+  const signals = new ClusterSignals({
+    nc: opts.nc,
+    subject: `${names.prefix}.cluster.signal`,
+    replicaId: opts.replicaId,
+    logger: log,
+    sink: () => opts.alerting?.(),
+  });
   const owner = new PartitionOwner({
     js: opts.js,
     jsm: opts.jsm,
@@ -57,7 +75,11 @@ export async function startPartitioned(opts: PartitionedOptions): Promise<Partit
     specs,
     rebuildMs: config.controller.rebuildWindowS * 1000,
     labelsOf: opts.labelsOf,
-    onReport: opts.onReport,
+    onReport: (r, replayed) => {
+      opts.onReport(r, replayed);
+      if (!replayed) signals.onReport(r);
+    },
+    onReleased: opts.onReleased,
   });
   await owner.ensureConsumers();
   const kv = await opts.kvm.create(`${config.nats.prefix}_partitions`, {
@@ -83,8 +105,11 @@ export async function startPartitioned(opts: PartitionedOptions): Promise<Partit
     partitions: specs.map((s) => s.id),
     deadlineMs: config.controller.mergeDeadlineMs,
     logger: log,
+    count: config.controller.partitions,
+    expectations: opts.expectationsOf,
   });
   cluster.start();
+  signals.start();
   const feed = new LiveFeed({
     js: opts.js,
     names,
@@ -100,8 +125,11 @@ export async function startPartitioned(opts: PartitionedOptions): Promise<Partit
     owner,
     leases,
     cluster,
+    feed,
+    signals,
     async stop() {
       clearInterval(evictTimer);
+      signals.stop();
       await leases.stop();
       await owner.stop();
       cluster.stop();

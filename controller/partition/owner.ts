@@ -31,6 +31,8 @@ export interface PartitionOwnerOptions {
   labelsOf: (targetId: string) => Record<string, string> | undefined;
   /** Every report of an owned partition, once (sweeps progress, counters); `replayed` for history. */
   onReport: (r: Report, replayed: boolean) => void;
+  /** A partition given up (or lost): its per-series exports move to the new owner. */
+  onReleased?: (id: string) => void;
 }
 
 /**
@@ -54,7 +56,7 @@ export class PartitionOwner {
   async ensureConsumers(): Promise<void> {
     const { jsm, names } = this.opts;
     const existing = new Set<string>();
-    for await (const c of jsm.consumers.list(names.resultsStream)) existing.add(c.name);
+    for await (const c of jsm.consumers.list(names.resultsStream)) if (c?.name) existing.add(c.name);
     for (const spec of this.opts.specs) {
       if (existing.has(spec.consumer)) continue;
       try {
@@ -129,6 +131,7 @@ export class PartitionOwner {
     if (!state) return;
     state.closed = true;
     this.states.delete(id);
+    this.opts.onReleased?.(id);
     if (state.ingest) {
       await state.ingest.stop();
       for (const k of Object.keys(this.retired) as (keyof typeof this.retired)[])

@@ -141,6 +141,28 @@ describe('PeriodAccumulator', () => {
     expect('clock_uncertainty_ms' in r.metrics).toBe(false);
   });
 
+  it('clock honesty: dash.js latency corrected by the agent offset like PDT; negative samples counted, kept', () => {
+    const a = new PeriodAccumulator(initialCarry());
+    const dash = [1000, 1100, 1300].map(
+      (ms, i) => ({ type: 'dash-latency', t: 600 + i * 100, ms }) as HarnessEvent,
+    );
+    a.add(drain([...startup, ...dash], snap(2000)));
+    // Agent clock 1200 ms ahead: 1000 and 1100 go negative (-200, -100) and are counted, never clamped to 0.
+    const d = a.finish({ offsetMs: 1200, uncertaintyMs: 20 });
+    expect(d.latencyMethod).toBe('dash');
+    expect(d.metrics.dash_latency_p50_ms).toBe(-100);
+    expect(d.metrics.clock_skew_negative).toBe(2);
+    expect(d.metrics.clock_uncertainty_ms).toBe(20);
+    expect(d.sketches?.dash_latency_ms).toBeDefined();
+
+    // A negative raw reading (the harness no longer drops them) is counted even with no offset measured.
+    const raw = new PeriodAccumulator(initialCarry());
+    raw.add(drain([...startup, { type: 'dash-latency', t: 700, ms: -40 } as HarnessEvent], snap(2000)));
+    const r = raw.finish();
+    expect(r.metrics.dash_latency_p50_ms).toBe(-40);
+    expect(r.metrics.clock_skew_negative).toBe(1);
+  });
+
   it('g2g source: stamp with the strip and injector read, none when frames were read without a strip', () => {
     const a = new PeriodAccumulator(initialCarry());
     const g2g = [4010, 4020].map(

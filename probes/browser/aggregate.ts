@@ -30,8 +30,11 @@ export const DEFAULT_SILENCE_DBFS = -60;
 const AUDIO_WINDOW_MS = 100;
 /** A tone and a marked frame further apart than this are not one sync event (half the marker period). */
 const AV_PAIR_MS = (SYNC_PERIOD_S * 1000) / 2;
-/** Frames presented this recently may not be drained yet: a pairing is final only past this margin. */
-const AV_PAIR_SETTLE_MS = 200;
+/**
+ * Frames presented this recently may not be drained yet (a frame callback stamps the display time up to a
+ * frame ahead, the tone its output time up to the output latency ahead): a pairing is final past this margin.
+ */
+const AV_PAIR_SETTLE_MS = 100;
 /** A decoded size differing from the declared one this long (same level) is a finding, not a switch. */
 const RESOLUTION_MIN_MS = 2000;
 /** Audio missing this long in a report is a finding. */
@@ -431,8 +434,12 @@ export class PeriodAccumulator {
   }
 
   /**
-   * Pairs each sync tone with the nearest marked frame once every frame that could pair with it has been
-   * seen (half a marker period later): offset = tone output time - marked frame display time.
+   * Pairs each sync tone with the nearest marked frame within half a marker period: offset = tone output
+   * time - marked frame display time. Marked frames come one marker period apart, so within +/- half a period
+   * of a tone there is at most one: the pairing is final as soon as the tone and a marked frame in that
+   * window have both been drained (plus a margin for frames presented but not yet drained), without waiting
+   * for frames that could only be nearer if the marker were not periodic. A tone with no marked frame in
+   * the window waits out the whole window.
    */
   private pairAv(now: number): void {
     const c = this.carry;
@@ -442,12 +449,10 @@ export class PeriodAccumulator {
       for (const tm of c.avMarks)
         if (Math.abs(ta - tm) < AV_PAIR_MS && (best === undefined || Math.abs(ta - tm) < Math.abs(ta - best)))
           best = tm;
-      // Final once no later frame can be nearer: a frame after now is further from the tone than now is (with a
-      // margin for frames not yet drained); else wait out the whole pairing window.
       const settled =
         best !== undefined
-          ? now - ta - AV_PAIR_SETTLE_MS > Math.abs(ta - best)
-          : now >= ta + AV_PAIR_MS + 200;
+          ? now - AV_PAIR_SETTLE_MS > Math.max(ta, best)
+          : now >= ta + AV_PAIR_MS + AV_PAIR_SETTLE_MS;
       if (!settled) {
         keep.push(ta);
         continue;
@@ -586,6 +591,8 @@ export class PeriodAccumulator {
     const off = clock?.offsetMs ?? 0;
     const g2gSamples = off ? this.g2g.map((v) => v - off) : this.g2g;
     const pdtSamples = off ? this.pdt.map((v) => v - off) : this.pdt;
+    // dash.js latency is read on this machine's clock too (harness.js): the same correction and skew count.
+    const dashSamples = off ? this.dash.map((v) => v - off) : this.dash;
     const played = c.firstFrameAt !== undefined;
     let renditions: RenditionTime[] | undefined;
 
@@ -629,14 +636,14 @@ export class PeriodAccumulator {
       m.pdt_latency_p95_ms = r1(p[95]);
       latencyMethod ??= 'pdt';
     }
-    const dl50 = percentiles(this.dash, [50]);
+    const dl50 = percentiles(dashSamples, [50]);
     if (dl50) {
       m.dash_latency_p50_ms = r1(dl50[50]);
       latencyMethod ??= 'dash';
     }
-    if (g2gSamples.length + pdtSamples.length + this.dash.length > 0) {
+    if (g2gSamples.length + pdtSamples.length + dashSamples.length > 0) {
       let negative = 0;
-      for (const xs of [g2gSamples, pdtSamples, this.dash]) for (const v of xs) if (v < 0) negative++;
+      for (const xs of [g2gSamples, pdtSamples, dashSamples]) for (const v of xs) if (v < 0) negative++;
       m.clock_skew_negative = negative;
       if (clock) m.clock_uncertainty_ms = r1(clock.uncertaintyMs);
     }
@@ -757,7 +764,7 @@ export class PeriodAccumulator {
         segment_throughput_kbps: this.throughput,
         g2g_ms: g2gSamples,
         pdt_latency_ms: pdtSamples,
-        dash_latency_ms: this.dash,
+        dash_latency_ms: dashSamples,
       }),
       avMethod,
       findings,

@@ -62,7 +62,7 @@ afterAll(async () => {
 
 describe('browser probe on a bitrate ladder', () => {
   it('HLS fMP4 (init segments, alternate audio) plays with g2g and PDT agreeing', async () => {
-    const r = await prober.run(job(url('hls-fmp4'), { durationS: 12 }), ctx());
+    const r = await prober.run(job(url('hls-fmp4'), { durationS: 14 }), ctx());
     ProbeResult.parse(r);
     const m = r.metrics;
     console.log(
@@ -76,11 +76,17 @@ describe('browser probe on a bitrate ladder', () => {
     for (const x of r.renditions ?? []) expect(x.height).toBe(Number.parseInt(x.rendition, 10));
     expect(Math.abs((m.g2g_p50_ms as number) - (m.pdt_latency_p50_ms as number))).toBeLessThanOrEqual(150);
     expect(m.stall_count).toBe(0);
+    // Issue #21: the WebVTT rendition is selected (hidden) and its one cue a second counted.
+    expect(m.caption_cues_per_min).toBeGreaterThan(30);
   });
 
   // dash.js comes from the dashjs package (or LIVEPROBE_DASHJS); without it the DASH test cannot run.
-  it('DASH with dash.js: UTCTiming from the stream, dash latency and g2g agree', async () => {
-    const r = await prober.run(job(url('dash'), { durationS: 15 }), ctx());
+  it('DASH with dash.js: UTCTiming from the stream, dash latency and g2g agree, skew counted not clamped', async () => {
+    // The agent's clock estimate says it runs 20 s ahead of the reference: both latency figures are corrected
+    // by it, so the dash.js latency (a few seconds raw) goes negative: counted as skew, never clamped to 0.
+    const SKEW_MS = 20_000;
+    const clock = () => ({ offsetMs: SKEW_MS, uncertaintyMs: 5, rttMs: 10, at: Date.now() });
+    const r = await prober.run(job(url('dash'), { durationS: 15 }), { ...ctx(), clock });
     ProbeResult.parse(r);
     const m = r.metrics;
     console.log(
@@ -100,6 +106,9 @@ describe('browser probe on a bitrate ladder', () => {
     expect(m.dash_latency_p50_ms).toBeTypeOf('number');
     expect(m.g2g_p50_ms).toBeTypeOf('number');
     expect(Math.abs((m.g2g_p50_ms as number) - (m.dash_latency_p50_ms as number))).toBeLessThanOrEqual(150);
+    expect(m.dash_latency_p50_ms).toBeLessThan(0);
+    expect(m.clock_skew_negative).toBeGreaterThan(0);
+    expect(m.clock_uncertainty_ms).toBe(5);
     expect(m.startup_ms).toBeGreaterThan(50);
     const s = r.startup ?? {};
     for (const k of [
@@ -115,6 +124,8 @@ describe('browser probe on a bitrate ladder', () => {
     expect(r.segments.some((x) => /init/.test(x.url))).toBe(false);
     expect(m.stall_count).toBeTypeOf('number');
     expectRenditionTime(r, ['360p', '240p', '144p']);
+    // Issue #21: dash.js plays the MPD's text/vtt AdaptationSet; its cues are counted.
+    expect(m.caption_cues_per_min).toBeGreaterThan(30);
   });
 
   it('ABR: throttling the top rendition at the origin makes hls.js switch down (switches > 0)', async () => {

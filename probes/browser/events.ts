@@ -33,7 +33,7 @@ export interface HarnessEventMap {
   g2g: { ms: number; capture: number; strip?: string; injector?: number };
   /** Date.now() - hls.playingDate, sampled while playing. */
   pdt: { ms: number };
-  /** dash.js getCurrentLiveLatency(), sampled while playing. */
+  /** Date.now() - dash.js timeAsUTC() (the playhead's wall time per the MPD), unclamped, sampled while playing. */
   'dash-latency': { ms: number };
   /** `waiting` after the first frame. */
   'stall-start': { mediaTime: number };

@@ -113,14 +113,22 @@ describe('viewer signals arithmetic', () => {
 
   it('a pairing is final as soon as no later frame can be nearer; once the marker is seen, no buffer fallback', () => {
     const acc = new PeriodAccumulator(initialCarry());
-    // Tone 500 ms after its marked frame: final 500 ms (+ margin) after the tone, not a whole half period.
+    // Tone 400 ms after its marked frame: not final while the tone itself may not be drained with its
+    // neighbours (margin), final just after it: marked frames are a period apart, so no later one can be nearer.
     acc.add({
-      events: [...playing(), { type: 'av-mark', t: 1000 }, { type: 'av-tone', t: 1500 }],
-      snapshot: snap(2300),
+      events: [...playing(), { type: 'av-mark', t: 1000 }, { type: 'av-tone', t: 1400 }],
+      snapshot: snap(1480),
     });
+    const pending = new PeriodAccumulator(initialCarry());
+    pending.add({
+      events: [...playing(), { type: 'av-mark', t: 1000 }, { type: 'av-tone', t: 1400 }],
+      snapshot: snap(1480),
+    });
+    expect(pending.finish().metrics.av_offset_ms).toBeUndefined();
+    acc.add({ events: [], snapshot: snap(1550) });
     const first = acc.finish();
     expect(first.avMethod).toBe('marker');
-    expect(first.metrics.av_offset_ms).toBe(500);
+    expect(first.metrics.av_offset_ms).toBe(400);
     // The next period has no pair, only a buffered-timeline figure (e.g. a hole in the audio buffer): the
     // stream carries the marker, so no offset rather than the fallback's.
     const next = new PeriodAccumulator(acc.next());

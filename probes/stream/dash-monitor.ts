@@ -6,6 +6,7 @@
 
 import { redactUrl } from '../../shared/log.js';
 import { BitrateMeter, minBufferTimeS, segmentSize } from './checks/bandwidth.js';
+import { CaptionClock } from './checks/captions.js';
 import { availabilityObs, checkDashClock, checkMpdStale, checkPublishTime } from './checks/dash.js';
 import { checkLastModified } from './checks/last-modified.js';
 import { manifestUnavailable } from './checks/manifest.js';
@@ -63,6 +64,8 @@ export class DashRun {
   /** Failed MPD reloads in a row, and the wall time of the last one that worked. */
   private mpdFailures = 0;
   private mpdOkAt: number | undefined;
+  /** DASH text representations: whether their live-edge segments still carry current cues (issue #21). */
+  private readonly captions = new Map<string, CaptionClock>();
   /** Consecutive live-edge segments judged slow, per representation. */
   private readonly slowStreak = new Map<string, number>();
 
@@ -243,6 +246,7 @@ export class DashRun {
       url: redactUrl(r.url),
       status: r.ok && invalid === undefined ? r.status : undefined,
       error: r.ok ? undefined : r.error,
+      timedOut: !r.ok && r.kind === 'timeout',
       invalid,
       failures: this.mpdFailures,
       lastOkAt: this.mpdOkAt,
@@ -318,6 +322,7 @@ export class DashRun {
       cmcd: { ot: cmcdMediaType(rep.type), bandwidth: rep.bandwidth },
       duration: Number.isFinite(last.duration) ? last.duration : undefined,
       signal: s.signal,
+      keepBody: rep.type === 'subtitles',
       slow: judged
         ? {
             durationMs: last.duration * 1000,
@@ -335,6 +340,7 @@ export class DashRun {
           if (sample) {
             s.segment(sample);
             this.measureBitrate(cur, rep, last.duration, res.status, sample.bytes, res.headers);
+            if (rep.type === 'subtitles' && res.status === 200) this.captionsAdvance(rep, last, res.body);
             if (judged && sample.download_ms > factor * last.duration * 1000)
               slow(
                 `live-edge segment took ${(sample.download_ms / 1000).toFixed(2)} s to download, longer than its ${last.duration} s duration (${Math.round((sample.bytes * 8) / Math.max(1, sample.download_ms))} kbit/s)`,
@@ -364,6 +370,25 @@ export class DashRun {
       },
     });
     if (!ok) s.segmentSkipped();
+  }
+
+  /** captions-stale: a text representation's live-edge segments carry only old cues (checks/captions.ts). */
+  private captionsAdvance(
+    rep: DashRepresentation,
+    seg: DashRepresentation['segments'][number],
+    body: string,
+  ) {
+    const s = this.session;
+    let clock = this.captions.get(rep.id);
+    if (!clock) {
+      clock = new CaptionClock();
+      this.captions.set(rep.id, clock);
+    }
+    const r = clock.add(seg, body, s.opts.thresholds.staleFactor);
+    if (r?.stale) {
+      s.observe(rep.id, r.stale);
+      s.hold(rep.id, r.stale);
+    } else if (r?.recovered) s.ended(rep.id, 'captions-stale');
   }
 
   /** bandwidth-exceeded: the live-edge segment against @bandwidth (a leaky bucket of minBufferTime). */

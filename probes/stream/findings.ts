@@ -19,6 +19,8 @@ export interface BookEntry {
   summary: string;
   lastSummary: string;
   evidence: string;
+  /** Every occurrence was a judgement of time our lateness could explain (Observation.timing). */
+  timing: boolean;
 }
 
 export function isFindingCode(code: ObservationCode): code is FindingCode {
@@ -39,6 +41,8 @@ export class FindingBook {
       e.count++;
       e.lastAt = at;
       e.lastSummary = obs.summary;
+      // One occurrence the stream answered for (a status, not a timeout) makes the entry the stream's.
+      e.timing &&= obs.timing === true;
       if (RANK[obs.severity] > RANK[e.severity]) e.severity = obs.severity;
       return { entry: e, isNew: false };
     }
@@ -59,6 +63,7 @@ export class FindingBook {
       summary: obs.summary.slice(0, 400),
       lastSummary: obs.summary.slice(0, 400),
       evidence: obs.evidence.slice(0, 4000),
+      timing: obs.timing === true,
     };
     this.entries.set(key, entry);
     return { entry, isNew: true };

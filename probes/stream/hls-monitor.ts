@@ -148,6 +148,7 @@ export class HlsRun {
       url: redactUrl(r.url),
       status: r.ok && invalid === undefined ? r.status : undefined,
       error: r.ok ? undefined : r.error,
+      timedOut: !r.ok && r.kind === 'timeout',
       invalid,
       failures: this.entryFailures,
       lastOkAt: this.entryOkAt,

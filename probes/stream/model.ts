@@ -14,6 +14,11 @@ export interface Observation {
   summary: string;
   /** The relevant lines of both playlists (bounded by evidence.ts). */
   evidence: string;
+  /**
+   * A judgement of time our own lateness could explain (a request that timed out): excused like the
+   * TIMING_CODES when the probe ran late (session.ts verdict). Absent = the stream's, whatever we did.
+   */
+  timing?: boolean;
 }
 
 export interface HlsSegment {

@@ -29,6 +29,8 @@ export interface SegmentJob {
    * as soon as the body's arrival rate cannot make factor x durationMs, or at that deadline if still running.
    */
   slow?: { durationMs: number; factor: number; onSlow(v: SlowVerdict): void };
+  /** Keep the body for `done` (small text segments the monitor reads, e.g. DASH WebVTT). */
+  keepBody?: boolean;
   done(result: HttpResult, sample: SegmentSample | undefined): void;
 }
 
@@ -108,8 +110,8 @@ export class SegmentFetcher {
       method: m === 'HEAD' ? 'HEAD' : 'GET',
       range: m === 'HEAD' ? undefined : range,
       timeoutMs: this.o.timeoutMs,
-      maxBytes: 512 * 1024 * 1024,
-      keepBody: false,
+      keepBody: job.keepBody === true && m !== 'HEAD',
+      maxBytes: job.keepBody === true ? 1024 * 1024 : 512 * 1024 * 1024,
       signal: job.signal,
       authorize: job.authorize,
       onProgress: judge

@@ -271,6 +271,7 @@ export class Session {
     } else {
       if (r.kind === 'aborted') return true;
       f.error = r.error;
+      f.timedOut = r.kind === 'timeout';
       this.error('network', `${resource} ${r.kind}`, `${resource} ${variant}: ${r.error}`, { url: r.url });
     }
     this.observe(variant, httpStatusObservation(f));
@@ -465,8 +466,17 @@ export class Session {
       late: driftLate ? [`reloads started ${driftP95?.toFixed(0)}% of their interval late (p95)`] : [],
     });
     const flags: ReportFlag[] = [];
-    const timing = [...new Set(entries.filter((e) => TIMING_CODES.has(e.code)).map((e) => e.code))];
-    if (self.late && timing.length > 0) {
+    const excusable = (e: BookEntry) => TIMING_CODES.has(e.code) || e.timing;
+    const timing = [...new Set(entries.filter(excusable).map((e) => e.code))];
+    // Findings our lateness cannot explain (an HTTP status, a broken document): the stream's whatever we did.
+    const theirs = [
+      ...new Set(entries.filter((e) => !excusable(e) && e.severity !== 'info').map((e) => e.code)),
+    ];
+    if (self.late && timing.length > 0 && theirs.length > 0) {
+      reasons.push(
+        `the probe ran late (${self.cause}): ${timing.join(', ')} may be ours; ${theirs.join(', ')} cannot be`,
+      );
+    } else if (self.late && timing.length > 0) {
       // Our own lateness could explain what we found: not the stream's fault, and not ours to page for.
       reasons.unshift(`inconclusive: ${self.cause}; that alone could explain ${timing.join(', ')}`);
       flags.push('inconclusive');

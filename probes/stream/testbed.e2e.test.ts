@@ -5,7 +5,8 @@
  * finding at all. Scenarios run one after another on the same testbed (TD 1 s keeps it short).
  *
  * STREAM_SOAK_S=600 runs the long healthy watch of the acceptance instead (no finding in 10 minutes), on its
- * own testbed at STREAM_SOAK_TD (default 2 s, the testbed's default).
+ * own testbed at STREAM_SOAK_TD (default 2 s, the testbed's default). The viewer-signal soak (stream and
+ * browser probe together) is test/viewer-soak.e2e.test.ts (VIEWER_SOAK_S).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../shared/log.js';
@@ -123,6 +124,8 @@ describe.skipIf(soakS > 0)('stream probe on the real testbed', () => {
     const dash = await scenario(undefined, { stream: 'dash', runS: 10 });
     expect(dash.result.findings).toEqual([]);
     expect(dash.result.outcome).toBe('ok');
+    // 3 video, audio and the WebVTT text Representation.
+    expect(dash.result.reasons.join('\n')).toMatch(/\b5 rendition\(s\) conform/);
   }, 60_000);
 
   it('stale rendition', async () => {
@@ -247,6 +250,18 @@ describe.skipIf(soakS > 0)('stream probe on the real testbed', () => {
     expect(f?.severity).toBe('warning');
     expect(on(o, 'playlist-stale')).toEqual([]);
     expectOnlyBad(o, 'subs/');
+  }, 60_000);
+
+  it('captions-stale (DASH): the text Representation repeats old cues under new numbers', async () => {
+    const o = await scenario({ type: 'captions-stale' }, { stream: 'dash', runS: 12 });
+    const rep = tb.streams
+      .find((x) => x.id === 'dash')
+      ?.renditions.find((r) => r.type === 'subtitles')?.representationId;
+    const fs = on(o, 'captions-stale');
+    expect(fs.map((f) => f.variant)).toEqual([String(rep)]);
+    expect(fs[0]?.severity).toBe('warning');
+    expect(fs[0]?.evidence).toMatch(/sub-\d+\.vtt/);
+    expect(on(o, 'dash-availability').filter((f) => f.variant === rep)).toEqual([]);
   }, 60_000);
 
   it('bitrate-over: a rendition above its BANDWIDTH (HLS), measured from segment sizes', async () => {

@@ -1,7 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { jetstream } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -203,7 +203,15 @@ describe('partitioned ingest across three controller replicas', () => {
     for (const groupBy of ['target', 'region', 'probe']) {
       const want = reference.summary(q1h(groupBy));
       for (const r of replicas) {
-        const got = await summary(r, `window=1h&groupBy=${groupBy}`);
+        // Healthy replicas answer whole (on a starved machine one may miss a deadline once: ask again).
+        const got = await waitFor(
+          `a whole ${groupBy} summary from replica ${r.pid}`,
+          async () => {
+            const s = await summary(r, `window=1h&groupBy=${groupBy}`);
+            return s.partial ? undefined : s;
+          },
+          30_000,
+        );
         expect(got.partial).toBeUndefined();
         expect(got.groups).toEqual(want);
       }
@@ -224,9 +232,44 @@ describe('partitioned ingest across three controller replicas', () => {
     const counts = await Promise.all(replicas.map(ingested));
     expect(counts.reduce((a, b) => a + b, 0)).toBe(200);
     expect(counts.filter((n) => n > 0).length).toBeGreaterThan(1);
+    // Each series is exported by the replica that owns it: summed over the scraped replicas (what
+    // Prometheus does with sum without(instance)), every series counts its reports once.
+    const perSeries = new Map<string, number>();
+    for (const r of replicas) {
+      const text = await (await fetch(`${r.url}/metrics`)).text();
+      for (const m of text.matchAll(/^liveprobe_reports_total\{([^}]*)\} (\d+)$/gm)) {
+        const labels = (m[1] as string).replace(/,?outcome="[^"]*"/, '');
+        perSeries.set(labels, (perSeries.get(labels) ?? 0) + Number(m[2]));
+      }
+    }
+    expect(perSeries.size).toBe(200);
+    expect([...perSeries.values()].every((n) => n === 1)).toBe(true);
     const board = await api(replicas[1] as Replica, '/v1/board');
     expect((board.body.cells as unknown[]).length).toBe(200);
   }, 60_000);
+
+  it('reads the fleet’s live feed only while an event stream is open', async () => {
+    const jsm = await jetstreamManager(nc);
+    // The live feeds' consumers: ordered (no durable name) on every report subject.
+    const feeds = async () => {
+      let n = 0;
+      for await (const c of jsm.consumers.list('LIVEPROBE_RESULTS'))
+        if (
+          c?.config &&
+          !c.config.durable_name &&
+          (c.config.filter_subjects ?? [c.config.filter_subject]).includes('liveprobe.results.>')
+        )
+          n++;
+      return n;
+    };
+    await waitFor('no live feed consumer while nobody listens', async () => (await feeds()) === 0, 30_000);
+    const sse = new AbortController();
+    const res = await fetch(`${(replicas[0] as Replica).url}/v1/events?types=report`, { signal: sse.signal });
+    expect(res.status).toBe(200);
+    await waitFor('a live feed consumer for the open stream', async () => (await feeds()) === 1, 20_000);
+    sse.abort();
+    await waitFor('the consumer gone after the stream closed', async () => (await feeds()) === 0, 30_000);
+  }, 90_000);
 
   it('completes a sweep created on one replica with reports the others ingest', async () => {
     const [a] = replicas as [Replica];
@@ -256,6 +299,17 @@ describe('partitioned ingest across three controller replicas', () => {
     await waitFor(
       'the agent announced itself',
       async () => ((await api(a, '/v1/agents')).body as unknown as unknown[]).length === 1,
+      20_000,
+    );
+    // Fleet-wide gauges (known alike to every replica) come from one replica only: summing is exact.
+    await waitFor(
+      'the agent gauge exported by exactly one replica',
+      async () => {
+        const texts = await Promise.all(replicas.map(async (r) => (await fetch(`${r.url}/metrics`)).text()));
+        return (
+          texts.filter((t) => /^liveprobe_agents\{region="r1",status="online"\} 1$/m.test(t)).length === 1
+        );
+      },
       20_000,
     );
     const ids = Array.from({ length: 24 }, (_, i) => `s${i}`);

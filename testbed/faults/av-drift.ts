@@ -24,7 +24,7 @@ export const avDrift = defineFault({
         .min(-MAX_SHIFT_MS)
         .max(MAX_SHIFT_MS)
         .refine((v) => v !== 0, 'shiftMs must not be 0')
-        .default(500),
+        .default(400),
     })
     .strict(),
   inject(f, env) {

@@ -282,9 +282,16 @@ function tick() {
     if (pd) emit('pdt', { ms: Date.now() - pd.getTime() });
   }
   if (dash) {
-    // dash.js's own live latency (seconds; uses the MPD's UTCTiming and ProducerReferenceTime where present).
-    const s = dash.getCurrentLiveLatency();
-    if (Number.isFinite(s) && s > 0) emit('dash-latency', { ms: Math.round(s * 1000) });
+    // Live latency on this machine's clock, as the PDT figure above: now minus the playhead's wall time per the
+    // MPD (availabilityStartTime + currentTime). getCurrentLiveLatency() computes the same but clamps it at 0,
+    // which would hide a skewed clock: the prober corrects this by the agent's offset and counts negatives.
+    let utc = Number.NaN;
+    try {
+      utc = dash.timeAsUTC(); // NaN before live playback, 0 while dash.js has no DVR window yet
+    } catch {
+      // playback not initialised yet
+    }
+    if (Number.isFinite(utc) && utc > 0) emit('dash-latency', { ms: Math.round(Date.now() - utc * 1000) });
   }
 }
 
@@ -401,6 +408,17 @@ function wireHls(h, cfg) {
         );
         h.subtitleDisplay = false;
         h.subtitleTrack = i;
+        // hls.js 1.7 drops a selection made this early (no SUBTITLE_TRACK_SWITCH follows, its TextTrack stays
+        // disabled); it does adopt a track the page sets to hidden, as a viewer's captions menu would.
+        const name = subtitleTracks[i]?.name;
+        const adopt = (track) => {
+          if (track.label === name && track.mode === 'disabled') track.mode = 'hidden';
+        };
+        for (const t of Array.from(video.textTracks)) adopt(t);
+        video.textTracks.addEventListener(
+          'addtrack',
+          guard((e) => adopt(e.track)),
+        );
         viewer?.captionSelected(subtitleTracks[i]?.name ?? subtitleTracks[i]?.lang);
       }
       const problem = applyRendition(h, levels, cfg.rendition);

@@ -13,6 +13,8 @@ export interface HttpFailure {
   status?: number;
   /** Transport error or timeout when there is no status. */
   error?: string;
+  /** The request timed out: our own lateness can explain that (a status cannot). */
+  timedOut?: boolean;
   /** For a segment: its media sequence number and the playlist that listed it. */
   sn?: number;
   playlist?: MediaPlaylist;
@@ -40,5 +42,6 @@ export function httpStatusObservation(f: HttpFailure): Observation {
         : [],
       `GET ${f.url}`,
     ),
+    ...(f.timedOut && f.status === undefined ? { timing: true } : {}),
   };
 }

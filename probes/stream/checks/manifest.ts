@@ -13,6 +13,8 @@ export interface ManifestFailure {
   status?: number;
   /** Transport error or timeout when there is no status. */
   error?: string;
+  /** The request timed out (no answer within our timeout): our own lateness can explain that. */
+  timedOut?: boolean;
   /** Parse error of a 2xx body. */
   invalid?: string;
   /** Failed reloads in a row, this one included. */
@@ -35,5 +37,7 @@ export function manifestUnavailable(f: ManifestFailure): Observation {
     severity: 'critical',
     summary,
     evidence: evidence(summary, [], `GET ${f.url}`),
+    // A probe whose loop was blocked fires its timeout before it reads an answer that may have arrived.
+    ...(f.timedOut && f.status === undefined && f.invalid === undefined ? { timing: true } : {}),
   };
 }
