@@ -46,6 +46,10 @@ export class NodePaintRun extends EventEmitter {
   private index = 0;
   private closed = 0;
   private encoding = false;
+  private unpaired = false;
+  private lastPts = 0;
+  /** One picture's duration in the pts time base (from the picture stream's frame rate). */
+  private ticksPerFrame = 0;
 
   constructor(args: InjectArgs, ffmpegPath = 'ffmpeg') {
     super();
@@ -60,6 +64,7 @@ export class NodePaintRun extends EventEmitter {
       line: (l) => this.onLine(l),
       header: (h) => {
         this.frameBytes = h.frameBytes;
+        if (h.fps.num > 0) this.ticksPerFrame = (this.tb.den * h.fps.den) / (this.tb.num * h.fps.num);
         this.painter = new StripPainter(h.width, h.height, args.placement, args.id);
         toEnc.write(mkvHeader(h.width, h.height, h.fps));
       },
@@ -165,13 +170,19 @@ export class NodePaintRun extends EventEmitter {
 
   private onFrameStart(): void {
     const stamp = Math.round(Date.now() + this.correctionMs);
-    // showinfo's line comes before its picture; none left would be a broken pairing: leave it unpainted.
-    const info = this.pending.shift() ?? { pts: Number.NaN, corrupt: true };
+    // showinfo's line comes before its picture. None left would be a broken pairing (never seen): the
+    // picture is painted (most are whole) at the pts it should have, and the log says so once.
+    let info = this.pending.shift();
+    if (!info) {
+      if (!this.unpaired)
+        this.emit('log', { line: 'a picture came without its pts line; painting it', level: 'warning' });
+      this.unpaired = true;
+      info = { pts: this.lastPts + this.ticksPerFrame, corrupt: false };
+    }
+    this.lastPts = info.pts;
     this.current = { pts: info.pts, corrupt: info.corrupt, ...(info.corrupt ? {} : { stamp }) };
     if (!info.corrupt) this.painter?.begin(stamp);
-    const us = Number.isFinite(info.pts)
-      ? Math.round((info.pts * 1e9 * this.tb.num) / this.tb.den / MKV_TIMECODE_SCALE_NS)
-      : 0;
+    const us = Math.round((info.pts * 1e9 * this.tb.num) / this.tb.den / MKV_TIMECODE_SCALE_NS);
     this.encoder.stdin?.write(mkvFrameHeader(Math.max(0, us), this.frameBytes));
   }
 }
