@@ -276,6 +276,8 @@ export class Injector extends EventEmitter {
       this.emit('run', { pid: run.pid, mode: 'paint' });
     });
     run.on('frame', (f: NodeFrame) => {
+      // A run being replaced may still hand on its last pictures: they are not the new run's.
+      if (this.nodeRun !== run) return;
       this.runFrames++;
       this.lastProgressAt = Date.now();
       if (f.stamp !== undefined) {
@@ -291,7 +293,9 @@ export class Injector extends EventEmitter {
       this.errorsSinceStamp = 0;
       if (!this.stopping) this.setMode('paint');
     });
-    run.on('progress', (line: string) => this.onProgress(line, 'paint', false));
+    run.on('progress', (line: string) => {
+      if (this.nodeRun === run) this.onProgress(line, 'paint', false);
+    });
     run.on('log', (l: { line: string; level: string; pid?: number }) => {
       if (l.level !== 'info') this.onStderr(l.line, l.pid);
     });

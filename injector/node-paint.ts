@@ -71,7 +71,7 @@ export class NodePaintRun extends EventEmitter {
       frameStart: () => this.onFrameStart(),
       frameData: (chunk, offset) => {
         if (this.current?.stamp !== undefined) this.painter?.paint(chunk, offset);
-        if (!toEnc.write(chunk) && this.encoding) {
+        if (!toEnc.write(chunk) && this.encoding && this.closed === 0) {
           // The encoder is behind: hold the decoder (its pipe fills and it waits) until it catches up. Not
           // before it encodes: while it opens its audio input it reads no pictures, and a held decoder
           // would send no audio.
@@ -113,13 +113,22 @@ export class NodePaintRun extends EventEmitter {
       child.once('spawn', () => {
         if (++spawned === 2) this.emit('spawn');
       });
-      child.once('error', (err) => this.emit('log', { line: `ffmpeg: ${err.message}`, level: 'error' }));
-      child.once('close', () => {
-        // One side gone ends the run: the other would wait forever on a dead pipe.
+      let gone = false;
+      const onGone = () => {
+        if (gone) return;
+        gone = true;
+        // One side gone ends the run: the other would wait forever on a dead pipe. Its exit, not its
+        // pipes' close: a held (paused) decoder pipe would never close, so it is let go here.
         this.kill();
+        this.decoder.stderr?.resume();
         if (child === this.decoder) toEnc.end();
         if (++this.closed === 2) this.emit('close');
+      };
+      child.once('error', (err) => {
+        this.emit('log', { line: `ffmpeg: ${err.message}`, level: 'error' });
+        onGone();
       });
+      child.once('exit', onGone);
     }
   }
 
