@@ -1,4 +1,5 @@
 /** A report as a browser probe on a busy fleet sends it: 10 segments, a startup breakdown, one degraded in 50. */
+import { sketchesOf } from '../shared/sample-sketch.js';
 import type { Report } from '../shared/schemas.js';
 
 const REGIONS = ['eu-west', 'eu-central', 'us-east', 'us-west', 'ap-south', 'sa-east'];
@@ -93,4 +94,28 @@ export function fleetReport(tag: string, r: number, t: number, n: number, endedA
     agentId: `agent-${region}`,
     target: { id: target, url: `https://cdn.example.com/live/${target}/master.m3u8`, protocol: 'hls' },
   };
+}
+
+/**
+ * Wire sketches as a probe sends them with a report like realisticReport's (shared/sample-sketch.ts): its
+ * segments' TTFB, download time and throughput, and per-frame g2g and PDT latency. A few variants, built
+ * once: encoding a sketch per report would cost the stand-in agents more than the controller under test.
+ */
+const SKETCH_VARIANTS: NonNullable<Report['sketches']>[] = Array.from({ length: 16 }, (_, v) => {
+  const seg = Array.from({ length: 10 }, (_, k) => k + v);
+  const frames = Array.from({ length: 30 }, (_, k) => 4100 + ((k * 37 + v * 11) % 300));
+  return (
+    sketchesOf({
+      segment_ttfb_ms: seg.map((k) => 20 + k),
+      segment_download_ms: seg.map((k) => 40 + k * 3),
+      segment_throughput_kbps: seg.map((k) => 16_000 + k * 250),
+      g2g_ms: frames,
+      pdt_latency_ms: frames.map((f) => f - 10),
+    }) ?? {}
+  );
+});
+
+/** The report with sample sketches of its figures (a variant picked by i), as probes send them now. */
+export function withSketches(r: Report, i: number): Report {
+  return { ...r, sketches: SKETCH_VARIANTS[i % SKETCH_VARIANTS.length] };
 }

@@ -135,6 +135,139 @@ export function decodeSketch(b64: string): DDSketch {
   return s;
 }
 
+/**
+ * A wire sketch decoded into reusable storage, for the controller's ingest: a report's sketches are decoded
+ * once and added into three buckets' sketches, tens of thousands of times a second. decodeSketch builds a
+ * DDSketch per report (its 128-bin store re-centred as bins arrive) only to merge it and drop it; this reads
+ * the same wire form into a scratch array and adds the counts straight into the target sketch's store, with
+ * exactly the result of `target.merge(decodeSketch(wire))` (sample-sketch.test.ts checks both on a corpus).
+ */
+export class SketchScratch {
+  zeroCount = 0;
+  /** zeroCount + every bin, summed in wire order (as decodeSketch's count). */
+  count = 0;
+  min = 0;
+  max = 0;
+  sum = 0;
+  /** Bin counts from `firstKey` on; the first and last keys with a count above 0 (none: lastKey < firstKey). */
+  readonly bins = new Float64Array(MAX_BINS);
+  firstKey = 0;
+  lastKey = -1;
+  /** Σ of the bins (the positive store's count). */
+  private binTotal = 0;
+  private readonly bytes = Buffer.alloc(Math.ceil((MAX_SKETCH_CHARS * 3) / 4) + 3);
+  private at = 0;
+  private len = 0;
+
+  /** Reads a wire sketch; false for anything decodeSketch would throw on (the scratch is then unusable). */
+  read(b64: string): boolean {
+    if (b64.length > MAX_SKETCH_CHARS) {
+      // Longer than any valid report carries: the allocating path, which has the same rules.
+      try {
+        return this.copyFrom(decodeSketch(b64));
+      } catch {
+        return false;
+      }
+    }
+    this.len = this.bytes.write(b64, 'base64');
+    this.at = 0;
+    if (this.varint() !== VERSION) return false;
+    const zero = this.varint();
+    const z = this.varint();
+    const minKey = z % 2 ? -(z + 1) / 2 : z / 2;
+    const n = this.varint();
+    if (Number.isNaN(zero + z + n) || n > MAX_BINS || Math.abs(minKey) > 100_000) return false;
+    let total = zero;
+    let binTotal = 0;
+    let first = 0;
+    let last = -1;
+    for (let k = 0; k < n; k++) {
+      const c = this.varint();
+      if (Number.isNaN(c)) return false;
+      this.bins[k] = c;
+      if (c > 0) {
+        if (last < first) first = k;
+        last = k;
+        binTotal += c;
+      }
+      total += c;
+    }
+    if (this.at + 24 !== this.len) return false; // min, max, sum and nothing after them
+    const min = this.bytes.readDoubleLE(this.at);
+    const max = this.bytes.readDoubleLE(this.at + 8);
+    const sum = this.bytes.readDoubleLE(this.at + 16);
+    if (!(Number.isFinite(min) && Number.isFinite(max) && Number.isFinite(sum))) return false;
+    // The bins array is indexed from the first key with a count: shift when the wire starts with empty bins.
+    if (first > 0 && last >= first) this.bins.copyWithin(0, first, last + 1);
+    this.firstKey = minKey + first;
+    this.lastKey = last >= first ? minKey + last : this.firstKey - 1;
+    this.zeroCount = zero;
+    this.count = total;
+    this.binTotal = binTotal;
+    this.min = min;
+    this.max = max;
+    this.sum = sum;
+    return true;
+  }
+
+  private copyFrom(s: DDSketch): boolean {
+    const store = s.store as unknown as StoreView;
+    this.firstKey = 0;
+    this.lastKey = -1;
+    if (store.count > 0) {
+      this.firstKey = store.minKey;
+      this.lastKey = store.maxKey;
+      for (let k = store.minKey; k <= store.maxKey; k++)
+        this.bins[k - store.minKey] = store.bins[k - store.offset] ?? 0;
+    }
+    this.zeroCount = s.zeroCount;
+    this.count = s.count;
+    this.binTotal = store.count;
+    this.min = s.min;
+    this.max = s.max;
+    this.sum = s.sum;
+    return true;
+  }
+
+  /** A varint, or NaN when truncated or longer than 8 bytes (decodeSketch throws on both). */
+  private varint(): number {
+    let v = 0;
+    let mul = 1;
+    for (let n = 0; n < 8; n++) {
+      if (this.at >= this.len) return Number.NaN;
+      const byte = this.bytes[this.at++] as number;
+      v += (byte & 0x7f) * mul;
+      if (byte < 0x80) return v;
+      mul *= 0x80;
+    }
+    return Number.NaN;
+  }
+
+  /**
+   * Adds the last sketch read into `into` (a sketch of the same mapping with an empty negative store, as
+   * DDSketch.merge would): the store's range grows once to the new keys, then counts are added in place.
+   */
+  mergeInto(into: DDSketch): void {
+    if (this.count === 0) return;
+    if (this.binTotal > 0) {
+      const store = into.store as unknown as StoreView & { add(key: number, weight: number): void };
+      // A weight of 0 grows the range to the key (and counts nothing): at most two re-layouts per merge.
+      if (store.count === 0 || this.firstKey < store.minKey) store.add(this.firstKey, 0);
+      if (this.lastKey > store.maxKey) store.add(this.lastKey, 0);
+      const bins = store.bins;
+      const from = this.firstKey - store.offset;
+      const n = this.lastKey - this.firstKey + 1;
+      for (let k = 0; k < n; k++) bins[from + k] = (bins[from + k] as number) + (this.bins[k] as number);
+      store.count += this.binTotal;
+    }
+    into.zeroCount += this.zeroCount;
+    into.count += this.count;
+    into.sum += this.sum;
+    if (this.min < into.min) into.min = this.min;
+    if (this.max > into.max) into.max = this.max;
+  }
+}
+
 /** The report field: a sketch per sample kind that has samples and fits the size bound. */
 export function sketchesOf(
   samples: Partial<Record<SampleName, Iterable<number> | DDSketch>>,

@@ -33,6 +33,8 @@ const TIME_DELAY_MS = 300;
 const HEARTBEAT_S = 5;
 /** The stream probe's playlist timeout for a 2 s TARGETDURATION (hls-monitor playlistTimeoutMs). */
 const PLAYLIST_TIMEOUT_MS = 4000;
+/** The testbed's segment duration: a segment GET still running after it is segment-slow. */
+const SEGMENT_MS = 2000;
 
 /** Whether a process is stopped (state T in /proc/<pid>/stat). */
 function isStopped(pid: number): boolean {
@@ -40,23 +42,28 @@ function isStopped(pid: number): boolean {
   return stat.slice(stat.lastIndexOf(')') + 2).startsWith('T');
 }
 
+/** A moment the proxy stops the agent: the `nth` request matching `match`, held for `overdueMs` after it came. */
+interface Cue {
+  what: string;
+  match: (path: string) => boolean;
+  nth: number;
+  /** How long after the request arrived the agent is continued: past the agent's own timer for it. */
+  overdueMs: number;
+}
+
 /**
- * A pass-through HTTP proxy in front of `origin` that, on the `nth` request for the origin's entry path,
- * stops `pid` (SIGSTOP), answers that request while it is stopped, and continues it (SIGCONT) once the
- * prober's playlist timeout has passed since the request arrived. `held` resolves after the SIGCONT.
+ * A pass-through HTTP proxy in front of `origin` that, at each cue in turn, stops `pid` (SIGSTOP), answers
+ * the cued request while it is stopped (the answer waits in the agent's socket), and continues it (SIGCONT)
+ * once the cue's time has passed. `played` lists the cues played so far (each added at its SIGCONT).
  */
-async function stopOnMasterProxy(
+async function stopOnCueProxy(
   origin: URL,
   pid: number,
-  nth: number,
-): Promise<{ url: string; held: Promise<{ answered: boolean }>; close(): Promise<void> }> {
-  let seen = 0;
-  let release!: (v: { answered: boolean }) => void;
-  let fail!: (e: Error) => void;
-  const held = new Promise<{ answered: boolean }>((res, rej) => {
-    release = res;
-    fail = rej;
-  });
+  cues: Cue[],
+): Promise<{ url: string; played: readonly string[]; close(): Promise<void> }> {
+  const played: string[] = [];
+  const seen = new Map<Cue, number>();
+  let busy = false;
   const forward = (req: IncomingMessage, res: ServerResponse, onAnswered?: () => void) => {
     const up = httpRequest(
       { host: origin.hostname, port: origin.port, path: req.url, method: req.method, headers: req.headers },
@@ -70,24 +77,27 @@ async function stopOnMasterProxy(
     up.end();
   };
   const server = createServer((req, res) => {
-    const entry = new URL(req.url ?? '/', origin).pathname === origin.pathname;
-    if (!entry || ++seen !== nth) return forward(req, res);
+    const cue = cues[played.length];
+    const path = new URL(req.url ?? '/', origin).pathname;
+    if (!cue || busy || !cue.match(path)) return forward(req, res);
+    const n = (seen.get(cue) ?? 0) + 1;
+    seen.set(cue, n);
+    if (n !== cue.nth) return forward(req, res);
+    busy = true;
     const arrived = Date.now();
     process.kill(pid, 'SIGSTOP');
     void (async () => {
       try {
         await waitFor('the agent stopped', () => isStopped(pid), 10_000, 5);
-        const answered = new Promise<void>((r) => forward(req, res, r));
-        await answered;
+        await new Promise<void>((r) => forward(req, res, r));
         // Real time has to pass for the agent's timer to be overdue: there is no event to await for that.
-        await new Promise((r) =>
-          setTimeout(r, Math.max(0, arrived + PLAYLIST_TIMEOUT_MS + 1500 - Date.now())),
-        );
+        await new Promise((r) => setTimeout(r, Math.max(0, arrived + cue.overdueMs - Date.now())));
         process.kill(pid, 'SIGCONT');
-        release({ answered: true });
-      } catch (err) {
+        played.push(cue.what);
+        busy = false;
+      } catch {
+        // Never leave the agent stopped; the test sees the cue missing from `played`.
         process.kill(pid, 'SIGCONT');
-        fail(err as Error);
       }
     })();
   });
@@ -96,7 +106,7 @@ async function stopOnMasterProxy(
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}`,
-    held,
+    played,
     close: () =>
       new Promise<void>((r) => {
         server.closeAllConnections();
@@ -261,8 +271,9 @@ describe('numbers on-call can trust', () => {
     // The agent pinned to one core beside a CPU burner (the issue's starved agent), and made late on cue:
     // the proxy in front of the healthy testbed SIGSTOPs it when it receives its 3rd master re-fetch, answers
     // that request at once (the answer waits in the agent's socket), and SIGCONTs it only after the agent's
-    // own 4 s playlist timeout has passed. On resume the agent's timer runs before it reads the socket: a
-    // punctual probe would have had the master in milliseconds; this one sees a timed-out re-fetch.
+    // own 4 s playlist timeout has passed; then the same for the next segment GET, past its 2 s duration. On
+    // resume the agent's timers run before it reads the socket: a punctual probe would have had both in
+    // milliseconds; this one sees a timed-out re-fetch and a slow segment.
     const burner = spawn('taskset', ['-c', '0', process.execPath, '-e', 'for(;;){}'], { stdio: 'ignore' });
     children.push(burner);
     const agent = spawn('taskset', ['-c', '0', process.execPath, distEntry('agent/testing/busy-agent.js')], {
@@ -292,19 +303,33 @@ describe('numbers on-call can trust', () => {
         ),
       60_000,
     );
-    const proxy = await stopOnMasterProxy(new URL(hlsUrl), agent.pid as number, 3);
+    const master = new URL(hlsUrl);
+    const proxy = await stopOnCueProxy(master, agent.pid as number, [
+      // The 3rd master re-fetch, held past the agent's playlist timeout: manifest-unavailable (timeout).
+      {
+        what: 'master',
+        match: (p) => p === master.pathname,
+        nth: 1 + 2,
+        overdueMs: PLAYLIST_TIMEOUT_MS + 1500,
+      },
+      // Then the next segment GET, held past its 2 s duration: segment-slow.
+      { what: 'segment', match: (p) => p.endsWith('.ts'), nth: 1, overdueMs: SEGMENT_MS + 1500 },
+    ]);
     try {
-      const r = await sweep('starved', 'starved', 14, `${proxy.url}${new URL(hlsUrl).pathname}`);
-      const held = await proxy.held;
-      expect(held.answered, 'the proxy answered the held re-fetch while the agent was stopped').toBe(true);
-      // The lateness really did produce a finding: the re-fetch timed out although its answer was there.
+      const r = await sweep('starved', 'starved', 18, `${proxy.url}${master.pathname}`);
+      // Both cues were played (a cue's SIGCONT comes before anything the agent can report after it).
+      expect(proxy.played).toEqual(['master', 'segment']);
+      // The lateness really did produce findings: a re-fetch timed out although its answer was there, and a
+      // segment that had arrived in full looked slower than real time.
       const mu = r.findings.find((f) => f.code === 'manifest-unavailable');
       expect(mu?.evidence).toMatch(/no response \(timeout after \d+ ms\)/);
+      expect(r.findings.map((f) => f.code)).toContain('segment-slow');
       // ...and the report says it is ours, with the cause, instead of failing the stream.
-      expect(r.outcome).toBe('probe-error');
+      const why = JSON.stringify({ reasons: r.reasons, selfCheck: r.selfCheck });
+      expect(r.outcome, why).toBe('probe-error');
       expect(r.flags).toContain('inconclusive');
       expect(r.reasons[0]).toMatch(
-        /^inconclusive: the probe's event loop ran up to \d+ ms late .*could explain .*manifest-unavailable/,
+        /^inconclusive: the probe's event loop ran up to \d+ ms late .*could explain .*(manifest-unavailable.*segment-slow|segment-slow.*manifest-unavailable)/,
       );
       expect(r.selfCheck?.late).toBe(true);
       expect(r.selfCheck?.loop_lag_max_ms).toBeGreaterThanOrEqual(1500);

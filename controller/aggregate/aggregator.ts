@@ -1,6 +1,6 @@
 import type { DDSketch } from '@datadog/sketches-js';
 import type { FindingCode, MetricName } from '../../shared/metrics.js';
-import { decodeSketch } from '../../shared/sample-sketch.js';
+import { SketchScratch } from '../../shared/sample-sketch.js';
 import type { ProbeKind, Report, SampleName } from '../../shared/schemas.js';
 import { acceptClamped, newSketch, quantiles } from './sketch.js';
 
@@ -650,11 +650,14 @@ const sample = {
   /** Per SKETCHED metric; NaN where the report has none (or it must not count). */
   values: new Float64Array(SKETCHED.length),
   /**
-   * Per sampled metric (SAMPLE_OF): the report's own sketch of its samples, decoded once for the three
-   * buckets; undefined where the report sent none or a malformed one (the figure counts, its samples not).
+   * Per sampled metric (SAMPLE_OF): the report's own sketch of its samples, decoded once (into scratch
+   * reused for every report) for the three buckets; undefined where the report sent none, an empty or a
+   * malformed one (the figure counts, its samples not).
    */
-  samples: new Array<DDSketch | undefined>(SKETCHED.length).fill(undefined),
+  samples: new Array<SketchScratch | undefined>(SKETCHED.length).fill(undefined),
 };
+/** One decoding scratch per SKETCHED index (only the sampled ones are used). */
+const SCRATCH = SKETCHED.map(() => new SketchScratch());
 /** SKETCHED metrics that also carry the report's samples (SAMPLE_OF). */
 const SAMPLED = SKETCHED.map((name) => SAMPLE_OF[name] !== undefined);
 const NO_FINDINGS: Report['findings'] = [];
@@ -688,7 +691,9 @@ function prepare(report: Report, durationMs: number): typeof sample {
     const counts = !(v === undefined || (clockSuspect && CLOCK_DEPENDENT.has(name)));
     values[i] = counts ? (v as number) : Number.NaN;
     sample.samples[i] =
-      counts && SAMPLED[i] ? decodeSamples(report.sketches?.[SAMPLE_OF[name] as SampleName]) : undefined;
+      counts && SAMPLED[i]
+        ? decodeSamples(report.sketches?.[SAMPLE_OF[name] as SampleName], SCRATCH[i] as SketchScratch)
+        : undefined;
   }
   return sample;
 }
@@ -736,19 +741,15 @@ function addToBucket(b: Bucket, r: typeof sample): void {
   }
 }
 
-/** A report's sample sketch for metric i, or a note that this report's figure came without one. */
-/** A report's wire sketch of its samples, decoded; undefined when absent, empty or malformed. */
-function decodeSamples(wire: string | undefined): DDSketch | undefined {
+/** A report's wire sketch of its samples, decoded into `into`; undefined when absent, empty or malformed. */
+function decodeSamples(wire: string | undefined, into: SketchScratch): SketchScratch | undefined {
   if (wire === undefined) return undefined;
-  try {
-    const decoded = decodeSketch(wire);
-    return decoded.count === 0 ? undefined : decoded;
-  } catch {
-    return undefined; // malformed: the figure counts, its samples do not (the group says of: reports)
-  }
+  // Malformed: the figure counts, its samples do not (the group says of: reports).
+  return into.read(wire) && into.count > 0 ? into : undefined;
 }
 
-function addSamples(b: Bucket, i: number, decoded: DDSketch | undefined): void {
+/** Adds a report's decoded samples of metric i to the bucket, or notes that its figure came without. */
+function addSamples(b: Bucket, i: number, decoded: SketchScratch | undefined): void {
   if (!decoded) {
     b.unsampled ??= [];
     b.unsampled[i] = (b.unsampled[i] ?? 0) + 1;
@@ -760,7 +761,7 @@ function addSamples(b: Bucket, i: number, decoded: DDSketch | undefined): void {
     into = newSketch();
     b.samples[i] = into;
   }
-  into.merge(decoded);
+  decoded.mergeInto(into);
 }
 
 function addToSketch(b: Bucket, i: number, v: number): void {

@@ -165,7 +165,7 @@ describe('browser probe end to end', () => {
     expect(r.metrics.stall_count).toBeUndefined();
   });
 
-  // dash.js comes from the dashjs package (or LIVEPROBE_DASHJS); without it the DASH test cannot run.
+  // dash.js comes from the dashjs package (or LIVEPROBE_DASHJS); without it this test fails (a probe-error, see dashjs.test.ts), never skips.
   it('a DASH MPD that 404s fails with the status, URLs redacted in every text', async () => {
     const r = await prober.run(
       {

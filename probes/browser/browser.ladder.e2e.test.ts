@@ -80,7 +80,7 @@ describe('browser probe on a bitrate ladder', () => {
     expect(m.caption_cues_per_min).toBeGreaterThan(30);
   });
 
-  // dash.js comes from the dashjs package (or LIVEPROBE_DASHJS); without it the DASH test cannot run.
+  // dash.js comes from the dashjs package (or LIVEPROBE_DASHJS); without it this test fails (a probe-error, see dashjs.test.ts), never skips.
   it('DASH with dash.js: UTCTiming from the stream, dash latency and g2g agree, skew counted not clamped', async () => {
     // The agent's clock estimate says it runs 20 s ahead of the reference: both latency figures are corrected
     // by it, so the dash.js latency (a few seconds raw) goes negative: counted as skew, never clamped to 0.

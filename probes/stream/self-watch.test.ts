@@ -142,6 +142,25 @@ describe('self-watch: our own lateness is not the stream’s fault', () => {
     ).toBe(true);
   });
 
+  it('a warning lateness cannot explain does not outweigh it: late + stale + pdt-drift is inconclusive', async () => {
+    await new Promise((r) => setTimeout(r, 1100));
+    const s = session();
+    s.renditions.add('360p');
+    s.observe('360p', stale);
+    s.observe('360p', {
+      code: 'pdt-drift',
+      severity: 'warning',
+      summary: 'EXT-X-PROGRAM-DATE-TIME of segment 7 is +1313 ms off the previous PDT + EXTINF',
+      evidence: '',
+    });
+    await blockLoop(1800);
+    const r = s.result(s.total);
+    s.release();
+    expect(r.outcome).toBe('probe-error');
+    expect(r.flags).toEqual(['inconclusive']);
+    expect(r.findings.map((f) => f.code).sort()).toEqual(['pdt-drift', 'playlist-stale']);
+  });
+
   it('one timed-out and one 500 re-fetch: the finding is the stream’s', () => {
     const s = session();
     const url = 'http://127.0.0.1:1/live.m3u8';

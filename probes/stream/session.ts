@@ -468,9 +468,11 @@ export class Session {
     const flags: ReportFlag[] = [];
     const excusable = (e: BookEntry) => TIMING_CODES.has(e.code) || e.timing;
     const timing = [...new Set(entries.filter(excusable).map((e) => e.code))];
-    // Findings our lateness cannot explain (an HTTP status, a broken document): the stream's whatever we did.
+    // Critical findings our lateness cannot explain (an HTTP status, a broken document): the stream is broken
+    // whatever we did, and stays so. A lesser one (a warning) does not outweigh a probe this unreliable: the
+    // report is inconclusive, its findings kept but not counted, rather than paging on our own lateness.
     const theirs = [
-      ...new Set(entries.filter((e) => !excusable(e) && e.severity !== 'info').map((e) => e.code)),
+      ...new Set(entries.filter((e) => !excusable(e) && e.severity === 'critical').map((e) => e.code)),
     ];
     if (self.late && timing.length > 0 && theirs.length > 0) {
       reasons.push(

@@ -38,6 +38,8 @@ export function checkLastModified(i: LastModifiedInput): Observation[] {
         i.playlist ? [{ label: 'current', playlist: i.playlist, tail: 1 }] : [],
         headers,
       ),
+      // Against our own clock (no Date header) the age includes how late we read the response.
+      ...(Number.isNaN(d) ? { timing: true } : {}),
     },
   ];
 }

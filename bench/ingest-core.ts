@@ -1,0 +1,115 @@
+/**
+ * npm run bench:ingest — the controller's per-report ingest work on one core, without NATS: encoded reports
+ * go through the same `Ingest.handle` the consumer calls (decode, validation, subject check, id memory)
+ * and the same per-report handlers the controller wires to it (windows, last reports, /metrics series,
+ * alerting evidence). What it leaves out is the NATS client's own parsing and the acks (one per 500
+ * reports), so it isolates the cost this repository's code decides.
+ *
+ * Scenarios (BENCH_INGEST_SCENARIOS, comma-separated; default all):
+ *  - steady: 60 000 reports over 500 targets x 6 regions, as bench:controller publishes them;
+ *  - fleet:  one report for each of 100 regions x 1000 targets, as bench:scale's priming backlog (every
+ *            report opens a new series);
+ *  - sampled: steady, but every report carries sample sketches (bench/report-fixture.ts `withSketches`).
+ * Each scenario runs BENCH_INGEST_ROUNDS (5) rounds on fresh state after one warm-up round; the figure is
+ * the median round's reports per CPU-second (process.cpuUsage: user + system, GC included).
+ *
+ * Last line: steady_per_cpu_s=<n> fleet_per_cpu_s=<n> sampled_per_cpu_s=<n>
+ */
+import type { JsMsg } from '@nats-io/jetstream';
+import { Aggregator } from '../controller/aggregate/aggregator.js';
+import { RecentReports } from '../controller/alerting/evidence.js';
+import { Ingest } from '../controller/ingest.js';
+import { LatestReports } from '../controller/latest.js';
+import { ControllerMetrics } from '../controller/metrics.js';
+import { createLogger } from '../shared/log.js';
+import type { Report } from '../shared/schemas.js';
+import { names } from '../shared/subjects.js';
+import { encodeJson } from '../shared/transport.js';
+import { printTable } from './lib.js';
+import { fleetReport, realisticReport, withSketches } from './report-fixture.js';
+
+const ROUNDS = Number(process.env.BENCH_INGEST_ROUNDS ?? 5);
+const SCENARIOS = (process.env.BENCH_INGEST_SCENARIOS ?? 'steady,fleet,sampled').split(',');
+const n = names();
+const logger = createLogger('bench', 'error');
+
+interface FakeMsg {
+  data: Uint8Array;
+  subject: string;
+  reply: string;
+  seq: number;
+  ack(): void;
+}
+
+function messages(reports: Report[]): FakeMsg[] {
+  return reports.map((r, i) => ({
+    data: encodeJson(r),
+    subject: n.results(r.region, r.agentId, r.target.id),
+    reply: `$JS.ACK.${n.resultsStream}.${n.ingestConsumer}.1.${i + 1}.${i + 1}.1796300000000000000.0`,
+    seq: i + 1,
+    ack() {},
+  }));
+}
+
+function scenario(name: string): FakeMsg[] {
+  const now = Date.now();
+  if (name === 'steady')
+    return messages(Array.from({ length: 60_000 }, (_, i) => realisticReport(i, 500, now)));
+  if (name === 'sampled')
+    return messages(Array.from({ length: 60_000 }, (_, i) => withSketches(realisticReport(i, 500, now), i)));
+  if (name === 'fleet') {
+    const out: Report[] = [];
+    for (let t = 0; t < 1000; t++) for (let r = 0; r < 100; r++) out.push(fleetReport('b', r, t, 0, now));
+    return messages(out);
+  }
+  throw new Error(`unknown scenario ${name}`);
+}
+
+/** One round on fresh controller state: reports per CPU-second. */
+function round(msgs: FakeMsg[]): number {
+  const aggregator = new Aggregator();
+  const latest = new LatestReports();
+  const metrics = new ControllerMetrics(aggregator);
+  const recent = new RecentReports();
+  let handled = 0;
+  const ingest = new Ingest({
+    js: undefined as never,
+    names: n,
+    logger,
+    onReport: (r) => {
+      aggregator.add(r);
+      latest.add(r);
+      metrics.observe(r);
+      recent.add(r);
+      handled++;
+    },
+  });
+  const before = process.cpuUsage();
+  for (const m of msgs) ingest.handle(m as unknown as JsMsg);
+  const used = process.cpuUsage(before);
+  if (handled !== msgs.length)
+    throw new Error(`handled ${handled} of ${msgs.length} (invalid ${ingest.stats.invalid})`);
+  return msgs.length / ((used.user + used.system) / 1e6);
+}
+
+const rows: Record<string, string | number>[] = [];
+const last: string[] = [];
+for (const name of SCENARIOS) {
+  const msgs = scenario(name);
+  round(msgs); // warm-up: JIT, caches
+  const rates = Array.from({ length: ROUNDS }, () => round(msgs)).sort((a, b) => a - b);
+  const median = Math.round(rates[Math.floor(rates.length / 2)] as number);
+  const bytes = msgs.reduce((s, m) => s + m.data.length, 0) / msgs.length;
+  rows.push({
+    scenario: name,
+    reports: msgs.length,
+    'bytes/report': Math.round(bytes),
+    'per CPU-s (median)': median,
+    'µs/report': (1e6 / median).toFixed(1),
+    rounds: rates.map(Math.round).join(' '),
+  });
+  last.push(`${name}_per_cpu_s=${median}`);
+}
+printTable(rows);
+process.stdout.write(`${last.join(' ')}\n`);
+process.exit(0);
