@@ -238,7 +238,10 @@ async function phase(natsUrl: string, k: number, oneReplica: number | undefined)
 
     process.stderr.write(`[${k} replica(s)] draining the backlog...\n`);
     const ports = await Promise.all(Array.from({ length: k }, () => freeLoopbackPort()));
-    controllers.push(...(await Promise.all(ports.map((p) => startControllerProcess(natsUrl, p, env)))));
+    // On a starved machine a controller's start-up requests to JetStream may time out: one more try.
+    const launch = (p: number) =>
+      startControllerProcess(natsUrl, p, env).catch(() => startControllerProcess(natsUrl, p, env));
+    controllers.push(...(await Promise.all(ports.map(launch))));
     for (const c of controllers) track(c);
     const urls = ports.map((p) => `http://127.0.0.1:${p}`);
     const pids = controllers.map((c) => c.pid as number);

@@ -5,7 +5,13 @@
  * faults reach a player about 3.5 segments after capture, so 1 s segments are what a 5 s budget allows.
  *
  *   node dist/bench/viewer.js [--runs 5] [--warmup 20] [--baseline 60] [--timeout 20] [--settle 6] [--linger 10]
- *                             [--segment 1] [--faults audio-silence,av-drift] [--verbose]
+ *                             [--segment 1] [--live-sync 2] [--catch-up 1.25] [--faults audio-silence,av-drift]
+ *                             [--verbose]
+ *
+ * The browser watches play as a latency-tuned live player of 1 s segments does: hls.js 2 segments behind the
+ * newest (--live-sync; hls.js default 3) and catching up at up to 1.25x after a stall (--catch-up; hls.js
+ * default 1, i.e. never). A source fault reaches the viewer one glass-to-glass latency after injection, so
+ * that latency is most of every browser detection time.
  *
  * --faults runs a subset (m = runs x the faults run); --verbose prints each browser report's audio figures.
  *
@@ -61,6 +67,11 @@ const ONLY = arg('faults', '')
   .filter(Boolean);
 /** hls.js liveSyncDurationCount of the browser watches (segments behind the live edge; hls.js default 3). */
 const LIVE_SYNC = Number(arg('live-sync', '2'));
+/**
+ * hls.js maxLiveSyncPlaybackRate: up to this rate the player speeds up to get back to its live sync position
+ * after a stall (hls.js default 1 = never: every stall adds its length to the latency for good).
+ */
+const CATCH_UP = Number(arg('catch-up', '1.25'));
 /** Print every browser watch report's audio figures (diagnosis). */
 const VERBOSE = process.argv.includes('--verbose');
 
@@ -192,7 +203,11 @@ async function main(): Promise<void> {
   const ac = new AbortController();
   const stream = new StreamProber({ logger, masterIntervalS: 10 });
   const browser = needBrowser
-    ? new BrowserProber({ logger, maxSessions: 2, hlsConfig: { liveSyncDurationCount: LIVE_SYNC } })
+    ? new BrowserProber({
+        logger,
+        maxSessions: 2,
+        hlsConfig: { liveSyncDurationCount: LIVE_SYNC, maxLiveSyncPlaybackRate: CATCH_UP },
+      })
     : undefined;
   const watchJob = (id: string): ProbeJob => ({
     target: { id, url, protocol: 'hls' },

@@ -186,8 +186,10 @@ export async function startController(opts: ControllerOptions): Promise<Controll
       replicaId,
       logger,
       labelsOf: (id) => targets.get(id)?.labels,
-      onReport: (r, replayed) => {
-        if (!replayed) metrics.observe(r);
+      onReport: (r) => {
+        // Replayed too: a partition taken over brings its series' exports along (the old owner dropped
+        // them), so summing the replicas' /metrics stays exact across a hand-over.
+        metrics.observe(r);
         sweeps.onReport(r);
       },
       onFeed: (r, seq) => events.emit('report', r, seq),

@@ -31,7 +31,8 @@ export class ResultsReader {
     if (this.partitions <= 1) return this.names.resultsFilter(region, target);
     return target
       ? `${this.names.resultsFilter(region, target)}.${partitionOf(target, this.partitions)}`
-      : `${this.names.prefix}.results.${region ?? '*'}.*.*.*`;
+      : // Every form: mapped (<region>.<agent>.<target>.<p>), unmapped (3 tokens) and legacy (2 tokens).
+        `${this.names.prefix}.results.${region ?? '*'}.>`;
   }
 
   async query(q: ResultsQuery): Promise<ResultsPage> {

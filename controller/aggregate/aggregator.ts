@@ -372,6 +372,27 @@ export class Aggregator {
     return acc;
   }
 
+  /**
+   * Reports and probe errors per region over a window, from the rollups without merging any sketch: what
+   * the alerting's inhibit stage reads, asked of every partition on every pass (controller/partition/).
+   */
+  regionCounts(window: WindowName): Map<string, [number, number]> {
+    const from = this.now() - WINDOWS[window];
+    const out = new Map<string, [number, number]>();
+    for (const [region, s] of this.rollups.region) {
+      let count = 0;
+      let probeError = 0;
+      for (let i = s.buckets.length - 1; i >= 0; i--) {
+        const b = s.buckets[i] as Bucket;
+        if (b.start + BUCKET_MS <= from) break;
+        count += b.count;
+        probeError += b.probeError;
+      }
+      if (count) out.set(region, [count, probeError]);
+    }
+    return out;
+  }
+
   /** Cumulative totals of one series (target x region x probe), if it is held here. */
   totalsOf(target: string, region: string, probe: string): Totals | undefined {
     return this.series.get(seriesKey(target, region, probe))?.totals;

@@ -164,6 +164,8 @@ export class Alerting {
   };
   /** The fleet-wide windows of the current pass (partitioned ingest). */
   private merged: Pick<Aggregator, 'summary'> | undefined;
+  /** Targets with a fresh problem report: evaluated first (partitioned: whatever the replicas' budget). */
+  private readonly hot = new Set<string>();
   /** Partitioned: whole-region totals of the current pass, from the cluster (inhibit stage). */
   private clusterTotals: EvaluatedAlerts['totals'] | undefined;
 
@@ -421,6 +423,7 @@ export class Alerting {
       return;
     }
     this.urgent.add(r.target.id);
+    this.hot.add(r.target.id);
     // A problem is evaluated at once (coalescing a burst into one pass a few ms later), but never more
     // than MAX_DUTY of the event loop either.
     const wait = Math.max(10, this.creditWaitMs());
@@ -508,16 +511,21 @@ export class Alerting {
     const enabled = all.filter((r) => r.enabled);
     const series = enabled.filter((r) => !r.fleet);
     const agents = this.agentFacts();
-    const scope = this.takeScope(kind, now);
+    // Targets of fresh problem reports go first: a backlog of deferred targets (a full pass that did not
+    // fit the work credit) must not delay the one that may page.
+    const hot = [...this.hot];
+    this.hot.clear();
+    let scope = [...new Set([...hot, ...this.takeScope(kind, now)])];
     // Partitioned: stage 1 (evaluate) runs on the replicas that hold the windows; what may alert comes back.
     let pre: Map<string, TargetSample[]> | undefined;
     if (this.opts.cluster) {
       const windows = [...new Set(series.map((r) => r.window))];
-      const snap = await this.opts.cluster.evaluateAlerts(series, scope, windows);
+      const snap = await this.opts.cluster.evaluateAlerts(series, scope, windows, hot);
       if (snap.missing.length) {
         // Some partitions did not answer: their targets would look empty and resolve what still fires.
         // Evaluate nothing this pass; the scope is kept for the next (the partitions move within a lease).
         for (const t of scope) this.urgent.add(t);
+        for (const t of hot) this.hot.add(t);
         this.stats.partialSkips++;
         return;
       }
@@ -530,6 +538,12 @@ export class Alerting {
         else pre.set(s.target, [s]);
       }
       this.clusterTotals = snap.value.totals;
+      if (snap.value.deferred.length) {
+        // Replicas out of their budget for this pass: those targets are not evaluated now (no resolve).
+        const later = new Set(snap.value.deferred);
+        for (const t of later) this.urgent.add(t);
+        scope = scope.filter((t) => !later.has(t));
+      }
       if (this.stopped || !this.lease.isHeld()) return;
     }
     this.creditWaitMs();

@@ -34,6 +34,14 @@ const CHUNK_BYTES = 512 * 1024;
 const SUMMARY_CACHE_MS = 1000;
 /** An alerting pass may take a few deadlines: each replica evaluates its share of the targets. */
 const EVALUATE_DEADLINES = 4;
+/** Targets evaluated between two turns of the event loop. */
+const EVALUATE_SLICE = 32;
+/**
+ * CPU a replica gives one alerting pass (ms). What does not fit is deferred: the lease holder evaluates
+ * it first thing next pass, as a single controller does with its own work credit — so evaluating a large
+ * fleet never starves ingest, it spreads over a few passes.
+ */
+const EVALUATE_BUDGET_MS = 100;
 
 const Window = z.enum(Object.keys(WINDOWS) as [WindowName]);
 const Query = z.discriminatedUnion('kind', [
@@ -67,6 +75,8 @@ const Query = z.discriminatedUnion('kind', [
     /** The enabled series rules (JSON of Rule: parsed again by each replica). */
     rules: z.array(z.unknown()).max(10_000),
     targets: z.array(z.string()).max(1_000_000),
+    /** Targets with a fresh problem report: evaluated whatever the budget (time to detect). */
+    hot: z.array(z.string()).max(100_000).optional(),
     /** Windows whose per-region report and probe-error totals the inhibit stage needs. */
     totals: z.array(Window).max(3),
   }),
@@ -113,6 +123,8 @@ export interface ClusterOptions {
 /** What an alerting pass gets from the cluster: samples that may alert, and whole-region totals. */
 export interface EvaluatedAlerts {
   samples: TargetSample[];
+  /** Targets a replica had no time for this pass: not evaluated (evaluate them first next pass). */
+  deferred: string[];
   totals: Map<WindowName, Map<string, { reports: number; probeErrors: number }>>;
 }
 
@@ -155,26 +167,35 @@ export class Cluster {
   private async answer(q: Query, reply: string): Promise<void> {
     const owned = this.opts.leases.owned();
     const rules = q.kind === 'evaluate' ? Rule.array().parse(q.rules) : [];
+    const budget = { left: EVALUATE_BUDGET_MS };
     let first = true;
     for (const { partition, revision } of owned) {
       if (!first) await new Promise((r) => setImmediate(r));
       first = false;
       const state = this.opts.owner.states.get(partition);
-      if (!state || this.opts.owner.states.get(partition) !== state) continue;
-      for (const msg of this.encoded(state, revision, q, rules)) this.opts.nc.publish(reply, msg);
+      if (!state) continue;
+      if (q.kind === 'evaluate') {
+        const items = await this.evaluateSliced(state, q, rules, budget);
+        // Given up while it was being evaluated: the new owner answers for it.
+        if (this.opts.owner.states.get(partition) !== state) continue;
+        for (const msg of chunk(this.opts.replicaId, partition, revision, items))
+          this.opts.nc.publish(reply, msg);
+        continue;
+      }
+      for (const msg of this.encoded(state, revision, q)) this.opts.nc.publish(reply, msg);
     }
   }
 
   private readonly served = new Map<string, { at: number; msgs: Uint8Array[] }>();
 
   /** A partition's encoded answer; summaries reused for SUMMARY_CACHE_MS (they are polled). */
-  private encoded(state: PartitionState, revision: number, q: Query, rules: Rule[]): Uint8Array[] {
+  private encoded(state: PartitionState, revision: number, q: Query): Uint8Array[] {
     const p = state.spec.id;
     const key = q.kind === 'summary' ? `${p}|${revision}|${JSON.stringify(q)}` : undefined;
     const now = Date.now();
     const hit = key ? this.served.get(key) : undefined;
     if (hit && now - hit.at < SUMMARY_CACHE_MS) return hit.msgs;
-    const { items, times, fin } = this.local(state, q, rules);
+    const { items, times, fin } = this.local(state, q);
     const msgs = chunk(this.opts.replicaId, p, revision, items, times, fin);
     if (key) {
       if (this.served.size > 500)
@@ -182,6 +203,51 @@ export class Cluster {
       this.served.set(key, { at: now, msgs });
     }
     return msgs;
+  }
+
+  /**
+   * A partition's share of an alerting pass: the rules for the pass's targets it holds, a slice of targets
+   * at a time with the event loop free in between (ingest and other queries go on during a full pass).
+   */
+  private async evaluateSliced(
+    state: PartitionState,
+    q: Extract<Query, { kind: 'evaluate' }>,
+    rules: Rule[],
+    budget: { left: number },
+  ): Promise<[string, unknown][]> {
+    const numbered = this.numbered(state);
+    const n = Number(state.spec.id);
+    const mine = (t: string) => !numbered || partitionOf(t, this.opts.count) === n;
+    const hot = new Set((q.hot ?? []).filter(mine));
+    const targets = [...hot, ...q.targets.filter((t) => mine(t) && !hot.has(t))];
+    const seen = numbered ? undefined : new Set<string>();
+    const items: [string, unknown][] = [];
+    for (let i = 0; i < targets.length; i += EVALUATE_SLICE) {
+      if (budget.left <= 0 && i >= hot.size) {
+        // Out of budget: named, not evaluated (the lease holder neither resolves nor fires them now).
+        for (const t of targets.slice(i)) items.push(['D', t]);
+        break;
+      }
+      if (i > 0) await new Promise((r) => setImmediate(r));
+      const t0 = performance.now();
+      const slice = new Set(targets.slice(i, i + EVALUATE_SLICE));
+      for (const s of evaluateHere(
+        state.aggregator,
+        rules,
+        slice,
+        this.opts.expectations ?? (() => undefined),
+        seen,
+      ))
+        items.push(['S', s]);
+      budget.left -= performance.now() - t0;
+    }
+    // Targets with reports in an unmapped partition may have series in a numbered one too: the asker
+    // evaluates those from merged windows instead.
+    for (const t of seen ?? []) items.push(['T', t]);
+    for (const window of q.totals)
+      for (const [region, counts] of state.aggregator.regionCounts(window))
+        items.push([`W\u0000${window}\u0000${region}`, counts]);
+    return items;
   }
 
   /** Whether every series of a target lives in this partition (numbered partitions: by the hash). */
@@ -192,7 +258,6 @@ export class Cluster {
   private local(
     state: PartitionState,
     q: Query,
-    rules: Rule[],
   ): { items: [string, unknown][]; times?: number[]; fin?: boolean } {
     switch (q.kind) {
       case 'summary': {
@@ -204,28 +269,9 @@ export class Cluster {
         const acc = state.aggregator.partial(q.q as SummaryQuery, q.by);
         return { items: [...acc].map(([k, b]) => [k, bucketOut(b)]) };
       }
-      case 'evaluate': {
-        const numbered = this.numbered(state);
-        const n = Number(state.spec.id);
-        const targets = new Set(
-          numbered ? q.targets.filter((t) => partitionOf(t, this.opts.count) === n) : q.targets,
-        );
-        const seen = numbered ? undefined : new Set<string>();
-        const items: [string, unknown][] = evaluateHere(
-          state.aggregator,
-          rules,
-          targets,
-          this.opts.expectations ?? (() => undefined),
-          seen,
-        ).map((s) => [`S`, s]);
-        // Targets with reports in an unmapped partition may have series in a numbered one too: the asker
-        // evaluates those from merged windows instead.
-        for (const t of seen ?? []) items.push([`T`, t]);
-        for (const window of q.totals)
-          for (const [region, b] of state.aggregator.partial({ window, groupBy: 'region' }))
-            items.push([`W\u0000${window}\u0000${region}`, [b.count, b.probeError]]);
-        return { items };
-      }
+      case 'evaluate':
+        // Answered by evaluateSliced (asynchronous); never reached.
+        return { items: [] };
       case 'timeline': {
         const tl = state.aggregator.timelineBuckets(q);
         return {
@@ -384,19 +430,21 @@ export class Cluster {
     rules: Rule[],
     targets: string[],
     totals: WindowName[],
+    hot: string[] = [],
   ): Promise<Merged<EvaluatedAlerts>> {
     const { parts, missing } = await this.gather(
-      { kind: 'evaluate', rules, targets, totals },
+      { kind: 'evaluate', rules, targets, totals, ...(hot.length ? { hot } : {}) },
       this.opts.deadlineMs * EVALUATE_DEADLINES,
     );
     const byId = new Map(rules.map((r) => [r.id, r]));
     const samples: TargetSample[] = [];
     const split = new Set<string>();
-    const out: EvaluatedAlerts = { samples, totals: new Map() };
+    const out: EvaluatedAlerts = { samples, deferred: [], totals: new Map() };
     for (const chunks of parts.values())
       for (const c of chunks)
         for (const [key, v] of c.items) {
           if (key === 'T') split.add(v as string);
+          else if (key === 'D') out.deferred.push(v as string);
           else if (key === 'S') {
             const [id, target, threshold, regions] = v as WireSample;
             const rule = byId.get(id);

@@ -37,6 +37,11 @@ const AV_PAIR_MS = (SYNC_PERIOD_S * 1000) / 2;
 const AV_PAIR_SETTLE_MS = 100;
 /** A decoded size differing from the declared one this long (same level) is a finding, not a switch. */
 const RESOLUTION_MIN_MS = 2000;
+/**
+ * Audio windows starting this soon after a stall ended are not judged: the element's audio output resumes a
+ * little after its 'playing' event, so such a window can hold the stall's output silence (digital zeros).
+ */
+const STALL_RESUME_MS = 150;
 /** Audio missing this long in a report is a finding. */
 const AUDIO_MISSING_MIN_MS = 2000;
 
@@ -47,6 +52,8 @@ export interface Carry {
   firstFrameAt?: number;
   /** t of a stall / frozen / black interval still open at the end of the previous period. */
   openStallAt?: number;
+  /** t the latest stall ended (audio windows right after it are not judged). */
+  stallEndedAt?: number;
   openFrozenAt?: number;
   openBlackAt?: number;
   /** Startup parts seen so far (ms from loadSource). */
@@ -316,6 +323,7 @@ export class PeriodAccumulator {
           if (c.openStallAt !== undefined)
             this.stallMs += Math.max(0, e.t - Math.max(c.openStallAt, this.from));
           c.openStallAt = undefined;
+          c.stallEndedAt = e.t;
           break;
         case 'frozen-start':
           c.openFrozenAt = e.t;
@@ -423,6 +431,7 @@ export class PeriodAccumulator {
     )
       return;
     this.audioWindows++;
+    if (c.stallEndedAt !== undefined && e.t - AUDIO_WINDOW_MS < c.stallEndedAt + STALL_RESUME_MS) return;
     if (e.carried === true) {
       if (!e.playing || c.openStallAt !== undefined) return;
       this.audioDb.push(e.db);
@@ -582,8 +591,8 @@ export class PeriodAccumulator {
 
   /**
    * The period's report data. `clock` (the agent's estimate against the reference clock) corrects the
-   * figures that compare our clock with the painter's or packager's: g2g and PDT latency (dash.js corrects its
-   * own latency by the MPD's UTCTiming). Samples still negative after that are counted as clock skew.
+   * figures that compare our clock with the painter's or packager's: g2g, PDT latency and the dash.js latency
+   * (read on our clock, unclamped: harness.js). Samples still negative after that are counted as clock skew.
    */
   finish(clock?: { offsetMs: number; uncertaintyMs: number }): PeriodData {
     const c = this.carry;

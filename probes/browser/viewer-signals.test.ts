@@ -81,6 +81,22 @@ describe('viewer signals arithmetic', () => {
     expect(d.findings.map((f) => [f.code, f.severity])).toEqual([['audio-missing', 'critical']]);
   });
 
+  it("a stall's output silence in the first window after it ends is not silence of the stream", () => {
+    const d = period(
+      [
+        ...playing(),
+        ...windows(600, 10, (t) => level(t, -33, true)),
+        { type: 'stall-start', t: 1600, mediaTime: 1 },
+        { type: 'stall-end', t: 2600, ms: 1000 },
+        level(2700, -200, true), // spans 2600-2700: the element's audio not resumed yet
+        ...windows(2800, 10, (t) => level(t, -33, true)),
+        ...windows(3800, 5, (t) => level(t, -200, true)), // real silence later on is counted
+      ] as HarnessEvent[],
+      5000,
+    );
+    expect(d.metrics.silent_ms).toBe(500);
+  });
+
   it('a stream that declares and carries no audio is neither silent nor missing', () => {
     const d = period([...playing(false), ...windows(600, 40, (t) => level(t, -200, null, true))], 5000);
     expect(d.metrics.silent_ms).toBeUndefined();

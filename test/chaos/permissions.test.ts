@@ -268,6 +268,7 @@ describe('every NATS connection takes the same credentials: token, nkey, TLS', (
       configFile: `${dir.path}/server.conf`,
     });
     await roundTrip({ 'nats.url': nats.url, 'nats.nkeyFile': `${dir.path}/user.nk` });
+    await expect(roundTrip({ 'nats.url': nats.url })).rejects.toThrow();
     await nats.stop();
     nats = undefined;
   });

@@ -244,8 +244,18 @@ describe('partitioned ingest across three controller replicas', () => {
     }
     expect(perSeries.size).toBe(200);
     expect([...perSeries.values()].every((n) => n === 1)).toBe(true);
-    const board = await api(replicas[1] as Replica, '/v1/board');
+    const board = await waitFor(
+      'a whole board',
+      async () => {
+        const b = await api(replicas[1] as Replica, '/v1/board');
+        return b.body.partial ? undefined : b;
+      },
+      30_000,
+    );
     expect((board.body.cells as unknown[]).length).toBe(200);
+    // /v1/results lists the reports of every partition.
+    const listed = await api(replicas[0] as Replica, '/v1/results?limit=500');
+    expect((listed.body.reports as unknown[]).length).toBe(200);
   }, 60_000);
 
   it('reads the fleet’s live feed only while an event stream is open', async () => {
