@@ -7,7 +7,11 @@
  * - added delay: when a video frame (PES with a given PTS) is usable by a demuxer downstream of the injector
  *   minus when it is usable direct (its PES delimited: by the next frame's first packet direct, on arrival
  *   from the injector, which writes PES lengths);
- * - CPU of the injector's ffmpeg (utime+stime from /proc over the window), % of one core;
+ * - CPU of the injector's ffmpeg processes (utime+stime from /proc over the window), % of one core; with
+ *   the Node painter also its share of this (the bench's) process: the bench process's CPU over the window
+ *   minus the same with the ffmpeg painter on the same feed (what the taps cost);
+ * Both painters (BENCH_INJECT_PAINTERS, default "ffmpeg,node") run one after the other on each feed, so the
+ * comparison sees the same machine load.
  * - decode success after a 3-rung ladder (1080p 4.5 Mbit/s, 720p 2.5 Mbit/s, 360p 300 kbit/s, x264): the
  *   recorded output is transcoded offline and every frame of every rung is searched for the strip.
  * Last line: added_delay_ms=<p50 worst feed> cpu_pct_1080p30=<n> decode_ok_pct=<worst rung>.
@@ -20,6 +24,7 @@ import { join } from 'node:path';
 import { freeLoopbackPort } from '../cli/ports.js';
 import { startInjector } from '../injector/index.js';
 import { InjectOptions } from '../injector/options.js';
+import { DEFAULT_PAINTER, PAINTERS, type Painter } from '../injector/painters.js';
 import { readStrips, spawnFfmpeg } from '../injector/rehearsal.js';
 import { loadConfig } from '../shared/config.js';
 import { createLogger } from '../shared/log.js';
@@ -132,7 +137,7 @@ function cpuTicks(pid: number): number {
 }
 const TICKS_PER_S = 100;
 
-async function benchFeed(f: Feed) {
+async function benchFeed(f: Feed, painter: Painter) {
   const input = await clip(f);
   const [directPort, injInPort, outPort] = [
     await freeLoopbackPort(),
@@ -150,6 +155,7 @@ async function benchFeed(f: Feed) {
       nats: false,
       videoBitrate: f.bitrate,
       gop: f.fps,
+      painter,
       passthrough: process.env.BENCH_INJECT_PASSTHROUGH === '1',
       ...(process.env.BENCH_INJECT_PRESET ? { preset: process.env.BENCH_INJECT_PRESET } : {}),
     }),
@@ -179,16 +185,23 @@ async function benchFeed(f: Feed) {
   ]);
   try {
     await new Promise((r) => setTimeout(r, WARMUP_S * 1000));
-    const pid = running.injector.stats().pid;
-    if (pid === undefined)
+    const pids = running.injector.pids();
+    if (pids.length === 0)
       throw new Error(`injector not running after warm-up: ${JSON.stringify(running.injector.stats())}`);
     const t0 = performance.now();
-    const c0 = cpuTicks(pid);
+    const c0 = pids.map(cpuTicks);
+    const s0 = process.cpuUsage();
+    const framesNow = () => running.injector.stats().framesPainted + running.injector.stats().framesPassed;
+    const f0 = framesNow();
     out.bytes.length = 0;
     await new Promise((r) => setTimeout(r, MEASURE_S * 1000));
-    const c1 = cpuTicks(pid);
+    const c1 = pids.map(cpuTicks);
+    const s1 = process.cpuUsage(s0);
+    const framesDone = framesNow() - f0;
     const t1 = performance.now();
-    const cpuPct = ((c1 - c0) / TICKS_PER_S / ((t1 - t0) / 1000)) * 100;
+    const secs = (t1 - t0) / 1000;
+    const cpuPct = (c1.reduce((a, c, i) => a + c - (c0[i] ?? 0), 0) / TICKS_PER_S / secs) * 100;
+    const selfPct = ((s1.user + s1.system) / 1e6 / secs) * 100;
     const delays: number[] = [];
     const toStamp: number[] = [];
     // A demuxer can only hand on a direct frame (no PES length, as most encoders send it) once the next
@@ -212,7 +225,11 @@ async function benchFeed(f: Feed) {
     writeFileSync(recorded, Buffer.concat(out.bytes));
     return {
       feed: f,
+      painter,
       cpuPct,
+      selfPct,
+      framesDone,
+      secs,
       delayP50: percentile(delays, 0.5),
       delayP95: percentile(delays, 0.95),
       toStampP50: percentile(toStamp, 0.5),
@@ -265,36 +282,60 @@ async function ladderDecode(recorded: string, feed: string) {
 }
 
 async function main() {
-  const results = [];
+  const painters = (process.env.BENCH_INJECT_PAINTERS ?? 'ffmpeg,node')
+    .split(',')
+    .filter((p): p is Painter => (PAINTERS as readonly string[]).includes(p));
+  const results: Array<Awaited<ReturnType<typeof benchFeed>> & { worstDecode: number; nodePct: number }> = [];
   const table: Record<string, string | number>[] = [];
-  let worstDecode = 100;
   const only = process.env.BENCH_INJECT_FEEDS?.split(',');
   for (const f of FEEDS.filter((x) => !only || only.includes(x.name))) {
-    const r = await benchFeed(f);
-    results.push(r);
-    const ladder = await ladderDecode(r.recorded, f.name);
-    for (const l of ladder) {
-      const pct = l.frames > 0 ? (l.ok / l.frames) * 100 : 0;
-      worstDecode = Math.min(worstDecode, pct);
-      table.push({
-        feed: f.name,
-        'delay p50 ms': r.delayP50.toFixed(1),
-        'delay p95 ms': r.delayP95.toFixed(1),
-        'in->stamp p50 ms': r.toStampP50.toFixed(1),
-        'frames matched': `${r.frames}/${r.expected}`,
-        'cpu % core': r.cpuPct.toFixed(0),
-        restarts: r.restarts,
-        rung: l.rung,
-        'decode ok': `${l.ok}/${l.frames} (${pct.toFixed(1)}%)`,
-      });
+    // The bench process's own CPU with the ffmpeg painter: what the taps cost, subtracted from the Node
+    // painter's figure (measured first when both run).
+    let tapPct: number | undefined;
+    for (const painter of [...painters].sort((a, b) => Number(b === 'ffmpeg') - Number(a === 'ffmpeg'))) {
+      const r = await benchFeed(f, painter);
+      if (painter === 'ffmpeg') tapPct = r.selfPct;
+      const nodePct = painter === 'node' ? Math.max(0, r.selfPct - (tapPct ?? 0)) : 0;
+      const ladder = await ladderDecode(r.recorded, `${f.name}-${painter}`);
+      let worstDecode = 100;
+      for (const l of ladder) {
+        const pct = l.frames > 0 ? (l.ok / l.frames) * 100 : 0;
+        worstDecode = Math.min(worstDecode, pct);
+        table.push({
+          feed: f.name,
+          painter,
+          'delay p50 ms': r.delayP50.toFixed(1),
+          'delay p95 ms': r.delayP95.toFixed(1),
+          'in->stamp p50 ms': r.toStampP50.toFixed(1),
+          'frames matched': `${r.frames}/${r.expected}`,
+          'cpu % core': (r.cpuPct + nodePct).toFixed(0),
+          'of it Node': painter === 'node' ? nodePct.toFixed(0) : '-',
+          // CPU per picture handled, scaled to the feed's rate: what the painter would take at real time
+          // (under load the measured % is capped by what the machine gives, and frames fall behind).
+          'cpu % at real time': (
+            ((((r.cpuPct + nodePct) / 100) * r.secs * f.fps) / Math.max(1, r.framesDone)) *
+            100
+          ).toFixed(0),
+          restarts: r.restarts,
+          rung: l.rung,
+          'decode ok': `${l.ok}/${l.frames} (${pct.toFixed(1)}%)`,
+        });
+      }
+      results.push({ ...r, worstDecode, nodePct });
     }
   }
   printTable(table);
-  const worstDelay = Math.max(...results.map((r) => r.delayP50));
-  const cpu1080 = results.find((r) => r.feed.name === '1080p30')?.cpuPct ?? Number.NaN;
-  process.stdout.write(
-    `added_delay_ms=${worstDelay.toFixed(1)} cpu_pct_1080p30=${cpu1080.toFixed(0)} decode_ok_pct=${worstDecode.toFixed(1)}\n`,
-  );
+  const summary = (painter: Painter) => {
+    const mine = results.filter((r) => r.painter === painter);
+    const worstDelay = Math.max(...mine.map((r) => r.delayP50));
+    const r1080 = mine.find((r) => r.feed.name === '1080p30');
+    const cpu1080 = r1080 ? r1080.cpuPct + r1080.nodePct : Number.NaN;
+    const decode = Math.min(...mine.map((r) => r.worstDecode));
+    return `added_delay_ms=${worstDelay.toFixed(1)} cpu_pct_1080p30=${cpu1080.toFixed(0)} decode_ok_pct=${decode.toFixed(1)}`;
+  };
+  // One line per painter, then the default painter's figures again as the issue's last line.
+  for (const p of painters) process.stdout.write(`painter=${p} ${summary(p)}\n`);
+  process.stdout.write(`${summary(painters.includes(DEFAULT_PAINTER) ? DEFAULT_PAINTER : painters[0]!)}\n`);
 }
 
 main().catch((err) => {

@@ -129,6 +129,14 @@ export function buildProgram(): Command {
         .default('0.5'),
     )
     .option('--loop', 'loop a file input at its own rate (rehearsals)')
+    .addOption(
+      new Option(
+        '--painter <painter>',
+        'node: damaged pictures go on unpainted; ffmpeg: one process, cheaper',
+      )
+        .choices(['node', 'ffmpeg'])
+        .default('ffmpeg'),
+    )
     .option('--passthrough-on-error', 'if painting fails, carry the feed on unpainted instead of stopping it')
     .option('--preset <preset>', 'x264 preset of the re-encode (each step slower adds delay)', 'ultrafast')
     .option('--video-bitrate <bps>', 'video bitrate of the re-encode', int, 8_000_000)

@@ -34,6 +34,26 @@ export function outputFormat(output: string): string {
   return 'mpegts';
 }
 
+/** How the input is read: a file loops at its own rate, a live input is read as it arrives. */
+function readArgs(a: InjectArgs, decoderThreads: string[]): string[] {
+  const args: string[] = [];
+  if (a.loop || !isUrl(a.input)) args.push('-re', '-stream_loop', '-1');
+  else args.push('-fflags', 'nobuffer');
+  args.push(
+    '-probesize',
+    '1000000',
+    '-analyzeduration',
+    '1000000',
+    '-flags',
+    'low_delay',
+    ...decoderThreads,
+    '-copyts',
+    '-i',
+    a.input,
+  );
+  return args;
+}
+
 function inputArgs(a: InjectArgs, stdinCommands = false): string[] {
   const args = [
     '-hide_banner',
@@ -48,22 +68,7 @@ function inputArgs(a: InjectArgs, stdinCommands = false): string[] {
   ];
   // A file is a rehearsal source: read at its own rate, forever. A live input is read as it arrives, with
   // no demuxer buffering and a low-delay decoder (slice threads: frame threads would hold frames back).
-  if (a.loop || !isUrl(a.input)) args.push('-re', '-stream_loop', '-1');
-  else args.push('-fflags', 'nobuffer');
-  args.push(
-    '-probesize',
-    '1000000',
-    '-analyzeduration',
-    '1000000',
-    '-flags',
-    'low_delay',
-    '-thread_type',
-    'slice',
-    '-copyts',
-    '-i',
-    a.input,
-  );
-  return args;
+  return [...args, ...readArgs(a, ['-thread_type', 'slice'])];
 }
 
 function outputArgs(a: InjectArgs): string[] {
@@ -85,21 +90,8 @@ function outputArgs(a: InjectArgs): string[] {
   ];
 }
 
-/**
- * Paint: decode the first video stream, lay the strip over it, re-encode with x264 (zerolatency: no
- * lookahead, no B-frames, so the encoder holds no frame back), and copy every audio stream untouched. The
- * input timestamps go through (-copyts, encoder time base = the demuxer's).
- */
-export function paintArgs(a: InjectArgs): string[] {
-  const e = a.encode;
+function encodeVideoArgs(e: EncodeOptions): string[] {
   return [
-    ...inputArgs(a, true),
-    '-filter_complex',
-    paintGraph({ offsetMs: a.stampCorrectionMs, id: a.id, placement: a.placement }),
-    '-map',
-    '[v]',
-    '-map',
-    '0:a?',
     '-c:v',
     'libx264',
     '-preset',
@@ -115,6 +107,112 @@ export function paintArgs(a: InjectArgs): string[] {
     ...(e.gop > 0 ? ['-g', String(e.gop)] : []),
     '-enc_time_base:v',
     '-1',
+  ];
+}
+
+/**
+ * The Node painter's decoder (node-paint.ts): the first video stream decoded to raw I420 pictures in
+ * yuv4mpegpipe on fd 2, where its log goes too (at info level: showinfo names each picture's pts; the
+ * decoder's "corrupt decoded frame" warning comes before the picture it is about; `repeat` keeps ffmpeg
+ * from folding identical warnings into one). One decoder thread: with slice threads h264 conceals without
+ * flagging the picture, and frame threads hold pictures back. fd 3 carries the audio (with the video,
+ * stream copied, so the output is never empty) in MPEG-TS for the encoder, timestamps untouched.
+ */
+export function decodeArgs(a: InjectArgs): string[] {
+  return [
+    '-hide_banner',
+    '-nostdin',
+    '-nostats',
+    '-loglevel',
+    'repeat+level+info',
+    ...readArgs(a, ['-threads', '1']),
+    '-map',
+    '0:v:0',
+    '-vf',
+    'showinfo=checksum=0',
+    '-pix_fmt',
+    'yuv420p',
+    '-f',
+    'yuv4mpegpipe',
+    '-flush_packets',
+    '1',
+    'pipe:2',
+    '-map',
+    '0:a?',
+    '-map',
+    '0:v:0',
+    '-c',
+    'copy',
+    '-muxdelay',
+    '0',
+    '-muxpreload',
+    '0',
+    '-flush_packets',
+    '1',
+    '-f',
+    'mpegts',
+    'pipe:3',
+  ];
+}
+
+/**
+ * The Node painter's encoder: painted pictures as Matroska on stdin (mkv.ts, the decoder's pts kept), the
+ * decoder's audio as MPEG-TS on fd 3, encoded and pushed like the ffmpeg painter's output.
+ */
+export function encodeArgs(a: InjectArgs): string[] {
+  return [
+    '-hide_banner',
+    '-nostdin',
+    '-loglevel',
+    'error',
+    '-progress',
+    'pipe:1',
+    '-stats_period',
+    '0.5',
+    '-f',
+    'matroska',
+    '-probesize',
+    '32',
+    '-analyzeduration',
+    '0',
+    '-i',
+    'pipe:0',
+    '-f',
+    'mpegts',
+    '-probesize',
+    '200000',
+    '-analyzeduration',
+    '500000',
+    '-i',
+    'pipe:3',
+    '-copyts',
+    '-map',
+    '0:v:0',
+    '-map',
+    '1:a?',
+    ...encodeVideoArgs(a.encode),
+    '-c:a',
+    'copy',
+    ...outputArgs(a),
+  ];
+}
+
+/**
+ * Paint: decode the first video stream, lay the strip over it, re-encode with x264 (zerolatency: no
+ * lookahead, no B-frames, so the encoder holds no frame back), and copy every audio stream untouched. The
+ * input timestamps go through (-copyts, encoder time base = the demuxer's).
+ */
+export function paintArgs(a: InjectArgs): string[] {
+  const e = a.encode;
+  return [
+    ...inputArgs(a, true),
+    '-filter_complex',
+    paintGraph({ offsetMs: a.stampCorrectionMs, id: a.id, placement: a.placement }),
+    '-map',
+    '[v]',
+    '-map',
+    '0:a?',
+    ...encodeVideoArgs(e),
     '-c:a',
     'copy',
     ...outputArgs(a),

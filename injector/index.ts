@@ -68,6 +68,7 @@ export async function startInjector(opts: {
       encode: { preset: o.preset, bitrate: o.videoBitrate, gop: o.gop },
     },
     passthroughOnError: o.passthroughOnError,
+    painter: o.painter,
     logger,
     ...(opts.ffmpegPath ? { ffmpegPath: opts.ffmpegPath } : {}),
   });

@@ -2,6 +2,8 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../shared/log.js';
 import { type InjectArgs, paintArgs, passthroughArgs } from './args.js';
+import { type NodeFrame, NodePaintRun } from './node-paint.js';
+import { DEFAULT_PAINTER, type Painter } from './painters.js';
 import { MAX_OFFSET_DELTA_MS, OFFSET_BIAS, OFFSET_FILTER } from './strip-filter.js';
 
 export type InjectorMode = 'starting' | 'paint' | 'passthrough' | 'down';
@@ -11,6 +13,8 @@ export interface InjectorOptions {
   /** When painting fails, carry the feed on unpainted (stream copy) instead of leaving the output dark. */
   passthroughOnError: boolean;
   logger: Logger;
+  /** Default DEFAULT_PAINTER. */
+  painter?: Painter;
   ffmpegPath?: string;
   /** A run that has shown no new frame for this long is stuck (its input gone or its encoder wedged). */
   stallMs?: number;
@@ -28,7 +32,11 @@ export interface InjectorStats {
   framesPassed: number;
   restarts: number;
   decodeErrors: number;
-  /** Painted frames the decoder reported errors for (concealed pictures; see onStderr). */
+  /**
+   * Pictures the decoder reported as damaged. Node painter: exactly the pictures it flagged corrupt, sent on
+   * unpainted (also counted in framesPassed). ffmpeg painter: painted pictures the decoder's errors were
+   * printed before (concealed pictures, painted anyway; see onStderr).
+   */
   framesConcealed: number;
   pid?: number;
 }
@@ -53,6 +61,8 @@ const DECODE_ERROR =
  */
 export class Injector extends EventEmitter {
   private child: ChildProcess | undefined;
+  /** The painting run when Node paints (two ffmpeg processes); `child` is then undefined. */
+  private nodeRun: NodePaintRun | undefined;
   private childMode: 'paint' | 'passthrough' = 'paint';
   private stopping = false;
   private timer: NodeJS.Timeout | undefined;
@@ -100,6 +110,13 @@ export class Injector extends EventEmitter {
    */
   setCorrection(ms: number): number {
     this.correctionMs = Math.round(ms);
+    if (this.nodeRun?.alive) {
+      // Node stamps each picture itself: the new correction holds from the next picture, in full.
+      this.nodeRun.setCorrection(this.correctionMs);
+      this.runBaseMs = this.correctionMs;
+      this.runDeltaMs = 0;
+      return this.appliedCorrectionMs;
+    }
     const child = this.child;
     if (this.childMode !== 'paint' || !child?.stdin?.writable || child.exitCode !== null)
       return this.appliedCorrectionMs;
@@ -123,7 +140,11 @@ export class Injector extends EventEmitter {
   }
 
   stats(): InjectorStats {
-    const pid = this.child?.exitCode === null ? this.child.pid : undefined;
+    const pid = this.nodeRun?.alive
+      ? this.nodeRun.pid
+      : this.child?.exitCode === null
+        ? this.child.pid
+        : undefined;
     return {
       mode: this.modeNow,
       framesPainted: this.framesPainted,
@@ -133,6 +154,14 @@ export class Injector extends EventEmitter {
       framesConcealed: this.framesConcealed,
       ...(pid !== undefined ? { pid } : {}),
     };
+  }
+
+  /** PIDs of the running ffmpeg processes (two with the Node painter: decoder, encoder). */
+  pids(): number[] {
+    const run = this.nodeRun;
+    if (run?.alive) return [run.decoder.pid, run.encoder.pid].filter((p): p is number => p !== undefined);
+    const pid = this.child?.exitCode === null ? this.child.pid : undefined;
+    return pid === undefined ? [] : [pid];
   }
 
   /** Median stamp-to-encoder delay over the latest samples (two a second); undefined unless painting. */
@@ -156,6 +185,11 @@ export class Injector extends EventEmitter {
 
   private launch(mode: 'paint' | 'passthrough'): void {
     if (this.stopping) return;
+    if (mode === 'paint' && (this.opts.painter ?? DEFAULT_PAINTER) === 'node') {
+      this.launchNode();
+      return;
+    }
+    this.nodeRun = undefined;
     const { logger } = this.opts;
     // A new run bakes the latest correction into its filter (and starts with no delta).
     this.runBaseMs = this.correctionMs;
@@ -213,6 +247,94 @@ export class Injector extends EventEmitter {
     }, 500);
   }
 
+  /** Resets what a run measures (a new run counts its own frames and stamps). */
+  private resetRun(): void {
+    this.runFrames = 0;
+    this.runStartedAt = Date.now();
+    this.lastProgressAt = 0;
+    this.stamps.clear();
+    this.stampIndex = 0;
+    this.pendingPts = undefined;
+    this.errorsSinceStamp = 0;
+    this.delaySamples = [];
+  }
+
+  private launchNode(): void {
+    const { logger } = this.opts;
+    this.runBaseMs = this.correctionMs;
+    this.runDeltaMs = 0;
+    const run = new NodePaintRun(
+      { ...this.opts.args, stampCorrectionMs: this.correctionMs },
+      this.opts.ffmpegPath,
+    );
+    this.nodeRun = run;
+    this.child = undefined;
+    this.childMode = 'paint';
+    this.resetRun();
+    run.once('spawn', () => {
+      logger.info({ pid: run.pid, decoderPid: run.decoder.pid, painter: 'node' }, 'ffmpeg started');
+      this.emit('run', { pid: run.pid, mode: 'paint' });
+    });
+    run.on('frame', (f: NodeFrame) => {
+      // A run being replaced may still hand on its last pictures: they are not the new run's.
+      if (this.nodeRun !== run) return;
+      this.runFrames++;
+      this.lastProgressAt = Date.now();
+      if (f.stamp !== undefined) {
+        this.framesPainted++;
+        this.stamps.set(f.index, f.stamp);
+        if (this.stamps.size > 600) this.stamps.delete(f.index - 600);
+        if (this.listenerCount('stamp') > 0) this.emit('stamp', { pts: f.pts, stamp: f.stamp });
+      } else {
+        this.framesPassed++;
+        this.framesConcealed++;
+        this.emit('concealed', { pts: f.pts, passed: true, errors: this.errorsSinceStamp });
+      }
+      this.errorsSinceStamp = 0;
+      if (!this.stopping) this.setMode('paint');
+    });
+    run.on('progress', (line: string) => {
+      if (this.nodeRun === run) this.onProgress(line, 'paint', false);
+    });
+    run.on('log', (l: { line: string; level: string; pid?: number }) => {
+      if (l.level !== 'info') this.onStderr(l.line, l.pid);
+    });
+    run.once('close', () => {
+      clearInterval(this.watchdog);
+      this.emit('exit', {
+        pid: run.pid,
+        mode: 'paint',
+        code: run.encoder.exitCode,
+        signal: run.encoder.signalCode,
+      });
+      if (this.stopping) return;
+      logger.warn(
+        {
+          pid: run.pid,
+          decoderPid: run.decoder.pid,
+          code: run.encoder.exitCode,
+          decoderCode: run.decoder.exitCode,
+        },
+        'ffmpeg run ended',
+      );
+      this.onRunEnded('paint');
+    });
+    const stallMs = this.opts.stallMs ?? 8000;
+    const firstFrameMs = this.opts.firstFrameMs ?? 20_000;
+    this.watchdog = setInterval(() => {
+      const now = Date.now();
+      const stuck =
+        this.lastProgressAt === 0
+          ? now - this.runStartedAt > firstFrameMs
+          : now - this.lastProgressAt > stallMs;
+      if (stuck) {
+        logger.warn({ pid: run.pid }, 'ffmpeg shows no new frame; replacing the run');
+        clearInterval(this.watchdog);
+        run.kill();
+      }
+    }, 500);
+  }
+
   private onRunEnded(mode: 'paint' | 'passthrough'): void {
     this.setMode('down');
     const healthy = this.lastProgressAt !== 0 && Date.now() - this.runStartedAt > 20_000;
@@ -237,18 +359,21 @@ export class Injector extends EventEmitter {
     }, delay);
   }
 
-  private onProgress(line: string, mode: 'paint' | 'passthrough'): void {
+  /** `counts`: the encoder's frame count is the run's (not with the Node painter, which counts itself). */
+  private onProgress(line: string, mode: 'paint' | 'passthrough', counts = true): void {
     const m = /^frame=(\d+)/.exec(line);
     if (!m) return;
     const frames = Number(m[1]);
-    if (frames <= this.runFrames) return;
-    const delta = frames - this.runFrames;
-    this.runFrames = frames;
-    this.lastProgressAt = Date.now();
-    if (mode === 'paint') this.framesPainted += delta;
-    else this.framesPassed += delta;
-    this.setMode(mode);
-    if (mode === 'paint') {
+    if (counts) {
+      if (frames <= this.runFrames) return;
+      const delta = frames - this.runFrames;
+      this.runFrames = frames;
+      this.lastProgressAt = Date.now();
+      if (mode === 'paint') this.framesPainted += delta;
+      else this.framesPassed += delta;
+      this.setMode(mode);
+    }
+    if (mode === 'paint' && frames > 0) {
       // The latest frame handed to the encoder: how long ago it was stamped.
       const stamp = this.stamps.get(frames - 1);
       if (stamp !== undefined) {
@@ -308,6 +433,15 @@ export class Injector extends EventEmitter {
     clearInterval(this.watchdog);
     const child = this.child;
     this.setMode('down');
+    const run = this.nodeRun;
+    if (run?.alive) {
+      const closed = new Promise<void>((resolve) => run.once('close', () => resolve()));
+      run.kill('SIGTERM');
+      const t = setTimeout(() => run.kill('SIGKILL'), graceMs);
+      await closed;
+      clearTimeout(t);
+      return;
+    }
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
     const closed = new Promise<void>((resolve) => child.once('close', () => resolve()));
     kill(child, 'SIGTERM');

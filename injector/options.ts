@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { MAX_STRIP_ID, STRIP_CORNERS, STRIP_SIZES, type StripSize } from '../shared/clock.js';
+import { DEFAULT_PAINTER, PAINTERS } from './painters.js';
 
 const INPUT = /^(srt|udp|rtp|rtmps?|tcp|file):\/\/|^[^:]+$/i;
 const OUTPUT = /^(srt|udp|rtp|rtmps?|tcp|file):\/\/|^[^:]+$/i;
@@ -20,6 +21,8 @@ export const InjectOptions = z.strictObject({
     .default(0.5),
   loop: z.boolean().default(false),
   passthroughOnError: z.boolean().default(false),
+  /** Who paints (injector.ts Painter): node leaves pictures the decoder flags corrupt unpainted. */
+  painter: z.enum(PAINTERS).default(DEFAULT_PAINTER),
   /** Never paint: carry the feed unpainted (an A/B baseline of the injector's own cost). */
   passthrough: z.boolean().default(false),
   preset: z.enum(['ultrafast', 'superfast', 'veryfast', 'faster', 'fast', 'medium']).default('ultrafast'),

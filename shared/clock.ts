@@ -190,3 +190,30 @@ export function readStripFromLuma(
   }
   return null;
 }
+
+/**
+ * The band in whole pixels for a width x height picture, as both injector painters lay it (ffmpeg's
+ * scale2ref graph and the Node painter): width rounded down to even, height a whole number of pixels per
+ * strip row.
+ */
+export function stripPixelRect(
+  p: StripPlacement,
+  width: number,
+  height: number,
+): { x: number; y: number; w: number; h: number; rowH: number } {
+  const w = Math.floor((width * p.size) / 2) * 2;
+  const rowH = Math.floor((height * p.size * STRIP_BAND_HEIGHT) / STRIP_ROWS);
+  const h = rowH * STRIP_ROWS;
+  return {
+    x: p.corner.endsWith('right') ? width - w : 0,
+    y: p.corner.startsWith('bottom') ? height - h : 0,
+    w,
+    h,
+    rowH,
+  };
+}
+
+/** The 96 blocks of an injector's band, row-major: 64 clock bits (ms), then the 32 id-row bits. */
+export function encodeStripBits(ms: number, id: number): number[] {
+  return [...encodeClockBits(ms), ...encodeIdBits(id)];
+}

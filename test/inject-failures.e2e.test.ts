@@ -78,6 +78,15 @@ function videoPackets(path: string): { pts: number; pos: number }[] {
     .filter((p) => Number.isFinite(p.pts) && Number.isFinite(p.pos));
 }
 
+/** The first video stream's start time (s). */
+function startTime(path: string): number {
+  const r = spawnSync('ffprobe', [
+    ...['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'stream=start_time', '-of', 'csv=p=0'],
+    path,
+  ]);
+  return Number(String(r.stdout).trim().split('\n')[0]);
+}
+
 function countVideoFrames(path: string): number {
   const r = spawnSync('ffprobe', [
     '-v',
@@ -115,6 +124,7 @@ describe('injector failure handling', () => {
         loop: true,
         nats: false,
         videoBitrate: 1_000_000,
+        painter: 'ffmpeg',
       }),
       config,
       logger,
@@ -154,6 +164,74 @@ describe('injector failure handling', () => {
     console.log(JSON.stringify({ concealed: concealed.length, damagedFrames: hit.map((h) => h.pts) }));
     dir.remove();
   });
+
+  it('Node painter: a picture the decoder flags as corrupt goes on unpainted, its neighbours carry the strip', async () => {
+    const dir = tempDir('inject-damage-node');
+    const input = join(dir.path, 'in.ts');
+    const output = join(dir.path, 'out.ts');
+    makeClip(input, '640x360', 3);
+    const packets = videoPackets(input);
+    const hit = packets.filter(
+      (p, i) => (packets[i + 1]?.pos ?? Number.POSITIVE_INFINITY) > 1500 * 188 && p.pos < 1700 * 188,
+    );
+    expect(damageVideo(input, 1500, 1700)).toBeGreaterThan(20);
+    const running = await startInjector({
+      options: InjectOptions.parse({
+        in: input,
+        out: output,
+        id: 11,
+        loop: true,
+        nats: false,
+        videoBitrate: 1_000_000,
+        painter: 'node',
+      }),
+      config,
+      logger,
+    });
+    // Every picture the injector handed to its encoder, in order: the output's pictures, one for one.
+    const sent: boolean[] = [];
+    const passed: { pts: number }[] = [];
+    running.injector.on('stamp', () => sent.push(true));
+    running.injector.on('concealed', (c: { pts: number }) => {
+      sent.push(false);
+      passed.push(c);
+    });
+    try {
+      await waitFor(
+        'frames past the damage',
+        () => running.injector.stats().framesPainted + running.injector.stats().framesPassed >= 130,
+        100_000,
+        200,
+      );
+      const s = running.injector.stats();
+      expect(s.mode).toBe('paint');
+      expect(s.restarts).toBe(0);
+      expect(s.framesPassed).toBeGreaterThanOrEqual(1);
+      expect(s.framesConcealed).toBe(s.framesPassed);
+      expect(running.heartbeat().framesPassed).toBe(s.framesPassed);
+      const first = (passed[0]?.pts ?? Number.NaN) / 90_000;
+      const frame = 1 / 30;
+      expect(first).toBeGreaterThanOrEqual((hit[0] as { pts: number }).pts - frame / 2);
+      expect(first).toBeLessThanOrEqual((hit[hit.length - 1] as { pts: number }).pts + frame / 2);
+    } finally {
+      await running.stop();
+    }
+    const reads = await readStrips(output, 640, 360, 1000);
+    // The encoder may not flush its last pictures when stopped: compare what it wrote.
+    expect(reads.length).toBeGreaterThanOrEqual(100);
+    // Timestamps go through the Node painter untouched (the input's first video pts is the output's).
+    expect(startTime(output)).toBeCloseTo(startTime(input), 3);
+    const unpainted = sent.flatMap((painted, i) => (!painted && i < reads.length ? [i] : []));
+    expect(unpainted.length).toBeGreaterThanOrEqual(1);
+    for (const i of unpainted) {
+      expect(reads[i], `picture ${i} (flagged corrupt) carries no strip`).toBeNull();
+      expect(reads[i - 1]?.id, `picture ${i - 1} before it carries the strip`).toBe(11);
+      if (i + 1 < reads.length) expect(reads[i + 1]?.id, `picture ${i + 1} after it`).toBe(11);
+    }
+    const painted = reads.filter((r, i) => sent[i] && r?.id === 11).length;
+    expect(painted / reads.filter((_, i) => sent[i]).length).toBeGreaterThanOrEqual(0.99);
+    dir.remove();
+  }, 150_000);
 
   it('a feed it cannot paint goes on unpainted with --passthrough-on-error, and the heartbeat says so', async () => {
     const dir = tempDir('inject-pass');
