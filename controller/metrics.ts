@@ -220,7 +220,6 @@ export class ControllerMetrics {
   /** The same series by target, then region (probe kinds side by side): no key string built per report. */
   private readonly index = new Map<string, Map<string, SeriesState[]>>();
   private readonly extra: readonly string[];
-  private readonly seriesDropped: Counter<string>;
   /** Reports dropped at the series limit since the counter was last read. */
   private readonly dropped = { n: 0 };
   private readonly http: Histogram<string>;
@@ -310,7 +309,7 @@ export class ControllerMetrics {
       () => [...all()].map((s) => ({ labels: s.labels, value: Date.parse(s.lastEnded) / 1000 })),
     );
     const dropped = this.dropped;
-    this.seriesDropped = new Counter({
+    new Counter({
       name: 'liveprobe_metrics_series_dropped_reports_total',
       help: 'Reports not exported because the series limit (controller.metricsMaxSeries) was reached',
       registers,
