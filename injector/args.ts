@@ -130,6 +130,10 @@ export function decodeArgs(a: InjectArgs): string[] {
     '0:v:0',
     '-vf',
     'showinfo=checksum=0',
+    // One picture out per picture showinfo names (the muxer's constant-rate default would duplicate and
+    // drop pictures on a jittery live input, and the pairing of pts lines and pictures would slip).
+    '-fps_mode',
+    'passthrough',
     '-pix_fmt',
     'yuv420p',
     '-f',
