@@ -151,6 +151,10 @@ export function decodeArgs(a: InjectArgs): string[] {
     '0',
     '-muxpreload',
     '0',
+    // Each audio frame in its own PES, at once: the encoder's muxer interleaves by timestamp and would
+    // hold every picture until audio that late arrived (the default gathers ~10 AAC frames per PES).
+    '-pes_payload_size',
+    '0',
     '-flush_packets',
     '1',
     '-f',
