@@ -15,6 +15,7 @@
  *
  * Last line: steady_per_cpu_s=<n> fleet_per_cpu_s=<n> sampled_per_cpu_s=<n>
  */
+import { PerformanceObserver } from 'node:perf_hooks';
 import type { JsMsg } from '@nats-io/jetstream';
 import { Aggregator } from '../controller/aggregate/aggregator.js';
 import { RecentReports } from '../controller/alerting/evidence.js';
@@ -65,8 +66,16 @@ function scenario(name: string): FakeMsg[] {
   throw new Error(`unknown scenario ${name}`);
 }
 
-/** One round on fresh controller state: reports per CPU-second. */
-function round(msgs: FakeMsg[]): number {
+/** Garbage-collection pause time observed so far (ms), to say how much of a round GC took. */
+let gcMs = 0;
+new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) gcMs += e.duration;
+}).observe({ entryTypes: ['gc'] });
+
+/** One round on fresh controller state: reports per CPU-second, and the share of it in GC pauses. */
+async function round(msgs: FakeMsg[]): Promise<{ rate: number; gcShare: number }> {
+  (globalThis as { gc?: () => void }).gc?.();
+  await new Promise((r) => setTimeout(r, 50)); // the forced GC's entry, before the round's count starts
   const aggregator = new Aggregator();
   const latest = new LatestReports();
   const metrics = new ControllerMetrics(aggregator);
@@ -84,21 +93,28 @@ function round(msgs: FakeMsg[]): number {
       handled++;
     },
   });
+  const gc0 = gcMs;
   const before = process.cpuUsage();
   for (const m of msgs) ingest.handle(m as unknown as JsMsg);
   const used = process.cpuUsage(before);
+  const cpuMs = (used.user + used.system) / 1000;
   if (handled !== msgs.length)
     throw new Error(`handled ${handled} of ${msgs.length} (invalid ${ingest.stats.invalid})`);
-  return msgs.length / ((used.user + used.system) / 1e6);
+  // GC entries are delivered after the synchronous loop: let them arrive.
+  await new Promise((r) => setTimeout(r, 50));
+  return { rate: msgs.length / (cpuMs / 1000), gcShare: (gcMs - gc0) / cpuMs };
 }
 
 const rows: Record<string, string | number>[] = [];
 const last: string[] = [];
 for (const name of SCENARIOS) {
   const msgs = scenario(name);
-  round(msgs); // warm-up: JIT, caches
-  const rates = Array.from({ length: ROUNDS }, () => round(msgs)).sort((a, b) => a - b);
-  const median = Math.round(rates[Math.floor(rates.length / 2)] as number);
+  await round(msgs); // warm-up: JIT, caches
+  const runs: { rate: number; gcShare: number }[] = [];
+  for (let k = 0; k < ROUNDS; k++) runs.push(await round(msgs));
+  runs.sort((a, b) => a.rate - b.rate);
+  const mid = runs[Math.floor(runs.length / 2)] as { rate: number; gcShare: number };
+  const median = Math.round(mid.rate);
   const bytes = msgs.reduce((s, m) => s + m.data.length, 0) / msgs.length;
   rows.push({
     scenario: name,
@@ -106,7 +122,8 @@ for (const name of SCENARIOS) {
     'bytes/report': Math.round(bytes),
     'per CPU-s (median)': median,
     'µs/report': (1e6 / median).toFixed(1),
-    rounds: rates.map(Math.round).join(' '),
+    'GC share': `${Math.round(mid.gcShare * 100)} %`,
+    rounds: runs.map((r) => Math.round(r.rate)).join(' '),
   });
   last.push(`${name}_per_cpu_s=${median}`);
 }

@@ -53,6 +53,16 @@ const MAIN = fileURLToPath(new URL('../cli/main.js', import.meta.url));
  * `liveprobe controller` as its own process, resolved once /healthz answers. BENCH_CPU_PROF=<dir>: write a
  * V8 CPU profile of each controller process there (open it in Chrome DevTools).
  */
+/**
+ * The controller's V8 flags as deployed (deploy/k8s, deploy/compose: NODE_OPTIONS), so benches measure what
+ * runs: a 64 MB semi-space (docs/operations/sizing.md). BENCH_CONTROLLER_SEMI_SPACE_MB overrides the size
+ * for comparisons; 0 = V8's default.
+ */
+export function controllerNodeFlags(): string[] {
+  const mb = Number(process.env.BENCH_CONTROLLER_SEMI_SPACE_MB ?? 64);
+  return mb > 0 ? [`--max-semi-space-size=${mb}`] : [];
+}
+
 export async function startControllerProcess(
   natsUrl: string,
   port: number,
@@ -61,10 +71,14 @@ export async function startControllerProcess(
   const prof = process.env.BENCH_CPU_PROF
     ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`]
     : [];
-  const child = spawn(process.execPath, [...prof, MAIN, 'controller', '--port', String(port)], {
-    env: { ...process.env, NATS_URL: natsUrl, LIVEPROBE_LOG_LEVEL: 'error', ...env },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
+  const child = spawn(
+    process.execPath,
+    [...prof, ...controllerNodeFlags(), MAIN, 'controller', '--port', String(port)],
+    {
+      env: { ...process.env, NATS_URL: natsUrl, LIVEPROBE_LOG_LEVEL: 'error', ...env },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    },
+  );
   const until = Date.now() + 60_000;
   for (;;) {
     try {
