@@ -707,7 +707,8 @@ export class PeriodAccumulator {
     if (played) {
       const lv = percentiles(this.audioDb, [50]);
       if (lv) m.audio_level_p50_dbfs = r1(lv[50]);
-      if (this.audioWindows > 0 && (this.audioDb.length > 0 || c.audioDeclared)) m.silent_ms = this.silentMs();
+      if (this.audioWindows > 0 && (this.audioDb.length > 0 || c.audioDeclared))
+        m.silent_ms = this.silentMs();
       if (this.audioWindows > 0 && c.audioDeclared) m.audio_missing_ms = this.audioMissingMs;
       const av =
         percentiles(this.avMarker, [50]) ?? (c.avMarkerSeen ? undefined : percentiles(this.avBuffer, [50]));
