@@ -42,6 +42,8 @@ const EVALUATE_SLICE = 32;
  * fleet never starves ingest, it spreads over a few passes.
  */
 const EVALUATE_BUDGET_MS = 100;
+/** Share of this replica's event loop alerting passes may take on average (the single controller's too). */
+const EVALUATE_DUTY = 0.1;
 
 const Window = z.enum(Object.keys(WINDOWS) as [WindowName]);
 const Query = z.discriminatedUnion('kind', [
@@ -167,7 +169,12 @@ export class Cluster {
   private async answer(q: Query, reply: string): Promise<void> {
     const owned = this.opts.leases.owned();
     const rules = q.kind === 'evaluate' ? Rule.array().parse(q.rules) : [];
-    const budget = { left: EVALUATE_BUDGET_MS };
+    // A work credit, refilled at EVALUATE_DUTY and spent by passes: however often the lease holder asks
+    // (a pass a second, one per problem report), evaluation takes at most that share of this replica.
+    const now = performance.now();
+    this.credit = Math.min(EVALUATE_BUDGET_MS, this.credit + (now - this.creditAt) * EVALUATE_DUTY);
+    this.creditAt = now;
+    const budget = { left: q.kind === 'evaluate' ? this.credit : 0 };
     let first = true;
     for (const { partition, revision } of owned) {
       if (!first) await new Promise((r) => setImmediate(r));
@@ -175,7 +182,9 @@ export class Cluster {
       const state = this.opts.owner.states.get(partition);
       if (!state) continue;
       if (q.kind === 'evaluate') {
+        const before = budget.left;
         const items = await this.evaluateSliced(state, q, rules, budget);
+        this.credit -= before - budget.left;
         // Given up while it was being evaluated: the new owner answers for it.
         if (this.opts.owner.states.get(partition) !== state) continue;
         for (const msg of chunk(this.opts.replicaId, partition, revision, items))
@@ -187,6 +196,8 @@ export class Cluster {
   }
 
   private readonly served = new Map<string, { at: number; msgs: Uint8Array[] }>();
+  private credit = EVALUATE_BUDGET_MS;
+  private creditAt = performance.now();
 
   /** A partition's encoded answer; summaries reused for SUMMARY_CACHE_MS (they are polled). */
   private encoded(state: PartitionState, revision: number, q: Query): Uint8Array[] {
