@@ -16,12 +16,8 @@
  * Last line: steady_per_cpu_s=<n> fleet_per_cpu_s=<n> sampled_per_cpu_s=<n>
  */
 import { PerformanceObserver } from 'node:perf_hooks';
+import { pathToFileURL } from 'node:url';
 import type { JsMsg } from '@nats-io/jetstream';
-import { Aggregator } from '../controller/aggregate/aggregator.js';
-import { RecentReports } from '../controller/alerting/evidence.js';
-import { Ingest } from '../controller/ingest.js';
-import { LatestReports } from '../controller/latest.js';
-import { ControllerMetrics } from '../controller/metrics.js';
 import { createLogger } from '../shared/log.js';
 import type { Report } from '../shared/schemas.js';
 import { names } from '../shared/subjects.js';
@@ -30,6 +26,11 @@ import { printTable } from './lib.js';
 import { fleetReport, realisticReport, withSketches } from './report-fixture.js';
 
 const ROUNDS = Number(process.env.BENCH_INGEST_ROUNDS ?? 5);
+/**
+ * BENCH_INGEST_COMPARE=<another build's dist/>: its controller code runs too, round for round alternately
+ * with this build's on the same messages, so a before/after comparison sees the same machine load.
+ */
+const COMPARE = process.env.BENCH_INGEST_COMPARE;
 const SCENARIOS = (process.env.BENCH_INGEST_SCENARIOS ?? 'steady,fleet,sampled').split(',');
 const n = names();
 const logger = createLogger('bench', 'error');
@@ -72,8 +73,31 @@ new PerformanceObserver((list) => {
   for (const e of list.getEntries()) gcMs += e.duration;
 }).observe({ entryTypes: ['gc'] });
 
+/** The controller code under test, from this build or another (BENCH_INGEST_COMPARE). */
+interface Code {
+  label: string;
+  Aggregator: typeof import('../controller/aggregate/aggregator.js').Aggregator;
+  RecentReports: typeof import('../controller/alerting/evidence.js').RecentReports;
+  Ingest: typeof import('../controller/ingest.js').Ingest;
+  LatestReports: typeof import('../controller/latest.js').LatestReports;
+  ControllerMetrics: typeof import('../controller/metrics.js').ControllerMetrics;
+}
+
+async function load(label: string, root: URL): Promise<Code> {
+  const at = (p: string) => new URL(p, root).href;
+  return {
+    label,
+    Aggregator: (await import(at('controller/aggregate/aggregator.js'))).Aggregator,
+    RecentReports: (await import(at('controller/alerting/evidence.js'))).RecentReports,
+    Ingest: (await import(at('controller/ingest.js'))).Ingest,
+    LatestReports: (await import(at('controller/latest.js'))).LatestReports,
+    ControllerMetrics: (await import(at('controller/metrics.js'))).ControllerMetrics,
+  };
+}
+
 /** One round on fresh controller state: reports per CPU-second, and the share of it in GC pauses. */
-async function round(msgs: FakeMsg[]): Promise<{ rate: number; gcShare: number }> {
+async function round(code: Code, msgs: FakeMsg[]): Promise<{ rate: number; gcShare: number }> {
+  const { Aggregator, RecentReports, Ingest, LatestReports, ControllerMetrics } = code;
   (globalThis as { gc?: () => void }).gc?.();
   await new Promise((r) => setTimeout(r, 50)); // the forced GC's entry, before the round's count starts
   const aggregator = new Aggregator();
@@ -105,27 +129,34 @@ async function round(msgs: FakeMsg[]): Promise<{ rate: number; gcShare: number }
   return { rate: msgs.length / (cpuMs / 1000), gcShare: (gcMs - gc0) / cpuMs };
 }
 
+const codes = [await load('this build', new URL('../', import.meta.url))];
+if (COMPARE) codes.push(await load(COMPARE, pathToFileURL(`${COMPARE.replace(/\/$/, '')}/`)));
 const rows: Record<string, string | number>[] = [];
 const last: string[] = [];
 for (const name of SCENARIOS) {
   const msgs = scenario(name);
-  await round(msgs); // warm-up: JIT, caches
-  const runs: { rate: number; gcShare: number }[] = [];
-  for (let k = 0; k < ROUNDS; k++) runs.push(await round(msgs));
-  runs.sort((a, b) => a.rate - b.rate);
-  const mid = runs[Math.floor(runs.length / 2)] as { rate: number; gcShare: number };
-  const median = Math.round(mid.rate);
-  const bytes = msgs.reduce((s, m) => s + m.data.length, 0) / msgs.length;
-  rows.push({
-    scenario: name,
-    reports: msgs.length,
-    'bytes/report': Math.round(bytes),
-    'per CPU-s (median)': median,
-    'µs/report': (1e6 / median).toFixed(1),
-    'GC share': `${Math.round(mid.gcShare * 100)} %`,
-    rounds: runs.map((r) => Math.round(r.rate)).join(' '),
+  for (const code of codes) await round(code, msgs); // warm-up: JIT, caches
+  const runs = codes.map(() => [] as { rate: number; gcShare: number }[]);
+  for (let k = 0; k < ROUNDS; k++)
+    for (let c = 0; c < codes.length; c++) runs[c]?.push(await round(codes[c] as Code, msgs));
+  codes.forEach((code, c) => {
+    const sorted = (runs[c] ?? []).sort((a, b) => a.rate - b.rate);
+    const mid = sorted[Math.floor(sorted.length / 2)] as { rate: number; gcShare: number };
+    const median = Math.round(mid.rate);
+    const bytes = msgs.reduce((s, m) => s + m.data.length, 0) / msgs.length;
+    rows.push({
+      scenario: name,
+      ...(COMPARE ? { code: code.label } : {}),
+      reports: msgs.length,
+      'bytes/report': Math.round(bytes),
+      'per CPU-s (median)': median,
+      'µs/report': (1e6 / median).toFixed(1),
+      'GC share': `${Math.round(mid.gcShare * 100)} %`,
+      rounds: sorted.map((r) => Math.round(r.rate)).join(' '),
+    });
+    if (c === 0) last.push(`${name}_per_cpu_s=${median}`);
+    else last.push(`${name}_compare_per_cpu_s=${median}`);
   });
-  last.push(`${name}_per_cpu_s=${median}`);
 }
 printTable(rows);
 process.stdout.write(`${last.join(' ')}\n`);

@@ -220,7 +220,8 @@ export class ControllerMetrics {
   /** The same series by target, then region (probe kinds side by side): no key string built per report. */
   private readonly index = new Map<string, Map<string, SeriesState[]>>();
   private readonly extra: readonly string[];
-  private readonly seriesDropped: Counter<string>;
+  /** Reports dropped at the series limit since the counter was last read. */
+  private readonly dropped = { n: 0 };
   private readonly http: Histogram<string>;
 
   constructor(
@@ -307,10 +308,17 @@ export class ControllerMetrics {
       'gauge',
       () => [...all()].map((s) => ({ labels: s.labels, value: Date.parse(s.lastEnded) / 1000 })),
     );
-    this.seriesDropped = new Counter({
+    const dropped = this.dropped;
+    new Counter({
       name: 'liveprobe_metrics_series_dropped_reports_total',
       help: 'Reports not exported because the series limit (controller.metricsMaxSeries) was reached',
       registers,
+      // Counted in a plain number on the ingest path (past the limit, that is most reports of a large
+      // fleet) and handed to the counter when it is read.
+      collect() {
+        if (dropped.n) this.inc(dropped.n);
+        dropped.n = 0;
+      },
     });
     const window = opts.window ?? '5m';
     let snapshot: ReturnType<Aggregator['perSeries']> = [];
@@ -401,7 +409,7 @@ export class ControllerMetrics {
       }
     }
     if (this.series.size >= (this.opts.maxSeries ?? 5000)) {
-      this.seriesDropped.inc();
+      this.dropped.n++;
       return undefined;
     }
     const labels: Labels = { target: report.target.id, region: report.region, probe: report.probe };

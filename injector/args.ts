@@ -130,6 +130,10 @@ export function decodeArgs(a: InjectArgs): string[] {
     '0:v:0',
     '-vf',
     'showinfo=checksum=0',
+    // One picture out per picture showinfo names (the muxer's constant-rate default would duplicate and
+    // drop pictures on a jittery live input, and the pairing of pts lines and pictures would slip).
+    '-fps_mode',
+    'passthrough',
     '-pix_fmt',
     'yuv420p',
     '-f',
@@ -146,6 +150,10 @@ export function decodeArgs(a: InjectArgs): string[] {
     '-muxdelay',
     '0',
     '-muxpreload',
+    '0',
+    // Each audio frame in its own PES, at once: the encoder's muxer interleaves by timestamp and would
+    // hold every picture until audio that late arrived (the default gathers ~10 AAC frames per PES).
+    '-pes_payload_size',
     '0',
     '-flush_packets',
     '1',

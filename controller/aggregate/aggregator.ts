@@ -1,8 +1,9 @@
 import type { DDSketch } from '@datadog/sketches-js';
+import { isoMs } from '../../shared/iso-time.js';
 import type { FindingCode, MetricName } from '../../shared/metrics.js';
 import { SketchScratch } from '../../shared/sample-sketch.js';
 import type { ProbeKind, Report, SampleName } from '../../shared/schemas.js';
-import { acceptClamped, newSketch, quantiles } from './sketch.js';
+import { acceptClamped, acceptKeyed, keyOf, newSketch, quantiles } from './sketch.js';
 
 /** The latency-like metrics kept as quantile sketches; everything else is a counter or a ratio. */
 export const SKETCHED = [
@@ -230,11 +231,11 @@ export class Aggregator {
   add(report: Report): void {
     // A watch's summary (seq 0) re-counts the period its interval reports already covered.
     if (report.mode === 'watch' && report.seq === 0) return;
-    const at = Date.parse(report.endedAt);
+    const at = isoMs(report.endedAt);
     if (!(at > this.now() - RETAIN_MS)) return;
     const m = report.metrics;
     // The report's duration weighs its rebuffer ratio: parsed once for the three buckets it goes into.
-    const durationMs = m.rebuffer_ratio === undefined ? 0 : Math.max(0, at - Date.parse(report.startedAt));
+    const durationMs = m.rebuffer_ratio === undefined ? 0 : Math.max(0, at - isoMs(report.startedAt));
     const s = this.seriesOf(report);
     const r = prepare(report, durationMs);
     const t = s.totals;
@@ -670,6 +671,8 @@ const sample = {
   clockSkewNegative: 0,
   /** Per SKETCHED metric; NaN where the report has none (or it must not count). */
   values: new Float64Array(SKETCHED.length),
+  /** Per SKETCHED metric with a value: its sketch key (keyOf), computed once for the three buckets. */
+  keys: new Float64Array(SKETCHED.length),
   /**
    * Per sampled metric (SAMPLE_OF): the report's own sketch of its samples, decoded once (into scratch
    * reused for every report) for the three buckets; undefined where the report sent none, an empty or a
@@ -711,6 +714,7 @@ function prepare(report: Report, durationMs: number): typeof sample {
     const v = ours ? undefined : m[name];
     const counts = !(v === undefined || (clockSuspect && CLOCK_DEPENDENT.has(name)));
     values[i] = counts ? (v as number) : Number.NaN;
+    if (counts) sample.keys[i] = keyOf(v as number);
     sample.samples[i] =
       counts && SAMPLED[i]
         ? decodeSamples(report.sketches?.[SAMPLE_OF[name] as SampleName], SCRATCH[i] as SketchScratch)
@@ -748,7 +752,7 @@ function addToBucket(b: Bucket, r: typeof sample): void {
     const v = values[i] as number;
     if (Number.isNaN(v)) continue;
     if (SAMPLED[i]) addSamples(b, i, r.samples[i]);
-    if (b.sketches) addToSketch(b, i, v);
+    if (b.sketches) addKeyed(b, i, v, r.keys[i] as number);
     else {
       b.raw ??= [];
       b.raw.push(i, v);
@@ -783,6 +787,16 @@ function addSamples(b: Bucket, i: number, decoded: SketchScratch | undefined): v
     b.samples[i] = into;
   }
   decoded.mergeInto(into);
+}
+
+function addKeyed(b: Bucket, i: number, v: number, key: number): void {
+  b.sketches ??= [];
+  let sk = b.sketches[i];
+  if (!sk) {
+    sk = newSketch();
+    b.sketches[i] = sk;
+  }
+  acceptKeyed(sk, v, key);
 }
 
 function addToSketch(b: Bucket, i: number, v: number): void {

@@ -29,6 +29,26 @@ export function acceptClamped(s: DDSketch, value: number): void {
   s.accept(Math.max(value, 0));
 }
 
+/**
+ * The store key of a value clamped at 0, or NaN for the zero bucket: a report's figure goes into three
+ * buckets' sketches (its series and two rollups), so ingest computes its logarithm once (acceptKeyed).
+ */
+export function keyOf(value: number): number {
+  const v = Math.max(value, 0);
+  return v > sharedMapping.minPossible ? sharedMapping.key(v) : Number.NaN;
+}
+
+/** acceptClamped(s, value) with the key already computed by keyOf(value): the same sketch afterwards. */
+export function acceptKeyed(s: DDSketch, value: number, key: number): void {
+  const v = Math.max(value, 0);
+  if (Number.isNaN(key)) s.zeroCount += 1;
+  else s.store.add(key, 1);
+  s.count += 1;
+  s.sum += v;
+  if (v < s.min) s.min = v;
+  if (v > s.max) s.max = v;
+}
+
 export function quantiles(s: DDSketch): { p50: number; p95: number; p99: number; count: number } {
   const r = (q: number) => Math.round(s.getValueAtQuantile(q) * 100) / 100;
   return { p50: r(0.5), p95: r(0.95), p99: r(0.99), count: s.count };

@@ -228,7 +228,10 @@ export class PeriodAccumulator {
   private readonly renditionMs = new Map<string, RenditionTime>();
   private firstFrameThisPeriod = false;
   private readonly audioDb: number[] = [];
-  private silentMs = 0;
+  /** End times of the silent 100 ms windows, judged against the stalls at finish(). */
+  private readonly silentAt: number[] = [];
+  /** Stall intervals of this period [start, end] (stall events can be drained after the windows they cut). */
+  private readonly stallSpans: Array<[number, number]> = [];
   /** Audio windows analysed in this period (none: audio analysis off or failed, so no audio figures). */
   private audioWindows = 0;
   private audioMissingMs = 0;
@@ -322,6 +325,7 @@ export class PeriodAccumulator {
           this.credit(e.t);
           if (c.openStallAt !== undefined)
             this.stallMs += Math.max(0, e.t - Math.max(c.openStallAt, this.from));
+          this.stallSpans.push([c.openStallAt ?? e.t, e.t]);
           c.openStallAt = undefined;
           c.stallEndedAt = e.t;
           break;
@@ -435,11 +439,25 @@ export class PeriodAccumulator {
     if (e.carried === true) {
       if (!e.playing || c.openStallAt !== undefined) return;
       this.audioDb.push(e.db);
-      if (e.db < c.silenceDbfs) this.silentMs += AUDIO_WINDOW_MS;
+      if (e.db < c.silenceDbfs) this.silentAt.push(e.t);
     } else if (c.audioDeclared && e.playing && e.video === true && c.openStallAt === undefined) {
       // Only while the picture plays on: a stall (audio downloads behind video) is a stall, not missing audio.
       this.audioMissingMs += AUDIO_WINDOW_MS;
     }
+  }
+
+  /**
+   * Silent windows, less those within STALL_RESUME_MS of a stall: the stall detection (the element's
+   * waiting / playing, or the playhead not moving) can be drained after the audio windows it cuts short,
+   * and a short stall's output silence must not read as silence of the stream.
+   */
+  private silentMs(): number {
+    const spans = [...this.stallSpans];
+    const c = this.carry;
+    if (c.openStallAt !== undefined) spans.push([c.openStallAt, this.to]);
+    const near = (t: number) =>
+      spans.some(([a, b]) => t - AUDIO_WINDOW_MS < b + STALL_RESUME_MS && t > a - STALL_RESUME_MS);
+    return this.silentAt.filter((t) => !near(t)).length * AUDIO_WINDOW_MS;
   }
 
   /**
@@ -689,7 +707,8 @@ export class PeriodAccumulator {
     if (played) {
       const lv = percentiles(this.audioDb, [50]);
       if (lv) m.audio_level_p50_dbfs = r1(lv[50]);
-      if (this.audioWindows > 0 && (this.audioDb.length > 0 || c.audioDeclared)) m.silent_ms = this.silentMs;
+      if (this.audioWindows > 0 && (this.audioDb.length > 0 || c.audioDeclared))
+        m.silent_ms = this.silentMs();
       if (this.audioWindows > 0 && c.audioDeclared) m.audio_missing_ms = this.audioMissingMs;
       const av =
         percentiles(this.avMarker, [50]) ?? (c.avMarkerSeen ? undefined : percentiles(this.avBuffer, [50]));

@@ -97,6 +97,21 @@ describe('viewer signals arithmetic', () => {
     expect(d.metrics.silent_ms).toBe(500);
   });
 
+  it('a short stall drained after the silent window it cut is not silence of the stream either', () => {
+    const d = period(
+      [
+        ...playing(),
+        ...windows(600, 10, (t) => level(t, -33, true)),
+        level(1700, -200, true), // the window a 20 ms stall emptied, drained before the stall's own events
+        { type: 'stall-start', t: 1640, mediaTime: 1 },
+        { type: 'stall-end', t: 1660, ms: 20 },
+        ...windows(1800, 10, (t) => level(t, -33, true)),
+      ] as HarnessEvent[],
+      3000,
+    );
+    expect(d.metrics.silent_ms).toBe(0);
+  });
+
   it('a stream that declares and carries no audio is neither silent nor missing', () => {
     const d = period([...playing(false), ...windows(600, 40, (t) => level(t, -200, null, true))], 5000);
     expect(d.metrics.silent_ms).toBeUndefined();
