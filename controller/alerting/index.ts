@@ -168,6 +168,7 @@ export class Alerting {
   private readonly hot = new Set<string>();
   /** Partitioned: whole-region totals of the current pass, from the cluster (inhibit stage). */
   private clusterTotals: EvaluatedAlerts['totals'] | undefined;
+  private clusterTotalsAt = 0;
 
   /** Notifications delivered / given up on per receiver (this replica's, since start), for /metrics. */
   readonly notificationCounts = new Map<string, { sent: number; failed: number }>();
@@ -520,7 +521,10 @@ export class Alerting {
     let pre: Map<string, TargetSample[]> | undefined;
     if (this.opts.cluster) {
       const windows = [...new Set(series.map((r) => r.window))];
-      const snap = await this.opts.cluster.evaluateAlerts(series, scope, windows, hot);
+      // Region totals (inhibit) over 1m-5m windows move little in a second: asked at most once a second,
+      // not by every fast pass.
+      const fresh = now - this.clusterTotalsAt < 1000;
+      const snap = await this.opts.cluster.evaluateAlerts(series, scope, fresh ? [] : windows, hot);
       if (snap.missing.length) {
         // Some partitions did not answer: their targets would look empty and resolve what still fires.
         // Evaluate nothing this pass; the scope is kept for the next (the partitions move within a lease).
@@ -537,7 +541,10 @@ export class Alerting {
         if (list) list.push(s);
         else pre.set(s.target, [s]);
       }
-      this.clusterTotals = snap.value.totals;
+      if (!fresh) {
+        this.clusterTotals = snap.value.totals;
+        this.clusterTotalsAt = now;
+      }
       if (snap.value.deferred.length) {
         // Replicas out of their budget for this pass: those targets are not evaluated now (no resolve).
         const later = new Set(snap.value.deferred);
