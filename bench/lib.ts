@@ -54,12 +54,11 @@ const MAIN = fileURLToPath(new URL('../cli/main.js', import.meta.url));
  * V8 CPU profile of each controller process there (open it in Chrome DevTools).
  */
 /**
- * The controller's V8 flags as deployed (deploy/k8s, deploy/compose: NODE_OPTIONS), so benches measure what
- * runs: a 64 MB semi-space (docs/operations/sizing.md). BENCH_CONTROLLER_SEMI_SPACE_MB overrides the size
- * for comparisons; 0 = V8's default.
+ * V8 flags for bench controller processes: BENCH_CONTROLLER_SEMI_SPACE_MB=<n> runs them with an n MB
+ * semi-space (comparisons: docs/benchmarks.md); unset or 0 = V8's default, as deployed.
  */
 export function controllerNodeFlags(): string[] {
-  const mb = Number(process.env.BENCH_CONTROLLER_SEMI_SPACE_MB ?? 64);
+  const mb = Number(process.env.BENCH_CONTROLLER_SEMI_SPACE_MB ?? 0);
   return mb > 0 ? [`--max-semi-space-size=${mb}`] : [];
 }
 

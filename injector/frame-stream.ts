@@ -49,7 +49,11 @@ export class FrameStream {
         this.tail = Buffer.from(data.subarray(i));
         return;
       }
-      if (this.frameBytes > 0 && data.compare(FRAME, 0, FRAME.length, i, i + FRAME.length) === 0) {
+      if (
+        this.frameBytes > 0 &&
+        nl - i >= FRAME.length &&
+        data.compare(FRAME, 0, FRAME.length, i, i + FRAME.length) === 0
+      ) {
         this.h.frameStart();
         this.remaining = this.frameBytes;
         i = nl + 1;

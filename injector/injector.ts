@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import type { Logger } from '../shared/log.js';
+import { type Logger, redactUrlsIn } from '../shared/log.js';
 import { type InjectArgs, paintArgs, passthroughArgs } from './args.js';
 import { type NodeFrame, NodePaintRun } from './node-paint.js';
 import { DEFAULT_PAINTER, type Painter } from './painters.js';
@@ -384,7 +384,9 @@ export class Injector extends EventEmitter {
     }
   }
 
-  private onStderr(line: string, pid: number | undefined): void {
+  private onStderr(raw: string, pid: number | undefined): void {
+    // ffmpeg names its input and output in its messages: their credentials never reach the log.
+    const line = redactUrlsIn(raw);
     // geq prints two numbers per painted frame: its pts (90 kHz), then its stamp (epoch ms).
     if (/^-?\d+\.\d+$/.test(line)) {
       const v = Number(line);

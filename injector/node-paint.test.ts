@@ -42,6 +42,8 @@ describe('the decoder pipe: log lines and pictures on one stream', () => {
       Buffer.from('FRAME\n'),
       pic(200),
       Buffer.from('[info] frame=    3\n'),
+      // lines shorter than a picture header, last in the stream (once a RangeError that ended the run)
+      Buffer.from('\nok\n'),
     ]);
     for (const [seed, max] of [
       [1, 1],
@@ -79,6 +81,7 @@ describe('the decoder pipe: log lines and pictures on one stream', () => {
         `frame:${size}:10:true`,
         `frame:${size}:200:true`,
         'line:[info] frame=    3',
+        'line:ok',
       ]);
     }
   });

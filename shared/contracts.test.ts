@@ -6,7 +6,7 @@ import { SweepRequest } from './api.js';
 import { clockBlockCentre, clockCheckWord, decodeClockBits, encodeClockBits } from './clock.js';
 import { ConfigError, loadConfig } from './config.js';
 import { adHocTargetId } from './ids.js';
-import { redactUrl } from './log.js';
+import { redactUrl, redactUrlsIn } from './log.js';
 import { Heartbeat, Job, Report, Target } from './schemas.js';
 import { names } from './subjects.js';
 
@@ -177,6 +177,17 @@ describe('names and redaction', () => {
       'https://redacted@cdn.example/live/seg1.ts?token=redacted&exp=redacted',
     );
     expect(redactUrl('http://o/a.m3u8')).toBe('http://o/a.m3u8');
+  });
+
+  it('redacts every URL inside a child process log line', () => {
+    expect(
+      redactUrlsIn(
+        "srt://gw:9000?passphrase=s3cret&latency=200: Connection refused (from 'rtmps://u:pw@ingest/app?token=t')",
+      ),
+    ).toBe(
+      "srt://gw:9000?passphrase=redacted&latency=redacted Connection refused (from 'rtmps://redacted@ingest/app?token=redacted')",
+    );
+    expect(redactUrlsIn('Input #0, mpegts, from pipe:0')).toBe('Input #0, mpegts, from pipe:0');
   });
 
   it('gives ad hoc URLs a stable subject-safe id', () => {

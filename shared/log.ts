@@ -71,4 +71,12 @@ export function redactUrl(raw: string): string {
   return url.href;
 }
 
+/**
+ * Redacts every URL inside free text (a child process's log line names its input, e.g.
+ * `srt://gw:9000?passphrase=...: Connection refused`).
+ */
+export function redactUrlsIn(text: string): string {
+  return text.replace(/\b[a-z][a-z0-9+.-]*:\/\/[^\s'"]+/gi, (u) => redactUrl(u));
+}
+
 export type { Logger };

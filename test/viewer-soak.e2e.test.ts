@@ -1,13 +1,13 @@
 /**
- * Issue #21 acceptance: "a healthy testbed run of 10 minutes produces none of these findings". Opt-in (too
- * long for every `npm test`): VIEWER_SOAK_S=600 npx vitest run test/viewer-soak.e2e.test.ts
+ * Issue #21 acceptance: "a healthy testbed run of 10 minutes produces none of these findings". `npm test` runs
+ * it for 45 s (intervals of 15 s); the 10-minute run: VIEWER_SOAK_S=600 npx vitest run test/viewer-soak.e2e.test.ts
  *
  * One full-ladder testbed (TD VIEWER_SOAK_TD, default 2 s, the testbed's default) watched for VIEWER_SOAK_S
  * seconds at once by: a stream-probe watch of the HLS TS master (3 video, audio and the WebVTT rendition:
  * captions-stale, bandwidth-exceeded), a stream-probe watch of the DASH MPD (its representations, incl. the
  * text one when the MPD has it), and browser-probe watches (real Chromium) of the HLS master and the MPD
  * (audio level, silent_ms, audio-missing, av_offset_ms by the marker, caption cues per minute,
- * resolution-mismatch). Interval reports every 30 s. Prints one JSON line with the count of each viewer
+ * resolution-mismatch). Interval reports every 30 s (15 s in runs under 5 minutes). Prints one JSON line with the count of each viewer
  * signal (and every other finding code seen, for the record), then asserts the viewer counts are all 0.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,7 +18,8 @@ import { createLogger } from '../shared/log.js';
 import type { ProbeResult } from '../shared/schemas.js';
 import { startTestbed, type Testbed } from '../testbed/index.js';
 
-const soakS = Number(process.env.VIEWER_SOAK_S ?? 0);
+const soakS = Number(process.env.VIEWER_SOAK_S ?? 45);
+const intervalS = soakS >= 300 ? 30 : 15;
 const td = Number(process.env.VIEWER_SOAK_TD ?? 2);
 const logger = createLogger('viewer-soak', process.env.LIVEPROBE_LOG_LEVEL ?? 'warn');
 
@@ -28,7 +29,7 @@ const STREAM_VIEWER_CODES = ['captions-stale', 'bandwidth-exceeded'];
 
 let tb: Testbed;
 
-describe.skipIf(!soakS)('viewer signals: a long healthy run', () => {
+describe('viewer signals: a long healthy run', () => {
   beforeAll(async () => {
     tb = await startTestbed({ port: 0, ladder: 'full', segmentS: td, windowSize: 6, logger });
   }, 90_000);
@@ -48,7 +49,7 @@ describe.skipIf(!soakS)('viewer signals: a long healthy run', () => {
       const job = (id: string, stream: string, protocol: 'hls' | 'dash'): ProbeJob => ({
         target: { id, url: url(stream), protocol },
         mode: 'watch',
-        intervalS: 30,
+        intervalS,
         durationS: soakS,
         expectations: {},
       });
@@ -120,7 +121,8 @@ describe.skipIf(!soakS)('viewer signals: a long healthy run', () => {
         expect(viewer).toEqual({});
         // The browser watches heard the stream and paired the marker (not blind), and saw captions.
         const b = reports.filter((x) => x.watch === 'browser-hls').map((x) => x.r);
-        expect(b.length).toBeGreaterThanOrEqual(Math.floor(soakS / 30) - 1);
+        // startup takes part of the first interval: one report fewer than the run holds is normal
+        expect(b.length).toBeGreaterThanOrEqual(Math.max(1, Math.floor(soakS / intervalS) - 2));
         expect(b.filter((r) => r.av_method === 'marker').length).toBeGreaterThan(b.length / 2);
         expect(b.filter((r) => (r.metrics.caption_cues_per_min ?? 0) > 0).length).toBeGreaterThan(
           b.length / 2,

@@ -66,12 +66,6 @@ describe('PublicationPhase', () => {
     expect(Math.max(...offsets.slice(-10))).toBeLessThan(200);
   });
 
-  // PHASE_DEBUG=1 prints the simulation of a lag jump (simulate() logs it); it still has to converge.
-  it.runIf(Boolean(process.env.PHASE_DEBUG))('debug: a lag jump, printed', () => {
-    const { offsets } = simulate((k) => (k < 130 ? 300 : 1200), 1000, 90);
-    expect(offsets.length).toBeGreaterThan(0);
-  });
-
   it('does nothing without observations', () => {
     const p = new PublicationPhase();
     expect(p.plan(0, 1000, 2000)).toBeUndefined();

@@ -261,7 +261,7 @@ describe.skipIf(soakS > 0)('stream probe on the real testbed', () => {
     expect(fs.map((f) => f.variant)).toEqual([String(rep)]);
     expect(fs[0]?.severity).toBe('warning');
     expect(fs[0]?.evidence).toMatch(/sub-\d+\.vtt/);
-    expect(on(o, 'dash-availability').filter((f) => f.variant === rep)).toEqual([]);
+    expect(on(o, 'dash-availability').filter((f) => f.variant === String(rep))).toEqual([]);
   }, 60_000);
 
   it('bitrate-over: a rendition above its BANDWIDTH (HLS), measured from segment sizes', async () => {

@@ -81,8 +81,6 @@ describe.skipIf(!has('kubectl', ['version', '--client']))(
       expect(c.livenessProbe?.httpGet?.path).toBe('/healthz');
       expect(envOf(c, 'LIVEPROBE_REPLICAS')).toBe('3');
       expect(envOf(c, 'LIVEPROBE_LEAF_REGIONS')).toBe('eu-west,us-east');
-      // The young generation bench:controller and bench:scale measure ingest with (bench/lib.ts).
-      expect(envOf(c, 'NODE_OPTIONS')).toBe('--max-semi-space-size=64');
       const pdb = objs.find((o) => o.kind === 'PodDisruptionBudget') as Obj;
       const selector = (pdb.spec as { selector: { matchLabels: Record<string, string> } }).selector
         .matchLabels;
@@ -185,8 +183,6 @@ describe('deploy/compose/compose.yaml', () => {
         expect(Number.parseInt(s.stop_grace_period ?? '0', 10), name).toBeGreaterThan(DRAIN_GRACE_S);
         expect(s.environment?.LIVEPROBE_JS_DOMAIN).toBe('hub');
       }
-      if (name.startsWith('controller-'))
-        expect(s.environment?.NODE_OPTIONS).toBe('--max-semi-space-size=64');
       if (!['prometheus', 'grafana'].includes(name))
         expect(s.healthcheck, `${name} healthcheck`).toBeDefined();
     }
