@@ -27,8 +27,13 @@ export class LiveFeed {
   private unwantedSince: number | undefined;
   private switching: Promise<void> = Promise.resolve();
   private stopped = false;
-  /** When a listener arrived (poke): the consumer starts from then, so its first reports are not missed. */
+  /**
+   * When the first listener of the next consumer arrived (poke): it starts from then, so its first reports
+   * are not missed. Only set while no consumer runs, cleared once one does: never a time from before it.
+   */
   private wantedAt: number | undefined;
+  /** A close is queued: the running consumer is about to stop, a listener arriving now needs the next one. */
+  private closing = false;
   /** Times the consumer was started (tests, logs). */
   readonly stats = { starts: 0, stops: 0 };
 
@@ -64,7 +69,8 @@ export class LiveFeed {
    * if it opens, starts at this moment rather than when it is created.
    */
   poke(): void {
-    this.wantedAt ??= Date.now();
+    // A running consumer already delivers this listener's reports.
+    if (!this.running || this.closing) this.wantedAt ??= Date.now();
     setImmediate(() => this.check());
   }
 
@@ -80,6 +86,7 @@ export class LiveFeed {
     const open = wanted && !this.running;
     const close = !wanted && this.running && now - (this.unwantedSince ?? now) >= LINGER_MS;
     if (!open && !close) return;
+    if (close) this.closing = true;
     this.switching = this.switching
       .then(() => (this.stopped ? undefined : open ? this.open() : this.close()))
       .catch((err) => this.opts.logger.warn({ err: (err as Error).message }, 'live feed switch failed'));
@@ -103,6 +110,8 @@ export class LiveFeed {
       // Stopped, an ordered consumer would linger on the server until its inactivity threshold (5 min).
       void consumer.delete().catch(() => undefined);
     };
+    // Listeners that arrived while it was being created are served by it from `from` on.
+    this.wantedAt = undefined;
     this.stats.starts++;
     this.opts.logger.debug('live feed on');
     this.loop = (async () => {
@@ -119,6 +128,7 @@ export class LiveFeed {
   }
 
   private async close(): Promise<void> {
+    this.closing = false;
     const stop = this.stopFn;
     if (!stop) return;
     this.stopFn = undefined;

@@ -12,6 +12,15 @@ const PROBLEM_FLUSH_MS = 20;
 const TARGETS_FLUSH_MS = 1000;
 /** At most this many problem reports a flush; the rest of a flood is sent as targets (evaluated anyway). */
 const MAX_PROBLEMS = 200;
+/**
+ * A message of problem reports stays under this many bytes: NATS refuses a payload over max_payload (1 MiB
+ * by default) and the whole batch would be lost. A larger report travels alone.
+ */
+const BATCH_BYTES = 256 * 1024;
+/** One report over this is sent with its evidence trimmed (else its target alone: evaluated anyway). */
+const MAX_ONE_BYTES = 900 * 1024;
+
+const utf8 = new TextEncoder();
 
 const Signal = z.object({
   replica: z.string(),
@@ -92,7 +101,65 @@ export class ClusterSignals {
     if (!this.problems.length) return;
     const problems = this.problems;
     this.problems = [];
-    this.send({ replica: this.opts.replicaId, problems });
+    // Each report is serialised once; messages are assembled from those strings (the JSON of a Signal).
+    const head = `{"replica":${JSON.stringify(this.opts.replicaId)},"problems":[`;
+    let batch: string[] = [];
+    let bytes = 0;
+    const flush = () => {
+      if (batch.length) this.sendRaw(`${head}${batch.join(',')}]}`, batch.length);
+      batch = [];
+      bytes = 0;
+    };
+    for (const r of problems) {
+      const json = this.problemJson(r);
+      if (json === undefined) {
+        this.targets.add(r.target.id);
+        continue;
+      }
+      const size = Buffer.byteLength(json);
+      if (bytes + size > BATCH_BYTES && batch.length) flush();
+      batch.push(json);
+      bytes += size + 1;
+    }
+    flush();
+  }
+
+  /** A problem report as it travels: trimmed if too large to send whole, undefined if even that is. */
+  private problemJson(r: Report): string | undefined {
+    const json = JSON.stringify(r);
+    if (Buffer.byteLength(json) <= MAX_ONE_BYTES) return json;
+    const trimmed = JSON.stringify({
+      ...r,
+      segments: [],
+      errors: r.errors.slice(0, 10),
+      findings: r.findings.slice(0, 20),
+      notices: undefined,
+      renditions: undefined,
+      sketches: undefined,
+    });
+    const log = { report: r.id, target: r.target.id, bytes: Buffer.byteLength(json) };
+    if (Buffer.byteLength(trimmed) <= MAX_ONE_BYTES) {
+      this.opts.logger.warn(
+        log,
+        'problem report too large for a cluster signal: sent with its evidence trimmed',
+      );
+      return trimmed;
+    }
+    this.opts.logger.warn(
+      log,
+      'problem report too large for a cluster signal: its target is signalled instead',
+    );
+    return undefined;
+  }
+
+  private sendRaw(json: string, problems: number): void {
+    try {
+      this.opts.nc.publish(this.opts.subject, utf8.encode(json));
+      this.stats.sent++;
+      this.stats.problems += problems;
+    } catch (err) {
+      this.opts.logger.warn({ err: (err as Error).message, problems }, 'cluster signal not sent');
+    }
   }
 
   private flushTargets(): void {
@@ -118,6 +185,7 @@ export class ClusterSignals {
     if (this.problemTimer) clearTimeout(this.problemTimer);
     if (this.targetTimer) clearInterval(this.targetTimer);
     this.flushProblems();
+    this.flushTargets();
     this.sub?.unsubscribe();
   }
 }
