@@ -18,9 +18,12 @@ function fakeJs() {
             });
             return {
               stop: () => stop(),
-              async *[Symbol.asyncIterator]() {
-                await done;
-              },
+              [Symbol.asyncIterator]: () => ({
+                next: async () => {
+                  await done;
+                  return { done: true, value: undefined };
+                },
+              }),
             };
           },
         };
