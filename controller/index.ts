@@ -18,7 +18,7 @@ import { Ingest } from './ingest.js';
 import { InjectorRegistry } from './injectors.js';
 import { LatestReports } from './latest.js';
 import { ControllerMetrics } from './metrics.js';
-import { partitionOf } from './partition/hash.js';
+import { isNumberedPartition, partitionOf } from './partition/hash.js';
 import { type Partitioned, type SignalSink, startPartitioned } from './partition/index.js';
 import { ResultsReader } from './results.js';
 import { Lease } from './scheduler/lease.js';
@@ -198,7 +198,7 @@ export async function startController(opts: ControllerOptions): Promise<Controll
       // Its series are exported by the new owner from now on (a partition of an unmapped subject cannot
       // be told by target: its series age out as idle).
       onReleased: (p) => {
-        if (/^\d+$/.test(p))
+        if (isNumberedPartition(p))
           metrics.forget((t) => partitionOf(t, config.controller.partitions) === Number(p));
       },
       alerting: () => (alertingRef?.isLeader ? alertingRef : undefined),
@@ -353,9 +353,10 @@ export async function startController(opts: ControllerOptions): Promise<Controll
   // holder hears problem reports from the partitions' owners instead: controller/partition/signals.ts).
   const baseListeners = events.listenerCount('report');
   feedWanted = () => events.listenerCount('report') > baseListeners;
-  (events as unknown as NodeJS.EventEmitter).on('newListener', (name: string) => {
+  const onNewListener = (name: string) => {
     if (name === 'report') partitioned?.feed.poke();
-  });
+  };
+  (events as unknown as NodeJS.EventEmitter).on('newListener', onNewListener);
 
   return {
     url,
@@ -370,6 +371,7 @@ export async function startController(opts: ControllerOptions): Promise<Controll
     alerting,
     partitioned,
     async stop() {
+      (events as unknown as NodeJS.EventEmitter).off('newListener', onNewListener);
       clearInterval(evictTimer);
       clearInterval(regionTimer);
       injectors.stop();

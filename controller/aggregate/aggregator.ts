@@ -228,6 +228,11 @@ export class Aggregator {
     return this.series.size;
   }
 
+  /** Whether some series of this target is held here (reports in the last hour). */
+  hasTarget(target: string): boolean {
+    return this.index.has(target);
+  }
+
   add(report: Report): void {
     // A watch's summary (seq 0) re-counts the period its interval reports already covered.
     if (report.mode === 'watch' && report.seq === 0) return;

@@ -19,7 +19,7 @@ import { Rule } from '../alerting/schema.js';
 import type { TargetSample } from '../alerting/types.js';
 import type { ReportLine } from '../latest.js';
 import { evaluateHere, type WireSample } from './evaluate.js';
-import { partitionOf } from './hash.js';
+import { isNumberedPartition, partitionOf } from './hash.js';
 import type { PartitionLeases } from './leases.js';
 import type { PartitionOwner, PartitionState } from './owner.js';
 import { bucketIn, bucketOut, WireBucket } from './wire.js';
@@ -100,6 +100,59 @@ const Part = z.object({
 });
 type Part = z.infer<typeof Part>;
 
+/** A sample on the wire (WireSample), checked: a peer's reply is network input. */
+const WireSampleIn = z.tuple([
+  z.string(),
+  z.string(),
+  z.number(),
+  z.array(
+    z.object({
+      region: z.string(),
+      value: z.number().nullable(),
+      breaching: z.boolean(),
+      counted: z.boolean(),
+      reports: z.number(),
+      probeErrors: z.number(),
+      inhibited: z.string().optional(),
+    }),
+  ),
+]);
+/** A finished summary group (SummaryGroup): the fields the API and the merge read, the rest passed on. */
+const GroupIn = z.looseObject({
+  key: z.string(),
+  count: z.number(),
+  outcomes: z.object({ ok: z.number(), degraded: z.number(), failed: z.number(), 'probe-error': z.number() }),
+  errors: z.object({ http: z.number(), network: z.number(), player: z.number(), conformance: z.number() }),
+  metrics: z.record(z.string(), z.unknown()),
+  findings: z.record(z.string(), z.number()),
+});
+const LinesIn = z.array(z.looseObject({ id: z.string(), at: z.string(), outcome: z.string() }));
+const StepsIn = z.array(WireBucket.nullable());
+const TotalsIn = z.tuple([z.number(), z.number()]);
+
+/** Whether one item of a reply to `kind` has the shape its reader expects (then read without a check). */
+function itemValid(kind: Query['kind'], fin: boolean | undefined, key: string, v: unknown): boolean {
+  switch (kind) {
+    case 'summary':
+      return (fin ? GroupIn : WireBucket).safeParse(v).success;
+    case 'alerting':
+      return WireBucket.safeParse(v).success;
+    case 'timeline':
+      return StepsIn.safeParse(v).success;
+    case 'latest':
+      return LinesIn.safeParse(v).success;
+    case 'evaluate':
+      if (key === 'T' || key === 'D') return typeof v === 'string';
+      if (key === 'S') return WireSampleIn.safeParse(v).success;
+      return key.split('\u0000').length === 3 && TotalsIn.safeParse(v).success;
+  }
+}
+
+/** A sample evaluated elsewhere, for the rest of the pipeline here (evidence is added by the asker). */
+function sampleIn([, target, threshold, regions]: WireSample, rule: Rule): TargetSample {
+  return { rule, target, threshold, regions: regions.map((r) => ({ ...r, sampleReports: [] })) };
+}
+
 export interface Merged<T> {
   value: T;
   /** Partitions whose owner did not answer within the deadline (their figures are not in `value`). */
@@ -174,24 +227,33 @@ export class Cluster {
     const now = performance.now();
     this.credit = Math.min(EVALUATE_BUDGET_MS, this.credit + (now - this.creditAt) * EVALUATE_DUTY);
     this.creditAt = now;
-    const budget = { left: q.kind === 'evaluate' ? this.credit : 0 };
-    let first = true;
-    for (const { partition, revision } of owned) {
-      if (!first) await new Promise((r) => setImmediate(r));
-      first = false;
-      const state = this.opts.owner.states.get(partition);
-      if (!state) continue;
-      if (q.kind === 'evaluate') {
-        const before = budget.left;
-        const items = await this.evaluateSliced(state, q, rules, budget);
-        this.credit -= before - budget.left;
-        // Given up while it was being evaluated: the new owner answers for it.
-        if (this.opts.owner.states.get(partition) !== state) continue;
-        for (const msg of chunk(this.opts.replicaId, partition, revision, items))
-          this.opts.nc.publish(reply, msg);
-        continue;
+    // Reserved up front and what is left given back at the end: two passes answered at once (a slow one
+    // and the next) share the credit instead of both spending all of it.
+    const budget = { left: 0 };
+    if (q.kind === 'evaluate') {
+      budget.left = Math.max(0, this.credit);
+      this.credit -= budget.left;
+    }
+    try {
+      let first = true;
+      for (const { partition, revision } of owned) {
+        if (!first) await new Promise((r) => setImmediate(r));
+        first = false;
+        const state = this.opts.owner.states.get(partition);
+        if (!state) continue;
+        if (q.kind === 'evaluate') {
+          const items = await this.evaluateSliced(state, q, rules, budget);
+          // Given up while it was being evaluated: the new owner answers for it.
+          if (this.opts.owner.states.get(partition) !== state) continue;
+          for (const msg of chunk(this.opts.replicaId, partition, revision, items))
+            this.opts.nc.publish(reply, msg);
+          continue;
+        }
+        for (const msg of this.encoded(state, revision, q)) this.opts.nc.publish(reply, msg);
       }
-      for (const msg of this.encoded(state, revision, q)) this.opts.nc.publish(reply, msg);
+    } finally {
+      // Overspent (a slice runs to its end): the next passes pay for it.
+      this.credit += budget.left;
     }
   }
 
@@ -228,7 +290,11 @@ export class Cluster {
   ): Promise<[string, unknown][]> {
     const numbered = this.numbered(state);
     const n = Number(state.spec.id);
-    const mine = (t: string) => !numbered || partitionOf(t, this.opts.count) === n;
+    // A numbered partition holds its targets by the hash; an unmapped or legacy one only the targets that
+    // reported there (every target would have it evaluate, or defer, the whole fleet each pass).
+    const mine = numbered
+      ? (t: string) => partitionOf(t, this.opts.count) === n
+      : (t: string) => state.aggregator.hasTarget(t);
     const hot = new Set((q.hot ?? []).filter(mine));
     const targets = [...hot, ...q.targets.filter((t) => mine(t) && !hot.has(t))];
     const seen = numbered ? undefined : new Set<string>();
@@ -263,7 +329,7 @@ export class Cluster {
 
   /** Whether every series of a target lives in this partition (numbered partitions: by the hash). */
   private numbered(state: PartitionState): boolean {
-    return /^\d+$/.test(state.spec.id);
+    return isNumberedPartition(state.spec.id);
   }
 
   private local(
@@ -336,6 +402,14 @@ export class Cluster {
           continue;
         }
         if (!want.has(part.p)) continue;
+        // A malformed reply counts as no reply: its partition is missing (partial), nothing throws later.
+        if (!part.items.every(([key, v]) => itemValid(q.kind, part.fin, key, v))) {
+          this.opts.logger.warn(
+            { replica: part.replica, p: part.p, kind: q.kind },
+            'malformed cluster reply; ignored',
+          );
+          continue;
+        }
         let b = best.get(part.p);
         if (!b || part.rev > b.rev) {
           b = { rev: part.rev, chunks: new Map(), n: part.n };
@@ -400,6 +474,11 @@ export class Cluster {
           throw err;
         },
       );
+      // A background refresh has no caller awaiting it when the cached answer was served: its failure is
+      // logged here (an unobserved rejection would end the process); a caller that awaits it still gets it.
+      refreshing.catch((err) =>
+        this.opts.logger.warn({ err: (err as Error).message }, 'cluster summary refresh failed'),
+      );
       entry = { at: entry?.at ?? 0, value: entry?.value, refreshing };
       this.summaries.set(key, entry);
     }
@@ -457,15 +536,8 @@ export class Cluster {
           if (key === 'T') split.add(v as string);
           else if (key === 'D') out.deferred.push(v as string);
           else if (key === 'S') {
-            const [id, target, threshold, regions] = v as WireSample;
-            const rule = byId.get(id);
-            if (rule)
-              samples.push({
-                rule,
-                target,
-                threshold,
-                regions: regions.map((r) => ({ ...r, sampleReports: [] })),
-              });
+            const rule = byId.get((v as WireSample)[0]);
+            if (rule) samples.push(sampleIn(v as WireSample, rule));
           } else {
             const [, window, region] = key.split('\u0000') as [string, WindowName, string];
             const [reports, probeErrors] = v as [number, number];
@@ -504,7 +576,7 @@ export class Cluster {
       for (const c of chunks) {
         if (c.times && c.times.length > times.length) times = c.times;
         for (const [region, raw] of c.items) {
-          const steps = z.array(WireBucket.nullable()).parse(raw);
+          const steps = raw as (WireBucket | null)[];
           let row = rows.get(region);
           if (!row) {
             row = [];
@@ -660,7 +732,8 @@ function mergeParts(parts: Map<string, Part[]>): Map<string, Bucket> {
           into = emptyBucket(0);
           acc.set(key, into);
         }
-        mergeInto(into, bucketIn(WireBucket.parse(w)));
+        // Checked on arrival (gather).
+        mergeInto(into, bucketIn(w as WireBucket));
       }
   return acc;
 }
@@ -673,10 +746,9 @@ function evaluateMerged(
   expectations: EvaluateInput['expectations'] = () => undefined,
 ): TargetSample[] {
   const out: TargetSample[] = [];
-  for (const [id, target, threshold, regions] of evaluateHere(windows, rules, targets, expectations)) {
-    const rule = rules.find((r) => r.id === id);
-    if (rule)
-      out.push({ rule, target, threshold, regions: regions.map((r) => ({ ...r, sampleReports: [] })) });
+  for (const s of evaluateHere(windows, rules, targets, expectations)) {
+    const rule = rules.find((r) => r.id === s[0]);
+    if (rule) out.push(sampleIn(s, rule));
   }
   return out;
 }

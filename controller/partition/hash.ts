@@ -15,6 +15,9 @@ export function partitionOf(token: string, n: number): number {
   return h % n;
 }
 
+/** Whether a partition id is a numbered one (`0`..`N-1`): every series of its targets lives in it, by the hash. */
+export const isNumberedPartition = (id: string): boolean => /^\d+$/.test(id);
+
 /** One unit of ingest: a filter on the results stream, a durable consumer, a lease key. */
 export interface PartitionSpec {
   /** `0`..`N-1`, or `unmapped` (reports the server did not map: the mapping is missing somewhere). */

@@ -1,0 +1,138 @@
+import { describe, expect, it, vi } from 'vitest';
+import type { Logger } from '../../shared/log.js';
+import { decodeJson, encodeJson } from '../../shared/transport.js';
+import { makeReport } from '../../test/helpers/fleet.js';
+import { Aggregator, type SummaryGroup } from '../aggregate/aggregator.js';
+import { LatestReports } from '../latest.js';
+import { Cluster, type ClusterOptions } from './cluster.js';
+import { isNumberedPartition, partitionOf } from './hash.js';
+
+const logger = () =>
+  ({ warn: vi.fn(), error: vi.fn(), info: vi.fn(), debug: vi.fn() }) as unknown as Logger & {
+    warn: ReturnType<typeof vi.fn>;
+  };
+
+/** A Cluster without NATS: replies are captured, requests answered by `replies`. */
+function cluster(opts: Partial<ClusterOptions> & { replies?: () => unknown[] } = {}) {
+  const published: { p: string; items: [string, unknown][] }[] = [];
+  const nc = {
+    publish: (_s: string, data: Uint8Array) => published.push(decodeJson(data) as never),
+    requestMany: async () =>
+      (async function* () {
+        for (const r of opts.replies?.() ?? []) yield { data: encodeJson(r) };
+      })(),
+  };
+  const c = new Cluster({
+    nc: nc as never,
+    subject: 'q',
+    replicaId: 'r-1',
+    leases: { owned: () => [] } as never,
+    owner: { states: new Map() } as never,
+    partitions: ['0', 'unmapped'],
+    deadlineMs: 100,
+    logger: logger(),
+    count: 8,
+    ...opts,
+  });
+  return { c, published };
+}
+
+describe('cluster', () => {
+  it('tells numbered partitions from unmapped and legacy ones', () => {
+    expect(['0', '15'].every(isNumberedPartition)).toBe(true);
+    expect(['unmapped', 'legacy', '', '1a'].some(isNumberedPartition)).toBe(false);
+  });
+
+  it('logs a failed background summary refresh instead of leaving an unobserved rejection', async () => {
+    const log = logger();
+    const { c } = cluster({ logger: log });
+    const group = { key: 'r1', count: 1 } as SummaryGroup;
+    const now = vi.spyOn(Date, 'now');
+    let t = 1_000_000;
+    now.mockImplementation(() => t);
+    const unhandled = vi.fn();
+    process.on('unhandledRejection', unhandled);
+    try {
+      const summaryNow = vi.fn().mockResolvedValueOnce({ value: [group], missing: [] });
+      (c as unknown as { summaryNow: typeof summaryNow }).summaryNow = summaryNow;
+      const q = { window: '1m', groupBy: 'region' } as const;
+      expect((await c.summary(q)).value).toEqual([group]);
+      t += 600; // past half the cache age: served from the cache, refreshed in the background
+      summaryNow.mockRejectedValueOnce(new Error('nats gone'));
+      expect((await c.summary(q)).value).toEqual([group]);
+      await new Promise((r) => setTimeout(r, 20));
+      expect(unhandled).not.toHaveBeenCalled();
+      expect(log.warn).toHaveBeenCalledWith({ err: 'nats gone' }, 'cluster summary refresh failed');
+      // The failed entry is dropped: the next request asks again.
+      summaryNow.mockResolvedValueOnce({ value: [], missing: [] });
+      expect((await c.summary(q)).value).toEqual([]);
+      expect(summaryNow).toHaveBeenCalledTimes(3);
+    } finally {
+      process.off('unhandledRejection', unhandled);
+      now.mockRestore();
+    }
+  });
+
+  it('out of budget, defers only the targets a partition holds (never the whole fleet from unmapped)', async () => {
+    const fleet = Array.from({ length: 64 }, (_, i) => `t${i}`);
+    const state = (id: string) => ({
+      spec: { id },
+      aggregator: new Aggregator(),
+      latest: new LatestReports(),
+    });
+    const unmapped = state('unmapped');
+    const numbered = state('3');
+    unmapped.aggregator.add(makeReport({ jobId: 'j1', region: 'r1', targetId: 't5' }));
+    const { c, published } = cluster({
+      leases: {
+        owned: () => [
+          { partition: 'unmapped', revision: 1 },
+          { partition: '3', revision: 1 },
+        ],
+      } as never,
+      owner: {
+        states: new Map([
+          ['unmapped', unmapped],
+          ['3', numbered],
+        ]),
+      } as never,
+    });
+    // No work credit left.
+    Object.assign(c, { credit: 0, creditAt: performance.now() + 1e9 });
+    await (c as unknown as { answer(q: unknown, reply: string): Promise<void> }).answer(
+      { kind: 'evaluate', rules: [], targets: fleet, totals: [] },
+      'reply',
+    );
+    const deferred = (p: string) =>
+      published.filter((m) => m.p === p).flatMap((m) => m.items.filter(([k]) => k === 'D').map(([, v]) => v));
+    expect(deferred('unmapped')).toEqual(['t5']);
+    expect(deferred('3')).toEqual(fleet.filter((t) => partitionOf(t, 8) === 3));
+  });
+
+  it('treats a malformed peer reply as a missing partition, without throwing', async () => {
+    const part = (p: string, items: [string, unknown][]) => ({
+      replica: 'r-2',
+      p,
+      rev: 1,
+      i: 0,
+      n: 1,
+      items,
+    });
+    const log = logger();
+    const { c } = cluster({
+      logger: log,
+      replies: () => [
+        part('0', [['S', ['rule', 't1', 'not a number', []]]]),
+        part('unmapped', [
+          ['D', 't9'],
+          ['W\u00001m\u0000r1', [4, 1]],
+        ]),
+      ],
+    });
+    const r = await c.evaluateAlerts([], ['t1', 't9'], ['1m']);
+    expect(r.missing).toEqual(['0']);
+    expect(r.value.deferred).toEqual(['t9']);
+    expect(r.value.totals.get('1m')?.get('r1')).toEqual({ reports: 4, probeErrors: 1 });
+    expect(log.warn).toHaveBeenCalled();
+  });
+});
