@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { type Logger, redactUrlsIn } from '../shared/log.js';
 import { type InjectArgs, paintArgs, passthroughArgs } from './args.js';
-import { type NodeFrame, NodePaintRun } from './node-paint.js';
+import { lines, type NodeFrame, NodePaintRun } from './node-paint.js';
 import { DEFAULT_PAINTER, type Painter } from './painters.js';
 import { MAX_OFFSET_DELTA_MS, OFFSET_BIAS, OFFSET_FILTER } from './strip-filter.js';
 
@@ -225,6 +225,27 @@ export class Injector extends EventEmitter {
       logger.warn({ pid: child.pid, mode, code, signal }, 'ffmpeg run ended');
       this.onRunEnded(mode);
     });
+    this.watch(
+      () => {
+        logger.warn({ pid: child.pid, mode }, 'ffmpeg shows no new frame; replacing the run');
+        kill(child);
+      },
+      () => {
+        if (!(mode === 'passthrough' && this.paintAgainAt && Date.now() >= this.paintAgainAt)) return false;
+        // Time to try painting again: end the passthrough run; onRunEnded starts the painter.
+        logger.info('trying to paint again');
+        this.failures = 0;
+        kill(child);
+        return true;
+      },
+    );
+  }
+
+  /**
+   * Every 500 ms: a run with no first frame after `firstFrameMs`, or no new frame for `stallMs`, is stuck
+   * (`onStuck`); `other` may end the run for its own reason (returns true when it did).
+   */
+  private watch(onStuck: () => void, other: () => boolean = () => false): void {
     const stallMs = this.opts.stallMs ?? 8000;
     const firstFrameMs = this.opts.firstFrameMs ?? 20_000;
     this.watchdog = setInterval(() => {
@@ -234,16 +255,9 @@ export class Injector extends EventEmitter {
           ? now - this.runStartedAt > firstFrameMs
           : now - this.lastProgressAt > stallMs;
       if (stuck) {
-        logger.warn({ pid: child.pid, mode }, 'ffmpeg shows no new frame; replacing the run');
         clearInterval(this.watchdog);
-        kill(child);
-      } else if (mode === 'passthrough' && this.paintAgainAt && now >= this.paintAgainAt) {
-        // Time to try painting again: end the passthrough run; onRunEnded starts the painter.
-        logger.info('trying to paint again');
-        clearInterval(this.watchdog);
-        this.failures = 0;
-        kill(child);
-      }
+        onStuck();
+      } else if (other()) clearInterval(this.watchdog);
     }, 500);
   }
 
@@ -319,20 +333,10 @@ export class Injector extends EventEmitter {
       );
       this.onRunEnded('paint');
     });
-    const stallMs = this.opts.stallMs ?? 8000;
-    const firstFrameMs = this.opts.firstFrameMs ?? 20_000;
-    this.watchdog = setInterval(() => {
-      const now = Date.now();
-      const stuck =
-        this.lastProgressAt === 0
-          ? now - this.runStartedAt > firstFrameMs
-          : now - this.lastProgressAt > stallMs;
-      if (stuck) {
-        logger.warn({ pid: run.pid }, 'ffmpeg shows no new frame; replacing the run');
-        clearInterval(this.watchdog);
-        run.kill();
-      }
-    }, 500);
+    this.watch(() => {
+      logger.warn({ pid: run.pid }, 'ffmpeg shows no new frame; replacing the run');
+      run.kill();
+    });
   }
 
   private onRunEnded(mode: 'paint' | 'passthrough'): void {
@@ -459,17 +463,4 @@ function kill(child: ChildProcess, signal: NodeJS.Signals = 'SIGKILL'): void {
   } catch {
     // already gone
   }
-}
-
-function lines(stream: NodeJS.ReadableStream, onLine: (line: string) => void): void {
-  let tail = '';
-  stream.setEncoding('utf8');
-  stream.on('data', (d: string) => {
-    const parts = (tail + d).split('\n');
-    tail = parts.pop() ?? '';
-    for (const p of parts) {
-      const l = p.trim();
-      if (l) onLine(l);
-    }
-  });
 }

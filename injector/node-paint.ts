@@ -196,7 +196,8 @@ export class NodePaintRun extends EventEmitter {
   }
 }
 
-function lines(stream: NodeJS.ReadableStream, onLine: (line: string) => void): void {
+/** Calls `onLine` with each non-empty trimmed line of a child's text stream. */
+export function lines(stream: NodeJS.ReadableStream, onLine: (line: string) => void): void {
   let tail = '';
   stream.setEncoding('utf8');
   stream.on('data', (d: string) => {
