@@ -4,7 +4,7 @@ import { decodeJson, encodeJson } from '../../shared/transport.js';
 import { makeReport } from '../../test/helpers/fleet.js';
 import { Aggregator, type SummaryGroup } from '../aggregate/aggregator.js';
 import { LatestReports } from '../latest.js';
-import { Cluster, type ClusterOptions } from './cluster.js';
+import { Cluster, type ClusterOptions, targetBatches } from './cluster.js';
 import { isNumberedPartition, partitionOf } from './hash.js';
 
 const logger = () =>
@@ -134,5 +134,45 @@ describe('cluster', () => {
     expect(r.value.deferred).toEqual(['t9']);
     expect(r.value.totals.get('1m')?.get('r1')).toEqual({ reports: 4, probeErrors: 1 });
     expect(log.warn).toHaveBeenCalled();
+  });
+});
+
+describe('evaluate requests', () => {
+  it('splits a large pass into requests NATS accepts, asking region totals once', async () => {
+    const fleet = Array.from({ length: 60_000 }, (_, i) => `target-${String(i).padStart(12, '0')}`);
+    const sizes: number[] = [];
+    const totalsAsked: unknown[] = [];
+    const nc = {
+      publish: () => undefined,
+      requestMany: async (_s: string, data: Uint8Array) => {
+        sizes.push(data.byteLength);
+        const q = decodeJson(data) as { targets: string[]; totals: string[]; hot?: string[] };
+        totalsAsked.push(q.totals);
+        const items: [string, unknown][] = q.targets.map((t) => ['D', t]);
+        if (q.totals.length) items.push(['W\u00001m\u0000r1', [10, 0]]);
+        return (async function* () {
+          yield { data: encodeJson({ replica: 'r-2', p: '0', rev: 1, i: 0, n: 1, items }) };
+        })();
+      },
+    };
+    const { c } = cluster({ nc: nc as never, partitions: ['0'] });
+    const r = await c.evaluateAlerts([], fleet, ['1m'], ['target-000000059999']);
+    expect(r.missing).toEqual([]);
+    expect(sizes.length).toBeGreaterThan(1);
+    for (const n of sizes) expect(n).toBeLessThan(1024 * 1024);
+    expect(new Set(r.value.deferred)).toEqual(new Set(fleet));
+    expect(r.value.deferred[0]).toBe('target-000000059999');
+    expect(totalsAsked.filter((t) => (t as string[]).length)).toHaveLength(1);
+    expect(r.value.totals.get('1m')?.get('r1')).toEqual({ reports: 10, probeErrors: 0 });
+  });
+
+  it('groups targets under a byte limit, an oversize one alone', () => {
+    expect(targetBatches([], 10)).toEqual([[]]);
+    expect(targetBatches(['aa', 'bb', 'cc', 'dddddddddddd', 'e'], 10)).toEqual([
+      ['aa', 'bb'],
+      ['cc'],
+      ['dddddddddddd'],
+      ['e'],
+    ]);
   });
 });

@@ -32,6 +32,8 @@ const CHUNK_BYTES = 512 * 1024;
  * costs the replicas one computation a second, not one per request.
  */
 const SUMMARY_CACHE_MS = 1000;
+/** An evaluate request (it names the pass's targets) stays under this: NATS refuses it over max_payload. */
+const REQUEST_BYTES = 512 * 1024;
 /** An alerting pass may take a few deadlines: each replica evaluates its share of the targets. */
 const EVALUATE_DEADLINES = 4;
 /** Targets evaluated between two turns of the event loop. */
@@ -522,6 +524,35 @@ export class Cluster {
     totals: WindowName[],
     hot: string[] = [],
   ): Promise<Merged<EvaluatedAlerts>> {
+    // A large fleet's targets go in several requests, one after the other (each replica's work credit
+    // spans them); region totals are asked once.
+    const hotSet = new Set(hot);
+    const room = Math.max(64 * 1024, REQUEST_BYTES - Buffer.byteLength(JSON.stringify(rules)));
+    const out: EvaluatedAlerts = { samples: [], deferred: [], totals: new Map() };
+    let first = true;
+    // Hot targets first: they are evaluated whatever the budget, in the first request.
+    for (const batch of targetBatches([...new Set([...hot, ...targets])], room)) {
+      const r = await this.evaluateBatch(
+        rules,
+        batch,
+        first ? totals : [],
+        batch.filter((t) => hotSet.has(t)),
+      );
+      if (r.missing.length) return r;
+      out.samples.push(...r.value.samples);
+      out.deferred.push(...r.value.deferred);
+      if (first) out.totals = r.value.totals;
+      first = false;
+    }
+    return { value: out, missing: [] };
+  }
+
+  private async evaluateBatch(
+    rules: Rule[],
+    targets: string[],
+    totals: WindowName[],
+    hot: string[],
+  ): Promise<Merged<EvaluatedAlerts>> {
     const { parts, missing } = await this.gather(
       { kind: 'evaluate', rules, targets, totals, ...(hot.length ? { hot } : {}) },
       this.opts.deadlineMs * EVALUATE_DEADLINES,
@@ -719,6 +750,25 @@ export class MergedWindows {
     }
     return finish(acc);
   }
+}
+
+/**
+ * Targets in groups whose JSON (`"id",` each) stays under maxBytes (always at least one group, a target
+ * over the limit alone in one).
+ */
+export function targetBatches(targets: string[], maxBytes: number): string[][] {
+  const out: string[][] = [[]];
+  let bytes = 0;
+  for (const t of targets) {
+    const size = Buffer.byteLength(t) + 3;
+    if (bytes + size > maxBytes && (out.at(-1) as string[]).length) {
+      out.push([]);
+      bytes = 0;
+    }
+    (out.at(-1) as string[]).push(t);
+    bytes += size;
+  }
+  return out;
 }
 
 /** Every partition's buckets merged by key (sketches merge, counts add). */
