@@ -109,6 +109,34 @@ describe('cluster', () => {
     expect(deferred('3')).toEqual(fleet.filter((t) => partitionOf(t, 8) === 3));
   });
 
+  it('reserves the work credit up front: two passes answered at once do not both spend it', async () => {
+    const fleet = Array.from({ length: 200 }, (_, i) => `t${i}`).filter((t) => partitionOf(t, 8) === 3);
+    const { c, published } = cluster({
+      leases: { owned: () => [{ partition: '3', revision: 1 }] } as never,
+      owner: {
+        states: new Map([
+          ['3', { spec: { id: '3' }, aggregator: new Aggregator(), latest: new LatestReports() }],
+        ]),
+      } as never,
+    });
+    // A frozen clock: evaluating costs nothing measurable and nothing refills.
+    const clock = vi.spyOn(performance, 'now').mockReturnValue(5000);
+    try {
+      Object.assign(c, { credit: 100, creditAt: 5000 });
+      const answer = (reply: string) =>
+        (c as unknown as { answer(q: unknown, reply: string): Promise<void> }).answer(
+          { kind: 'evaluate', rules: [], targets: fleet, totals: [] },
+          reply,
+        );
+      await Promise.all([answer('a'), answer('b')]);
+    } finally {
+      clock.mockRestore();
+    }
+    const deferred = published.map((m) => m.items.filter(([k]) => k === 'D').length);
+    expect(deferred).toEqual([0, fleet.length]);
+    expect((c as unknown as { credit: number }).credit).toBe(100);
+  });
+
   it('treats a malformed peer reply as a missing partition, without throwing', async () => {
     const part = (p: string, items: [string, unknown][]) => ({
       replica: 'r-2',
