@@ -185,7 +185,9 @@ describe('row-level truth through a recording proxy', () => {
         expect(session.st).toBe('l');
         expect(session.sid).toMatch(/^[0-9a-f-]{36}$/);
         const object = parseCmcd(s.headers['cmcd-object'] as string);
-        expect(isManifest(s.path) ? object.ot === 'm' : ['v', 'a'].includes(object.ot as string)).toBe(true);
+        // ot: m for the MPD, c for the WebVTT text Representation, v / a for media
+        const ot = isManifest(s.path) ? ['m'] : /\.vtt(\?|$)/.test(s.path) ? ['c'] : ['v', 'a'];
+        expect(ot, s.path).toContain(object.ot);
         if (isMedia(s.path)) expect(object.br).toBeGreaterThan(0);
       }
       expect(probe.some((s) => parseCmcd(s.headers['cmcd-request'] as string).su === true)).toBe(true);
