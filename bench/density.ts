@@ -2,7 +2,7 @@
  * Density of the browser probe (issue 4, item 7): the most concurrent 360p sessions this machine holds with
  * < 1% dropped frames, with CPU and PSS per session.
  *
- *   node dist/bench/density.js [--steps 4,8,12,16,20,24] [--warmup 10] [--measure 30] [--stagger 250]
+ *   node dist/bench/density.js [--steps 4,8,12,16,20,24] [--warmup 10] [--measure 30] [--stagger 250] [--audio on|off]
  *
  * One testbed with the single ladder (one 360p30 H.264 800k HLS TS rendition, audio muxed in). Per step n:
  * a fresh BrowserProber (one Chromium, maxSessions = n) starts n watch sessions `stagger` ms apart, each
@@ -74,6 +74,8 @@ async function runStep(
   const prober = new BrowserProber({
     logger: log,
     maxSessions: n,
+    // --audio off: the player muted, no Web Audio analysis (browser.audio false), to price that analysis.
+    audio: arg('audio', 'on') !== 'off',
     // No recycling in the middle of a step.
     recycleAfterSessions: 1_000_000,
     recycleAbovePssMb: 1_000_000,
