@@ -203,14 +203,7 @@ export class Injector extends EventEmitter {
     child.stdin?.on('error', () => undefined);
     this.child = child;
     this.childMode = mode;
-    this.runFrames = 0;
-    this.runStartedAt = Date.now();
-    this.lastProgressAt = 0;
-    this.stamps.clear();
-    this.stampIndex = 0;
-    this.pendingPts = undefined;
-    this.errorsSinceStamp = 0;
-    this.delaySamples = [];
+    this.resetRun();
     child.once('error', (err) => logger.error({ err: err.message }, 'ffmpeg failed to start'));
     child.once('spawn', () => {
       logger.info({ pid: child.pid, mode }, 'ffmpeg started');
