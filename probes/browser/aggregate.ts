@@ -234,7 +234,8 @@ export class PeriodAccumulator {
   private readonly stallSpans: Array<[number, number]> = [];
   /** Audio windows analysed in this period (none: audio analysis off or failed, so no audio figures). */
   private audioWindows = 0;
-  private audioMissingMs = 0;
+  /** Ends of the 100 ms windows with declared audio absent from the buffer while the picture played. */
+  private readonly missingAt: number[] = [];
   /** Audio segments the player found without audio (a demuxed audio rendition whose track is gone). */
   private audioEmpty?: { at: number; count: number };
   private readonly avMarker: number[] = [];
@@ -442,8 +443,16 @@ export class PeriodAccumulator {
       if (e.db < c.silenceDbfs) this.silentAt.push(e.t);
     } else if (c.audioDeclared && e.playing && e.video === true && c.openStallAt === undefined) {
       // Only while the picture plays on: a stall (audio downloads behind video) is a stall, not missing audio.
-      this.audioMissingMs += AUDIO_WINDOW_MS;
+      this.missingAt.push(e.t);
     }
+  }
+
+  /** Windows within STALL_RESUME_MS of a stall (either side), including one still open at the period end. */
+  private nearStall(): (t: number) => boolean {
+    const spans = [...this.stallSpans];
+    const c = this.carry;
+    if (c.openStallAt !== undefined) spans.push([c.openStallAt, this.to]);
+    return (t) => spans.some(([a, b]) => t - AUDIO_WINDOW_MS < b + STALL_RESUME_MS && t > a - STALL_RESUME_MS);
   }
 
   /**
@@ -452,12 +461,18 @@ export class PeriodAccumulator {
    * and a short stall's output silence must not read as silence of the stream.
    */
   private silentMs(): number {
-    const spans = [...this.stallSpans];
-    const c = this.carry;
-    if (c.openStallAt !== undefined) spans.push([c.openStallAt, this.to]);
-    const near = (t: number) =>
-      spans.some(([a, b]) => t - AUDIO_WINDOW_MS < b + STALL_RESUME_MS && t > a - STALL_RESUME_MS);
+    const near = this.nearStall();
     return this.silentAt.filter((t) => !near(t)).length * AUDIO_WINDOW_MS;
+  }
+
+  /**
+   * Missing windows, less those within STALL_RESUME_MS of a stall: when the audio buffer runs dry first, the
+   * element plays on for a moment with video and no audio before it reports the stall, and that moment is the
+   * stall, not a stream that lost its audio.
+   */
+  private missingMs(): number {
+    const near = this.nearStall();
+    return this.missingAt.filter((t) => !near(t)).length * AUDIO_WINDOW_MS;
   }
 
   /**
@@ -709,7 +724,8 @@ export class PeriodAccumulator {
       if (lv) m.audio_level_p50_dbfs = r1(lv[50]);
       if (this.audioWindows > 0 && (this.audioDb.length > 0 || c.audioDeclared))
         m.silent_ms = this.silentMs();
-      if (this.audioWindows > 0 && c.audioDeclared) m.audio_missing_ms = this.audioMissingMs;
+      const missingMs = this.missingMs();
+      if (this.audioWindows > 0 && c.audioDeclared) m.audio_missing_ms = missingMs;
       const av =
         percentiles(this.avMarker, [50]) ?? (c.avMarkerSeen ? undefined : percentiles(this.avBuffer, [50]));
       if (av) {
@@ -721,14 +737,14 @@ export class PeriodAccumulator {
         const playingMs = (renditions ?? []).reduce((a, r) => a + r.time_ms, 0);
         if (playingMs >= 10_000) m.caption_cues_per_min = r1((this.cues * 60_000) / playingMs);
       }
-      if (this.audioMissingMs >= AUDIO_MISSING_MIN_MS)
+      if (missingMs >= AUDIO_MISSING_MIN_MS)
         findings.push({
           code: 'audio-missing',
           severity: 'critical',
           variant: 'audio',
           at: Math.round((c.startWall ?? 0) + this.from),
           count: 1,
-          evidence: `the stream declares audio but none played for ${(this.audioMissingMs / 1000).toFixed(1)} s while the picture had data`,
+          evidence: `the stream declares audio but none played for ${(missingMs / 1000).toFixed(1)} s while the picture had data`,
         });
       else if (this.audioEmpty && c.audioDeclared !== false)
         findings.push({

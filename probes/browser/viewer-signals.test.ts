@@ -112,6 +112,24 @@ describe('viewer signals arithmetic', () => {
     expect(d.metrics.silent_ms).toBe(0);
   });
 
+  it('audio running dry just before the stall it causes is the stall, not missing audio', () => {
+    const d = period(
+      [
+        ...playing(),
+        ...windows(600, 10, (t) => level(t, -33, true)),
+        // The audio buffer ends at 1.6 s; the element plays video alone for a moment, then reports waiting.
+        level(1700, -200, false),
+        { type: 'stall-start', t: 1750, mediaTime: 1.1 },
+        { type: 'stall-end', t: 2500, ms: 750 },
+        ...windows(2600, 10, (t) => level(t, -33, true)),
+        ...windows(3600, 3, (t) => level(t, -200, false)), // audio gone later, far from any stall: missing
+      ] as HarnessEvent[],
+      4000,
+    );
+    expect(d.metrics.audio_missing_ms).toBe(300);
+    expect(d.findings).toEqual([]);
+  });
+
   it('a stream that declares and carries no audio is neither silent nor missing', () => {
     const d = period([...playing(false), ...windows(600, 40, (t) => level(t, -200, null, true))], 5000);
     expect(d.metrics.silent_ms).toBeUndefined();
