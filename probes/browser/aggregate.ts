@@ -452,7 +452,8 @@ export class PeriodAccumulator {
     const spans = [...this.stallSpans];
     const c = this.carry;
     if (c.openStallAt !== undefined) spans.push([c.openStallAt, this.to]);
-    return (t) => spans.some(([a, b]) => t - AUDIO_WINDOW_MS < b + STALL_RESUME_MS && t > a - STALL_RESUME_MS);
+    return (t) =>
+      spans.some(([a, b]) => t - AUDIO_WINDOW_MS < b + STALL_RESUME_MS && t > a - STALL_RESUME_MS);
   }
 
   /**
