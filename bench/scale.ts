@@ -6,11 +6,14 @@
  * ingest consumer); several run partitioned (docs/operations/scale-out.md): BENCH_SCALE_PARTITIONS
  * partitions by the nats-server's subject mapping, leased among the replicas, answers merged over NATS.
  *
- *  1. priming: the stand-in agents publish one report per target x region (the full cardinality) while no
- *     controller runs, then keep publishing at the live rate (BENCH_SCALE_RATE reports/s, round-robin);
- *  2. ingest: the k controllers start and work through the backlog at full speed. Ingest per CPU-second =
- *     reports acked by the ingest consumer(s) / CPU seconds the controller processes used (user + system
- *     from /proc/<pid>/stat), from the first ack over 80 % of the backlog, i.e. per replica, per core;
+ *  1. the k controllers start and settle: partitioned, every partition leased, evenly, stable for a second;
+ *  2. priming, the burst: the stand-in agents publish one report per target x region (the full cardinality)
+ *     as fast as JetStream takes them while the replicas ingest, then keep publishing at the live rate
+ *     (BENCH_SCALE_RATE reports/s, round-robin). Ingest per CPU-second = reports acked by the ingest
+ *     consumer(s) / CPU seconds the controller processes used (user + system from /proc/<pid>/stat), from
+ *     just before the burst over 80 % of its reports, i.e. per replica, per core. (The replicas must be up
+ *     and settled first: with the burst published before they start, the first replica up ingested it
+ *     alone and the window measured the live rate: replicas idle, not slow. docs/benchmarks.md);
  *  3. scaling efficiency = (Σ over replicas of reports per CPU-second with k replicas) / (k x the one-replica
  *     figure): what k cores of replicas carry compared with k separate single replicas. 1.0 = no cost of
  *     being several (a replica re-reading every report, coordination, merging);
@@ -23,7 +26,8 @@
  *
  *   BENCH_SCALE_REGIONS (100) BENCH_SCALE_TARGETS (1000) BENCH_SCALE_RATE (1000) BENCH_SCALE_INJECTIONS (6)
  *   BENCH_SCALE_REPLICAS (1,2,3) BENCH_SCALE_PARTITIONS (16; used when replicas > 1, or always with
- *   BENCH_SCALE_PARTITION_ALL=1)
+ *   BENCH_SCALE_PARTITION_ALL=1) BENCH_SCALE_TRACE=1 (stderr, once a second while draining: reports acked
+ *   per replica, the ingest consumers' pending / ack pending / waiting pulls, nats-server and controller CPU)
  *
  * Last line: ingest_per_cpu_s=<n> scaling_efficiency=<x> summary_p99_ms=<n> ttd_under_load_p95_ms=<n> series=<n>
  * (ingest: the one-replica phase; efficiency: the lowest over the multi-replica phases; summary and time to
@@ -36,6 +40,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { type JetStreamManager, jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { type KV, Kvm } from '@nats-io/kv';
 import { connect } from '@nats-io/transport-node';
 import Table from 'cli-table3';
 import { JetStreamPublisher } from '../agent/publisher.js';
@@ -54,6 +59,7 @@ const INJECTIONS = Number(process.env.BENCH_SCALE_INJECTIONS ?? 6);
 const REPLICAS = (process.env.BENCH_SCALE_REPLICAS ?? '1,2,3').split(',').map(Number);
 const PARTITIONS = Number(process.env.BENCH_SCALE_PARTITIONS ?? 16);
 const PARTITION_ALL = process.env.BENCH_SCALE_PARTITION_ALL === '1';
+const TRACE = process.env.BENCH_SCALE_TRACE === '1';
 const partitionsFor = (k: number) => (k > 1 || PARTITION_ALL ? PARTITIONS : 1);
 /** Stand-in agent processes; each plays REGIONS / AGENT_PROCS regions. */
 const AGENT_PROCS = 2;
@@ -100,18 +106,25 @@ interface PhaseResult {
   ttd: number[];
 }
 
+interface ConsumerProgress {
+  name: string;
+  acked: number;
+  pending: number;
+  ackPending: number;
+  waiting: number;
+}
+
 /**
- * Σ over the ingest consumers of the results stream: acked deliveries and what is left. Partitioned, the
- * partitions' durable consumers (`<ingest>-<p>-of-<N>`; the shared one stays idle); else the shared one.
- * Ordered consumers (live feed, readers) are not ingest.
+ * The ingest consumers of the results stream. Partitioned, the partitions' durable consumers
+ * (`<ingest>-<p>-of-<N>`; the shared one stays idle); else the shared one. Ordered consumers (live feed,
+ * readers) are not ingest.
  */
-async function ingestProgress(
+async function ingestConsumers(
   jsm: JetStreamManager,
   n: Names,
   partitioned: boolean,
-): Promise<{ acked: number; left: number }> {
-  let acked = 0;
-  let left = 0;
+): Promise<ConsumerProgress[]> {
+  const out: ConsumerProgress[] = [];
   for await (const c of jsm.consumers.list(n.resultsStream)) {
     // A consumer deleted while the list is read (a live feed closing, a replay ending) comes back as null.
     if (!c?.config) continue;
@@ -120,14 +133,39 @@ async function ingestProgress(
       ? name.startsWith(`${n.ingestConsumer}-`) && /-of-\d+$/.test(name)
       : name === n.ingestConsumer;
     if (!ours) continue;
-    acked += c.ack_floor.consumer_seq;
-    left += c.num_pending + c.num_ack_pending;
+    out.push({
+      name,
+      acked: c.ack_floor.consumer_seq,
+      pending: c.num_pending,
+      ackPending: c.num_ack_pending,
+      waiting: c.num_waiting,
+    });
   }
-  return { acked, left };
+  return out;
 }
 
-/** Starts the stand-in agents of one phase; resolves once every one has published its priming pass. */
-async function startAgents(natsUrl: string, prefix: string, tag: string): Promise<ChildProcess[]> {
+/** Σ over the ingest consumers: acked deliveries and what is left. */
+async function ingestProgress(
+  jsm: JetStreamManager,
+  n: Names,
+  partitioned: boolean,
+): Promise<{ acked: number; left: number; consumers: ConsumerProgress[] }> {
+  const consumers = await ingestConsumers(jsm, n, partitioned);
+  let acked = 0;
+  let left = 0;
+  for (const c of consumers) {
+    acked += c.acked;
+    left += c.pending + c.ackPending;
+  }
+  return { acked, left, consumers };
+}
+
+/** Starts the stand-in agents of one phase; `primed` resolves once every one has published its priming pass. */
+function startAgents(
+  natsUrl: string,
+  prefix: string,
+  tag: string,
+): { agents: ChildProcess[]; primed: Promise<void> } {
   const per = Math.ceil(REGIONS / AGENT_PROCS);
   const agents: ChildProcess[] = [];
   const primed: Promise<void>[] = [];
@@ -159,8 +197,41 @@ async function startAgents(natsUrl: string, prefix: string, tag: string): Promis
       }),
     );
   }
-  await Promise.all(primed);
-  return agents;
+  const all = Promise.all(primed).then(() => undefined);
+  // Awaited later; a stand-in agent dying mid-phase must not be an unhandled rejection meanwhile.
+  all.catch(() => undefined);
+  return { agents, primed: all };
+}
+
+/**
+ * Waits until every replica ingests what it will ingest for the phase: partitioned, every partition held by
+ * one of the k replicas, none holding more than its share (ceil(P/k)), the same holders twice in a row a
+ * second apart (a replica that started first takes every partition and hands most of them over as the
+ * others join). One replica: its /healthz answered, its consumer runs.
+ */
+async function settled(kvm: Kvm, prefix: string, pids: number[], specs: number): Promise<void> {
+  if (pids.length === 1 && specs === 1) return;
+  const cap = Math.ceil(specs / pids.length);
+  const kv = await kvm.open(`${prefix}_partitions`);
+  const deadline = Date.now() + 120_000;
+  let previous = '';
+  for (;;) {
+    const holders: number[] = [];
+    for await (const key of await kv.keys('owner.>')) {
+      const e = await kv.get(key);
+      const holder = e?.value.length ? (e.json<{ holder: string }>().holder ?? '') : '';
+      holders.push(pids.findIndex((pid) => holder.includes(`-${pid}-`)));
+    }
+    holders.sort((a, b) => a - b);
+    const load = pids.map((_, i) => holders.filter((h) => h === i).length);
+    const even = holders.length === specs && !holders.includes(-1) && load.every((l) => l > 0 && l <= cap);
+    const now = JSON.stringify(holders);
+    if (even && now === previous) return;
+    previous = even ? now : '';
+    if (Date.now() > deadline)
+      throw new Error(`partitions not settled among the replicas: ${load.join('/')}`);
+    await sleep(1000);
+  }
 }
 
 /** A sequence of SSE events from one replica, as parsed objects of the given type. */
@@ -213,7 +284,67 @@ async function getJson(url: string): Promise<unknown> {
   return res.json();
 }
 
-async function phase(natsUrl: string, k: number, oneReplica: number | undefined): Promise<PhaseResult> {
+/**
+ * BENCH_SCALE_TRACE: one stderr line a second while the backlog drains, to tell waiting from computing:
+ * per replica the reports acked since the last line (by the partition leases' holders), the consumers'
+ * Σ pending / ack pending / waiting pull requests, and the CPU% of nats-server and each controller.
+ */
+function drainTracer(
+  kvm: Kvm,
+  prefix: string,
+  natsPid: number,
+  pids: number[],
+): (p: { acked: number; consumers: ConsumerProgress[] }) => Promise<void> {
+  let last: { at: number; cpu: number[]; acked: Map<string, number> } | undefined;
+  let kv: KV | undefined;
+  const t0 = Date.now();
+  return async (p) => {
+    const now = Date.now();
+    if (last && now - last.at < 1000) return;
+    const cpu = [natsPid, ...pids].map(cpuSeconds);
+    const acked = new Map(p.consumers.map((c) => [c.name, c.acked]));
+    // Which replica holds which partition: the lease value names the holder, whose id ends in its pid.
+    const holderOf = new Map<string, number>();
+    try {
+      kv ??= await kvm.open(`${prefix}_partitions`);
+      for await (const key of await kv.keys('owner.>')) {
+        const e = await kv.get(key);
+        const holder = e?.value.length ? (e.json<{ holder: string }>().holder ?? '') : '';
+        const idx = pids.findIndex((pid) => holder.includes(`-${pid}-`));
+        holderOf.set(key.slice('owner.'.length), idx);
+      }
+    } catch {
+      // one replica, unpartitioned: no lease bucket
+    }
+    if (last) {
+      const dt = (now - last.at) / 1000;
+      const per = pids.map(() => 0);
+      for (const c of p.consumers) {
+        const d = c.acked - (last.acked.get(c.name) ?? c.acked);
+        const part =
+          /-(\d+|unmapped|legacy)-of-\d+$/.exec(c.name)?.[1] ?? /-(unmapped|legacy)$/.exec(c.name)?.[1];
+        const idx = pids.length === 1 ? 0 : (holderOf.get(part ?? '') ?? -1);
+        if (idx >= 0) per[idx] = (per[idx] as number) + d;
+      }
+      const sum = (f: (c: ConsumerProgress) => number) => p.consumers.reduce((a, c) => a + f(c), 0);
+      const pct = cpu.map((c, i) => Math.round(((c - (last?.cpu[i] as number)) / dt) * 100));
+      process.stderr.write(
+        `  t=${((now - t0) / 1000).toFixed(1)}s acked/s ${per.map((x) => Math.round(x / dt)).join('/')} ` +
+          `pending ${sum((c) => c.pending)} ackPending ${sum((c) => c.ackPending)} waiting ${sum((c) => c.waiting)} ` +
+          `owned ${pids.map((_, i) => [...holderOf.values()].filter((h) => h === i).length).join('/')} ` +
+          `cpu% nats ${pct[0]} ctl ${pct.slice(1).join('/')}\n`,
+      );
+    }
+    last = { at: now, cpu, acked };
+  };
+}
+
+async function phase(
+  natsUrl: string,
+  natsPid: number,
+  k: number,
+  oneReplica: number | undefined,
+): Promise<PhaseResult> {
   const prefix = `scale${k}`;
   const n = subjectNames(prefix);
   const tag = `p${k}x${Date.now().toString(36)}`;
@@ -229,14 +360,13 @@ async function phase(natsUrl: string, k: number, oneReplica: number | undefined)
   let agents: ChildProcess[] = [];
   const sse: { close(): void }[] = [];
   try {
-    // A first controller creates the streams and the ingest consumer(s), then stops: the backlog is
-    // published while no controller runs.
+    // A first controller creates the streams and the ingest consumer(s), then stops.
     const setupPort = await freeLoopbackPort();
     await stopChild(await startControllerProcess(natsUrl, setupPort, env));
-    process.stderr.write(`[${k} replica(s)] priming ${REGIONS * TARGETS} series...\n`);
-    agents = await startAgents(natsUrl, prefix, tag);
-
-    process.stderr.write(`[${k} replica(s)] draining the backlog...\n`);
+    // The k controllers start and settle (partitions leased among them) before any report exists: the
+    // burst below then measures k replicas ingesting side by side. (Published before they start, the
+    // backlog was ingested by whichever replica came up first while the others were still starting, and
+    // the measured window held the live rate instead: the replicas looked slow while they were idle.)
     const ports = await Promise.all(Array.from({ length: k }, () => freeLoopbackPort()));
     // On a starved machine a controller's start-up requests to JetStream may time out: one more try.
     const launch = (p: number) =>
@@ -245,26 +375,40 @@ async function phase(natsUrl: string, k: number, oneReplica: number | undefined)
     for (const c of controllers) track(c);
     const urls = ports.map((p) => `http://127.0.0.1:${p}`);
     const pids = controllers.map((c) => c.pid as number);
-    // Measure from the first ack (start-up CPU is not ingest) over MEASURED_SHARE of the backlog: the
-    // replicas never wait for work in that window, so it is their full-speed ingest.
-    let start: { acked: number; cpu: number[]; at: number } | undefined;
+    const kvm = new Kvm(nc);
+    await settled(kvm, prefix, pids, partitions > 1 ? partitions + 2 : 1);
+    const trace = TRACE ? drainTracer(kvm, prefix, natsPid, pids) : async () => undefined;
+
+    // The burst: the stand-in agents publish the full cardinality as fast as JetStream takes it, then the
+    // live rate. Measured from just before it over MEASURED_SHARE of it: ingest per CPU-second is the
+    // replicas' CPU for those reports (idle CPU before the burst and start-up CPU excluded).
+    process.stderr.write(
+      `[${k} replica(s)] priming ${REGIONS * TARGETS} series while the replicas ingest...\n`,
+    );
+    const before = await ingestProgress(jsm, n, partitions > 1);
+    await trace(before);
+    const begin = { acked: before.acked, cpu: pids.map(cpuSeconds), at: Date.now() };
+    const fleet = startAgents(natsUrl, prefix, tag);
+    agents = fleet.agents;
     const deadline = Date.now() + DRAIN_TIMEOUT_MS;
     let end: { acked: number; cpu: number[]; at: number };
     for (;;) {
       const p = await ingestProgress(jsm, n, partitions > 1);
-      if (!start && p.acked > 0) start = { acked: p.acked, cpu: pids.map(cpuSeconds), at: Date.now() };
-      if (start && p.acked - start.acked >= REGIONS * TARGETS * MEASURED_SHARE) {
+      await trace(p);
+      if (p.acked - begin.acked >= REGIONS * TARGETS * MEASURED_SHARE) {
         end = { acked: p.acked, cpu: pids.map(cpuSeconds), at: Date.now() };
         break;
       }
       if (Date.now() > deadline) throw new Error(`backlog not ingested in time (${JSON.stringify(p)})`);
       await sleep(100);
     }
+    await fleet.primed;
     // Then the rest of the backlog, so the answers below see the full cardinality (bounded: on a starved
     // machine the replicas may only just keep up with the live rate; the figures below then say so).
     let caughtUp = false;
     while (Date.now() < deadline) {
       const p = await ingestProgress(jsm, n, partitions > 1);
+      await trace(p);
       if (p.left < Math.max(500, RATE)) {
         caughtUp = true;
         break;
@@ -272,7 +416,6 @@ async function phase(natsUrl: string, k: number, oneReplica: number | undefined)
       await sleep(250);
     }
     if (!caughtUp) process.stderr.write(`[${k} replica(s)] not caught up with the live rate; going on\n`);
-    const begin = start as NonNullable<typeof start>;
     const drained = end.acked - begin.acked;
     const cpuS = end.cpu.map((c, i) => c - (begin.cpu[i] as number));
     const totalCpu = cpuS.reduce((a, b) => a + b, 0);
@@ -383,7 +526,7 @@ async function phase(natsUrl: string, k: number, oneReplica: number | undefined)
  * nats-server with the partition mapping for every phase that runs partitioned (the deployment's own
  * mapping, docs/operations/scale-out.md).
  */
-async function startNats(): Promise<{ url: string; cleanup(): Promise<void> }> {
+async function startNats(): Promise<{ url: string; pid: number; cleanup(): Promise<void> }> {
   const dir = mkdtempSync(join(tmpdir(), 'lp-bench-scale-'));
   const conf = join(dir, 'nats.conf');
   const maps = REPLICAS.filter((k) => partitionsFor(k) > 1).map(
@@ -398,6 +541,7 @@ async function startNats(): Promise<{ url: string; cleanup(): Promise<void> }> {
   track(nats.child);
   return {
     url: nats.url,
+    pid: nats.child.pid as number,
     async cleanup() {
       await nats.stop();
       rmSync(dir, { recursive: true, force: true });
@@ -411,7 +555,7 @@ async function main(): Promise<void> {
   const results: PhaseResult[] = [];
   try {
     for (const k of REPLICAS) {
-      const r = await phase(nats.url, k, results.find((x) => x.replicas === 1)?.perReplica);
+      const r = await phase(nats.url, nats.pid, k, results.find((x) => x.replicas === 1)?.perReplica);
       results.push(r);
       process.stderr.write(
         `[${k} replica(s)] ${Math.round(r.perReplica)} reports/CPU-s per replica (${r.drained} reports, CPU ${r.cpuS.map((c) => c.toFixed(1)).join('/')} s), efficiency ${r.efficiency.toFixed(2)}, summary p99 ${Math.round(r.summaryP99)} ms, series ${r.series}, ttd p95 ${Math.round(percentile(r.ttd, 0.95))} ms\n`,
