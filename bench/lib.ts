@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -51,7 +51,8 @@ const MAIN = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 
 /**
  * `liveprobe controller` as its own process, resolved once /healthz answers. BENCH_CPU_PROF=<dir>: write a
- * V8 CPU profile of each controller process there (open it in Chrome DevTools).
+ * V8 CPU profile of each controller process there (open it in Chrome DevTools). BENCH_CONTROLLER_LOG_DIR=<dir>:
+ * keep each controller's log (info level) there.
  */
 /**
  * V8 flags for bench controller processes: BENCH_CONTROLLER_SEMI_SPACE_MB=<n> runs them with an n MB
@@ -70,14 +71,18 @@ export async function startControllerProcess(
   const prof = process.env.BENCH_CPU_PROF
     ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`]
     : [];
+  // BENCH_CONTROLLER_LOG_DIR=<dir>: each controller's info-level log in <dir>/controller-<port>.log.
+  const logDir = process.env.BENCH_CONTROLLER_LOG_DIR;
+  const log = logDir ? openSync(join(logDir, `controller-${port}.log`), 'a') : 'ignore';
   const child = spawn(
     process.execPath,
     [...prof, ...controllerNodeFlags(), MAIN, 'controller', '--port', String(port)],
     {
-      env: { ...process.env, NATS_URL: natsUrl, LIVEPROBE_LOG_LEVEL: 'error', ...env },
-      stdio: ['ignore', 'ignore', 'inherit'],
+      env: { ...process.env, NATS_URL: natsUrl, LIVEPROBE_LOG_LEVEL: logDir ? 'info' : 'error', ...env },
+      stdio: ['ignore', log, 'inherit'],
     },
   );
+  if (typeof log === 'number') closeSync(log);
   const until = Date.now() + 60_000;
   for (;;) {
     try {

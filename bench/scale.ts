@@ -40,7 +40,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { type JetStreamManager, jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { type KV, Kvm } from '@nats-io/kv';
+import { Kvm } from '@nats-io/kv';
 import { connect } from '@nats-io/transport-node';
 import Table from 'cli-table3';
 import { JetStreamPublisher } from '../agent/publisher.js';
@@ -216,13 +216,14 @@ async function settled(kvm: Kvm, prefix: string, pids: number[], specs: number):
   const deadline = Date.now() + 120_000;
   let previous = '';
   for (;;) {
-    const holders: number[] = [];
+    // By key: the listing may yield a key twice (written while listed).
+    const byKey = new Map<string, number>();
     for await (const key of await kv.keys('owner.>')) {
       const e = await kv.get(key);
       const holder = e?.value.length ? (e.json<{ holder: string }>().holder ?? '') : '';
-      holders.push(pids.findIndex((pid) => holder.includes(`-${pid}-`)));
+      byKey.set(key, pids.findIndex((pid) => holder.includes(`-${pid}-`)));
     }
-    holders.sort((a, b) => a - b);
+    const holders = [...byKey.entries()].sort().map(([, h]) => h);
     const load = pids.map((_, i) => holders.filter((h) => h === i).length);
     const even = holders.length === specs && !holders.includes(-1) && load.every((l) => l > 0 && l <= cap);
     const now = JSON.stringify(holders);
@@ -296,26 +297,33 @@ function drainTracer(
   pids: number[],
 ): (p: { acked: number; consumers: ConsumerProgress[] }) => Promise<void> {
   let last: { at: number; cpu: number[]; acked: Map<string, number> } | undefined;
-  let kv: KV | undefined;
   const t0 = Date.now();
+  // Which replica holds which partition, from a watch of the leases (every write seen, in order): the
+  // lease value names the holder, whose id holds its pid. A lease deleted or taken by another replica is
+  // a hand-over; a partition handed over during the burst restarts from its rebuild (none in the bench).
+  const holderOf = new Map<string, number>();
+  let handovers = 0;
+  void (async () => {
+    try {
+      const kv = await kvm.open(`${prefix}_partitions`);
+      for await (const e of await kv.watch({ key: 'owner.>' })) {
+        const p = e.key.slice('owner.'.length);
+        const holder = e.operation === 'PUT' ? (e.json<{ holder: string }>().holder ?? '') : '';
+        const idx = holder ? pids.findIndex((pid) => holder.includes(`-${pid}-`)) : -1;
+        const was = holderOf.get(p);
+        if (was !== undefined && was !== idx) handovers++;
+        if (idx >= 0) holderOf.set(p, idx);
+        else holderOf.delete(p);
+      }
+    } catch {
+      // one replica, unpartitioned: no lease bucket
+    }
+  })();
   return async (p) => {
     const now = Date.now();
     if (last && now - last.at < 1000) return;
     const cpu = [natsPid, ...pids].map(cpuSeconds);
     const acked = new Map(p.consumers.map((c) => [c.name, c.acked]));
-    // Which replica holds which partition: the lease value names the holder, whose id ends in its pid.
-    const holderOf = new Map<string, number>();
-    try {
-      kv ??= await kvm.open(`${prefix}_partitions`);
-      for await (const key of await kv.keys('owner.>')) {
-        const e = await kv.get(key);
-        const holder = e?.value.length ? (e.json<{ holder: string }>().holder ?? '') : '';
-        const idx = pids.findIndex((pid) => holder.includes(`-${pid}-`));
-        holderOf.set(key.slice('owner.'.length), idx);
-      }
-    } catch {
-      // one replica, unpartitioned: no lease bucket
-    }
     if (last) {
       const dt = (now - last.at) / 1000;
       const per = pids.map(() => 0);
@@ -332,6 +340,7 @@ function drainTracer(
         `  t=${((now - t0) / 1000).toFixed(1)}s acked/s ${per.map((x) => Math.round(x / dt)).join('/')} ` +
           `pending ${sum((c) => c.pending)} ackPending ${sum((c) => c.ackPending)} waiting ${sum((c) => c.waiting)} ` +
           `owned ${pids.map((_, i) => [...holderOf.values()].filter((h) => h === i).length).join('/')} ` +
+          `hand-overs ${handovers} ` +
           `cpu% nats ${pct[0]} ctl ${pct.slice(1).join('/')}\n`,
       );
     }

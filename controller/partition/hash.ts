@@ -51,7 +51,9 @@ const score = (member: string, partition: string) =>
  * member, so k replicas share P partitions evenly and a join or a death moves few of them. Every replica
  * computes the same answer from the same member list.
  */
-export function assignAll(partitions: readonly string[], members: readonly string[]): Map<string, string> {
+export function assignAll(partitions: readonly string[], listed: readonly string[]): Map<string, string> {
+  // A member listed twice would lower the cap and take a second rank: every replica must see k members.
+  const members = [...new Set(listed)];
   const out = new Map<string, string>();
   if (!members.length) return out;
   const cap = Math.ceil(partitions.length / members.length);

@@ -79,10 +79,15 @@ export class PartitionLeases {
     const { kv, replicaId } = this.opts;
     try {
       await kv.put(`member.${replicaId}`, encodeJson({ at: Date.now() }));
-      const members: string[] = [];
-      for await (const k of await kv.keys('member.>')) members.push(k.slice('member.'.length));
-      if (!members.includes(replicaId)) members.push(replicaId);
-      this.members = members.sort();
+      // A Set: the client's key listing yields a key twice when it is written while being listed (every
+      // member renews each round, so it happens), and a member counted twice changes every replica's plan:
+      // partitions were released and taken back at once, each time rebuilt from the stream.
+      const seen = new Set<string>([replicaId]);
+      for await (const k of await kv.keys('member.>')) seen.add(k.slice('member.'.length));
+      const members = [...seen].sort();
+      if (members.join() !== this.members.join())
+        this.opts.logger.info({ members, was: this.members }, 'partition members changed');
+      this.members = members;
     } catch (err) {
       this.opts.logger.warn({ err: (err as Error).message }, 'partition membership round failed');
       return;
