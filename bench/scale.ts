@@ -221,7 +221,10 @@ async function settled(kvm: Kvm, prefix: string, pids: number[], specs: number):
     for await (const key of await kv.keys('owner.>')) {
       const e = await kv.get(key);
       const holder = e?.value.length ? (e.json<{ holder: string }>().holder ?? '') : '';
-      byKey.set(key, pids.findIndex((pid) => holder.includes(`-${pid}-`)));
+      byKey.set(
+        key,
+        pids.findIndex((pid) => holder.includes(`-${pid}-`)),
+      );
     }
     const holders = [...byKey.entries()].sort().map(([, h]) => h);
     const load = pids.map((_, i) => holders.filter((h) => h === i).length);
