@@ -126,8 +126,10 @@ export async function startController(opts: ControllerOptions): Promise<Controll
   const aggregator = new Aggregator({ labelsOf: (id) => targets.get(id)?.labels });
   const latest = new LatestReports();
   let partitioned: Partitioned | undefined;
-  // Until the API and alerting are up, the live feed is decoded (set below once its listeners are known).
-  let feedWanted: () => boolean = () => true;
+  // Nobody can listen before the API is up (set below once its listeners are known). It was `true` until
+  // then: every replica decoded the whole fleet's reports for its first seconds (LiveFeed lingers 5 s),
+  // the cost of a full ingest each time a replica started.
+  let feedWanted: () => boolean = () => false;
   // Set once alerting is up: it hears the cluster's problem reports while it holds its lease.
   let alertingRef: (SignalSink & { isLeader: boolean }) | undefined;
   // Partitioned: the per-series gauges come from the partitions this replica owns (each series from its owner).
