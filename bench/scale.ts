@@ -448,14 +448,24 @@ async function phase(
     // Summary latency from any replica, at full cardinality, while the fleet keeps publishing.
     for (const u of urls) for (const s of SUMMARY_SHAPES) await getJson(`${u}${s}`);
     const lat: number[] = [];
+    const byShape = new Map<string, number[]>();
     for (let i = 0; i < SUMMARY_REQUESTS; i++) {
-      const url = `${urls[i % k]}${SUMMARY_SHAPES[i % SUMMARY_SHAPES.length]}`;
+      const shape = SUMMARY_SHAPES[i % SUMMARY_SHAPES.length] as string;
       const t = performance.now();
-      await getJson(url);
-      lat.push(performance.now() - t);
+      await getJson(`${urls[i % k]}${shape}`);
+      const ms = performance.now() - t;
+      lat.push(ms);
+      byShape.set(shape, [...(byShape.get(shape) ?? []), ms]);
       await sleep(20);
     }
     lat.sort((a, b) => a - b);
+    if (TRACE)
+      for (const [shape, l] of byShape) {
+        l.sort((a, b) => a - b);
+        process.stderr.write(
+          `  summary ${shape}: p50 ${Math.round(percentile(l, 0.5))} p90 ${Math.round(percentile(l, 0.9))} max ${Math.round(l[l.length - 1] as number)} ms\n`,
+        );
+      }
 
     // Series held: distinct target x region in the answers, region by region, asking the replicas in turn
     // (each answers for the whole fleet).
