@@ -59,7 +59,7 @@ export interface HarnessEventMap {
   'black-start': Record<string, never>;
   'black-end': Record<string, never>;
   /** How the Web Audio analysis came up (error: it could not; no audio figures then). */
-  'audio-ready': { sampleRate?: number; state?: string; error?: string };
+  'audio-ready': { sampleRate?: number; state?: string; outputLatencyMs?: number; error?: string };
   /**
    * One 100 ms window of the played audio: RMS in dBFS (-200 for digital silence); playing = the element was
    * playing; carried = the player's audio buffer holds the playhead (null: the player made no audio buffer);
@@ -140,6 +140,8 @@ export interface HarnessStartConfig {
   sync?: {
     marker: { x0: number; x1: number; upper: { y0: number; y1: number }; lower: { y0: number; y1: number } };
     minDiff: number;
+    /** Media seconds between marked frames (SYNC_PERIOD_S): once one is seen, only frames near the next are read. */
+    periodS: number;
   };
   /** CMCD (CTA-5004) in query mode on every request. */
   cmcd?: {

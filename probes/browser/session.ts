@@ -16,7 +16,7 @@ import { EgressPolicy } from '../../shared/egress.js';
 import type { Logger } from '../../shared/log.js';
 import { redactUrl } from '../../shared/log.js';
 import type { ProbeResult, ReportFlag } from '../../shared/schemas.js';
-import { SYNC_MARK_MIN_DIFF, SYNC_MARKER, SYNC_TONE_HZ } from '../../shared/sync-marker.js';
+import { SYNC_MARK_MIN_DIFF, SYNC_MARKER, SYNC_PERIOD_S, SYNC_TONE_HZ } from '../../shared/sync-marker.js';
 import { createAuthorizer } from '../../shared/target-auth.js';
 import { SelfWatch } from '../self-watch.js';
 import type { ProbeContext, ProbeJob } from '../types.js';
@@ -324,7 +324,7 @@ export class BrowserSession {
             },
           }
         : {}),
-      sync: { marker: SYNC_MARKER, minDiff: SYNC_MARK_MIN_DIFF },
+      sync: { marker: SYNC_MARKER, minDiff: SYNC_MARK_MIN_DIFF, periodS: SYNC_PERIOD_S },
       cmcd: this.opts.cmcd && { sessionId: randomUUID(), contentId: this.job.target.id, ...this.opts.cmcd },
     };
     if (!this.playStart) {
