@@ -498,7 +498,9 @@ export class Alerting {
       // Partitioned: the targets with data come from every replica; a partition that did not answer
       // would leave its targets unknown, so wait for a whole answer.
       const seed =
-        this.opts.cluster && (await this.opts.cluster.summary({ window: '1h', groupBy: 'target' }));
+        this.opts.cluster &&
+        // Fresh: a cached answer may predate reports, and this one must not be served to the API later.
+        (await this.opts.cluster.summary({ window: '1h', groupBy: 'target' }, { fresh: true }));
       if (seed?.missing.length) return;
       if (this.stopped || !this.lease.isHeld()) return;
       this.live = new Map(this.alerts.list().map((a) => [a.id, a]));

@@ -165,6 +165,108 @@ describe('cluster', () => {
   });
 });
 
+/**
+ * Replicas on an in-memory bus: a query reaches every replica's answer(), the asker reads what they
+ * published (the reply subject is not looked at: one query at a time). `clock` runs while a query travels.
+ */
+function fleet(states: Record<string, Aggregator>, travelMs = 0) {
+  const published: Uint8Array[] = [];
+  let answerer: Cluster | undefined;
+  const nc = {
+    publish: (_s: string, data: Uint8Array) => published.push(data),
+    requestMany: async (_s: string, data: Uint8Array) => {
+      published.length = 0;
+      await (answerer as unknown as { answer(q: unknown, reply: string): Promise<void> }).answer(
+        decodeJson(data),
+        'reply',
+      );
+      const msgs = [...published];
+      clock.t += travelMs;
+      return (async function* () {
+        for (const m of msgs) yield { data: m };
+      })();
+    },
+  };
+  const ids = Object.keys(states);
+  const common = {
+    nc: nc as never,
+    subject: 'q',
+    leases: { owned: () => ids.map((partition) => ({ partition, revision: 7 })) } as never,
+    owner: {
+      states: new Map(
+        ids.map((id) => [id, { spec: { id }, aggregator: states[id], latest: new LatestReports() }]),
+      ),
+    } as never,
+    partitions: ids,
+    deadlineMs: 100,
+    logger: logger(),
+    count: 8,
+  };
+  answerer = new Cluster({ ...common, replicaId: 'r-2' });
+  const asker = new Cluster({ ...common, replicaId: 'r-1' });
+  const clock = { t: 1_000_000 };
+  return { asker, clock };
+}
+
+describe('cluster summaries never hide reports a replica already counts', () => {
+  const q = { window: '1h', groupBy: 'target' } as const;
+  const add = (a: Aggregator, target: string) =>
+    a.add(makeReport({ jobId: `j-${target}`, region: 'r1', targetId: target }));
+
+  it('an internal fresh summary (the alerting seed) is not served to the API afterwards', async () => {
+    const p0 = new Aggregator();
+    add(p0, 't1');
+    const { asker, clock } = fleet({ '0': p0 });
+    const now = vi.spyOn(Date, 'now').mockImplementation(() => clock.t);
+    try {
+      // The alerting lease holder seeds its targets while reports are still arriving...
+      const seed = await asker.summary(q, { fresh: true });
+      expect(seed.value.map((g) => g.key)).toEqual(['t1']);
+      add(p0, 't2');
+      clock.t += 100;
+      // ...then the API asks the same shape: every report the partition holds, not the seed's.
+      const api = await asker.summary(q);
+      expect(api.missing).toEqual([]);
+      expect(api.value.map((g) => g.key)).toEqual(['t1', 't2']);
+    } finally {
+      now.mockRestore();
+    }
+  });
+
+  it('a cached answer ages from when it was asked, not from when it arrived', async () => {
+    const p0 = new Aggregator();
+    add(p0, 't1');
+    // An answer takes 900 ms to gather (a slow replica, a loaded machine).
+    const { asker, clock } = fleet({ '0': p0 }, 900);
+    const now = vi.spyOn(Date, 'now').mockImplementation(() => clock.t);
+    try {
+      expect((await asker.summary(q)).value.map((g) => g.key)).toEqual(['t1']);
+      add(p0, 't2');
+      // 1.2 s after it was asked (300 ms after it arrived): past the cache's second, so asked again.
+      clock.t += 300;
+      const later = await asker.summary(q);
+      expect(later.value.map((g) => g.key)).toEqual(['t1', 't2']);
+    } finally {
+      now.mockRestore();
+    }
+  });
+
+  it('falls back to accumulators when an unmapped partition shares a target with a numbered one', async () => {
+    const p3 = new Aggregator();
+    const unmapped = new Aggregator();
+    add(p3, 't1');
+    add(p3, 't2');
+    add(unmapped, 't1');
+    const { asker } = fleet({ '3': p3, unmapped });
+    const r = await asker.summary(q);
+    expect(r.missing).toEqual([]);
+    expect(r.value.map((g) => [g.key, g.count])).toEqual([
+      ['t1', 2],
+      ['t2', 1],
+    ]);
+  });
+});
+
 describe('evaluate requests', () => {
   it('splits a large pass into requests NATS accepts, asking region totals once', async () => {
     const fleet = Array.from({ length: 60_000 }, (_, i) => `target-${String(i).padStart(12, '0')}`);

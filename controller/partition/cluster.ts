@@ -59,6 +59,10 @@ const Query = z.discriminatedUnion('kind', [
       probe: ProbeKind.optional(),
     }),
     by: z.enum(['cell', 'series']).optional(),
+    /** Computed now, and not kept: an answer no API client asked for must not be served to one later. */
+    fresh: z.boolean().optional(),
+    /** Accumulators even where a partition could send finished groups (they are merged with others). */
+    buckets: z.boolean().optional(),
   }),
   z.object({
     kind: z.literal('timeline'),
@@ -271,7 +275,7 @@ export class Cluster {
   /** A partition's encoded answer; summaries reused for SUMMARY_CACHE_MS (they are polled). */
   private encoded(state: PartitionState, revision: number, q: Query): Uint8Array[] {
     const p = state.spec.id;
-    const key = q.kind === 'summary' ? `${p}|${revision}|${JSON.stringify(q)}` : undefined;
+    const key = q.kind === 'summary' && !q.fresh ? `${p}|${revision}|${JSON.stringify(q)}` : undefined;
     const now = Date.now();
     const hit = key ? this.served.get(key) : undefined;
     if (hit && now - hit.at < SUMMARY_CACHE_MS) return hit.msgs;
@@ -345,7 +349,7 @@ export class Cluster {
   ): { items: [string, unknown][]; times?: number[]; fin?: boolean } {
     switch (q.kind) {
       case 'summary': {
-        if (!q.by && q.q.groupBy === 'target' && this.numbered(state)) {
+        if (!q.by && !q.buckets && q.q.groupBy === 'target' && this.numbered(state)) {
           // A target's groups are whole here: finish them (a few hundred bytes each, no sketch bins).
           const groups = state.aggregator.summary(q.q as SummaryQuery);
           return { items: groups.map((g) => [g.key, g]), fin: true };
@@ -439,7 +443,14 @@ export class Cluster {
 
   /** Accumulators of a summary over the whole fleet (by group key, or by cell / series). */
   async summaryBuckets(q: SummaryQuery, by?: 'cell' | 'series'): Promise<Merged<Map<string, Bucket>>> {
-    const { parts, missing } = await this.gather({ kind: 'summary', q, by });
+    const { parts, missing } = await this.gather({ kind: 'summary', q, by, buckets: true });
+    // Finished groups cannot be merged as accumulators (a replica that does not know `buckets` sends
+    // them): that partition counts as not answered, never as merged wrong.
+    for (const [p, chunks] of parts)
+      if (chunks.some((c) => c.fin)) {
+        parts.delete(p);
+        missing.push(p);
+      }
     return { value: mergeParts(parts), missing };
   }
 
@@ -462,7 +473,11 @@ export class Cluster {
    * the background from half that age on, so a polled shape is answered from memory; a partial answer is
    * never reused (the next request asks again).
    */
-  async summary(q: SummaryQuery): Promise<Merged<SummaryGroup[]>> {
+  async summary(q: SummaryQuery, opts: { fresh?: boolean } = {}): Promise<Merged<SummaryGroup[]>> {
+    // Computed now for an internal reader (the alerting seed): neither served from nor kept in the caches,
+    // whose answers an API client would otherwise get for up to a second after reports it already counts
+    // in another shape (a seed taken while reports arrive was served as a whole fleet summary).
+    if (opts.fresh) return this.summaryNow(q, true);
     const key = JSON.stringify([q.window, q.groupBy, q.target, q.region, q.probe]);
     const now = Date.now();
     let entry = this.summaries.get(key);
@@ -470,10 +485,13 @@ export class Cluster {
     if (entry?.value && age < SUMMARY_CACHE_MS / 2) return entry.value;
     if (!entry?.refreshing) {
       if (this.summaries.size > 1000) this.summaries.clear();
+      // The answer's age runs from when the query was sent: its parts were computed after that, but it
+      // arrives up to a deadline later, and stamping the arrival served it past SUMMARY_CACHE_MS.
+      const askedAt = now;
       const refreshing = this.summaryNow(q).then(
         (value) => {
           if (value.missing.length) this.summaries.delete(key);
-          else this.summaries.set(key, { at: Date.now(), value });
+          else this.summaries.set(key, { at: askedAt, value });
           return value;
         },
         (err) => {
@@ -493,8 +511,8 @@ export class Cluster {
     return entry.refreshing as Promise<Merged<SummaryGroup[]>>;
   }
 
-  private async summaryNow(q: SummaryQuery): Promise<Merged<SummaryGroup[]>> {
-    const { parts, missing } = await this.gather({ kind: 'summary', q });
+  private async summaryNow(q: SummaryQuery, fresh = false): Promise<Merged<SummaryGroup[]>> {
+    const { parts, missing } = await this.gather({ kind: 'summary', q, ...(fresh ? { fresh } : {}) });
     const groups = new Map<string, SummaryGroup>();
     const buckets = new Map<string, Part[]>();
     for (const [p, chunks] of parts) {
