@@ -24,6 +24,7 @@ import type { Cluster } from '../partition/cluster.js';
 import type { ResultsReader } from '../results.js';
 import type { Scheduler } from '../scheduler/scheduler.js';
 import type { KvCollection } from '../state/kvcollection.js';
+import { StoreUnavailable } from '../state/kvcollection.js';
 import type { TargetStore } from '../state/targets.js';
 import type { SweepService } from '../sweeps.js';
 import type { WatchService } from '../watches.js';
@@ -144,6 +145,11 @@ export async function buildApi(services: Services, cfg: Config['controller'], lo
     }
     const status = (err as { statusCode?: number }).statusCode ?? 500;
     if (status >= 500) req.log.error({ err }, 'request failed');
+    // The state store down for longer than its retries: say so, and when to try again.
+    if (err instanceof StoreUnavailable) {
+      reply.header('retry-after', '5');
+      return problem(reply, 503, err.message, { error: 'unavailable' });
+    }
     // A 5xx detail would leak internals; the log has them.
     return problem(
       reply,

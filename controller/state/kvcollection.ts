@@ -4,6 +4,21 @@ import type { Logger } from '../../shared/log.js';
 import { decodeJson, encodeJson } from '../../shared/transport.js';
 
 /**
+ * The state store did not take a write within the retry budget (a JetStream leader election that outlasts
+ * it, a cluster without quorum): the API answers 503 with this message, never a bare "internal error".
+ */
+export class StoreUnavailable extends Error {
+  readonly statusCode = 503;
+}
+
+/**
+ * How long an idempotent write (put, delete) is retried. Killing a hub node moves the KV stream's leader:
+ * measured in test/deploy/topology.test.ts, a delete right after the kill failed while reports already
+ * flowed again; an election takes a few seconds.
+ */
+export const STORE_RETRY_MS = 15_000;
+
+/**
  * A validated collection persisted in a JetStream KV bucket (survives restarts, shared by controller
  * replicas), with an in-memory copy kept current by a watch so reads never wait on NATS. Entries that
  * fail validation (written by a newer or broken version) are logged and skipped, never crash the reader.
@@ -18,7 +33,30 @@ export class KvCollection<S extends z.ZodType<{ id: string }>> {
     private readonly kv: KV,
     private readonly schema: S,
     private readonly logger: Logger,
+    private readonly retryMs = STORE_RETRY_MS,
   ) {}
+
+  /** An idempotent write, retried with backoff until it lands or retryMs has passed. */
+  private async write(what: string, id: string, op: () => Promise<unknown>): Promise<void> {
+    const until = Date.now() + this.retryMs;
+    for (let wait = 100; ; wait = Math.min(wait * 2, 2000)) {
+      try {
+        await op();
+        return;
+      } catch (err) {
+        const msg = (err as Error).message;
+        if (Date.now() + wait > until) {
+          this.logger.error({ err: msg, key: id, op: what }, 'state store write failed; giving up');
+          throw new StoreUnavailable(`state store unavailable (${what} ${id}: ${msg}); retry later`);
+        }
+        this.logger.warn(
+          { err: msg, key: id, op: what, retryInMs: wait },
+          'state store write failed; retrying',
+        );
+        await new Promise((r) => setTimeout(r, wait));
+      }
+    }
+  }
 
   async start(): Promise<void> {
     // Watch first (updates only), then load: a change made during the load shows up in one or both.
@@ -61,7 +99,7 @@ export class KvCollection<S extends z.ZodType<{ id: string }>> {
 
   async put(item: z.input<S>): Promise<z.infer<S>> {
     const v = this.schema.parse(item);
-    await this.kv.put(v.id, encodeJson(v));
+    await this.write('put', v.id, () => this.kv.put(v.id, encodeJson(v)));
     this.cache.set(v.id, v);
     return v;
   }
@@ -97,7 +135,7 @@ export class KvCollection<S extends z.ZodType<{ id: string }>> {
 
   async delete(id: string): Promise<boolean> {
     if (!this.cache.has(id)) return false;
-    await this.kv.delete(id);
+    await this.write('delete', id, () => this.kv.delete(id));
     this.cache.delete(id);
     return true;
   }
