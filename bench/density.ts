@@ -18,8 +18,7 @@
  * The testbed's own trouble is not the probe's limit: a step during which the testbed fell behind (its frame
  * pacer re-anchored, or ffmpeg restarted: Testbed.sourceLog, forwarded by the child) stalls every session at
  * the same instant, so such a step is repeated (up to --retries times, default 2) instead of being counted;
- * the table shows how many attempts were discarded and why. The testbed child also runs at nice -10 (when
- * allowed: root), so Chromium at ~150 % of the 2 cores does not starve the stand-in origin.
+ * the table shows how many attempts were discarded and why.
  *
  *   node dist/bench/density.js [...] [--retries 2]
  *
@@ -27,7 +26,7 @@
  */
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { cpus, loadavg, setPriority } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { BrowserProber } from '../probes/browser/index.js';
 import { createLogger, type Logger } from '../shared/log.js';
 import type { ProbeResult } from '../shared/schemas.js';
@@ -331,9 +330,6 @@ interface TestbedChild {
  * The testbed in its own process (this file with --testbed-child), so its frame painter does not share an
  * event loop with the prober's side of the DevTools protocol, and its CPU is accounted apart.
  */
-/** The testbed child's nice value (the prober and Chromium stay at 0). */
-const TESTBED_NICE = -10;
-
 async function spawnTestbed(): Promise<TestbedChild> {
   const child = spawn(process.execPath, [process.argv[1]!, '--testbed-child'], {
     detached: true,
@@ -379,15 +375,6 @@ async function spawnTestbed(): Promise<TestbedChild> {
 
 /** Child mode: run the testbed until stdin closes (the parent stopped or died). */
 async function serveTestbed(): Promise<void> {
-  // The testbed stands in for an origin on another machine: at the top steps Chromium takes ~150 % of the
-  // 2 cores here and the painter, sharing them, fell behind real time (every session stalled at once). A
-  // higher priority (inherited by its ffmpeg) keeps the origin's trouble out of the probe's figure; without
-  // the right to raise it (not root), the bench runs as before and says so.
-  try {
-    setPriority(TESTBED_NICE);
-  } catch (err) {
-    process.stderr.write(`density: testbed priority not raised (${(err as Error).message})\n`);
-  }
   const tb: Testbed = await startTestbed({
     port: 0,
     ladder: 'single',
