@@ -17,7 +17,9 @@ describe('spool on a full disk', () => {
   const dir = tempDir('spool-full');
   afterAll(() => dir.remove());
 
-  it.skipIf(!existsSync('/dev/full'))('refuses what it cannot write, keeps what it wrote', () => {
+  it('refuses what it cannot write, keeps what it wrote', () => {
+    // Linux's always-full device: the supported platform has it, so its absence fails here, not skips.
+    expect(existsSync('/dev/full')).toBe(true);
     const a = new Spool({ dir: dir.path, name: 'agent-1', maxBytes: 1 << 20, logger });
     a.open();
     for (let i = 0; i < 3; i++) expect(a.append(entry(i))).toBe(true);
