@@ -14,7 +14,7 @@ import { isLoopback } from './api/auth.js';
 import { buildApi } from './api/server.js';
 import { EventBus } from './events.js';
 import { Fleet } from './fleet.js';
-import { Ingest } from './ingest.js';
+import { BEHIND_REPORTS, Ingest } from './ingest.js';
 import { InjectorRegistry } from './injectors.js';
 import { LatestReports } from './latest.js';
 import { ControllerMetrics } from './metrics.js';
@@ -299,6 +299,7 @@ export async function startController(opts: ControllerOptions): Promise<Controll
     externalUrl: () => config.controller.externalUrl ?? apiUrl,
     // Partitioned: alerting reads the windows merged from every replica, never the stream a second time.
     ...(partitioned ? { cluster: partitioned.cluster } : { stream: { js, jsm, names } }),
+    ingestBehind: () => (partitioned ? partitioned.owner.backlog() : ingest.backlog) > BEHIND_REPORTS,
   });
   await alerting.start();
   // Partitioned: the fleet-wide gauges come from one replica, so Prometheus can sum the replicas.

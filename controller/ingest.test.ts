@@ -1,7 +1,7 @@
 import type { JsMsg } from '@nats-io/jetstream';
 import { describe, expect, it } from 'vitest';
 import { realisticReport } from '../bench/report-fixture.js';
-import { streamSeq, subjectMismatch } from './ingest.js';
+import { pendingOf, streamSeq, subjectMismatch } from './ingest.js';
 
 describe('subjectMismatch', () => {
   const r = realisticReport(3, 10);
@@ -56,5 +56,26 @@ describe('streamSeq', () => {
   it("falls back to the client's parser for anything else", () => {
     expect(streamSeq(msg('', 12))).toBe(12);
     expect(streamSeq(msg('$JS.ACK.odd', 13))).toBe(13);
+  });
+});
+
+describe('pendingOf', () => {
+  const msg = (reply: string) => ({ reply }) as unknown as JsMsg;
+
+  it("reads the consumer's pending count from both ack subject forms", () => {
+    expect(
+      pendingOf(msg('$JS.ACK.LIVEPROBE_RESULTS.controller-ingest.1.48213.48100.1796300000000000000.5')),
+    ).toBe(5);
+    expect(
+      pendingOf(
+        msg('$JS.ACK._.ACCHASH.LIVEPROBE_RESULTS.controller-ingest.2.907.12.1796300000000000000.4821.r4nd'),
+      ),
+    ).toBe(4821);
+  });
+
+  it('is 0 for anything else', () => {
+    expect(pendingOf(msg(''))).toBe(0);
+    expect(pendingOf(msg('$JS.ACK.odd'))).toBe(0);
+    expect(pendingOf(msg('$JS.ACK.S.C.1.2.3.4.x5'))).toBe(0);
   });
 });

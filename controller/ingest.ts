@@ -17,6 +17,13 @@ const ACK_IDLE_MS = 20;
  */
 const PULL_MAX = 1000;
 const PULL_REFILL = 250;
+/**
+ * Ingest is catching up when its consumer has more than this many reports waiting (a restart after an
+ * outage, a burst): alerting then gets a smaller share of the event loop (BEHIND_DUTY) until it is not.
+ */
+export const BEHIND_REPORTS = 2 * PULL_MAX;
+/** Share of the event loop alert evaluation may take while ingest catches up (10 % otherwise). */
+export const BEHIND_DUTY = 0.02;
 
 export interface IngestOptions {
   js: JetStreamClient;
@@ -38,6 +45,8 @@ export interface IngestOptions {
 export class Ingest {
   /** `mismatched` (also counted in `invalid`): the body's region or agent disagrees with the subject. */
   readonly stats = { ingested: 0, invalid: 0, redelivered: 0, mismatched: 0 };
+  /** Reports still waiting in the consumer after the last one delivered (its ack subject says). */
+  backlog = 0;
   private readonly seen = new Set<string>();
   /** The remembered ids in arrival order, a ring: the oldest is forgotten first without an iterator. */
   private readonly ring: (string | undefined)[];
@@ -74,6 +83,7 @@ export class Ingest {
    * Never throws (a throw would stop the consumer).
    */
   handle(msg: JsMsg): void {
+    this.backlog = pendingOf(msg);
     let report: Report;
     try {
       const parsed = parseReport(decodeJson(msg.data));
@@ -233,4 +243,31 @@ export function streamSeq(msg: JsMsg): number {
     n = n * 10 + c;
   }
   return at > 0 && (dots === 8 || dots === 11) ? n : msg.seq;
+}
+
+/**
+ * The consumer's pending count when the message was delivered, from its ack subject (see streamSeq): the
+ * last token of the 9-token form, the one before last of the 12-token form; 0 for anything else.
+ */
+export function pendingOf(msg: JsMsg): number {
+  const reply = (msg as unknown as { reply?: string }).reply;
+  if (!reply) return 0;
+  let dots = 0;
+  let last = -1;
+  let before = -1;
+  for (let i = reply.indexOf('.'); i >= 0; i = reply.indexOf('.', i + 1)) {
+    dots++;
+    before = last;
+    last = i;
+  }
+  const from = dots === 8 ? last + 1 : dots === 11 ? before + 1 : -1;
+  if (from <= 0) return 0;
+  const to = dots === 8 ? reply.length : last;
+  let n = 0;
+  for (let i = from; i < to; i++) {
+    const c = reply.charCodeAt(i) - 48;
+    if (c < 0 || c > 9) return 0;
+    n = n * 10 + c;
+  }
+  return n;
 }

@@ -115,6 +115,12 @@ describe('controller API: auth, summary, events, metrics, restart', () => {
     expect(us.errors.http).toBe(1);
     expect(us.metrics.startup_ms.count).toBe(10);
     expect(us.metrics.startup_ms.p50).toBeGreaterThan(500);
+    // The body is sent pre-serialized (routes/summary.ts): still JSON with the head fields, and a
+    // repeated request within the cache gets the same groups.
+    expect(res.headers.get('content-type')).toMatch(/^application\/json/);
+    expect(body).toMatchObject({ window: '5m', groupBy: 'region', at: expect.any(String) });
+    const again = await (await get('/v1/summary?window=5m&groupBy=region', TOKENS.viewer)).json();
+    expect(again.groups).toEqual(body.groups);
     const bad = await get('/v1/summary?window=7m&groupBy=planet', TOKENS.viewer);
     expect(bad.status).toBe(400);
     const issues = (await bad.json()).issues.map((i: { path: string }) => i.path);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { decodeSketch, encodeSketch, sketchesOf, sketchOf } from '../../shared/sample-sketch.js';
 import type { Report } from '../../shared/schemas.js';
-import { Aggregator, BUCKET_MS } from './aggregator.js';
+import { Aggregator, BUCKET_MS, metricMask } from './aggregator.js';
 
 let clock = Date.UTC(2026, 10, 27, 12, 0, 0);
 const now = () => clock;
@@ -192,6 +192,35 @@ describe('Aggregator', () => {
     const [m] = withSketches.summary({ window: '1m', groupBy: 'target' });
     expect(m?.metrics.segment_download_p50_ms?.of).toBe('reports');
     expect(m?.metrics.segment_download_p50_ms?.count).toBe(11);
+  });
+
+  it('a metric mask computes only those quantiles, each equal to the full summary', () => {
+    const agg = new Aggregator({ now, cacheMs: 0 });
+    const wire = sketchesOf({ segment_download_ms: [100, 200, 300, 4000] });
+    // Enough reports for the buckets to move from raw pairs to sketches, and samples on the way.
+    for (let i = 0; i < 300; i++)
+      agg.add(
+        report({
+          region: i % 2 ? 'eu' : 'us',
+          metrics: { startup_ms: 500 + i, manifest_ms: 20 + (i % 7), segment_download_p50_ms: 150 + i },
+          sketches: wire,
+        }),
+      );
+    const q = { window: '5m', groupBy: 'region', target: 't1' } as const;
+    const full = agg.summary(q);
+    const only = agg.summary(q, metricMask(['startup_ms', 'segment_download_p50_ms', 'reports']));
+    expect(only.map((g) => g.key)).toEqual(['eu', 'us']);
+    for (const [i, g] of only.entries()) {
+      const f = full[i];
+      expect(Object.keys(g.metrics).sort()).toEqual(['segment_download_p50_ms', 'startup_ms']);
+      expect(Object.keys(f?.metrics ?? {})).toContain('manifest_ms');
+      expect(g.metrics.startup_ms).toEqual(f?.metrics.startup_ms);
+      expect(g.metrics.segment_download_p50_ms).toEqual(f?.metrics.segment_download_p50_ms);
+      expect(g.metrics.segment_download_p50_ms?.of).toBe('samples');
+      // Everything that is not a quantile is the same.
+      expect({ ...g, metrics: undefined }).toEqual({ ...f, metrics: undefined });
+    }
+    expect(agg.summary(q, metricMask([]))[0]?.metrics).toEqual({});
   });
 
   it('sums frozen and black time and frames over reports; a malformed sketch falls back to reports', () => {

@@ -351,12 +351,17 @@ export class Aggregator {
     return evicted;
   }
 
-  /** Fresh summary, computed now (alert evaluation, tests). */
-  summary(q: SummaryQuery): SummaryGroup[] {
+  /**
+   * Fresh summary, computed now (alert evaluation, tests). `only`: the sketched metrics to compute
+   * quantiles for (metricMask); the others are left out of `metrics`, their sketches not even merged.
+   * Alert evaluation reads a few of them, for every target x region a pass, and the rest was most of its
+   * CPU and garbage.
+   */
+  summary(q: SummaryQuery, only?: MetricMask): SummaryGroup[] {
     const acc = new Map<string, Bucket>();
     const { source, keyOf } = this.plan(q);
-    this.accumulate(source, q, this.now() - WINDOWS[q.window], keyOf, acc);
-    return finish(acc);
+    this.accumulate(source, q, this.now() - WINDOWS[q.window], keyOf, acc, only);
+    return finish(acc, only);
   }
 
   /**
@@ -584,6 +589,7 @@ export class Aggregator {
     from: number,
     keyOf: (s: Series) => string | undefined,
     acc: Map<string, Bucket>,
+    only?: MetricMask,
   ): void {
     for (const s of series) {
       if (
@@ -603,20 +609,29 @@ export class Aggregator {
           g = emptyBucket(0);
           acc.set(key, g);
         }
-        mergeInto(g, b);
+        mergeInto(g, b, only);
       }
     }
   }
 }
 
-/** Group accumulators -> API groups, sorted by key. */
-export function finish(acc: Map<string, Bucket>): SummaryGroup[] {
+/** Which SKETCHED metrics a summary computes (by SKETCHED index); see Aggregator.summary. */
+export type MetricMask = readonly boolean[];
+
+export function metricMask(names: Iterable<string>): MetricMask {
+  const want = new Set(names);
+  return SKETCHED.map((n) => want.has(n));
+}
+
+/** Group accumulators -> API groups, sorted by key; `only`: the sketched metrics to compute. */
+export function finish(acc: Map<string, Bucket>, only?: MetricMask): SummaryGroup[] {
   return [...acc.entries()]
     .sort(([a], [b]) => a.localeCompare(b))
     .map(([key, t]) => {
       const judged = t.ok + t.degraded + t.failed;
       const metrics: Partial<Record<SketchedMetric, MetricSummary>> = {};
       SKETCHED.forEach((name, i) => {
+        if (only && !only[i]) return;
         const samples = t.samples?.[i];
         if (samples && samples.count > 0 && !t.unsampled?.[i]) {
           metrics[name] = { ...quantiles(samples), of: 'samples' };
@@ -814,8 +829,8 @@ function addToSketch(b: Bucket, i: number, v: number): void {
   acceptClamped(sk, v);
 }
 
-/** Group accumulators always use sketches. */
-export function mergeInto(into: Bucket, b: Bucket): void {
+/** Group accumulators always use sketches; `only`: the sketched metrics merged (default all). */
+export function mergeInto(into: Bucket, b: Bucket, only?: MetricMask): void {
   into.count += b.count;
   into.ok += b.ok;
   into.degraded += b.degraded;
@@ -842,7 +857,7 @@ export function mergeInto(into: Bucket, b: Bucket): void {
   if (b.samples) {
     into.samples ??= [];
     b.samples.forEach((sk, i) => {
-      if (!sk) return;
+      if (!sk || (only && !only[i])) return;
       const samples = into.samples as (DDSketch | undefined)[];
       let target = samples[i];
       if (!target) {
@@ -859,13 +874,16 @@ export function mergeInto(into: Bucket, b: Bucket): void {
     }
   }
   if (b.raw) {
-    for (let j = 0; j < b.raw.length; j += 2) addToSketch(into, b.raw[j] as number, b.raw[j + 1] as number);
+    for (let j = 0; j < b.raw.length; j += 2) {
+      const i = b.raw[j] as number;
+      if (!only || only[i]) addToSketch(into, i, b.raw[j + 1] as number);
+    }
   }
   if (b.sketches) {
     into.sketches ??= [];
     for (let i = 0; i < SKETCHED.length; i++) {
       const sk = b.sketches[i];
-      if (!sk) continue;
+      if (!sk || (only && !only[i])) continue;
       let target = into.sketches[i];
       if (!target) {
         target = newSketch();

@@ -6,7 +6,13 @@ import type { ProbeKind, Target } from '../../shared/schemas.js';
 
 type Expectations = Target['expectations'];
 
-import { type SketchedMetric, WINDOWS, type WindowName } from '../aggregate/aggregator.js';
+import {
+  type MetricMask,
+  metricMask,
+  type SketchedMetric,
+  WINDOWS,
+  type WindowName,
+} from '../aggregate/aggregator.js';
 import type { Comparator, Counter, Percentile, Rule } from './schema.js';
 import { COUNTERS } from './schema.js';
 import type { ReadRows, RegionSample, SeriesRow, TargetSample } from './types.js';
@@ -128,6 +134,13 @@ export function rowNeeds(rules: Rule[], window: WindowName): Set<ProbeKind | 'al
     } else need.add('all');
   }
   return need;
+}
+
+/** Which sketched metrics the series rules over `window` read (the rest of a row's quantiles are not computed). */
+export function metricNeeds(rules: Rule[], window: WindowName): MetricMask {
+  return metricMask(
+    rules.filter((r) => !r.fleet && r.window === window && r.metric).map((r) => r.metric as string),
+  );
 }
 
 /** A rule's rows of one region: its probe kind; else per kind (worse counts) or merged (sums). */

@@ -22,6 +22,7 @@ import {
 } from '../aggregate/aggregator.js';
 import type { EventBus } from '../events.js';
 import type { Fleet } from '../fleet.js';
+import { BEHIND_DUTY } from '../ingest.js';
 import type { Cluster, EvaluatedAlerts } from '../partition/cluster.js';
 import { Lease } from '../scheduler/lease.js';
 import { KvCollection } from '../state/kvcollection.js';
@@ -34,7 +35,7 @@ import {
   type Receiver,
   shippedRulesFile,
 } from './config.js';
-import { evaluate, rowNeeds } from './evaluate.js';
+import { evaluate, metricNeeds, rowNeeds } from './evaluate.js';
 import { isProblem, RecentReports } from './evidence.js';
 import { Presence, ReportFeed } from './feed.js';
 import { type AgentFact, evaluateFleet } from './fleet-rules.js';
@@ -99,6 +100,11 @@ export interface AlertingOptions {
    * every replica's partitions instead of reading the results stream a second time.
    */
   cluster?: Pick<Cluster, 'evaluateAlerts' | 'summary'>;
+  /**
+   * This replica's ingest is catching up (controller/ingest.ts BEHIND_REPORTS): evaluation then takes
+   * BEHIND_DUTY of the event loop, not MAX_DUTY, so the backlog drains first.
+   */
+  ingestBehind?: () => boolean;
 }
 
 const PERSIST_EVERY_MS = 15_000;
@@ -438,9 +444,10 @@ export class Alerting {
   /** Refills the work credit; ms until it is positive again. */
   private creditWaitMs(): number {
     const now = performance.now();
-    this.credit = Math.min(BURST_MS, this.credit + (now - this.creditAt) * MAX_DUTY);
+    const duty = this.opts.ingestBehind?.() ? BEHIND_DUTY : MAX_DUTY;
+    this.credit = Math.min(BURST_MS, this.credit + (now - this.creditAt) * duty);
     this.creditAt = now;
-    return this.credit > 0 ? 0 : -this.credit / MAX_DUTY;
+    return this.credit > 0 ? 0 : -this.credit / duty;
   }
 
   /** Runs are serialised: one pipeline pass at a time. */
@@ -703,12 +710,13 @@ export class Alerting {
   /** Window summaries per (target, region) of some targets: the probe kinds rules read, or both merged. */
   private read(window: WindowName, targets: ReadonlySet<string>, rules: Rule[]): SeriesRow[] {
     const need = rowNeeds(rules, window);
+    const only = metricNeeds(rules, window);
     const agg = this.windows;
     const rows: SeriesRow[] = [];
     for (const target of targets) {
       for (const probe of need) {
         const q = probe === 'all' ? { target } : { target, probe };
-        for (const g of agg.summary({ window, groupBy: 'region', ...q }))
+        for (const g of agg.summary({ window, groupBy: 'region', ...q }, only))
           rows.push({ target, region: g.key, probe, summary: g });
       }
     }

@@ -132,7 +132,9 @@ describe('cluster', () => {
     } finally {
       clock.mockRestore();
     }
-    const deferred = published.map((m) => m.items.filter(([k]) => k === 'D').length);
+    // Whichever answer is published first (the one with the credit yields between its slices), one pass
+    // evaluated every target and the other deferred them all.
+    const deferred = published.map((m) => m.items.filter(([k]) => k === 'D').length).sort((a, b) => a - b);
     expect(deferred).toEqual([0, fleet.length]);
     expect((c as unknown as { credit: number }).credit).toBe(100);
   });

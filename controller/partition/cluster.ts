@@ -17,6 +17,7 @@ import {
 import type { EvaluateInput } from '../alerting/evaluate.js';
 import { Rule } from '../alerting/schema.js';
 import type { TargetSample } from '../alerting/types.js';
+import { BEHIND_DUTY } from '../ingest.js';
 import type { ReportLine } from '../latest.js';
 import { evaluateHere, type WireSample } from './evaluate.js';
 import { isNumberedPartition, partitionOf } from './hash.js';
@@ -36,8 +37,11 @@ const SUMMARY_CACHE_MS = 1000;
 const REQUEST_BYTES = 512 * 1024;
 /** An alerting pass may take a few deadlines: each replica evaluates its share of the targets. */
 const EVALUATE_DEADLINES = 4;
-/** Targets evaluated between two turns of the event loop. */
-const EVALUATE_SLICE = 32;
+/**
+ * Targets evaluated between two turns of the event loop (the single controller's slice too): at 32, one
+ * slice of 100-region targets ran 300-480 ms under GC, and every API request here waited behind it.
+ */
+const EVALUATE_SLICE = 8;
 /**
  * CPU a replica gives one alerting pass (ms). What does not fit is deferred: the lease holder evaluates
  * it first thing next pass, as a single controller does with its own work credit — so evaluating a large
@@ -179,6 +183,8 @@ export interface ClusterOptions {
   count: number;
   /** A target's expectations (rule thresholds), for the alerting evaluation this replica does. */
   expectations?: EvaluateInput['expectations'];
+  /** This replica's partitions are catching up: evaluation gets BEHIND_DUTY instead of EVALUATE_DUTY. */
+  behind?: () => boolean;
 }
 
 /** What an alerting pass gets from the cluster: samples that may alert, and whole-region totals. */
@@ -231,7 +237,8 @@ export class Cluster {
     // A work credit, refilled at EVALUATE_DUTY and spent by passes: however often the lease holder asks
     // (a pass a second, one per problem report), evaluation takes at most that share of this replica.
     const now = performance.now();
-    this.credit = Math.min(EVALUATE_BUDGET_MS, this.credit + (now - this.creditAt) * EVALUATE_DUTY);
+    const duty = this.opts.behind?.() ? BEHIND_DUTY : EVALUATE_DUTY;
+    this.credit = Math.min(EVALUATE_BUDGET_MS, this.credit + (now - this.creditAt) * duty);
     this.creditAt = now;
     // Reserved up front and what is left given back at the end: two passes answered at once (a slow one
     // and the next) share the credit instead of both spending all of it.

@@ -6,6 +6,7 @@ import type { Logger } from '../../shared/log.js';
 import type { Report } from '../../shared/schemas.js';
 import type { Names } from '../../shared/subjects.js';
 import type { EvaluateInput } from '../alerting/evaluate.js';
+import { BEHIND_REPORTS } from '../ingest.js';
 import type { ResultsReader } from '../results.js';
 import { Cluster } from './cluster.js';
 import { LiveFeed } from './feed.js';
@@ -107,6 +108,7 @@ export async function startPartitioned(opts: PartitionedOptions): Promise<Partit
     logger: log,
     count: config.controller.partitions,
     expectations: opts.expectationsOf,
+    behind: () => owner.backlog() > BEHIND_REPORTS,
   });
   cluster.start();
   signals.start();

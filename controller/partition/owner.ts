@@ -139,6 +139,13 @@ export class PartitionOwner {
     }
   }
 
+  /** Reports waiting in the consumers of the partitions this replica owns. */
+  backlog(): number {
+    let n = 0;
+    for (const s of this.states.values()) n += s.ingest?.backlog ?? 0;
+    return n;
+  }
+
   /** Ingest counters over every partition this replica owns or owned (the /metrics ingest figures). */
   stats(): { ingested: number; invalid: number; redelivered: number; mismatched: number } {
     const out = { ...this.retired };
