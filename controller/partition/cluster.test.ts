@@ -244,10 +244,28 @@ describe('cluster summaries never hide reports a replica already counts', () => 
     try {
       expect((await asker.summary(q)).value.map((g) => g.key)).toEqual(['t1']);
       add(p0, 't2');
-      // 1.2 s after it was asked (300 ms after it arrived): past the cache's second, so asked again.
-      clock.t += 300;
+      // 3.1 s after it was asked (2.2 s after it arrived): past SUMMARY_STALE_MS, so asked again and waited for.
+      clock.t += 2200;
       const later = await asker.summary(q);
       expect(later.value.map((g) => g.key)).toEqual(['t1', 't2']);
+    } finally {
+      now.mockRestore();
+    }
+  });
+
+  it('serves the last whole answer while its refresh is on its way', async () => {
+    const p0 = new Aggregator();
+    add(p0, 't1');
+    const { asker, clock } = fleet({ '0': p0 });
+    const now = vi.spyOn(Date, 'now').mockImplementation(() => clock.t);
+    const keys = async () => (await asker.summary(q)).value.map((g) => g.key);
+    try {
+      expect(await keys()).toEqual(['t1']);
+      add(p0, 't2');
+      // Past the cache's second, within SUMMARY_STALE_MS: the last answer at once, and a refresh starts.
+      clock.t += 1200;
+      expect(await keys()).toEqual(['t1']);
+      await vi.waitFor(async () => expect(await keys()).toEqual(['t1', 't2']));
     } finally {
       now.mockRestore();
     }
