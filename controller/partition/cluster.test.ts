@@ -3,6 +3,7 @@ import type { Logger } from '../../shared/log.js';
 import { decodeJson, encodeJson } from '../../shared/transport.js';
 import { makeReport } from '../../test/helpers/fleet.js';
 import { Aggregator, type SummaryGroup } from '../aggregate/aggregator.js';
+import { BEHIND_DUTY } from '../ingest.js';
 import { LatestReports } from '../latest.js';
 import { Cluster, type ClusterOptions, targetBatches } from './cluster.js';
 import { isNumberedPartition, partitionOf } from './hash.js';
@@ -137,6 +138,28 @@ describe('cluster', () => {
     const deferred = published.map((m) => m.items.filter(([k]) => k === 'D').length).sort((a, b) => a - b);
     expect(deferred).toEqual([0, fleet.length]);
     expect((c as unknown as { credit: number }).credit).toBe(100);
+  });
+
+  it('refills the work credit at BEHIND_DUTY while its partitions have a backlog', async () => {
+    let behind = true;
+    const { c } = cluster({ behind: () => behind });
+    const clock = vi.spyOn(performance, 'now').mockReturnValue(10_000);
+    const credit = async () => {
+      // Spent, then one idle second: the refill is what that second's duty gives (nothing is evaluated).
+      Object.assign(c, { credit: 0, creditAt: 9000 });
+      await (c as unknown as { answer(q: unknown, reply: string): Promise<void> }).answer(
+        { kind: 'evaluate', rules: [], targets: [], totals: [] },
+        'reply',
+      );
+      return (c as unknown as { credit: number }).credit;
+    };
+    try {
+      expect(await credit()).toBeCloseTo(1000 * BEHIND_DUTY);
+      behind = false;
+      expect(await credit()).toBe(100);
+    } finally {
+      clock.mockRestore();
+    }
   });
 
   it('treats a malformed peer reply as a missing partition, without throwing', async () => {
