@@ -60,6 +60,16 @@ const REPLICAS = (process.env.BENCH_SCALE_REPLICAS ?? '1,2,3').split(',').map(Nu
 const PARTITIONS = Number(process.env.BENCH_SCALE_PARTITIONS ?? 16);
 const PARTITION_ALL = process.env.BENCH_SCALE_PARTITION_ALL === '1';
 const TRACE = process.env.BENCH_SCALE_TRACE === '1';
+/**
+ * Hold the replicas (SIGSTOP) while the agents publish the burst, then release them together (SIGCONT):
+ * each replica then drains its share of a backlog, busy, as a deployment at capacity is. Without it
+ * (BENCH_SCALE_HELD=0) the replicas ingest while the agents publish: on 2 cores the agents and nats-server
+ * are the bottleneck, each of 3 replicas sits at ~15 % of a core, and its CPU per report includes what an
+ * idle event loop costs per wake-up (small reads, timers, evaluation credit spent per second, not per report).
+ */
+const HELD = process.env.BENCH_SCALE_HELD !== '0';
+/** Partition leases outlive the hold (a held replica renews nothing). */
+const HELD_LEASE_MS = 60_000;
 const partitionsFor = (k: number) => (k > 1 || PARTITION_ALL ? PARTITIONS : 1);
 /** Stand-in agent processes; each plays REGIONS / AGENT_PROCS regions. */
 const AGENT_PROCS = 2;
@@ -367,12 +377,15 @@ async function phase(
     LIVEPROBE_PREFIX: prefix,
     LIVEPROBE_REBUILD_WINDOW_S: '0',
     LIVEPROBE_PARTITIONS: String(partitions),
+    ...(HELD ? { LIVEPROBE_PARTITION_LEASE_MS: String(HELD_LEASE_MS) } : {}),
   };
   const nc = await connect({ servers: natsUrl });
   const jsm = await jetstreamManager(nc);
   const controllers: ChildProcess[] = [];
   let agents: ChildProcess[] = [];
   const sse: { close(): void }[] = [];
+  /** Replicas held by SIGSTOP (released before anything else on the way out). */
+  let stopped: number[] = [];
   try {
     // A first controller creates the streams and the ingest consumer(s), then stops.
     const setupPort = await freeLoopbackPort();
@@ -397,8 +410,16 @@ async function phase(
     // live rate. Measured from just before it over MEASURED_SHARE of it: ingest per CPU-second is the
     // replicas' CPU for those reports (idle CPU before the burst and start-up CPU excluded).
     process.stderr.write(
-      `[${k} replica(s)] priming ${REGIONS * TARGETS} series while the replicas ingest...\n`,
+      `[${k} replica(s)] priming ${REGIONS * TARGETS} series ${HELD ? 'while the replicas are held' : 'while the replicas ingest'}...\n`,
     );
+    let fleet!: ReturnType<typeof startAgents>;
+    if (HELD) {
+      for (const pid of pids) process.kill(pid, 'SIGSTOP');
+      stopped = pids;
+      fleet = startAgents(natsUrl, prefix, tag);
+      agents = fleet.agents;
+      await fleet.primed;
+    }
     const before = await ingestProgress(jsm, n, partitions > 1);
     await trace(before);
     const begin = {
@@ -407,8 +428,13 @@ async function phase(
       nats: cpuSeconds(natsPid),
       at: Date.now(),
     };
-    const fleet = startAgents(natsUrl, prefix, tag);
-    agents = fleet.agents;
+    if (HELD) {
+      for (const pid of pids) process.kill(pid, 'SIGCONT');
+      stopped = [];
+    } else {
+      fleet = startAgents(natsUrl, prefix, tag);
+      agents = fleet.agents;
+    }
     const deadline = Date.now() + DRAIN_TIMEOUT_MS;
     let end: { acked: number; cpu: number[]; nats: number; at: number };
     for (;;) {
@@ -540,6 +566,11 @@ async function phase(
       ttd,
     };
   } finally {
+    for (const pid of stopped) {
+      try {
+        process.kill(pid, 'SIGCONT');
+      } catch {}
+    }
     for (const s of sse) s.close();
     await Promise.all(agents.map((a) => stopChild(a)));
     await Promise.all(controllers.map((c) => stopChild(c)));
@@ -567,7 +598,14 @@ async function startNats(): Promise<{ url: string; pid: number; cleanup(): Promi
   );
   writeFileSync(
     conf,
-    [`jetstream { store_dir: "${join(dir, 'store')}" }`, 'mappings: {', ...maps, '}'].join('\n'),
+    [
+      `jetstream { store_dir: "${join(dir, 'store')}" }`,
+      // Held replicas do not read their sockets: the server must not drop them as slow consumers meanwhile.
+      ...(HELD ? ['write_deadline: "120s"'] : []),
+      'mappings: {',
+      ...maps,
+      '}',
+    ].join('\n'),
   );
   const nats = await startNatsServer({ port: await freeLoopbackPort(), storeDir: dir, configFile: conf });
   track(nats.child);
