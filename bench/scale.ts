@@ -7,13 +7,13 @@
  * partitions by the nats-server's subject mapping, leased among the replicas, answers merged over NATS.
  *
  *  1. the k controllers start and settle: partitioned, every partition leased, evenly, stable for a second;
- *  2. priming, the burst: the stand-in agents publish one report per target x region (the full cardinality)
- *     as fast as JetStream takes them while the replicas ingest, then keep publishing at the live rate
- *     (BENCH_SCALE_RATE reports/s, round-robin). Ingest per CPU-second = reports acked by the ingest
- *     consumer(s) / CPU seconds the controller processes used (user + system from /proc/<pid>/stat), from
- *     just before the burst over 80 % of its reports, i.e. per replica, per core. (The replicas must be up
- *     and settled first: with the burst published before they start, the first replica up ingested it
- *     alone and the window measured the live rate: replicas idle, not slow. docs/benchmarks.md);
+ *  2. priming, the burst: the replicas are held (SIGSTOP, see HELD), the stand-in agents publish one report
+ *     per target x region (the full cardinality) as fast as JetStream takes them, then keep publishing at
+ *     the live rate (BENCH_SCALE_RATE reports/s, round-robin), and the replicas are released together.
+ *     Ingest per CPU-second = reports acked by the ingest consumer(s) / CPU seconds the controller
+ *     processes used (user + system from /proc/<pid>/stat), from the release over 80 % of the burst, i.e.
+ *     per replica, per core. (The replicas must be up and settled first: with the burst published before
+ *     they start, the first replica up ingested it alone. docs/benchmarks.md);
  *  3. scaling efficiency = (Σ over replicas of reports per CPU-second with k replicas) / (k x the one-replica
  *     figure): what k cores of replicas carry compared with k separate single replicas. 1.0 = no cost of
  *     being several (a replica re-reading every report, coordination, merging);
@@ -26,7 +26,7 @@
  *
  *   BENCH_SCALE_REGIONS (100) BENCH_SCALE_TARGETS (1000) BENCH_SCALE_RATE (1000) BENCH_SCALE_INJECTIONS (6)
  *   BENCH_SCALE_REPLICAS (1,2,3) BENCH_SCALE_PARTITIONS (16; used when replicas > 1, or always with
- *   BENCH_SCALE_PARTITION_ALL=1) BENCH_SCALE_TRACE=1 (stderr, once a second while draining: reports acked
+ *   BENCH_SCALE_PARTITION_ALL=1) BENCH_SCALE_HELD=0 (replicas ingest while the agents publish) BENCH_SCALE_TRACE=1 (stderr, once a second while draining: reports acked
  *   per replica, the ingest consumers' pending / ack pending / waiting pulls, nats-server and controller CPU)
  *
  * Last line: ingest_per_cpu_s=<n> scaling_efficiency=<x> summary_p99_ms=<n> ttd_under_load_p95_ms=<n> series=<n>
