@@ -10,6 +10,8 @@ import {
   type MetricMask,
   metricMask,
   type SketchedMetric,
+  type SummaryGroup,
+  type SummaryQuery,
   WINDOWS,
   type WindowName,
 } from '../aggregate/aggregator.js';
@@ -141,6 +143,26 @@ export function metricNeeds(rules: Rule[], window: WindowName): MetricMask {
   return metricMask(
     rules.filter((r) => !r.fleet && r.window === window && r.metric).map((r) => r.metric as string),
   );
+}
+
+/** Window summaries per (target, region) of some targets: the probe kinds the rules read, or all merged. */
+export function readRows(
+  source: { summary(q: SummaryQuery, only?: MetricMask): SummaryGroup[] },
+  rules: Rule[],
+  window: WindowName,
+  targets: Iterable<string>,
+): SeriesRow[] {
+  const need = rowNeeds(rules, window);
+  const only = metricNeeds(rules, window);
+  const rows: SeriesRow[] = [];
+  for (const target of targets) {
+    for (const probe of need) {
+      const q = probe === 'all' ? { target } : { target, probe };
+      for (const g of source.summary({ window, groupBy: 'region', ...q }, only))
+        rows.push({ target, region: g.key, probe, summary: g });
+    }
+  }
+  return rows;
 }
 
 /** A rule's rows of one region: its probe kind; else per kind (worse counts) or merged (sums). */

@@ -35,7 +35,7 @@ import {
   type Receiver,
   shippedRulesFile,
 } from './config.js';
-import { evaluate, metricNeeds, rowNeeds } from './evaluate.js';
+import { evaluate, readRows } from './evaluate.js';
 import { isProblem, RecentReports } from './evidence.js';
 import { Presence, ReportFeed } from './feed.js';
 import { type AgentFact, evaluateFleet } from './fleet-rules.js';
@@ -58,7 +58,7 @@ import {
 } from './schema.js';
 import { silencedBy, silenceStatus } from './silence.js';
 import { advance } from './state.js';
-import type { Candidate, SeriesRow, TargetSample } from './types.js';
+import type { Candidate, TargetSample } from './types.js';
 
 /** Before the first merged snapshot: nothing is evaluated from it (the pass returns before reading). */
 const EMPTY_WINDOWS: Pick<Aggregator, 'summary'> = { summary: () => [] };
@@ -577,7 +577,7 @@ export class Alerting {
         ? [...part].flatMap((t) => (pre as Map<string, TargetSample[]>).get(t) ?? [])
         : evaluate({
             rules: series,
-            read: (w, targets) => this.read(w, targets ?? part, series),
+            read: (w, targets) => readRows(this.windows, series, w, targets ?? part),
             targets: part,
             expectations: (t) => this.opts.targets.get(t)?.expectations,
             samples: (rule, t, region) => this.recent.sample(rule, t, region),
@@ -705,22 +705,6 @@ export class Alerting {
     }
     const g = m.get(region);
     return g && { reports: g.count, probeErrors: g.outcomes['probe-error'] };
-  }
-
-  /** Window summaries per (target, region) of some targets: the probe kinds rules read, or both merged. */
-  private read(window: WindowName, targets: ReadonlySet<string>, rules: Rule[]): SeriesRow[] {
-    const need = rowNeeds(rules, window);
-    const only = metricNeeds(rules, window);
-    const agg = this.windows;
-    const rows: SeriesRow[] = [];
-    for (const target of targets) {
-      for (const probe of need) {
-        const q = probe === 'all' ? { target } : { target, probe };
-        for (const g of agg.summary({ window, groupBy: 'region', ...q }, only))
-          rows.push({ target, region: g.key, probe, summary: g });
-      }
-    }
-    return rows;
   }
 
   private agentFacts(): AgentFact[] {

@@ -1,27 +1,7 @@
-import type { MetricMask, SummaryGroup, SummaryQuery, WindowName } from '../aggregate/aggregator.js';
-import { type EvaluateInput, evaluate, metricNeeds, rowNeeds } from '../alerting/evaluate.js';
+import type { MetricMask, SummaryGroup, SummaryQuery } from '../aggregate/aggregator.js';
+import { type EvaluateInput, evaluate, readRows } from '../alerting/evaluate.js';
 import type { Rule } from '../alerting/schema.js';
-import type { RegionSample, SeriesRow, TargetSample } from '../alerting/types.js';
-
-/** Window summaries per (target, region) of some targets: the probe kinds the rules read, or all merged. */
-export function readRows(
-  source: { summary(q: SummaryQuery, only?: MetricMask): SummaryGroup[] },
-  rules: Rule[],
-  window: WindowName,
-  targets: Iterable<string>,
-): SeriesRow[] {
-  const need = rowNeeds(rules, window);
-  const only = metricNeeds(rules, window);
-  const rows: SeriesRow[] = [];
-  for (const target of targets) {
-    for (const probe of need) {
-      const q = probe === 'all' ? { target } : { target, probe };
-      for (const g of source.summary({ window, groupBy: 'region', ...q }, only))
-        rows.push({ target, region: g.key, probe, summary: g });
-    }
-  }
-  return rows;
-}
+import type { RegionSample, TargetSample } from '../alerting/types.js';
 
 /**
  * A target sample that can make or keep an alert: a region breaches (quorum needs at least one, and
