@@ -20,7 +20,12 @@
  * the same instant, so such a step is repeated (up to --retries times, default 2) instead of being counted;
  * the table shows how many attempts were discarded and why.
  *
- *   node dist/bench/density.js [...] [--retries 2]
+ *   node dist/bench/density.js [...] [--retries 2] [--testbed-priority raise|off]
+ *
+ * The testbed child raises its autogroup's priority (raiseTestbedPriority; `off` leaves it as it was, to see
+ * why). Each re-anchor it forwards says how long the pacer's thread waited on the run queue and ran while
+ * it was late (/proc/self/task/<pid>/schedstat): waiting means the CPU went elsewhere, running means the
+ * testbed itself was busy.
  *
  * Last line: sessions=<largest passing n> dropped_pct=<its steady-state dropped %> pss_mb_per_session=<its PSS / n>
  */
@@ -209,7 +214,13 @@ async function runStep(
       pass: played === n && total > 0 && droppedPct < 1 && stalls === 0,
       discarded: [],
       testbedBehind: behind.length
-        ? behind.map((e) => `${e.kind}${e.lagMs !== undefined ? ` ${e.lagMs} ms` : ''}`).join(', ')
+        ? behind
+            .map(
+              (e) =>
+                `${e.kind}${e.lagMs !== undefined ? ` ${e.lagMs} ms` : ''}` +
+                (e.runQueueMs !== undefined ? ` (run queue ${e.runQueueMs} ms, ran ${e.ranMs} ms)` : ''),
+            )
+            .join(', ')
         : undefined,
     };
   } finally {
@@ -316,6 +327,9 @@ async function main(): Promise<void> {
   );
 }
 
+/** A source event as the child forwards it: a re-anchor also says where the pacer's time went. */
+type ChildSourceEvent = SourceEvent & { runQueueMs?: number; ranMs?: number };
+
 interface TestbedChild {
   /** Master playlist of the single-ladder HLS TS stream. */
   url: string;
@@ -324,7 +338,7 @@ interface TestbedChild {
   /** The child's pid, leader of its process group (ffmpeg included). */
   pid: number;
   /** Source disturbances (Testbed.sourceLog) the child reported between two wall-clock times. */
-  disturbances(fromMs: number, toMs: number): SourceEvent[];
+  disturbances(fromMs: number, toMs: number): ChildSourceEvent[];
   stop(): Promise<void>;
 }
 
@@ -333,12 +347,13 @@ interface TestbedChild {
  * event loop with the prober's side of the DevTools protocol, and its CPU is accounted apart.
  */
 async function spawnTestbed(): Promise<TestbedChild> {
-  const child = spawn(process.execPath, [process.argv[1]!, '--testbed-child'], {
-    detached: true,
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
+  const child = spawn(
+    process.execPath,
+    [process.argv[1]!, '--testbed-child', '--testbed-priority', arg('testbed-priority', 'raise')],
+    { detached: true, stdio: ['pipe', 'pipe', 'inherit'] },
+  );
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  const events: SourceEvent[] = [];
+  const events: ChildSourceEvent[] = [];
   const ready = await new Promise<{ url: string; priority: string }>((resolve, reject) => {
     let buf = '';
     // One JSON object per line: {url} once ready, then {source: SourceEvent} as they happen.
@@ -348,7 +363,7 @@ async function spawnTestbed(): Promise<TestbedChild> {
         const line = buf.slice(0, nl);
         buf = buf.slice(nl + 1);
         try {
-          const msg = JSON.parse(line) as { url?: string; priority?: string; source?: SourceEvent };
+          const msg = JSON.parse(line) as { url?: string; priority?: string; source?: ChildSourceEvent };
           if (msg.url) resolve({ url: msg.url, priority: msg.priority ?? 'unknown' });
           if (msg.source) events.push(msg.source);
         } catch {
@@ -375,7 +390,6 @@ async function spawnTestbed(): Promise<TestbedChild> {
   };
 }
 
-/** Child mode: run the testbed until stdin closes (the parent stopped or died). */
 /**
  * Linux schedules each session (setsid: this child, and Chromium, which puppeteer starts detached) as one
  * autogroup with an equal share, and a process's own nice value only ranks it inside its group. During the
@@ -385,6 +399,8 @@ async function spawnTestbed(): Promise<TestbedChild> {
  * share a dedicated encoder has; the testbed's CPU is still measured and counted against the machine.
  */
 function raiseTestbedPriority(): string {
+  if (arg('testbed-priority', 'raise') === 'off')
+    return 'autogroup priority left as it was (--testbed-priority off)';
   try {
     writeFileSync('/proc/self/autogroup', '-10');
     return readFileSync('/proc/self/autogroup', 'utf8')
@@ -395,13 +411,40 @@ function raiseTestbedPriority(): string {
   }
 }
 
+/** This thread's time on a CPU and waiting for one, ms (/proc/self/task/<tid>/schedstat; the main thread's tid is the pid). */
+function schedstat(): { ranMs: number; waitedMs: number } {
+  const [ran = 0, waited = 0] = readFileSync(`/proc/self/task/${process.pid}/schedstat`, 'utf8')
+    .trim()
+    .split(/\s+/)
+    .map(Number);
+  return { ranMs: ran / 1e6, waitedMs: waited / 1e6 };
+}
+
+/** Child mode: run the testbed until stdin closes (the parent stopped or died). */
 async function serveTestbed(): Promise<void> {
   const priority = raiseTestbedPriority();
+  // Read every 250 ms on the pacer's own event loop: a late pacer means this timer was late too, so the
+  // reading before a re-anchor is from just before the stretch it was late for.
+  let last = schedstat();
+  const sampler = setInterval(() => {
+    last = schedstat();
+  }, 250);
+  sampler.unref();
   const tb: Testbed = await startTestbed({
     port: 0,
     ladder: 'single',
     logger: createLogger('density-testbed', process.env.LIVEPROBE_LOG_LEVEL ?? 'warn', 2),
-    onSourceEvent: (e) => process.stdout.write(`${JSON.stringify({ source: e })}\n`),
+    onSourceEvent: (e) => {
+      const now = schedstat();
+      const where =
+        e.kind === 'pacer-reanchor'
+          ? {
+              runQueueMs: Math.round(now.waitedMs - last.waitedMs),
+              ranMs: Math.round(now.ranMs - last.ranMs),
+            }
+          : {};
+      process.stdout.write(`${JSON.stringify({ source: { ...e, ...where } })}\n`);
+    },
   });
   process.stdout.write(`${JSON.stringify({ url: tb.streams[0]!.url, priority })}\n`);
   let stopping = false;

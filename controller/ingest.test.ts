@@ -1,7 +1,10 @@
 import type { JsMsg } from '@nats-io/jetstream';
 import { describe, expect, it } from 'vitest';
 import { realisticReport } from '../bench/report-fixture.js';
-import { pendingOf, streamSeq, subjectMismatch } from './ingest.js';
+import { createLogger } from '../shared/log.js';
+import { names } from '../shared/subjects.js';
+import { encodeJson } from '../shared/transport.js';
+import { Ingest, pendingOf, streamSeq, subjectMismatch } from './ingest.js';
 
 describe('subjectMismatch', () => {
   const r = realisticReport(3, 10);
@@ -60,22 +63,45 @@ describe('streamSeq', () => {
 });
 
 describe('pendingOf', () => {
-  const msg = (reply: string) => ({ reply }) as unknown as JsMsg;
-
   it("reads the consumer's pending count from both ack subject forms", () => {
-    expect(
-      pendingOf(msg('$JS.ACK.LIVEPROBE_RESULTS.controller-ingest.1.48213.48100.1796300000000000000.5')),
-    ).toBe(5);
+    expect(pendingOf('$JS.ACK.LIVEPROBE_RESULTS.controller-ingest.1.48213.48100.1796300000000000000.5')).toBe(
+      5,
+    );
     expect(
       pendingOf(
-        msg('$JS.ACK._.ACCHASH.LIVEPROBE_RESULTS.controller-ingest.2.907.12.1796300000000000000.4821.r4nd'),
+        '$JS.ACK._.ACCHASH.LIVEPROBE_RESULTS.controller-ingest.2.907.12.1796300000000000000.4821.r4nd',
       ),
     ).toBe(4821);
   });
 
   it('is 0 for anything else', () => {
-    expect(pendingOf(msg(''))).toBe(0);
-    expect(pendingOf(msg('$JS.ACK.odd'))).toBe(0);
-    expect(pendingOf(msg('$JS.ACK.S.C.1.2.3.4.x5'))).toBe(0);
+    expect(pendingOf('')).toBe(0);
+    expect(pendingOf('$JS.ACK.odd')).toBe(0);
+    expect(pendingOf('$JS.ACK.S.C.1.2.3.4.x5')).toBe(0);
+  });
+
+  it("is what an Ingest reports as its backlog: the last delivered message's count", () => {
+    const r = realisticReport(3, 10);
+    const seen: string[] = [];
+    const ingest = new Ingest({
+      js: {} as never,
+      names: names('liveprobe'),
+      logger: createLogger('test', 'silent'),
+      onReport: (rep) => seen.push(rep.id),
+    });
+    expect(ingest.backlog).toBe(0);
+    const deliver = (pending: number) =>
+      ingest.handle({
+        data: encodeJson(r),
+        subject: `liveprobe.results.${r.region}.${r.agentId}.${r.target.id}`,
+        seq: 7,
+        reply: `$JS.ACK.LIVEPROBE_RESULTS.controller-ingest.1.7.7.1796300000000000000.${pending}`,
+        ack: () => undefined,
+      } as unknown as JsMsg);
+    deliver(4200);
+    expect(ingest.backlog).toBe(4200);
+    deliver(0);
+    expect(ingest.backlog).toBe(0);
+    expect(seen).toEqual([r.id]);
   });
 });

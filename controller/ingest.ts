@@ -45,8 +45,8 @@ export interface IngestOptions {
 export class Ingest {
   /** `mismatched` (also counted in `invalid`): the body's region or agent disagrees with the subject. */
   readonly stats = { ingested: 0, invalid: 0, redelivered: 0, mismatched: 0 };
-  /** Reports still waiting in the consumer after the last one delivered (its ack subject says). */
-  backlog = 0;
+  /** The ack subject of the last message delivered: it carries the consumer's pending count. */
+  private lastReply: string | undefined;
   private readonly seen = new Set<string>();
   /** The remembered ids in arrival order, a ring: the oldest is forgotten first without an iterator. */
   private readonly ring: (string | undefined)[];
@@ -60,6 +60,11 @@ export class Ingest {
   constructor(private readonly opts: IngestOptions) {
     this.max = opts.rememberIds ?? 100_000;
     this.ring = new Array(this.max).fill(undefined);
+  }
+
+  /** Reports still waiting in the consumer after the last one delivered. */
+  get backlog(): number {
+    return pendingOf(this.lastReply);
   }
 
   async start(): Promise<void> {
@@ -83,7 +88,8 @@ export class Ingest {
    * Never throws (a throw would stop the consumer).
    */
   handle(msg: JsMsg): void {
-    this.backlog = pendingOf(msg);
+    // Kept, not parsed: the backlog is read once per alerting pass, not once per report.
+    this.lastReply = (msg as unknown as { reply?: string }).reply;
     let report: Report;
     try {
       const parsed = parseReport(decodeJson(msg.data));
@@ -246,11 +252,10 @@ export function streamSeq(msg: JsMsg): number {
 }
 
 /**
- * The consumer's pending count when the message was delivered, from its ack subject (see streamSeq): the
+ * The consumer's pending count when a message was delivered, from its ack subject (see streamSeq): the
  * last token of the 9-token form, the one before last of the 12-token form; 0 for anything else.
  */
-export function pendingOf(msg: JsMsg): number {
-  const reply = (msg as unknown as { reply?: string }).reply;
+export function pendingOf(reply: string | undefined): number {
   if (!reply) return 0;
   let dots = 0;
   let last = -1;
