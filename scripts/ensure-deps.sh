@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Makes a fresh Debian/Ubuntu checkout runnable; idempotent, quiet when there is nothing to do.
-#  - apt packages chromium, ffmpeg, nats-server when missing (sudo when not root)
+#  - apt packages chromium, ffmpeg, nats-server when missing (sudo when not root); with --test also
+#    prometheus (promtool: the tests lint /metrics, the dashboards' queries and the shipped rules)
 #  - npm ci when node_modules is missing or package-lock.json changed since the last install
 #  - build: tsc (incremental) and the command-center page bundle (ui/ -> dist/ui)
 set -euo pipefail
@@ -18,6 +19,14 @@ if [ ${#need[@]} -gt 0 ]; then
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+if [ "${1:-}" = "--test" ] && ! command -v promtool >/dev/null 2>&1; then
+  echo "liveprobe: installing prometheus for promtool (apt)" >&2
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
 fi
 
 stamp=node_modules/.liveprobe-lock-sum
