@@ -6,6 +6,7 @@ import { Schedule, Watch } from '../shared/api.js';
 import type { Config } from '../shared/config.js';
 import { EgressPolicy } from '../shared/egress.js';
 import type { Logger } from '../shared/log.js';
+import { withSegments } from '../shared/report-core.js';
 import { names as subjectNames } from '../shared/subjects.js';
 import { connectNats, encodeJson } from '../shared/transport.js';
 import { Aggregator } from './aggregate/aggregator.js';
@@ -150,12 +151,19 @@ export async function startController(opts: ControllerOptions): Promise<Controll
     js,
     names,
     logger,
-    onReport: (r, seq) => {
+    onReport: (r, seq, segments) => {
       aggregator.add(r);
       latest.add(r);
       metrics.observe(r);
       sweeps.onReport(r);
-      events.emit('report', r, seq);
+      events.emit('ingested', r, seq);
+      // The whole report (its segment rows decoded and validated) only for an open live feed.
+      if (feedWanted()) {
+        const whole = withSegments(r, segments);
+        if (whole) events.emit('report', whole, seq);
+        else
+          logger.warn({ reportId: r.id }, "report's segment rows are malformed; left out of the live feed");
+      }
     },
   });
   // Rebuild the windows from the stream before live ingest starts: a restart keeps /v1/summary's figures.

@@ -1,9 +1,7 @@
 import type { ConsumerMessages, JetStreamClient, JsMsg } from '@nats-io/jetstream';
-import { parseReport } from '../shared/fast-parse.js';
 import type { Logger } from '../shared/log.js';
-import type { Report } from '../shared/schemas.js';
+import { decodeReportCore, type ReportCore } from '../shared/report-core.js';
 import type { Names } from '../shared/subjects.js';
-import { decodeJson } from '../shared/transport.js';
 
 /**
  * Ack after this many reports, or ACK_IDLE_MS after the last one, whichever comes first. Every ack is a
@@ -29,8 +27,11 @@ export interface IngestOptions {
   js: JetStreamClient;
   names: Names;
   logger: Logger;
-  /** Called once per distinct report id, in stream order, with its results-stream sequence. */
-  onReport: (report: Report, seq: number) => void;
+  /**
+   * Called once per distinct report id, in stream order, with its results-stream sequence and its segment
+   * rows as they came (JSON, unvalidated: shared/report-core.ts withSegments makes the whole report).
+   */
+  onReport: (report: ReportCore, seq: number, segments: string | undefined) => void;
   /** Report ids remembered to make redelivery (after a controller crash) idempotent. */
   rememberIds?: number;
   /** Durable consumer to read (default: the shared `names.ingestConsumer`; a partition's own: controller/partition/). */
@@ -84,15 +85,19 @@ export class Ingest {
   }
 
   /**
-   * One delivered message: decode and validate once, check it against its subject, hand it on once per id.
+   * One delivered message: decode and validate once (its segment rows left as text), check it against its
+   * subject, hand it on once per id.
    * Never throws (a throw would stop the consumer).
    */
   handle(msg: JsMsg): void {
     // Kept, not parsed: the backlog is read once per alerting pass, not once per report.
     this.lastReply = (msg as unknown as { reply?: string }).reply;
-    let report: Report;
+    let report: ReportCore;
+    let segments: string | undefined;
     try {
-      const parsed = parseReport(decodeJson(msg.data));
+      const decoded = decodeReportCore(msg.data);
+      const parsed = decoded.parsed;
+      segments = decoded.segments;
       if (!parsed.success) {
         this.stats.invalid++;
         this.opts.logger.warn(
@@ -128,7 +133,7 @@ export class Ingest {
       return;
     }
     try {
-      this.opts.onReport(report, streamSeq(msg));
+      this.opts.onReport(report, streamSeq(msg), segments);
     } catch (err) {
       this.opts.logger.error({ err, reportId: report.id }, 'report handler failed');
     }
@@ -181,7 +186,10 @@ export class Ingest {
  * A subject of the older 4-token form (`<prefix>.results.<region>.<target>`, spooled before an upgrade) is
  * held to its region and target only.
  */
-export function subjectMismatch(subject: string, r: Report): string | undefined {
+export function subjectMismatch(
+  subject: string,
+  r: Pick<ReportCore, 'region' | 'agentId' | 'target'>,
+): string | undefined {
   // The usual case, checked in place (no token array per report): `<prefix>.results.<region>.<agent>.<target>`
   // (then `.<partition>` when partitioned) with all three as the body says. Anything else takes the
   // token-by-token path, which names the mismatch.

@@ -1,4 +1,5 @@
-import type { Outcome, Report } from '../shared/schemas.js';
+import type { ReportCore } from '../shared/report-core.js';
+import type { Outcome } from '../shared/schemas.js';
 
 /** One line about a report: what the board shows on a cell and the target view lists. */
 export interface ReportLine {
@@ -23,7 +24,7 @@ export class LatestReports {
   /** target -> region -> lines, newest first (nested maps: no key string built per report). */
   private readonly cells = new Map<string, Map<string, ReportLine[]>>();
 
-  add(r: Report): void {
+  add(r: ReportCore): void {
     // A watch's summary (seq 0) repeats what its interval reports said.
     if (r.mode === 'watch' && r.seq === 0) return;
     let regions = this.cells.get(r.target.id);

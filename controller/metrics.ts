@@ -1,6 +1,6 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, type LabelValues, Registry } from 'prom-client';
 import type { MetricName } from '../shared/metrics.js';
-import type { Report } from '../shared/schemas.js';
+import type { ReportCore } from '../shared/report-core.js';
 import { VERSION } from '../shared/version.js';
 import type { Aggregator, WindowName } from './aggregate/aggregator.js';
 import type { RegionCapacity } from './fleet.js';
@@ -364,7 +364,7 @@ export class ControllerMetrics {
   }
 
   /** Called for every report ingested live. */
-  observe(report: Report, now = Date.now()): void {
+  observe(report: ReportCore, now = Date.now()): void {
     // A watch's summary (seq 0) re-counts the period its interval reports already covered.
     if (report.mode === 'watch' && report.seq === 0) return;
     const s = this.seriesFor(report, now);
@@ -399,7 +399,7 @@ export class ControllerMetrics {
     for (const f of report.findings) s.findings.set(f.code, (s.findings.get(f.code) ?? 0) + f.count);
   }
 
-  private seriesFor(report: Report, now: number): SeriesState | undefined {
+  private seriesFor(report: ReportCore, now: number): SeriesState | undefined {
     let regions = this.index.get(report.target.id);
     const kinds = regions?.get(report.region);
     if (kinds) {

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { type RegionProgress, Sweep, SweepRequest, type SweepVerdict } from '../shared/api.js';
 import { adHocTargetId } from '../shared/ids.js';
 import type { Logger } from '../shared/log.js';
+import type { ReportCore } from '../shared/report-core.js';
 import type { Job, Report, Target, TargetRef } from '../shared/schemas.js';
 import type { Names } from '../shared/subjects.js';
 import { encodeJson } from '../shared/transport.js';
@@ -102,7 +103,7 @@ export const MAX_SWEEP_CELLS = 300;
 const cut = (s: string, n: number) => (s.length > n ? `${s.slice(0, n - 1)}…` : s);
 
 /** Reports kept in the sweep record: segment timings dropped, errors, findings and reasons capped and cut. */
-function trimReport(r: Report): Report {
+function trimReport(r: ReportCore): Report {
   return {
     ...r,
     reasons: r.reasons.slice(0, 10).map((x) => cut(x, 300)),
@@ -291,7 +292,7 @@ export class SweepService {
   }
 
   /** Called by ingest (and the start-up replay) for every report; idempotent per report id. */
-  onReport(report: Report): void {
+  onReport(report: ReportCore): void {
     if (!report.sweepId || report.seq !== 0) return;
     const sweepId = report.sweepId;
     const known = this.store.get(sweepId);

@@ -137,7 +137,7 @@ export function decodeSketch(b64: string): DDSketch {
 
 /**
  * A wire sketch decoded into reusable storage, for the controller's ingest: a report's sketches are decoded
- * once and added into three buckets' sketches, tens of thousands of times a second. decodeSketch builds a
+ * once and added into four buckets' sketches, tens of thousands of times a second. decodeSketch builds a
  * DDSketch per report (its 128-bin store re-centred as bins arrive) only to merge it and drop it; this reads
  * the same wire form into a scratch array and adds the counts straight into the target sketch's store, with
  * exactly the result of `target.merge(decodeSketch(wire))` (sample-sketch.test.ts checks both on a corpus).

@@ -136,7 +136,20 @@ describe('controller API: auth, summary, events, metrics, restart', () => {
     expect(res.headers.get('content-type')).toContain('text/event-stream');
     const reader = res.body!.getReader();
     const publisher = new JetStreamPublisher({ js: jetstream(nc), names: names(), logger });
-    await publisher.publish(report(101, { id: 'live-1:0', jobId: 'live-1' }));
+    // Ingest leaves segment rows undecoded (shared/report-core.ts); the live feed still carries them whole.
+    const rows = [
+      {
+        at: 1,
+        rendition: '720p',
+        sn: 9,
+        url: 'https://cdn/ch1/9.ts',
+        bytes: 9000,
+        ttfb_ms: 12,
+        download_ms: 30,
+      },
+      { at: 2, url: 'https://cdn/ch1/10"].ts', bytes: 9100, ttfb_ms: 13, download_ms: 31, reused: true },
+    ];
+    await publisher.publish(report(101, { id: 'live-1:0', jobId: 'live-1', segments: rows }));
     let text = '';
     while (!text.includes('live-1:0')) {
       const { value, done } = await reader.read();
@@ -144,7 +157,8 @@ describe('controller API: auth, summary, events, metrics, restart', () => {
       text += new TextDecoder().decode(value);
     }
     abort.abort();
-    expect(text).toMatch(/event: report\ndata: \{.*"id":"live-1:0"/);
+    const data = text.match(/event: report\ndata: (\{.*"id":"live-1:0".*\})\n/)?.[1];
+    expect(JSON.parse(data ?? '{}').segments).toEqual(rows);
   });
 
   it('exposes Prometheus metrics with the METRICS.md names', async () => {

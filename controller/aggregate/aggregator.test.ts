@@ -71,6 +71,39 @@ describe('Aggregator', () => {
     expect(agg.summary({ window: '1h', groupBy: 'region', region: 'us', probe: 'browser' })).toHaveLength(1);
   });
 
+  it('unfiltered groupings (read from the rollups) equal the same groups merged from the series', () => {
+    const agg = new Aggregator({ now, cacheMs: 0 });
+    const targets = ['t1', 't2', 't3'];
+    const regions = ['eu', 'us', 'ap'];
+    let i = 0;
+    for (const t of targets) {
+      for (const region of regions) {
+        for (let k = 0; k < 5; k++, i++) {
+          agg.add(
+            report({
+              target: { id: t, url: `http://o/${t}.m3u8`, protocol: 'hls' },
+              region,
+              probe: i % 3 ? 'stream' : 'browser',
+              outcome: i % 7 ? 'ok' : 'failed',
+              ageMs: (i * 37_000) % (50 * 60_000),
+              metrics: { startup_ms: 300 + ((i * 97) % 900), errors_http: i % 4 },
+              sketches: sketchesOf({ segment_ttfb_ms: [10 + (i % 9), 20 + (i % 13)] }),
+            }),
+          );
+        }
+      }
+    }
+    for (const window of ['1m', '5m', '1h'] as const) {
+      // A one-target (or one-region, one-probe) query reads that target's series, not a rollup.
+      const fromSeries = targets.flatMap((t) => agg.summary({ window, groupBy: 'target', target: t }));
+      expect(agg.summary({ window, groupBy: 'target' })).toEqual(fromSeries);
+      const byRegion = regions.flatMap((r) => agg.summary({ window, groupBy: 'region', region: r }));
+      expect(agg.summary({ window, groupBy: 'region' })).toEqual(
+        byRegion.sort((a, b) => a.key.localeCompare(b.key)),
+      );
+    }
+  });
+
   it('excludes probe-errors from the success ratio and weights rebuffering by duration', () => {
     const agg = new Aggregator({ now, cacheMs: 0 });
     agg.add(report({ outcome: 'ok', metrics: { rebuffer_ratio: 0, errors_http: 2 }, durationMs: 30_000 }));

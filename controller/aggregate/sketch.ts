@@ -31,7 +31,7 @@ export function acceptClamped(s: DDSketch, value: number): void {
 
 /**
  * The store key of a value clamped at 0, or NaN for the zero bucket: a report's figure goes into three
- * buckets' sketches (its series and two rollups), so ingest computes its logarithm once (acceptKeyed).
+ * buckets' sketches (its series and three rollups), so ingest computes its logarithm once (acceptKeyed).
  */
 export function keyOf(value: number): number {
   const v = Math.max(value, 0);

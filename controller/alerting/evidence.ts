@@ -4,6 +4,8 @@
  * pointer writes per report, no copies) and bounded: 4 recent and 4 problem reports per series; series
  * idle for an hour are dropped.
  */
+
+import type { ReportCore } from '../../shared/report-core.js';
 import type { Report } from '../../shared/schemas.js';
 import { COUNTERS, type Rule } from './schema.js';
 
@@ -45,7 +47,7 @@ interface Series {
 }
 
 /** A report that shows a problem: evidence worth keeping, and a target the alerting evaluates at once. */
-export const isProblem = (r: Report): boolean =>
+export const isProblem = (r: ReportCore): boolean =>
   r.outcome !== 'ok' ||
   r.findings.length > 0 ||
   (r.metrics.errors_http ?? 0) + (r.metrics.errors_network ?? 0) + (r.metrics.errors_player ?? 0) > 0;
@@ -54,7 +56,7 @@ export class RecentReports {
   /** target -> region -> series (nested maps: no key string built per report). */
   private readonly byTarget = new Map<string, Map<string, Series>>();
 
-  add(r: Report): void {
+  add(r: ReportCore): void {
     // A watch's closing summary repeats its interval reports (the windows skip it too).
     if (r.mode === 'watch' && r.seq === 0) return;
     let regions = this.byTarget.get(r.target.id);

@@ -11,7 +11,7 @@ import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import type { KV, Kvm } from '@nats-io/kv';
 import { z } from 'zod';
 import type { Logger } from '../../shared/log.js';
-import type { Report } from '../../shared/schemas.js';
+import type { ReportCore } from '../../shared/report-core.js';
 import type { Names } from '../../shared/subjects.js';
 import {
   type Aggregator,
@@ -155,7 +155,7 @@ export class Alerting {
   private stopped = false;
   private presence: Presence | undefined;
   private feed: ReportFeed | undefined;
-  private readonly onReport = (r: Report) => this.observe(r);
+  private readonly onReport = (r: ReportCore) => this.observe(r);
 
   /** Counters for tests and /metrics. */
   readonly stats = {
@@ -318,7 +318,7 @@ export class Alerting {
     for (const a of this.alerts.list()) this.emitted.set(a.id, a.state);
     // Partitioned, the replicas signal problem reports and active targets (controller/partition/signals.ts):
     // the lease holder never reads the whole fleet's reports.
-    if (!this.opts.cluster) this.opts.events.on('report', this.onReport);
+    if (!this.opts.cluster) this.opts.events.on('ingested', this.onReport);
     if (this.opts.stream) {
       this.presence = new Presence(this.opts.leases, this.opts.holder, (peers) => {
         if (peers > 0 && !this.feed && !this.stopped) void this.startFeed();
@@ -349,7 +349,7 @@ export class Alerting {
       onReport: (r) => this.observe(r),
     });
     this.feed = feed;
-    this.opts.events.off('report', this.onReport);
+    this.opts.events.off('ingested', this.onReport);
     this.opts.logger.info(
       { replayMs },
       'other controller replicas present: alerting follows the whole results stream',
@@ -359,7 +359,7 @@ export class Alerting {
     } catch (err) {
       this.opts.logger.error({ err }, "alerting feed failed; alerting from this replica's ingest only");
       this.feed = undefined;
-      this.opts.events.on('report', this.onReport);
+      this.opts.events.on('ingested', this.onReport);
     }
   }
 
@@ -408,7 +408,7 @@ export class Alerting {
   }
 
   /** Partitioned: a problem report another replica (or this one) ingested (controller/partition/signals.ts). */
-  observeFromCluster(r: Report): void {
+  observeFromCluster(r: ReportCore): void {
     this.observe(r);
   }
 
@@ -420,7 +420,7 @@ export class Alerting {
     if (this.lease.isHeld()) for (const t of targets) this.dirty.add(t);
   }
 
-  private observe(r: Report): void {
+  private observe(r: ReportCore): void {
     this.recent.add(r);
     if (this.stopped) return;
     if (!(r.mode === 'watch' && r.seq === 0)) this.known.set(r.target.id, Date.now());
@@ -836,7 +836,7 @@ export class Alerting {
     if (this.tickTimer) clearTimeout(this.tickTimer);
     if (this.fastTimer) clearTimeout(this.fastTimer);
     if (this.evictTimer) clearInterval(this.evictTimer);
-    this.opts.events.off('report', this.onReport);
+    this.opts.events.off('ingested', this.onReport);
     await this.chain;
     // Let sends in flight finish briefly; what is cut off stays claimed-but-unsent and is retried later.
     await Promise.race([this.dispatcher.idle(), new Promise((r) => setTimeout(r, 3000))]);

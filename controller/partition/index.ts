@@ -3,6 +3,7 @@ import type { Kvm } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Config } from '../../shared/config.js';
 import type { Logger } from '../../shared/log.js';
+import type { ReportCore } from '../../shared/report-core.js';
 import type { Report } from '../../shared/schemas.js';
 import type { Names } from '../../shared/subjects.js';
 import type { EvaluateInput } from '../alerting/evaluate.js';
@@ -30,7 +31,7 @@ export interface PartitionedOptions {
   logger: Logger;
   labelsOf: (targetId: string) => Record<string, string> | undefined;
   /** A report of an owned partition, once (live or replayed when the partition was taken). */
-  onReport: (r: Report, replayed: boolean) => void;
+  onReport: (r: ReportCore, replayed: boolean) => void;
   /** Every new report of the fleet, whoever owns it (the live SSE feed). */
   onFeed: (r: Report, seq: number) => void;
   /** A partition this replica no longer owns (see PartitionOwnerOptions.onReleased). */

@@ -1,7 +1,7 @@
 import { AckPolicy, DeliverPolicy, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { nanos } from '@nats-io/transport-node';
 import type { Logger } from '../../shared/log.js';
-import type { Report } from '../../shared/schemas.js';
+import type { ReportCore } from '../../shared/report-core.js';
 import type { Names } from '../../shared/subjects.js';
 import { Aggregator } from '../aggregate/aggregator.js';
 import { Ingest } from '../ingest.js';
@@ -30,7 +30,7 @@ export interface PartitionOwnerOptions {
   rebuildMs: number;
   labelsOf: (targetId: string) => Record<string, string> | undefined;
   /** Every report of an owned partition, once (sweeps progress, counters); `replayed` for history. */
-  onReport: (r: Report, replayed: boolean) => void;
+  onReport: (r: ReportCore, replayed: boolean) => void;
   /** A partition given up (or lost): its per-series exports move to the new owner. */
   onReleased?: (id: string) => void;
 }
@@ -90,7 +90,7 @@ export class PartitionOwner {
     };
     this.states.set(id, state);
     let warned = false;
-    const add = (r: Report, replayed: boolean) => {
+    const add = (r: ReportCore, replayed: boolean) => {
       if (spec.id === 'unmapped' && !warned) {
         warned = true;
         this.opts.logger.warn(

@@ -2,7 +2,7 @@ import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { z } from 'zod';
 import { parseReport } from '../../shared/fast-parse.js';
 import type { Logger } from '../../shared/log.js';
-import type { Report } from '../../shared/schemas.js';
+import type { ReportCore } from '../../shared/report-core.js';
 import { decodeJson, encodeJson } from '../../shared/transport.js';
 import { isProblem } from '../alerting/evidence.js';
 
@@ -32,7 +32,7 @@ const Signal = z.object({
 
 export interface SignalSink {
   /** A problem report ingested somewhere in the cluster: its target is evaluated at once. */
-  observe(r: Report): void;
+  observe(r: ReportCore): void;
   /** Targets with new reports somewhere in the cluster (evaluated on the next pass). */
   noteTargets(targets: string[]): void;
 }
@@ -46,7 +46,7 @@ export interface SignalSink {
  */
 export class ClusterSignals {
   private sub: Subscription | undefined;
-  private problems: Report[] = [];
+  private problems: ReportCore[] = [];
   private readonly targets = new Set<string>();
   private problemTimer: NodeJS.Timeout | undefined;
   private targetTimer: NodeJS.Timeout | undefined;
@@ -89,7 +89,7 @@ export class ClusterSignals {
   }
 
   /** A report this replica ingested live (not a replay). */
-  onReport(r: Report): void {
+  onReport(r: ReportCore): void {
     if (isProblem(r) && this.problems.length < MAX_PROBLEMS) {
       this.problems.push(r);
       this.problemTimer ??= setTimeout(() => this.flushProblems(), PROBLEM_FLUSH_MS);
@@ -125,7 +125,7 @@ export class ClusterSignals {
   }
 
   /** A problem report as it travels: trimmed if too large to send whole, undefined if even that is. */
-  private problemJson(r: Report): string | undefined {
+  private problemJson(r: ReportCore): string | undefined {
     const json = JSON.stringify(r);
     if (Buffer.byteLength(json) <= MAX_ONE_BYTES) return json;
     const trimmed = JSON.stringify({

@@ -56,11 +56,14 @@ export const eventRoutes = (s: Services) => async (app: App) => {
   app.addHook('preClose', async () => {
     for (const res of open) res.end();
   });
-  // The newest report sequence seen, so a fresh client learns an id to resume from before its first report.
+  // The newest report sequence seen, so a fresh client learns an id to resume from before its first report
+  // (every report ingested here, and the live feed's while it runs).
   let newestSeq = 0;
-  s.events.on('report', (_r, seq) => {
+  const newest = (_r: unknown, seq: number) => {
     newestSeq = Math.max(newestSeq, seq);
-  });
+  };
+  s.events.on('ingested', newest);
+  s.events.on('report', newest);
   app.get('/v1/events', { schema: { querystring: EventsQuery } }, (req, reply) => {
     const { types, target } = req.query;
     const slot = s.sse?.admit(req.principal?.name ?? req.ip) ?? { release: () => {} };

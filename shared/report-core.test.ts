@@ -1,0 +1,106 @@
+import { isDeepStrictEqual } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { realisticReport } from '../bench/report-fixture.js';
+import { parseReport } from './fast-parse.js';
+import { decodeReportCore, withSegments } from './report-core.js';
+import { prng } from './testing/prng.js';
+import { browserReport, mutate, type Node, streamReport } from './testing/report-mutations.js';
+
+const bytes = (s: string) => new TextEncoder().encode(s);
+const withoutSegments = <T extends { segments?: unknown }>(r: T) => {
+  const { segments: _, ...core } = r;
+  return core;
+};
+
+/** What the whole-report parser makes of `text`, against the core decoder and the rows put back. */
+function agree(text: string) {
+  const whole = parseReport(JSON.parse(text));
+  const d = decodeReportCore(bytes(text));
+  return { whole, d, back: d.parsed.success ? withSegments(d.parsed.data, d.segments) : undefined };
+}
+
+describe('decodeReportCore', () => {
+  it('decodes a report as the whole-report parser does, minus its rows, and puts the rows back', () => {
+    for (const r of [realisticReport(7, 10), browserReport, streamReport]) {
+      const { whole, d, back } = agree(JSON.stringify(r));
+      expect(whole.success).toBe(true);
+      expect(d.parsed.success).toBe(true);
+      if (!whole.success || !d.parsed.success) continue;
+      expect(d.parsed.data).not.toHaveProperty('segments');
+      expect(d.parsed.data).toStrictEqual(withoutSegments(whole.data));
+      expect(back).toStrictEqual(whole.data);
+    }
+  });
+
+  it('finds the rows wherever the key is, and strings that look like JSON do not fool it', () => {
+    const rows = [
+      { at: 1, url: 'https://cdn/a/"segments":[1]/x.ts?q=]}', bytes: 1, ttfb_ms: 1, download_ms: 2 },
+      { at: 2, url: 'https://cdn/b\\"]\\\\', rendition: '{[', bytes: 1, ttfb_ms: 1, download_ms: 2 },
+    ];
+    const { segments: _, ...rest } = realisticReport(3, 10);
+    const orders = [
+      { segments: rows, ...rest },
+      { ...rest, segments: rows },
+      { id: rest.id, segments: rows, ...rest },
+      { ...rest, segments: [] },
+      rest,
+    ];
+    for (const r of orders) {
+      const text = JSON.stringify(r);
+      const { whole, d, back } = agree(text);
+      expect(whole.success, text.slice(0, 80)).toBe(true);
+      if (!whole.success || !d.parsed.success) throw new Error(`not decoded: ${text.slice(0, 80)}`);
+      expect(d.parsed.data).toStrictEqual(withoutSegments(whole.data));
+      expect(back).toStrictEqual(whole.data);
+    }
+  });
+
+  it('keeps the core of a report whose rows are malformed; only the whole report is refused', () => {
+    const r = { ...realisticReport(3, 10), segments: [{ at: 'soon', url: 5 }] };
+    const { whole, d, back } = agree(JSON.stringify(r));
+    expect(whole.success).toBe(false);
+    expect(d.parsed.success).toBe(true);
+    expect(back).toBeUndefined();
+    // Rows that are not even JSON, in a balanced array: the core stands, the rows are refused when read.
+    const text = JSON.stringify(realisticReport(3, 10)).replace('"segments":[', '"segments":[1 2,');
+    const broken = decodeReportCore(bytes(text));
+    expect(broken.parsed.success).toBe(true);
+    expect(
+      withSegments(broken.parsed.success ? broken.parsed.data : (undefined as never), broken.segments),
+    ).toBeUndefined();
+  });
+
+  it('throws on text that is not JSON, with the rows cut or not', () => {
+    const text = JSON.stringify(realisticReport(3, 10));
+    expect(() => decodeReportCore(bytes(text.slice(0, -1)))).toThrow(SyntaxError);
+    expect(() => decodeReportCore(bytes(text.replace('"segments":[', '"segments":[[')))).toThrow(SyntaxError);
+    expect(() => decodeReportCore(bytes('{"segments":[] "id":1}'))).toThrow(SyntaxError);
+  });
+
+  it('agrees with the whole-report parser on 10k mutated reports, rows apart', () => {
+    let accepted = 0;
+    let rowsOnly = 0;
+    for (let seed = 1; seed <= 10_000; seed++) {
+      const rand = prng(seed);
+      const input = structuredClone(seed % 2 ? browserReport : streamReport) as Node;
+      const n = 1 + Math.floor(rand() * 3);
+      for (let i = 0; i < n; i++) mutate(input, rand);
+      const { whole, d, back } = agree(JSON.stringify(input));
+      // Refused whole only for its rows: the core stands, the rows do not.
+      const forRows =
+        !whole.success && whole.error.issues.every((i) => i.path[0] === 'segments') && d.parsed.success;
+      const same = whole.success
+        ? d.parsed.success &&
+          isDeepStrictEqual(d.parsed.data, withoutSegments(whole.data)) &&
+          isDeepStrictEqual(back, whole.data)
+        : forRows
+          ? back === undefined
+          : !d.parsed.success;
+      if (!same) expect({ seed, input, whole, core: d.parsed }).toBeUndefined();
+      if (whole.success) accepted++;
+      if (forRows) rowsOnly++;
+    }
+    expect(accepted).toBeGreaterThan(1000);
+    expect(rowsOnly).toBeGreaterThan(100);
+  });
+});

@@ -1,0 +1,109 @@
+import { z } from 'zod';
+import { fastParser, type ParseResult } from './fast-parse.js';
+import { MAX_SEGMENTS_IN_REPORT, Report, SegmentTiming } from './schemas.js';
+
+/**
+ * A report without its per-segment rows: everything ingest aggregates, alerts on and counts. The rows
+ * (up to MAX_SEGMENTS_IN_REPORT request timings, half a typical report's bytes) are read by the live feed
+ * and the results API only; their figures reach the windows through `metrics` and `sketches`.
+ */
+export const ReportCore = Report.omit({ segments: true });
+export type ReportCore = z.infer<typeof ReportCore>;
+
+const parseCore = fastParser(ReportCore);
+const parseSegmentRows = fastParser(z.array(SegmentTiming).max(MAX_SEGMENTS_IN_REPORT));
+const dec = new TextDecoder();
+
+/** A report decoded for ingest: its core validated, its segment rows kept as text until someone asks. */
+export interface DecodedReport {
+  parsed: ParseResult<ReportCore>;
+  /** The report's `"segments"` array as it came (JSON), when it had one. */
+  segments: string | undefined;
+}
+
+/**
+ * Decodes a report on the wire without its segment rows: decoding and validating them was ~6 µs of the
+ * controller's ~35 µs per report (JSON.parse and the validator, measured with bench/report-fixture.ts's
+ * reports), for rows ingest never reads. The rows are cut out of the text before JSON.parse, as one
+ * bracket-balanced array; anything else (no such key, rows of another shape) is parsed whole, the rows
+ * set aside as text. Rows are checked when read (withSegments): a report whose rows are malformed, even
+ * not JSON inside a balanced array, is still ingested by its core. Throws a SyntaxError on text that is
+ * not JSON otherwise, like JSON.parse.
+ */
+export function decodeReportCore(data: Uint8Array): DecodedReport {
+  const text = dec.decode(data);
+  const cut = segmentsSpan(text);
+  if (!cut) {
+    const whole: unknown = JSON.parse(text);
+    // Rows of another shape (not an array, spaced out): kept for withSegments to refuse or accept.
+    const rows =
+      whole !== null && typeof whole === 'object' && Object.hasOwn(whole, 'segments')
+        ? JSON.stringify((whole as { segments: unknown }).segments)
+        : undefined;
+    return { parsed: parseCore(whole), segments: rows };
+  }
+  const [keyAt, open, close] = cut;
+  // `,"segments":[...]` or `{"segments":[...],`: the comma goes with it, so the rest stays one object.
+  const rest =
+    text.charCodeAt(keyAt - 1) === COMMA
+      ? text.slice(0, keyAt - 1) + text.slice(close + 1)
+      : text.slice(0, keyAt) + text.slice(text.charCodeAt(close + 1) === COMMA ? close + 2 : close + 1);
+  return { parsed: parseCore(JSON.parse(rest)), segments: text.slice(open, close + 1) };
+}
+
+/**
+ * The whole report from a decoded core and its rows, validated as the full schema would: undefined when
+ * the rows are malformed (the core stands; only readers of the rows lose this report's).
+ */
+export function withSegments(core: ReportCore, segments: string | undefined): Report | undefined {
+  if (segments === undefined) return { ...core, segments: [] };
+  let rows: unknown;
+  try {
+    rows = JSON.parse(segments);
+  } catch {
+    return undefined;
+  }
+  const parsed = parseSegmentRows(rows);
+  return parsed.success ? { ...core, segments: parsed.data } : undefined;
+}
+
+const KEY = '"segments":[';
+const COMMA = 44;
+const QUOTE = 34;
+const BACKSLASH = 92;
+
+/**
+ * Where the top-level `"segments":[...]` is: [key start, `[`, matching `]`], or undefined. The key is
+ * taken at face value where a `,` or `{` comes before it: JSON strings escape their quotes, so `"segments":`
+ * inside one cannot end in `":`; a nested object's `segments` key (no schema has one) would only be cut
+ * out of an object the validator strips anyway.
+ */
+function segmentsSpan(text: string): [number, number, number] | undefined {
+  const keyAt = text.indexOf(KEY);
+  if (keyAt <= 0) return undefined;
+  const before = text.charCodeAt(keyAt - 1);
+  if (before !== COMMA && before !== 123) return undefined;
+  const open = keyAt + KEY.length - 1;
+  let depth = 0;
+  for (let i = open; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === QUOTE) {
+      // To the closing quote: one preceded by an even number of backslashes.
+      for (;;) {
+        const q = text.indexOf('"', i + 1);
+        if (q < 0) return undefined;
+        let b = q - 1;
+        while (text.charCodeAt(b) === BACKSLASH) b--;
+        i = q;
+        if ((q - 1 - b) % 2 === 0) break;
+      }
+    } else if (c === 91 || c === 123) depth++;
+    else if (c === 93 || c === 125) {
+      if (--depth > 0) continue;
+      // The array must end its member as it began one: followed by `,` or the object's `}`.
+      const after = text.charCodeAt(i + 1);
+      return c === 93 && (after === COMMA || after === 125) ? [keyAt, open, i] : undefined;
+    }
+  }
+  return undefined;
+}
