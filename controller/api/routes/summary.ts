@@ -1,3 +1,4 @@
+import { Ajv } from 'ajv';
 import { z } from 'zod';
 import { SubjectToken } from '../../../shared/ids.js';
 import { FindingCode } from '../../../shared/metrics.js';
@@ -62,6 +63,15 @@ export const partialOf = (missing: string[]) =>
   missing.length ? { partial: true, missingPartitions: missing } : {};
 
 const Groups = z.array(Group);
+/**
+ * The response check compiled from the same schema (ajv; numbers must be finite, as zod's): ~5 ms for a
+ * 1000-group answer where zod took 8-30 ms, on the path of the first request after each refresh — which,
+ * with a merged answer refreshed every half second, was most requests for groupBy=target. An answer it
+ * refuses (an unknown key, which zod strips; anything zod refuses) goes through zod as before.
+ */
+const groupsValid = new Ajv({ strict: false, strictNumbers: true, allErrors: false }).compile(
+  z.toJSONSchema(Groups, { io: 'output', target: 'draft-7' }),
+);
 
 /**
  * The serialized groups of an answer, per answer object (the aggregator and the cluster hand out the same
@@ -71,7 +81,7 @@ const Groups = z.array(Group);
  */
 const bodies = new WeakMap<SummaryGroup[], { plain?: string; redacted?: string }>();
 
-function groupsJson(groups: SummaryGroup[], redacted: boolean): string {
+export function groupsJson(groups: SummaryGroup[], redacted: boolean): string {
   let e = bodies.get(groups);
   if (!e) {
     e = {};
@@ -79,7 +89,7 @@ function groupsJson(groups: SummaryGroup[], redacted: boolean): string {
   }
   const have = redacted ? e.redacted : e.plain;
   if (have !== undefined) return have;
-  const checked = Groups.parse(groups);
+  const checked = groupsValid(groups) ? groups : Groups.parse(groups);
   // What the preSerialization hook does for a viewer (this body bypasses it: it is already a string).
   const json = JSON.stringify(redacted ? redactDeep(checked) : checked);
   if (redacted) e.redacted = json;
