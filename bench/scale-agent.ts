@@ -3,11 +3,12 @@
  * region watching every target, and ships realistic reports (bench/report-fixture.ts) through the agents'
  * own publisher (agent/publisher.ts: validation, Nats-Msg-Id dedup, JetStream acks) on the agents' subjects.
  *
- *   node dist/bench/scale-agent.js <nats url> <prefix> <tag> <first region> <regions> <targets> <live rate/s>
+ *   node dist/bench/scale-agent.js <nats url> <prefix> <tag> <first region> <regions> <targets> <live rate/s> [passes]
  *
- * First a priming pass, as fast as JetStream takes it: one report per target x region (the fleet's full
- * cardinality), then `primed <n>` on stdout; then reports at the live rate (round-robin over the series)
- * until SIGTERM. Region r is `r<r>` with agent `agent-r<r>`; target t is `t<t>`.
+ * First `passes` (1) priming passes, as fast as JetStream takes them: each one report per target x region
+ * (the fleet's full cardinality; the first opens every series, the next ones report into series that
+ * exist, as a fleet does all night), then `primed <n>` on stdout; then reports at the live rate
+ * (round-robin over the series) until SIGTERM. Region r is `r<r>` with agent `agent-r<r>`; target t is `t<t>`.
  */
 import { jetstream } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
@@ -20,7 +21,7 @@ import { fleetReport } from './report-fixture.js';
 const IN_FLIGHT = 256;
 
 async function main(): Promise<void> {
-  const [url, prefix, tag, firstArg, regionsArg, targetsArg, rateArg] = process.argv.slice(2);
+  const [url, prefix, tag, firstArg, regionsArg, targetsArg, rateArg, passesArg] = process.argv.slice(2);
   if (!url || !prefix || !tag || !firstArg || !regionsArg || !targetsArg || !rateArg) {
     throw new Error('usage: scale-agent <nats url> <prefix> <tag> <first region> <regions> <targets> <rate>');
   }
@@ -28,6 +29,7 @@ async function main(): Promise<void> {
   const regions = Number(regionsArg);
   const targets = Number(targetsArg);
   const rate = Number(rateArg);
+  const passes = Number(passesArg ?? 1);
   const nc = await connect({ servers: url, name: 'liveprobe-bench-scale-agent' });
   const publisher = new JetStreamPublisher({
     js: jetstream(nc),
@@ -46,12 +48,14 @@ async function main(): Promise<void> {
     void p.finally(() => inFlight.delete(p));
     if (inFlight.size >= IN_FLIGHT) await Promise.race(inFlight);
   };
-  for (let i = 0; i < series && !stopping; i++) await send(i, 0);
+  for (let pass = 0; pass < passes; pass++) {
+    for (let i = 0; i < series && !stopping; i++) await send(i, pass);
+  }
   await Promise.all(inFlight);
-  process.stdout.write(`primed ${series}\n`);
+  process.stdout.write(`primed ${series * passes}\n`);
   // Live: `rate` reports a second in 100 ms ticks, round-robin over the series.
   let i = 0;
-  let n = 1;
+  let n = passes;
   const t0 = Date.now();
   let sent = 0;
   while (!stopping) {
