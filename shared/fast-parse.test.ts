@@ -3,8 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { fastParser } from './fast-parse.js';
 import { Report } from './schemas.js';
-import { prng } from './testing/prng.js';
-import { browserReport, mutate, type Node, streamReport } from './testing/report-mutations.js';
+import { browserReport, mutatedReports, streamReport } from './testing/report-mutations.js';
 
 describe('fastParser(Report)', () => {
   const fast = fastParser(Report);
@@ -22,11 +21,7 @@ describe('fastParser(Report)', () => {
   it('agrees with zod on 20k mutated reports: same verdict, same output', () => {
     let accepted = 0;
     let rejected = 0;
-    for (let seed = 1; seed <= 20_000; seed++) {
-      const rand = prng(seed);
-      const input = structuredClone(seed % 2 ? browserReport : streamReport) as Node;
-      const n = 1 + Math.floor(rand() * 3);
-      for (let i = 0; i < n; i++) mutate(input, rand);
+    for (const [seed, input] of mutatedReports(20_000)) {
       const z = Report.safeParse(structuredClone(input));
       const f = fast(structuredClone(input));
       if (f.success !== z.success || (z.success && !isDeepStrictEqual(f, z))) {

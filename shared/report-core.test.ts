@@ -3,8 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { realisticReport } from '../bench/report-fixture.js';
 import { parseReport } from './fast-parse.js';
 import { decodeReportCore, withSegments } from './report-core.js';
-import { prng } from './testing/prng.js';
-import { browserReport, mutate, type Node, streamReport } from './testing/report-mutations.js';
+import { browserReport, mutatedReports, streamReport } from './testing/report-mutations.js';
 
 const bytes = (s: string) => new TextEncoder().encode(s);
 const withoutSegments = <T extends { segments?: unknown }>(r: T) => {
@@ -80,11 +79,7 @@ describe('decodeReportCore', () => {
   it('agrees with the whole-report parser on 10k mutated reports, rows apart', () => {
     let accepted = 0;
     let rowsOnly = 0;
-    for (let seed = 1; seed <= 10_000; seed++) {
-      const rand = prng(seed);
-      const input = structuredClone(seed % 2 ? browserReport : streamReport) as Node;
-      const n = 1 + Math.floor(rand() * 3);
-      for (let i = 0; i < n; i++) mutate(input, rand);
+    for (const [seed, input] of mutatedReports(10_000)) {
       const { whole, d, back } = agree(JSON.stringify(input));
       // Refused whole only for its rows: the core stands, the rows do not.
       const forRows =

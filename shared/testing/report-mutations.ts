@@ -2,6 +2,7 @@
  * Two reports as probes send them and a mutator that breaks them one field at a time: the corpus the
  * compiled validators are checked against zod with (shared/fast-parse.test.ts, shared/report-core.test.ts).
  */
+import { prng } from './prng.js';
 export const browserReport = {
   id: 'job-1:0',
   jobId: 'job-1',
@@ -114,4 +115,15 @@ export function mutate(obj: Node, rand: () => number): void {
   else if (op < 0.35 && Array.isArray(p[key]))
     p[key] = Array.from({ length: 301 }, () => (p[key] as unknown[])[0]);
   else p[key] = structuredClone(REPLACEMENTS[Math.floor(rand() * REPLACEMENTS.length)]);
+}
+
+/** `count` reports, each one of the two broken in 1-3 places, seeded 1..count: the same corpus every run. */
+export function* mutatedReports(count: number): Generator<[seed: number, input: Node]> {
+  for (let seed = 1; seed <= count; seed++) {
+    const rand = prng(seed);
+    const input = structuredClone(seed % 2 ? browserReport : streamReport) as Node;
+    const n = 1 + Math.floor(rand() * 3);
+    for (let i = 0; i < n; i++) mutate(input, rand);
+    yield [seed, input];
+  }
 }
