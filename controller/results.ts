@@ -2,6 +2,7 @@ import { AckPolicy, DeliverPolicy, type JetStreamClient, type JetStreamManager }
 import { nanos } from '@nats-io/transport-node';
 import type { ResultsQuery } from '../shared/api.js';
 import { parseReport } from '../shared/fast-parse.js';
+import { decodeReportCore, type ReportCore } from '../shared/report-core.js';
 import type { Report } from '../shared/schemas.js';
 import type { Names } from '../shared/subjects.js';
 import { decodeJson } from '../shared/transport.js';
@@ -72,9 +73,15 @@ export class ResultsReader {
 
   /**
    * Streams every report since `since` to onReport (used to rebuild the aggregation windows after a
-   * restart). Reads exactly the messages pending when it starts; returns how many it delivered.
+   * restart), decoded as ingest decodes it (its core, shared/report-core.ts): a report live ingest counted
+   * is counted again after a restart, whatever its segment rows. Reads exactly the messages pending when
+   * it starts; returns how many it delivered.
    */
-  async replay(since: Date, onReport: (r: Report) => void, filter = this.names.resultsAll): Promise<number> {
+  async replay(
+    since: Date,
+    onReport: (r: ReportCore) => void,
+    filter = this.names.resultsAll,
+  ): Promise<number> {
     const info = await this.jsm.consumers.add(this.names.resultsStream, {
       filter_subject: filter,
       deliver_policy: DeliverPolicy.StartTime,
@@ -91,7 +98,7 @@ export class ResultsReader {
       for await (const m of messages) {
         left--;
         try {
-          const parsed = parseReport(decodeJson(m.data));
+          const { parsed } = decodeReportCore(m.data);
           if (parsed.success && !subjectMismatch(m.subject, parsed.data)) {
             onReport(parsed.data);
             delivered++;

@@ -13,20 +13,17 @@ command -v nats-server >/dev/null 2>&1 || need+=(nats-server)
 if [ -z "${LIVEPROBE_CHROMIUM:-}" ] && [ ! -x /usr/lib/chromium/chromium ] && ! command -v chromium >/dev/null 2>&1; then
   need+=(chromium)
 fi
-if [ ${#need[@]} -gt 0 ]; then
-  echo "liveprobe: installing ${need[*]} (apt)" >&2
-  SUDO=""
-  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+apt_install() {
+  echo "liveprobe: installing $* (apt)" >&2
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
-fi
-
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+if [ ${#need[@]} -gt 0 ]; then apt_install "${need[@]}"; fi
+# promtool only (the server's recommends, node exporters and the like, are not needed).
 if [ "${1:-}" = "--test" ] && ! command -v promtool >/dev/null 2>&1; then
-  echo "liveprobe: installing prometheus for promtool (apt)" >&2
-  SUDO=""
-  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+  apt_install --no-install-recommends prometheus
 fi
 
 stamp=node_modules/.liveprobe-lock-sum

@@ -149,6 +149,16 @@ describe('controller API: auth, summary, events, metrics, restart', () => {
       },
       { at: 2, url: 'https://cdn/ch1/10"].ts', bytes: 9100, ttfb_ms: 13, download_ms: 31, reused: true },
     ];
+    // Rows the schema refuses (sent past the publisher's check): the report is ingested by its core and
+    // left out of the feed, which carries only whole, valid reports; the next one arrives after it.
+    const bad = { ...report(103, { id: 'live-0:0', jobId: 'live-0' }), segments: [{ at: 'soon', url: 5 }] };
+    await jetstream(nc).publish(
+      names().results(bad.region, bad.agentId, bad.target.id),
+      JSON.stringify(bad),
+      {
+        msgID: bad.id,
+      },
+    );
     await publisher.publish(report(101, { id: 'live-1:0', jobId: 'live-1', segments: rows }));
     let text = '';
     while (!text.includes('live-1:0')) {
@@ -159,6 +169,7 @@ describe('controller API: auth, summary, events, metrics, restart', () => {
     abort.abort();
     const data = text.match(/event: report\ndata: (\{.*"id":"live-1:0".*\})\n/)?.[1];
     expect(JSON.parse(data ?? '{}').segments).toEqual(rows);
+    expect(text).not.toContain('live-0:0');
   });
 
   it('exposes Prometheus metrics with the METRICS.md names', async () => {

@@ -4,7 +4,6 @@
  * pointer writes per report, no copies) and bounded: 4 recent and 4 problem reports per series; series
  * idle for an hour are dropped.
  */
-
 import type { ReportCore } from '../../shared/report-core.js';
 import type { Report } from '../../shared/schemas.js';
 import { COUNTERS, type Rule } from './schema.js';
