@@ -22,9 +22,9 @@ export interface DecodedReport {
 }
 
 /**
- * Decodes a report on the wire without its segment rows: decoding and validating them was ~6 µs of the
- * controller's ~35 µs per report (JSON.parse and the validator, measured with bench/report-fixture.ts's
- * reports), for rows ingest never reads. The rows are cut out of the text before JSON.parse, as one
+ * Decodes a report on the wire without its segment rows, which ingest never reads: leaving them out of
+ * JSON.parse and the validator gave bench:ingest's steady scenario +10 % reports per CPU-second
+ * (docs/benchmarks.md). The rows are cut out of the text before JSON.parse, as one
  * bracket-balanced array; anything else (no such key, rows of another shape) is parsed whole, the rows
  * set aside as text. Rows are checked when read (withSegments): a report whose rows are malformed, even
  * not JSON inside a balanced array, is still ingested by its core. Throws a SyntaxError on text that is

@@ -64,9 +64,9 @@ export const partialOf = (missing: string[]) =>
 
 const Groups = z.array(Group);
 /**
- * The response check compiled from the same schema (ajv; numbers must be finite, as zod's): ~5 ms for a
- * 1000-group answer where zod took 8-30 ms, on the path of the first request after each refresh — which,
- * with a merged answer refreshed every half second, was most requests for groupBy=target. An answer it
+ * The response check compiled from the same schema (ajv; numbers must be finite, as zod's), on the path of
+ * the first request after each refresh — which, with a merged answer refreshed every half second, was
+ * most requests for groupBy=target (their p50 halved with it: docs/benchmarks.md, bench:scale). An answer it
  * refuses (an unknown key, which zod strips; anything zod refuses) goes through zod as before.
  */
 const groupsValid = new Ajv({ strict: false, strictNumbers: true, allErrors: false }).compile(
