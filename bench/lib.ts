@@ -78,7 +78,12 @@ export async function startControllerProcess(
     process.execPath,
     [...prof, ...controllerNodeFlags(), MAIN, 'controller', '--port', String(port)],
     {
-      env: { ...process.env, NATS_URL: natsUrl, LIVEPROBE_LOG_LEVEL: logDir ? 'info' : 'error', ...env },
+      env: {
+        ...process.env,
+        NATS_URL: natsUrl,
+        LIVEPROBE_LOG_LEVEL: logDir ? (process.env.BENCH_CONTROLLER_LOG_LEVEL ?? 'info') : 'error',
+        ...env,
+      },
       stdio: ['ignore', log, 'inherit'],
     },
   );

@@ -373,9 +373,9 @@ export class Aggregator {
   /**
    * A summary's group accumulators before they are finished, for the cross-replica merge
    * (controller/partition/): `by` = 'cell' keys them target x region, 'series' target x region x probe.
+   * `acc`: add into these accumulators (several partitions' answers merged in one place).
    */
-  partial(q: SummaryQuery, by?: 'cell' | 'series'): Map<string, Bucket> {
-    const acc = new Map<string, Bucket>();
+  partial(q: SummaryQuery, by?: 'cell' | 'series', acc = new Map<string, Bucket>()): Map<string, Bucket> {
     const plan: { source: Iterable<Series>; keyOf: (s: Series) => string | undefined } = by
       ? {
           source: this.series.values(),

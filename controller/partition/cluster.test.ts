@@ -7,6 +7,7 @@ import { BEHIND_DUTY } from '../ingest.js';
 import { LatestReports } from '../latest.js';
 import { Cluster, type ClusterOptions, targetBatches } from './cluster.js';
 import { isNumberedPartition, partitionOf } from './hash.js';
+import { bucketOut } from './wire.js';
 
 const logger = () =>
   ({ warn: vi.fn(), error: vi.fn(), info: vi.fn(), debug: vi.fn() }) as unknown as Logger & {
@@ -14,13 +15,13 @@ const logger = () =>
   };
 
 /** A Cluster without NATS: replies are captured, requests answered by `replies`. */
-function cluster(opts: Partial<ClusterOptions> & { replies?: () => unknown[] } = {}) {
+function cluster(opts: Partial<ClusterOptions> & { replies?: (query: unknown) => unknown[] } = {}) {
   const published: { p: string; items: [string, unknown][] }[] = [];
   const nc = {
     publish: (_s: string, data: Uint8Array) => published.push(decodeJson(data) as never),
-    requestMany: async () =>
+    requestMany: async (_s: string, data: Uint8Array) =>
       (async function* () {
-        for (const r of opts.replies?.() ?? []) yield { data: encodeJson(r) };
+        for (const r of opts.replies?.(decodeJson(data)) ?? []) yield { data: encodeJson(r) };
       })(),
   };
   const c = new Cluster({
@@ -196,6 +197,8 @@ describe('cluster', () => {
  */
 function fleet(states: Record<string, Aggregator>, travelMs = 0) {
   const published: Uint8Array[] = [];
+  /** What the answering replica sent, query by query. */
+  const replies: { p: string; cover?: unknown }[][] = [];
   let answerer: Cluster | undefined;
   const nc = {
     publish: (_s: string, data: Uint8Array) => published.push(data),
@@ -206,6 +209,7 @@ function fleet(states: Record<string, Aggregator>, travelMs = 0) {
         'reply',
       );
       const msgs = [...published];
+      replies.push(msgs.map((m) => decodeJson(m) as { p: string; cover?: unknown }));
       clock.t += travelMs;
       return (async function* () {
         for (const m of msgs) yield { data: m };
@@ -230,7 +234,7 @@ function fleet(states: Record<string, Aggregator>, travelMs = 0) {
   answerer = new Cluster({ ...common, replicaId: 'r-2' });
   const asker = new Cluster({ ...common, replicaId: 'r-1' });
   const clock = { t: 1_000_000 };
-  return { asker, clock };
+  return { asker, clock, replies };
 }
 
 describe('cluster summaries never hide reports a replica already counts', () => {
@@ -347,5 +351,140 @@ describe('evaluate requests', () => {
       ['dddddddddddd'],
       ['e'],
     ]);
+  });
+});
+
+describe('merged summary answers', () => {
+  const q = { window: '1h', groupBy: 'region' } as const;
+  // Partition '0' holds t1 (r1); partition 'unmapped' holds t2 (r1) and t3 (r2).
+  const p0 = new Aggregator();
+  const pu = new Aggregator();
+  p0.add(makeReport({ jobId: 'j1', region: 'r1', targetId: 't1' }));
+  pu.add(makeReport({ jobId: 'j2', region: 'r1', targetId: 't2' }));
+  pu.add(makeReport({ jobId: 'j3', region: 'r2', targetId: 't3' }));
+  const wire = (aggs: Aggregator[]) => {
+    const acc = new Map();
+    for (const a of aggs) a.partial(q, undefined, acc);
+    return [...acc].map(([k, b]) => [k, bucketOut(b)]);
+  };
+  const merged = (replica: string, cover: [string, number][], aggs: Aggregator[]) => ({
+    replica,
+    p: `*${replica}`,
+    rev: 0,
+    i: 0,
+    n: 1,
+    items: wire(aggs),
+    cover,
+  });
+  const single = (replica: string, p: string, rev: number, agg: Aggregator) => ({
+    replica,
+    p,
+    rev,
+    i: 0,
+    n: 1,
+    items: wire([agg]),
+  });
+  const counts = (groups: SummaryGroup[]) => Object.fromEntries(groups.map((g) => [g.key, g.count]));
+
+  it("counts a replica's merged answer as every partition it covers, and asks for one", async () => {
+    const asked: unknown[] = [];
+    const { c } = cluster({
+      replies: (query) => {
+        asked.push(query);
+        return [
+          merged(
+            'r-2',
+            [
+              ['0', 3],
+              ['unmapped', 3],
+            ],
+            [p0, pu],
+          ),
+        ];
+      },
+    });
+    const r = await c.summary(q, { fresh: true });
+    expect(r.missing).toEqual([]);
+    expect(counts(r.value)).toEqual({ r1: 2, r2: 1 });
+    expect(asked).toEqual([expect.objectContaining({ kind: 'summary', merge: true })]);
+  });
+
+  it('asks again per partition when a newer owner answers for a partition a merged answer covers', async () => {
+    const asked: { merge?: boolean }[] = [];
+    const { c } = cluster({
+      replies: (query) => {
+        asked.push(query as { merge?: boolean });
+        // Mid hand-over: r-3 took 'unmapped' over (revision 4) while r-2 still answers for it (3).
+        return (query as { merge?: boolean }).merge
+          ? [
+              single('r-3', 'unmapped', 4, pu),
+              merged(
+                'r-2',
+                [
+                  ['0', 3],
+                  ['unmapped', 3],
+                ],
+                [p0, pu],
+              ),
+            ]
+          : [single('r-2', '0', 3, p0), single('r-2', 'unmapped', 3, pu), single('r-3', 'unmapped', 4, pu)];
+      },
+    });
+    const r = await c.summary(q, { fresh: true });
+    // Not doubled: t2 and t3 once, from one owner.
+    expect(counts(r.value)).toEqual({ r1: 2, r2: 1 });
+    expect(r.missing).toEqual([]);
+    expect(asked.map((a) => a.merge)).toEqual([true, false]);
+  });
+
+  it('does not use a merged answer that covers a partition it does not know', async () => {
+    const asked: { merge?: boolean }[] = [];
+    const { c } = cluster({
+      replies: (query) => {
+        asked.push(query as { merge?: boolean });
+        return (query as { merge?: boolean }).merge
+          ? [
+              merged(
+                'r-2',
+                [
+                  ['0', 3],
+                  ['9', 3],
+                ],
+                [p0, pu],
+              ),
+            ]
+          : [single('r-2', '0', 3, p0)];
+      },
+    });
+    const r = await c.summary(q, { fresh: true });
+    expect(counts(r.value)).toEqual({ r1: 1 });
+    expect(r.missing).toEqual(['unmapped']);
+    expect(asked.map((a) => a.merge)).toEqual([true, false]);
+  });
+
+  it("answers a region summary with one part covering the replica's partitions, a target one per partition", async () => {
+    const { asker, replies } = fleet({ '0': p0, '1': pu });
+    const r = await asker.summary(q, { fresh: true });
+    expect(counts(r.value)).toEqual({ r1: 2, r2: 1 });
+    expect(replies.at(-1)).toEqual([
+      expect.objectContaining({
+        p: '*r-2',
+        cover: [
+          ['0', 7],
+          ['1', 7],
+        ],
+      }),
+    ]);
+    await asker.summary({ window: '1h', groupBy: 'target' }, { fresh: true });
+    expect(replies.at(-1)?.map((m) => m.p)).toEqual(['0', '1']);
+  });
+
+  it('merges per-partition answers from a replica that does not merge, with merged ones', async () => {
+    const { c } = cluster({
+      replies: () => [single('r-old', '0', 3, p0), merged('r-2', [['unmapped', 5]], [pu])],
+    });
+    const r = await c.summary(q, { fresh: true });
+    expect(r.missing).toEqual([]);
+    expect(counts(r.value)).toEqual({ r1: 2, r2: 1 });
   });
 });

@@ -1,4 +1,5 @@
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import { Ajv } from 'ajv';
 import { z } from 'zod';
 import type { Logger } from '../../shared/log.js';
 import { ProbeKind } from '../../shared/schemas.js';
@@ -74,6 +75,12 @@ const Query = z.discriminatedUnion('kind', [
     fresh: z.boolean().optional(),
     /** Accumulators even where a partition could send finished groups (they are merged with others). */
     buckets: z.boolean().optional(),
+    /**
+     * Accumulators as one part for all of a replica's partitions (merged there), not one a partition: at 16
+     * partitions a region summary was 1600 accumulators with their sketch bins to decode, check and merge
+     * on every refresh. Asked for, not assumed, so a replica that does not know it answers per partition.
+     */
+    merge: z.boolean().optional(),
   }),
   z.object({
     kind: z.literal('timeline'),
@@ -114,6 +121,14 @@ const Part = z.object({
   times: z.array(z.number()).optional(),
   /** Items are finished summary groups (one partition holds all of a target's series), not buckets. */
   fin: z.boolean().optional(),
+  /**
+   * A merged part (Query `merge`): the partitions whose accumulators it adds up, with the lease revision
+   * each is held at; `p` then only names the part.
+   */
+  cover: z
+    .array(z.tuple([z.string(), z.number()]))
+    .min(1)
+    .optional(),
 });
 type Part = z.infer<typeof Part>;
 
@@ -147,13 +162,26 @@ const LinesIn = z.array(z.looseObject({ id: z.string(), at: z.string(), outcome:
 const StepsIn = z.array(WireBucket.nullable());
 const TotalsIn = z.tuple([z.number(), z.number()]);
 
+const ajv = new Ajv({ strict: false, strictNumbers: true, allErrors: false });
+/**
+ * A schema's check compiled from the zod schema itself (ajv), with zod's verdict where ajv refuses: a
+ * summary reply holds up to thousands of groups or accumulators, and zod per item was a tenth of a
+ * replica's time while summaries were polled (bench:scale profile). Only a check: items are not changed.
+ */
+function compiledCheck(schema: z.ZodType): (v: unknown) => boolean {
+  const check = ajv.compile(z.toJSONSchema(schema, { io: 'input', target: 'draft-7' }));
+  return (v) => check(v) || schema.safeParse(v).success;
+}
+const groupValid = compiledCheck(GroupIn);
+const bucketValid = compiledCheck(WireBucket);
+
 /** Whether one item of a reply to `kind` has the shape its reader expects (then read without a check). */
 function itemValid(kind: Query['kind'], fin: boolean | undefined, key: string, v: unknown): boolean {
   switch (kind) {
     case 'summary':
-      return (fin ? GroupIn : WireBucket).safeParse(v).success;
+      return fin ? groupValid(v) : bucketValid(v);
     case 'alerting':
-      return WireBucket.safeParse(v).success;
+      return bucketValid(v);
     case 'timeline':
       return StepsIn.safeParse(v).success;
     case 'latest':
@@ -164,6 +192,13 @@ function itemValid(kind: Query['kind'], fin: boolean | undefined, key: string, v
       return key.split('\u0000').length === 3 && TotalsIn.safeParse(v).success;
   }
 }
+
+/**
+ * Whether a summary query's partitions may answer with finished groups (groupBy=target: a numbered
+ * partition holds all of a target's series); those are never merged into one part.
+ */
+const finishable = (q: Extract<Query, { kind: 'summary' }>) =>
+  !q.by && !q.buckets && q.q.groupBy === 'target';
 
 /** A sample evaluated elsewhere, for the rest of the pipeline here (evidence is added by the asker). */
 function sampleIn([, target, threshold, regions]: WireSample, rule: Rule): TargetSample {
@@ -255,6 +290,10 @@ export class Cluster {
       this.credit -= budget.left;
     }
     try {
+      if (q.kind === 'summary' && q.merge && !finishable(q)) {
+        for (const msg of this.encodedMerged(owned, q)) this.opts.nc.publish(reply, msg);
+        return;
+      }
       let first = true;
       // Evaluation and alerting windows are long (thousands of targets a partition): the event loop is let
       // go between partitions. A summary part is short (and reused for 1 s); yielding between partitions
@@ -295,12 +334,41 @@ export class Cluster {
     if (hit && now - hit.at < SUMMARY_CACHE_MS) return hit.msgs;
     const { items, times, fin } = this.local(state, q);
     const msgs = chunk(this.opts.replicaId, p, revision, items, times, fin);
-    if (key) {
-      if (this.served.size > 500)
-        for (const [k, v] of this.served) if (now - v.at >= SUMMARY_CACHE_MS) this.served.delete(k);
-      this.served.set(key, { at: now, msgs });
-    }
+    if (key) this.remember(key, now, msgs);
     return msgs;
+  }
+
+  /**
+   * One part for all of this replica's complete partitions (a `merge` summary): their accumulators added
+   * up here, reused for SUMMARY_CACHE_MS like a partition's. Nothing when it holds none.
+   */
+  private encodedMerged(
+    owned: { partition: string; revision: number }[],
+    q: Extract<Query, { kind: 'summary' }>,
+  ): Uint8Array[] {
+    const held = owned.flatMap(({ partition, revision }) => {
+      const state = this.opts.owner.states.get(partition);
+      return state ? [{ state, cover: [partition, revision] as [string, number] }] : [];
+    });
+    if (!held.length) return [];
+    const cover = held.map((h) => h.cover);
+    const key = q.fresh ? undefined : `*|${JSON.stringify(cover)}|${JSON.stringify(q)}`;
+    const now = Date.now();
+    const hit = key ? this.served.get(key) : undefined;
+    if (hit && now - hit.at < SUMMARY_CACHE_MS) return hit.msgs;
+    const acc = new Map<string, Bucket>();
+    for (const { state } of held) state.aggregator.partial(q.q as SummaryQuery, q.by, acc);
+    const items: [string, unknown][] = [];
+    for (const [k, b] of acc) items.push([k, bucketOut(b)]);
+    const msgs = chunk(this.opts.replicaId, `*${this.opts.replicaId}`, 0, items, undefined, undefined, cover);
+    if (key) this.remember(key, now, msgs);
+    return msgs;
+  }
+
+  private remember(key: string, now: number, msgs: Uint8Array[]): void {
+    if (this.served.size > 500)
+      for (const [k, v] of this.served) if (now - v.at >= SUMMARY_CACHE_MS) this.served.delete(k);
+    this.served.set(key, { at: now, msgs });
   }
 
   /**
@@ -363,7 +431,7 @@ export class Cluster {
   ): { items: [string, unknown][]; times?: number[]; fin?: boolean } {
     switch (q.kind) {
       case 'summary': {
-        if (!q.by && !q.buckets && q.q.groupBy === 'target' && this.numbered(state)) {
+        if (finishable(q) && this.numbered(state)) {
           // A target's groups are whole here: finish them (a few hundred bytes each, no sketch bins).
           const groups = state.aggregator.summary(q.q as SummaryQuery);
           return { items: groups.map((g) => [g.key, g]), fin: true };
@@ -405,15 +473,23 @@ export class Cluster {
     }
   }
 
-  /** Scatter a query, gather every partition's part (or the deadline), newest owner per partition. */
+  /**
+   * Scatter a query, gather every partition's answer (or the deadline), newest owner per partition. An
+   * answer is one partition's or, for a `merge` summary, a replica's covering several; `parts` holds the
+   * answers used, by answer. A merged answer that cannot be used whole (during a hand-over another replica
+   * answered one of its partitions at a newer revision, or it covers a partition this replica does not
+   * know) is not split up: the query is asked again, one part a partition.
+   */
   private async gather(
     q: Query,
     deadlineMs = this.opts.deadlineMs,
   ): Promise<{ parts: Map<string, Part[]>; missing: string[] }> {
     this.stats.queries++;
     const want = new Set(this.opts.partitions);
-    const best = new Map<string, { rev: number; chunks: Map<number, Part>; n: number }>();
-    const complete = new Set<string>();
+    const answers = new Map<string, { cover: [string, number][]; chunks: Map<number, Part>; n: number }>();
+    /** Per partition, the newest complete answer covering it. */
+    const newest = new Map<string, { rev: number; key: string }>();
+    let unusable = false;
     const iter = await this.opts.nc.requestMany(this.opts.subject, encodeJson(q), {
       maxWait: deadlineMs,
       strategy: 'timer',
@@ -426,8 +502,9 @@ export class Cluster {
         } catch {
           continue;
         }
-        if (!want.has(part.p)) continue;
-        // A malformed reply counts as no reply: its partition is missing (partial), nothing throws later.
+        const cover = part.cover ?? [[part.p, part.rev]];
+        if (!part.cover && !want.has(part.p)) continue;
+        // A malformed reply counts as no reply: its partitions are missing (partial), nothing throws later.
         if (!part.items.every(([key, v]) => itemValid(q.kind, part.fin, key, v))) {
           this.opts.logger.warn(
             { replica: part.replica, p: part.p, kind: q.kind },
@@ -435,35 +512,63 @@ export class Cluster {
           );
           continue;
         }
-        let b = best.get(part.p);
-        if (!b || part.rev > b.rev) {
-          b = { rev: part.rev, chunks: new Map(), n: part.n };
-          best.set(part.p, b);
-          complete.delete(part.p);
-        } else if (part.rev < b.rev) continue;
-        b.chunks.set(part.i, part);
-        if (b.chunks.size === b.n) complete.add(part.p);
-        if (complete.size === want.size) break;
+        const key = `${part.replica}\u0000${part.p}\u0000${part.rev}`;
+        let a = answers.get(key);
+        if (!a) {
+          a = { cover, chunks: new Map(), n: part.n };
+          answers.set(key, a);
+        }
+        a.chunks.set(part.i, part);
+        if (a.chunks.size !== a.n) continue;
+        for (const [p, rev] of a.cover) {
+          if (!want.has(p)) unusable = true;
+          const had = newest.get(p);
+          if (!had || rev > had.rev) newest.set(p, { rev, key });
+        }
+        if (unusable || [...want].every((p) => newest.has(p))) break;
       }
     } catch (err) {
       this.opts.logger.warn({ err: (err as Error).message }, 'cluster query ended early');
     }
+    // The answers used: each newest for every partition it covers.
+    const used = new Set<string>();
+    for (const { key } of newest.values()) used.add(key);
+    for (const key of used) {
+      const a = answers.get(key);
+      if (a?.cover.some(([p]) => newest.get(p)?.key !== key)) unusable = true;
+    }
+    if (unusable && q.kind === 'summary' && q.merge) {
+      this.opts.logger.info({ kind: q.kind }, 'merged cluster answers overlap; asking per partition');
+      return this.gather({ ...q, merge: false }, deadlineMs);
+    }
     const parts = new Map<string, Part[]>();
-    for (const p of complete) parts.set(p, [...(best.get(p)?.chunks.values() ?? [])]);
-    const missing = [...want].filter((p) => !complete.has(p));
+    const covered = new Set<string>();
+    for (const key of used) {
+      const a = answers.get(key);
+      if (!a || a.cover.some(([p]) => newest.get(p)?.key !== key)) continue;
+      parts.set(key, [...a.chunks.values()]);
+      for (const [p] of a.cover) covered.add(p);
+    }
+    const missing = [...want].filter((p) => !covered.has(p));
     if (missing.length) this.stats.partial++;
     return { parts, missing };
   }
 
+  /** The partitions an answer covers (one, or a merged answer's). */
+  private static covers(chunks: Part[]): string[] {
+    const first = chunks[0];
+    return first?.cover ? first.cover.map(([p]) => p) : first ? [first.p] : [];
+  }
+
   /** Accumulators of a summary over the whole fleet (by group key, or by cell / series). */
   async summaryBuckets(q: SummaryQuery, by?: 'cell' | 'series'): Promise<Merged<Map<string, Bucket>>> {
-    const { parts, missing } = await this.gather({ kind: 'summary', q, by, buckets: true });
+    const { parts, missing } = await this.gather({ kind: 'summary', q, by, buckets: true, merge: true });
     // Finished groups cannot be merged as accumulators (a replica that does not know `buckets` sends
     // them): that partition counts as not answered, never as merged wrong.
-    for (const [p, chunks] of parts)
+    for (const [key, chunks] of parts)
       if (chunks.some((c) => c.fin)) {
-        parts.delete(p);
-        missing.push(p);
+        parts.delete(key);
+        missing.push(...Cluster.covers(chunks));
       }
     return { value: mergeParts(parts), missing };
   }
@@ -527,7 +632,12 @@ export class Cluster {
   }
 
   private async summaryNow(q: SummaryQuery, fresh = false): Promise<Merged<SummaryGroup[]>> {
-    const { parts, missing } = await this.gather({ kind: 'summary', q, ...(fresh ? { fresh } : {}) });
+    const { parts, missing } = await this.gather({
+      kind: 'summary',
+      q,
+      merge: true,
+      ...(fresh ? { fresh } : {}),
+    });
     const groups = new Map<string, SummaryGroup>();
     const buckets = new Map<string, Part[]>();
     for (const [p, chunks] of parts) {
@@ -715,6 +825,7 @@ function chunk(
   items: [string, unknown][],
   times?: number[],
   fin?: boolean,
+  cover?: [string, number][],
 ): Uint8Array[] {
   const groups: string[][] = [[]];
   let size = 0;
@@ -727,7 +838,7 @@ function chunk(
     (groups.at(-1) as string[]).push(json);
     size += json.length + 1;
   }
-  const tail = `${times ? `,"times":${JSON.stringify(times)}` : ''}${fin ? ',"fin":true' : ''}}`;
+  const tail = `${times ? `,"times":${JSON.stringify(times)}` : ''}${fin ? ',"fin":true' : ''}${cover ? `,"cover":${JSON.stringify(cover)}` : ''}}`;
   return groups.map((g, i) =>
     utf8.encode(
       `{"replica":${JSON.stringify(replica)},"p":${JSON.stringify(p)},"rev":${rev},"i":${i},"n":${groups.length},"items":[${g.join(',')}]${tail}`,

@@ -324,4 +324,26 @@ describe('alerting pipeline', () => {
     expect(logText).not.toContain(SECRET);
     expect(logText).not.toContain('test-routing-key');
   });
+
+  // Last: it leaves the routine passes in debt (their next tick far away).
+  it('evaluates a problem report in a pass of its own, not behind the routine passes’ debt or backlog', async () => {
+    const inner = controller.alerting as unknown as { credit: number; urgent: Set<string> };
+    // Routine passes that overran by 10 s of CPU, and a backlog of deferred targets.
+    inner.credit = -10_000;
+    for (let i = 0; i < 40; i++) inner.urgent.add(`backlog-${i}`);
+    const from = controller.alerting.stats.fastRuns;
+    const logFrom = logText.length;
+    await publish([failed('hot1', 'eu')]);
+    await waitFor('a fast pass', () => controller.alerting.stats.fastRuns > from);
+    await controller.alerting.idle();
+    const lines = logText
+      .slice(logFrom)
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as { msg: string; kind?: string; evaluated?: number; waitMs?: number });
+    // Scheduled at once (a tick would wait 10 000 / MAX_DUTY ms), and only the problem target evaluated.
+    expect(lines.find((l) => l.msg === 'fast alert pass scheduled')?.waitMs).toBe(10);
+    expect(lines.find((l) => l.msg === 'alert pass' && l.kind === 'fast')?.evaluated).toBe(1);
+    expect(inner.urgent.has('backlog-0')).toBe(true);
+  });
 });
