@@ -29,9 +29,11 @@ import { bucketIn, bucketOut, WireBucket } from './wire.js';
 /** A reply message stays under this (NATS refuses payloads over max_payload, 1 MiB by default). */
 const CHUNK_BYTES = 512 * 1024;
 /**
- * A summary is served from a merged answer at most this old, and a replica's own part of one is reused
- * this long (the single controller's summary cache is 1 s too): a dashboard polling from several places
- * costs the replicas one computation a second, not one per request.
+ * A merged summary is reused this long before a request starts its refresh, and a replica's own part of
+ * one is reused this long (the single controller's summary cache is 1 s too): a dashboard polling from
+ * several places costs the replicas one computation a second per shape, not one per request. Refreshing
+ * from half this age on (answers never served past 1 s) made twice the refreshes, and at 3 replicas their
+ * decoding and serialising were what slow requests waited behind (bench:scale).
  */
 const SUMMARY_CACHE_MS = 1000;
 /**
@@ -46,10 +48,12 @@ const REQUEST_BYTES = 512 * 1024;
 /** An alerting pass may take a few deadlines: each replica evaluates its share of the targets. */
 const EVALUATE_DEADLINES = 4;
 /**
- * Targets evaluated between two turns of the event loop (the single controller's slice too): at 32, one
- * slice of 100-region targets ran 300-480 ms under GC, and every API request here waited behind it.
+ * A replica's share of a query runs in turns of about this long (ms), the event loop let go in between:
+ * what an API request on this replica may wait behind. Counted in targets, a turn of alert evaluation
+ * (8 targets x 100 regions) ran up to ~170 ms under GC, and a summary's parts (one partition's
+ * `groupBy=target` over an hour, five partitions a replica) ~80 ms without a break (bench:scale profiles).
  */
-const EVALUATE_SLICE = 8;
+const TURN_MS = 10;
 /**
  * CPU a replica gives one alerting pass (ms). What does not fit is deferred: the lease holder evaluates
  * it first thing next pass, as a single controller does with its own work credit — so evaluating a large
@@ -296,12 +300,16 @@ export class Cluster {
       }
       let first = true;
       // Evaluation and alerting windows are long (thousands of targets a partition): the event loop is let
-      // go between partitions. A summary part is short (and reused for 1 s); yielding between partitions
-      // put each answer behind up to one socket read of ingest per partition, which made a fresh merged
-      // summary wait on the busiest replica's backlog several times over.
-      const yieldBetween = q.kind === 'evaluate' || q.kind === 'alerting';
+      // go between partitions. Summary parts are mostly short (and reused for 1 s): the loop is let go
+      // after TURN_MS only, since each break puts the answer behind a socket read of ingest, and a fresh
+      // merged summary waits for the slowest replica's answer.
+      const yieldAlways = q.kind === 'evaluate' || q.kind === 'alerting';
+      let turn = performance.now();
       for (const { partition, revision } of owned) {
-        if (!first && yieldBetween) await new Promise((r) => setImmediate(r));
+        if (!first && (yieldAlways || performance.now() - turn >= TURN_MS)) {
+          await new Promise((r) => setImmediate(r));
+          turn = performance.now();
+        }
         first = false;
         const state = this.opts.owner.states.get(partition);
         if (!state) continue;
@@ -392,19 +400,23 @@ export class Cluster {
     const targets = [...hot, ...q.targets.filter((t) => mine(t) && !hot.has(t))];
     const seen = numbered ? undefined : new Set<string>();
     const items: [string, unknown][] = [];
-    for (let i = 0; i < targets.length; i += EVALUATE_SLICE) {
+    // A target at a time, the event loop let go every TURN_MS (a 100-region target takes a few ms).
+    let turn = performance.now();
+    for (let i = 0; i < targets.length; i++) {
       if (budget.left <= 0 && i >= hot.size) {
         // Out of budget: named, not evaluated (the lease holder neither resolves nor fires them now).
         for (const t of targets.slice(i)) items.push(['D', t]);
         break;
       }
-      if (i > 0) await new Promise((r) => setImmediate(r));
+      if (performance.now() - turn >= TURN_MS) {
+        await new Promise((r) => setImmediate(r));
+        turn = performance.now();
+      }
       const t0 = performance.now();
-      const slice = new Set(targets.slice(i, i + EVALUATE_SLICE));
       for (const s of evaluateHere(
         state.aggregator,
         rules,
-        slice,
+        new Set([targets[i] as string]),
         this.opts.expectations ?? (() => undefined),
         seen,
       ))
@@ -588,8 +600,8 @@ export class Cluster {
   >();
 
   /**
-   * A fleet summary, as the API serves it: a whole answer is reused for SUMMARY_CACHE_MS, refreshed in the
-   * background from half that age on, and served up to SUMMARY_STALE_MS old while a refresh is on its way,
+   * A fleet summary, as the API serves it: a whole answer is reused for SUMMARY_CACHE_MS, then refreshed in
+   * the background, and served up to SUMMARY_STALE_MS old while a refresh is on its way,
    * so a polled shape is answered from memory; a partial answer is never reused (the next request asks
    * again).
    */
@@ -602,7 +614,7 @@ export class Cluster {
     const now = Date.now();
     let entry = this.summaries.get(key);
     const age = entry?.value ? now - entry.at : Number.POSITIVE_INFINITY;
-    if (entry?.value && age < SUMMARY_CACHE_MS / 2) return entry.value;
+    if (entry?.value && age < SUMMARY_CACHE_MS) return entry.value;
     if (!entry?.refreshing) {
       if (this.summaries.size > 1000) this.summaries.clear();
       // The answer's age runs from when the query was sent: its parts were computed after that, but it
