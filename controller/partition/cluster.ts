@@ -295,7 +295,7 @@ export class Cluster {
     }
     try {
       if (q.kind === 'summary' && q.merge && !finishable(q)) {
-        for (const msg of this.encodedMerged(owned, q)) this.opts.nc.publish(reply, msg);
+        for (const msg of await this.encodedMerged(owned, q)) this.opts.nc.publish(reply, msg);
         return;
       }
       let first = true;
@@ -348,12 +348,14 @@ export class Cluster {
 
   /**
    * One part for all of this replica's complete partitions (a `merge` summary): their accumulators added
-   * up here, reused for SUMMARY_CACHE_MS like a partition's. Nothing when it holds none.
+   * up here, in turns of TURN_MS (the board's per-cell answer reads every series), reused for
+   * SUMMARY_CACHE_MS like a partition's. Nothing when it holds none. A partition handed over meanwhile is
+   * still covered at the revision it was read at: its new owner's newer answer makes the asker ask again.
    */
-  private encodedMerged(
+  private async encodedMerged(
     owned: { partition: string; revision: number }[],
     q: Extract<Query, { kind: 'summary' }>,
-  ): Uint8Array[] {
+  ): Promise<Uint8Array[]> {
     const held = owned.flatMap(({ partition, revision }) => {
       const state = this.opts.owner.states.get(partition);
       return state ? [{ state, cover: [partition, revision] as [string, number] }] : [];
@@ -365,7 +367,14 @@ export class Cluster {
     const hit = key ? this.served.get(key) : undefined;
     if (hit && now - hit.at < SUMMARY_CACHE_MS) return hit.msgs;
     const acc = new Map<string, Bucket>();
-    for (const { state } of held) state.aggregator.partial(q.q as SummaryQuery, q.by, acc);
+    let turn = performance.now();
+    for (const { state } of held) {
+      if (performance.now() - turn >= TURN_MS) {
+        await new Promise((r) => setImmediate(r));
+        turn = performance.now();
+      }
+      state.aggregator.partial(q.q as SummaryQuery, q.by, acc);
+    }
     const items: [string, unknown][] = [];
     for (const [k, b] of acc) items.push([k, bucketOut(b)]);
     const msgs = chunk(this.opts.replicaId, `*${this.opts.replicaId}`, 0, items, undefined, undefined, cover);
