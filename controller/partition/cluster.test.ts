@@ -385,6 +385,18 @@ describe('merged summary answers', () => {
     items: wire([agg]),
   });
   const counts = (groups: SummaryGroup[]) => Object.fromEntries(groups.map((g) => [g.key, g.count]));
+  /** A cluster whose peers answer `merge` queries with `mergedReplies`, others with `splitReplies`. */
+  const asking = (mergedReplies: unknown[], splitReplies: unknown[]) => {
+    const asked: (boolean | undefined)[] = [];
+    const { c } = cluster({
+      replies: (query) => {
+        const merge = (query as { merge?: boolean }).merge;
+        asked.push(merge);
+        return merge ? mergedReplies : splitReplies;
+      },
+    });
+    return { c, asked };
+  };
 
   it("counts a replica's merged answer as every partition it covers, and asks for one", async () => {
     const asked: unknown[] = [];
@@ -410,56 +422,46 @@ describe('merged summary answers', () => {
   });
 
   it('asks again per partition when a newer owner answers for a partition a merged answer covers', async () => {
-    const asked: { merge?: boolean }[] = [];
-    const { c } = cluster({
-      replies: (query) => {
-        asked.push(query as { merge?: boolean });
-        // Mid hand-over: r-3 took 'unmapped' over (revision 4) while r-2 still answers for it (3).
-        return (query as { merge?: boolean }).merge
-          ? [
-              single('r-3', 'unmapped', 4, pu),
-              merged(
-                'r-2',
-                [
-                  ['0', 3],
-                  ['unmapped', 3],
-                ],
-                [p0, pu],
-              ),
-            ]
-          : [single('r-2', '0', 3, p0), single('r-2', 'unmapped', 3, pu), single('r-3', 'unmapped', 4, pu)];
-      },
-    });
+    // Mid hand-over: r-3 took 'unmapped' over (revision 4) while r-2 still answers for it (3).
+    const { c, asked } = asking(
+      [
+        single('r-3', 'unmapped', 4, pu),
+        merged(
+          'r-2',
+          [
+            ['0', 3],
+            ['unmapped', 3],
+          ],
+          [p0, pu],
+        ),
+      ],
+      [single('r-2', '0', 3, p0), single('r-2', 'unmapped', 3, pu), single('r-3', 'unmapped', 4, pu)],
+    );
     const r = await c.summary(q, { fresh: true });
     // Not doubled: t2 and t3 once, from one owner.
     expect(counts(r.value)).toEqual({ r1: 2, r2: 1 });
     expect(r.missing).toEqual([]);
-    expect(asked.map((a) => a.merge)).toEqual([true, false]);
+    expect(asked).toEqual([true, false]);
   });
 
   it('does not use a merged answer that covers a partition it does not know', async () => {
-    const asked: { merge?: boolean }[] = [];
-    const { c } = cluster({
-      replies: (query) => {
-        asked.push(query as { merge?: boolean });
-        return (query as { merge?: boolean }).merge
-          ? [
-              merged(
-                'r-2',
-                [
-                  ['0', 3],
-                  ['9', 3],
-                ],
-                [p0, pu],
-              ),
-            ]
-          : [single('r-2', '0', 3, p0)];
-      },
-    });
+    const { c, asked } = asking(
+      [
+        merged(
+          'r-2',
+          [
+            ['0', 3],
+            ['9', 3],
+          ],
+          [p0, pu],
+        ),
+      ],
+      [single('r-2', '0', 3, p0)],
+    );
     const r = await c.summary(q, { fresh: true });
     expect(counts(r.value)).toEqual({ r1: 1 });
     expect(r.missing).toEqual(['unmapped']);
-    expect(asked.map((a) => a.merge)).toEqual([true, false]);
+    expect(asked).toEqual([true, false]);
   });
 
   it("answers a region summary with one part covering the replica's partitions, a target one per partition", async () => {
