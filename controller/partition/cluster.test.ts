@@ -481,6 +481,30 @@ describe('merged summary answers', () => {
     expect(replies.at(-1)?.map((m) => m.p)).toEqual(['0', '1']);
   });
 
+  it('waits for a newer owner’s answer still arriving chunk by chunk, and uses it', async () => {
+    const chunkOf = (i: number, n: number, items: unknown[]) => ({
+      replica: 'r-3',
+      p: '0',
+      rev: 4,
+      i,
+      n,
+      items,
+    });
+    const { c } = cluster({
+      replies: () => [
+        // The old owner's whole answer for '0' (t2, t3), the new owner's first chunk (t1), then 'unmapped'
+        // whole (nothing in it): every partition has an answer, but a newer one for '0' is on its way.
+        single('r-2', '0', 3, pu),
+        chunkOf(0, 2, wire([p0])),
+        single('r-2', 'unmapped', 3, new Aggregator()),
+        chunkOf(1, 2, []),
+      ],
+    });
+    const r = await c.summary(q, { fresh: true });
+    expect(r.missing).toEqual([]);
+    expect(counts(r.value)).toEqual({ r1: 1 });
+  });
+
   it('merges per-partition answers from a replica that does not merge, with merged ones', async () => {
     const { c } = cluster({
       replies: () => [single('r-old', '0', 3, p0), merged('r-2', [['unmapped', 5]], [pu])],

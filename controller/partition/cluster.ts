@@ -546,7 +546,13 @@ export class Cluster {
           const had = newest.get(p);
           if (!had || rev > had.rev) newest.set(p, { rev, key });
         }
-        if (unusable || [...want].every((p) => newest.has(p))) break;
+        if (unusable) break;
+        // Whole once every partition has a complete answer and no newer owner's answer is still arriving
+        // (chunk by chunk, during a hand-over): then the newer one is waited for, up to the deadline.
+        const arriving = [...answers.values()].some(
+          (o) => o.chunks.size < o.n && o.cover.some(([p, rev]) => rev > (newest.get(p)?.rev ?? -1)),
+        );
+        if (!arriving && [...want].every((p) => newest.has(p))) break;
       }
     } catch (err) {
       this.opts.logger.warn({ err: (err as Error).message }, 'cluster query ended early');
