@@ -21,6 +21,7 @@ import type { Cluster, EvaluatedAlerts } from '../partition/cluster.js';
 import { Lease } from '../scheduler/lease.js';
 import { KvCollection } from '../state/kvcollection.js';
 import type { TargetStore } from '../state/targets.js';
+import { WorkCredit } from '../work-credit.js';
 import {
   type AlertingFile,
   EMPTY_RULES_FILE,
@@ -116,6 +117,8 @@ const BURST_MS = 250;
  */
 const FAST_DUTY = 0.05;
 const FAST_BURST_MS = 100;
+/** A routine pass cut short for a problem waits this long, so the problem's fast pass goes first. */
+const FAST_FIRST_MS = 20;
 /** Targets evaluated between two yields to the event loop. */
 const SLICE = 8;
 /** Up to this many targets with new (healthy) reports are evaluated every tick; more wait for a full pass. */
@@ -147,17 +150,19 @@ export class Alerting {
   /** Targets with data, last report time (bounded: an hour without reports drops a target). */
   private readonly known = new Map<string, number>();
   private nextFullAt = 0;
+  /** The last routine pass stopped early for a fresh problem: the next one comes as soon as credit allows. */
+  private cutShort = false;
   private tickTimer: NodeJS.Timeout | undefined;
   private fastTimer: NodeJS.Timeout | undefined;
   private evictTimer: NodeJS.Timeout | undefined;
   private chain: Promise<void> = Promise.resolve();
   private lastBusyMs = 0;
-  /** Token bucket of evaluation work (ms): refills at MAX_DUTY x wall time up to BURST_MS. */
-  private credit = BURST_MS;
-  private creditAt = performance.now();
-  /** The fast passes' own bucket: refills at FAST_DUTY up to FAST_BURST_MS. */
-  private fastCredit = FAST_BURST_MS;
-  private fastCreditAt = performance.now();
+  /** Evaluation work (ms) the routine passes may spend: MAX_DUTY (BEHIND_DUTY while ingest catches up). */
+  private readonly credit = new WorkCredit(BURST_MS, () =>
+    this.opts.ingestBehind?.() ? BEHIND_DUTY : MAX_DUTY,
+  );
+  /** The fast passes' own. */
+  private readonly fastCredit = new WorkCredit(FAST_BURST_MS, FAST_DUTY);
   private stopped = false;
   private presence: Presence | undefined;
   private feed: ReportFeed | undefined;
@@ -413,7 +418,9 @@ export class Alerting {
       this.enqueue('tick').finally(() => {
         const every = durationMs(this.settings.evaluation_interval);
         // At most MAX_DUTY of the event loop on average: when the credit is spent the next tick waits.
-        this.schedule(Math.max(every, this.creditWaitMs()));
+        // Cut short for a problem: the rest comes right after its fast pass (queued by then, see armFast).
+        const wait = this.credit.waitMs();
+        this.schedule(this.cutShort ? Math.max(FAST_FIRST_MS, wait) : Math.max(every, wait));
       });
     }, delayMs);
   }
@@ -451,30 +458,13 @@ export class Alerting {
    */
   private armFast(target?: string): void {
     if (this.fastTimer || this.stopped) return;
-    const wait = Math.max(10, this.fastCreditWaitMs());
+    const wait = Math.max(10, this.fastCredit.waitMs());
     this.opts.logger.debug({ target, waitMs: Math.round(wait) }, 'fast alert pass scheduled');
     this.fastTimer = setTimeout(() => {
       this.fastTimer = undefined;
       this.stats.fastRuns++;
       void this.enqueue('fast');
     }, wait);
-  }
-
-  /** Refills the work credit; ms until it is positive again. */
-  private creditWaitMs(): number {
-    const now = performance.now();
-    const duty = this.opts.ingestBehind?.() ? BEHIND_DUTY : MAX_DUTY;
-    this.credit = Math.min(BURST_MS, this.credit + (now - this.creditAt) * duty);
-    this.creditAt = now;
-    return this.credit > 0 ? 0 : -this.credit / duty;
-  }
-
-  /** Refills the fast passes' credit; ms until it is positive again. */
-  private fastCreditWaitMs(): number {
-    const now = performance.now();
-    this.fastCredit = Math.min(FAST_BURST_MS, this.fastCredit + (now - this.fastCreditAt) * FAST_DUTY);
-    this.fastCreditAt = now;
-    return this.fastCredit > 0 ? 0 : -this.fastCredit / FAST_DUTY;
   }
 
   /** Runs are serialised: one pipeline pass at a time. */
@@ -592,14 +582,14 @@ export class Alerting {
       }
       if (this.stopped || !this.lease.isHeld()) return;
     }
-    if (fast) this.fastCreditWaitMs();
-    else this.creditWaitMs();
-    const budget = Math.max(20, fast ? this.fastCredit : this.credit);
+    const credit = fast ? this.fastCredit : this.credit;
+    const budget = Math.max(20, credit.available);
     const hotSet = new Set(hot);
     const totals = new Map<WindowName, Map<string, [number, number]>>();
     const candidates: Candidate[] = [];
     const evaluated = new Set<string>();
     let busy = 0;
+    if (!fast) this.cutShort = false;
 
     // evaluate -> inhibit -> quorum, a slice of targets at a time
     for (let i = 0; i < scope.length; i += SLICE) {
@@ -626,8 +616,16 @@ export class Alerting {
       for (const t of part) evaluated.add(t);
       busy += performance.now() - t0;
       if (i + SLICE < scope.length) {
-        if (busy > budget) {
-          // Out of budget: the rest is evaluated first thing next pass (problem targets by a fast one).
+        let stop = busy > budget;
+        if (!stop) {
+          await new Promise((r) => setImmediate(r));
+          if (this.stopped || !this.lease.isHeld()) return;
+          // A problem report came in meanwhile: its fast pass is queued behind this routine pass, and
+          // alerts fire only when a pass ends. The rest waits for the next tick (at least a slice was done).
+          stop = this.cutShort = !fast && this.hot.size > 0;
+        }
+        if (stop) {
+          // The rest is evaluated first thing next pass (problem targets by a fast one).
           let deferredHot = false;
           for (const t of scope.slice(i + SLICE)) {
             deferredHot ||= hotSet.has(t);
@@ -636,8 +634,6 @@ export class Alerting {
           if (deferredHot) this.armFast();
           break;
         }
-        await new Promise((r) => setImmediate(r));
-        if (this.stopped || !this.lease.isHeld()) return;
       }
     }
     const t1 = performance.now();
@@ -721,13 +717,7 @@ export class Alerting {
     if (this.lease.isHeld()) for (const n of notifications) this.dispatcher.dispatch(n);
 
     this.lastBusyMs = busy + (t2 - t1) + (performance.now() - t3);
-    if (fast) {
-      this.fastCreditWaitMs();
-      this.fastCredit -= this.lastBusyMs;
-    } else {
-      this.creditWaitMs();
-      this.credit -= this.lastBusyMs;
-    }
+    credit.spend(this.lastBusyMs);
     this.stats.runs++;
     this.stats.lastRunMs = this.lastBusyMs;
     this.stats.lastScope = evaluated.size;
@@ -738,7 +728,7 @@ export class Alerting {
         scope: scope.length,
         evaluated: evaluated.size,
         busyMs: Math.round(this.lastBusyMs),
-        credit: Math.round(fast ? this.fastCredit : this.credit),
+        credit: Math.round(credit.available),
       },
       'alert pass',
     );

@@ -5,6 +5,7 @@ import { makeReport } from '../../test/helpers/fleet.js';
 import { Aggregator, type SummaryGroup } from '../aggregate/aggregator.js';
 import { BEHIND_DUTY } from '../ingest.js';
 import { LatestReports } from '../latest.js';
+import type { WorkCredit } from '../work-credit.js';
 import { Cluster, type ClusterOptions, targetBatches } from './cluster.js';
 import { isNumberedPartition, partitionOf } from './hash.js';
 import { bucketOut } from './wire.js';
@@ -15,6 +16,9 @@ const logger = () =>
   };
 
 /** A Cluster without NATS: replies are captured, requests answered by `replies`. */
+/** A cluster's evaluation work credit. */
+const creditOf = (c: Cluster) => (c as unknown as { credit: WorkCredit }).credit;
+
 function cluster(opts: Partial<ClusterOptions> & { replies?: (query: unknown) => unknown[] } = {}) {
   const published: { p: string; items: [string, unknown][] }[] = [];
   const nc = {
@@ -99,8 +103,8 @@ describe('cluster', () => {
         ]),
       } as never,
     });
-    // No work credit left.
-    Object.assign(c, { credit: 0, creditAt: performance.now() + 1e9 });
+    // No work credit left, for longer than the answer takes to refill any.
+    creditOf(c).spend(1e9);
     await (c as unknown as { answer(q: unknown, reply: string): Promise<void> }).answer(
       { kind: 'evaluate', rules: [], targets: fleet, totals: [] },
       'reply',
@@ -124,7 +128,7 @@ describe('cluster', () => {
     // A frozen clock: evaluating costs nothing measurable and nothing refills.
     const clock = vi.spyOn(performance, 'now').mockReturnValue(5000);
     try {
-      Object.assign(c, { credit: 100, creditAt: 5000 });
+      expect(creditOf(c).available).toBe(100);
       const answer = (reply: string) =>
         (c as unknown as { answer(q: unknown, reply: string): Promise<void> }).answer(
           { kind: 'evaluate', rules: [], targets: fleet, totals: [] },
@@ -138,21 +142,23 @@ describe('cluster', () => {
     // evaluated every target and the other deferred them all.
     const deferred = published.map((m) => m.items.filter(([k]) => k === 'D').length).sort((a, b) => a - b);
     expect(deferred).toEqual([0, fleet.length]);
-    expect((c as unknown as { credit: number }).credit).toBe(100);
+    expect(creditOf(c).available).toBe(100);
   });
 
   it('refills the work credit at BEHIND_DUTY while its partitions have a backlog', async () => {
     let behind = true;
     const { c } = cluster({ behind: () => behind });
-    const clock = vi.spyOn(performance, 'now').mockReturnValue(10_000);
+    const clock = vi.spyOn(performance, 'now');
     const credit = async () => {
       // Spent, then one idle second: the refill is what that second's duty gives (nothing is evaluated).
-      Object.assign(c, { credit: 0, creditAt: 9000 });
+      clock.mockReturnValue(9000);
+      creditOf(c).spend(creditOf(c).available);
+      clock.mockReturnValue(10_000);
       await (c as unknown as { answer(q: unknown, reply: string): Promise<void> }).answer(
         { kind: 'evaluate', rules: [], targets: [], totals: [] },
         'reply',
       );
-      return (c as unknown as { credit: number }).credit;
+      return creditOf(c).available;
     };
     try {
       expect(await credit()).toBeCloseTo(1000 * BEHIND_DUTY);

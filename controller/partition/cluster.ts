@@ -20,6 +20,7 @@ import { Rule } from '../alerting/schema.js';
 import type { TargetSample } from '../alerting/types.js';
 import { BEHIND_DUTY } from '../ingest.js';
 import type { ReportLine } from '../latest.js';
+import { WorkCredit } from '../work-credit.js';
 import { evaluateHere, type WireSample } from './evaluate.js';
 import { isNumberedPartition, partitionOf } from './hash.js';
 import type { PartitionLeases } from './leases.js';
@@ -280,18 +281,12 @@ export class Cluster {
   private async answer(q: Query, reply: string): Promise<void> {
     const owned = this.opts.leases.owned();
     const rules = q.kind === 'evaluate' ? Rule.array().parse(q.rules) : [];
-    // A work credit, refilled at EVALUATE_DUTY and spent by passes: however often the lease holder asks
-    // (a pass a second, one per problem report), evaluation takes at most that share of this replica.
-    const now = performance.now();
-    const duty = this.opts.behind?.() ? BEHIND_DUTY : EVALUATE_DUTY;
-    this.credit = Math.min(EVALUATE_BUDGET_MS, this.credit + (now - this.creditAt) * duty);
-    this.creditAt = now;
     // Reserved up front and what is left given back at the end: two passes answered at once (a slow one
     // and the next) share the credit instead of both spending all of it.
     const budget = { left: 0 };
     if (q.kind === 'evaluate') {
-      budget.left = Math.max(0, this.credit);
-      this.credit -= budget.left;
+      budget.left = Math.max(0, this.credit.available);
+      this.credit.spend(budget.left);
     }
     try {
       if (q.kind === 'summary' && q.merge && !finishable(q)) {
@@ -325,13 +320,18 @@ export class Cluster {
       }
     } finally {
       // Overspent (a slice runs to its end): the next passes pay for it.
-      this.credit += budget.left;
+      this.credit.refund(budget.left);
     }
   }
 
   private readonly served = new Map<string, { at: number; msgs: Uint8Array[] }>();
-  private credit = EVALUATE_BUDGET_MS;
-  private creditAt = performance.now();
+  /**
+   * Spent by evaluation passes: however often the lease holder asks (a pass a second, one per problem
+   * report), evaluation takes at most EVALUATE_DUTY of this replica (BEHIND_DUTY while it catches up).
+   */
+  private readonly credit = new WorkCredit(EVALUATE_BUDGET_MS, () =>
+    this.opts.behind?.() ? BEHIND_DUTY : EVALUATE_DUTY,
+  );
 
   /** A partition's encoded answer; summaries reused for SUMMARY_CACHE_MS (they are polled). */
   private encoded(state: PartitionState, revision: number, q: Query): Uint8Array[] {

@@ -7,6 +7,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JetStreamPublisher } from '../../agent/publisher.js';
 import { type Controller, startController } from '../../controller/index.js';
+import type { WorkCredit } from '../../controller/work-credit.js';
 import { loadConfig } from '../../shared/config.js';
 import { LOOPBACK_RULES } from '../../shared/egress.js';
 import { REDACT_PATHS } from '../../shared/log.js';
@@ -327,9 +328,9 @@ describe('alerting pipeline', () => {
 
   // Last: it leaves the routine passes in debt (their next tick far away).
   it('evaluates a problem report in a pass of its own, not behind the routine passes’ debt or backlog', async () => {
-    const inner = controller.alerting as unknown as { credit: number; urgent: Set<string> };
+    const inner = controller.alerting as unknown as { credit: WorkCredit; urgent: Set<string> };
     // Routine passes that overran by 10 s of CPU, and a backlog of deferred targets.
-    inner.credit = -10_000;
+    inner.credit.spend(10_000 + inner.credit.available);
     for (let i = 0; i < 40; i++) inner.urgent.add(`backlog-${i}`);
     const from = controller.alerting.stats.fastRuns;
     const logFrom = logText.length;
@@ -345,5 +346,30 @@ describe('alerting pipeline', () => {
     expect(lines.find((l) => l.msg === 'fast alert pass scheduled')?.waitMs).toBe(10);
     expect(lines.find((l) => l.msg === 'alert pass' && l.kind === 'fast')?.evaluated).toBe(1);
     expect(inner.urgent.has('backlog-0')).toBe(true);
+  });
+
+  // After the one above: its debt keeps the timed ticks away while this one runs a tick itself.
+  it('cuts a routine pass short at its next slice when a problem report comes in meanwhile', async () => {
+    const inner = controller.alerting as unknown as {
+      hot: Set<string>;
+      urgent: Set<string>;
+      cutShort: boolean;
+    };
+    await controller.alerting.idle();
+    const backlog = Array.from({ length: 80 }, (_, i) => `cut-${i}`);
+    for (const t of backlog) inner.urgent.add(t);
+    const pass = controller.alerting.run('tick');
+    // The pass has evaluated its first slice and yields (setImmediate): a problem arrives after the next.
+    setImmediate(() => inner.hot.add('hot-cut'));
+    await pass;
+    inner.hot.delete('hot-cut');
+    const evaluated = controller.alerting.stats.lastScope;
+    expect(evaluated).toBeGreaterThanOrEqual(8);
+    expect(evaluated).toBeLessThan(backlog.length);
+    // What it did not reach is first in line for the next tick, which comes as soon as credit allows.
+    expect(backlog.filter((t) => inner.urgent.has(t)).length).toBeGreaterThanOrEqual(
+      backlog.length - evaluated,
+    );
+    expect(inner.cutShort).toBe(true);
   });
 });
