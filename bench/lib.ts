@@ -57,10 +57,12 @@ const MAIN = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 /**
  * V8 flags for bench controller processes: BENCH_CONTROLLER_SEMI_SPACE_MB=<n> runs them with an n MB
  * semi-space (comparisons: docs/benchmarks.md); unset or 0 = V8's default, as deployed.
+ * BENCH_CONTROLLER_NODE_FLAGS="<flags>": more node flags, space-separated (e.g. --single-threaded-gc).
  */
 export function controllerNodeFlags(): string[] {
   const mb = Number(process.env.BENCH_CONTROLLER_SEMI_SPACE_MB ?? 0);
-  return mb > 0 ? [`--max-semi-space-size=${mb}`] : [];
+  const extra = (process.env.BENCH_CONTROLLER_NODE_FLAGS ?? '').split(' ').filter(Boolean);
+  return [...(mb > 0 ? [`--max-semi-space-size=${mb}`] : []), ...extra];
 }
 
 export async function startControllerProcess(
