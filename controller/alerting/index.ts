@@ -622,7 +622,9 @@ export class Alerting {
           if (this.stopped || !this.lease.isHeld()) return;
           // A problem report came in meanwhile: its fast pass is queued behind this routine pass, and
           // alerts fire only when a pass ends. The rest waits for the next tick (at least a slice was done).
-          stop = this.cutShort = !fast && this.hot.size > 0;
+          // Not when the replicas evaluated the scope already (pre): the rest costs little here, and
+          // deferring it would have them evaluate it again.
+          stop = this.cutShort = !fast && !pre && this.hot.size > 0;
         }
         if (stop) {
           // The rest is evaluated first thing next pass (problem targets by a fast one).

@@ -331,6 +331,13 @@ describe('alerting pipeline', () => {
     const inner = controller.alerting as unknown as { credit: WorkCredit; urgent: Set<string> };
     // Routine passes that overran by 10 s of CPU, and a backlog of deferred targets.
     inner.credit.spend(10_000 + inner.credit.available);
+    // The routine pass already scheduled (within evaluation_interval) runs first: the one after it is far
+    // away. Otherwise it could start while the problem's pass waits and take the problem (and backlog) along.
+    const tickFrom = logText.length;
+    await waitFor('the routine pass due before the debt', () =>
+      logText.slice(tickFrom).includes('"kind":"tick"'),
+    );
+    await controller.alerting.idle();
     for (let i = 0; i < 40; i++) inner.urgent.add(`backlog-${i}`);
     const from = controller.alerting.stats.fastRuns;
     const logFrom = logText.length;
