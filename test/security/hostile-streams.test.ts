@@ -190,9 +190,11 @@ describe('hostile streams cannot stall the stream probe or its agent', () => {
         { signal: new AbortController().signal, logger },
       );
       expect(r.errors.find((e) => e.type === 'budget-exceeded')?.details).toMatch(/over 2 MiB/);
-      // the budget, plus what was already in flight when it ran out
+      // the budget, plus what was already in flight when it ran out. Playlists count toward the budget
+      // too, so four 512 KiB segments plus a playlist already exceed it: the origin may have served exactly
+      // 2 MiB of segments and no more.
       expect(fatBytes).toBeLessThanOrEqual(2 * 1024 * 1024 + 8 * 512 * 1024);
-      expect(fatBytes).toBeGreaterThan(2 * 1024 * 1024);
+      expect(fatBytes).toBeGreaterThanOrEqual(2 * 1024 * 1024);
     } finally {
       await prober.close();
     }
