@@ -43,6 +43,8 @@ describe('decodeReportCore', () => {
       { id: rest.id, segments: rows, ...rest },
       { ...rest, segments: [] },
       rest,
+      // A row with a nested member (stripped by the schema): not the flat rows the fast match takes.
+      { ...rest, segments: [{ ...rows[0], extra: { deep: [1, { x: ']' }] } }, rows[1]] },
     ];
     for (const r of orders) {
       const text = JSON.stringify(r);
@@ -74,6 +76,20 @@ describe('decodeReportCore', () => {
     expect(() => decodeReportCore(bytes(text.slice(0, -1)))).toThrow(SyntaxError);
     expect(() => decodeReportCore(bytes(text.replace('"segments":[', '"segments":[[')))).toThrow(SyntaxError);
     expect(() => decodeReportCore(bytes('{"segments":[] "id":1}'))).toThrow(SyntaxError);
+  });
+
+  it('refuses hostile rows (unclosed strings, runs of escapes, no end) as not JSON, in linear time', () => {
+    // A backtracking pattern would take minutes on these and fail the test on its timeout.
+    const head = '{"id":"x","segments":[';
+    for (const text of [
+      `${head}{"url":"${'a\\"'.repeat(200_000)}]}`,
+      `${head}${'{"a":"b","c":1},'.repeat(40_000)}{"a":"b"}`,
+      `${head}{${','.repeat(500_000)}}x}`,
+      `${head}{${'"",'.repeat(200_000)}"\\`,
+      `${head}{"${'\\'.repeat(500_001)}"}]}`,
+    ]) {
+      expect(() => decodeReportCore(bytes(text)), text.slice(0, 40)).toThrow(SyntaxError);
+    }
   });
 
   it('agrees with the whole-report parser on 10k mutated reports, rows apart', () => {

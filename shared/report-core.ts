@@ -72,6 +72,19 @@ const COMMA = 44;
 const QUOTE = 34;
 const BACKSLASH = 92;
 
+/** A JSON string: quotes, then anything but a quote or a backslash, or an escape (the unrolled form). */
+const STRING = String.raw`"[^"\\]*(?:\\.[^"\\]*)*"`;
+/** Between strings inside a row: anything but a quote or a bracket (numbers, booleans, `,`, `:`, spaces). */
+const PLAIN = String.raw`[^"{}\[\]]*`;
+const ROW = String.raw`\{${PLAIN}(?:${STRING}${PLAIN})*\}`;
+/**
+ * The rows as the schema has them, flat objects in an array, ending a member (`,` or `}` next). Matched by
+ * the regular-expression engine, where the character loop below took ~1.7x as long (bench:ingest); every
+ * part is deterministic (no two ways to match a character), so a hostile text costs linear time. Rows of
+ * any other shape (nested, malformed) take the loop.
+ */
+const FLAT_ROWS = new RegExp(String.raw`\[(?:${ROW}(?:,${ROW})*)?\](?=[,}])`, 'y');
+
 /**
  * Where the top-level `"segments":[...]` is: [key start, `[`, matching `]`], or undefined. The key is
  * taken at face value where a `,` or `{` comes before it: JSON strings escape their quotes, so `"segments":`
@@ -84,6 +97,8 @@ function segmentsSpan(text: string): [number, number, number] | undefined {
   const before = text.charCodeAt(keyAt - 1);
   if (before !== COMMA && before !== 123) return undefined;
   const open = keyAt + KEY.length - 1;
+  FLAT_ROWS.lastIndex = open;
+  if (FLAT_ROWS.test(text)) return [keyAt, open, FLAT_ROWS.lastIndex - 1];
   let depth = 0;
   for (let i = open; i < text.length; i++) {
     const c = text.charCodeAt(i);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { emptyBucket } from '../aggregate/aggregator.js';
+import { Aggregator, emptyBucket, finish, mergeInto } from '../aggregate/aggregator.js';
 import { acceptClamped, newSketch, quantiles } from '../aggregate/sketch.js';
 import { bucketIn, bucketOut, WireBucket } from './wire.js';
 
@@ -16,5 +16,45 @@ describe('wire buckets', () => {
     const back = bucketIn(wire);
     expect(quantiles(back.sketches?.[0] as never)).toEqual(quantiles(zeros));
     expect(quantiles(back.sketches?.[1] as never)).toEqual(quantiles(mixed));
+  });
+
+  it('carries only the raw values a bucket holds, not its unused room, and the same summary', () => {
+    const now = Date.parse('2026-12-05T02:00:00Z');
+    const agg = new Aggregator({ now: () => now, cacheMs: 0 });
+    for (const startup_ms of [300, 450, 800]) {
+      agg.add({
+        id: `r${startup_ms}`,
+        jobId: 'j',
+        target: { id: 't', url: 'http://o/t.m3u8', protocol: 'hls' },
+        region: 'eu',
+        agentId: 'a',
+        probe: 'stream',
+        mode: 'check',
+        startedAt: new Date(now - 2000).toISOString(),
+        endedAt: new Date(now - 1000).toISOString(),
+        outcome: 'ok',
+        reasons: [],
+        metrics: { startup_ms },
+        errors: [],
+        findings: [],
+        version: 't',
+      } as never);
+    }
+    const bucket = (
+      agg as unknown as { series: Map<string, { buckets: ReturnType<typeof emptyBucket>[] }> }
+    ).series
+      .values()
+      .next().value?.buckets[0];
+    if (!bucket?.raw) throw new Error('expected a raw bucket');
+    const wire = WireBucket.parse(JSON.parse(JSON.stringify(bucketOut(bucket))));
+    expect(wire.raw).toHaveLength(6);
+    const back = bucketIn(wire);
+    const one = (b: ReturnType<typeof emptyBucket>) => {
+      const into = emptyBucket(0);
+      mergeInto(into, b);
+      return finish(new Map([['k', into]]))[0]?.metrics.startup_ms;
+    };
+    expect(one(back)).toEqual(one(bucket));
+    expect(one(back)?.count).toBe(3);
   });
 });
