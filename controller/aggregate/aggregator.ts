@@ -84,8 +84,6 @@ export interface Bucket {
    * always come from a sketch (raw values are accepted into the group's sketch at query time).
    */
   raw: number[] | undefined;
-  /** Numbers of `raw` in use (pairs x 2): the array is allocated at its full size once (RAW_BLANK). */
-  rawN: number;
   sketches: (DDSketch | undefined)[] | undefined;
   /** Conformance findings by code (occurrences, collapsed repeats counted), only when there are any. */
   findings: Partial<Record<FindingCode, number>> | undefined;
@@ -103,12 +101,6 @@ export interface Bucket {
 }
 
 const RAW_MAX_PAIRS = 32;
-/**
- * A bucket's raw store at its full size, copied once per bucket: filling an empty array by push copied it
- * three times on the way to a typical bucket's size, each copy kept alive by the bucket until the next
- * (old-generation garbage). Doubles, so the copy is an array of unboxed doubles from the start.
- */
-const RAW_BLANK: readonly number[] = Array.from({ length: RAW_MAX_PAIRS * 2 }, () => 0.5);
 
 /** Cumulative counts since the series appeared (Prometheus counters; reset when the series is evicted). */
 export interface Totals {
@@ -188,7 +180,6 @@ export const emptyBucket = (start: number): Bucket => ({
   rebufferWeighted: 0,
   rebufferDurationMs: 0,
   raw: undefined,
-  rawN: 0,
   sketches: undefined,
   findings: undefined,
   samples: undefined,
@@ -787,30 +778,18 @@ function addToBucket(b: Bucket, r: typeof sample): void {
     const v = values[i] as number;
     if (Number.isNaN(v)) continue;
     if (SAMPLED[i]) addSamples(b, i, r.samples[i]);
-    if (!b.sketches) {
-      b.raw ??= RAW_BLANK.slice();
-      const raw = b.raw;
-      const n = b.rawN;
-      if (n + 2 <= raw.length) {
-        raw[n] = i;
-        raw[n + 1] = v;
-        b.rawN = n + 2;
-        continue;
-      }
-      toSketches(b);
+    if (b.sketches) addKeyed(b, i, v, r.keys[i] as number);
+    else {
+      b.raw ??= [];
+      b.raw.push(i, v);
     }
-    addKeyed(b, i, v, r.keys[i] as number);
   }
-}
-
-/** A bucket's raw values, once it holds RAW_MAX_PAIRS of them, go into one sketch per metric. */
-function toSketches(b: Bucket): void {
-  const raw = b.raw;
-  const n = b.rawN;
-  b.raw = undefined;
-  b.rawN = 0;
-  b.sketches = [];
-  if (raw) for (let j = 0; j < n; j += 2) addToSketch(b, raw[j] as number, raw[j + 1] as number);
+  if (b.raw && b.raw.length > RAW_MAX_PAIRS * 2) {
+    const raw = b.raw;
+    b.raw = undefined;
+    b.sketches = [];
+    for (let j = 0; j < raw.length; j += 2) addToSketch(b, raw[j] as number, raw[j + 1] as number);
+  }
 }
 
 /** A report's wire sketch of its samples, decoded into `into`; undefined when absent, empty or malformed. */
@@ -901,7 +880,7 @@ export function mergeInto(into: Bucket, b: Bucket, only?: MetricMask): void {
     }
   }
   if (b.raw) {
-    for (let j = 0; j < b.rawN; j += 2) {
+    for (let j = 0; j < b.raw.length; j += 2) {
       const i = b.raw[j] as number;
       if (!only || only[i]) addToSketch(into, i, b.raw[j + 1] as number);
     }

@@ -18,7 +18,7 @@ describe('wire buckets', () => {
     expect(quantiles(back.sketches?.[1] as never)).toEqual(quantiles(mixed));
   });
 
-  it('carries only the raw values a bucket holds, not its unused room, and the same summary', () => {
+  it('carries a raw bucket (figures not yet in sketches) to the same summary', () => {
     const now = Date.parse('2026-12-05T02:00:00Z');
     const agg = new Aggregator({ now: () => now, cacheMs: 0 });
     for (const startup_ms of [300, 450, 800]) {

@@ -86,7 +86,7 @@ export function bucketOut(b: Bucket): WireBucket {
       b.rebufferWeighted,
       b.rebufferDurationMs,
     ],
-    ...(b.raw ? { raw: b.raw.slice(0, b.rawN) } : {}),
+    ...(b.raw ? { raw: b.raw } : {}),
     ...(b.sketches ? { sk: Array.from(b.sketches, (s) => (s && s.count > 0 ? sketchOut(s) : null)) } : {}),
     ...(b.findings ? { f: b.findings as Record<string, number> } : {}),
     ...(b.samples ? { sm: Array.from(b.samples, (s) => (s && s.count > 0 ? sketchOut(s) : null)) } : {}),
@@ -109,11 +109,7 @@ export function bucketIn(w: WireBucket): Bucket {
   b.errorsConformance = c[8] ?? 0;
   b.rebufferWeighted = c[9] ?? 0;
   b.rebufferDurationMs = c[10] ?? 0;
-  if (w.raw) {
-    b.raw = w.raw;
-    // Full as it came: a bucket added to after it crossed the wire moves to sketches first.
-    b.rawN = w.raw.length;
-  }
+  if (w.raw) b.raw = w.raw;
   if (w.sk) b.sketches = w.sk.map((s) => (s ? sketchIn(s) : undefined));
   if (w.f) b.findings = w.f as Bucket['findings'];
   if (w.sm) b.samples = w.sm.map((s) => (s ? sketchIn(s) : undefined));
