@@ -128,6 +128,15 @@ const FULL_EVERY_MS = BUCKET_MS;
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
+/** A routine pass's stage 1, answered by the replicas before the pass queued (Alerting.tick). */
+interface Staged {
+  /** Its place in the order remote evaluations were asked for. */
+  seq: number;
+  scope: string[];
+  /** What may alert, per target (targets without an entry evaluated to nothing). */
+  pre: Map<string, TargetSample[]>;
+}
+
 export class Alerting {
   readonly rules: KvCollection<typeof Rule>;
   readonly silences: KvCollection<typeof Silence>;
@@ -186,6 +195,14 @@ export class Alerting {
   /** Partitioned: whole-region totals of the current pass, from the cluster (inhibit stage). */
   private clusterTotals: EvaluatedAlerts['totals'] | undefined;
   private clusterTotalsAt = 0;
+  /**
+   * Partitioned: remote evaluations in the order they were asked for, and per target the latest one whose
+   * answer was applied. A routine pass asks the replicas before it queues (tick), so its answer may come
+   * back after a fast pass asked later and applied a newer one: for those targets the older answer is
+   * dropped, or it would resolve what the newer pass just found firing.
+   */
+  private askSeq = 0;
+  private readonly appliedSeq = new Map<string, number>();
 
   /** Notifications delivered / given up on per receiver (this replica's, since start), for /metrics. */
   readonly notificationCounts = new Map<string, { sent: number; failed: number }>();
@@ -339,6 +356,7 @@ export class Alerting {
     this.lease.start();
     this.evictTimer = setInterval(() => {
       this.recent.evict(Date.now());
+      for (const t of this.appliedSeq.keys()) if (!this.known.has(t)) this.appliedSeq.delete(t);
       for (const [k, at] of this.groupClock) if (Date.now() - at > 86_400_000) this.groupClock.delete(k);
       void this.purgeSilences().catch(() => undefined);
     }, 60_000);
@@ -415,7 +433,7 @@ export class Alerting {
   private schedule(delayMs: number): void {
     if (this.stopped) return;
     this.tickTimer = setTimeout(() => {
-      this.enqueue('tick').finally(() => {
+      this.tick().finally(() => {
         const every = durationMs(this.settings.evaluation_interval);
         // At most MAX_DUTY of the event loop on average: when the credit is spent the next tick waits.
         // Cut short for a problem: the rest comes right after its fast pass (queued by then, see armFast).
@@ -468,11 +486,76 @@ export class Alerting {
   }
 
   /** Runs are serialised: one pipeline pass at a time. */
-  private enqueue(kind: 'tick' | 'fast'): Promise<void> {
+  private enqueue(kind: 'tick' | 'fast', staged?: Staged): Promise<void> {
     this.chain = this.chain
-      .then(() => this.run(kind))
+      .then(() => this.run(kind, Date.now(), staged))
       .catch((err) => this.opts.logger.error({ err }, 'alert evaluation failed'));
     return this.chain;
+  }
+
+  /**
+   * A routine pass. Partitioned, the replicas evaluate its scope before it joins the queue: their share
+   * runs within their work credit, between ingest turns (up to seconds while they catch up), and a
+   * problem's fast pass queued behind it would wait that long to page (bench:scale, three replicas).
+   * Problem targets are left to the fast passes here.
+   */
+  private async tick(): Promise<void> {
+    if (!this.opts.cluster || !this.live || this.stopped || !this.lease.isHeld()) return this.enqueue('tick');
+    const now = Date.now();
+    const series = this.rules.list().filter((r) => r.enabled && !r.fleet);
+    let staged: Staged | undefined;
+    try {
+      staged = await this.askReplicas(series, this.takeScope(now), [], now);
+    } catch (err) {
+      this.opts.logger.error({ err }, 'alert evaluation failed');
+      return;
+    }
+    if (staged) return this.enqueue('tick', staged);
+  }
+
+  /**
+   * Partitioned, stage 1 (evaluate) on the replicas that hold the windows: what may alert comes back, per
+   * target. Undefined when a partition did not answer (its targets would look empty and resolve what still
+   * fires): the scope is put back for the next pass.
+   */
+  private async askReplicas(
+    series: Rule[],
+    scope: string[],
+    hot: string[],
+    now: number,
+  ): Promise<Staged | undefined> {
+    const cluster = this.opts.cluster as NonNullable<AlertingOptions['cluster']>;
+    const seq = ++this.askSeq;
+    const windows = [...new Set(series.map((r) => r.window))];
+    // Region totals (inhibit) over 1m-5m windows move little in a second: asked at most once a second,
+    // not by every fast pass.
+    const fresh = now - this.clusterTotalsAt < 1000;
+    const snap = await cluster.evaluateAlerts(series, scope, fresh ? [] : windows, hot);
+    if (snap.missing.length) {
+      for (const t of scope) this.urgent.add(t);
+      for (const t of hot) this.hot.add(t);
+      // Routine passes leave problem targets to the fast passes: another one is due.
+      if (hot.length) this.armFast();
+      this.stats.partialSkips++;
+      return undefined;
+    }
+    const pre = new Map<string, TargetSample[]>();
+    for (const s of snap.value.samples) {
+      for (const r of s.regions)
+        if (r.breaching) r.sampleReports = this.recent.sample(s.rule, s.target, r.region);
+      const list = pre.get(s.target);
+      if (list) list.push(s);
+      else pre.set(s.target, [s]);
+    }
+    if (!fresh) {
+      this.clusterTotals = snap.value.totals;
+      this.clusterTotalsAt = now;
+    }
+    if (!snap.value.deferred.length) return { seq, scope, pre };
+    // Replicas out of their budget for this pass: those targets are not evaluated now (no resolve).
+    const later = new Set(snap.value.deferred);
+    for (const t of later) this.urgent.add(t);
+    return { seq, scope: scope.filter((t) => !later.has(t)), pre };
   }
 
   /**
@@ -509,7 +592,7 @@ export class Alerting {
    * One pass of the pipeline. Targets are evaluated in slices that yield to the event loop, within a
    * budget (the work credit, at least 20 ms); what does not fit is evaluated first thing next pass.
    */
-  async run(kind: 'tick' | 'fast' = 'tick', now = Date.now()): Promise<void> {
+  async run(kind: 'tick' | 'fast' = 'tick', now = Date.now(), staged?: Staged): Promise<void> {
     if (this.stopped) return;
     if (!this.lease.isHeld()) {
       this.live = undefined;
@@ -539,47 +622,25 @@ export class Alerting {
     const agents = this.agentFacts();
     // Targets of fresh problem reports go first: a backlog of deferred targets (a full pass that did not
     // fit the work credit) must not delay the one that may page.
-    const hot = [...this.hot];
-    this.hot.clear();
+    // (A routine pass the replicas evaluated before it queued leaves them to the fast passes.)
+    const hot = staged ? [] : [...this.hot];
+    if (!staged) this.hot.clear();
     // A fast pass evaluates the problem targets only: the routine backlog (up to the whole fleet, when full
     // passes do not fit MAX_DUTY) is the ticks' work, and made each fast pass cost a slice of it.
     for (const t of hot) this.urgent.delete(t);
     const fast = kind === 'fast';
-    let scope = [...new Set([...hot, ...(fast ? [] : this.takeScope(now))])];
+    let scope = staged ? staged.scope : [...new Set([...hot, ...(fast ? [] : this.takeScope(now))])];
     // Partitioned: stage 1 (evaluate) runs on the replicas that hold the windows; what may alert comes back.
     let pre: Map<string, TargetSample[]> | undefined;
-    if (this.opts.cluster) {
-      const windows = [...new Set(series.map((r) => r.window))];
-      // Region totals (inhibit) over 1m-5m windows move little in a second: asked at most once a second,
-      // not by every fast pass.
-      const fresh = now - this.clusterTotalsAt < 1000;
-      const snap = await this.opts.cluster.evaluateAlerts(series, scope, fresh ? [] : windows, hot);
-      if (snap.missing.length) {
-        // Some partitions did not answer: their targets would look empty and resolve what still fires.
-        // Evaluate nothing this pass; the scope is kept for the next (the partitions move within a lease).
-        for (const t of scope) this.urgent.add(t);
-        for (const t of hot) this.hot.add(t);
-        this.stats.partialSkips++;
-        return;
-      }
-      pre = new Map();
-      for (const s of snap.value.samples) {
-        for (const r of s.regions)
-          if (r.breaching) r.sampleReports = this.recent.sample(s.rule, s.target, r.region);
-        const list = pre.get(s.target);
-        if (list) list.push(s);
-        else pre.set(s.target, [s]);
-      }
-      if (!fresh) {
-        this.clusterTotals = snap.value.totals;
-        this.clusterTotalsAt = now;
-      }
-      if (snap.value.deferred.length) {
-        // Replicas out of their budget for this pass: those targets are not evaluated now (no resolve).
-        const later = new Set(snap.value.deferred);
-        for (const t of later) this.urgent.add(t);
-        scope = scope.filter((t) => !later.has(t));
-      }
+    let seq = 0;
+    if (staged) {
+      ({ pre, seq } = staged);
+      // A newer pass applied a newer answer for these meanwhile: that one stands.
+      scope = scope.filter((t) => (this.appliedSeq.get(t) ?? 0) < seq);
+    } else if (this.opts.cluster) {
+      const asked = await this.askReplicas(series, scope, hot, now);
+      if (!asked) return;
+      ({ pre, seq, scope } = asked);
       if (this.stopped || !this.lease.isHeld()) return;
     }
     const credit = fast ? this.fastCredit : this.credit;
@@ -638,6 +699,7 @@ export class Alerting {
         }
       }
     }
+    if (seq) for (const t of evaluated) this.appliedSeq.set(t, seq);
     const t1 = performance.now();
     if (kind === 'tick')
       candidates.push(
