@@ -507,7 +507,8 @@ export class Alerting {
     try {
       staged = await this.askReplicas(series, this.takeScope(now), [], now);
     } catch (err) {
-      this.opts.logger.error({ err }, 'alert evaluation failed');
+      // (Stopping closes the connection under a pending request: nothing failed then.)
+      if (!this.stopped) this.opts.logger.error({ err }, 'alert evaluation failed');
       return;
     }
     if (staged) return this.enqueue('tick', staged);
