@@ -4,7 +4,6 @@ import { jetstream } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JetStreamPublisher } from '../../agent/publisher.js';
-import { startNatsServer } from '../../cli/children.js';
 import { type Controller, startController } from '../../controller/index.js';
 import type { Cluster } from '../../controller/partition/cluster.js';
 import { loadConfig } from '../../shared/config.js';
@@ -12,7 +11,7 @@ import { LOOPBACK_RULES } from '../../shared/egress.js';
 import { createLogger } from '../../shared/log.js';
 import type { Report } from '../../shared/schemas.js';
 import { names } from '../../shared/subjects.js';
-import { freePort, tempDir } from '../helpers/procs.js';
+import { freePort, startPartitionedNats, tempDir } from '../helpers/procs.js';
 import { failed, report, rulesYaml, startReceiver, waitFor } from './helpers.js';
 
 const SECRET = 'partitioned-fast-secret-0123456789';
@@ -27,7 +26,7 @@ const TARGET = 'slow-routine';
  * the time), so the test decides how slow the replicas are.
  */
 describe('partitioned alerting: a problem never waits for a routine pass’s replicas', () => {
-  let nats: Awaited<ReturnType<typeof startNatsServer>>;
+  let nats: Awaited<ReturnType<typeof startPartitionedNats>>;
   let controller: Controller;
   let nc: NatsConnection;
   let publisher: JetStreamPublisher;
@@ -53,20 +52,10 @@ describe('partitioned alerting: a problem never waits for a routine pass’s rep
   };
 
   beforeAll(async () => {
-    const conf = join(dir.path, 'nats.conf');
-    writeFileSync(
-      conf,
-      [
-        `jetstream { store_dir: "${join(dir.path, 'store')}" }`,
-        'mappings: {',
-        `  "liveprobe.results.*.*.*": "liveprobe.results.{{wildcard(1)}}.{{wildcard(2)}}.{{wildcard(3)}}.{{partition(${N},3)}}"`,
-        '}',
-      ].join('\n'),
-    );
     receiver = await startReceiver(SECRET);
     const rules = join(dir.path, 'rules.yaml');
     writeFileSync(rules, rulesYaml(receiver.url, SECRET, ['hook']));
-    nats = await startNatsServer({ port: await freePort(), storeDir: dir.path, configFile: conf });
+    nats = await startPartitionedNats(dir.path, N);
     const config = loadConfig({
       env: { LIVEPROBE_PARTITIONS: String(N) },
       overrides: {

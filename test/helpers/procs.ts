@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type NatsChild, startNatsServer, stopChild } from '../../cli/children.js';
@@ -24,4 +24,22 @@ export async function startNats(opts: { storeDir?: string; port?: number } = {})
       store?.remove();
     },
   };
+}
+
+/**
+ * A real nats-server whose results subjects carry their target's partition (of `partitions`), mapped by the
+ * server as deploy/nats configures it for partitioned controllers; its store in `dir`.
+ */
+export async function startPartitionedNats(dir: string, partitions: number): Promise<NatsChild> {
+  const conf = join(dir, 'nats.conf');
+  writeFileSync(
+    conf,
+    [
+      `jetstream { store_dir: "${join(dir, 'store')}" }`,
+      'mappings: {',
+      `  "liveprobe.results.*.*.*": "liveprobe.results.{{wildcard(1)}}.{{wildcard(2)}}.{{wildcard(3)}}.{{partition(${partitions},3)}}"`,
+      '}',
+    ].join('\n'),
+  );
+  return startNatsServer({ port: await freeLoopbackPort(), storeDir: dir, configFile: conf });
 }

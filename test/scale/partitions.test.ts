@@ -8,7 +8,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Agent, startAgent } from '../../agent/index.js';
 import { JetStreamPublisher } from '../../agent/publisher.js';
 import { StandInProber } from '../../agent/testing/stand-in.js';
-import { startNatsServer } from '../../cli/children.js';
 import { Aggregator, type SummaryQuery } from '../../controller/aggregate/aggregator.js';
 import { assignAll, partitionOf } from '../../controller/partition/hash.js';
 import { loadConfig } from '../../shared/config.js';
@@ -20,7 +19,7 @@ import { decodeJson } from '../../shared/transport.js';
 import { failed, report, rulesYaml, startReceiver } from '../alerting/helpers.js';
 import { spawnLiveprobe, waitHttp } from '../helpers/cli.js';
 import { makeReport, waitFor } from '../helpers/fleet.js';
-import { freePort, stopProcess, tempDir } from '../helpers/procs.js';
+import { freePort, startPartitionedNats, stopProcess, tempDir } from '../helpers/procs.js';
 
 const N = 8;
 /** Partition ids of an N-way deployment (controller/partition/hash.ts). */
@@ -44,7 +43,7 @@ interface Replica {
 describe('partitioned ingest across three controller replicas', () => {
   const dir = tempDir('scale');
   const logger = createLogger('test', 'fatal');
-  let nats: Awaited<ReturnType<typeof startNatsServer>>;
+  let nats: Awaited<ReturnType<typeof startPartitionedNats>>;
   let nc: NatsConnection;
   let publisher: JetStreamPublisher;
   let agent: Agent | undefined;
@@ -108,20 +107,10 @@ describe('partitioned ingest across three controller replicas', () => {
     );
 
   beforeAll(async () => {
-    const conf = join(dir.path, 'nats.conf');
-    writeFileSync(
-      conf,
-      [
-        `jetstream { store_dir: "${join(dir.path, 'store')}" }`,
-        'mappings: {',
-        `  "liveprobe.results.*.*.*": "liveprobe.results.{{wildcard(1)}}.{{wildcard(2)}}.{{wildcard(3)}}.{{partition(${N},3)}}"`,
-        '}',
-      ].join('\n'),
-    );
     receiver = await startReceiver('scale-hmac-secret-0123456789');
     const rules = join(dir.path, 'rules.yaml');
     writeFileSync(rules, rulesYaml(receiver.url, 'scale-hmac-secret-0123456789', ['hook']));
-    nats = await startNatsServer({ port: await freePort(), storeDir: dir.path, configFile: conf });
+    nats = await startPartitionedNats(dir.path, N);
     for (let i = 0; i < 3; i++) {
       const port = await freePort();
       const child = spawnLiveprobe(['controller', '--port', String(port)], {
