@@ -5,8 +5,8 @@
  * bench:scale opens 100 000 series with three reports each, a minute of a fleet; this is the rest of
  * the hour, where each series' windows hold up to 240 buckets of 15 s.
  *
- * For each interval in BENCH_MEMORY_INTERVALS (seconds; default 2,10,60), 100 regions x 5 targets and then
- * 100 regions x 10 targets report every interval for an hour. A series' cost is the difference in heap
+ * For each interval in BENCH_MEMORY_INTERVALS (seconds; default 2,10,60), 100 regions x 20 targets and then
+ * 100 regions x 40 targets (BENCH_MEMORY_TARGETS=20,40) report every interval for an hour. A series' cost is the difference in heap
  * (after a full GC) between the two, per series added: that includes its share of its target's rollup
  * (1 in 100 regions) as in a fleet of 100 regions, and leaves out the fixed region and probe rollups, which
  * the projection to 100 000 series adds back once. Also: the ingest CPU per report over the last 10 % of
@@ -28,7 +28,12 @@ const COMPARE = process.env.BENCH_MEMORY_COMPARE;
 const HOUR_MS = 3_600_000;
 /** As in bench:scale's fleet: a target's rollup is shared by 100 regions' series. */
 const REGIONS = 100;
-const TARGET_STEPS = [5, 10] as const;
+/**
+ * The two fleet sizes compared (targets of 100 regions). At 20 and more, every region's rollup bucket holds
+ * enough reports to be sketches in both runs; at 10, a slow interval's stayed keys in one run and not the
+ * other, and the difference measured the rollups instead of the series.
+ */
+const TARGET_STEPS = (process.env.BENCH_MEMORY_TARGETS ?? '20,40').split(',').map(Number) as [number, number];
 const n = names();
 const logger = createLogger('bench', 'error');
 const gc = (globalThis as { gc?: () => void }).gc;
@@ -97,7 +102,11 @@ function hour(
     clock = start + (p + 1) * intervalS * 1000;
     // Encoded outside the timed part: the agents' work, not the controller's.
     const msgs = Array.from({ length: series }, (_, s) => {
-      const r = fleetReport('m', s % REGIONS, Math.floor(s / REGIONS), p, clock);
+      // A stream watch's interval report (the fixture's probe kind varies by pass: one series per cell here).
+      const r = {
+        ...fleetReport('m', s % REGIONS, Math.floor(s / REGIONS), p, clock),
+        probe: 'stream' as const,
+      };
       seq++;
       return {
         data: encodeJson(r),
@@ -124,10 +133,13 @@ function hour(
     }
   }
   if (ingest.stats.ingested !== passes * series)
-    throw new Error(`ingested ${ingest.stats.ingested} of ${passes * series} (invalid ${ingest.stats.invalid})`);
+    throw new Error(
+      `ingested ${ingest.stats.ingested} of ${passes * series} (invalid ${ingest.stats.invalid})`,
+    );
   const held = heapMb() - before;
   // Kept alive until measured; the registry stays reachable from Node's process metrics otherwise.
   metrics.registry.clear();
+  if (aggregator.size !== series) throw new Error(`${aggregator.size} series held, ${series} expected`);
   return { heapMb: held, usPerReport: cpuUs / timed, reports: passes * series };
 }
 
@@ -149,7 +161,7 @@ for (const intervalS of INTERVALS) {
       'interval s': intervalS,
       ...(COMPARE ? { code: code.label } : {}),
       'reports (1 h, larger run)': large.reports,
-      'heap MB (500 / 1000 series)': `${small.heapMb.toFixed(0)} / ${large.heapMb.toFixed(0)}`,
+      [`heap MB (${REGIONS * TARGET_STEPS[0]} / ${REGIONS * TARGET_STEPS[1]} series)`]: `${small.heapMb.toFixed(0)} / ${large.heapMb.toFixed(0)}`,
       'KB per series': Math.round(kbPerSeries),
       'GB at 100k series': ((fixedMb + (kbPerSeries * 100_000) / 1000) / 1000).toFixed(1),
       'µs/report (last 10 %)': large.usPerReport.toFixed(1),

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { decodeSketch, encodeSketch, sketchesOf, sketchOf } from '../../shared/sample-sketch.js';
 import type { Report } from '../../shared/schemas.js';
-import { Aggregator, BUCKET_MS, metricMask } from './aggregator.js';
+import { Aggregator, BUCKET_MS, metricMask, SKETCHED } from './aggregator.js';
+import { acceptClamped, newSketch, quantiles } from './sketch.js';
 
 let clock = Date.UTC(2026, 10, 27, 12, 0, 0);
 const now = () => clock;
@@ -34,6 +35,46 @@ function report(
 }
 
 describe('Aggregator', () => {
+  it('a series bucket of keys answers the quantiles its values would, before and past becoming sketches', () => {
+    // 9 figures a report: 10 reports stay keys in their 15 s bucket (90 of KEYS_MAX 128), 20 become sketches.
+    const figures = [
+      'startup_ms',
+      'manifest_ms',
+      'first_segment_ms',
+      'segment_ttfb_p50_ms',
+      'g2g_p50_ms',
+    ] as const;
+    for (const reports of [10, 20]) {
+      const agg = new Aggregator({ now, cacheMs: 0 });
+      const direct = new Map(figures.map((f) => [f, newSketch()]));
+      for (let i = 0; i < reports; i++) {
+        const metrics: Report['metrics'] = {};
+        figures.forEach((f, k) => {
+          // Zeros, sub-millisecond and large values: every kind of key, and the zero bucket.
+          const v = i % 4 === 0 ? 0 : (k + 1) * 10 ** ((i % 7) - 2) * (1 + i / 3);
+          metrics[f] = v;
+          acceptClamped(direct.get(f) as ReturnType<typeof newSketch>, v);
+        });
+        metrics.stall_ms = 0;
+        metrics.pdt_latency_p50_ms = 4000 + i;
+        metrics.segment_download_p50_ms = 40 + i;
+        metrics.segment_throughput_p50_kbps = 18_000;
+        agg.add(report({ probe: 'stream', metrics }));
+      }
+      // Region-filtered: answered from the series itself, not from a rollup.
+      const [g] = agg.summary({ window: '1m', groupBy: 'target', region: 'eu' });
+      for (const f of figures)
+        expect(g?.metrics[f]).toEqual({
+          ...quantiles(direct.get(f) as ReturnType<typeof newSketch>),
+          of: 'reports',
+        });
+      expect(g?.metrics.stall_ms?.count).toBe(reports);
+      expect(Object.keys(g?.metrics ?? {}).every((m) => (SKETCHED as readonly string[]).includes(m))).toBe(
+        true,
+      );
+    }
+  });
+
   it('computes quantiles within 1% of the exact values', () => {
     const agg = new Aggregator({ now, cacheMs: 0 });
     const values = Array.from({ length: 1000 }, (_, i) => 100 + i * 7);

@@ -4,7 +4,7 @@ import type { FindingCode, MetricName } from '../../shared/metrics.js';
 import type { ReportCore } from '../../shared/report-core.js';
 import { SketchScratch } from '../../shared/sample-sketch.js';
 import type { ProbeKind, Report, SampleName } from '../../shared/schemas.js';
-import { acceptClamped, acceptKeyed, keyOf, newSketch, quantiles } from './sketch.js';
+import { acceptCode, acceptKeyed, codeOf, keyOf, metricOfCode, newSketch, quantiles } from './sketch.js';
 
 /** The latency-like metrics kept as quantile sketches; everything else is a counter or a ratio. */
 export const SKETCHED = [
@@ -78,12 +78,14 @@ export interface Bucket {
   rebufferWeighted: number;
   rebufferDurationMs: number;
   /**
-   * Small buckets keep their values raw, as flat (metric index, value) pairs; past RAW_MAX_PAIRS they move
-   * into one DDSketch per metric. Most series hold a handful of reports per bucket, and a raw pair costs
-   * 16 bytes where an empty-ish sketch costs ~500: this is what keeps 100k sparse series cheap. Quantiles
-   * always come from a sketch (raw values are accepted into the group's sketch at query time).
+   * Small buckets keep each value as its sketch key, packed with its metric index in one small integer
+   * (sketch.ts codeOf: 8 bytes, where a raw (index, value) pair took 16 and an empty-ish sketch ~400);
+   * past KEYS_MAX they move into one DDSketch per metric. Most series hold a handful of reports per
+   * bucket, and a watch reporting every 2 s eight: this is what keeps 100k series cheap. Quantiles always
+   * come from a sketch (keys are added to the group's sketch at query time), and a key is the bin its
+   * value falls in, so they are the same as if the values had gone into sketches.
    */
-  raw: number[] | undefined;
+  keys: number[] | undefined;
   sketches: (DDSketch | undefined)[] | undefined;
   /** Conformance findings by code (occurrences, collapsed repeats counted), only when there are any. */
   findings: Partial<Record<FindingCode, number>> | undefined;
@@ -100,7 +102,12 @@ export interface Bucket {
   clockSkewNegative: number;
 }
 
-const RAW_MAX_PAIRS = 32;
+/**
+ * 14 reports of 9 figures: a series' 15 s bucket stays keys up to a report every second. (A watch every 2 s
+ * put ~70 values in each, and the 11 sketches they became held ~5 kB a bucket: 1.2 MB a series over the
+ * hour, bench:memory.) Rollups, with every region's reports, become sketches within their first seconds.
+ */
+const KEYS_MAX = 128;
 
 /** Cumulative counts since the series appeared (Prometheus counters; reset when the series is evicted). */
 export interface Totals {
@@ -179,7 +186,7 @@ export const emptyBucket = (start: number): Bucket => ({
   errorsConformance: 0,
   rebufferWeighted: 0,
   rebufferDurationMs: 0,
-  raw: undefined,
+  keys: undefined,
   sketches: undefined,
   findings: undefined,
   samples: undefined,
@@ -699,6 +706,8 @@ const sample = {
   values: new Float64Array(SKETCHED.length),
   /** Per SKETCHED metric with a value: its sketch key (keyOf), computed once for the four buckets. */
   keys: new Float64Array(SKETCHED.length),
+  /** The same key packed with the metric's index (codeOf), what a series' small bucket keeps. Int32: a Smi. */
+  codes: new Int32Array(SKETCHED.length),
   /**
    * Per sampled metric (SAMPLE_OF): the report's own sketch of its samples, decoded once (into scratch
    * reused for every report) for the four buckets; undefined where the report sent none, an empty or a
@@ -740,7 +749,11 @@ function prepare(report: ReportCore, durationMs: number): typeof sample {
     const v = ours ? undefined : m[name];
     const counts = !(v === undefined || (clockSuspect && CLOCK_DEPENDENT.has(name)));
     values[i] = counts ? (v as number) : Number.NaN;
-    if (counts) sample.keys[i] = keyOf(v as number);
+    if (counts) {
+      const key = keyOf(v as number);
+      sample.keys[i] = key;
+      sample.codes[i] = codeOf(i, key);
+    }
     sample.samples[i] =
       counts && SAMPLED[i]
         ? decodeSamples(report.sketches?.[SAMPLE_OF[name] as SampleName], SCRATCH[i] as SketchScratch)
@@ -780,15 +793,15 @@ function addToBucket(b: Bucket, r: typeof sample): void {
     if (SAMPLED[i]) addSamples(b, i, r.samples[i]);
     if (b.sketches) addKeyed(b, i, v, r.keys[i] as number);
     else {
-      b.raw ??= [];
-      b.raw.push(i, v);
+      b.keys ??= [];
+      b.keys.push(r.codes[i] as number);
     }
   }
-  if (b.raw && b.raw.length > RAW_MAX_PAIRS * 2) {
-    const raw = b.raw;
-    b.raw = undefined;
+  if (b.keys && b.keys.length > KEYS_MAX) {
+    const keys = b.keys;
+    b.keys = undefined;
     b.sketches = [];
-    for (let j = 0; j < raw.length; j += 2) addToSketch(b, raw[j] as number, raw[j + 1] as number);
+    for (let j = 0; j < keys.length; j++) addCode(b, keys[j] as number);
   }
 }
 
@@ -825,14 +838,15 @@ function addKeyed(b: Bucket, i: number, v: number, key: number): void {
   acceptKeyed(sk, v, key);
 }
 
-function addToSketch(b: Bucket, i: number, v: number): void {
+function addCode(b: Bucket, code: number): void {
+  const i = metricOfCode(code);
   b.sketches ??= [];
   let sk = b.sketches[i];
   if (!sk) {
     sk = newSketch();
     b.sketches[i] = sk;
   }
-  acceptClamped(sk, v);
+  acceptCode(sk, code);
 }
 
 /** Group accumulators always use sketches; `only`: the sketched metrics merged (default all). */
@@ -879,10 +893,11 @@ export function mergeInto(into: Bucket, b: Bucket, only?: MetricMask): void {
       into.findings[code] = (into.findings[code] ?? 0) + n;
     }
   }
-  if (b.raw) {
-    for (let j = 0; j < b.raw.length; j += 2) {
-      const i = b.raw[j] as number;
-      if (!only || only[i]) addToSketch(into, i, b.raw[j + 1] as number);
+  if (b.keys) {
+    const keys = b.keys;
+    for (let j = 0; j < keys.length; j++) {
+      const code = keys[j] as number;
+      if (!only || only[metricOfCode(code)]) addCode(into, code);
     }
   }
   if (b.sketches) {

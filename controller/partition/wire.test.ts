@@ -45,7 +45,7 @@ describe('wire buckets', () => {
     ).series
       .values()
       .next().value?.buckets[0];
-    if (!bucket?.raw) throw new Error('expected a raw bucket');
+    if (!bucket?.keys) throw new Error('expected a bucket of keys');
     const wire = WireBucket.parse(JSON.parse(JSON.stringify(bucketOut(bucket))));
     expect(wire.raw).toHaveLength(6);
     const back = bucketIn(wire);
@@ -56,5 +56,20 @@ describe('wire buckets', () => {
     };
     expect(one(back)).toEqual(one(bucket));
     expect(one(back)?.count).toBe(3);
+  });
+
+  it("reads a replica's raw values from before keys (a rolling upgrade) into the same quantiles", () => {
+    // (metric index, value) pairs as the previous version sent them: startup_ms is index 0, stall_ms 10.
+    const values = [0, 0.4, 7, 300, 450, 812.3, 4100, 1e9];
+    const raw = [...values.flatMap((v) => [0, v]), 10, 0, 99, 5, 1.5, 5];
+    const back = bucketIn(WireBucket.parse({ c: [values.length, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], raw }));
+    const into = emptyBucket(0);
+    mergeInto(into, back);
+    const direct = newSketch();
+    for (const v of values) acceptClamped(direct, v);
+    expect(quantiles(into.sketches?.[0] as never)).toEqual(quantiles(direct));
+    expect(into.sketches?.[10]?.zeroCount).toBe(1);
+    // An index naming no sketched metric (99, 1.5) is left out, not folded into another metric.
+    expect(back.keys).toHaveLength(values.length + 1);
   });
 });

@@ -1,7 +1,7 @@
 import type { DDSketch } from '@datadog/sketches-js';
 import { z } from 'zod';
-import { type Bucket, emptyBucket } from '../aggregate/aggregator.js';
-import { newSketch } from '../aggregate/sketch.js';
+import { type Bucket, emptyBucket, SKETCHED } from '../aggregate/aggregator.js';
+import { codeOf, keyOf, keyOfCode, metricOfCode, newSketch, valueOfKey } from '../aggregate/sketch.js';
 
 /**
  * Window accumulators on the wire between replicas. A DDSketch travels as its positive store's bins (all
@@ -71,6 +71,31 @@ function sketchIn(w: WireSketch): DDSketch {
   return s;
 }
 
+/**
+ * A bucket's keys travel as (metric index, value) pairs, as raw values did before keys: a value inside
+ * each key's bin, which keyOf maps back to the same key, so a replica of either kind reads them exactly.
+ */
+function rawOf(keys: number[]): number[] {
+  const out = new Array<number>(keys.length * 2);
+  for (let j = 0; j < keys.length; j++) {
+    const code = keys[j] as number;
+    out[j * 2] = metricOfCode(code);
+    out[j * 2 + 1] = valueOfKey(keyOfCode(code));
+  }
+  return out;
+}
+
+/** Raw pairs back to keys; a pair naming no sketched metric is left out. */
+function keysOf(raw: number[]): number[] {
+  const out: number[] = [];
+  for (let j = 0; j + 1 < raw.length; j += 2) {
+    const i = raw[j] as number;
+    if (Number.isInteger(i) && i >= 0 && i < SKETCHED.length)
+      out.push(codeOf(i, keyOf(raw[j + 1] as number)));
+  }
+  return out;
+}
+
 export function bucketOut(b: Bucket): WireBucket {
   return {
     c: [
@@ -86,7 +111,7 @@ export function bucketOut(b: Bucket): WireBucket {
       b.rebufferWeighted,
       b.rebufferDurationMs,
     ],
-    ...(b.raw ? { raw: b.raw } : {}),
+    ...(b.keys ? { raw: rawOf(b.keys) } : {}),
     ...(b.sketches ? { sk: Array.from(b.sketches, (s) => (s && s.count > 0 ? sketchOut(s) : null)) } : {}),
     ...(b.findings ? { f: b.findings as Record<string, number> } : {}),
     ...(b.samples ? { sm: Array.from(b.samples, (s) => (s && s.count > 0 ? sketchOut(s) : null)) } : {}),
@@ -109,7 +134,7 @@ export function bucketIn(w: WireBucket): Bucket {
   b.errorsConformance = c[8] ?? 0;
   b.rebufferWeighted = c[9] ?? 0;
   b.rebufferDurationMs = c[10] ?? 0;
-  if (w.raw) b.raw = w.raw;
+  if (w.raw) b.keys = keysOf(w.raw);
   if (w.sk) b.sketches = w.sk.map((s) => (s ? sketchIn(s) : undefined));
   if (w.f) b.findings = w.f as Bucket['findings'];
   if (w.sm) b.samples = w.sm.map((s) => (s ? sketchIn(s) : undefined));
