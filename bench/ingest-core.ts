@@ -24,6 +24,7 @@ import { createLogger } from '../shared/log.js';
 import type { Report } from '../shared/schemas.js';
 import { names } from '../shared/subjects.js';
 import { encodeJson } from '../shared/transport.js';
+import { type IngestCode, ingestState, loadIngestCode } from './ingest-code.js';
 import { printTable } from './lib.js';
 import { fleetReport, realisticReport, withSketches } from './report-fixture.js';
 
@@ -97,53 +98,15 @@ new PerformanceObserver((list) => {
   for (const e of list.getEntries()) gcMs += e.duration;
 }).observe({ entryTypes: ['gc'] });
 
-/** The controller code under test, from this build or another (BENCH_INGEST_COMPARE). */
-interface Code {
-  label: string;
-  Aggregator: typeof import('../controller/aggregate/aggregator.js').Aggregator;
-  RecentReports: typeof import('../controller/alerting/evidence.js').RecentReports;
-  Ingest: typeof import('../controller/ingest.js').Ingest;
-  LatestReports: typeof import('../controller/latest.js').LatestReports;
-  ControllerMetrics: typeof import('../controller/metrics.js').ControllerMetrics;
-}
-
-async function load(label: string, root: URL): Promise<Code> {
-  const at = (p: string) => new URL(p, root).href;
-  return {
-    label,
-    Aggregator: (await import(at('controller/aggregate/aggregator.js'))).Aggregator,
-    RecentReports: (await import(at('controller/alerting/evidence.js'))).RecentReports,
-    Ingest: (await import(at('controller/ingest.js'))).Ingest,
-    LatestReports: (await import(at('controller/latest.js'))).LatestReports,
-    ControllerMetrics: (await import(at('controller/metrics.js'))).ControllerMetrics,
-  };
-}
-
 /** One round on fresh controller state: reports per CPU-second, and the share of it in GC pauses. */
 async function round(
-  code: Code,
+  code: IngestCode,
   { untimed, timed: msgs }: Scenario,
 ): Promise<{ rate: number; gcShare: number }> {
-  const { Aggregator, RecentReports, Ingest, LatestReports, ControllerMetrics } = code;
   (globalThis as { gc?: () => void }).gc?.();
   await new Promise((r) => setTimeout(r, 50)); // the forced GC's entry, before the round's count starts
-  const aggregator = new Aggregator();
-  const latest = new LatestReports();
-  const metrics = new ControllerMetrics(aggregator);
-  const recent = new RecentReports();
   let handled = 0;
-  const ingest = new Ingest({
-    js: undefined as never,
-    names: n,
-    logger,
-    onReport: (r) => {
-      aggregator.add(r);
-      latest.add(r);
-      metrics.observe(r);
-      recent.add(r);
-      handled++;
-    },
-  });
+  const { metrics, ingest } = ingestState(code, { names: n, logger, afterEach: () => handled++ });
   for (const m of untimed) ingest.handle(m as unknown as JsMsg);
   handled = 0;
   const gc0 = gcMs;
@@ -162,8 +125,8 @@ async function round(
   return { rate: msgs.length / (cpuMs / 1000), gcShare: (gcMs - gc0) / cpuMs };
 }
 
-const codes = [await load('this build', new URL('../', import.meta.url))];
-if (COMPARE) codes.push(await load(COMPARE, pathToFileURL(`${COMPARE.replace(/\/$/, '')}/`)));
+const codes = [await loadIngestCode('this build', new URL('../', import.meta.url))];
+if (COMPARE) codes.push(await loadIngestCode(COMPARE, pathToFileURL(`${COMPARE.replace(/\/$/, '')}/`)));
 const rows: Record<string, string | number>[] = [];
 const last: string[] = [];
 for (const name of SCENARIOS) {
@@ -171,7 +134,7 @@ for (const name of SCENARIOS) {
   for (const code of codes) await round(code, msgs); // warm-up: JIT, caches
   const runs = codes.map(() => [] as { rate: number; gcShare: number }[]);
   for (let k = 0; k < ROUNDS; k++)
-    for (let c = 0; c < codes.length; c++) runs[c]?.push(await round(codes[c] as Code, msgs));
+    for (let c = 0; c < codes.length; c++) runs[c]?.push(await round(codes[c] as IngestCode, msgs));
   codes.forEach((code, c) => {
     const sorted = (runs[c] ?? []).sort((a, b) => a.rate - b.rate);
     const mid = sorted[Math.floor(sorted.length / 2)] as { rate: number; gcShare: number };

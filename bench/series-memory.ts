@@ -20,6 +20,7 @@ import type { JsMsg } from '@nats-io/jetstream';
 import { createLogger } from '../shared/log.js';
 import { names } from '../shared/subjects.js';
 import { encodeJson } from '../shared/transport.js';
+import { type IngestCode, ingestState, loadIngestCode } from './ingest-code.js';
 import { printTable } from './lib.js';
 import { fleetReport } from './report-fixture.js';
 
@@ -39,27 +40,6 @@ const logger = createLogger('bench', 'error');
 const gc = (globalThis as { gc?: () => void }).gc;
 if (!gc) throw new Error('run with node --expose-gc (npm run bench:memory does)');
 
-interface Code {
-  label: string;
-  Aggregator: typeof import('../controller/aggregate/aggregator.js').Aggregator;
-  RecentReports: typeof import('../controller/alerting/evidence.js').RecentReports;
-  Ingest: typeof import('../controller/ingest.js').Ingest;
-  LatestReports: typeof import('../controller/latest.js').LatestReports;
-  ControllerMetrics: typeof import('../controller/metrics.js').ControllerMetrics;
-}
-
-async function load(label: string, root: URL): Promise<Code> {
-  const at = (p: string) => new URL(p, root).href;
-  return {
-    label,
-    Aggregator: (await import(at('controller/aggregate/aggregator.js'))).Aggregator,
-    RecentReports: (await import(at('controller/alerting/evidence.js'))).RecentReports,
-    Ingest: (await import(at('controller/ingest.js'))).Ingest,
-    LatestReports: (await import(at('controller/latest.js'))).LatestReports,
-    ControllerMetrics: (await import(at('controller/metrics.js'))).ControllerMetrics,
-  };
-}
-
 function heapMb(): number {
   gc?.();
   gc?.();
@@ -68,7 +48,7 @@ function heapMb(): number {
 
 /** An hour of one interval: the heap its state holds after it, and CPU per report over its last tenth. */
 function hour(
-  code: Code,
+  code: IngestCode,
   intervalS: number,
   targets: number,
 ): { heapMb: number; usPerReport: number; reports: number } {
@@ -77,21 +57,7 @@ function hour(
   let clock = start;
   const now = () => clock;
   const before = heapMb();
-  const aggregator = new code.Aggregator({ now });
-  const latest = new code.LatestReports();
-  const metrics = new code.ControllerMetrics(aggregator);
-  const recent = new code.RecentReports();
-  const ingest = new code.Ingest({
-    js: undefined as never,
-    names: n,
-    logger,
-    onReport: (r) => {
-      aggregator.add(r);
-      latest.add(r);
-      metrics.observe(r);
-      recent.add(r);
-    },
-  });
+  const { aggregator, latest, metrics, recent, ingest } = ingestState(code, { names: n, logger, now });
   const passes = Math.floor(HOUR_MS / (intervalS * 1000));
   const timedFrom = Math.floor(passes * 0.9);
   let cpuUs = 0;
@@ -143,8 +109,8 @@ function hour(
   return { heapMb: held, usPerReport: cpuUs / timed, reports: passes * series };
 }
 
-const codes = [await load('this build', new URL('../', import.meta.url))];
-if (COMPARE) codes.push(await load(COMPARE, pathToFileURL(`${COMPARE.replace(/\/$/, '')}/`)));
+const codes = [await loadIngestCode('this build', new URL('../', import.meta.url))];
+if (COMPARE) codes.push(await loadIngestCode(COMPARE, pathToFileURL(`${COMPARE.replace(/\/$/, '')}/`)));
 const rows: Record<string, string | number>[] = [];
 const last: string[] = [];
 const cpuLast: string[] = [];
