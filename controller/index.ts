@@ -135,10 +135,10 @@ export async function startController(opts: ControllerOptions): Promise<Controll
   let alertingRef: (SignalSink & { isLeader: boolean }) | undefined;
   // Partitioned: the per-series gauges come from the partitions this replica owns (each series from its owner).
   const seriesSource = {
-    perSeries: (w: Parameters<Aggregator['perSeries']>[0]) =>
+    perSeries: (...a: Parameters<Aggregator['perSeries']>) =>
       partitioned
-        ? [...partitioned.owner.states.values()].flatMap((p) => p.aggregator.perSeries(w))
-        : aggregator.perSeries(w),
+        ? [...partitioned.owner.states.values()].flatMap((p) => p.aggregator.perSeries(...a))
+        : aggregator.perSeries(...a),
   };
   const metrics = new ControllerMetrics(seriesSource, {
     targetLabels: config.controller.metricsTargetLabels,

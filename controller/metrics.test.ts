@@ -149,6 +149,38 @@ describe('ControllerMetrics', () => {
     expect(text).not.toContain('target="ch2"');
   });
 
+  it('summarizes only the exported series for the rebuffer gauge (a scrape at 100k series)', async () => {
+    const aggregator = new Aggregator();
+    let summarized = 0;
+    const metrics = new ControllerMetrics(
+      {
+        perSeries: (...a) => {
+          const out = aggregator.perSeries(...a);
+          summarized = out.length;
+          return out;
+        },
+      },
+      { maxSeries: 3 },
+    );
+    for (let i = 0; i < 30; i++) {
+      const r = report(i, { metrics: { startup_ms: 500, rebuffer_ratio: 0.01 } });
+      aggregator.add(r);
+      metrics.observe(r);
+    }
+    // 4 series (ch1|ch2 x eu|us) in the windows, 3 exported: the gauge and the work are the 3.
+    const text = await metrics.registry.metrics();
+    const exported = (family: string) =>
+      text
+        .split('\n')
+        .filter((l) => l.startsWith(`${family}{`))
+        .map((l) => l.slice(l.indexOf('{'), l.indexOf('}') + 1))
+        .sort();
+    expect(aggregator.size).toBe(4);
+    expect(summarized).toBe(3);
+    expect(exported('liveprobe_rebuffer_ratio')).toHaveLength(3);
+    expect(exported('liveprobe_rebuffer_ratio')).toEqual(exported('liveprobe_probe_success'));
+  });
+
   it("skips a watch's summary report (its interval reports were counted)", async () => {
     const { metrics } = fullRegistry();
     metrics.observe(report(1, { mode: 'watch', seq: 0 }));

@@ -321,6 +321,7 @@ export class ControllerMetrics {
       },
     });
     const window = opts.window ?? '5m';
+    const seriesMap = this.series;
     let snapshot: ReturnType<Aggregator['perSeries']> = [];
     let snapshotAt = 0;
     const extra = this.extra;
@@ -332,7 +333,11 @@ export class ControllerMetrics {
       registers,
       collect() {
         if (Date.now() - snapshotAt > 500) {
-          snapshot = aggregator.perSeries(window);
+          // The exported series only (controller.metricsMaxSeries): at 100 000 series, every series'
+          // summary took ~6-9 s of the event loop and the gauge made the exposition 68 MB.
+          snapshot = aggregator.perSeries(window, (target, region, probe) =>
+            seriesMap.has(`${target}\u0000${region}\u0000${probe}`),
+          );
           snapshotAt = Date.now();
         }
         this.reset();
@@ -345,7 +350,6 @@ export class ControllerMetrics {
         }
       },
     });
-    const seriesMap = this.series;
     new Gauge({
       name: 'liveprobe_metrics_series',
       help: 'target x region x probe series currently exported (bounded by controller.metricsMaxSeries)',

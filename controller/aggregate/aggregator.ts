@@ -527,10 +527,12 @@ export class Aggregator {
    */
   perSeries(
     window: WindowName,
+    wanted?: (target: string, region: string, probe: ProbeKind) => boolean,
   ): { target: string; region: string; probe: ProbeKind; summary: SummaryGroup; totals: Totals }[] {
     const now = this.now();
+    // `wanted`: the series /metrics exports (bounded), so a scrape merges and finishes only those.
     return this.compute({ window, groupBy: 'target' }, now, (s) =>
-      seriesKey(s.target, s.region, s.probe),
+      wanted && !wanted(s.target, s.region, s.probe) ? undefined : seriesKey(s.target, s.region, s.probe),
     ).map((summary) => {
       const s = this.series.get(summary.key) as Series;
       return { target: s.target, region: s.region, probe: s.probe, summary, totals: s.totals };
@@ -590,7 +592,7 @@ export class Aggregator {
     };
   }
 
-  private compute(q: SummaryQuery, now: number, keyOf: (s: Series) => string): SummaryGroup[] {
+  private compute(q: SummaryQuery, now: number, keyOf: (s: Series) => string | undefined): SummaryGroup[] {
     const acc = new Map<string, Bucket>();
     this.accumulate(this.series.values(), q, now - WINDOWS[q.window], keyOf, acc);
     return finish(acc);
