@@ -57,6 +57,10 @@ export function realisticReport(i: number, targets: number, endedAt = Date.now()
       first_buffered_ms: 420,
       first_frame_ms: startup,
     },
+    errors: [],
+    findings: [],
+    version: '0.1.0',
+    // Last, as agents send it (the schema's order).
     segments: Array.from({ length: 10 }, (_, k) => ({
       at: endedAt - 30_000 + k * 2000,
       rendition: '360p',
@@ -66,9 +70,6 @@ export function realisticReport(i: number, targets: number, endedAt = Date.now()
       ttfb_ms: 20 + k,
       download_ms: 40 + k,
     })),
-    errors: [],
-    findings: [],
-    version: '0.1.0',
   };
 }
 

@@ -1,6 +1,6 @@
 import type { ConsumerMessages, JetStreamClient, JsMsg } from '@nats-io/jetstream';
 import type { Logger } from '../shared/log.js';
-import { decodeReportCore, type ReportCore } from '../shared/report-core.js';
+import { decodeReportCore, type ReportCore, type Rows } from '../shared/report-core.js';
 import type { Names } from '../shared/subjects.js';
 
 /**
@@ -31,7 +31,7 @@ export interface IngestOptions {
    * Called once per distinct report id, in stream order, with its results-stream sequence and its segment
    * rows as they came (JSON, unvalidated: shared/report-core.ts withSegments makes the whole report).
    */
-  onReport: (report: ReportCore, seq: number, segments: string | undefined) => void;
+  onReport: (report: ReportCore, seq: number, segments: Rows) => void;
   /** Report ids remembered to make redelivery (after a controller crash) idempotent. */
   rememberIds?: number;
   /** Durable consumer to read (default: the shared `names.ingestConsumer`; a partition's own: controller/partition/). */
@@ -93,7 +93,7 @@ export class Ingest {
     // Kept, not parsed: the backlog is read once per alerting pass, not once per report.
     this.lastReply = (msg as unknown as { reply?: string }).reply;
     let report: ReportCore;
-    let segments: string | undefined;
+    let segments: Rows;
     try {
       const decoded = decodeReportCore(msg.data);
       const parsed = decoded.parsed;

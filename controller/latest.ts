@@ -15,6 +15,8 @@ export interface ReportLine {
 }
 
 const KEEP = 5;
+/** Shared by every line without any: a line outlives the young generation, its empty arrays need not. */
+const NONE = Object.freeze([]) as unknown as string[];
 
 /**
  * The last few reports per target x region as one-liners. The windows hold counts and sketches only; the
@@ -44,8 +46,8 @@ export class LatestReports {
       probe: r.probe,
       outcome: r.outcome,
       // The validated report is not shared with anyone who mutates it: short arrays are kept as they are.
-      reasons: r.reasons.length <= 3 ? r.reasons : r.reasons.slice(0, 3),
-      findings: r.findings.length === 0 ? [] : [...new Set(r.findings.map((f) => f.code))],
+      reasons: r.reasons.length === 0 ? NONE : r.reasons.length <= 3 ? r.reasons : r.reasons.slice(0, 3),
+      findings: r.findings.length === 0 ? NONE : [...new Set(r.findings.map((f) => f.code))],
       startup_ms: r.metrics.startup_ms,
       g2g_ms: r.metrics.g2g_p50_ms,
     };

@@ -2,10 +2,13 @@ import { isDeepStrictEqual } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { realisticReport } from '../bench/report-fixture.js';
 import { parseReport } from './fast-parse.js';
-import { decodeReportCore, withSegments } from './report-core.js';
+import { decodeReportCore, type Rows, withSegments } from './report-core.js';
+import { Report } from './schemas.js';
 import { browserReport, mutatedReports, streamReport } from './testing/report-mutations.js';
 
 const bytes = (s: string) => new TextEncoder().encode(s);
+/** Rows as text, however they were handed on (sent last, they stay bytes). */
+const rowsText = (rows: Rows) => (rows instanceof Uint8Array ? new TextDecoder().decode(rows) : rows);
 const withoutSegments = <T extends { segments?: unknown }>(r: T) => {
   const { segments: _, ...core } = r;
   return core;
@@ -72,10 +75,40 @@ describe('decodeReportCore', () => {
   });
 
   it('throws on text that is not JSON, with the rows cut or not', () => {
-    const text = JSON.stringify(realisticReport(3, 10));
+    const { segments, ...rest } = realisticReport(3, 10);
+    const text = JSON.stringify({ segments, ...rest });
     expect(() => decodeReportCore(bytes(text.slice(0, -1)))).toThrow(SyntaxError);
     expect(() => decodeReportCore(bytes(text.replace('"segments":[', '"segments":[[')))).toThrow(SyntaxError);
     expect(() => decodeReportCore(bytes('{"segments":[] "id":1}'))).toThrow(SyntaxError);
+    // Rows last, the core broken: the general path decides, and refuses it.
+    const last = JSON.stringify({ ...rest, segments });
+    expect(() => decodeReportCore(bytes(last.replace('"id":', '"id"')))).toThrow(SyntaxError);
+  });
+
+  it("takes rows sent last (the agents' order) as the rest of the text, without reading them", () => {
+    // What an agent sends: the report as the schema orders it (agent/publisher.ts).
+    const sent = JSON.stringify(Report.parse(realisticReport(3, 10)));
+    expect(sent.indexOf('"segments":[')).toBeGreaterThan(sent.indexOf('"version":'));
+    const { whole, d, back } = agree(sent);
+    if (!whole.success || !d.parsed.success) throw new Error('not decoded');
+    expect(d.segments).toBeInstanceOf(Uint8Array);
+    expect(rowsText(d.segments)).toBe(JSON.stringify(whole.data.segments));
+    expect(back).toStrictEqual(whole.data);
+    // Rows last that are not JSON at all (unbalanced): the core stands, the rows are refused when read.
+    for (const broken of [
+      sent.replace('"segments":[', '"segments":[['),
+      `${sent.slice(0, sent.indexOf('"segments":[') + 12)}{"at":"]}`,
+    ]) {
+      const got = decodeReportCore(bytes(broken));
+      expect(got.parsed.success, broken.slice(-40)).toBe(true);
+      if (got.parsed.success) expect(withSegments(got.parsed.data, got.segments)).toBeUndefined();
+    }
+    // A "segments" key nested before the top-level one cannot pass for it: the cut core is unbalanced.
+    const nested = sent.replace('"protocol":"hls"', '"protocol":"hls","segments":[{"x":1}]');
+    expect(nested).not.toBe(sent);
+    const n = decodeReportCore(bytes(nested));
+    expect(n.parsed.success).toBe(true);
+    if (n.parsed.success) expect(n.parsed.data.target).toStrictEqual(whole.data.target);
   });
 
   it('refuses hostile rows (unclosed strings, runs of escapes, no end) as not JSON, in linear time', () => {
@@ -88,7 +121,13 @@ describe('decodeReportCore', () => {
       `${head}{${'"",'.repeat(200_000)}"\\`,
       `${head}{"${'\\'.repeat(500_001)}"}]}`,
     ]) {
-      expect(() => decodeReportCore(bytes(text)), text.slice(0, 40)).toThrow(SyntaxError);
+      // Ending as rows sent last do (`]}`): the core is decoded (here refused: it is only an id) and the rows
+      // are refused when read; otherwise the text is not JSON.
+      if (text.endsWith(']}')) {
+        const d = decodeReportCore(bytes(text));
+        expect(d.parsed.success, text.slice(0, 40)).toBe(false);
+        expect(() => JSON.parse(rowsText(d.segments) as string)).toThrow(SyntaxError);
+      } else expect(() => decodeReportCore(bytes(text)), text.slice(0, 40)).toThrow(SyntaxError);
     }
   });
 

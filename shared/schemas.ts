@@ -302,7 +302,6 @@ export const Report = z.object({
   av_method: AvMethod.optional(),
   metrics: Metrics,
   startup: StartupBreakdown.optional(),
-  segments: z.array(SegmentTiming).max(MAX_SEGMENTS_IN_REPORT).default([]),
   /** Stream probe: p50/p95 of each download phase over every segment of the period (not only those listed). */
   segmentPhases: SegmentPhases.optional(),
   errors: z.array(ProbeErrorEntry).max(MAX_ERRORS_IN_REPORT).default([]),
@@ -322,6 +321,11 @@ export const Report = z.object({
    */
   sketches: SampleSketches.optional(),
   version: z.string().max(50),
+  /**
+   * Last on purpose: a parsed report is serialized in this order (agent/publisher.ts), and ingest takes
+   * the core as everything before `,"segments":[` without scanning the rows (shared/report-core.ts).
+   */
+  segments: z.array(SegmentTiming).max(MAX_SEGMENTS_IN_REPORT).default([]),
 });
 export type Report = z.infer<typeof Report>;
 

@@ -1,4 +1,5 @@
 import type { DDSketch } from '@datadog/sketches-js';
+import { fieldReader } from '../../shared/field-reader.js';
 import { isoMs } from '../../shared/iso-time.js';
 import type { FindingCode, MetricName } from '../../shared/metrics.js';
 import type { ReportCore } from '../../shared/report-core.js';
@@ -127,6 +128,10 @@ interface Series {
   probe: ProbeKind;
   buckets: Bucket[];
   totals: Totals;
+  /** A series' rollups (region, probe kind, target), found once instead of three lookups per report. */
+  up: [Series, Series, Series] | undefined;
+  /** Evicted: whoever kept a reference (a series' `up`) must look again. */
+  gone: boolean;
 }
 
 const seriesKey = (target: string, region: string, probe: string) => `${target}\u0000${region}\u0000${probe}`;
@@ -265,9 +270,18 @@ export class Aggregator {
     t.conformance += r.conformance;
     const start = Math.floor(at / BUCKET_MS) * BUCKET_MS;
     addToBucket(this.bucketFor(s, start), r);
-    addToBucket(this.bucketFor(this.seriesFor(this.rollups.region, report.region, report), start), r);
-    addToBucket(this.bucketFor(this.seriesFor(this.rollups.probe, report.probe, report), start), r);
-    addToBucket(this.bucketFor(this.seriesFor(this.rollups.target, report.target.id, report), start), r);
+    let up = s.up;
+    if (up === undefined || up[0].gone || up[1].gone || up[2].gone) {
+      up = [
+        this.seriesFor(this.rollups.region, report.region, report),
+        this.seriesFor(this.rollups.probe, report.probe, report),
+        this.seriesFor(this.rollups.target, report.target.id, report),
+      ];
+      s.up = up;
+    }
+    addToBucket(this.bucketFor(up[0], start), r);
+    addToBucket(this.bucketFor(up[1], start), r);
+    addToBucket(this.bucketFor(up[2], start), r);
   }
 
   /** The report's target x region x probe series, created on its first report. */
@@ -310,6 +324,8 @@ export class Aggregator {
         region: report.region,
         probe: report.probe,
         buckets: [],
+        up: undefined,
+        gone: false,
         totals: {
           ok: 0,
           degraded: 0,
@@ -334,7 +350,9 @@ export class Aggregator {
       if (b.start === start) return b;
       if (b.start < start) {
         const nb = emptyBucket(start);
-        bs.splice(i + 1, 0, nb);
+        // The usual case, a new newest bucket: appended without splice's array of removed items.
+        if (i === bs.length - 1) bs.push(nb);
+        else bs.splice(i + 1, 0, nb);
         return nb;
       }
     }
@@ -354,6 +372,7 @@ export class Aggregator {
         if (drop) s.buckets.splice(0, drop);
         if (s.buckets.length === 0) {
           map.delete(key);
+          s.gone = true;
           if (map === this.series) {
             this.unindex(s);
             evicted.push({ target: s.target, region: s.region, probe: s.probe });
@@ -721,6 +740,11 @@ const sample = {
 const SCRATCH = SKETCHED.map(() => new SketchScratch());
 /** SKETCHED metrics that also carry the report's samples (SAMPLE_OF). */
 const SAMPLED = SKETCHED.map((name) => SAMPLE_OF[name] !== undefined);
+/** By SKETCHED index: the sample name (SAMPLE_OF), and whether the figure is clock-dependent. */
+const SAMPLE_AT = SKETCHED.map((name) => SAMPLE_OF[name]);
+const CLOCK_DEPENDENT_AT = SKETCHED.map((name) => CLOCK_DEPENDENT.has(name));
+/** A report's SKETCHED figures into `values`, NaN where absent (named loads: shared/field-reader.ts). */
+const readSketched = fieldReader(SKETCHED);
 const NO_FINDINGS: Report['findings'] = [];
 
 /** `durationMs`: the report's duration, the weight of its rebuffer ratio (0 when it has none). */
@@ -746,19 +770,19 @@ function prepare(report: ReportCore, durationMs: number): typeof sample {
   sample.segmentsTotal = ours ? 0 : (m.segments_total ?? 0);
   sample.clockSkewNegative = ours ? 0 : (m.clock_skew_negative ?? 0);
   const values = sample.values;
+  readSketched(m, values);
   for (let i = 0; i < SKETCHED.length; i++) {
-    const name = SKETCHED[i] as SketchedMetric;
-    const v = ours ? undefined : m[name];
-    const counts = !(v === undefined || (clockSuspect && CLOCK_DEPENDENT.has(name)));
-    values[i] = counts ? (v as number) : Number.NaN;
-    if (counts) {
-      const key = keyOf(v as number);
+    const v = values[i] as number;
+    const counts = !(ours || Number.isNaN(v) || (clockSuspect && CLOCK_DEPENDENT_AT[i]));
+    if (!counts) values[i] = Number.NaN;
+    else {
+      const key = keyOf(v);
       sample.keys[i] = key;
       sample.codes[i] = codeOf(i, key);
     }
     sample.samples[i] =
       counts && SAMPLED[i]
-        ? decodeSamples(report.sketches?.[SAMPLE_OF[name] as SampleName], SCRATCH[i] as SketchScratch)
+        ? decodeSamples(report.sketches?.[SAMPLE_AT[i] as SampleName], SCRATCH[i] as SketchScratch)
         : undefined;
   }
   return sample;

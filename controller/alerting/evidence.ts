@@ -1,11 +1,17 @@
 /**
  * Evidence: the ids of recent reports per target x region, with just enough of each to pick the ones
- * that show what a rule looks for (the finding, the failure, the errors). Cheap on the ingest path (a few
- * pointer writes per report, no copies) and bounded: 4 recent and 4 problem reports per series; series
- * idle for an hour are dropped.
+ * that show what a rule looks for (the finding, the failure, the errors). Cheap on the ingest path and
+ * bounded: 4 recent and 4 problem reports per series; series idle for an hour are dropped.
+ *
+ * A digest is a slot written in place, not an object per report: whatever ingest keeps past the report
+ * outlives V8's young generation and is copied by every scavenge on its way to the old one (bench:scale's
+ * one replica spent ~19 % of its main thread in GC). So a recent digest keeps one bit per figure it had, not
+ * the report's metrics object; only the rarer problem reports keep theirs (their errors_* counts).
  */
+import { fieldReader } from '../../shared/field-reader.js';
 import type { ReportCore } from '../../shared/report-core.js';
 import type { Report } from '../../shared/schemas.js';
+import { SKETCHED } from '../aggregate/aggregator.js';
 import { COUNTERS, type Rule } from './schema.js';
 
 interface Digest {
@@ -14,26 +20,38 @@ interface Digest {
   endedAt: string;
   outcome: Report['outcome'];
   findings: Report['findings'];
-  /** The report's own metrics object (kept by reference, not copied). */
-  metrics: Report['metrics'];
+  /** Bit i set: the report had a figure for PRESENCE[i]. */
+  present: number;
+  /** A problem report's own metrics object (kept by reference); undefined in the recent ring. */
+  metrics: Report['metrics'] | undefined;
 }
 
 const KEEP = 4;
 const SAMPLE = 3;
+/** The figures a threshold rule samples recent reports by (counters and outcomes need none). */
+const PRESENCE: readonly string[] = [...SKETCHED, 'rebuffer_ratio'];
+const readPresence = fieldReader(PRESENCE);
+const presenceScratch = new Float64Array(PRESENCE.length);
+const NO_FINDINGS: Report['findings'] = [];
 
-/** Newest-last ring of at most KEEP digests. */
+/** Newest-last ring of at most KEEP digests, written in place. */
 class Ring {
-  private readonly items: Digest[] = [];
+  private readonly slots: Digest[] = [];
   private next = 0;
-  push(d: Digest): void {
-    if (this.items.length < KEEP) this.items.push(d);
-    else this.items[this.next] = d;
+  /** The slot the next digest goes into: a new one until the ring is full, then the oldest. */
+  claim(): Digest {
+    let d = this.slots[this.next];
+    if (!d) {
+      d = { id: '', endedAt: '', outcome: 'ok', findings: NO_FINDINGS, present: 0, metrics: undefined };
+      this.slots.push(d);
+    }
     this.next = (this.next + 1) % KEEP;
+    return d;
   }
   /** Newest first. */
   *newest(): Generator<Digest> {
-    const n = this.items.length;
-    for (let k = 1; k <= n; k++) yield this.items[(this.next - k + n * 2) % n] as Digest;
+    const n = this.slots.length;
+    for (let k = 1; k <= n; k++) yield this.slots[(this.next - k + n * 2) % n] as Digest;
   }
   get last(): Digest | undefined {
     return this.newest().next().value as Digest | undefined;
@@ -50,6 +68,15 @@ export const isProblem = (r: ReportCore): boolean =>
   r.outcome !== 'ok' ||
   r.findings.length > 0 ||
   (r.metrics.errors_http ?? 0) + (r.metrics.errors_network ?? 0) + (r.metrics.errors_player ?? 0) > 0;
+
+function fill(d: Digest, r: ReportCore, present: number, metrics: Report['metrics'] | undefined): void {
+  d.id = r.id;
+  d.endedAt = r.endedAt;
+  d.outcome = r.outcome;
+  d.findings = r.findings.length > 0 ? r.findings : NO_FINDINGS;
+  d.present = present;
+  d.metrics = metrics;
+}
 
 export class RecentReports {
   /** target -> region -> series (nested maps: no key string built per report). */
@@ -68,15 +95,11 @@ export class RecentReports {
       s = { recent: new Ring(), problems: new Ring() };
       regions.set(r.region, s);
     }
-    const d: Digest = {
-      id: r.id,
-      endedAt: r.endedAt,
-      outcome: r.outcome,
-      findings: r.findings,
-      metrics: r.metrics,
-    };
-    s.recent.push(d);
-    if (isProblem(r)) s.problems.push(d);
+    readPresence(r.metrics, presenceScratch);
+    let present = 0;
+    for (let i = 0; i < presenceScratch.length; i++) if (!Number.isNaN(presenceScratch[i])) present |= 1 << i;
+    fill(s.recent.claim(), r, present, undefined);
+    if (isProblem(r)) fill(s.problems.claim(), r, present, r.metrics);
   }
 
   /** Up to 3 report ids, newest first, that show what the rule looks for. */
@@ -93,12 +116,15 @@ export class RecentReports {
     else if (m === 'outcome_degraded') relevant = (d) => d.outcome === 'degraded';
     else if (m === 'outcome_probe_error') relevant = (d) => d.outcome === 'probe-error';
     else if (m.startsWith('errors_'))
-      relevant = (d) => ((d.metrics as Record<string, number | undefined>)[m] ?? 0) > 0;
+      relevant = (d) => ((d.metrics as Record<string, number | undefined> | undefined)?.[m] ?? 0) > 0;
     else {
       source = s.recent;
+      const bit = 1 << PRESENCE.indexOf(m);
       relevant = (COUNTERS as readonly string[]).includes(m)
         ? () => true
-        : (d) => (d.metrics as Record<string, number | undefined>)[m] !== undefined;
+        : PRESENCE.includes(m)
+          ? (d) => (d.present & bit) !== 0
+          : () => false;
     }
     const out: string[] = [];
     for (const d of source.newest()) {
