@@ -105,3 +105,39 @@ describe('pendingOf', () => {
     expect(seen).toEqual([r.id]);
   });
 });
+
+describe('Ingest id memory', () => {
+  it('counts a redelivered report once for at least rememberIds more reports, and forgets it by twice that', () => {
+    const handled: string[] = [];
+    const ingest = new Ingest({
+      js: {} as never,
+      names: names('liveprobe'),
+      logger: createLogger('test', 'silent'),
+      onReport: (rep) => handled.push(rep.id),
+      rememberIds: 4,
+    });
+    const base = realisticReport(3, 10);
+    const deliver = (id: string) =>
+      ingest.handle({
+        data: encodeJson({ ...base, id }),
+        subject: `liveprobe.results.${base.region}.${base.agentId}.${base.target.id}`,
+        seq: 1,
+        reply: '$JS.ACK.LIVEPROBE_RESULTS.controller-ingest.1.1.1.1796300000000000000.0',
+        ack: () => undefined,
+      } as unknown as JsMsg);
+    deliver('a');
+    for (const id of ['b', 'c', 'd', 'e']) deliver(id);
+    // 'a' was followed by 4 (rememberIds) other reports: its redelivery is still recognised.
+    deliver('a');
+    expect(ingest.stats).toMatchObject({ ingested: 5, redelivered: 1 });
+    // Replayed ids (start-up) count as handled too.
+    ingest.remember('r');
+    deliver('r');
+    expect(ingest.stats.redelivered).toBe(2);
+    // After 2 x rememberIds more, 'a' is forgotten: a bounded memory, not one that grows with the stream.
+    for (const id of ['f', 'g', 'h', 'i', 'j', 'k', 'l', 'm']) deliver(id);
+    deliver('a');
+    expect(ingest.stats).toMatchObject({ ingested: 14, redelivered: 2 });
+    expect(handled.filter((id) => id === 'a')).toHaveLength(2);
+  });
+});

@@ -32,7 +32,7 @@ export interface IngestOptions {
    * rows as they came (JSON, unvalidated: shared/report-core.ts withSegments makes the whole report).
    */
   onReport: (report: ReportCore, seq: number, segments: Rows) => void;
-  /** Report ids remembered to make redelivery (after a controller crash) idempotent. */
+  /** Report ids remembered to make redelivery (after a controller crash) idempotent: at least this many, at most twice. */
   rememberIds?: number;
   /** Durable consumer to read (default: the shared `names.ingestConsumer`; a partition's own: controller/partition/). */
   consumer?: string;
@@ -48,10 +48,14 @@ export class Ingest {
   readonly stats = { ingested: 0, invalid: 0, redelivered: 0, mismatched: 0 };
   /** The ack subject of the last message delivered: it carries the consumer's pending count. */
   private lastReply: string | undefined;
-  private readonly seen = new Set<string>();
-  /** The remembered ids in arrival order, a ring: the oldest is forgotten first without an iterator. */
-  private readonly ring: (string | undefined)[];
-  private ringAt = 0;
+  /**
+   * Remembered ids in two generations: `recent` takes new ids up to `max`, then becomes `older` and the
+   * previous `older` is dropped whole. An id is remembered for at least `max` more ids, at most 2 x max.
+   * (A ring of ids with a delete from one Set per report cost more: every delete leaves a hole the Set
+   * rehashes away, 100 000 entries at a time.)
+   */
+  private recent = new Set<string>();
+  private older = new Set<string>();
   private messages: ConsumerMessages | undefined;
   private pending: JsMsg | undefined;
   private unacked = 0;
@@ -59,8 +63,7 @@ export class Ingest {
   private readonly max: number;
 
   constructor(private readonly opts: IngestOptions) {
-    this.max = opts.rememberIds ?? 100_000;
-    this.ring = new Array(this.max).fill(undefined);
+    this.max = Math.max(1, opts.rememberIds ?? 100_000);
   }
 
   /** Reports still waiting in the consumer after the last one delivered. */
@@ -127,7 +130,7 @@ export class Ingest {
       this.done(msg);
       return;
     }
-    if (this.seen.has(report.id)) {
+    if (this.known(report.id)) {
       this.stats.redelivered++;
       this.done(msg);
       return;
@@ -137,7 +140,7 @@ export class Ingest {
     } catch (err) {
       this.opts.logger.error({ err, reportId: report.id }, 'report handler failed');
     }
-    this.remember(report.id);
+    this.add(report.id);
     this.stats.ingested++;
     this.done(msg);
   }
@@ -163,12 +166,19 @@ export class Ingest {
 
   /** Marks a report as already handled (replayed at start-up), so its redelivery is not counted twice. */
   remember(id: string): void {
-    if (this.seen.has(id)) return;
-    const oldest = this.ring[this.ringAt];
-    if (oldest !== undefined) this.seen.delete(oldest);
-    this.ring[this.ringAt] = id;
-    this.ringAt = (this.ringAt + 1) % this.max;
-    this.seen.add(id);
+    if (!this.known(id)) this.add(id);
+  }
+
+  private known(id: string): boolean {
+    return this.recent.has(id) || this.older.has(id);
+  }
+
+  private add(id: string): void {
+    if (this.recent.size >= this.max) {
+      this.older = this.recent;
+      this.recent = new Set();
+    }
+    this.recent.add(id);
   }
 
   async stop(): Promise<void> {
