@@ -83,21 +83,9 @@ describe('pendingOf', () => {
   it("is what an Ingest reports as its backlog: the last delivered message's count", () => {
     const r = realisticReport(3, 10);
     const seen: string[] = [];
-    const ingest = new Ingest({
-      js: {} as never,
-      names: names('liveprobe'),
-      logger: createLogger('test', 'silent'),
-      onReport: (rep) => seen.push(rep.id),
-    });
+    const ingest = ingestInto(seen);
     expect(ingest.backlog).toBe(0);
-    const deliver = (pending: number) =>
-      ingest.handle({
-        data: encodeJson(r),
-        subject: `liveprobe.results.${r.region}.${r.agentId}.${r.target.id}`,
-        seq: 7,
-        reply: `$JS.ACK.LIVEPROBE_RESULTS.controller-ingest.1.7.7.1796300000000000000.${pending}`,
-        ack: () => undefined,
-      } as unknown as JsMsg);
+    const deliver = (pending: number) => ingest.handle(delivered(r, pending));
     deliver(4200);
     expect(ingest.backlog).toBe(4200);
     deliver(0);
@@ -106,25 +94,34 @@ describe('pendingOf', () => {
   });
 });
 
+/** An Ingest (no consumer: messages are handed to it) that lists the ids it hands on in `handled`. */
+function ingestInto(handled: string[], rememberIds?: number): Ingest {
+  return new Ingest({
+    js: {} as never,
+    names: names('liveprobe'),
+    logger: createLogger('test', 'silent'),
+    onReport: (rep) => handled.push(rep.id),
+    ...(rememberIds ? { rememberIds } : {}),
+  });
+}
+
+/** A report as the consumer delivers it, on its subject, with `pending` reports still waiting. */
+function delivered(r: ReturnType<typeof realisticReport>, pending: number): JsMsg {
+  return {
+    data: encodeJson(r),
+    subject: `liveprobe.results.${r.region}.${r.agentId}.${r.target.id}`,
+    seq: 7,
+    reply: `$JS.ACK.LIVEPROBE_RESULTS.controller-ingest.1.7.7.1796300000000000000.${pending}`,
+    ack: () => undefined,
+  } as unknown as JsMsg;
+}
+
 describe('Ingest id memory', () => {
   it('counts a redelivered report once for at least rememberIds more reports, and forgets it by twice that', () => {
     const handled: string[] = [];
-    const ingest = new Ingest({
-      js: {} as never,
-      names: names('liveprobe'),
-      logger: createLogger('test', 'silent'),
-      onReport: (rep) => handled.push(rep.id),
-      rememberIds: 4,
-    });
+    const ingest = ingestInto(handled, 4);
     const base = realisticReport(3, 10);
-    const deliver = (id: string) =>
-      ingest.handle({
-        data: encodeJson({ ...base, id }),
-        subject: `liveprobe.results.${base.region}.${base.agentId}.${base.target.id}`,
-        seq: 1,
-        reply: '$JS.ACK.LIVEPROBE_RESULTS.controller-ingest.1.1.1.1796300000000000000.0',
-        ack: () => undefined,
-      } as unknown as JsMsg);
+    const deliver = (id: string) => ingest.handle(delivered({ ...base, id }, 0));
     deliver('a');
     for (const id of ['b', 'c', 'd', 'e']) deliver(id);
     // 'a' was followed by 4 (rememberIds) other reports: its redelivery is still recognised.
