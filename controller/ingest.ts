@@ -29,7 +29,8 @@ export interface IngestOptions {
   logger: Logger;
   /**
    * Called once per distinct report id, in stream order, with its results-stream sequence and its segment
-   * rows as they came (JSON, unvalidated: shared/report-core.ts withSegments makes the whole report).
+   * rows as they came (JSON text or its bytes, unvalidated: shared/report-core.ts withSegments makes the
+   * whole report). Bytes are a view of the message: read them before returning, never keep them.
    */
   onReport: (report: ReportCore, seq: number, segments: Rows) => void;
   /** Report ids remembered to make redelivery (after a controller crash) idempotent: at least this many, at most twice. */
@@ -51,8 +52,7 @@ export class Ingest {
   /**
    * Remembered ids in two generations: `recent` takes new ids up to `max`, then becomes `older` and the
    * previous `older` is dropped whole. An id is remembered for at least `max` more ids, at most 2 x max.
-   * (A ring of ids with a delete from one Set per report cost more: every delete leaves a hole the Set
-   * rehashes away, 100 000 entries at a time.)
+   * Cheaper per report than a ring of ids with a delete from one Set: no delete, no ring slot to write.
    */
   private recent = new Set<string>();
   private older = new Set<string>();
