@@ -2,9 +2,9 @@
  * Reads a fixed list of numeric fields of an object into a Float64Array (NaN where a field is absent).
  *
  * Why generated: ingest reads the same ~16 metrics of every report. A loop `m[names[i]]` is a keyed load
- * with a different key each time, which V8 serves from its megamorphic cache: ~250 ns a report. The same
- * reads written out as `m.startup_ms` are named loads with their own inline caches: ~15-25 ns (measured on
- * JSON-parsed report metrics, this VM). The names are compile-time constants checked below, never input.
+ * with a different key each time, which V8 serves from its megamorphic cache; the same reads written out as
+ * `m.startup_ms` are named loads with their own inline caches, several times cheaper (part of the
+ * bench:ingest gain in docs/benchmarks.md). The names are compile-time constants checked below, never input.
  */
 export type FieldReader = (obj: object, into: Float64Array) => void;
 
