@@ -2,7 +2,7 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, type LabelValues, Reg
 import type { MetricName } from '../shared/metrics.js';
 import type { ReportCore } from '../shared/report-core.js';
 import { VERSION } from '../shared/version.js';
-import type { Aggregator, WindowName } from './aggregate/aggregator.js';
+import { type Aggregator, seriesKey, type WindowName } from './aggregate/aggregator.js';
 import type { RegionCapacity } from './fleet.js';
 
 /**
@@ -336,7 +336,7 @@ export class ControllerMetrics {
           // The exported series only (controller.metricsMaxSeries): at 100 000 series, every series'
           // summary took ~6-9 s of the event loop and the gauge made the exposition 68 MB.
           snapshot = aggregator.perSeries(window, (target, region, probe) =>
-            seriesMap.has(`${target}\u0000${region}\u0000${probe}`),
+            seriesMap.has(seriesKey(target, region, probe)),
           );
           snapshotAt = Date.now();
         }
@@ -431,7 +431,7 @@ export class ControllerMetrics {
       success: 1,
       lastEnded: report.endedAt,
     };
-    this.series.set(`${report.target.id}\u0000${report.region}\u0000${report.probe}`, s);
+    this.series.set(seriesKey(report.target.id, report.region, report.probe), s);
     if (!regions) {
       regions = new Map();
       this.index.set(report.target.id, regions);
@@ -456,7 +456,7 @@ export class ControllerMetrics {
     for (const [target, regions] of this.index) {
       if (!gone(target)) continue;
       for (const kinds of regions.values())
-        for (const s of kinds) this.series.delete(`${target}\u0000${s.labels.region}\u0000${s.labels.probe}`);
+        for (const s of kinds) this.series.delete(seriesKey(target, String(s.labels.region), String(s.labels.probe)));
       this.index.delete(target);
     }
   }

@@ -128,13 +128,17 @@ interface Series {
   probe: ProbeKind;
   buckets: Bucket[];
   totals: Totals;
-  /** A series' rollups (region, probe kind, target), found once instead of three lookups per report. */
+  /**
+   * A series' rollups (region, probe kind, target), found once instead of three lookups per report. A
+   * rollup holds a bucket wherever its series does, so eviction (one cutoff for all) never drops a rollup
+   * while a series that points at it lives.
+   */
   up: [Series, Series, Series] | undefined;
-  /** Evicted: whoever kept a reference (a series' `up`) must look again. */
-  gone: boolean;
 }
 
-const seriesKey = (target: string, region: string, probe: string) => `${target}\u0000${region}\u0000${probe}`;
+/** A series' key: target, region, probe kind (the /metrics series use it too, controller/metrics.ts). */
+export const seriesKey = (target: string, region: string, probe: string) =>
+  `${target}\u0000${region}\u0000${probe}`;
 
 export interface SummaryQuery {
   window: WindowName;
@@ -271,7 +275,7 @@ export class Aggregator {
     const start = Math.floor(at / BUCKET_MS) * BUCKET_MS;
     addToBucket(this.bucketFor(s, start), r);
     let up = s.up;
-    if (up === undefined || up[0].gone || up[1].gone || up[2].gone) {
+    if (up === undefined) {
       up = [
         this.seriesFor(this.rollups.region, report.region, report),
         this.seriesFor(this.rollups.probe, report.probe, report),
@@ -325,7 +329,6 @@ export class Aggregator {
         probe: report.probe,
         buckets: [],
         up: undefined,
-        gone: false,
         totals: {
           ok: 0,
           degraded: 0,
@@ -372,7 +375,6 @@ export class Aggregator {
         if (drop) s.buckets.splice(0, drop);
         if (s.buckets.length === 0) {
           map.delete(key);
-          s.gone = true;
           if (map === this.series) {
             this.unindex(s);
             evicted.push({ target: s.target, region: s.region, probe: s.probe });
