@@ -456,7 +456,8 @@ export class ControllerMetrics {
     for (const [target, regions] of this.index) {
       if (!gone(target)) continue;
       for (const kinds of regions.values())
-        for (const s of kinds) this.series.delete(seriesKey(target, String(s.labels.region), String(s.labels.probe)));
+        for (const s of kinds)
+          this.series.delete(seriesKey(target, String(s.labels.region), String(s.labels.probe)));
       this.index.delete(target);
     }
   }
