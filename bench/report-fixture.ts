@@ -82,6 +82,9 @@ export function fleetReport(tag: string, r: number, t: number, n: number, endedA
   const base = realisticReport(r * 1000 + t + n, 1, endedAt);
   const region = regionName(r);
   const target = targetName(t);
+  // The probe kind belongs to the series: realisticReport's varies with its i, which here includes n (so
+  // later passes opened a new target x region x probe series for half the reports).
+  const probe = (r * 1000 + t) % 4 === 0 ? 'stream' : 'browser';
   // A watch's interval report: stream probes report every few seconds, browser checks less often.
   const id = `${tag}-${region}-${target}-${n}`;
   return {
@@ -91,6 +94,7 @@ export function fleetReport(tag: string, r: number, t: number, n: number, endedA
     seq: 1,
     sweepId: undefined,
     mode: 'watch',
+    probe,
     region,
     agentId: `agent-${region}`,
     target: { id: target, url: `https://cdn.example.com/live/${target}/master.m3u8`, protocol: 'hls' },

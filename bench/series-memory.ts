@@ -68,7 +68,7 @@ function hour(
     clock = start + (p + 1) * intervalS * 1000;
     // Encoded outside the timed part: the agents' work, not the controller's.
     const msgs = Array.from({ length: series }, (_, s) => {
-      // A stream watch's interval report (the fixture's probe kind varies by pass: one series per cell here).
+      // A stream watch's interval report (every series a stream watch here, whatever the fixture's kind).
       const r = {
         ...fleetReport('m', s % REGIONS, Math.floor(s / REGIONS), p, clock),
         probe: 'stream' as const,
